@@ -1,0 +1,311 @@
+/**
+ * Redis backend: job state, history and pub/sub shared by every instance.
+ *
+ * Keys (all under the `runwatch:` prefix; one Redis node, see docs/operations.md):
+ * - `runwatch:job:<id>`          hash {v: version, data: JSON record}
+ * - `runwatch:job:<id>:events`   stream of the job's events, entry id `<offset>-0`,
+ *                                approximately the newest RUNWATCH_HISTORY kept
+ *                                (XADD MAXLEN ~), expiring a day after the job finishes
+ * - `runwatch:jobs:<inst>:<env>` sorted set of the tenant's job ids by creation time (ms)
+ * - `runwatch:idem:<inst>:<env>:<key>` idempotency key → "<jobId>\n<fingerprint>", 7 days
+ * Channels: `runwatch:<topic>`, e.g. `runwatch:job:<id>`.
+ *
+ * Updates are compare-and-set: read the record and its version, compute the
+ * change in TypeScript (the domain is the single source of the rules), then a
+ * Lua script commits the record, appends the events to the stream and
+ * PUBLISHes them only if the version is unchanged — otherwise the update is
+ * retried. Redis runs the script atomically, so every instance sees one order.
+ */
+import { RedisPubSub } from 'graphql-redis-subscriptions';
+import { Redis, type RedisOptions } from 'ioredis';
+import { DomainError, notFound } from '../domain/errors.js';
+import type { JobChange, JobEvent, JobRecord, Tenant } from '../domain/job.js';
+import { TopicFanout } from './topic-fanout.js';
+import type { Backend, EventBus, HistoryRead, JobFilter, JobStore, ListPosition } from './types.js';
+
+/** Prefix of every key and channel. */
+export const KEY_PREFIX = 'runwatch:';
+/** The Redis channel of a topic. */
+export const channelFor = (topic: string) => `${KEY_PREFIX}${topic}`;
+const jobKey = (id: string) => `${KEY_PREFIX}job:${id}`;
+const streamKey = (id: string) => `${KEY_PREFIX}job:${id}:events`;
+const part = (s: string) => encodeURIComponent(s);
+const tenantJobsKey = (t: Tenant) => `${KEY_PREFIX}jobs:${part(t.institute)}:${part(t.environment)}`;
+const idemKey = (t: Tenant, key: string) => `${KEY_PREFIX}idem:${part(t.institute)}:${part(t.environment)}:${part(key)}`;
+
+/** Seconds a finished job's history stream is kept. */
+export const HISTORY_TTL_AFTER_FINISH_SECONDS = 24 * 3600;
+const IDEMPOTENCY_TTL_SECONDS = 7 * 24 * 3600;
+const MAX_CAS_ATTEMPTS = 200;
+
+const CREATE_LUA = `
+if KEYS[3] ~= '' then
+  local seen = redis.call('GET', KEYS[3])
+  if seen then return seen end
+  redis.call('SET', KEYS[3], ARGV[4], 'EX', ARGV[5])
+end
+redis.call('HSET', KEYS[1], 'v', '0', 'data', ARGV[1])
+redis.call('ZADD', KEYS[2], ARGV[2], ARGV[3])
+return false
+`;
+
+const CAS_LUA = `
+local v = redis.call('HGET', KEYS[1], 'v')
+if not v then return -1 end
+if v ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], 'v', tostring(tonumber(v) + 1), 'data', ARGV[2])
+for i = 6, #ARGV, 2 do
+  redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[4], ARGV[i] .. '-0', 'e', ARGV[i + 1])
+  redis.call('PUBLISH', ARGV[3], ARGV[i + 1])
+end
+if ARGV[5] ~= '0' then redis.call('EXPIRE', KEYS[2], ARGV[5]) end
+return 1
+`;
+
+type ScriptedRedis = Redis & {
+  runwatchCreate(jobKey: string, tenantKey: string, idemKey: string, ...args: (string | number)[]): Promise<string | null>;
+  runwatchCas(jobKey: string, streamKey: string, ...args: (string | number)[]): Promise<number>;
+};
+
+const UNAVAILABLE = /Stream isn't writeable|Connection is closed|ECONNREFUSED|ECONNRESET|Command timed out|EPIPE|max retries/i;
+
+/** Maps "Redis is unreachable" failures to SERVICE_UNAVAILABLE; everything else passes through. */
+async function guard<T>(redis: Redis, op: () => Promise<T>): Promise<T> {
+  try {
+    return await op();
+  } catch (error) {
+    if (error instanceof DomainError) throw error;
+    const message = error instanceof Error ? error.message : String(error);
+    if (redis.status !== 'ready' || UNAVAILABLE.test(message)) {
+      throw new DomainError('SERVICE_UNAVAILABLE', 'the backend (Redis) is unreachable; retry later');
+    }
+    throw error;
+  }
+}
+
+/** {@link JobStore} on Redis. */
+export class RedisJobStore implements JobStore {
+  private readonly redis: ScriptedRedis;
+
+  constructor(
+    redis: Redis,
+    private readonly historySize: number,
+  ) {
+    redis.defineCommand('runwatchCreate', { numberOfKeys: 3, lua: CREATE_LUA });
+    redis.defineCommand('runwatchCas', { numberOfKeys: 2, lua: CAS_LUA });
+    this.redis = redis as ScriptedRedis;
+  }
+
+  create(job: JobRecord, idem?: { key: string; fingerprint: string }) {
+    return guard(this.redis, async () => {
+      const seen = await this.redis.runwatchCreate(
+        jobKey(job.id),
+        tenantJobsKey(job.tenant),
+        idem ? idemKey(job.tenant, idem.key) : '',
+        JSON.stringify(job),
+        job.createdAt,
+        job.id,
+        idem ? `${job.id}\n${idem.fingerprint}` : '',
+        IDEMPOTENCY_TTL_SECONDS,
+      );
+      if (seen === null) return { job, created: true };
+      const [id, fingerprint] = seen.split('\n') as [string, string];
+      const existing = await this.get(id);
+      if (!existing) throw notFound(id);
+      return { job: existing, created: false, fingerprint };
+    });
+  }
+
+  get(id: string) {
+    return guard(this.redis, async () => {
+      const data = await this.redis.hget(jobKey(id), 'data');
+      return data === null ? null : (JSON.parse(data) as JobRecord);
+    });
+  }
+
+  list(tenant: Tenant, filter: JobFilter, first: number, after: ListPosition | null) {
+    return guard(this.redis, async () => {
+      const key = tenantJobsKey(tenant);
+      const jobs: JobRecord[] = [];
+      const batch = Math.max(50, first * 2);
+      const max = after ? String(after.createdAt) : '+inf';
+      for (let offset = 0; ; offset += batch) {
+        const rows = await this.redis.zrevrangebyscore(key, max, '-inf', 'WITHSCORES', 'LIMIT', offset, batch);
+        if (rows.length === 0) return { jobs, hasNextPage: false };
+        const ids: string[] = [];
+        for (let i = 0; i < rows.length; i += 2) {
+          const id = rows[i]!;
+          if (after && Number(rows[i + 1]) === after.createdAt && id >= after.id) continue;
+          ids.push(id);
+        }
+        const pipeline = this.redis.pipeline();
+        for (const id of ids) pipeline.hget(jobKey(id), 'data');
+        const results = (await pipeline.exec()) ?? [];
+        for (const [error, data] of results) {
+          if (error || typeof data !== 'string') continue;
+          const job = JSON.parse(data) as JobRecord;
+          if (filter.status?.length && !filter.status.includes(job.status)) continue;
+          if (filter.kind?.length && !filter.kind.includes(job.kind)) continue;
+          if (jobs.length === first) return { jobs, hasNextPage: true };
+          jobs.push(job);
+        }
+        if (rows.length < batch * 2) return { jobs, hasNextPage: false };
+      }
+    });
+  }
+
+  update(id: string, change: (job: JobRecord) => JobChange | null) {
+    return guard(this.redis, async () => {
+      for (let attempt = 0; attempt < MAX_CAS_ATTEMPTS; attempt++) {
+        const [version, data] = await this.redis.hmget(jobKey(id), 'v', 'data');
+        if (version == null || data == null) throw notFound(id);
+        const result = change(JSON.parse(data) as JobRecord);
+        if (!result) return null;
+        const args: (string | number)[] = [
+          version,
+          JSON.stringify(result.job),
+          channelFor(`job:${id}`),
+          this.historySize,
+          result.job.finishedAt !== null ? HISTORY_TTL_AFTER_FINISH_SECONDS : 0,
+        ];
+        for (const event of result.events) args.push(event.offset, JSON.stringify(event));
+        const committed = await this.redis.runwatchCas(jobKey(id), streamKey(id), ...args);
+        if (committed === -1) throw notFound(id);
+        if (committed === 1) return result;
+      }
+      throw new Error(`job ${id}: too much contention (${MAX_CAS_ATTEMPTS} compare-and-set attempts)`);
+    });
+  }
+
+  history(id: string, afterOffset: number): Promise<HistoryRead> {
+    return guard(this.redis, async () => {
+      const job = await this.get(id);
+      if (!job) return { events: [], covered: false };
+      if (afterOffset >= job.offset) return { events: [], covered: true };
+      const entries = await this.redis.xrange(streamKey(id), `${afterOffset + 1}-0`, '+');
+      const events = entries.map(([, fields]) => JSON.parse(fields[1]!) as JobEvent);
+      return { events, covered: events.length > 0 && events[0]!.offset === afterOffset + 1 };
+    });
+  }
+
+  async ping() {
+    await guard(this.redis, () => this.redis.ping());
+  }
+
+  async close() {}
+}
+
+const isJobEvent = (value: unknown): value is JobEvent =>
+  typeof value === 'object' && value !== null && typeof (value as JobEvent).offset === 'number' && typeof (value as JobEvent).type === 'string';
+
+/**
+ * {@link EventBus} on Redis pub/sub through graphql-redis-subscriptions'
+ * RedisPubSub: one SUBSCRIBE per channel per instance, released when the
+ * topic's last local listener leaves. A malformed message is logged and dropped.
+ */
+export class RedisEventBus implements EventBus {
+  private readonly fanout: TopicFanout<number>;
+
+  constructor(
+    readonly pubsub: RedisPubSub,
+    onError: (topic: string, error: unknown) => void,
+  ) {
+    this.fanout = new TopicFanout<number>(
+      (topic, deliver) =>
+        pubsub.subscribe(channelFor(topic), (message: unknown) => {
+          if (isJobEvent(message)) deliver(message);
+          else onError(topic, new Error('malformed message dropped'));
+        }),
+      (_topic, subId) => pubsub.unsubscribe(subId),
+      onError,
+    );
+  }
+
+  subscribe(topic: string, listener: (event: JobEvent) => void) {
+    return this.fanout.subscribe(topic, listener);
+  }
+  topicCount() {
+    return this.fanout.size;
+  }
+  async close() {}
+}
+
+/** Options of {@link createRedisBackend}. */
+export interface RedisBackendOptions {
+  url: string;
+  historySize: number;
+  /** Called for pub/sub and connection errors (logging). */
+  onError: (context: string, error: unknown) => void;
+  /** Called when the connection goes down or comes back. */
+  onConnectionChange?: (up: boolean) => void;
+  /** Most milliseconds to wait for Redis at start. */
+  connectTimeoutMs?: number;
+}
+
+/**
+ * Connects to Redis (two connections: commands, and subscriptions) and
+ * resolves once both are ready.
+ * @throws Error when Redis cannot be reached within `connectTimeoutMs` (default 10 s).
+ */
+export async function createRedisBackend(opts: RedisBackendOptions): Promise<Backend> {
+  const common: RedisOptions = {
+    maxRetriesPerRequest: 1,
+    retryStrategy: (times) => Math.min(times * 100, 1000),
+    connectTimeout: 2000,
+  };
+  // Commands fail fast while Redis is away instead of queueing without bound.
+  const commands = new Redis(opts.url, { ...common, enableOfflineQueue: false, commandTimeout: 3000 });
+  // The subscriber queues its (re)subscriptions and ioredis re-subscribes after a reconnect.
+  const subscriber = new Redis(opts.url, { ...common, enableOfflineQueue: true });
+  let up = false;
+  for (const client of [commands, subscriber]) {
+    client.on('error', (error) => opts.onError('redis', error));
+  }
+  commands.on('ready', () => {
+    if (!up) opts.onConnectionChange?.((up = true));
+  });
+  commands.on('close', () => {
+    if (up) opts.onConnectionChange?.((up = false));
+  });
+  const ready = (client: Redis) =>
+    client.status === 'ready' ? Promise.resolve() : new Promise<void>((resolve) => client.once('ready', () => resolve()));
+  const timeoutMs = opts.connectTimeoutMs ?? 10_000;
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await Promise.race([
+      Promise.all([ready(commands), ready(subscriber)]),
+      new Promise((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`cannot reach Redis at ${redactUrl(opts.url)} within ${timeoutMs} ms`)), timeoutMs);
+      }),
+    ]);
+  } catch (error) {
+    commands.disconnect();
+    subscriber.disconnect();
+    throw error;
+  } finally {
+    clearTimeout(timer);
+  }
+  const pubsub = new RedisPubSub({ publisher: commands, subscriber });
+  const store = new RedisJobStore(commands, opts.historySize);
+  const bus = new RedisEventBus(pubsub, (topic, error) => opts.onError(`pubsub ${topic}`, error));
+  return {
+    kind: 'redis',
+    store,
+    bus,
+    close: async () => {
+      commands.disconnect();
+      subscriber.disconnect();
+    },
+  };
+}
+
+/** The URL without its password, for logs and errors. */
+export function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.toString();
+  } catch {
+    return 'redis://<unparseable>';
+  }
+}

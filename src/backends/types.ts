@@ -1,0 +1,88 @@
+/**
+ * The two backend interfaces. Each has an in-memory implementation (the
+ * default: one instance, no Redis) and a Redis one (several instances share
+ * state, history and pub/sub). A backend knows nothing of GraphQL; it stores
+ * what the domain computed and delivers events.
+ */
+import type { JobChange, JobEvent, JobKind, JobRecord, JobStatus, Tenant } from '../domain/job.js';
+
+/** Filter of {@link JobStore.list}; empty arrays or undefined match everything. */
+export interface JobFilter {
+  status?: readonly JobStatus[] | null;
+  kind?: readonly JobKind[] | null;
+}
+
+/** A position in a tenant's newest-first job list: the last job of the previous page. */
+export interface ListPosition {
+  createdAt: number;
+  id: string;
+}
+
+/** Result of {@link JobStore.history}. */
+export interface HistoryRead {
+  /** Events with offset > `afterOffset`, in order. */
+  events: JobEvent[];
+  /** False when history no longer holds every event after `afterOffset` (trimmed or lost). */
+  covered: boolean;
+}
+
+/** Job state and per-job event history. */
+export interface JobStore {
+  /**
+   * Stores a new job. With `idempotency`, a second call with the same key in
+   * the same tenant returns the first job and `created: false`; the caller
+   * compares fingerprints.
+   */
+  create(job: JobRecord, idempotency?: { key: string; fingerprint: string }): Promise<{ job: JobRecord; created: boolean; fingerprint?: string }>;
+  /** The job, or null when there is none (tenancy is the caller's check). */
+  get(id: string): Promise<JobRecord | null>;
+  /** A page of the tenant's jobs, newest first. */
+  list(tenant: Tenant, filter: JobFilter, first: number, after: ListPosition | null): Promise<{ jobs: JobRecord[]; hasNextPage: boolean }>;
+  /**
+   * Atomically applies `change` to the job: reads it, calls `change` (which
+   * may throw a DomainError: then nothing changes), and commits the new
+   * record together with its events — appended to history and published on
+   * the job's topic, in offset order, exactly once. Concurrent updates from
+   * any number of instances never lose one another (compare-and-set, retried).
+   * `change` may run more than once and must be pure. Returning null commits nothing.
+   * @returns the committed change, or null when `change` returned null.
+   * @throws DomainError NOT_FOUND when the job does not exist.
+   */
+  update(id: string, change: (job: JobRecord) => JobChange | null): Promise<JobChange | null>;
+  /** Events of the job with offset > `afterOffset`, from history. */
+  history(id: string, afterOffset: number): Promise<HistoryRead>;
+  /** Resolves when the backend is reachable; rejects otherwise. */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Called once per event per subscription, in publish order. */
+export type EventListener = (event: JobEvent) => void;
+
+/**
+ * Topic pub/sub. One underlying subscription per topic per instance, shared by
+ * every local listener: per event, the work of receiving and decoding is done
+ * once per topic, not once per subscriber.
+ */
+export interface EventBus {
+  /**
+   * Adds a listener to a topic. Resolves once the subscription is live (for
+   * Redis: SUBSCRIBE confirmed), so nothing published after that is missed.
+   * @returns a function that removes the listener; the last one removed releases the topic.
+   */
+  subscribe(topic: string, listener: EventListener): Promise<() => void>;
+  /** Number of topics this instance holds a subscription for (diagnostics, tests). */
+  topicCount(): number;
+  close(): Promise<void>;
+}
+
+/** A backend: both interfaces plus what it is. */
+export interface Backend {
+  kind: 'memory' | 'redis';
+  store: JobStore;
+  bus: EventBus;
+  close(): Promise<void>;
+}
+
+/** The topic of a job's events. */
+export const jobTopic = (jobId: string) => `job:${jobId}`;

@@ -1,0 +1,436 @@
+/**
+ * The job state machine and its progress rules (DESIGN.md "Semantics").
+ *
+ * Pure: every function takes the current record and the time (`nowMs`) and
+ * returns a new record plus the events the change produces; nothing here
+ * knows GraphQL, Redis or the wall clock. Backends persist the result
+ * atomically; resolvers only translate arguments.
+ *
+ * States: QUEUED → RUNNING ⇄ PAUSED, and from any of those to one of the
+ * terminal states COMPLETED | FAILED | CANCELLED, which never change again.
+ */
+import { encodeCursor } from './cursor.js';
+import { badInput, conflict } from './errors.js';
+import { addRateSample, etaSeconds, rateAt, type RateSample } from './rate.js';
+import { progressDue } from './conflation.js';
+
+export const JOB_KINDS = ['BATCH', 'EVALUATION', 'TRAINING', 'PIPELINE'] as const;
+/** What sort of work a job is. */
+export type JobKind = (typeof JOB_KINDS)[number];
+
+export const JOB_STATUSES = ['QUEUED', 'RUNNING', 'PAUSED', 'COMPLETED', 'FAILED', 'CANCELLED'] as const;
+/** Where a job is in its life. */
+export type JobStatus = (typeof JOB_STATUSES)[number];
+
+export const TERMINAL_STATUSES: ReadonlySet<JobStatus> = new Set(['COMPLETED', 'FAILED', 'CANCELLED']);
+
+export const PROGRESS_EVENT_TYPES = [
+  'SNAPSHOT',
+  'STARTED',
+  'PROGRESS',
+  'STAGE',
+  'ITEM_FAILED',
+  'PAUSED',
+  'RESUMED',
+  'COMPLETED',
+  'FAILED',
+  'CANCELLED',
+] as const;
+/** The kinds of event on a job's stream. */
+export type ProgressEventType = (typeof PROGRESS_EVENT_TYPES)[number];
+
+/** Is this status final? */
+export const isTerminal = (status: JobStatus) => TERMINAL_STATUSES.has(status);
+
+/** Who owns a job: an institute and an environment inside it. */
+export interface Tenant {
+  institute: string;
+  environment: string;
+}
+
+/** What a job holds now. Memory in GB. */
+export interface Resources {
+  containers: number;
+  cpuCores: number;
+  memoryGb: number;
+  gpus: number;
+}
+
+/** The stored state of one job. Times are epoch milliseconds. */
+export interface JobRecord {
+  id: string;
+  kind: JobKind;
+  name: string;
+  status: JobStatus;
+  /** Items in the job; null while unknown. */
+  total: number | null;
+  completed: number;
+  failed: number;
+  stage: string | null;
+  message: string | null;
+  errorMessage: string | null;
+  metadata: unknown;
+  resources: Resources | null;
+  tenant: Tenant;
+  ownerId: string;
+  createdAt: number;
+  startedAt: number | null;
+  finishedAt: number | null;
+  updatedAt: number;
+  /** Epoch of the job's event stream (see cursor.ts). */
+  epoch: string;
+  /** Offset of the newest event; 0 before the first. */
+  offset: number;
+  /** Rate samples of processed items (completed + failed). */
+  samples: RateSample[];
+  /** When the last PROGRESS event went out (ms), for conflation; null: never. */
+  lastProgressAt: number | null;
+  /** A state change has not been sent as an event yet (a PROGRESS is owed). */
+  progressPending: boolean;
+}
+
+/** What clients see of a job: the record's public fields plus derived numbers. */
+export interface JobView {
+  id: string;
+  kind: JobKind;
+  name: string;
+  status: JobStatus;
+  total: number | null;
+  completed: number;
+  failed: number;
+  /** 0..100 of total; null while total is unknown. */
+  percent: number | null;
+  /** Items (completed + failed) per second over the sliding window; null while unknown. */
+  rate: number | null;
+  /** Seconds until done at the current rate; null while unknown. */
+  etaSeconds: number | null;
+  stage: string | null;
+  message: string | null;
+  errorMessage: string | null;
+  metadata: unknown;
+  resources: Resources | null;
+  createdAt: number;
+  startedAt: number | null;
+  finishedAt: number | null;
+  updatedAt: number;
+  lastCursor: string | null;
+}
+
+/** One event of a job's stream, as stored in history and published. */
+export interface JobEvent {
+  cursor: string;
+  offset: number;
+  runId: string;
+  type: ProgressEventType;
+  /** Epoch milliseconds. */
+  timestamp: number;
+  job: JobView;
+  message: string | null;
+}
+
+/** The result of a state change: the new record, its events, and when a conflated PROGRESS is due. */
+export interface JobChange {
+  job: JobRecord;
+  events: JobEvent[];
+  /** When set, a PROGRESS is owed and should be flushed at this time (ms); see {@link flushProgress}. */
+  flushAtMs: number | null;
+}
+
+/** Input of {@link createJob}. */
+export interface NewJobInput {
+  name: string;
+  kind: JobKind;
+  total?: number | null;
+  metadata?: unknown;
+}
+
+/** Input of {@link applyProgress}; every field optional. */
+export interface ProgressReport {
+  /** Absolute completed count; may not go down. Exclusive with completedDelta. */
+  completed?: number | null;
+  completedDelta?: number | null;
+  failedDelta?: number | null;
+  total?: number | null;
+  stage?: string | null;
+  message?: string | null;
+  resources?: Resources | null;
+}
+
+/** Limits on free-text and metadata sizes, characters. */
+export const LIMITS = { name: 200, text: 2000, metadataJson: 16_384, maxCount: 2_147_483_647 } as const;
+
+function checkText(field: string, value: string | null | undefined, max: number): void {
+  if (value != null && value.length > max) throw badInput(field, `${field} is longer than ${max} characters`);
+}
+
+function checkCount(field: string, value: number | null | undefined): void {
+  if (value == null) return;
+  if (!Number.isInteger(value) || value < 0 || value > LIMITS.maxCount)
+    throw badInput(field, `${field} must be a whole number from 0 to ${LIMITS.maxCount}, got ${value}`);
+}
+
+function checkResources(resources: Resources | null | undefined): void {
+  if (!resources) return;
+  for (const [key, value] of Object.entries(resources)) {
+    if (!Number.isFinite(value) || value < 0) throw badInput(`resources.${key}`, `resources.${key} must be a non-negative number`);
+  }
+}
+
+/**
+ * Validates new-job input.
+ * @throws DomainError BAD_USER_INPUT for an empty or long name, a bad total, or oversized metadata.
+ */
+export function validateNewJob(input: NewJobInput): void {
+  if (input.name.trim().length === 0) throw badInput('name', 'name must not be empty');
+  checkText('name', input.name, LIMITS.name);
+  checkCount('total', input.total);
+  if (input.metadata !== undefined && input.metadata !== null) {
+    const size = JSON.stringify(input.metadata).length;
+    if (size > LIMITS.metadataJson) throw badInput('metadata', `metadata is larger than ${LIMITS.metadataJson} characters of JSON`);
+  }
+}
+
+/** Creates the record of a new, QUEUED job. @throws DomainError BAD_USER_INPUT (see {@link validateNewJob}). */
+export function createJob(
+  input: NewJobInput,
+  ids: { id: string; epoch: string; tenant: Tenant; ownerId: string },
+  nowMs: number,
+): JobRecord {
+  validateNewJob(input);
+  return {
+    id: ids.id,
+    kind: input.kind,
+    name: input.name.trim(),
+    status: 'QUEUED',
+    total: input.total ?? null,
+    completed: 0,
+    failed: 0,
+    stage: null,
+    message: null,
+    errorMessage: null,
+    metadata: input.metadata ?? null,
+    resources: null,
+    tenant: ids.tenant,
+    ownerId: ids.ownerId,
+    createdAt: nowMs,
+    startedAt: null,
+    finishedAt: null,
+    updatedAt: nowMs,
+    epoch: ids.epoch,
+    offset: 0,
+    samples: [],
+    lastProgressAt: null,
+    progressPending: false,
+  };
+}
+
+/** The public view of a record at time `nowMs` (rate and ETA depend on it). */
+export function viewJob(job: JobRecord, nowMs: number): JobView {
+  const processed = job.completed + job.failed;
+  const finished = isTerminal(job.status);
+  let rate: number | null;
+  if (finished) {
+    const seconds = job.startedAt !== null && job.finishedAt !== null ? (job.finishedAt - job.startedAt) / 1000 : 0;
+    rate = seconds > 0 ? processed / seconds : null;
+  } else {
+    rate = job.status === 'RUNNING' ? rateAt(job.samples, nowMs) : job.status === 'PAUSED' ? 0 : null;
+  }
+  const remaining = job.total === null ? null : job.total - processed;
+  return {
+    id: job.id,
+    kind: job.kind,
+    name: job.name,
+    status: job.status,
+    total: job.total,
+    completed: job.completed,
+    failed: job.failed,
+    percent: job.total === null ? null : job.total === 0 ? 100 : Math.min(100, (processed / job.total) * 100),
+    rate,
+    etaSeconds: finished ? (job.status === 'COMPLETED' ? 0 : null) : etaSeconds(remaining, rate),
+    stage: job.stage,
+    message: job.message,
+    errorMessage: job.errorMessage,
+    metadata: job.metadata,
+    resources: job.resources,
+    createdAt: job.createdAt,
+    startedAt: job.startedAt,
+    finishedAt: job.finishedAt,
+    updatedAt: job.updatedAt,
+    lastCursor: job.offset > 0 ? encodeCursor(job.epoch, job.offset) : null,
+  };
+}
+
+/** A SNAPSHOT event of the job's current state, at the job's current offset (not stored in history). */
+export function snapshotEvent(job: JobRecord, nowMs: number): JobEvent {
+  return {
+    cursor: encodeCursor(job.epoch, job.offset),
+    offset: job.offset,
+    runId: job.id,
+    type: 'SNAPSHOT',
+    timestamp: nowMs,
+    job: viewJob(job, nowMs),
+    message: null,
+  };
+}
+
+type Draft = { type: ProgressEventType; message: string | null };
+
+/** Gives drafts their offsets and cursors; every event carries the job's state after the whole change. */
+function seal(job: JobRecord, drafts: Draft[], nowMs: number, flushAtMs: number | null): JobChange {
+  const sealedJob: JobRecord = { ...job, offset: job.offset + drafts.length, updatedAt: nowMs };
+  if (drafts.length > 0) sealedJob.progressPending = false;
+  if (drafts.some((d) => d.type === 'PROGRESS')) sealedJob.lastProgressAt = nowMs;
+  const view = viewJob(sealedJob, nowMs);
+  const events = drafts.map((d, i) => {
+    const offset = job.offset + i + 1;
+    return { cursor: encodeCursor(job.epoch, offset), offset, runId: job.id, type: d.type, timestamp: nowMs, job: view, message: d.message };
+  });
+  return { job: sealedJob, events, flushAtMs: sealedJob.progressPending ? flushAtMs : null };
+}
+
+function assertOpen(job: JobRecord): void {
+  if (isTerminal(job.status)) throw conflict(`job ${job.id} is already ${job.status}`);
+}
+
+/**
+ * Applies a progress report.
+ *
+ * Events: STARTED when a QUEUED job gets its first report, RESUMED when a
+ * PAUSED one does, STAGE when the stage changes, ITEM_FAILED when failedDelta > 0,
+ * and otherwise PROGRESS — at most one per `progressIntervalMs` (conflation);
+ * a report inside the interval only updates state and returns `flushAtMs`.
+ *
+ * @param progressIntervalMs 1000 / RUNWATCH_PROGRESS_HZ.
+ * @throws DomainError CONFLICT when the job is finished; BAD_USER_INPUT when both
+ *   `completed` and `completedDelta` are given, a count is negative or not whole,
+ *   `completed` goes down, or completed + failed would exceed total. Nothing changes on error.
+ */
+export function applyProgress(job: JobRecord, report: ProgressReport, nowMs: number, progressIntervalMs: number): JobChange {
+  assertOpen(job);
+  if (report.completed != null && report.completedDelta != null)
+    throw badInput('completed', 'give either completed (absolute) or completedDelta, not both');
+  checkCount('completed', report.completed);
+  checkCount('total', report.total);
+  for (const field of ['completedDelta', 'failedDelta'] as const) {
+    const value = report[field];
+    if (value != null && (!Number.isInteger(value) || value < 0))
+      throw badInput(field, `${field} must be a non-negative whole number, got ${value}`);
+  }
+  checkText('stage', report.stage, LIMITS.name);
+  checkText('message', report.message, LIMITS.text);
+  checkResources(report.resources);
+
+  let completed = job.completed;
+  if (report.completed != null) {
+    if (report.completed < job.completed)
+      throw badInput('completed', `completed may not go down (is ${job.completed}, got ${report.completed})`);
+    completed = report.completed;
+  } else if (report.completedDelta != null) {
+    completed += report.completedDelta;
+  }
+  const failed = job.failed + (report.failedDelta ?? 0);
+  const total = report.total ?? job.total;
+  if (total !== null && completed + failed > total)
+    throw badInput(
+      report.total != null ? 'total' : 'completed',
+      `completed + failed (${completed} + ${failed}) would exceed total (${total})`,
+    );
+  if (completed > LIMITS.maxCount || failed > LIMITS.maxCount) throw badInput('completed', 'count out of range');
+
+  const drafts: Draft[] = [];
+  let status = job.status;
+  let startedAt = job.startedAt;
+  if (status === 'QUEUED') {
+    status = 'RUNNING';
+    startedAt = nowMs;
+    drafts.push({ type: 'STARTED', message: null });
+  } else if (status === 'PAUSED') {
+    status = 'RUNNING';
+    drafts.push({ type: 'RESUMED', message: null });
+  }
+  const stage = report.stage !== undefined && report.stage !== null ? report.stage : job.stage;
+  if (stage !== job.stage) drafts.push({ type: 'STAGE', message: stage });
+  if ((report.failedDelta ?? 0) > 0) drafts.push({ type: 'ITEM_FAILED', message: report.message ?? null });
+
+  const processedChanged = completed !== job.completed || failed !== job.failed;
+  const next: JobRecord = {
+    ...job,
+    status,
+    startedAt,
+    completed,
+    failed,
+    total,
+    stage,
+    message: report.message ?? job.message,
+    resources: report.resources ?? job.resources,
+    samples: processedChanged || job.samples.length === 0 ? addRateSample(job.samples, nowMs, completed + failed) : job.samples,
+  };
+  const changed =
+    processedChanged ||
+    total !== job.total ||
+    next.message !== job.message ||
+    (report.resources != null && JSON.stringify(report.resources) !== JSON.stringify(job.resources));
+
+  let flushAtMs: number | null = null;
+  if (drafts.length === 0 && (changed || job.progressPending)) {
+    if (progressDue(job.lastProgressAt, nowMs, progressIntervalMs)) {
+      drafts.push({ type: 'PROGRESS', message: null });
+    } else {
+      next.progressPending = true;
+      flushAtMs = (job.lastProgressAt ?? nowMs) + progressIntervalMs;
+    }
+  }
+  return seal(next, drafts, nowMs, flushAtMs);
+}
+
+/**
+ * Sends the PROGRESS owed by conflation, if it is still owed and due.
+ * @returns a change with one PROGRESS event, a change with no events and a later
+ *   `flushAtMs` when not yet due, or null when nothing is owed (already sent, or finished).
+ */
+export function flushProgress(job: JobRecord, nowMs: number, progressIntervalMs: number): JobChange | null {
+  if (!job.progressPending || isTerminal(job.status)) return null;
+  if (!progressDue(job.lastProgressAt, nowMs, progressIntervalMs)) {
+    return { job, events: [], flushAtMs: (job.lastProgressAt ?? nowMs) + progressIntervalMs };
+  }
+  return seal(job, [{ type: 'PROGRESS', message: null }], nowMs, null);
+}
+
+/**
+ * Finishes a job: COMPLETED, FAILED (with `errorMessage`) or CANCELLED. One terminal event.
+ * @throws DomainError CONFLICT when it is already finished; BAD_USER_INPUT for an over-long message.
+ */
+export function finishJob(
+  job: JobRecord,
+  outcome: 'COMPLETED' | 'FAILED' | 'CANCELLED',
+  message: string | null,
+  nowMs: number,
+): JobChange {
+  assertOpen(job);
+  checkText(outcome === 'FAILED' ? 'error' : 'message', message, LIMITS.text);
+  if (outcome === 'FAILED' && (message === null || message.trim() === '')) throw badInput('error', 'error must not be empty');
+  const next: JobRecord = {
+    ...job,
+    status: outcome,
+    startedAt: job.startedAt ?? nowMs,
+    finishedAt: nowMs,
+    message: outcome === 'FAILED' ? job.message : (message ?? job.message),
+    errorMessage: outcome === 'FAILED' ? message : job.errorMessage,
+  };
+  return seal(next, [{ type: outcome, message }], nowMs, null);
+}
+
+/**
+ * Pauses a RUNNING job (PAUSED event) or resumes a PAUSED one (RESUMED event).
+ * Pausing a paused job or resuming a running one changes nothing and emits nothing.
+ * @throws DomainError CONFLICT when the job is finished, or QUEUED and asked to pause.
+ */
+export function setPaused(job: JobRecord, paused: boolean, message: string | null, nowMs: number): JobChange {
+  assertOpen(job);
+  checkText('message', message, LIMITS.text);
+  if (paused && job.status === 'QUEUED') throw conflict(`job ${job.id} has not started`);
+  if (paused === (job.status === 'PAUSED') || (!paused && job.status === 'QUEUED')) return { job, events: [], flushAtMs: null };
+  const next: JobRecord = { ...job, status: paused ? 'PAUSED' : 'RUNNING', message: message ?? job.message };
+  if (!paused) next.samples = addRateSample([], nowMs, job.completed + job.failed);
+  return seal(next, [{ type: paused ? 'PAUSED' : 'RESUMED', message }], nowMs, null);
+}

@@ -1,0 +1,20 @@
+/**
+ * The GraphQL context every resolver receives, for HTTP, SSE and graphql-ws alike.
+ */
+import type { Logger } from 'pino';
+import type { Viewer } from '../auth/tokens.js';
+import type { JobService, StreamTransport } from '../services/jobs.js';
+
+/** Services resolvers may call. Resolvers stay thin: they translate arguments and call these. */
+export interface Services {
+  jobs: JobService;
+}
+
+export interface Context {
+  /** The authenticated caller (the context cannot be built without one). */
+  viewer: Viewer;
+  services: Services;
+  log: Logger;
+  /** Connection-level actions for streams (dropping a slow consumer). */
+  transport: StreamTransport;
+}

@@ -1,0 +1,13 @@
+/**
+ * The schema: one import per area, then `toSchema()`.
+ */
+import { lexicographicSortSchema, printSchema, type GraphQLSchema } from 'graphql';
+import { builder } from './builder.js';
+import './jobs.js';
+import './progress.js';
+
+/** The runwatch GraphQL schema. */
+export const schema: GraphQLSchema = builder.toSchema();
+
+/** The schema as SDL, sorted, as committed in schema.graphql. */
+export const printSortedSchema = (): string => `${printSchema(lexicographicSortSchema(schema))}\n`;

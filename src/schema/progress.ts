@@ -1,0 +1,55 @@
+/**
+ * runProgress: a job's live event stream.
+ */
+import { PROGRESS_EVENT_TYPES, type JobEvent } from '../domain/job.js';
+import { BatchJobRef } from './jobs.js';
+import { builder } from './builder.js';
+
+export const ProgressEventTypeEnum = builder.enumType('ProgressEventType', {
+  description: 'Kinds of event on a job stream. PROGRESS is conflated (at most RUNWATCH_PROGRESS_HZ per second per job); the others never are.',
+  values: {
+    SNAPSHOT: { description: 'The current state: first event of a stream (not stored in history).' },
+    STARTED: { description: 'The first progress report arrived: QUEUED → RUNNING.' },
+    PROGRESS: { description: 'Counts, total, message or resources changed (conflated).' },
+    STAGE: { description: 'The stage changed; `message` is the new stage.' },
+    ITEM_FAILED: { description: 'Items failed (failedDelta > 0); `message` is the report message.' },
+    PAUSED: { description: 'The job was paused.' },
+    RESUMED: { description: 'The job was resumed.' },
+    COMPLETED: { description: 'Finished successfully (terminal).' },
+    FAILED: { description: 'Finished with an error (terminal); `message` is the error.' },
+    CANCELLED: { description: 'Cancelled (terminal); `message` is the reason.' },
+  } satisfies Record<(typeof PROGRESS_EVENT_TYPES)[number], unknown>,
+});
+
+export const ProgressEventRef = builder.objectRef<JobEvent>('ProgressEvent').implement({
+  description: 'One event of a job stream, with the job state after it.',
+  fields: (t) => ({
+    cursor: t.exposeString('cursor', { description: 'Opaque stream position; resume with `runProgress(after: cursor)`. Grows with every event.' }),
+    runId: t.exposeID('runId'),
+    type: t.expose('type', { type: ProgressEventTypeEnum }),
+    timestamp: t.expose('timestamp', { type: 'DateTime', description: 'When the event happened.' }),
+    job: t.expose('job', { type: BatchJobRef, description: 'The job as it was right after this event.' }),
+    message: t.exposeString('message', { nullable: true }),
+  }),
+});
+
+builder.subscriptionField('runProgress', (t) =>
+  t.field({
+    type: ProgressEventRef,
+    authScopes: { 'jobs:read': true },
+    description: [
+      "A job's live stream. First a SNAPSHOT of the current state, then every event in order, each with a growing `cursor`;",
+      'the last is terminal (COMPLETED, FAILED or CANCELLED) and the server then completes the subscription.',
+      'A finished job yields its terminal SNAPSHOT and completes.',
+      'With `after`, the events after that cursor are replayed from history (no gap, no duplicate) before live ones;',
+      "when history no longer holds them (trimmed, or another epoch) a fresh SNAPSHOT comes first instead.",
+      'Needs `jobs:read`. Raises NOT_FOUND (no such job in your tenant), BAD_USER_INPUT (not a cursor).',
+    ].join(' '),
+    args: {
+      runId: t.arg.id({ required: true, description: 'The job id.' }),
+      after: t.arg.string({ description: 'A cursor from a previous event of this job.' }),
+    },
+    subscribe: (_root, args, ctx) => ctx.services.jobs.openStream(ctx.viewer, String(args.runId), args.after ?? null, ctx.transport),
+    resolve: (event) => event,
+  }),
+);

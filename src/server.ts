@@ -1,0 +1,110 @@
+/**
+ * One runwatch server: an HTTP server carrying Yoga (HTTP, SSE, GraphiQL,
+ * health) and graphql-ws on the same port and path, over the memory or
+ * Redis backend. Wiring only; behaviour lives in the modules it composes.
+ */
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Logger } from 'pino';
+import { randomSecret, SCOPES, signToken, TokenVerifier } from './auth/tokens.js';
+import { createMemoryBackend } from './backends/memory.js';
+import { createRedisBackend, redactUrl } from './backends/redis.js';
+import type { Backend } from './backends/types.js';
+import { CloseCode } from './close-codes.js';
+import type { Config } from './config.js';
+import { createLogger } from './log.js';
+import { systemClock, type Clock } from './services/clock.js';
+import { JobService } from './services/jobs.js';
+import { attachGraphqlWs } from './ws.js';
+import { createYogaApp } from './yoga.js';
+
+/** A started server. */
+export interface RunningServer {
+  /** e.g. `http://127.0.0.1:4000/graphql` */
+  url: string;
+  port: number;
+  httpServer: Server;
+  backend: Backend;
+  /** Dev mode only: a token with every scope (valid 30 days). */
+  devToken: string | null;
+  /** The secret tokens are verified with (random in dev mode). */
+  jwtSecret: string;
+  log: Logger;
+  /**
+   * Graceful stop: stops accepting, closes WebSockets with 1012 (clients
+   * reconnect elsewhere), ends SSE streams, closes the backend. Resolves
+   * within `graceMs` (default 5000 ms), forcing connections closed after it.
+   */
+  close(graceMs?: number): Promise<void>;
+}
+
+/** Extras for tests and embedding. */
+export interface ServerOptions {
+  clock?: Clock;
+  logger?: Logger;
+}
+
+/**
+ * Starts a server on `config.port` (0: a free port).
+ * @throws Error when Redis is configured and unreachable, or the port is taken.
+ */
+export async function startServer(config: Config, opts: ServerOptions = {}): Promise<RunningServer> {
+  const log = opts.logger ?? createLogger(config.logLevel);
+  const clock = opts.clock ?? systemClock;
+  const onBackendError = (context: string, error: unknown) => log.warn({ err: error, context }, 'backend error');
+  const backend = config.redisUrl
+    ? await createRedisBackend({
+        url: config.redisUrl,
+        historySize: config.historySize,
+        onError: onBackendError,
+        onConnectionChange: (up) => (up ? log.info('redis connection up') : log.warn('redis connection down')),
+      })
+    : createMemoryBackend({ historySize: config.historySize, onError: onBackendError });
+  const jwtSecret = config.jwtSecret ?? randomSecret();
+  const devToken = config.jwtSecret ? null : await signToken(jwtSecret, { sub: 'dev', scope: SCOPES.join(' ') }, 30 * 24 * 3600);
+  const verifier = new TokenVerifier(jwtSecret);
+  const jobs = new JobService(backend, clock, {
+    progressHz: config.progressHz,
+    onError: (message, error) => log.warn({ err: error }, message),
+  });
+  const services = { jobs };
+  const yoga = createYogaApp({ verifier, services, backend, log, devToken: devToken ?? undefined });
+  const httpServer = createServer(yoga);
+  const ws = attachGraphqlWs({ httpServer, yoga, verifier, log });
+
+  await new Promise<void>((resolve, reject) => {
+    httpServer.once('error', reject);
+    httpServer.listen(config.port, config.host, () => {
+      httpServer.off('error', reject);
+      resolve();
+    });
+  });
+  const port = (httpServer.address() as AddressInfo).port;
+  const host = config.host.includes(':') ? `[${config.host}]` : config.host;
+  const url = `http://${host}:${port}/graphql`;
+  log.info({ url, backend: backend.kind, redis: config.redisUrl ? redactUrl(config.redisUrl) : undefined }, 'runwatch listening');
+
+  let closing: Promise<void> | null = null;
+  const close = (graceMs = 5000) =>
+    (closing ??= (async () => {
+      log.info('shutting down');
+      const stopped = new Promise<void>((resolve) => httpServer.close(() => resolve()));
+      for (const client of ws.wss.clients) client.close(CloseCode.ServiceRestart, 'Server restarting: reconnect');
+      httpServer.closeIdleConnections();
+      const timer = setTimeout(() => {
+        for (const client of ws.wss.clients) client.terminate();
+        httpServer.closeAllConnections();
+      }, graceMs);
+      // SSE responses never end on their own: end them once in-flight requests had a moment.
+      const sseTimer = setTimeout(() => httpServer.closeAllConnections(), Math.min(500, graceMs));
+      await Promise.all([stopped, Promise.resolve(ws.dispose()).catch(() => {})]);
+      clearTimeout(timer);
+      clearTimeout(sseTimer);
+      jobs.close();
+      await yoga.dispose();
+      await backend.close();
+      log.info('stopped');
+    })());
+
+  return { url, port, httpServer, backend, devToken, jwtSecret, log, close };
+}

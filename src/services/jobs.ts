@@ -1,0 +1,202 @@
+/**
+ * Job operations on behalf of a viewer: the thin layer between resolvers,
+ * the pure domain and a backend. It checks tenancy (another tenant's job is
+ * NOT_FOUND), runs domain changes through the store's atomic update, and
+ * owns the trailing-edge flush of conflated PROGRESS (one timer per job with
+ * a pending flush, on the instance that deferred it — never per subscriber).
+ */
+import { createHash } from 'node:crypto';
+import { canSeeJob, type Viewer } from '../auth/tokens.js';
+import { decodeCursor } from '../domain/cursor.js';
+import { conflict, DomainError, notFound } from '../domain/errors.js';
+import {
+  applyProgress,
+  createJob,
+  finishJob,
+  flushProgress,
+  isTerminal,
+  setPaused,
+  snapshotEvent,
+  viewJob,
+  type JobChange,
+  type JobEvent,
+  type JobRecord,
+  type JobView,
+  type NewJobInput,
+  type ProgressReport,
+} from '../domain/job.js';
+import type { Backend, JobFilter, ListPosition } from '../backends/types.js';
+import { jobTopic } from '../backends/types.js';
+import { LiveStream, type LiveStreamPolicy } from '../delivery/live-stream.js';
+import type { Clock } from './clock.js';
+import { newEpoch, newJobId } from './ids.js';
+
+/** Settings of {@link JobService}. */
+export interface JobServiceOptions {
+  /** RUNWATCH_PROGRESS_HZ: most PROGRESS events per second per job. */
+  progressHz: number;
+  /** Subscriber queue length above which PROGRESS events conflate (events). */
+  conflateAbove?: number;
+  /** Most events queued for one lagging subscriber before it is dropped. */
+  maxQueued?: number;
+  onError?: (message: string, error: unknown) => void;
+}
+
+/** What a transport lets a stream do to its connection. */
+export interface StreamTransport {
+  /** Drops a subscriber that cannot keep up (WebSocket: close with a documented code). */
+  dropSlowConsumer?(): void;
+}
+
+/** A page of {@link JobService.list}. */
+export interface JobPage {
+  jobs: JobView[];
+  hasNextPage: boolean;
+}
+
+export class JobService {
+  private readonly intervalMs: number;
+  private readonly flushTimers = new Map<string, NodeJS.Timeout>();
+
+  constructor(
+    private readonly backend: Backend,
+    private readonly clock: Clock,
+    private readonly opts: JobServiceOptions,
+  ) {
+    this.intervalMs = 1000 / opts.progressHz;
+  }
+
+  /**
+   * Creates a QUEUED job in the viewer's tenant. A reused `idempotencyKey` with
+   * the same input returns the first job.
+   * @throws DomainError BAD_USER_INPUT (invalid input), CONFLICT (key reused with other input).
+   */
+  async create(viewer: Viewer, input: NewJobInput & { idempotencyKey?: string | null }): Promise<JobView> {
+    const now = this.clock();
+    const job = createJob(input, { id: newJobId(now), epoch: newEpoch(), tenant: viewer.tenant, ownerId: viewer.userId }, now);
+    const key = input.idempotencyKey ?? undefined;
+    const fingerprint = createHash('sha256')
+      .update(JSON.stringify([job.name, job.kind, job.total, job.metadata]))
+      .digest('base64url');
+    const result = await this.backend.store.create(job, key ? { key, fingerprint } : undefined);
+    if (!result.created && result.fingerprint !== fingerprint)
+      throw conflict(`idempotencyKey ${JSON.stringify(key)} was already used with other input`);
+    return viewJob(result.job, this.clock());
+  }
+
+  /** The job as the viewer sees it, or null when missing or not the viewer's. */
+  async get(viewer: Viewer, id: string): Promise<JobView | null> {
+    const job = await this.getRecord(viewer, id);
+    return job && viewJob(job, this.clock());
+  }
+
+  private async getRecord(viewer: Viewer, id: string): Promise<JobRecord | null> {
+    const job = await this.backend.store.get(id);
+    return job && canSeeJob(viewer, job) ? job : null;
+  }
+
+  /** A newest-first page of the viewer's tenant's jobs (a job-view token sees only its job). */
+  async list(viewer: Viewer, filter: JobFilter, first: number, after: ListPosition | null): Promise<JobPage> {
+    if (viewer.jobId !== null) {
+      const job = after ? null : await this.getRecord(viewer, viewer.jobId);
+      const matches =
+        job && (!filter.status?.length || filter.status.includes(job.status)) && (!filter.kind?.length || filter.kind.includes(job.kind));
+      return { jobs: matches && first > 0 ? [viewJob(job, this.clock())] : [], hasNextPage: false };
+    }
+    const page = await this.backend.store.list(viewer.tenant, filter, first, after);
+    const now = this.clock();
+    return { jobs: page.jobs.map((j) => viewJob(j, now)), hasNextPage: page.hasNextPage };
+  }
+
+  /**
+   * Applies a progress report (see domain `applyProgress`).
+   * @throws DomainError NOT_FOUND, CONFLICT, BAD_USER_INPUT; nothing changes on error.
+   */
+  report(viewer: Viewer, jobId: string, report: ProgressReport): Promise<JobView> {
+    return this.change(viewer, jobId, (job, now) => applyProgress(job, report, now, this.intervalMs));
+  }
+
+  /** Completes, fails or cancels a job. @throws DomainError NOT_FOUND, CONFLICT, BAD_USER_INPUT. */
+  finish(viewer: Viewer, jobId: string, outcome: 'COMPLETED' | 'FAILED' | 'CANCELLED', message: string | null): Promise<JobView> {
+    return this.change(viewer, jobId, (job, now) => finishJob(job, outcome, message, now));
+  }
+
+  /** Pauses or resumes a job. @throws DomainError NOT_FOUND, CONFLICT. */
+  setPaused(viewer: Viewer, jobId: string, paused: boolean, message: string | null): Promise<JobView> {
+    return this.change(viewer, jobId, (job, now) => setPaused(job, paused, message, now));
+  }
+
+  private async change(viewer: Viewer, jobId: string, apply: (job: JobRecord, nowMs: number) => JobChange): Promise<JobView> {
+    const result = await this.backend.store.update(jobId, (job) => {
+      if (!canSeeJob(viewer, job)) throw notFound(jobId);
+      return apply(job, this.clock());
+    });
+    const change = result!;
+    if (change.flushAtMs !== null) this.scheduleFlush(jobId, change.flushAtMs);
+    return viewJob(change.job, this.clock());
+  }
+
+  /** One timer per job: when it fires, the owed PROGRESS goes out if no newer event already carried the state. */
+  private scheduleFlush(jobId: string, atMs: number): void {
+    if (this.flushTimers.has(jobId)) return;
+    const timer = setTimeout(() => {
+      this.flushTimers.delete(jobId);
+      this.backend.store
+        .update(jobId, (job) => flushProgress(job, this.clock(), this.intervalMs))
+        .then((change) => {
+          if (change?.flushAtMs != null) this.scheduleFlush(jobId, change.flushAtMs);
+        })
+        .catch((error) => {
+          if (error instanceof DomainError) return; // the job is gone: nothing is owed
+          this.opts.onError?.(`conflation flush of job ${jobId} failed; retrying`, error);
+          this.scheduleFlush(jobId, this.clock() + this.intervalMs);
+        });
+    }, Math.max(0, atMs - this.clock()));
+    timer.unref();
+    this.flushTimers.set(jobId, timer);
+  }
+
+  /**
+   * Opens a job's event stream for `runProgress`: a SNAPSHOT (or, with `after`,
+   * the events after that cursor from history), then live events in offset
+   * order; the stream ends after the terminal event. The topic subscription
+   * opens before state is read, so nothing published in between is lost.
+   * @throws DomainError NOT_FOUND (missing or another tenant's), BAD_USER_INPUT (bad cursor).
+   */
+  async openStream(viewer: Viewer, jobId: string, after: string | null, transport: StreamTransport = {}): Promise<LiveStream<JobEvent>> {
+    const position = after ? decodeCursor(after) : null;
+    const policy: LiveStreamPolicy<JobEvent> = {
+      offsetOf: (e) => e.offset,
+      isConflatable: (e) => e.type === 'PROGRESS',
+      isFinal: (e) => isTerminal(e.job.status) && e.type !== 'PROGRESS',
+      conflateAbove: this.opts.conflateAbove ?? 64,
+      maxQueued: this.opts.maxQueued ?? 1000,
+      onOverflow: () => transport.dropSlowConsumer?.(),
+    };
+    const stream = new LiveStream<JobEvent>(policy);
+    const unsubscribe = await this.backend.bus.subscribe(jobTopic(jobId), stream.push);
+    stream.onEnd(unsubscribe);
+    try {
+      const job = await this.getRecord(viewer, jobId);
+      if (!job) throw notFound(jobId);
+      let replay: JobEvent[] | null = null;
+      if (position && position.epoch === job.epoch && position.offset <= job.offset) {
+        const read = await this.backend.store.history(jobId, position.offset);
+        if (read.covered) replay = read.events;
+      }
+      // Nothing after the cursor and nothing to come: end with the final state.
+      if (replay?.length === 0 && isTerminal(job.status)) replay = null;
+      stream.goLive(replay ?? [snapshotEvent(job, this.clock())]);
+      return stream;
+    } catch (error) {
+      await stream.return();
+      throw error;
+    }
+  }
+
+  /** Stops conflation timers (shutdown). */
+  close(): void {
+    for (const timer of this.flushTimers.values()) clearTimeout(timer);
+    this.flushTimers.clear();
+  }
+}

@@ -1,0 +1,121 @@
+/**
+ * The Yoga app: `/graphql` over HTTP (queries, mutations, SSE subscriptions,
+ * GraphiQL), `/healthz`, `/readyz`, limits and error masking. graphql-ws
+ * executes through the same envelop (see ws.ts), so both transports share
+ * one schema, context and set of plugins.
+ */
+import { EnvelopArmor } from '@escape.tech/graphql-armor';
+import { GraphQLError } from 'graphql';
+import { createYoga, useReadinessCheck, type YogaServerInstance } from 'graphql-yoga';
+import type { Logger } from 'pino';
+import { AuthError, parseBearer, type TokenVerifier, type Viewer } from './auth/tokens.js';
+import type { Backend } from './backends/types.js';
+import type { Context, Services } from './schema/context.js';
+import { createErrorMasker } from './schema/errors.js';
+import { schema } from './schema/index.js';
+import type { StreamTransport } from './services/jobs.js';
+
+/** Request limits (HTTP body in bytes; the rest per GraphQL document). */
+export const LIMITS = {
+  maxBodyBytes: 1_000_000,
+  maxDepth: 10,
+  maxAliases: 15,
+  maxTokens: 2_000,
+  maxCost: 5_000,
+  maxDirectives: 20,
+} as const;
+
+/** Extra fields of the initial context that graphql-ws passes in (HTTP leaves them unset). */
+export interface TransportContext {
+  viewer?: Viewer;
+  transport?: StreamTransport;
+}
+
+const DEFAULT_QUERY = `# runwatch: watch long-running work live.
+# Create a job, then subscribe to it (the dev token is already in the headers).
+
+mutation Create {
+  createBatchJob(input: { name: "my first job", kind: BATCH, total: 100 }) { id status }
+}
+
+subscription Watch($runId: ID!) {
+  runProgress(runId: $runId) {
+    type cursor
+    job { status completed total percent rate etaSeconds stage }
+  }
+}
+`;
+
+export interface YogaDeps {
+  verifier: TokenVerifier;
+  services: Services;
+  backend: Backend;
+  log: Logger;
+  /** Dev token to prefill in GraphiQL's headers (dev mode only). */
+  devToken?: string;
+}
+
+export function createYogaApp(deps: YogaDeps): YogaServerInstance<TransportContext, Context> {
+  const armor = new EnvelopArmor({
+    maxDepth: { n: LIMITS.maxDepth },
+    maxAliases: { n: LIMITS.maxAliases },
+    maxTokens: { n: LIMITS.maxTokens },
+    costLimit: { maxCost: LIMITS.maxCost },
+    maxDirectives: { n: LIMITS.maxDirectives },
+    blockFieldSuggestion: { enabled: true },
+  });
+  const yogaLog = deps.log.child({ component: 'yoga' });
+  return createYoga<TransportContext, Context>({
+    schema,
+    graphqlEndpoint: '/graphql',
+    healthCheckEndpoint: '/healthz',
+    landingPage: false,
+    maxRequestBodySize: LIMITS.maxBodyBytes,
+    logging: {
+      debug: (...args) => yogaLog.debug(args.map(String).join(' ')),
+      info: (...args) => yogaLog.info(args.map(String).join(' ')),
+      warn: (...args) => yogaLog.warn(args.map(String).join(' ')),
+      error: (...args) => yogaLog.error(args.map(String).join(' ')),
+    },
+    maskedErrors: { maskError: createErrorMasker(deps.log) },
+    graphiql: {
+      title: 'runwatch',
+      subscriptionsProtocol: 'SSE',
+      defaultQuery: DEFAULT_QUERY,
+      ...(deps.devToken ? { headers: JSON.stringify({ Authorization: `Bearer ${deps.devToken}` }) } : {}),
+    },
+    plugins: [
+      ...armor.protect().plugins,
+      useReadinessCheck({
+        endpoint: '/readyz',
+        check: async () => {
+          try {
+            await deps.backend.store.ping();
+            return true;
+          } catch {
+            return false;
+          }
+        },
+      }),
+    ],
+    context: async (initial): Promise<Context> => {
+      const viewer = initial.viewer ?? (await authenticate(deps.verifier, initial.request?.headers.get('authorization')));
+      return { viewer, services: deps.services, log: deps.log, transport: initial.transport ?? {} };
+    },
+  });
+}
+
+/**
+ * Verifies an HTTP Authorization header.
+ * @throws GraphQLError UNAUTHENTICATED (HTTP 401) with `extensions.reason` missing | invalid | expired.
+ */
+async function authenticate(verifier: TokenVerifier, header: string | null | undefined): Promise<Viewer> {
+  try {
+    return await verifier.verify(parseBearer(header));
+  } catch (error) {
+    if (!(error instanceof AuthError)) throw error;
+    throw new GraphQLError(error.message, {
+      extensions: { code: 'UNAUTHENTICATED', reason: error.reason, http: { status: 401, headers: { 'WWW-Authenticate': 'Bearer' } } },
+    });
+  }
+}
