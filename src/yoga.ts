@@ -75,7 +75,8 @@ export function createYogaApp(deps: YogaDeps): YogaServerInstance<TransportConte
       debug: (...args) => yogaLog.debug(args.map(String).join(' ')),
       info: (...args) => yogaLog.info(args.map(String).join(' ')),
       warn: (...args) => yogaLog.warn(args.map(String).join(' ')),
-      error: (...args) => yogaLog.error(args.map(String).join(' ')),
+      // Yoga reports every operation error here; the masker already logs the unexpected ones at error level.
+      error: (...args) => yogaLog.debug(args.map(String).join(' ')),
     },
     maskedErrors: { maskError: createErrorMasker(deps.log) },
     graphiql: {

@@ -5,6 +5,11 @@
  * - GraphQLError made on purpose (parse/validation, limits, FORBIDDEN) → as it is.
  * - Anything else → "Unexpected error." with code INTERNAL_SERVER_ERROR, and the
  *   original is logged with the path; no stack trace or message reaches the client.
+ *
+ * Errors arrive wrapped (located errors inside located errors), so the
+ * decision is made on the innermost cause. Classes are recognised by name as
+ * well as by `instanceof`, because graphql ships both ESM and CJS builds and
+ * a dependency may throw the other build's GraphQLError.
  */
 import { GraphQLError } from 'graphql';
 import type { Logger } from 'pino';
@@ -13,26 +18,41 @@ import { AuthError } from '../auth/tokens.js';
 
 const HTTP_STATUS: Partial<Record<string, number>> = { UNAUTHENTICATED: 401, SERVICE_UNAVAILABLE: 503 };
 
+type ErrorLike = Error & { originalError?: unknown; extensions?: Record<string, unknown>; path?: readonly (string | number)[] };
+
+const isGraphQLErrorLike = (e: unknown): e is GraphQLError => e instanceof GraphQLError || (e instanceof Error && e.name === 'GraphQLError');
+
+/** The innermost non-wrapper error. */
+function rootCause(error: unknown): unknown {
+  let current = error;
+  for (let depth = 0; depth < 10; depth++) {
+    const inner = (current as ErrorLike | null)?.originalError;
+    if (!inner) break;
+    current = inner;
+  }
+  return current;
+}
+
 /** Builds Yoga's `maskError` for a logger. */
 export function createErrorMasker(log: Logger) {
   return (error: unknown): Error => {
-    const graphqlError = error instanceof GraphQLError ? error : null;
-    const original = graphqlError?.originalError ?? error;
-    const where = graphqlError ? { path: graphqlError.path, nodes: graphqlError.nodes, source: graphqlError.source, positions: graphqlError.positions } : {};
-    if (original instanceof DomainError) {
-      const status = HTTP_STATUS[original.code];
-      return new GraphQLError(original.message, {
+    const outer = isGraphQLErrorLike(error) ? error : null;
+    const where = outer ? { path: outer.path, nodes: outer.nodes, source: outer.source, positions: outer.positions } : {};
+    const cause = rootCause(error);
+    if (cause instanceof DomainError) {
+      const status = HTTP_STATUS[cause.code];
+      return new GraphQLError(cause.message, {
         ...where,
-        extensions: { ...original.details, code: original.code, ...(status ? { http: { status } } : {}) },
+        extensions: { ...cause.details, code: cause.code, ...(status ? { http: { status } } : {}) },
       });
     }
-    if (original instanceof AuthError) {
-      return new GraphQLError(original.message, { ...where, extensions: { code: 'UNAUTHENTICATED', reason: original.reason, http: { status: 401 } } });
+    if (cause instanceof AuthError) {
+      return new GraphQLError(cause.message, { ...where, extensions: { code: 'UNAUTHENTICATED', reason: cause.reason, http: { status: 401 } } });
     }
-    if (graphqlError && (!graphqlError.originalError || graphqlError.originalError instanceof GraphQLError)) {
-      return graphqlError;
+    if (isGraphQLErrorLike(cause)) {
+      return cause === error ? cause : new GraphQLError(cause.message, { ...where, extensions: cause.extensions });
     }
-    log.error({ err: original, path: graphqlError?.path?.join('.') }, 'unexpected error (masked to the client)');
+    log.error({ err: cause, path: outer?.path?.join('.') }, 'unexpected error (masked to the client)');
     return new GraphQLError('Unexpected error.', { ...where, extensions: { code: 'INTERNAL_SERVER_ERROR' } });
   };
 }

@@ -1,0 +1,53 @@
+/**
+ * Real runwatch servers on port 0 for tests, stopped by `afterAll` even when
+ * a test forgets (each start pushes its close onto a list).
+ */
+import { randomUUID } from 'node:crypto';
+import { pino } from 'pino';
+import { afterAll, inject } from 'vitest';
+import { signToken, SCOPES, type TokenClaims } from '../../src/auth/tokens.js';
+import type { Config } from '../../src/config.js';
+import { startServer, type RunningServer, type ServerOptions } from '../../src/server.js';
+
+/** The HS256 secret every test server shares, so one token works on all instances. */
+export const TEST_SECRET = 'runwatch-test-secret-0123456789abcdef-0123456789';
+
+const running: RunningServer[] = [];
+afterAll(async () => {
+  await Promise.all(running.splice(0).map((s) => s.close(1000)));
+});
+
+/** The backends every shared suite runs against. */
+export const BACKENDS = ['memory', 'redis'] as const;
+export type BackendName = (typeof BACKENDS)[number];
+
+/** URL of the run's shared redis-server (started by the global setup). */
+export const sharedRedisUrl = () => inject('redisUrl');
+
+/** Starts a server; `backend: 'redis'` uses the shared redis-server unless `redisUrl` is given. */
+export async function startTestServer(
+  opts: { backend?: BackendName; redisUrl?: string; config?: Partial<Config> } & ServerOptions = {},
+): Promise<RunningServer> {
+  const redisUrl = opts.redisUrl ?? (opts.backend === 'redis' ? sharedRedisUrl() : undefined);
+  const config: Config = {
+    port: 0,
+    host: '127.0.0.1',
+    redisUrl,
+    jwtSecret: TEST_SECRET,
+    progressHz: 10,
+    historySize: 1000,
+    logLevel: 'silent',
+    ...opts.config,
+  };
+  const server = await startServer(config, { logger: opts.logger ?? pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }), clock: opts.clock });
+  running.push(server);
+  return server;
+}
+
+/** A fresh tenant (institute) so tests never see each other's jobs on a shared Redis. */
+export const freshInstitute = () => `inst-${randomUUID().slice(0, 8)}`;
+
+/** Signs a test token; defaults: every scope, a fresh user, 1 hour. */
+export function token(claims: Partial<TokenClaims> = {}, ttlSeconds = 3600, secret = TEST_SECRET): Promise<string> {
+  return signToken(secret, { sub: claims.sub ?? `user-${randomUUID().slice(0, 8)}`, scope: SCOPES.join(' '), ...claims }, ttlSeconds);
+}
