@@ -15,6 +15,7 @@ import type { Config } from './config.js';
 import { createLogger } from './log.js';
 import { systemClock, type Clock } from './services/clock.js';
 import { JobService } from './services/jobs.js';
+import { ShareService } from './services/share.js';
 import { attachGraphqlWs } from './ws.js';
 import { createYogaApp } from './yoga.js';
 
@@ -67,7 +68,7 @@ export async function startServer(config: Config, opts: ServerOptions = {}): Pro
     progressHz: config.progressHz,
     onError: (message, error) => log.warn({ err: error }, message),
   });
-  const services = { jobs };
+  const services = { jobs, share: new ShareService(jwtSecret, jobs) };
   const yoga = createYogaApp({ verifier, services, backend, log, devToken: devToken ?? undefined });
   const httpServer = createServer(yoga);
   const ws = attachGraphqlWs({ httpServer, yoga, verifier, log });

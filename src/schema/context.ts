@@ -4,10 +4,13 @@
 import type { Logger } from 'pino';
 import type { Viewer } from '../auth/tokens.js';
 import type { JobService, StreamTransport } from '../services/jobs.js';
+import type { ShareService } from '../services/share.js';
 
 /** Services resolvers may call. Resolvers stay thin: they translate arguments and call these. */
 export interface Services {
   jobs: JobService;
+  /** Job-view (share link) tokens; holds the server's signing secret. */
+  share: ShareService;
 }
 
 export interface Context {

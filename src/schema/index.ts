@@ -5,6 +5,7 @@ import { lexicographicSortSchema, printSchema, type GraphQLSchema } from 'graphq
 import { builder } from './builder.js';
 import './jobs.js';
 import './progress.js';
+import './share.js';
 
 /** The runwatch GraphQL schema. */
 export const schema: GraphQLSchema = builder.toSchema();
