@@ -14,7 +14,7 @@ const WATCH = `subscription($runId: ID!) { runProgress(runId: $runId) { cursor t
 /** Consumes an iterator in the background; `waitFor` resolves once a predicate over the events holds. */
 function consume(iter: AsyncIterable<ProgressEvent>) {
   const events: ProgressEvent[] = [];
-  let waiter: { check: () => boolean; resolve: () => void } | null = null;
+  let waiter = null as { check: () => boolean; resolve: () => void } | null;
   const done = (async () => {
     for await (const e of iter) {
       events.push(e);
