@@ -166,6 +166,14 @@ export class LineSplitter {
     return parts;
   }
 
+  /**
+   * The line being written now (no terminator yet). tqdm writes `\r` before each redraw, so the
+   * newest bar is always this partial line: parse it too, or progress lags one redraw behind.
+   */
+  get partial(): string {
+    return this.rest;
+  }
+
   /** The unterminated remainder, at the end of the stream. */
   end(): string[] {
     const rest = this.rest;

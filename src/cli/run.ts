@@ -12,7 +12,7 @@ import { spawn } from 'node:child_process';
 import { constants } from 'node:os';
 import type { JobKind } from '../client/index.js';
 import { ProgressReporter, type RunwatchClient } from '../client/index.js';
-import { LineSplitter, parseProgressLine, ProgressTracker } from './progress-parser.js';
+import { LineSplitter, parseProgressLine, ProgressTracker, type ParsedProgress } from './progress-parser.js';
 
 /** Options of {@link runCommand}. */
 export interface RunOptions {
@@ -57,17 +57,19 @@ export async function runCommand(client: RunwatchClient | null, command: string,
   });
   const tailSize = opts.tailLines ?? 10;
   const tail: string[] = [];
+  const applyProgress = (parsed: ParsedProgress) => {
+    const update = tracker.update(parsed);
+    if (update && reporter) {
+      if (update.total !== null) reporter.setTotal(update.total);
+      reporter.setCompleted(update.completed);
+      if (update.stage !== undefined) reporter.setStage(update.stage.slice(0, 200));
+      if (update.message !== undefined) reporter.setMessage(update.message.slice(0, 2000));
+    }
+  };
   const onLine = (line: string, fromStderr: boolean) => {
     const parsed = parseProgressLine(line);
-    if (parsed) {
-      const update = tracker.update(parsed);
-      if (update && reporter) {
-        if (update.total !== null) reporter.setTotal(update.total);
-        reporter.setCompleted(update.completed);
-        if (update.stage !== undefined) reporter.setStage(update.stage.slice(0, 200));
-        if (update.message !== undefined) reporter.setMessage(update.message.slice(0, 2000));
-      }
-    } else if (fromStderr && line.trim()) {
+    if (parsed) applyProgress(parsed);
+    else if (fromStderr && line.trim()) {
       tail.push(line);
       if (tail.length > tailSize) tail.shift();
     }
@@ -81,6 +83,8 @@ export async function runCommand(client: RunwatchClient | null, command: string,
     stream.on('data', (chunk: string) => {
       target.write(chunk);
       for (const line of splitter.push(chunk)) onLine(line, fromStderr);
+      const partial = parseProgressLine(splitter.partial);
+      if (partial) applyProgress(partial);
     });
     stream.on('end', () => {
       for (const line of splitter.end()) onLine(line, fromStderr);

@@ -74,6 +74,7 @@ describe('LineSplitter', () => {
     expect(s.push('a\rb')).toEqual(['a']);
     expect(s.push('c\r\nd\n')).toEqual(['bc', 'd']);
     expect(s.push('tail')).toEqual([]);
+    expect(s.partial).toBe('tail'); // the bar being drawn now: runwatch run parses it at once
     expect(s.end()).toEqual(['tail']);
   });
 });
