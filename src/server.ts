@@ -69,7 +69,14 @@ export async function startServer(config: Config, opts: ServerOptions = {}): Pro
   });
   const services = { jobs };
   const yoga = createYogaApp({ verifier, services, backend, log, devToken: devToken ?? undefined });
-  const httpServer = createServer(yoga);
+  const httpServer = createServer((req, res) => {
+    // Dev mode only: the dev token, for `npm run demo` (GraphiQL's page carries it anyway).
+    if (devToken && req.method === 'GET' && req.url === '/dev-token') {
+      res.writeHead(200, { 'content-type': 'text/plain' }).end(devToken);
+      return;
+    }
+    void yoga(req, res);
+  });
   const ws = attachGraphqlWs({ httpServer, yoga, verifier, log });
 
   await new Promise<void>((resolve, reject) => {

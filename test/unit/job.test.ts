@@ -86,7 +86,7 @@ describe('progress validation', () => {
     [{ completed: 20, completedDelta: 1 }, 'completed and completedDelta together'],
     [{ stage: 'x'.repeat(201) }, 'an over-long stage'],
     [{ resources: { containers: -1, cpuCores: 1, memoryGb: 1, gpus: 0 } }, 'negative resources'],
-  ])('refuses %j (%s) with BAD_USER_INPUT', (report) => {
+  ])('refuses %j (%s) with BAD_USER_INPUT', (report, _reason) => {
     expect(codeOf(() => applyProgress(running(), report, T0 + 1, INTERVAL))).toBe('BAD_USER_INPUT');
   });
 
