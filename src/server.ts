@@ -65,6 +65,7 @@ export async function startServer(config: Config, opts: ServerOptions = {}): Pro
   const verifier = new TokenVerifier(jwtSecret);
   const jobs = new JobService(backend, clock, {
     progressHz: config.progressHz,
+    maxQueued: config.subscriberQueue,
     onError: (message, error) => log.warn({ err: error }, message),
   });
   const services = { jobs };

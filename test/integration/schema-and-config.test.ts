@@ -23,6 +23,7 @@ describe('configuration', () => {
       jwtSecret: undefined,
       progressHz: 10,
       historySize: 1000,
+      subscriberQueue: 1000,
       logLevel: 'info',
     });
   });
