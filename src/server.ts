@@ -17,6 +17,7 @@ import { systemClock, type Clock } from './services/clock.js';
 import { JobService } from './services/jobs.js';
 import { attachGraphqlWs } from './ws.js';
 import { createYogaApp } from './yoga.js';
+import type { Services } from './schema/context.js';
 
 /** A started server. */
 export interface RunningServer {
@@ -29,6 +30,8 @@ export interface RunningServer {
   devToken: string | null;
   /** The secret tokens are verified with (random in dev mode). */
   jwtSecret: string;
+  /** The services resolvers call (embedding, diagnostics). */
+  services: Services;
   log: Logger;
   /**
    * Graceful stop: stops accepting, closes WebSockets with 1012 (clients
@@ -68,7 +71,7 @@ export async function startServer(config: Config, opts: ServerOptions = {}): Pro
     maxQueued: config.subscriberQueue,
     onError: (message, error) => log.warn({ err: error }, message),
   });
-  const services = { jobs };
+  const services: Services = { jobs };
   const yoga = createYogaApp({ verifier, services, backend, log, devToken: devToken ?? undefined });
   const httpServer = createServer((req, res) => {
     // Dev mode only: the dev token, for `npm run demo` (GraphiQL's page carries it anyway).
@@ -114,5 +117,5 @@ export async function startServer(config: Config, opts: ServerOptions = {}): Pro
       log.info('stopped');
     })());
 
-  return { url, port, httpServer, backend, devToken, jwtSecret, log, close };
+  return { url, port, httpServer, backend, devToken, jwtSecret, services, log, close };
 }

@@ -61,6 +61,12 @@ export interface JobPage {
 export class JobService {
   private readonly intervalMs: number;
   private readonly flushTimers = new Map<string, NodeJS.Timeout>();
+  private openStreams = 0;
+
+  /** Job streams (runProgress subscriptions) open on this instance now. */
+  get activeStreams(): number {
+    return this.openStreams;
+  }
 
   constructor(
     private readonly backend: Backend,
@@ -213,8 +219,21 @@ export class JobService {
       onOverflow: () => transport.dropSlowConsumer?.(),
     };
     const stream = new LiveStream<JobEvent>(policy);
-    const unsubscribe = await this.backend.bus.subscribe(jobTopic(jobId), stream.push);
-    stream.onEnd(unsubscribe);
+    this.openStreams++;
+    let ended = false;
+    let unsubscribe: () => void = () => {};
+    stream.onEnd(() => {
+      ended = true;
+      this.openStreams--;
+      unsubscribe();
+    });
+    try {
+      unsubscribe = await this.backend.bus.subscribe(jobTopic(jobId), stream.push);
+      if (ended) unsubscribe(); // the client left while the subscription was opening
+    } catch (error) {
+      await stream.return();
+      throw error;
+    }
     try {
       const job = await this.getRecord(viewer, jobId);
       if (!job) throw notFound(jobId);
