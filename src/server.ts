@@ -18,6 +18,7 @@ import { JobService } from './services/jobs.js';
 import { ShareService } from './services/share.js';
 import { attachGraphqlWs } from './ws.js';
 import { createYogaApp } from './yoga.js';
+import type { Services } from './schema/context.js';
 
 /** A started server. */
 export interface RunningServer {
@@ -30,6 +31,8 @@ export interface RunningServer {
   devToken: string | null;
   /** The secret tokens are verified with (random in dev mode). */
   jwtSecret: string;
+  /** The services resolvers call (embedding, diagnostics). */
+  services: Services;
   log: Logger;
   /**
    * Graceful stop: stops accepting, closes WebSockets with 1012 (clients
@@ -66,11 +69,19 @@ export async function startServer(config: Config, opts: ServerOptions = {}): Pro
   const verifier = new TokenVerifier(jwtSecret);
   const jobs = new JobService(backend, clock, {
     progressHz: config.progressHz,
+    maxQueued: config.subscriberQueue,
     onError: (message, error) => log.warn({ err: error }, message),
   });
-  const services = { jobs, share: new ShareService(jwtSecret, jobs) };
+  const services: Services = { jobs, share: new ShareService(jwtSecret, jobs) };
   const yoga = createYogaApp({ verifier, services, backend, log, devToken: devToken ?? undefined });
-  const httpServer = createServer(yoga);
+  const httpServer = createServer((req, res) => {
+    // Dev mode only: the dev token, for `npm run demo` (GraphiQL's page carries it anyway).
+    if (devToken && req.method === 'GET' && req.url === '/dev-token') {
+      res.writeHead(200, { 'content-type': 'text/plain' }).end(devToken);
+      return;
+    }
+    void yoga(req, res);
+  });
   const ws = attachGraphqlWs({ httpServer, yoga, verifier, log });
 
   await new Promise<void>((resolve, reject) => {
@@ -107,5 +118,5 @@ export async function startServer(config: Config, opts: ServerOptions = {}): Pro
       log.info('stopped');
     })());
 
-  return { url, port, httpServer, backend, devToken, jwtSecret, log, close };
+  return { url, port, httpServer, backend, devToken, jwtSecret, services, log, close };
 }

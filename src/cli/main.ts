@@ -8,8 +8,8 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { SCOPES, signToken } from '../auth/tokens.js';
 import { RunwatchError } from '../client/index.js';
+import { graphqlEndpoint } from '../client/http.js';
 import { CliError, connect, serverUrl, type ConnectionFlags } from './connection.js';
-import { runDemo } from './demo-jobs.js';
 import { formatCount, formatDuration, formatPercent, formatRate, table } from './format.js';
 import { runCommand } from './run.js';
 import { watchJobs } from './watch.js';
@@ -140,20 +140,13 @@ withConnection(program.command('share'))
   });
 
 withConnection(program.command('demo'))
-  .description('report a few demo jobs at a human pace (about 30 s), to watch in the CLI or dashboard')
-  .option('--speed <factor>', 'speed factor (10: about 3 s)', (v) => Number(v), 1)
-  .action(async (o: ConnectionFlags & { speed: number }) => {
-    const client = connect(o);
-    const ids: string[] = [];
-    await runDemo(client, {
-      speed: o.speed,
-      onStart: (id, name) => {
-        ids.push(id);
-        process.stdout.write(`started ${id}  ${name}\n`);
-        if (ids.length === 1) process.stdout.write(`dashboard: ${new URL('/', serverUrl(o)).toString()}\n`);
-      },
-    });
-    process.stdout.write(`done. runwatch jobs  |  runwatch watch ${ids.join(' ')}\n`);
+  .description('report three demo jobs at a human pace (about 30 s), to watch in the CLI or the dashboard (same as npm run demo)')
+  .action(async (o: ConnectionFlags) => {
+    // Reuses the demo producer of `npm run demo` (src/cli/demo.ts), which reads RUNWATCH_URL / RUNWATCH_TOKEN
+    // and, against a dev-mode server, fetches the dev token itself.
+    process.env.RUNWATCH_URL = graphqlEndpoint(serverUrl(o));
+    if (o.token) process.env.RUNWATCH_TOKEN = o.token;
+    await import('./demo.js');
   });
 
 try {
