@@ -16,6 +16,7 @@ import { createLogger } from './log.js';
 import { systemClock, type Clock } from './services/clock.js';
 import { JobService } from './services/jobs.js';
 import { ShareService } from './services/share.js';
+import { createDashboard } from './dashboard/serve.js';
 import { attachGraphqlWs } from './ws.js';
 import { createYogaApp } from './yoga.js';
 import type { Services } from './schema/context.js';
@@ -74,7 +75,9 @@ export async function startServer(config: Config, opts: ServerOptions = {}): Pro
   });
   const services: Services = { jobs, share: new ShareService(jwtSecret, jobs) };
   const yoga = createYogaApp({ verifier, services, backend, log, devToken: devToken ?? undefined });
+  const dashboard = createDashboard({ devToken: devToken ?? undefined });
   const httpServer = createServer((req, res) => {
+    if (dashboard(req, res)) return; // the web dashboard at / (src/dashboard)
     // Dev mode only: the dev token, for `npm run demo` (GraphiQL's page carries it anyway).
     if (devToken && req.method === 'GET' && req.url === '/dev-token') {
       res.writeHead(200, { 'content-type': 'text/plain' }).end(devToken);
