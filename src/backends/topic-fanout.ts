@@ -3,26 +3,26 @@
  * so that the per-event cost is one decode per topic per instance; listeners
  * get the same event object.
  */
-import type { JobEvent } from '../domain/job.js';
-import type { EventListener } from './types.js';
+import type { BusEvent, EventListener } from './types.js';
 
 /** Listener sets by topic, with the acquire/release of the underlying subscription. */
 export class TopicFanout<Handle> {
-  private readonly topics = new Map<string, { listeners: Set<EventListener>; ready: Promise<Handle> }>();
+  private readonly topics = new Map<string, { listeners: Set<EventListener<BusEvent>>; ready: Promise<Handle> }>();
 
   constructor(
     /** Opens the underlying subscription for a topic; resolves when it is live. */
-    private readonly open: (topic: string, deliver: (event: JobEvent) => void) => Promise<Handle>,
+    private readonly open: (topic: string, deliver: (event: BusEvent) => void) => Promise<Handle>,
     /** Releases it. */
     private readonly release: (topic: string, handle: Handle) => Promise<void> | void,
     private readonly onListenerError: (topic: string, error: unknown) => void,
   ) {}
 
-  async subscribe(topic: string, listener: EventListener): Promise<() => void> {
+  async subscribe<E extends BusEvent>(topic: string, typedListener: EventListener<E>): Promise<() => void> {
+    const listener = typedListener as EventListener<BusEvent>;
     let entry = this.topics.get(topic);
     if (!entry) {
-      const listeners = new Set<EventListener>();
-      const deliver = (event: JobEvent) => {
+      const listeners = new Set<EventListener<BusEvent>>();
+      const deliver = (event: BusEvent) => {
         for (const l of listeners) {
           try {
             l(event);
