@@ -92,6 +92,8 @@ export interface TrainingStreamChange {
   events: TrainingEvent[];
   /** When something is owed (a pending conflated event, or a dropped-lines count), the time to call {@link flushTraining}; else null. */
   flushAtMs: number | null;
+  /** Log lines this call dropped (rate limit). */
+  droppedNow: number;
 }
 
 const kindOf = (type: TrainingEventData['type']): Conflated | null =>
@@ -107,6 +109,7 @@ export function refillLogTokens(state: TrainingStreamState, nowMs: number, setti
 class Builder {
   readonly events: TrainingEvent[] = [];
   readonly state: TrainingStreamState;
+  droppedNow = 0;
   constructor(
     state: TrainingStreamState,
     private readonly head: { epoch: string; offset: number; runId: string },
@@ -158,6 +161,7 @@ class Builder {
     if (data.type === 'TRAINING_LOG') {
       if (this.state.logTokens < 1) {
         this.state.droppedLogs++;
+        this.droppedNow++;
         return;
       }
       this.state.logTokens -= 1;
@@ -193,7 +197,7 @@ class Builder {
       const missing = Math.max(0, 1 - this.state.logTokens);
       times.push(this.nowMs + Math.ceil((missing / this.settings.logRatePerSecond) * 1000));
     }
-    return { state: this.state, events: this.events, flushAtMs: times.length ? Math.min(...times) : null };
+    return { state: this.state, events: this.events, flushAtMs: times.length ? Math.min(...times) : null, droppedNow: this.droppedNow };
   }
 }
 
