@@ -14,7 +14,10 @@ import { CloseCode } from './close-codes.js';
 import type { Config } from './config.js';
 import { createLogger } from './log.js';
 import { systemClock, type Clock } from './services/clock.js';
+import { ActivityService } from './services/activity.js';
+import { CommandService } from './services/commands.js';
 import { JobService } from './services/jobs.js';
+import { TrainingService } from './services/training.js';
 import { attachGraphqlWs } from './ws.js';
 import { createYogaApp } from './yoga.js';
 
@@ -63,11 +66,19 @@ export async function startServer(config: Config, opts: ServerOptions = {}): Pro
   const jwtSecret = config.jwtSecret ?? randomSecret();
   const devToken = config.jwtSecret ? null : await signToken(jwtSecret, { sub: 'dev', scope: SCOPES.join(' ') }, 30 * 24 * 3600);
   const verifier = new TokenVerifier(jwtSecret);
+  const onError = (message: string, error: unknown) => log.warn({ err: error }, message);
+  let training: TrainingService | null = null;
+  let activity: ActivityService | null = null;
   const jobs = new JobService(backend, clock, {
     progressHz: config.progressHz,
-    onError: (message, error) => log.warn({ err: error }, message),
+    onError,
+    onJobChanged: async (before, after) => {
+      await Promise.all([activity?.onJobChanged(before, after), training?.onJobChanged(before, after)]);
+    },
   });
-  const services = { jobs };
+  training = new TrainingService(backend, jobs, clock, { progressHz: config.progressHz, onError });
+  activity = new ActivityService(backend, jobs, clock, { onError });
+  const services = { jobs, training, activity, commands: new CommandService(backend, jobs, clock) };
   const yoga = createYogaApp({ verifier, services, backend, log, devToken: devToken ?? undefined });
   const httpServer = createServer(yoga);
   const ws = attachGraphqlWs({ httpServer, yoga, verifier, log });
@@ -101,6 +112,7 @@ export async function startServer(config: Config, opts: ServerOptions = {}): Pro
       clearTimeout(timer);
       clearTimeout(sseTimer);
       jobs.close();
+      training.close();
       await yoga.dispose();
       await backend.close();
       log.info('stopped');

@@ -3,11 +3,17 @@
  */
 import type { Logger } from 'pino';
 import type { Viewer } from '../auth/tokens.js';
+import type { ActivityService } from '../services/activity.js';
+import type { CommandService } from '../services/commands.js';
 import type { JobService, StreamTransport } from '../services/jobs.js';
+import type { TrainingService } from '../services/training.js';
 
 /** Services resolvers may call. Resolvers stay thin: they translate arguments and call these. */
 export interface Services {
   jobs: JobService;
+  training: TrainingService;
+  commands: CommandService;
+  activity: ActivityService;
 }
 
 export interface Context {
