@@ -126,7 +126,10 @@ const TrainingLogRef = builder.objectRef<Of<'TRAINING_LOG'>>('TrainingLog').impl
   isTypeOf: (e) => (e as TrainingEvent).type === 'TRAINING_LOG',
   fields: (t) => ({
     level: t.expose('level', { type: LogLevelEnum }),
-    message: t.exposeString('message'),
+    message: t.exposeString('message', {
+      nullable: true,
+      description: 'The line; always set. (Nullable in the schema only so that `message` can be selected on TrainingLog and TrainingStatusChange in one query without aliases.)',
+    }),
     source: t.exposeString('source', { nullable: true, description: 'Logger or module name; `runwatch` for lines runwatch adds.' }),
     droppedBefore: t.exposeInt('droppedBefore', { description: "Lines of this run dropped by the rate limit just before this one (0: none)." }),
   }),
