@@ -20,6 +20,7 @@ import { JobService } from './services/jobs.js';
 import { TrainingService } from './services/training.js';
 import { attachGraphqlWs } from './ws.js';
 import { createYogaApp } from './yoga.js';
+import type { Services } from './schema/context.js';
 
 /** A started server. */
 export interface RunningServer {
@@ -32,6 +33,8 @@ export interface RunningServer {
   devToken: string | null;
   /** The secret tokens are verified with (random in dev mode). */
   jwtSecret: string;
+  /** The services resolvers call (embedding, diagnostics). */
+  services: Services;
   log: Logger;
   /**
    * Graceful stop: stops accepting, closes WebSockets with 1012 (clients
@@ -71,16 +74,25 @@ export async function startServer(config: Config, opts: ServerOptions = {}): Pro
   let activity: ActivityService | null = null;
   const jobs = new JobService(backend, clock, {
     progressHz: config.progressHz,
+    maxQueued: config.subscriberQueue,
     onError,
     onJobChanged: async (before, after) => {
       await Promise.all([activity?.onJobChanged(before, after), training?.onJobChanged(before, after)]);
     },
   });
-  training = new TrainingService(backend, jobs, clock, { progressHz: config.progressHz, onError });
+  training = new TrainingService(backend, jobs, clock, { progressHz: config.progressHz, maxQueued: config.subscriberQueue, onError });
   activity = new ActivityService(backend, jobs, clock, { onError });
-  const services = { jobs, training, activity, commands: new CommandService(backend, jobs, clock) };
+  const commands = new CommandService(backend, jobs, clock);
+  const services: Services = { jobs, training, activity, commands };
   const yoga = createYogaApp({ verifier, services, backend, log, devToken: devToken ?? undefined });
-  const httpServer = createServer(yoga);
+  const httpServer = createServer((req, res) => {
+    // Dev mode only: the dev token, for `npm run demo` (GraphiQL's page carries it anyway).
+    if (devToken && req.method === 'GET' && req.url === '/dev-token') {
+      res.writeHead(200, { 'content-type': 'text/plain' }).end(devToken);
+      return;
+    }
+    void yoga(req, res);
+  });
   const ws = attachGraphqlWs({ httpServer, yoga, verifier, log });
 
   await new Promise<void>((resolve, reject) => {
@@ -99,24 +111,27 @@ export async function startServer(config: Config, opts: ServerOptions = {}): Pro
   const close = (graceMs = 5000) =>
     (closing ??= (async () => {
       log.info('shutting down');
+      // Stop accepting; in-flight requests finish (keep-alive sockets close once idle).
       const stopped = new Promise<void>((resolve) => httpServer.close(() => resolve()));
+      // WebSocket clients reconnect, to another instance, and resume from their cursors.
       for (const client of ws.wss.clients) client.close(CloseCode.ServiceRestart, 'Server restarting: reconnect');
+      // SSE streams end with SERVICE_UNAVAILABLE, so their clients resume too.
+      jobs.close();
+      training.close();
+      commands.close();
+      activity.close();
       httpServer.closeIdleConnections();
-      const timer = setTimeout(() => {
+      const force = setTimeout(() => {
+        log.warn({ graceMs }, 'shutdown grace period over: closing remaining connections');
         for (const client of ws.wss.clients) client.terminate();
         httpServer.closeAllConnections();
       }, graceMs);
-      // SSE responses never end on their own: end them once in-flight requests had a moment.
-      const sseTimer = setTimeout(() => httpServer.closeAllConnections(), Math.min(500, graceMs));
       await Promise.all([stopped, Promise.resolve(ws.dispose()).catch(() => {})]);
-      clearTimeout(timer);
-      clearTimeout(sseTimer);
-      jobs.close();
-      training.close();
+      clearTimeout(force);
       await yoga.dispose();
       await backend.close();
       log.info('stopped');
     })());
 
-  return { url, port, httpServer, backend, devToken, jwtSecret, log, close };
+  return { url, port, httpServer, backend, devToken, jwtSecret, services, log, close };
 }

@@ -21,6 +21,11 @@ export interface LiveStreamPolicy<T> {
   conflationKey?(event: T): string;
   /** Does the stream end after this event? */
   isFinal(event: T): boolean;
+  /**
+   * Is this a fresh start (a SNAPSHOT after history was lost)? It is delivered
+   * whatever its offset, and offsets count from it again.
+   */
+  isReset?(event: T): boolean;
   /** Queue length above which conflation starts (events). */
   conflateAbove: number;
   /** Most events queued for a lagging consumer before it is dropped. */
@@ -89,7 +94,7 @@ export class LiveStream<T> implements AsyncIterableIterator<T> {
 
   private accept(event: T): void {
     const offset = this.policy.offsetOf(event);
-    if (offset <= this.lastOffset) return;
+    if (offset <= this.lastOffset && !this.policy.isReset?.(event)) return;
     this.lastOffset = offset;
     if (this.waiting && this.replayIndex >= this.replay.length && this.queue.length === 0) {
       this.deliver(event);
@@ -159,8 +164,14 @@ export class LiveStream<T> implements AsyncIterableIterator<T> {
     return this;
   }
 
+  /** Ends the stream with `error`: a waiting or the next `next()` rejects with it. */
+  abort(error: unknown): void {
+    if (!this.finished) this.fail(error);
+  }
+
   private fail(error: unknown): void {
     const reject = this.failWaiting;
+    this.waiting = this.failWaiting = null; // end() must not resolve the waiting next() as done
     this.end();
     if (reject) reject(error);
     else this.failure = error;

@@ -38,7 +38,7 @@ import {
   type ThrottledHint,
 } from '../domain/activity.js';
 import { emptyBudget, recordUsage, setBudget, viewBudget, type Budget, type BudgetHint, type BudgetView } from '../domain/budget.js';
-import { notFound } from '../domain/errors.js';
+import { DomainError, notFound } from '../domain/errors.js';
 import { viewJob, type JobRecord, type JobView, type Resources, type Tenant } from '../domain/job.js';
 import { LiveStream } from '../delivery/live-stream.js';
 import type { Clock } from './clock.js';
@@ -164,7 +164,11 @@ class ScopeTopic {
   async join(stream: LiveStream<ActivityEvent>): Promise<void> {
     const member: Member = { stream, joinOffset: this.offset, awaitingSnapshot: true };
     this.members.add(member);
-    stream.onEnd(() => this.leave(member));
+    this.service.streams.add(stream);
+    stream.onEnd(() => {
+      this.service.streams.delete(stream);
+      this.leave(member);
+    });
     await this.ready;
     this.scheduleCompute(true);
   }
@@ -228,6 +232,8 @@ class ScopeTopic {
 export class ActivityService {
   readonly updateIntervalMs: number;
   private readonly topics = new Map<string, ScopeTopic>();
+  /** @internal Open activity streams, ended on shutdown. */
+  readonly streams = new Set<LiveStream<ActivityEvent>>();
 
   constructor(
     readonly backend: Backend,
@@ -383,5 +389,11 @@ export class ActivityService {
       throw error;
     }
     return stream;
+  }
+
+  /** Shutdown: ends open activity streams with SERVICE_UNAVAILABLE (clients resubscribe elsewhere). */
+  close(): void {
+    const restarting = new DomainError('SERVICE_UNAVAILABLE', 'server restarting: resubscribe');
+    for (const stream of [...this.streams]) stream.abort(restarting);
   }
 }

@@ -40,6 +40,8 @@ export type CommandView = Omit<CommandRecord, 'state'> & { state: CommandState }
 const missingCommand = (id: string) => new DomainError('NOT_FOUND', `no training command with id ${JSON.stringify(id)}`);
 
 export class CommandService {
+  private readonly streams = new Set<LiveStream<CommandDelivery>>();
+
   constructor(
     private readonly backend: Backend,
     private readonly jobs: JobService,
@@ -114,10 +116,14 @@ export class CommandService {
       maxQueued: 1000,
       onOverflow: () => transport.dropSlowConsumer?.(),
     });
+    this.streams.add(stream);
     const unsubscribe = await this.backend.bus.subscribe<CommandDelivery>(commandsTopic(runId), (c) => {
       if (isDeliverable(c, this.clock())) stream.push(c);
     });
-    stream.onEnd(unsubscribe);
+    stream.onEnd(() => {
+      this.streams.delete(stream);
+      unsubscribe();
+    });
     try {
       if (!(await this.jobs.get(viewer, runId))) throw notFound(runId);
       const head = await this.backend.logs.head<RunCommandsState>(commandsTopic(runId));
@@ -129,5 +135,11 @@ export class CommandService {
       await stream.return();
       throw error;
     }
+  }
+
+  /** Shutdown: ends open command streams with SERVICE_UNAVAILABLE (trainers resubscribe elsewhere; pending commands come again). */
+  close(): void {
+    const restarting = new DomainError('SERVICE_UNAVAILABLE', 'server restarting: resubscribe');
+    for (const stream of [...this.streams]) stream.abort(restarting);
   }
 }

@@ -76,6 +76,7 @@ type Head = { epoch: string; offset: number; runId: string };
 export class TrainingService {
   private readonly settings: TrainingStreamSettings;
   private readonly flushTimers = new Map<string, NodeJS.Timeout>();
+  private readonly streams = new Set<LiveStream<TrainingEvent>>();
 
   constructor(
     private readonly backend: Backend,
@@ -223,8 +224,12 @@ export class TrainingService {
       maxQueued: this.opts.maxQueued ?? 1000,
       onOverflow: () => transport.dropSlowConsumer?.(),
     });
+    this.streams.add(stream);
     const unsubscribe = await this.backend.bus.subscribe<TrainingEvent>(topic, stream.push);
-    stream.onEnd(unsubscribe);
+    stream.onEnd(() => {
+      this.streams.delete(stream);
+      unsubscribe();
+    });
     try {
       const job = await this.jobs.get(viewer, runId);
       if (!job) throw notFound(runId);
@@ -257,9 +262,11 @@ export class TrainingService {
     );
   }
 
-  /** Stops flush timers (shutdown). */
+  /** Shutdown: stops flush timers and ends open streams with SERVICE_UNAVAILABLE (clients resume elsewhere with `after`). */
   close(): void {
     for (const timer of this.flushTimers.values()) clearTimeout(timer);
     this.flushTimers.clear();
+    const restarting = new DomainError('SERVICE_UNAVAILABLE', 'server restarting: resubscribe with `after` set to your last cursor');
+    for (const stream of [...this.streams]) stream.abort(restarting);
   }
 }
