@@ -14,9 +14,12 @@ import { CloseCode } from './close-codes.js';
 import type { Config } from './config.js';
 import { createLogger } from './log.js';
 import { systemClock, type Clock } from './services/clock.js';
+import { ActivityService } from './services/activity.js';
+import { CommandService } from './services/commands.js';
 import { JobService } from './services/jobs.js';
 import { ShareService } from './services/share.js';
 import { createDashboard } from './dashboard/serve.js';
+import { TrainingService } from './services/training.js';
 import { attachGraphqlWs } from './ws.js';
 import { createYogaApp } from './yoga.js';
 import type { Services } from './schema/context.js';
@@ -68,12 +71,21 @@ export async function startServer(config: Config, opts: ServerOptions = {}): Pro
   const jwtSecret = config.jwtSecret ?? randomSecret();
   const devToken = config.jwtSecret ? null : await signToken(jwtSecret, { sub: 'dev', scope: SCOPES.join(' ') }, 30 * 24 * 3600);
   const verifier = new TokenVerifier(jwtSecret);
+  const onError = (message: string, error: unknown) => log.warn({ err: error }, message);
+  let training: TrainingService | null = null;
+  let activity: ActivityService | null = null;
   const jobs = new JobService(backend, clock, {
     progressHz: config.progressHz,
     maxQueued: config.subscriberQueue,
-    onError: (message, error) => log.warn({ err: error }, message),
+    onError,
+    onJobChanged: async (before, after) => {
+      await Promise.all([activity?.onJobChanged(before, after), training?.onJobChanged(before, after)]);
+    },
   });
-  const services: Services = { jobs, share: new ShareService(jwtSecret, jobs) };
+  training = new TrainingService(backend, jobs, clock, { progressHz: config.progressHz, maxQueued: config.subscriberQueue, onError });
+  activity = new ActivityService(backend, jobs, clock, { onError });
+  const commands = new CommandService(backend, jobs, clock);
+  const services: Services = { jobs, training, activity, commands, share: new ShareService(jwtSecret, jobs) };
   const yoga = createYogaApp({ verifier, services, backend, log, devToken: devToken ?? undefined });
   const dashboard = createDashboard({ devToken: devToken ?? undefined });
   const httpServer = createServer((req, res) => {
@@ -109,6 +121,9 @@ export async function startServer(config: Config, opts: ServerOptions = {}): Pro
       for (const client of ws.wss.clients) client.close(CloseCode.ServiceRestart, 'Server restarting: reconnect');
       // SSE streams end with SERVICE_UNAVAILABLE, so their clients resume too.
       jobs.close();
+      training.close();
+      commands.close();
+      activity.close();
       httpServer.closeIdleConnections();
       const force = setTimeout(() => {
         log.warn({ graceMs }, 'shutdown grace period over: closing remaining connections');

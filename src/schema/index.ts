@@ -6,6 +6,8 @@ import { builder } from './builder.js';
 import './jobs.js';
 import './progress.js';
 import './share.js';
+import './training.js';
+import './activity.js';
 
 /** The runwatch GraphQL schema. */
 export const schema: GraphQLSchema = builder.toSchema();
