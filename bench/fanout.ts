@@ -13,6 +13,7 @@
  * previous batch, so no server conflates or buffers.
  *
  * Run by hand (needs redis-server): `npx tsx bench/fanout.ts [subscribers=100] [events=2000]`.
+ * With BENCH_PROFILE=<dir>, the runwatch server writes a V8 CPU profile there.
  * Results are recorded in docs/benchmarks.md.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -64,6 +65,10 @@ function event(runId: string, offset: number): string {
 class Counter {
   counts: number[] = [];
   private waiters: { n: number; resolve: () => void }[] = [];
+  /** Counts from here on (stragglers of warm-up events may still arrive: at most a few per client). */
+  rebase() {
+    this.counts = this.counts.map(() => 0);
+  }
   add(i: number) {
     this.counts[i] = (this.counts[i] ?? 0) + 1;
     this.waiters = this.waiters.filter((w) => (this.min() >= w.n ? (w.resolve(), false) : true));
@@ -85,8 +90,8 @@ async function warmUp(redis: Redis, channel: string, runId: string, counter: Cou
     const got = await Promise.race([counter.until(1).then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 200))]);
     if (got) {
       await new Promise((r) => setTimeout(r, 300)); // let stragglers of the last warm-up arrive
-      const counts = new Set(Array.from({ length: SUBSCRIBERS }, (_, i) => counter.counts[i] ?? 0));
-      if (counts.size === 1) return counter.min();
+      counter.rebase();
+      return 0;
     }
   }
   throw new Error('subscriptions did not become live');
@@ -144,7 +149,8 @@ async function main() {
         child = started.child;
         url = `ws://127.0.0.1:${/listening (\d+)/.exec(started.line)![1]}/graphql`;
       } else {
-        const started = await start(['src/main.ts'], { PORT: '0', REDIS_URL: redisServer.url, RUNWATCH_JWT_SECRET: SECRET, LOG_LEVEL: 'warn', RUNWATCH_SUBSCRIBER_QUEUE: '1000000' });
+        const profile = process.env.BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE}`] : [];
+        const started = await start([...profile, 'src/main.ts'], { PORT: '0', REDIS_URL: redisServer.url, RUNWATCH_JWT_SECRET: SECRET, LOG_LEVEL: 'warn', RUNWATCH_SUBSCRIBER_QUEUE: '1000000' });
         child = started.child;
         const httpUrl = /running at (\S+)/.exec(started.line)![1]!;
         url = httpUrl.replace(/^http/, 'ws');
@@ -164,14 +170,16 @@ async function main() {
       clients.forEach((client, i) => client.subscribe({ query: QUERY, variables: { runId } }, { next: () => counter.add(i), error: (e) => console.error(e), complete: () => {} }));
       let base = 0;
       if (name === 'runwatch') {
-        await counter.until(1);
-        base = 1;
+        await counter.until(1); // the SNAPSHOT
+        counter.rebase();
       } else {
         base = await warmUp(redis, `runwatch:job:${runId}`, runId, counter);
       }
       rows.push(await measure(name, child.pid!, `runwatch:job:${runId}`, redis, runId, counter, base));
       await Promise.all(clients.map((c) => c.dispose()));
-      child.kill('SIGKILL');
+      const exited = new Promise((r) => child.once('exit', r));
+      child.kill('SIGTERM'); // lets --cpu-prof write its profile
+      await exited;
     }
   } finally {
     for (const child of children) if (child.exitCode === null) child.kill('SIGKILL');

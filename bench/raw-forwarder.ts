@@ -15,8 +15,12 @@ wss.on('connection', (socket) => {
   socket.on('close', () => clients.delete(socket));
 });
 const sub = new Redis(redisUrl);
-await sub.subscribe(channel);
 sub.on('message', (_channel, message) => {
   for (const socket of clients) socket.send(message);
 });
-wss.on('listening', () => process.stdout.write(`listening ${(wss.address() as { port: number }).port}\n`));
+await sub.subscribe(channel);
+const port = await new Promise<number>((resolve) => {
+  if (wss.address()) resolve((wss.address() as { port: number }).port);
+  else wss.once('listening', () => resolve((wss.address() as { port: number }).port));
+});
+process.stdout.write(`listening ${port}\n`);
