@@ -223,7 +223,7 @@ const isBusEvent = (value: unknown): value is BusEvent =>
  */
 export class RedisEventBus implements EventBus {
   private readonly fanout: TopicFanout<number>;
-  private catchUp: CatchUp | null = null;
+  private readonly catchUps = new Map<string, CatchUp<BusEvent>>();
   private lost = false;
   private recovering: Promise<void> | null = null;
 
@@ -259,8 +259,13 @@ export class RedisEventBus implements EventBus {
   topicCount() {
     return this.fanout.size;
   }
-  onReconnect(catchUp: CatchUp) {
-    this.catchUp = catchUp;
+  onReconnect<E extends BusEvent>(topicPrefix: string, catchUp: CatchUp<E>) {
+    this.catchUps.set(topicPrefix, catchUp as unknown as CatchUp<BusEvent>);
+  }
+
+  private catchUpFor(topic: string): CatchUp<BusEvent> | undefined {
+    for (const [prefix, catchUp] of this.catchUps) if (topic.startsWith(prefix)) return catchUp;
+    return undefined;
   }
 
   /**
@@ -278,7 +283,7 @@ export class RedisEventBus implements EventBus {
       for (let i = pending.length - 1; i >= 0; i--) {
         const { topic, last } = pending[i]!;
         try {
-          const events = (await this.catchUp?.(topic, last)) ?? [];
+          const events = (await this.catchUpFor(topic)?.(topic, last)) ?? [];
           for (const event of events) this.fanout.inject(topic, event);
           pending.splice(i, 1);
         } catch (error) {

@@ -76,8 +76,8 @@ export class TopicFanout<Handle> {
   }
 
   /** Every open topic with the newest event seen on it (a JobEvent on `job:` topics; other topics carry other events). */
-  openTopics(): { topic: string; last: JobEvent | null }[] {
-    return [...this.topics].map(([topic, entry]) => ({ topic, last: entry.last as JobEvent | null }));
+  openTopics(): { topic: string; last: BusEvent | null }[] {
+    return [...this.topics].map(([topic, entry]) => ({ topic, last: entry.last }));
   }
 
   get size(): number {

@@ -85,17 +85,18 @@ export interface EventBus {
   /** Number of topics this instance holds a subscription for (diagnostics, tests). */
   topicCount(): number;
   /**
-   * Sets the catch-up run after the bus lost its connection and re-subscribed
-   * (Redis only; the memory bus never loses one). It is called once per open
-   * topic with the newest event seen there (null: none yet) and returns the
-   * events to deliver to that topic's listeners, which drop what they already have.
+   * Sets the catch-up for topics starting with `topicPrefix` (e.g. `job:`),
+   * run after the bus lost its connection and re-subscribed (Redis only; the
+   * memory bus never loses one). It is called once per open topic with the
+   * newest event seen there (null: none yet) and returns the events to deliver
+   * to that topic's listeners, which drop what they already have.
    */
-  onReconnect(catchUp: CatchUp): void;
+  onReconnect<E extends BusEvent>(topicPrefix: string, catchUp: CatchUp<E>): void;
   close(): Promise<void>;
 }
 
 /** See {@link EventBus.onReconnect}. */
-export type CatchUp = (topic: string, last: JobEvent | null) => Promise<JobEvent[]>;
+export type CatchUp<E extends BusEvent = JobEvent> = (topic: string, last: E | null) => Promise<E[]>;
 
 /** A backend: the interfaces plus what it is. */
 export interface Backend {

@@ -81,7 +81,7 @@ export class JobService {
     private readonly opts: JobServiceOptions,
   ) {
     this.intervalMs = 1000 / opts.progressHz;
-    backend.bus.onReconnect((topic, last) => this.catchUp(topic, last));
+    backend.bus.onReconnect<JobEvent>(JOB_TOPIC_PREFIX, (topic, last) => this.catchUp(topic, last));
   }
 
   /**
@@ -94,7 +94,6 @@ export class JobService {
    *   newest event seen, under a new epoch, and a SNAPSHOT follows.
    */
   private async catchUp(topic: string, last: JobEvent | null): Promise<JobEvent[]> {
-    if (!topic.startsWith(JOB_TOPIC_PREFIX)) return [];
     const jobId = topic.slice(JOB_TOPIC_PREFIX.length);
     const store = this.backend.store;
     let job = await store.get(jobId);

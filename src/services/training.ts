@@ -89,6 +89,26 @@ export class TrainingService {
       logRatePerSecond: opts.logRatePerSecond ?? DEFAULT_LOG_LIMITS.logRatePerSecond,
       logBurst: opts.logBurst ?? DEFAULT_LOG_LIMITS.logBurst,
     };
+    backend.bus.onReconnect<TrainingEvent>(trainingTopic(''), (topic, last) => this.catchUp(topic, last));
+  }
+
+  /**
+   * Catch-up of one training topic after the bus reconnected (see
+   * EventBus.onReconnect): the events stored after the newest one this
+   * instance saw, or — when history does not cover it or the epoch changed —
+   * a fresh start (snapshot events, which reset subscribers).
+   */
+  private async catchUp(topic: string, last: TrainingEvent | null): Promise<TrainingEvent[]> {
+    const head = await this.backend.logs.head<TrainingStreamState>(topic);
+    if (!head) return [];
+    const seen = last ? decodeCursor(last.cursor) : { epoch: head.epoch, offset: 0 };
+    if (seen.epoch === head.epoch && seen.offset <= head.offset) {
+      const read = await this.backend.logs.history<TrainingEvent>(topic, seen.offset);
+      if (read.covered) return read.events;
+    }
+    const runId = topic.slice(trainingTopic('').length);
+    const job = await this.backend.store.get(runId);
+    return trainingSnapshot(head.state, { epoch: head.epoch, offset: head.offset, runId }, job?.status ?? 'RUNNING', this.clock());
   }
 
   /**
@@ -220,6 +240,7 @@ export class TrainingService {
       isConflatable: (e) => e.type === 'TRAINING_PROGRESS' || e.type === 'SYSTEM_STATS',
       conflationKey: (e) => e.type,
       isFinal: isFinalTrainingEvent,
+      isReset: (e) => e.snapshot,
       conflateAbove: this.opts.conflateAbove ?? 64,
       maxQueued: this.opts.maxQueued ?? 1000,
       onOverflow: () => transport.dropSlowConsumer?.(),

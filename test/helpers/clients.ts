@@ -47,14 +47,14 @@ export function deferred<T = void>() {
   return { promise, resolve, reject };
 }
 
-/** Rejects after `ms` with a message naming what was awaited. */
-export async function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+/** Rejects after `ms` with a message naming what was awaited (a function is asked at the timeout, for the latest state). */
+export async function withTimeout<T>(promise: Promise<T>, ms: number, what: string | (() => string)): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   try {
     return await Promise.race([
       promise,
       new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
+        timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${typeof what === 'function' ? what() : what}`)), ms);
       }),
     ]);
   } finally {
@@ -125,7 +125,8 @@ export class Collector<T = any> {
     if (check(this.items)) return Promise.resolve(this.items);
     const d = deferred<void>();
     this.waiters.push({ check: () => check(this.items), resolve: d.resolve });
-    return withTimeout(d.promise, ms, `${what} (received ${this.items.length}: ${JSON.stringify(this.items.slice(-3)).slice(0, 600)}; errors ${JSON.stringify(this.errors).slice(0, 300)})`).then(() => this.items);
+    const state = () => `${what} (received ${this.items.length}: ${JSON.stringify(this.items.slice(-3)).slice(0, 600)}; errors ${JSON.stringify(this.errors).slice(0, 300)})`;
+    return withTimeout(d.promise, ms, state).then(() => this.items);
   }
   /** Resolves when `n` items arrived. */
   waitForCount(n: number, ms = 10_000) {
@@ -133,7 +134,9 @@ export class Collector<T = any> {
   }
   /** Resolves when the server completed (or errored) the subscription. */
   done(ms = 10_000): Promise<T[]> {
-    return withTimeout(this.finished.promise, ms, `completion (received ${this.items.length}; errors ${JSON.stringify(this.errors).slice(0, 300)})`).then(() => this.items);
+    return withTimeout(this.finished.promise, ms, () => `completion (received ${this.items.length}; errors ${JSON.stringify(this.errors).slice(0, 300)})`).then(
+      () => this.items,
+    );
   }
 }
 

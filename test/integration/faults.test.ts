@@ -5,6 +5,7 @@
 import { Redis } from 'ioredis';
 import { describe, expect, it } from 'vitest';
 import { decodeCursor } from '../../src/domain/cursor.js';
+import type { RedisEventBus } from '../../src/backends/redis.js';
 import type { RunningServer } from '../../src/server.js';
 import { Collector, deferred, errorCode, gql, gqlHttp, subscribeSse, subscribeWs, withTimeout, wsClient } from '../helpers/clients.js';
 import { spawnServer } from '../helpers/processes.js';
@@ -100,6 +101,41 @@ describe('redis-server killed and restarted mid-stream', () => {
     } finally {
       await redis.stop();
     }
+  });
+});
+
+describe('an instance whose Redis subscriber connection drops', () => {
+  it('catches job and training streams up from history when it reconnects', async () => {
+    const [a, b] = await Promise.all([startTestServer({ backend: 'redis' }), startTestServer({ backend: 'redis' })]);
+    const tok = await token({ inst: freshInstitute() });
+    const { createBatchJob: job } = await gql(b.url, tok, CREATE, { input: { name: 'blip', kind: 'TRAINING', total: 100 } });
+    const TRAIN = `subscription($runId: ID!) { trainingEvents(runId: $runId, types: [TRAINING_LOG]) { ... on TrainingLog { cursor message } } }`;
+    const PUBLISH = `mutation($runId: ID!, $events: [TrainingEventInput!]!) { publishTrainingEvents(runId: $runId, events: $events) }`;
+    const log = (message: string) => gql(b.url, tok, PUBLISH, { runId: job.id, events: [{ log: { message } }] });
+    const progress = subscribeWs(wsClient(a.url, tok), WATCH, { runId: job.id }, 'runProgress');
+    const logs = subscribeWs(wsClient(a.url, tok), TRAIN, { runId: job.id }, 'trainingEvents');
+    await progress.waitForCount(1);
+    await log('before');
+    await logs.waitFor((items) => items.some((e) => e.message === 'before'), 'the first log line');
+    await gql(b.url, tok, REPORT, { input: { jobId: job.id, completed: 1, stage: 'warmup' } });
+    await progress.waitFor((items) => items.at(-1)?.job.stage === 'warmup', 'the first stage');
+
+    // A's subscriber connection goes away; what B publishes meanwhile never reaches A over pub/sub.
+    const subscriber = (a.backend.bus as RedisEventBus).pubsub.getSubscriber() as Redis;
+    subscriber.disconnect();
+    for (let i = 1; i <= 5; i++) {
+      await gql(b.url, tok, REPORT, { input: { jobId: job.id, completed: 1 + i, stage: `gap-${i}` } });
+      await log(`gap-${i}`);
+    }
+    await subscriber.connect();
+    await progress.waitFor((items) => items.at(-1)?.job.stage === 'gap-5', 'the stages published while disconnected', 15_000);
+    await logs.waitFor((items) => items.some((e) => e.message === 'gap-5'), 'the log lines published while disconnected', 15_000);
+    expect(progress.items.filter((e) => e.type === 'STAGE').map((e) => e.job.stage)).toEqual(['warmup', 'gap-1', 'gap-2', 'gap-3', 'gap-4', 'gap-5']);
+    expect(logs.items.map((e) => e.message).filter((m) => m !== null)).toEqual(['before', 'gap-1', 'gap-2', 'gap-3', 'gap-4', 'gap-5']);
+    const offsets = progress.items.slice(1).map(offsetOf);
+    expect(offsets).toEqual(offsets.map((_, i) => offsets[0]! + i));
+    progress.dispose();
+    logs.dispose();
   });
 });
 
