@@ -90,11 +90,6 @@ export async function startServer(config: Config, opts: ServerOptions = {}): Pro
   const dashboard = createDashboard({ devToken: devToken ?? undefined });
   const httpServer = createServer((req, res) => {
     if (dashboard(req, res)) return; // the web dashboard at / (src/dashboard)
-    // Dev mode only: the dev token, for `npm run demo` (GraphiQL's page carries it anyway).
-    if (devToken && req.method === 'GET' && req.url === '/dev-token') {
-      res.writeHead(200, { 'content-type': 'text/plain' }).end(devToken);
-      return;
-    }
     void yoga(req, res);
   });
   const ws = attachGraphqlWs({ httpServer, yoga, verifier, log });

@@ -8,18 +8,19 @@
  *
  * Server: RUNWATCH_URL (default http://127.0.0.1:4000/graphql).
  * Token: RUNWATCH_TOKEN; when unset, the dev token of a dev-mode server is
- * fetched from its `/dev-token` endpoint.
+ * fetched from its dashboard configuration (`/dashboard/config.json`).
  */
 import { runTrainingDemo } from './demo-training.js';
 
 const url = process.env.RUNWATCH_URL ?? 'http://127.0.0.1:4000/graphql';
 
 async function devToken(): Promise<string> {
-  const res = await fetch(new URL('/dev-token', url)).catch((error: Error) => {
+  const res = await fetch(new URL('/dashboard/config.json', url)).catch((error: Error) => {
     throw new Error(`cannot reach ${url}: ${error.message}. Start the server first (npm start).`);
   });
-  if (!res.ok) throw new Error('set RUNWATCH_TOKEN: the server is not in dev mode, so it does not hand out a dev token');
-  return (await res.text()).trim();
+  const { devToken } = res.ok ? ((await res.json()) as { devToken: string | null }) : { devToken: null };
+  if (!devToken) throw new Error('set RUNWATCH_TOKEN: the server is not in dev mode, so it does not hand out a dev token');
+  return devToken;
 }
 
 async function request<T>(token: string, query: string, variables: Record<string, unknown>): Promise<T> {
