@@ -5,6 +5,7 @@
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { TracerProvider } from '@opentelemetry/api';
 import type { Logger } from 'pino';
 import { randomSecret, SCOPES, signToken, TokenVerifier } from './auth/tokens.js';
 import { createMemoryBackend } from './backends/memory.js';
@@ -13,6 +14,8 @@ import type { Backend } from './backends/types.js';
 import { CloseCode } from './close-codes.js';
 import type { Config } from './config.js';
 import { createLogger } from './log.js';
+import type { Metrics } from './observe/metrics.js';
+import { createOps } from './ops.js';
 import { systemClock, type Clock } from './services/clock.js';
 import { JobService } from './services/jobs.js';
 import { attachGraphqlWs } from './ws.js';
@@ -30,6 +33,8 @@ export interface RunningServer {
   /** The secret tokens are verified with (random in dev mode). */
   jwtSecret: string;
   log: Logger;
+  /** This instance's Prometheus registry (also served at `/metrics`). */
+  metrics: Metrics;
   /**
    * Graceful stop: stops accepting, closes WebSockets with 1012 (clients
    * reconnect elsewhere), ends SSE streams, closes the backend. Resolves
@@ -42,6 +47,8 @@ export interface RunningServer {
 export interface ServerOptions {
   clock?: Clock;
   logger?: Logger;
+  /** Trace with this provider instead of the OTEL_* configuration (tests, embedders); see src/ops.ts. */
+  tracerProvider?: TracerProvider;
 }
 
 /**
@@ -51,26 +58,40 @@ export interface ServerOptions {
 export async function startServer(config: Config, opts: ServerOptions = {}): Promise<RunningServer> {
   const log = opts.logger ?? createLogger(config.logLevel);
   const clock = opts.clock ?? systemClock;
-  const onBackendError = (context: string, error: unknown) => log.warn({ err: error, context }, 'backend error');
-  const backend = config.redisUrl
+  const ops = await createOps(config, { log, tracerProvider: opts.tracerProvider });
+  const onBackendError = (context: string, error: unknown) => {
+    ops.onBackendError(context, error);
+    log.warn({ err: error, context }, 'backend error');
+  };
+  const rawBackend = config.redisUrl
     ? await createRedisBackend({
         url: config.redisUrl,
         historySize: config.historySize,
         onError: onBackendError,
-        onConnectionChange: (up) => (up ? log.info('redis connection up') : log.warn('redis connection down')),
+        onConnectionChange: (up) => {
+          ops.onRedisConnectionChange(up);
+          if (up) log.info({ event: 'fault_cleared', fault: 'redis_down' }, 'redis connection up');
+          else log.warn({ event: 'fault', fault: 'redis_down' }, 'redis connection down');
+        },
+      }).catch(async (error: unknown) => {
+        await ops.close();
+        throw error;
       })
     : createMemoryBackend({ historySize: config.historySize, onError: onBackendError });
+  const backend = ops.instrument(rawBackend);
   const jwtSecret = config.jwtSecret ?? randomSecret();
   const devToken = config.jwtSecret ? null : await signToken(jwtSecret, { sub: 'dev', scope: SCOPES.join(' ') }, 30 * 24 * 3600);
   const verifier = new TokenVerifier(jwtSecret);
   const jobs = new JobService(backend, clock, {
     progressHz: config.progressHz,
     onError: (message, error) => log.warn({ err: error }, message),
+    hooks: ops.streamHooks,
   });
   const services = { jobs };
-  const yoga = createYogaApp({ verifier, services, backend, log, devToken: devToken ?? undefined });
+  const yoga = createYogaApp({ verifier, services, backend, log, devToken: devToken ?? undefined, plugins: ops.yogaPlugins, cors: ops.policy.cors });
   const httpServer = createServer(yoga);
-  const ws = attachGraphqlWs({ httpServer, yoga, verifier, log });
+  const ws = attachGraphqlWs({ httpServer, yoga, verifier, log, policy: ops.policy });
+  ops.attachWebSockets(ws.wss);
 
   await new Promise<void>((resolve, reject) => {
     httpServer.once('error', reject);
@@ -103,8 +124,9 @@ export async function startServer(config: Config, opts: ServerOptions = {}): Pro
       jobs.close();
       await yoga.dispose();
       await backend.close();
+      await ops.close();
       log.info('stopped');
     })());
 
-  return { url, port, httpServer, backend, devToken, jwtSecret, log, close };
+  return { url, port, httpServer, backend, devToken, jwtSecret, log, metrics: ops.metrics, close };
 }

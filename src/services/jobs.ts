@@ -40,6 +40,20 @@ export interface JobServiceOptions {
   /** Most events queued for one lagging subscriber before it is dropped. */
   maxQueued?: number;
   onError?: (message: string, error: unknown) => void;
+  /** Observability callbacks of every stream (metrics); each optional, called synchronously. */
+  hooks?: StreamHooks;
+}
+
+/** What streams report to metrics. Called synchronously on the delivery path: keep them cheap. */
+export interface StreamHooks {
+  /** Events replayed from history to a stream opened with `after`. */
+  onReplayed?(count: number): void;
+  /** Events conflated away in a lagging subscriber's queue. */
+  onConflated?(count: number): void;
+  /** A subscriber was dropped for lagging; `queued` events it had waiting were discarded. */
+  onDropped?(queued: number): void;
+  /** One event handed to one subscriber's transport. */
+  onDelivered?(event: JobEvent): void;
 }
 
 /** What a transport lets a stream do to its connection. */
@@ -171,7 +185,12 @@ export class JobService {
       isFinal: (e) => isTerminal(e.job.status) && e.type !== 'PROGRESS',
       conflateAbove: this.opts.conflateAbove ?? 64,
       maxQueued: this.opts.maxQueued ?? 1000,
-      onOverflow: () => transport.dropSlowConsumer?.(),
+      onOverflow: () => {
+        this.opts.hooks?.onDropped?.(this.opts.maxQueued ?? 1000);
+        transport.dropSlowConsumer?.();
+      },
+      onConflated: this.opts.hooks?.onConflated,
+      onDelivered: this.opts.hooks?.onDelivered,
     };
     const stream = new LiveStream<JobEvent>(policy);
     const unsubscribe = await this.backend.bus.subscribe(jobTopic(jobId), stream.push);
@@ -186,6 +205,7 @@ export class JobService {
       }
       // Nothing after the cursor and nothing to come: end with the final state.
       if (replay?.length === 0 && isTerminal(job.status)) replay = null;
+      if (replay?.length) this.opts.hooks?.onReplayed?.(replay.length);
       stream.goLive(replay ?? [snapshotEvent(job, this.clock())]);
       return stream;
     } catch (error) {
