@@ -17,6 +17,7 @@
  *   `expired`) — one timer per stream, which is one connection.
  */
 import type { IncomingMessage } from 'node:http';
+import { createRequire } from 'node:module';
 import { GraphQLError } from 'graphql';
 import { isAsyncIterable, type Plugin } from 'graphql-yoga';
 import type { Logger } from 'pino';
@@ -38,6 +39,14 @@ export interface ConnectionPolicyOptions {
   log: Logger;
   now?: () => number;
 }
+
+/**
+ * graphql-ws accepts errors from `onSubscribe` only if they are `instanceof`
+ * the GraphQLError of the `graphql` Node resolves (its CommonJS build). Tools
+ * that prefer the ESM build (vitest, bundlers) would hand this module another
+ * class, so errors for graphql-ws are made with Node's.
+ */
+const NodeGraphQLError = (createRequire(import.meta.url)('graphql') as typeof import('graphql')).GraphQLError;
 
 /** setTimeout's largest delay, ms; longer expiries re-arm. */
 const MAX_DELAY_MS = 2_147_483_647;
@@ -88,14 +97,15 @@ export class ConnectionPolicy {
     return { origin: [origin], credentials: false, allowedHeaders: ['authorization', 'content-type', 'accept'], methods: ['GET', 'POST', 'OPTIONS'], maxAge: 600 };
   };
 
-  /** `ws` WebSocketServer `verifyClient`: refuses (HTTP 403) an upgrade from an origin not allowed. */
-  readonly verifyClient = (info: { origin?: string; req: IncomingMessage }): boolean => {
-    const allowed = this.originAllowed(info.origin, info.req.headers.host);
-    if (!allowed) {
-      this.opts.metrics.connectionsRefused.inc({ transport: 'ws', reason: 'origin' });
-      this.opts.log.info({ event: 'connection_refused', transport: 'ws', reason: 'origin', origin: info.origin }, 'websocket refused: origin not allowed');
-    }
-    return allowed;
+  /** `ws` WebSocketServer `verifyClient`: refuses an upgrade from an origin not allowed with HTTP 403. */
+  readonly verifyClient = (
+    info: { origin?: string; req: IncomingMessage },
+    callback: (allowed: boolean, status?: number, message?: string) => void,
+  ): void => {
+    if (this.originAllowed(info.origin, info.req.headers.host)) return callback(true);
+    this.opts.metrics.connectionsRefused.inc({ transport: 'ws', reason: 'origin' });
+    this.opts.log.info({ event: 'connection_refused', transport: 'ws', reason: 'origin', origin: info.origin }, 'websocket refused: origin not allowed');
+    callback(false, 403, 'Forbidden: origin not allowed');
   };
 
   /** Takes a connection slot for `userId`; null when the user is at the cap. The release function is idempotent. */
@@ -158,9 +168,10 @@ export class ConnectionPolicy {
   checkSubscribe(active: number): GraphQLError | null {
     if (active <= this.opts.maxSubscriptionsPerConnection) return null;
     this.opts.metrics.rateLimited.inc({ limit: 'subscriptions_per_connection' });
-    return rateLimitedError(`too many subscriptions on this connection (at most ${this.opts.maxSubscriptionsPerConnection}); complete one first`, {
+    const error = rateLimitedError(`too many subscriptions on this connection (at most ${this.opts.maxSubscriptionsPerConnection}); complete one first`, {
       limit: 'subscriptions_per_connection',
     });
+    return new NodeGraphQLError(error.message, { extensions: error.extensions });
   }
 
   /**
