@@ -1,12 +1,21 @@
+import { createRequire } from 'node:module';
 import { defineConfig } from 'vitest/config';
 
+const require = createRequire(import.meta.url);
+
 export default defineConfig({
+  resolve: {
+    // Resolve `graphql` in our sources to the file Node itself loads (package "main"), the one
+    // externalized dependencies such as graphql-ws get; otherwise vite picks the "module" build and
+    // two GraphQLError classes exist side by side, which breaks graphql-ws's instanceof checks.
+    alias: [{ find: /^graphql$/, replacement: require.resolve('graphql') }],
+  },
   test: {
     include: ['test/**/*.test.ts'],
     globalSetup: ['test/helpers/global-setup.ts'],
     testTimeout: 30_000,
     hookTimeout: 30_000,
-    // Integration files start their own servers and one shared redis-server; two cores.
+    // Integration files start their own servers and share one redis-server; two cores.
     fileParallelism: true,
     maxWorkers: 2,
   },

@@ -34,6 +34,7 @@ const envSchema = z.object({
   RUNWATCH_JWT_SECRET: z.string().min(32, 'must be at least 32 characters (HS256 key)').optional(),
   RUNWATCH_PROGRESS_HZ: numberFrom(0.1, 1000).default(10),
   RUNWATCH_HISTORY: intFrom(1, 1_000_000).default(1000),
+  RUNWATCH_SUBSCRIBER_QUEUE: intFrom(10, 1_000_000).default(1000),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   // Operations (issue 6): metrics, limits, origins, tracing. Defaults in OPS_DEFAULTS.
   RUNWATCH_METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
@@ -68,6 +69,13 @@ export interface Config {
   progressHz: number;
   /** Events kept per job for replay. */
   historySize: number;
+  /**
+   * Most events queued for one subscription whose client reads too slowly
+   * (PROGRESS beyond the first 64 queued collapses to the newest and does not
+   * count); past it the connection is dropped (WebSocket close 4008) and the
+   * client resumes from its cursor.
+   */
+  subscriberQueue: number;
   /** pino level. */
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   // Operations settings (metrics, limits, origins, tracing). Each is optional so embedders and tests
@@ -166,6 +174,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     jwtSecret: v.RUNWATCH_JWT_SECRET,
     progressHz: v.RUNWATCH_PROGRESS_HZ,
     historySize: v.RUNWATCH_HISTORY,
+    subscriberQueue: v.RUNWATCH_SUBSCRIBER_QUEUE,
     logLevel: v.LOG_LEVEL,
     metricsToken: v.RUNWATCH_METRICS_TOKEN,
     rateLimitPerSecond: v.RUNWATCH_RATE_LIMIT_PER_SECOND ?? OPS_DEFAULTS.rateLimitPerSecond,

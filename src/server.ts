@@ -20,6 +20,7 @@ import { systemClock, type Clock } from './services/clock.js';
 import { JobService } from './services/jobs.js';
 import { attachGraphqlWs } from './ws.js';
 import { createYogaApp } from './yoga.js';
+import type { Services } from './schema/context.js';
 
 /** A started server. */
 export interface RunningServer {
@@ -32,6 +33,8 @@ export interface RunningServer {
   devToken: string | null;
   /** The secret tokens are verified with (random in dev mode). */
   jwtSecret: string;
+  /** The services resolvers call (embedding, diagnostics). */
+  services: Services;
   log: Logger;
   /** This instance's Prometheus registry (also served at `/metrics`). */
   metrics: Metrics;
@@ -84,12 +87,20 @@ export async function startServer(config: Config, opts: ServerOptions = {}): Pro
   const verifier = new TokenVerifier(jwtSecret);
   const jobs = new JobService(backend, clock, {
     progressHz: config.progressHz,
+    maxQueued: config.subscriberQueue,
     onError: (message, error) => log.warn({ err: error }, message),
     hooks: ops.streamHooks,
   });
-  const services = { jobs };
+  const services: Services = { jobs };
   const yoga = createYogaApp({ verifier, services, backend, log, devToken: devToken ?? undefined, plugins: ops.yogaPlugins, cors: ops.policy.cors });
-  const httpServer = createServer(yoga);
+  const httpServer = createServer((req, res) => {
+    // Dev mode only: the dev token, for `npm run demo` (GraphiQL's page carries it anyway).
+    if (devToken && req.method === 'GET' && req.url === '/dev-token') {
+      res.writeHead(200, { 'content-type': 'text/plain' }).end(devToken);
+      return;
+    }
+    void yoga(req, res);
+  });
   const ws = attachGraphqlWs({ httpServer, yoga, verifier, log, policy: ops.policy });
   ops.attachWebSockets(ws.wss);
 
@@ -128,5 +139,5 @@ export async function startServer(config: Config, opts: ServerOptions = {}): Pro
       log.info('stopped');
     })());
 
-  return { url, port, httpServer, backend, devToken, jwtSecret, log, metrics: ops.metrics, close };
+  return { url, port, httpServer, backend, devToken, jwtSecret, services, log, metrics: ops.metrics, close };
 }

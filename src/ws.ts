@@ -23,6 +23,17 @@ type Extra = { viewer?: Viewer };
 
 type EnvelopedRoot = { execute: (args: ExecutionArgs) => unknown; subscribe: (args: ExecutionArgs) => unknown };
 
+/**
+ * graphql-ws accepts only GraphQLErrors of its own `graphql` import; parse and
+ * validation plugins may throw another build's (graphql ships ESM and CJS).
+ * Rebuild them, keeping message, locations and extensions.
+ */
+function asGraphQLError(error: unknown): GraphQLError {
+  if (error instanceof GraphQLError) return error;
+  const e = error as Partial<GraphQLError> & { message?: string };
+  return new GraphQLError(e.message ?? 'Invalid document', { nodes: e.nodes, source: e.source, positions: e.positions, extensions: e.extensions });
+}
+
 /** Options of {@link attachGraphqlWs}. */
 export interface WsOptions {
   httpServer: Server;
@@ -81,10 +92,10 @@ export function attachGraphqlWs(opts: WsOptions) {
         try {
           document = parse(payload.query);
         } catch (error) {
-          return [error instanceof GraphQLError ? error : new GraphQLError('Syntax error')];
+          return [asGraphQLError(error)];
         }
         const errors = validate(schema, document);
-        if (errors.length > 0) return errors;
+        if (errors.length > 0) return errors.map(asGraphQLError);
         return {
           schema,
           operationName: payload.operationName,

@@ -18,7 +18,8 @@ import type { StreamTransport } from './services/jobs.js';
 /** Request limits (HTTP body in bytes; the rest per GraphQL document). */
 export const LIMITS = {
   maxBodyBytes: 1_000_000,
-  maxDepth: 10,
+  /** Counts introspection too; 15 leaves room for GraphiQL's introspection query (depth 13). */
+  maxDepth: 15,
   maxAliases: 15,
   maxTokens: 2_000,
   maxCost: 5_000,
@@ -61,7 +62,7 @@ export interface YogaDeps {
 
 export function createYogaApp(deps: YogaDeps): YogaServerInstance<TransportContext, Context> {
   const armor = new EnvelopArmor({
-    maxDepth: { n: LIMITS.maxDepth },
+    maxDepth: { n: LIMITS.maxDepth, ignoreIntrospection: false },
     maxAliases: { n: LIMITS.maxAliases },
     maxTokens: { n: LIMITS.maxTokens },
     costLimit: { maxCost: LIMITS.maxCost },

@@ -59,6 +59,9 @@ export class MemoryEventBus implements EventBus {
   topicCount(): number {
     return this.fanout.size;
   }
+  onReconnect(): void {
+    // An in-process bus never loses its connection.
+  }
   async close(): Promise<void> {}
 }
 
@@ -132,6 +135,12 @@ export class MemoryJobStore implements JobStore {
       }
     }
     return result;
+  }
+
+  async restore(job: JobRecord): Promise<boolean> {
+    if (this.jobs.has(job.id)) return false;
+    await this.create(job);
+    return true;
   }
 
   async history(id: string, afterOffset: number): Promise<HistoryRead> {

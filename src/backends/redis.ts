@@ -21,7 +21,7 @@ import { Redis, type RedisOptions } from 'ioredis';
 import { DomainError, notFound } from '../domain/errors.js';
 import type { JobChange, JobEvent, JobRecord, Tenant } from '../domain/job.js';
 import { TopicFanout } from './topic-fanout.js';
-import type { Backend, EventBus, HistoryRead, JobFilter, JobStore, ListPosition } from './types.js';
+import type { Backend, CatchUp, EventBus, HistoryRead, JobFilter, JobStore, ListPosition } from './types.js';
 
 /** Prefix of every key and channel. */
 export const KEY_PREFIX = 'runwatch:';
@@ -49,6 +49,13 @@ redis.call('ZADD', KEYS[2], ARGV[2], ARGV[3])
 return false
 `;
 
+const RESTORE_LUA = `
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], 'v', '0', 'data', ARGV[1])
+redis.call('ZADD', KEYS[2], ARGV[2], ARGV[3])
+return 1
+`;
+
 const CAS_LUA = `
 local v = redis.call('HGET', KEYS[1], 'v')
 if not v then return -1 end
@@ -65,6 +72,7 @@ return 1
 type ScriptedRedis = Redis & {
   runwatchCreate(jobKey: string, tenantKey: string, idemKey: string, ...args: (string | number)[]): Promise<string | null>;
   runwatchCas(jobKey: string, streamKey: string, ...args: (string | number)[]): Promise<number>;
+  runwatchRestore(jobKey: string, tenantKey: string, data: string, createdAt: number, id: string): Promise<number>;
 };
 
 const UNAVAILABLE = /Stream isn't writeable|Connection is closed|ECONNREFUSED|ECONNRESET|Command timed out|EPIPE|max retries/i;
@@ -93,6 +101,7 @@ export class RedisJobStore implements JobStore {
   ) {
     redis.defineCommand('runwatchCreate', { numberOfKeys: 3, lua: CREATE_LUA });
     redis.defineCommand('runwatchCas', { numberOfKeys: 2, lua: CAS_LUA });
+    redis.defineCommand('runwatchRestore', { numberOfKeys: 2, lua: RESTORE_LUA });
     this.redis = redis as ScriptedRedis;
   }
 
@@ -177,6 +186,13 @@ export class RedisJobStore implements JobStore {
     });
   }
 
+  restore(job: JobRecord) {
+    return guard(this.redis, async () => {
+      const restored = await this.redis.runwatchRestore(jobKey(job.id), tenantJobsKey(job.tenant), JSON.stringify(job), job.createdAt, job.id);
+      return restored === 1;
+    });
+  }
+
   history(id: string, afterOffset: number): Promise<HistoryRead> {
     return guard(this.redis, async () => {
       const job = await this.get(id);
@@ -205,11 +221,25 @@ const isJobEvent = (value: unknown): value is JobEvent =>
  */
 export class RedisEventBus implements EventBus {
   private readonly fanout: TopicFanout<number>;
+  private catchUp: CatchUp | null = null;
+  private lost = false;
+  private recovering: Promise<void> | null = null;
 
   constructor(
     readonly pubsub: RedisPubSub,
-    onError: (topic: string, error: unknown) => void,
+    private readonly onError: (topic: string, error: unknown) => void,
   ) {
+    const subscriber = pubsub.getSubscriber() as Redis;
+    subscriber.on('close', () => {
+      this.lost = true;
+    });
+    subscriber.on('ready', () => {
+      if (!this.lost) return;
+      this.lost = false;
+      this.recovering ??= this.recover().finally(() => {
+        this.recovering = null;
+      });
+    });
     this.fanout = new TopicFanout<number>(
       (topic, deliver) =>
         pubsub.subscribe(channelFor(topic), (message: unknown) => {
@@ -227,6 +257,35 @@ export class RedisEventBus implements EventBus {
   topicCount() {
     return this.fanout.size;
   }
+  onReconnect(catchUp: CatchUp) {
+    this.catchUp = catchUp;
+  }
+
+  /**
+   * After a reconnect: ioredis has re-sent every SUBSCRIBE; a PING on the same
+   * connection returns after them, so from then on nothing published is
+   * missed. Then each open topic catches up from history. A topic whose
+   * catch-up fails (Redis flapping) is retried with backoff, up to ~30 s.
+   */
+  private async recover(): Promise<void> {
+    const subscriber = this.pubsub.getSubscriber() as Redis;
+    await subscriber.ping();
+    const pending = this.fanout.openTopics();
+    for (let attempt = 0; pending.length > 0 && attempt < 30; attempt++) {
+      if (attempt > 0) await new Promise((r) => setTimeout(r, Math.min(200 * attempt, 2000)));
+      for (let i = pending.length - 1; i >= 0; i--) {
+        const { topic, last } = pending[i]!;
+        try {
+          const events = (await this.catchUp?.(topic, last)) ?? [];
+          for (const event of events) this.fanout.inject(topic, event);
+          pending.splice(i, 1);
+        } catch (error) {
+          this.onError(topic, error);
+        }
+      }
+    }
+  }
+
   async close() {}
 }
 

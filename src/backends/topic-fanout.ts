@@ -1,14 +1,22 @@
 /**
  * Local fan-out of one topic's events to its listeners. Both backends use it
  * so that the per-event cost is one decode per topic per instance; listeners
- * get the same event object.
+ * get the same event object. It also remembers the newest event per topic,
+ * which is where catch-up after a lost connection starts.
  */
 import type { JobEvent } from '../domain/job.js';
 import type { EventListener } from './types.js';
 
+interface TopicEntry<Handle> {
+  listeners: Set<EventListener>;
+  ready: Promise<Handle>;
+  /** Newest event delivered on the topic since it was opened; null: none yet. */
+  last: JobEvent | null;
+}
+
 /** Listener sets by topic, with the acquire/release of the underlying subscription. */
 export class TopicFanout<Handle> {
-  private readonly topics = new Map<string, { listeners: Set<EventListener>; ready: Promise<Handle> }>();
+  private readonly topics = new Map<string, TopicEntry<Handle>>();
 
   constructor(
     /** Opens the underlying subscription for a topic; resolves when it is live. */
@@ -21,17 +29,8 @@ export class TopicFanout<Handle> {
   async subscribe(topic: string, listener: EventListener): Promise<() => void> {
     let entry = this.topics.get(topic);
     if (!entry) {
-      const listeners = new Set<EventListener>();
-      const deliver = (event: JobEvent) => {
-        for (const l of listeners) {
-          try {
-            l(event);
-          } catch (error) {
-            this.onListenerError(topic, error);
-          }
-        }
-      };
-      const created = { listeners, ready: this.open(topic, deliver) };
+      const created: TopicEntry<Handle> = { listeners: new Set(), ready: undefined as unknown as Promise<Handle>, last: null };
+      created.ready = this.open(topic, (event) => this.deliver(created, topic, event));
       entry = created;
       this.topics.set(topic, created);
       created.ready.catch(() => {
@@ -58,11 +57,29 @@ export class TopicFanout<Handle> {
     };
   }
 
-  get size(): number {
-    return this.topics.size;
+  private deliver(entry: TopicEntry<Handle>, topic: string, event: JobEvent): void {
+    if (event.type !== 'SNAPSHOT' && (entry.last === null || event.offset > entry.last.offset)) entry.last = event;
+    for (const listener of entry.listeners) {
+      try {
+        listener(event);
+      } catch (error) {
+        this.onListenerError(topic, error);
+      }
+    }
   }
 
-  topicsList(): string[] {
-    return [...this.topics.keys()];
+  /** Delivers an event that did not come through the subscription (catch-up after a reconnect). */
+  inject(topic: string, event: JobEvent): void {
+    const entry = this.topics.get(topic);
+    if (entry) this.deliver(entry, topic, event);
+  }
+
+  /** Every open topic with the newest event seen on it. */
+  openTopics(): { topic: string; last: JobEvent | null }[] {
+    return [...this.topics].map(([topic, entry]) => ({ topic, last: entry.last }));
+  }
+
+  get size(): number {
+    return this.topics.size;
   }
 }

@@ -49,6 +49,11 @@ export interface JobStore {
    * @throws DomainError NOT_FOUND when the job does not exist.
    */
   update(id: string, change: (job: JobRecord) => JobChange | null): Promise<JobChange | null>;
+  /**
+   * Puts back a job the backend lost (Redis restarted empty), unless it exists
+   * again already. @returns true when this call restored it.
+   */
+  restore(job: JobRecord): Promise<boolean>;
   /** Events of the job with offset > `afterOffset`, from history. */
   history(id: string, afterOffset: number): Promise<HistoryRead>;
   /** Resolves when the backend is reachable; rejects otherwise. */
@@ -73,8 +78,18 @@ export interface EventBus {
   subscribe(topic: string, listener: EventListener): Promise<() => void>;
   /** Number of topics this instance holds a subscription for (diagnostics, tests). */
   topicCount(): number;
+  /**
+   * Sets the catch-up run after the bus lost its connection and re-subscribed
+   * (Redis only; the memory bus never loses one). It is called once per open
+   * topic with the newest event seen there (null: none yet) and returns the
+   * events to deliver to that topic's listeners, which drop what they already have.
+   */
+  onReconnect(catchUp: CatchUp): void;
   close(): Promise<void>;
 }
+
+/** See {@link EventBus.onReconnect}. */
+export type CatchUp = (topic: string, last: JobEvent | null) => Promise<JobEvent[]>;
 
 /** A backend: both interfaces plus what it is. */
 export interface Backend {

@@ -19,6 +19,11 @@ export interface LiveStreamPolicy<T> {
   isConflatable(event: T): boolean;
   /** Does the stream end after this event? */
   isFinal(event: T): boolean;
+  /**
+   * Is this a fresh start (a SNAPSHOT after history was lost)? It is delivered
+   * whatever its offset, and offsets count from it again.
+   */
+  isReset?(event: T): boolean;
   /** Queue length above which conflation starts (events). */
   conflateAbove: number;
   /** Most events queued for a lagging consumer before it is dropped. */
@@ -89,7 +94,7 @@ export class LiveStream<T> implements AsyncIterableIterator<T> {
 
   private accept(event: T): void {
     const offset = this.policy.offsetOf(event);
-    if (offset <= this.lastOffset) return;
+    if (offset <= this.lastOffset && !this.policy.isReset?.(event)) return;
     this.lastOffset = offset;
     if (this.waiting && this.replayIndex >= this.replay.length && this.queue.length === 0) {
       this.deliver(event);

@@ -126,6 +126,8 @@ export interface JobEvent {
   timestamp: number;
   job: JobView;
   message: string | null;
+  /** Owner of the job; internal (not in the GraphQL type), lets an instance restore a job Redis lost. */
+  owner: { tenant: Tenant; userId: string };
 }
 
 /** The result of a state change: the new record, its events, and when a conflated PROGRESS is due. */
@@ -270,7 +272,49 @@ export function snapshotEvent(job: JobRecord, nowMs: number): JobEvent {
     timestamp: nowMs,
     job: viewJob(job, nowMs),
     message: null,
+    owner: { tenant: job.tenant, userId: job.ownerId },
   };
+}
+
+/**
+ * Rebuilds a job record from the newest event an instance saw of it, for when
+ * the backend lost the job (Redis restarted empty). The history before it is
+ * gone, so the record starts a new `epoch`: cursors of the old one resume with
+ * a SNAPSHOT. Offsets continue from the event's, so live subscribers see no
+ * offset go backwards. Rate samples restart.
+ */
+export function restoreJob(last: JobEvent, epoch: string): JobRecord {
+  const v = last.job;
+  return {
+    id: v.id,
+    kind: v.kind,
+    name: v.name,
+    status: v.status,
+    total: v.total,
+    completed: v.completed,
+    failed: v.failed,
+    stage: v.stage,
+    message: v.message,
+    errorMessage: v.errorMessage,
+    metadata: v.metadata,
+    resources: v.resources,
+    tenant: last.owner.tenant,
+    ownerId: last.owner.userId,
+    createdAt: v.createdAt,
+    startedAt: v.startedAt,
+    finishedAt: v.finishedAt,
+    updatedAt: last.timestamp,
+    epoch,
+    offset: last.offset,
+    samples: [],
+    lastProgressAt: null,
+    progressPending: false,
+  };
+}
+
+/** The job with a new epoch (history was lost or rolled back); no event. */
+export function rotateEpoch(job: JobRecord, epoch: string): JobChange {
+  return { job: { ...job, epoch }, events: [], flushAtMs: null };
 }
 
 type Draft = { type: ProgressEventType; message: string | null };
@@ -283,7 +327,8 @@ function seal(job: JobRecord, drafts: Draft[], nowMs: number, flushAtMs: number 
   const view = viewJob(sealedJob, nowMs);
   const events = drafts.map((d, i) => {
     const offset = job.offset + i + 1;
-    return { cursor: encodeCursor(job.epoch, offset), offset, runId: job.id, type: d.type, timestamp: nowMs, job: view, message: d.message };
+    const owner = { tenant: job.tenant, userId: job.ownerId };
+    return { cursor: encodeCursor(job.epoch, offset), offset, runId: job.id, type: d.type, timestamp: nowMs, job: view, message: d.message, owner };
   });
   return { job: sealedJob, events, flushAtMs: sealedJob.progressPending ? flushAtMs : null };
 }

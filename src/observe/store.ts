@@ -42,6 +42,7 @@ export function instrumentBackend(backend: Backend, metrics: Metrics): Backend {
           return result;
         }),
       ),
+    restore: (job) => counted(inner.restore(job)),
     history: (id, afterOffset) => counted(inner.history(id, afterOffset)),
     ping: () => inner.ping(),
     close: () => inner.close(),

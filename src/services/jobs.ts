@@ -15,6 +15,8 @@ import {
   finishJob,
   flushProgress,
   isTerminal,
+  restoreJob,
+  rotateEpoch,
   setPaused,
   snapshotEvent,
   viewJob,
@@ -27,6 +29,8 @@ import {
 } from '../domain/job.js';
 import type { Backend, JobFilter, ListPosition } from '../backends/types.js';
 import { jobTopic } from '../backends/types.js';
+
+const JOB_TOPIC_PREFIX = jobTopic('');
 import { LiveStream, type LiveStreamPolicy } from '../delivery/live-stream.js';
 import type { Clock } from './clock.js';
 import { newEpoch, newJobId } from './ids.js';
@@ -71,6 +75,12 @@ export interface JobPage {
 export class JobService {
   private readonly intervalMs: number;
   private readonly flushTimers = new Map<string, NodeJS.Timeout>();
+  private openStreams = 0;
+
+  /** Job streams (runProgress subscriptions) open on this instance now. */
+  get activeStreams(): number {
+    return this.openStreams;
+  }
 
   constructor(
     private readonly backend: Backend,
@@ -78,6 +88,40 @@ export class JobService {
     private readonly opts: JobServiceOptions,
   ) {
     this.intervalMs = 1000 / opts.progressHz;
+    backend.bus.onReconnect((topic, last) => this.catchUp(topic, last));
+  }
+
+  /**
+   * Catch-up of one job topic after the bus reconnected (see EventBus.onReconnect):
+   * - the events stored after the newest one this instance saw, when history has them;
+   * - a SNAPSHOT (which resets subscribers) when it does not, when the job's
+   *   epoch changed, or when the job went back in time (Redis restored an older
+   *   state: the epoch is rotated so old cursors cannot resume into the new timeline);
+   * - when Redis lost the job (restarted empty), the job is restored from the
+   *   newest event seen, under a new epoch, and a SNAPSHOT follows.
+   */
+  private async catchUp(topic: string, last: JobEvent | null): Promise<JobEvent[]> {
+    if (!topic.startsWith(JOB_TOPIC_PREFIX)) return [];
+    const jobId = topic.slice(JOB_TOPIC_PREFIX.length);
+    const store = this.backend.store;
+    let job = await store.get(jobId);
+    if (!job && last) {
+      await store.restore(restoreJob(last, newEpoch()));
+      job = await store.get(jobId);
+    }
+    if (!job) return [];
+    if (last) {
+      const seen = decodeCursor(last.cursor);
+      if (seen.epoch === job.epoch && job.offset < seen.offset) {
+        const rotated = await store.update(jobId, (current) =>
+          current.epoch === seen.epoch && current.offset < seen.offset ? rotateEpoch(current, newEpoch()) : null,
+        );
+        job = rotated?.job ?? (await store.get(jobId)) ?? job;
+      }
+      if (seen.epoch !== job.epoch) return [snapshotEvent(job, this.clock())];
+    }
+    const read = await store.history(jobId, last?.offset ?? 0);
+    return read.covered ? read.events : [snapshotEvent(job, this.clock())];
   }
 
   /**
@@ -183,6 +227,7 @@ export class JobService {
       offsetOf: (e) => e.offset,
       isConflatable: (e) => e.type === 'PROGRESS',
       isFinal: (e) => isTerminal(e.job.status) && e.type !== 'PROGRESS',
+      isReset: (e) => e.type === 'SNAPSHOT',
       conflateAbove: this.opts.conflateAbove ?? 64,
       maxQueued: this.opts.maxQueued ?? 1000,
       onOverflow: () => {
@@ -193,8 +238,21 @@ export class JobService {
       onDelivered: this.opts.hooks?.onDelivered,
     };
     const stream = new LiveStream<JobEvent>(policy);
-    const unsubscribe = await this.backend.bus.subscribe(jobTopic(jobId), stream.push);
-    stream.onEnd(unsubscribe);
+    this.openStreams++;
+    let ended = false;
+    let unsubscribe: () => void = () => {};
+    stream.onEnd(() => {
+      ended = true;
+      this.openStreams--;
+      unsubscribe();
+    });
+    try {
+      unsubscribe = await this.backend.bus.subscribe(jobTopic(jobId), stream.push);
+      if (ended) unsubscribe(); // the client left while the subscription was opening
+    } catch (error) {
+      await stream.return();
+      throw error;
+    }
     try {
       const job = await this.getRecord(viewer, jobId);
       if (!job) throw notFound(jobId);

@@ -3,7 +3,7 @@
  * When redis-server is missing the caller fails with the install command.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -36,8 +36,10 @@ export interface TestRedis {
   pid: number;
   /** Stops it (SIGKILL when `hard`), waiting for the process to exit. */
   stop(hard?: boolean): Promise<void>;
-  /** Starts it again on the same port, empty (no persistence). */
+  /** Kills it (SIGKILL) and starts it again on the same port: with `persistent`, from its append-only file. */
   restart(): Promise<void>;
+  /** Kills it and starts it again on the same port with no data at all. */
+  restartEmpty(): Promise<void>;
 }
 
 async function waitReady(port: number, child: ChildProcess, timeoutMs = 10_000): Promise<void> {
@@ -59,14 +61,19 @@ async function waitReady(port: number, child: ChildProcess, timeoutMs = 10_000):
   }
 }
 
-/** Starts an empty, non-persistent redis-server on a free port. */
-export async function startRedis(): Promise<TestRedis> {
+/**
+ * Starts an empty redis-server on a free port. With `persistent`, every write
+ * is fsynced to an append-only file (appendfsync always), so a SIGKILLed
+ * server restarts with everything it acknowledged.
+ */
+export async function startRedis(opts: { persistent?: boolean } = {}): Promise<TestRedis> {
   assertRedisInstalled();
   const dir = mkdtempSync(join(tmpdir(), 'runwatch-redis-'));
   let port = 0;
   let child: ChildProcess | null = null;
   const launch = async () => {
-    const proc = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir], {
+    const persistence = opts.persistent ? ['--appendonly', 'yes', '--appendfsync', 'always'] : ['--appendonly', 'no'];
+    const proc = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', ...persistence, '--dir', dir], {
       stdio: 'ignore',
     });
     child = proc;
@@ -101,8 +108,13 @@ export async function startRedis(): Promise<TestRedis> {
       await stop(true);
       await launch();
     },
-    // cleanup of the temp dir happens on stop of the whole run
-  } as TestRedis & { dir: string };
+    restartEmpty: async () => {
+      await stop(true);
+      removeDir(dir);
+      mkdirSync(dir);
+      await launch();
+    },
+  };
 }
 
 /** Removes a temp dir, ignoring errors. */

@@ -36,6 +36,7 @@ export async function startTestServer(
     jwtSecret: TEST_SECRET,
     progressHz: 10,
     historySize: 1000,
+    subscriberQueue: 1000,
     logLevel: 'silent',
     ...opts.config,
   };

@@ -79,7 +79,7 @@ describe.each(BACKENDS)('jobs on the %s backend', (backend) => {
     [{ completed: 95, failedDelta: 10 }, 'completed + failed over total'],
     [{ total: 5 }, 'a total below completed'],
     [{ completed: 20, completedDelta: 1 }, 'both completed and completedDelta'],
-  ])('refuses %j (%s) with BAD_USER_INPUT and leaves the job unchanged', async (bad) => {
+  ])('refuses %j (%s) with BAD_USER_INPUT and leaves the job unchanged', async (bad, _reason) => {
     const job = await create({ name: 'v', total: 100 });
     await report({ jobId: job.id, completed: 10, failedDelta: 1 });
     const before = (await gql(server.url, tok, GET, { id: job.id })).batchJob;

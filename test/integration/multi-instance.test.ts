@@ -1,0 +1,67 @@
+/**
+ * Two server instances on one redis-server: events published through one
+ * reach subscribers on the other, in order; concurrent reports never lose
+ * an update; SSE works like graphql-ws.
+ */
+import { beforeAll, describe, expect, it } from 'vitest';
+import type { RunningServer } from '../../src/server.js';
+import { gql, gqlHttp, subscribeSse, subscribeWs, wsClient } from '../helpers/clients.js';
+import { freshInstitute, startTestServer, token } from '../helpers/servers.js';
+
+const CREATE = `mutation($input: CreateBatchJobInput!) { createBatchJob(input: $input) { id } }`;
+const REPORT = `mutation($input: ReportProgressInput!) { reportProgress(input: $input) { completed } }`;
+const WATCH = `subscription($runId: ID!) { runProgress(runId: $runId) { cursor type job { status completed failed stage } } }`;
+
+describe('two instances sharing one Redis', () => {
+  let a: RunningServer;
+  let b: RunningServer;
+  let tok: string;
+
+  beforeAll(async () => {
+    [a, b] = await Promise.all([startTestServer({ backend: 'redis' }), startTestServer({ backend: 'redis' })]);
+    tok = await token({ inst: freshInstitute() });
+  });
+
+  it('delivers every event reported through A to a graphql-ws subscriber on B, in order', async () => {
+    const { createBatchJob: job } = await gql(a.url, tok, CREATE, { input: { name: 'cross', kind: 'PIPELINE', total: 100 } });
+    const events = subscribeWs(wsClient(b.url, tok), WATCH, { runId: job.id }, 'runProgress');
+    await events.waitForCount(1);
+    const stages = ['download', 'parse', 'chunk', 'embed', 'index'];
+    for (const [i, stage] of stages.entries()) {
+      await gql(a.url, tok, REPORT, { input: { jobId: job.id, completedDelta: 10, stage, failedDelta: i === 2 ? 1 : 0 } });
+    }
+    await gql(b.url, tok, `mutation($id: ID!) { completeBatchJob(id: $id) { id } }`, { id: job.id });
+    const all = await events.done();
+    expect(all.map((e) => e.type)).toEqual(['SNAPSHOT', 'STARTED', 'STAGE', 'STAGE', 'STAGE', 'ITEM_FAILED', 'STAGE', 'STAGE', 'COMPLETED']);
+    expect(all.filter((e) => e.type === 'STAGE').map((e) => e.job.stage)).toEqual(stages);
+    expect(all.at(-1).job).toMatchObject({ status: 'COMPLETED', completed: 50, failed: 1 });
+    expect(new Set(all.map((e) => e.cursor)).size).toBe(all.length);
+  });
+
+  it('ends at exactly 100 after 2 × 50 concurrent completedDelta: 1 reports through both instances', async () => {
+    const { createBatchJob: job } = await gql(a.url, tok, CREATE, { input: { name: 'race', total: 100 } });
+    const reports = [];
+    for (let i = 0; i < 50; i++) {
+      reports.push(gqlHttp(a.url, tok, REPORT, { input: { jobId: job.id, completedDelta: 1 } }));
+      reports.push(gqlHttp(b.url, tok, REPORT, { input: { jobId: job.id, completedDelta: 1 } }));
+    }
+    const results = await Promise.all(reports);
+    expect(results.filter((r) => r.body.errors)).toEqual([]);
+    for (const server of [a, b]) {
+      const { batchJob } = await gql(server.url, tok, `query($id: ID!) { batchJob(id: $id) { completed status } }`, { id: job.id });
+      expect(batchJob).toEqual({ completed: 100, status: 'RUNNING' });
+    }
+  });
+
+  it('streams over SSE (Accept: text/event-stream) on B what is reported through A', async () => {
+    const { createBatchJob: job } = await gql(a.url, tok, CREATE, { input: { name: 'sse', total: 3 } });
+    const events = subscribeSse(b.url, tok, WATCH, { runId: job.id }, 'runProgress');
+    await events.waitForCount(1);
+    await gql(a.url, tok, REPORT, { input: { jobId: job.id, completed: 1, stage: 'one' } });
+    await gql(a.url, tok, REPORT, { input: { jobId: job.id, completed: 3, stage: 'two' } });
+    await gql(a.url, tok, `mutation($id: ID!) { completeBatchJob(id: $id) { id } }`, { id: job.id });
+    const all = await events.done();
+    expect(all.map((e) => e.type)).toEqual(['SNAPSHOT', 'STARTED', 'STAGE', 'STAGE', 'COMPLETED']);
+    expect(all.at(-1).job).toMatchObject({ status: 'COMPLETED', completed: 3 });
+  });
+});

@@ -1,0 +1,80 @@
+/**
+ * Subscriptions release their Redis subscription (counted with PUBSUB NUMSUB)
+ * however they end: unsubscribe, socket killed, SSE dropped — and one Redis
+ * subscription serves every local subscriber of a channel.
+ */
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { channelFor } from '../../src/backends/redis.js';
+import type { RunningServer } from '../../src/server.js';
+import { gql, subscribeSse, subscribeWs, wsClient } from '../helpers/clients.js';
+import { freshInstitute, sharedRedisUrl, startTestServer, token } from '../helpers/servers.js';
+import { waitUntil } from '../helpers/wait.js';
+import WebSocket from 'ws';
+
+const WATCH = `subscription($runId: ID!) { runProgress(runId: $runId) { type } }`;
+
+describe('Redis subscriptions are released', () => {
+  let server: RunningServer;
+  let tok: string;
+  let redis: Redis;
+  let jobId: string;
+
+  beforeAll(async () => {
+    server = await startTestServer({ backend: 'redis' });
+    tok = await token({ inst: freshInstitute() });
+    redis = new Redis(sharedRedisUrl());
+    jobId = (await gql(server.url, tok, `mutation { createBatchJob(input: { name: "quiet", total: 10 }) { id } }`)).createBatchJob.id;
+  });
+  afterAll(() => redis.disconnect());
+
+  const numsub = async () => {
+    const [, count] = (await redis.pubsub('NUMSUB', channelFor(`job:${jobId}`))) as [string, number];
+    return Number(count);
+  };
+  const released = () => waitUntil(numsub, (n) => n === 0, 'PUBSUB NUMSUB to reach 0');
+
+  it('holds one Redis subscription per channel however many local subscribers, and none after 100 subscribe/unsubscribe cycles', async () => {
+    const client = wsClient(server.url, tok);
+    const many = Array.from({ length: 5 }, () => subscribeWs(client, WATCH, { runId: jobId }, 'runProgress'));
+    await Promise.all(many.map((s) => s.waitForCount(1)));
+    expect(await numsub()).toBe(1);
+    for (const s of many) s.dispose();
+    await released();
+    for (let i = 0; i < 100; i++) {
+      const s = subscribeWs(client, WATCH, { runId: jobId }, 'runProgress');
+      await s.waitForCount(1);
+      s.dispose();
+    }
+    await released();
+    expect(server.backend.bus.topicCount()).toBe(0);
+  });
+
+  it('releases it when the client socket is killed without a goodbye', async () => {
+    for (let i = 0; i < 10; i++) {
+      const socket = new WebSocket(server.url.replace(/^http/, 'ws'), 'graphql-transport-ws');
+      const got = new Promise<void>((resolve, reject) => {
+        socket.on('open', () => socket.send(JSON.stringify({ type: 'connection_init', payload: { authorization: `Bearer ${tok}` } })));
+        socket.on('message', (raw) => {
+          const msg = JSON.parse(String(raw));
+          if (msg.type === 'connection_ack')
+            socket.send(JSON.stringify({ id: '1', type: 'subscribe', payload: { query: WATCH, variables: { runId: jobId } } }));
+          if (msg.type === 'next') resolve();
+        });
+        socket.on('error', reject);
+      });
+      await got;
+      expect(await numsub()).toBe(1);
+      socket.terminate();
+      await released();
+    }
+  });
+
+  it('releases it when an SSE stream is dropped', async () => {
+    const sse = subscribeSse(server.url, tok, WATCH, { runId: jobId }, 'runProgress');
+    await sse.waitForCount(1);
+    expect(await numsub()).toBe(1);
+    sse.abort();
+    await released();
+  });
+});
