@@ -110,8 +110,10 @@ export interface TracingConfig {
 
 /** Defaults of the optional operations settings of {@link Config}. */
 export const OPS_DEFAULTS = {
-  rateLimitPerSecond: 100,
-  rateLimitBurst: 500,
+  // Sized for a fleet of workers sharing one token and reporting often (runwatch conflates fast
+  // reports by design): it stops runaway clients, not busy ones. Lower it per deployment.
+  rateLimitPerSecond: 1000,
+  rateLimitBurst: 5000,
   maxSubscriptionsPerConnection: 100,
   maxConnectionsPerUser: 50,
 } as const;
@@ -177,11 +179,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     subscriberQueue: v.RUNWATCH_SUBSCRIBER_QUEUE,
     logLevel: v.LOG_LEVEL,
     metricsToken: v.RUNWATCH_METRICS_TOKEN,
-    rateLimitPerSecond: v.RUNWATCH_RATE_LIMIT_PER_SECOND ?? OPS_DEFAULTS.rateLimitPerSecond,
-    rateLimitBurst: v.RUNWATCH_RATE_LIMIT_BURST ?? OPS_DEFAULTS.rateLimitBurst,
-    maxSubscriptionsPerConnection: v.RUNWATCH_MAX_SUBSCRIPTIONS_PER_CONNECTION ?? OPS_DEFAULTS.maxSubscriptionsPerConnection,
-    maxConnectionsPerUser: v.RUNWATCH_MAX_CONNECTIONS_PER_USER ?? OPS_DEFAULTS.maxConnectionsPerUser,
-    allowedOrigins: v.RUNWATCH_ALLOWED_ORIGINS ?? [],
-    tracing: tracingFrom(v),
+    // Unset operations variables stay undefined here; opsSettings() applies OPS_DEFAULTS.
+    rateLimitPerSecond: v.RUNWATCH_RATE_LIMIT_PER_SECOND,
+    rateLimitBurst: v.RUNWATCH_RATE_LIMIT_BURST,
+    maxSubscriptionsPerConnection: v.RUNWATCH_MAX_SUBSCRIPTIONS_PER_CONNECTION,
+    maxConnectionsPerUser: v.RUNWATCH_MAX_CONNECTIONS_PER_USER,
+    allowedOrigins: v.RUNWATCH_ALLOWED_ORIGINS,
+    tracing: tracingFrom(v) ?? undefined,
   };
 }
