@@ -120,19 +120,20 @@ export async function startServer(config: Config, opts: ServerOptions = {}): Pro
   const close = (graceMs = 5000) =>
     (closing ??= (async () => {
       log.info('shutting down');
+      // Stop accepting; in-flight requests finish (keep-alive sockets close once idle).
       const stopped = new Promise<void>((resolve) => httpServer.close(() => resolve()));
+      // WebSocket clients reconnect, to another instance, and resume from their cursors.
       for (const client of ws.wss.clients) client.close(CloseCode.ServiceRestart, 'Server restarting: reconnect');
+      // SSE streams end with SERVICE_UNAVAILABLE, so their clients resume too.
+      jobs.close();
       httpServer.closeIdleConnections();
-      const timer = setTimeout(() => {
+      const force = setTimeout(() => {
+        log.warn({ graceMs }, 'shutdown grace period over: closing remaining connections');
         for (const client of ws.wss.clients) client.terminate();
         httpServer.closeAllConnections();
       }, graceMs);
-      // SSE responses never end on their own: end them once in-flight requests had a moment.
-      const sseTimer = setTimeout(() => httpServer.closeAllConnections(), Math.min(500, graceMs));
       await Promise.all([stopped, Promise.resolve(ws.dispose()).catch(() => {})]);
-      clearTimeout(timer);
-      clearTimeout(sseTimer);
-      jobs.close();
+      clearTimeout(force);
       await yoga.dispose();
       await backend.close();
       await ops.close();

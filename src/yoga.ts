@@ -12,6 +12,7 @@ import { AuthError, parseBearer, type TokenVerifier, type Viewer } from './auth/
 import type { Backend } from './backends/types.js';
 import type { Context, Services } from './schema/context.js';
 import { createErrorMasker } from './schema/errors.js';
+import { useSharedSubscriptionExecution } from './delivery/shared-execution.js';
 import { schema } from './schema/index.js';
 import type { StreamTransport } from './services/jobs.js';
 
@@ -93,6 +94,7 @@ export function createYogaApp(deps: YogaDeps): YogaServerInstance<TransportConte
     },
     plugins: [
       ...armor.protect().plugins,
+      useSharedSubscriptionExecution(),
       useReadinessCheck({
         endpoint: '/readyz',
         check: async () => {

@@ -166,8 +166,14 @@ export class LiveStream<T> implements AsyncIterableIterator<T> {
     return this;
   }
 
+  /** Ends the stream with `error`: a waiting or the next `next()` rejects with it. */
+  abort(error: unknown): void {
+    if (!this.finished) this.fail(error);
+  }
+
   private fail(error: unknown): void {
     const reject = this.failWaiting;
+    this.waiting = this.failWaiting = null; // end() must not resolve the waiting next() as done
     this.end();
     if (reject) reject(error);
     else this.failure = error;

@@ -75,11 +75,11 @@ export interface JobPage {
 export class JobService {
   private readonly intervalMs: number;
   private readonly flushTimers = new Map<string, NodeJS.Timeout>();
-  private openStreams = 0;
+  private readonly streams = new Set<LiveStream<JobEvent>>();
 
   /** Job streams (runProgress subscriptions) open on this instance now. */
   get activeStreams(): number {
-    return this.openStreams;
+    return this.streams.size;
   }
 
   constructor(
@@ -205,7 +205,8 @@ export class JobService {
           if (change?.flushAtMs != null) this.scheduleFlush(jobId, change.flushAtMs);
         })
         .catch((error) => {
-          if (error instanceof DomainError) return; // the job is gone: nothing is owed
+          // The job is gone or finished: nothing is owed. Redis away: try again later.
+          if (error instanceof DomainError && error.code !== 'SERVICE_UNAVAILABLE') return;
           this.opts.onError?.(`conflation flush of job ${jobId} failed; retrying`, error);
           this.scheduleFlush(jobId, this.clock() + this.intervalMs);
         });
@@ -238,12 +239,12 @@ export class JobService {
       onDelivered: this.opts.hooks?.onDelivered,
     };
     const stream = new LiveStream<JobEvent>(policy);
-    this.openStreams++;
+    this.streams.add(stream);
     let ended = false;
     let unsubscribe: () => void = () => {};
     stream.onEnd(() => {
       ended = true;
-      this.openStreams--;
+      this.streams.delete(stream);
       unsubscribe();
     });
     try {
@@ -272,9 +273,15 @@ export class JobService {
     }
   }
 
-  /** Stops conflation timers (shutdown). */
+  /**
+   * Shutdown: stops conflation timers and ends every open stream with
+   * SERVICE_UNAVAILABLE ("server restarting"), so SSE clients see an error
+   * (not a normal completion) and resume from their cursor elsewhere.
+   */
   close(): void {
     for (const timer of this.flushTimers.values()) clearTimeout(timer);
     this.flushTimers.clear();
+    const restarting = new DomainError('SERVICE_UNAVAILABLE', 'server restarting: resubscribe with `after` set to your last cursor');
+    for (const stream of [...this.streams]) stream.abort(restarting);
   }
 }

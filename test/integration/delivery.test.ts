@@ -113,7 +113,7 @@ describe('conflation', () => {
     for (let i = 1; i < offsets.length; i++) expect(offsets[i]).toBe(offsets[i - 1]! + 1);
     const completed = all.map((e) => e.job.completed);
     for (let i = 1; i < completed.length; i++) expect(completed[i]).toBeGreaterThanOrEqual(completed[i - 1]!);
-  });
+  }, 120_000);
 });
 
 describe('backpressure', () => {
@@ -183,7 +183,7 @@ describe('backpressure', () => {
     const rest = await resumed.done(20_000);
     expect(rest).toHaveLength(1);
     expect(rest[0]).toMatchObject({ type: 'SNAPSHOT', job: { status: 'COMPLETED', completed: n, failed: n } });
-  });
+  }, 120_000);
 });
 
 describe('Redis restarted empty', () => {

@@ -7,6 +7,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import type { RunningServer } from '../../src/server.js';
 import { gql, gqlHttp, subscribeSse, subscribeWs, wsClient } from '../helpers/clients.js';
 import { freshInstitute, startTestServer, token } from '../helpers/servers.js';
+import { sharedExecutionStats } from '../../src/delivery/shared-execution.js';
 
 const CREATE = `mutation($input: CreateBatchJobInput!) { createBatchJob(input: $input) { id } }`;
 const REPORT = `mutation($input: ReportProgressInput!) { reportProgress(input: $input) { completed } }`;
@@ -36,6 +37,21 @@ describe('two instances sharing one Redis', () => {
     expect(all.filter((e) => e.type === 'STAGE').map((e) => e.job.stage)).toEqual(stages);
     expect(all.at(-1).job).toMatchObject({ status: 'COMPLETED', completed: 50, failed: 1 });
     expect(new Set(all.map((e) => e.cursor)).size).toBe(all.length);
+  });
+
+  it('executes each event once per distinct operation, however many local subscribers share it', async () => {
+    const { createBatchJob: job } = await gql(a.url, tok, CREATE, { input: { name: 'fan-out', total: 10 } });
+    const client = wsClient(b.url, tok);
+    const subs = Array.from({ length: 6 }, () => subscribeWs(client, WATCH, { runId: job.id }, 'runProgress'));
+    await Promise.all(subs.map((s) => s.waitForCount(1)));
+    const before = { ...sharedExecutionStats };
+    for (let i = 1; i <= 5; i++) await gql(a.url, tok, REPORT, { input: { jobId: job.id, completed: i * 2, stage: `s${i}` } });
+    await gql(a.url, tok, `mutation($id: ID!) { completeBatchJob(id: $id) { id } }`, { id: job.id });
+    const results = await Promise.all(subs.map((s) => s.done()));
+    for (const r of results) expect(r.slice(1)).toEqual(results[0]!.slice(1));
+    const events = results[0]!.length - 1; // all but the per-subscriber SNAPSHOT
+    expect(sharedExecutionStats.executed - before.executed).toBe(events);
+    expect(sharedExecutionStats.reused - before.reused).toBe(events * 5);
   });
 
   it('ends at exactly 100 after 2 × 50 concurrent completedDelta: 1 reports through both instances', async () => {

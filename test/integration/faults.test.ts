@@ -1,0 +1,158 @@
+/**
+ * Faults with real processes: redis-server killed and restarted mid-stream,
+ * a server process SIGKILLed mid-stream, and a graceful SIGTERM.
+ */
+import { Redis } from 'ioredis';
+import { describe, expect, it } from 'vitest';
+import { decodeCursor } from '../../src/domain/cursor.js';
+import type { RunningServer } from '../../src/server.js';
+import { Collector, deferred, errorCode, gql, gqlHttp, subscribeSse, subscribeWs, withTimeout, wsClient } from '../helpers/clients.js';
+import { spawnServer } from '../helpers/processes.js';
+import { startRedis } from '../helpers/redis.js';
+import { freshInstitute, sharedRedisUrl, startTestServer, token } from '../helpers/servers.js';
+import { waitUntil } from '../helpers/wait.js';
+
+const CREATE = `mutation($input: CreateBatchJobInput!) { createBatchJob(input: $input) { id } }`;
+const REPORT = `mutation($input: ReportProgressInput!) { reportProgress(input: $input) { completed } }`;
+const COMPLETE = `mutation($id: ID!) { completeBatchJob(id: $id) { id } }`;
+const WATCH = `subscription($runId: ID!, $after: String) { runProgress(runId: $runId, after: $after) { cursor type job { completed stage status } } }`;
+const offsetOf = (e: { cursor: string }) => decodeCursor(e.cursor).offset;
+
+/** Offsets of the events stored in the job's history stream, read straight from Redis. */
+async function storedOffsets(redisUrl: string, jobId: string): Promise<number[]> {
+  const redis = new Redis(redisUrl);
+  try {
+    const entries = await redis.xrange(`runwatch:job:${jobId}:events`, '-', '+');
+    return entries.map(([id]) => Number(id.split('-')[0]));
+  } finally {
+    redis.disconnect();
+  }
+}
+
+describe('redis-server killed and restarted mid-stream', () => {
+  it('fails mutations fast with SERVICE_UNAVAILABLE, keeps subscriptions open, and both instances end with every stored event', async () => {
+    const redis = await startRedis({ persistent: true });
+    try {
+      const [a, b] = await Promise.all([startTestServer({ redisUrl: redis.url }), startTestServer({ redisUrl: redis.url })]);
+      const tok = await token({ inst: freshInstitute() });
+      const total = 120;
+      const { createBatchJob: job } = await gql(a.url, tok, CREATE, { input: { name: 'outage', total } });
+      const subs = [a, b].map((s) => subscribeWs(wsClient(s.url, tok), WATCH, { runId: job.id }, 'runProgress'));
+      await Promise.all(subs.map((s) => s.waitForCount(1)));
+
+      const failures: { code?: string; ms: number }[] = [];
+      let killed = false;
+      let restarting: Promise<void> | null = null;
+      const producer = (async () => {
+        for (let i = 1; i <= total; ) {
+          const started = Date.now();
+          const { body } = await gqlHttp(a.url, tok, REPORT, { input: { jobId: job.id, completed: i, stage: `s${i}` } });
+          if (body.errors) {
+            failures.push({ code: errorCode(body), ms: Date.now() - started });
+            restarting ??= redis.restart(); // Redis comes back after the first refused report
+            await new Promise((r) => setTimeout(r, 50)); // a worker's retry pause, not a test wait
+            continue;
+          }
+          if (i === 40 && !killed) {
+            killed = true;
+            await redis.stop(true); // SIGKILL mid-stream
+          }
+          i++;
+        }
+        for (;;) {
+          const { body } = await gqlHttp(b.url, tok, COMPLETE, { id: job.id });
+          if (!body.errors) break;
+          await new Promise((r) => setTimeout(r, 50));
+        }
+      })();
+      await producer;
+      const results = await Promise.all(subs.map((s) => s.done(30_000)));
+      const stored = await storedOffsets(redis.url, job.id);
+      expect(stored.length).toBeGreaterThan(total);
+      for (const events of results) {
+        const live = events.filter((e) => e.type !== 'SNAPSHOT').map(offsetOf);
+        expect(live).toEqual(stored);
+        expect(events.at(-1)).toMatchObject({ type: 'COMPLETED', job: { completed: total } });
+      }
+      expect(failures.length).toBeGreaterThan(0);
+      expect(failures.every((f) => f.code === 'SERVICE_UNAVAILABLE')).toBe(true);
+      expect(Math.max(...failures.map((f) => f.ms), 0)).toBeLessThan(3000);
+    } finally {
+      await redis.stop();
+    }
+  });
+
+  it('reports not ready on /readyz while Redis is down, and ready again after', async () => {
+    const redis = await startRedis();
+    try {
+      const server: RunningServer = await startTestServer({ redisUrl: redis.url });
+      const readyz = async () => (await fetch(new URL('/readyz', server.url))).status;
+      expect(await readyz()).toBe(200);
+      await redis.stop(true);
+      await waitUntil(readyz, (s) => s === 503, '/readyz to fail');
+      const tok = await token({ inst: freshInstitute() });
+      const started = Date.now();
+      const { body } = await gqlHttp(server.url, tok, CREATE, { input: { name: 'down' } });
+      expect(errorCode(body)).toBe('SERVICE_UNAVAILABLE');
+      expect(Date.now() - started).toBeLessThan(3000);
+      await redis.restart();
+      await waitUntil(readyz, (s) => s === 200, '/readyz to recover', 20_000);
+    } finally {
+      await redis.stop();
+    }
+  });
+});
+
+describe('a server process killed mid-stream', () => {
+  it('lets its subscriber resume on the other instance with its cursor and lose nothing', async () => {
+    const env = { REDIS_URL: sharedRedisUrl() };
+    const [p1, p2] = await Promise.all([spawnServer(env), spawnServer(env)]);
+    const tok = await token({ inst: freshInstitute() });
+    const total = 150;
+    const { createBatchJob: job } = await gql(p2.url, tok, CREATE, { input: { name: 'crash', total } });
+    const closed = deferred<number>();
+    const first = subscribeWs(wsClient(p1.url, tok, { onClose: (code) => closed.resolve(code) }), WATCH, { runId: job.id }, 'runProgress');
+    await first.waitForCount(1);
+    const reference = subscribeWs(wsClient(p2.url, tok), WATCH, { runId: job.id }, 'runProgress');
+    await reference.waitForCount(1);
+
+    let second: Collector | null = null;
+    const producer = (async () => {
+      for (let i = 1; i <= total; i++) {
+        await gql(p2.url, tok, REPORT, { input: { jobId: job.id, completed: i, stage: `s${i}` } });
+        if (i === 50) p1.kill('SIGKILL');
+      }
+      await gql(p2.url, tok, COMPLETE, { id: job.id });
+    })();
+    await withTimeout(closed.promise, 10_000, 'the subscriber to notice its server died');
+    await first.done();
+    const last = first.items.at(-1);
+    second = subscribeWs(wsClient(p2.url, tok), WATCH, { runId: job.id, after: last.cursor }, 'runProgress');
+    await producer;
+    const rest = await second.done(20_000);
+    const all = await reference.done(20_000);
+    expect(rest[0].type).not.toBe('SNAPSHOT');
+    expect([...first.items.slice(1), ...rest].map(offsetOf)).toEqual(all.slice(1).map(offsetOf));
+    expect(rest.at(-1)).toMatchObject({ type: 'COMPLETED', job: { completed: total } });
+    expect(await p1.exited).toBe('SIGKILL');
+  });
+});
+
+describe('graceful shutdown', () => {
+  it('on SIGTERM tells graphql-ws clients to reconnect (1012) and exits 0 within the bound', async () => {
+    const proc = await spawnServer({});
+    const tok = await token({ inst: freshInstitute() });
+    const { createBatchJob: job } = await gql(proc.url, tok, CREATE, { input: { name: 'deploy' } });
+    const closed = deferred<number>();
+    const sub = subscribeWs(wsClient(proc.url, tok, { onClose: (code) => closed.resolve(code) }), WATCH, { runId: job.id }, 'runProgress');
+    const sse = subscribeSse(proc.url, tok, WATCH, { runId: job.id }, 'runProgress');
+    await Promise.all([sub.waitForCount(1), sse.waitForCount(1)]);
+    const started = Date.now();
+    proc.kill('SIGTERM');
+    expect(await withTimeout(closed.promise, 5000, 'the close frame')).toBe(1012);
+    await sse.done(5000);
+    expect(JSON.stringify(sse.errors)).toContain('SERVICE_UNAVAILABLE');
+    expect(await withTimeout(proc.exited, 10_000, 'the process to exit')).toBe(0);
+    expect(Date.now() - started).toBeLessThan(6000);
+  });
+});
