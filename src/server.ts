@@ -17,7 +17,12 @@ import { createLogger } from './log.js';
 import type { Metrics } from './observe/metrics.js';
 import { createOps } from './ops.js';
 import { systemClock, type Clock } from './services/clock.js';
+import { ActivityService } from './services/activity.js';
+import { CommandService } from './services/commands.js';
 import { JobService } from './services/jobs.js';
+import { ShareService } from './services/share.js';
+import { createDashboard } from './dashboard/serve.js';
+import { TrainingService } from './services/training.js';
 import { attachGraphqlWs } from './ws.js';
 import { createYogaApp } from './yoga.js';
 import type { Services } from './schema/context.js';
@@ -85,15 +90,26 @@ export async function startServer(config: Config, opts: ServerOptions = {}): Pro
   const jwtSecret = config.jwtSecret ?? randomSecret();
   const devToken = config.jwtSecret ? null : await signToken(jwtSecret, { sub: 'dev', scope: SCOPES.join(' ') }, 30 * 24 * 3600);
   const verifier = new TokenVerifier(jwtSecret);
+  const onError = (message: string, error: unknown) => log.warn({ err: error }, message);
+  let training: TrainingService | null = null;
+  let activity: ActivityService | null = null;
   const jobs = new JobService(backend, clock, {
     progressHz: config.progressHz,
     maxQueued: config.subscriberQueue,
-    onError: (message, error) => log.warn({ err: error }, message),
+    onError,
+    onJobChanged: async (before, after) => {
+      await Promise.all([activity?.onJobChanged(before, after), training?.onJobChanged(before, after)]);
+    },
     hooks: ops.streamHooks,
   });
-  const services: Services = { jobs };
+  training = new TrainingService(backend, jobs, clock, { progressHz: config.progressHz, maxQueued: config.subscriberQueue, onError });
+  activity = new ActivityService(backend, jobs, clock, { onError });
+  const commands = new CommandService(backend, jobs, clock);
+  const services: Services = { jobs, training, activity, commands, share: new ShareService(jwtSecret, jobs) };
   const yoga = createYogaApp({ verifier, services, backend, log, devToken: devToken ?? undefined, plugins: ops.yogaPlugins, cors: ops.policy.cors });
+  const dashboard = createDashboard({ devToken: devToken ?? undefined });
   const httpServer = createServer((req, res) => {
+    if (dashboard(req, res)) return; // the web dashboard at / (src/dashboard)
     // Dev mode only: the dev token, for `npm run demo` (GraphiQL's page carries it anyway).
     if (devToken && req.method === 'GET' && req.url === '/dev-token') {
       res.writeHead(200, { 'content-type': 'text/plain' }).end(devToken);
@@ -126,6 +142,9 @@ export async function startServer(config: Config, opts: ServerOptions = {}): Pro
       for (const client of ws.wss.clients) client.close(CloseCode.ServiceRestart, 'Server restarting: reconnect');
       // SSE streams end with SERVICE_UNAVAILABLE, so their clients resume too.
       jobs.close();
+      training.close();
+      commands.close();
+      activity.close();
       httpServer.closeIdleConnections();
       const force = setTimeout(() => {
         log.warn({ graceMs }, 'shutdown grace period over: closing remaining connections');

@@ -6,7 +6,8 @@
 import { notFound } from '../domain/errors.js';
 import type { JobChange, JobEvent, JobRecord, Tenant } from '../domain/job.js';
 import { TopicFanout } from './topic-fanout.js';
-import { jobTopic, type Backend, type EventBus, type HistoryRead, type JobFilter, type JobStore, type ListPosition } from './types.js';
+import { MemoryTopicLogStore } from './memory-log.js';
+import { jobTopic, type Backend, type BusEvent, type EventBus, type HistoryRead, type JobFilter, type JobStore, type ListPosition } from './types.js';
 
 const tenantKey = (t: Tenant) => `${t.institute}\u0000${t.environment}`;
 
@@ -36,7 +37,7 @@ class EventRing {
 
 /** The in-process event bus. `publish` delivers synchronously to the topic's listeners. */
 export class MemoryEventBus implements EventBus {
-  private readonly deliverers = new Map<string, (event: JobEvent) => void>();
+  private readonly deliverers = new Map<string, (event: BusEvent) => void>();
   private readonly fanout = new TopicFanout<string>(
     async (topic, deliver) => {
       this.deliverers.set(topic, deliver);
@@ -50,10 +51,10 @@ export class MemoryEventBus implements EventBus {
 
   constructor(private readonly onError: (topic: string, error: unknown) => void = () => {}) {}
 
-  publish(topic: string, event: JobEvent): void {
+  publish(topic: string, event: BusEvent): void {
     this.deliverers.get(topic)?.(event);
   }
-  subscribe(topic: string, listener: (event: JobEvent) => void): Promise<() => void> {
+  subscribe<E extends BusEvent = JobEvent>(topic: string, listener: (event: E) => void): Promise<() => void> {
     return this.fanout.subscribe(topic, listener);
   }
   topicCount(): number {
@@ -159,5 +160,6 @@ export class MemoryJobStore implements JobStore {
 export function createMemoryBackend(opts: { historySize: number; onError?: (topic: string, error: unknown) => void }): Backend {
   const bus = new MemoryEventBus(opts.onError);
   const store = new MemoryJobStore(bus, opts.historySize);
-  return { kind: 'memory', store, bus, close: async () => {} };
+  const logs = new MemoryTopicLogStore(bus, opts.historySize);
+  return { kind: 'memory', store, bus, logs, close: async () => {} };
 }

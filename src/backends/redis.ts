@@ -20,8 +20,9 @@ import { RedisPubSub } from 'graphql-redis-subscriptions';
 import { Redis, type RedisOptions } from 'ioredis';
 import { DomainError, notFound } from '../domain/errors.js';
 import type { JobChange, JobEvent, JobRecord, Tenant } from '../domain/job.js';
+import { RedisTopicLogStore } from './redis-log.js';
 import { TopicFanout } from './topic-fanout.js';
-import type { Backend, CatchUp, EventBus, HistoryRead, JobFilter, JobStore, ListPosition } from './types.js';
+import type { Backend, BusEvent, CatchUp, EventBus, HistoryRead, JobFilter, JobStore, ListPosition } from './types.js';
 
 /** Prefix of every key and channel. */
 export const KEY_PREFIX = 'runwatch:';
@@ -211,8 +212,9 @@ export class RedisJobStore implements JobStore {
   async close() {}
 }
 
-const isJobEvent = (value: unknown): value is JobEvent =>
-  typeof value === 'object' && value !== null && typeof (value as JobEvent).offset === 'number' && typeof (value as JobEvent).type === 'string';
+/** Every bus message is a JSON object with a numeric `offset` (job events, topic-log entries, activity notices). */
+const isBusEvent = (value: unknown): value is BusEvent =>
+  typeof value === 'object' && value !== null && typeof (value as BusEvent).offset === 'number';
 
 /**
  * {@link EventBus} on Redis pub/sub through graphql-redis-subscriptions'
@@ -243,7 +245,7 @@ export class RedisEventBus implements EventBus {
     this.fanout = new TopicFanout<number>(
       (topic, deliver) =>
         pubsub.subscribe(channelFor(topic), (message: unknown) => {
-          if (isJobEvent(message)) deliver(message);
+          if (isBusEvent(message)) deliver(message);
           else onError(topic, new Error('malformed message dropped'));
         }),
       (_topic, subId) => pubsub.unsubscribe(subId),
@@ -251,7 +253,7 @@ export class RedisEventBus implements EventBus {
     );
   }
 
-  subscribe(topic: string, listener: (event: JobEvent) => void) {
+  subscribe<E extends BusEvent = JobEvent>(topic: string, listener: (event: E) => void) {
     return this.fanout.subscribe(topic, listener);
   }
   topicCount() {
@@ -347,10 +349,12 @@ export async function createRedisBackend(opts: RedisBackendOptions): Promise<Bac
   const pubsub = new RedisPubSub({ publisher: commands, subscriber });
   const store = new RedisJobStore(commands, opts.historySize);
   const bus = new RedisEventBus(pubsub, (topic, error) => opts.onError(`pubsub ${topic}`, error));
+  const logs = new RedisTopicLogStore(commands, opts.historySize);
   return {
     kind: 'redis',
     store,
     bus,
+    logs,
     close: async () => {
       commands.disconnect();
       subscriber.disconnect();

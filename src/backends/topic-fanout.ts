@@ -5,13 +5,13 @@
  * which is where catch-up after a lost connection starts.
  */
 import type { JobEvent } from '../domain/job.js';
-import type { EventListener } from './types.js';
+import type { BusEvent, EventListener } from './types.js';
 
 interface TopicEntry<Handle> {
-  listeners: Set<EventListener>;
+  listeners: Set<EventListener<BusEvent>>;
   ready: Promise<Handle>;
   /** Newest event delivered on the topic since it was opened; null: none yet. */
-  last: JobEvent | null;
+  last: BusEvent | null;
 }
 
 /** Listener sets by topic, with the acquire/release of the underlying subscription. */
@@ -20,13 +20,14 @@ export class TopicFanout<Handle> {
 
   constructor(
     /** Opens the underlying subscription for a topic; resolves when it is live. */
-    private readonly open: (topic: string, deliver: (event: JobEvent) => void) => Promise<Handle>,
+    private readonly open: (topic: string, deliver: (event: BusEvent) => void) => Promise<Handle>,
     /** Releases it. */
     private readonly release: (topic: string, handle: Handle) => Promise<void> | void,
     private readonly onListenerError: (topic: string, error: unknown) => void,
   ) {}
 
-  async subscribe(topic: string, listener: EventListener): Promise<() => void> {
+  async subscribe<E extends BusEvent>(topic: string, typedListener: EventListener<E>): Promise<() => void> {
+    const listener = typedListener as EventListener<BusEvent>;
     let entry = this.topics.get(topic);
     if (!entry) {
       const created: TopicEntry<Handle> = { listeners: new Set(), ready: undefined as unknown as Promise<Handle>, last: null };
@@ -57,8 +58,8 @@ export class TopicFanout<Handle> {
     };
   }
 
-  private deliver(entry: TopicEntry<Handle>, topic: string, event: JobEvent): void {
-    if (event.type !== 'SNAPSHOT' && (entry.last === null || event.offset > entry.last.offset)) entry.last = event;
+  private deliver(entry: TopicEntry<Handle>, topic: string, event: BusEvent): void {
+    if ((event as Partial<JobEvent>).type !== 'SNAPSHOT' && (entry.last === null || event.offset > entry.last.offset)) entry.last = event;
     for (const listener of entry.listeners) {
       try {
         listener(event);
@@ -69,14 +70,14 @@ export class TopicFanout<Handle> {
   }
 
   /** Delivers an event that did not come through the subscription (catch-up after a reconnect). */
-  inject(topic: string, event: JobEvent): void {
+  inject(topic: string, event: BusEvent): void {
     const entry = this.topics.get(topic);
     if (entry) this.deliver(entry, topic, event);
   }
 
-  /** Every open topic with the newest event seen on it. */
+  /** Every open topic with the newest event seen on it (a JobEvent on `job:` topics; other topics carry other events). */
   openTopics(): { topic: string; last: JobEvent | null }[] {
-    return [...this.topics].map(([topic, entry]) => ({ topic, last: entry.last }));
+    return [...this.topics].map(([topic, entry]) => ({ topic, last: entry.last as JobEvent | null }));
   }
 
   get size(): number {

@@ -4,6 +4,7 @@
  * state, history and pub/sub). A backend knows nothing of GraphQL; it stores
  * what the domain computed and delivers events.
  */
+import type { TopicLogStore } from './topic-log.js';
 import type { JobChange, JobEvent, JobKind, JobRecord, JobStatus, Tenant } from '../domain/job.js';
 
 /** Filter of {@link JobStore.list}; empty arrays or undefined match everything. */
@@ -61,8 +62,13 @@ export interface JobStore {
   close(): Promise<void>;
 }
 
+/** Anything the bus carries: every event has a numeric stream `offset` (job events, topic-log entries, activity notices). */
+export interface BusEvent {
+  offset: number;
+}
+
 /** Called once per event per subscription, in publish order. */
-export type EventListener = (event: JobEvent) => void;
+export type EventListener<E extends BusEvent = JobEvent> = (event: E) => void;
 
 /**
  * Topic pub/sub. One underlying subscription per topic per instance, shared by
@@ -75,7 +81,7 @@ export interface EventBus {
    * Redis: SUBSCRIBE confirmed), so nothing published after that is missed.
    * @returns a function that removes the listener; the last one removed releases the topic.
    */
-  subscribe(topic: string, listener: EventListener): Promise<() => void>;
+  subscribe<E extends BusEvent = JobEvent>(topic: string, listener: EventListener<E>): Promise<() => void>;
   /** Number of topics this instance holds a subscription for (diagnostics, tests). */
   topicCount(): number;
   /**
@@ -91,11 +97,13 @@ export interface EventBus {
 /** See {@link EventBus.onReconnect}. */
 export type CatchUp = (topic: string, last: JobEvent | null) => Promise<JobEvent[]>;
 
-/** A backend: both interfaces plus what it is. */
+/** A backend: the interfaces plus what it is. */
 export interface Backend {
   kind: 'memory' | 'redis';
   store: JobStore;
   bus: EventBus;
+  /** Generic per-topic event logs with state (training events, commands, activity, budgets); see topic-log.ts. */
+  logs: TopicLogStore;
   close(): Promise<void>;
 }
 

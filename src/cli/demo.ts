@@ -1,7 +1,8 @@
 /**
  * `npm run demo`: a demo producer. Against a running server it creates three
  * jobs of different kinds — an embedding batch of 4,000 items, an evaluation
- * run where some items fail, a five-stage document pipeline — and reports
+ * run where some items fail, a five-stage document pipeline — plus a
+ * simulated training run with a budget (demo-training.ts), and reports
  * their progress through the public API at a human pace (about 30 s), so a
  * new user sees live streams at once.
  *
@@ -9,6 +10,8 @@
  * Token: RUNWATCH_TOKEN; when unset, the dev token of a dev-mode server is
  * fetched from its `/dev-token` endpoint.
  */
+import { runTrainingDemo } from './demo-training.js';
+
 const url = process.env.RUNWATCH_URL ?? 'http://127.0.0.1:4000/graphql';
 
 async function devToken(): Promise<string> {
@@ -94,9 +97,12 @@ async function main(): Promise<void> {
   const token = process.env.RUNWATCH_TOKEN ?? (await devToken());
   process.stdout.write(`runwatch demo against ${url}\n\n`);
   const runs = JOBS.map((spec) => run(token, spec));
+  runs.push(runTrainingDemo((query, variables) => request(token, query, variables), (line) => process.stdout.write(`${line}\n`)));
   await sleep(200);
   process.stdout.write(
-    `\nWatch one in GraphiQL (${url}):\n  subscription { runProgress(runId: "<id>") { type cursor job { status completed failed total percent rate etaSeconds stage } } }\n\n`,
+    `\nWatch one in GraphiQL (${url}):\n  subscription { runProgress(runId: "<id>") { type cursor job { status completed failed total percent rate etaSeconds stage } } }\n` +
+      `  subscription { trainingEvents(runId: "<TRAINING id>", types: [TRAINING_PROGRESS, SAMPLE_GENERATED, TRAINING_LOG]) { __typename ... on TrainingProgress { globalStep loss } ... on SampleGenerated { sampleId path } ... on TrainingLog { level message } } }\n` +
+      `  subscription { activity(scope: ENVIRONMENT) { __typename ... on ActivityUpdate { totals { jobs gpus memoryGb } } ... on BillingUpdate { budgetUsed budgetRemaining currency } ... on ActivityHint { kind message } } }\n\n`,
   );
   await Promise.all(runs);
   process.stdout.write('all demo jobs finished\n');

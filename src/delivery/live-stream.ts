@@ -17,6 +17,8 @@ export interface LiveStreamPolicy<T> {
   offsetOf(event: T): number;
   /** May a newer event replace this one while the consumer lags? */
   isConflatable(event: T): boolean;
+  /** Kind of a conflatable event: a newer one replaces only queued ones of its kind (default: all one kind). */
+  conflationKey?(event: T): string;
   /** Does the stream end after this event? */
   isFinal(event: T): boolean;
   /**
@@ -58,7 +60,7 @@ export class LiveStream<T> implements AsyncIterableIterator<T> {
   private cleanup: (() => void) | null = null;
 
   constructor(private readonly policy: LiveStreamPolicy<T>) {
-    this.queue = new ConflatingQueue<T>(policy.conflateAbove, policy.maxQueued, policy.isConflatable);
+    this.queue = new ConflatingQueue<T>(policy.conflateAbove, policy.maxQueued, policy.isConflatable, policy.conflationKey);
   }
 
   /** Sets what releases the underlying subscription; runs at most once, when the stream ends. */

@@ -42,6 +42,8 @@ export class ConflatingQueue<T> {
     readonly maxQueued: number,
     /** True for items a newer one may replace (PROGRESS, SystemStats, ...). */
     private readonly isConflatable: (item: T) => boolean,
+    /** Kind of a conflatable item: a newer item replaces only queued items of its kind (default: one kind). */
+    private readonly conflationKey: (item: T) => string = () => '',
   ) {}
 
   /** Items waiting. */
@@ -53,7 +55,10 @@ export class ConflatingQueue<T> {
     if (this.length >= this.conflateAbove) {
       let dropped = false;
       if (this.isConflatable(item) || this.length >= this.maxQueued) {
-        const kept = this.items.slice(this.head).filter((queued) => !this.isConflatable(queued));
+        const key = this.isConflatable(item) ? this.conflationKey(item) : null;
+        const kept = this.items
+          .slice(this.head)
+          .filter((queued) => !this.isConflatable(queued) || (key !== null && this.length < this.maxQueued && this.conflationKey(queued) !== key));
         dropped = kept.length !== this.length;
         this.items = kept;
         this.head = 0;

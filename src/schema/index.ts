@@ -5,6 +5,9 @@ import { lexicographicSortSchema, printSchema, type GraphQLSchema } from 'graphq
 import { builder } from './builder.js';
 import './jobs.js';
 import './progress.js';
+import './share.js';
+import './training.js';
+import './activity.js';
 
 /** The runwatch GraphQL schema. */
 export const schema: GraphQLSchema = builder.toSchema();

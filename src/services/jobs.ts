@@ -44,6 +44,13 @@ export interface JobServiceOptions {
   /** Most events queued for one lagging subscriber before it is dropped. */
   maxQueued?: number;
   onError?: (message: string, error: unknown) => void;
+  /**
+   * Called after every committed change made through this service (report,
+   * finish, pause/resume) with the record before and after it, and awaited
+   * before the mutation returns (account activity, training streams). A throw
+   * is reported to `onError`; the change stands.
+   */
+  onJobChanged?: (before: JobRecord, after: JobRecord) => Promise<void> | void;
   /** Observability callbacks of every stream (metrics); each optional, called synchronously. */
   hooks?: StreamHooks;
 }
@@ -185,12 +192,21 @@ export class JobService {
   }
 
   private async change(viewer: Viewer, jobId: string, apply: (job: JobRecord, nowMs: number) => JobChange): Promise<JobView> {
+    let before: JobRecord | null = null;
     const result = await this.backend.store.update(jobId, (job) => {
       if (!canSeeJob(viewer, job)) throw notFound(jobId);
+      before = job;
       return apply(job, this.clock());
     });
     const change = result!;
     if (change.flushAtMs !== null) this.scheduleFlush(jobId, change.flushAtMs);
+    if (before && this.opts.onJobChanged) {
+      try {
+        await this.opts.onJobChanged(before, change.job);
+      } catch (error) {
+        this.opts.onError?.(`onJobChanged hook failed for job ${jobId}`, error);
+      }
+    }
     return viewJob(change.job, this.clock());
   }
 

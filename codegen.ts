@@ -1,0 +1,31 @@
+/**
+ * graphql-codegen: typed documents for the SDK and CLI, from the printed
+ * schema.graphql and the operations in src/client/documents/*.graphql.
+ * Output: src/client/generated/ (committed). `CODEGEN_OUT` redirects it,
+ * which the staleness test uses to regenerate into a temp dir and compare.
+ */
+import type { CodegenConfig } from '@graphql-codegen/cli';
+
+const out = process.env.CODEGEN_OUT ?? 'src/client/generated/';
+
+const config: CodegenConfig = {
+  schema: 'schema.graphql',
+  documents: ['src/client/documents/*.graphql'],
+  ignoreNoDocuments: false,
+  generates: {
+    [out]: {
+      preset: 'client',
+      presetConfig: { fragmentMasking: false },
+      config: {
+        documentMode: 'string',
+        emitLegacyCommonJSImports: false,
+        useTypeImports: true,
+        enumsAsTypes: true,
+        scalars: { DateTime: 'string', JSON: 'unknown', ID: 'string' },
+        avoidOptionals: { field: true, inputValue: false, object: true, defaultValue: false },
+      },
+    },
+  },
+};
+
+export default config;

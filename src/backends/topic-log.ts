@@ -1,0 +1,74 @@
+/**
+ * Topic logs: a generic per-topic event log with a small state document,
+ * used by training events, training commands, activity and budgets.
+ *
+ * A topic log holds, under one topic name (e.g. `training:<runId>`):
+ * - a head: the `epoch` of its history, the `offset` of its newest event,
+ *   and a JSON `state` the caller owns (conflation clocks, budget numbers...);
+ * - a history of its newest events (RUNWATCH_HISTORY of them; Redis trims
+ *   approximately and may keep a few more), each with a consecutive `offset`;
+ * - its events are published on the topic (EventBus) as they are committed.
+ *
+ * {@link TopicLogStore.append} is compare-and-set, like JobStore.update: the
+ * caller computes the new state and events from the head with a pure
+ * function, and the backend commits state, history and publication in one
+ * atomic step, retrying the function when another writer (any instance) got
+ * there first. Offsets are therefore gap-free and in one order everywhere.
+ */
+import type { BusEvent } from './types.js';
+
+/** The head of a topic log, as `append`'s change function sees it. */
+export interface LogHead<S> {
+  /** Epoch of this history (see domain/cursor.ts); a new one when the log is created or was lost. */
+  epoch: string;
+  /** Offset of the newest event; 0 before the first. */
+  offset: number;
+  /** The caller's state; null while the log does not exist yet. */
+  state: S | null;
+}
+
+/** What a change commits. */
+export interface LogCommit<S, E extends BusEvent> {
+  /** The new state (replaces the old one). */
+  state: S;
+  /** New events; their offsets must be head.offset + 1, + 2, ... in order. Stored in history and published on the topic. */
+  events: E[];
+  /** Messages published (not stored) on other topics after the events, in the same atomic step. */
+  notify?: { topic: string; message: BusEvent }[];
+  /** Seconds until the whole log (head and history) expires; unset or 0: kept (an earlier expiry is removed). */
+  ttlSeconds?: number;
+}
+
+/** Result of {@link TopicLogStore.append}: what was committed, with the epoch it was committed in. */
+export type LogCommitted<S, E extends BusEvent> = LogCommit<S, E> & { epoch: string };
+
+/** Result of {@link TopicLogStore.history}. */
+export interface LogHistoryRead<E> {
+  /** Events with offset > afterOffset, in order. */
+  events: E[];
+  /** False when history no longer holds every event after afterOffset (trimmed, or the log is gone). */
+  covered: boolean;
+}
+
+/** Per-topic event logs with state. Backends: memory-log.ts and redis-log.ts. */
+export interface TopicLogStore {
+  /** The head of the topic's log, or null when it does not exist. */
+  head<S>(topic: string): Promise<LogHead<S> | null>;
+  /**
+   * Atomically applies `change` to the topic's log. `change` sees the current
+   * head (a fresh epoch, offset 0 and null state when the log does not exist),
+   * may throw (nothing changes), may run more than once, and must be pure.
+   * Returning null commits nothing.
+   * @returns the committed change with its epoch, or null when `change` returned null.
+   */
+  append<S, E extends BusEvent>(topic: string, change: (head: LogHead<S>) => LogCommit<S, E> | null): Promise<LogCommitted<S, E> | null>;
+  /** Events of the topic with offset > afterOffset, from history. */
+  history<E extends BusEvent>(topic: string, afterOffset: number): Promise<LogHistoryRead<E>>;
+}
+
+/** Checks that a commit's events carry the offsets that follow the head. @throws Error otherwise (a programming error). */
+export function assertConsecutive(topic: string, headOffset: number, events: readonly BusEvent[]): void {
+  events.forEach((event, i) => {
+    if (event.offset !== headOffset + i + 1) throw new Error(`topic ${topic}: event offset ${event.offset}, expected ${headOffset + i + 1}`);
+  });
+}

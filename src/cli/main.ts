@@ -1,0 +1,168 @@
+/**
+ * The `runwatch` command line (commander). Commands: serve, token, jobs,
+ * watch, run, share, demo. Networked commands take `--url` / `--token` or
+ * RUNWATCH_URL / RUNWATCH_TOKEN. Exit codes: 0 success; 1 failure (a watched
+ * job failed, the server refused); 2 usage or configuration error; `run`
+ * exits with its command's code.
+ */
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { SCOPES, signToken } from '../auth/tokens.js';
+import { RunwatchError } from '../client/index.js';
+import { graphqlEndpoint } from '../client/http.js';
+import { CliError, connect, serverUrl, type ConnectionFlags } from './connection.js';
+import { formatCount, formatDuration, formatPercent, formatRate, table } from './format.js';
+import { runCommand } from './run.js';
+import { watchJobs } from './watch.js';
+
+const KINDS = ['BATCH', 'EVALUATION', 'TRAINING', 'PIPELINE'] as const;
+const STATUSES = ['QUEUED', 'RUNNING', 'PAUSED', 'COMPLETED', 'FAILED', 'CANCELLED'] as const;
+
+const positiveInt = (name: string) => (value: string) => {
+  if (!/^\d+$/.test(value)) throw new InvalidArgumentError(`${name} must be a whole number`);
+  return Number(value);
+};
+
+const withConnection = (cmd: Command) =>
+  cmd
+    .option('--url <url>', 'server URL (env RUNWATCH_URL; default http://127.0.0.1:4000)')
+    .option('--token <jwt>', 'bearer token (env RUNWATCH_TOKEN)');
+
+const program = new Command()
+  .name('runwatch')
+  .description('Watch long-running work live: jobs, progress bars, a dashboard.')
+  .enablePositionalOptions()
+  .showHelpAfterError()
+  .exitOverride();
+
+program
+  .command('serve')
+  .description('start a server (same as npm start; configured by PORT, HOST, REDIS_URL, RUNWATCH_JWT_SECRET, ...)')
+  .option('--port <port>', 'port (env PORT, default 4000; 0: any free port)')
+  .option('--host <host>', 'listen address (env HOST, default 127.0.0.1)')
+  .action(async (o: { port?: string; host?: string }) => {
+    if (o.port !== undefined) process.env.PORT = o.port;
+    if (o.host !== undefined) process.env.HOST = o.host;
+    await import('../main.js');
+  });
+
+program
+  .command('token')
+  .description('mint a token signed with RUNWATCH_JWT_SECRET')
+  .requiredOption('--sub <user>', 'user id')
+  .option('--inst <institute>', "institute (default: the user's own)")
+  .option('--env <environment>', 'environment (default: default)')
+  .option('--scope <scopes>', `space-separated scopes among: ${SCOPES.join(' ')}`, 'jobs:read jobs:write jobs:control activity:read')
+  .option('--job <id>', 'a job-view token: reads only this job (scope becomes jobs:read)')
+  .option('--ttl <seconds>', 'lifetime in seconds', positiveInt('--ttl'), 24 * 3600)
+  .action(async (o: { sub: string; inst?: string; env?: string; scope: string; job?: string; ttl: number }) => {
+    const secret = process.env.RUNWATCH_JWT_SECRET;
+    if (!secret || secret.length < 32) throw new CliError('RUNWATCH_JWT_SECRET must be set (at least 32 characters) to mint tokens', 2);
+    const unknown = o.scope.split(' ').filter((s) => s && !(SCOPES as readonly string[]).includes(s));
+    if (unknown.length) throw new CliError(`unknown scope(s): ${unknown.join(', ')}; known: ${SCOPES.join(' ')}`, 2);
+    const scope = o.job ? 'jobs:read' : o.scope;
+    process.stdout.write(`${await signToken(secret, { sub: o.sub, inst: o.inst, env: o.env, scope, job: o.job }, o.ttl)}\n`);
+  });
+
+withConnection(program.command('jobs'))
+  .description("list the tenant's jobs, newest first")
+  .addOption(new Option('--status <status...>', 'only these statuses').choices(STATUSES))
+  .addOption(new Option('--kind <kind...>', 'only these kinds').choices(KINDS))
+  .option('--first <n>', 'how many (max 100)', positiveInt('--first'), 20)
+  .option('--json', 'one JSON job per line')
+  .action(async (o: ConnectionFlags & { status?: (typeof STATUSES)[number][]; kind?: (typeof KINDS)[number][]; first: number; json?: boolean }) => {
+    const client = connect(o);
+    const page = await client.listJobs({ first: o.first, status: o.status, kind: o.kind });
+    if (o.json) {
+      for (const job of page.nodes) process.stdout.write(`${JSON.stringify(job)}\n`);
+      return;
+    }
+    if (page.nodes.length === 0) {
+      process.stdout.write('no jobs\n');
+      return;
+    }
+    const rows = page.nodes.map((j) => [
+      j.id,
+      j.name.length > 32 ? `${j.name.slice(0, 31)}…` : j.name,
+      j.kind,
+      j.status,
+      formatCount(j.completed, j.total),
+      formatPercent(j.percent),
+      formatRate(j.rate),
+      formatDuration(j.etaSeconds),
+      j.stage ?? '',
+      j.createdAt.slice(0, 19).replace('T', ' '),
+    ]);
+    process.stdout.write(`${table(['ID', 'NAME', 'KIND', 'STATUS', 'DONE', '%', 'RATE', 'ETA', 'STAGE', 'CREATED (UTC)'], rows)}\n`);
+    if (page.pageInfo.hasNextPage) process.stdout.write(`… more: --first ${Math.min(100, o.first * 2)}\n`);
+  });
+
+withConnection(program.command('watch'))
+  .description('watch jobs live until they finish: bars on a terminal, lines in a pipe, or --json')
+  .argument('<id...>', 'job ids')
+  .option('--json', 'one JSON event per line')
+  .option('--after <cursor>', 'resume after this cursor (one job only)')
+  .option('--interval <ms>', 'plain output: least milliseconds between PROGRESS lines of a job', positiveInt('--interval'), 1000)
+  .action(async (ids: string[], o: ConnectionFlags & { json?: boolean; after?: string; interval: number }) => {
+    const client = connect(o);
+    process.exitCode = await watchJobs(client, ids, { json: o.json, after: o.after, intervalMs: o.interval });
+    await client.close();
+  });
+
+withConnection(program.command('run'))
+  .description('run a command as a watched job: its tqdm bars, N/M counters, percentages and JSON lines become progress')
+  .usage('[options] -- <command> [args...]')
+  .argument('<command>', 'the command to run')
+  .argument('[args...]', 'its arguments')
+  .option('--name <name>', 'job name (default: the command line)')
+  .option('--total <n>', 'items in the job, when the output does not say', positiveInt('--total'))
+  .addOption(new Option('--kind <kind>', 'job kind').choices(KINDS).default('BATCH'))
+  .passThroughOptions()
+  .action(async (command: string, args: string[], o: ConnectionFlags & { name?: string; total?: number; kind: (typeof KINDS)[number] }) => {
+    let client = null;
+    try {
+      client = connect(o);
+    } catch (error) {
+      process.stderr.write(`runwatch: ${(error as Error).message}; running without reporting\n`);
+    }
+    process.exitCode = await runCommand(client, command, args, { name: o.name, total: o.total, kind: o.kind });
+    await client?.close();
+  });
+
+withConnection(program.command('share'))
+  .description('print a dashboard link with a read-only token for one job')
+  .argument('<id>', 'job id')
+  .option('--ttl <seconds>', 'link lifetime in seconds (1..604800)', positiveInt('--ttl'), 3600)
+  .action(async (id: string, o: ConnectionFlags & { ttl: number }) => {
+    const client = connect(o);
+    const view = await client.createJobViewToken(id, o.ttl);
+    process.stdout.write(`${new URL(view.dashboardPath, serverUrl(o)).toString()}\n`);
+    process.stderr.write(`valid until ${view.expiresAt}\n`);
+  });
+
+withConnection(program.command('demo'))
+  .description('report three demo jobs at a human pace (about 30 s), to watch in the CLI or the dashboard (same as npm run demo)')
+  .action(async (o: ConnectionFlags) => {
+    // Reuses the demo producer of `npm run demo` (src/cli/demo.ts), which reads RUNWATCH_URL / RUNWATCH_TOKEN
+    // and, against a dev-mode server, fetches the dev token itself.
+    process.env.RUNWATCH_URL = graphqlEndpoint(serverUrl(o));
+    if (o.token) process.env.RUNWATCH_TOKEN = o.token;
+    await import('./demo.js');
+  });
+
+try {
+  await program.parseAsync(process.argv);
+} catch (error) {
+  const e = error as { code?: string; exitCode?: number };
+  if (typeof e.code === 'string' && e.code.startsWith('commander.')) {
+    process.exitCode = e.code === 'commander.helpDisplayed' || e.code === 'commander.version' ? 0 : 2;
+  } else if (error instanceof CliError) {
+    process.stderr.write(`runwatch: ${error.message}\n`);
+    process.exitCode = error.exitCode;
+  } else if (error instanceof RunwatchError) {
+    process.stderr.write(`runwatch: ${error.code}: ${error.message}\n`);
+    process.exitCode = 1;
+  } else {
+    process.stderr.write(`runwatch: ${error instanceof Error ? error.message : String(error)}\n`);
+    process.exitCode = 1;
+  }
+}

@@ -1,0 +1,132 @@
+/**
+ * `RunwatchClient`: the typed SDK entry point. Queries and mutations go over
+ * HTTP; streams over one shared graphql-ws connection (opened when the first
+ * stream starts, closed when the last ends).
+ */
+import type { DocumentTypeDecoration } from '@graphql-typed-document-node/core';
+import { createClient, type Client } from 'graphql-ws';
+import WebSocket from 'ws';
+import {
+  CancelJobDocument,
+  CreateJobDocument,
+  CreateJobViewTokenDocument,
+  GetJobDocument,
+  ListJobsDocument,
+  type CreateBatchJobInput,
+  type CreateJobViewTokenMutation,
+  type JobFieldsFragment,
+  type JobKind,
+  type JobStatus,
+  type ListJobsQuery,
+} from './generated/graphql.js';
+import { graphqlEndpoint, httpRequest, resolveToken, type TokenSource } from './http.js';
+import { watchJobStream, type ProgressEvent, type WatchOptions } from './watch.js';
+import { waitForJob, type WaitOptions } from './wait.js';
+
+/** A job as the SDK returns it: ids, counts, `percent` (0..100), `rate` (items per second), `etaSeconds`, times as ISO strings. */
+export type Job = JobFieldsFragment;
+
+/** Options of {@link RunwatchClient}. */
+export interface RunwatchClientOptions {
+  /** Server URL: `http://127.0.0.1:4000` or its `/graphql` endpoint. */
+  url: string;
+  /** Bearer token, or a function returning a fresh one (then an expired token, close 4403, is retried with a new one). */
+  token: TokenSource;
+  /** fetch implementation for HTTP calls (default: global fetch); handy for proxies and for counting requests. */
+  fetch?: typeof fetch;
+  /** Per-request HTTP timeout in milliseconds (default 15000). */
+  requestTimeoutMs?: number;
+}
+
+/** A page of {@link RunwatchClient.listJobs}. */
+export type JobPage = ListJobsQuery['batchJobs'];
+
+/** A read-only share token for one job, from {@link RunwatchClient.createJobViewToken}. */
+export type JobViewToken = CreateJobViewTokenMutation['createJobViewToken'];
+
+export class RunwatchClient {
+  /** The `/graphql` HTTP endpoint. */
+  readonly endpoint: string;
+  private ws: Client | null = null;
+
+  constructor(readonly options: RunwatchClientOptions) {
+    this.endpoint = graphqlEndpoint(options.url);
+  }
+
+  /** @internal Runs one typed operation over HTTP. @throws RunwatchError */
+  request<TResult, TVariables>(document: DocumentTypeDecoration<TResult, TVariables> & { toString(): string }, variables: TVariables): Promise<TResult> {
+    return httpRequest({ endpoint: this.endpoint, token: this.options.token, fetch: this.options.fetch, timeoutMs: this.options.requestTimeoutMs }, document, variables);
+  }
+
+  /** The shared graphql-ws client; it never retries by itself (watchJob resubscribes with the newest cursor instead). */
+  private socket(): Client {
+    this.ws ??= createClient({
+      url: this.endpoint.replace(/^http/, 'ws'),
+      webSocketImpl: WebSocket,
+      lazy: true,
+      lazyCloseTimeout: 0,
+      retryAttempts: 0,
+      connectionParams: async () => ({ authorization: `Bearer ${await resolveToken(this.options.token)}` }),
+    });
+    return this.ws;
+  }
+
+  /** A job by id, or null when there is none in the token's tenant. @throws RunwatchError */
+  async getJob(id: string): Promise<Job | null> {
+    return (await this.request(GetJobDocument, { id })).batchJob;
+  }
+
+  /**
+   * A page of the tenant's jobs, newest first.
+   * @param opts.first page size 0..100 (default 20); `after`: `pageInfo.endCursor` of the previous page.
+   * @throws RunwatchError BAD_USER_INPUT, FORBIDDEN
+   */
+  async listJobs(opts: { first?: number; after?: string; status?: JobStatus[]; kind?: JobKind[] } = {}): Promise<JobPage> {
+    return (await this.request(ListJobsDocument, opts)).batchJobs;
+  }
+
+  /** Creates a QUEUED job. @throws RunwatchError BAD_USER_INPUT, CONFLICT (idempotency key reused with other input), FORBIDDEN */
+  async createJob(input: CreateBatchJobInput): Promise<Job> {
+    return (await this.request(CreateJobDocument, { input })).createBatchJob;
+  }
+
+  /** Cancels a job (needs `jobs:control`). @throws RunwatchError NOT_FOUND, CONFLICT, FORBIDDEN */
+  async cancelJob(id: string, reason?: string): Promise<Job> {
+    return (await this.request(CancelJobDocument, { id, reason })).cancelBatchJob;
+  }
+
+  /**
+   * Mints a read-only token for one job (a share link), valid `ttlSeconds` (1..604800, default 3600).
+   * @throws RunwatchError NOT_FOUND, BAD_USER_INPUT, FORBIDDEN
+   */
+  async createJobViewToken(jobId: string, ttlSeconds?: number): Promise<JobViewToken> {
+    return (await this.request(CreateJobViewTokenDocument, { jobId, ttlSeconds })).createJobViewToken;
+  }
+
+  /**
+   * A job's events as an async iterator: a SNAPSHOT (or, with `after`, the events after that cursor),
+   * then every event in order, ending after the final one. Reconnects with backoff on server restarts
+   * (1012), slow-consumer drops (4008), network loss and, with a token provider, expiry (4403), resuming
+   * from the last cursor seen, so the loop sees every event exactly once.
+   * @throws RunwatchError NOT_FOUND, FORBIDDEN, BAD_USER_INPUT, UNAUTHENTICATED (4401 is never retried), UNAVAILABLE.
+   */
+  watchJob(id: string, opts: WatchOptions = {}): AsyncGenerator<ProgressEvent, void, undefined> {
+    return watchJobStream(this.socket(), id, { ...opts, canRefreshToken: typeof this.options.token === 'function' });
+  }
+
+  /**
+   * Waits until a job finishes. Resolves with the COMPLETED job; calls `onProgress` with the job after every event.
+   * @throws JobFailedError (FAILED), JobCancelledError (CANCELLED), WaitTimeoutError (not finished within `timeoutMs`),
+   *   or a RunwatchError from {@link watchJob}.
+   */
+  waitForCompletion(id: string, opts: WaitOptions = {}): Promise<Job> {
+    return waitForJob((signal) => this.watchJob(id, { ...opts, signal }), id, opts);
+  }
+
+  /** Closes the WebSocket connection (running watches end). HTTP calls keep working. */
+  async close(): Promise<void> {
+    const ws = this.ws;
+    this.ws = null;
+    await ws?.dispose();
+  }
+}

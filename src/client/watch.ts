@@ -1,0 +1,136 @@
+/**
+ * `watchJob`: a job's event stream as an async iterator that survives
+ * disconnects. graphql-ws's own retry would re-send the original subscribe
+ * payload (the old `after`), so this module does the resubscription itself:
+ * each attempt is a new `runProgress(runId, after: <last cursor seen>)`, and
+ * the server replays exactly the events after it. Cursors are opaque: they
+ * are only ever passed back, never parsed.
+ */
+import type { Client } from 'graphql-ws';
+import { CloseCode } from '../close-codes.js';
+import { fromGraphQLErrors, RunwatchError } from './errors.js';
+import { WatchJobDocument, type WatchJobSubscription } from './generated/graphql.js';
+
+/** One event of a job's stream, with the job's state right after it. */
+export type ProgressEvent = WatchJobSubscription['runProgress'];
+
+/** Reconnection policy: exponential backoff with jitter between attempts. */
+export interface RetryPolicy {
+  /** Consecutive failed attempts (no event received in between) before giving up with UNAVAILABLE. Default 20. */
+  maxAttempts?: number;
+  /** First delay in milliseconds. Default 250. */
+  initialDelayMs?: number;
+  /** Longest delay in milliseconds. Default 10000. */
+  maxDelayMs?: number;
+}
+
+/** Options of `watchJob`. */
+export interface WatchOptions {
+  /** Start after this cursor (from an earlier event or `BatchJob.lastCursor`); default: a SNAPSHOT of now, then live. */
+  after?: string | null;
+  /** Aborting ends the iteration quietly (the loop just stops). */
+  signal?: AbortSignal;
+  retry?: RetryPolicy;
+  /** Called before each reconnect: the attempt number (1-based), the delay in ms, and why. */
+  onReconnect?: (info: { attempt: number; delayMs: number; reason: string }) => void;
+}
+
+const TERMINAL = new Set(['COMPLETED', 'FAILED', 'CANCELLED']);
+
+/** Is this the last event of its stream? (A terminal event, or a SNAPSHOT of a finished job.) */
+export const isFinalEvent = (event: ProgressEvent): boolean => TERMINAL.has(event.job.status) && event.type !== 'PROGRESS';
+
+/** Close codes after which reconnecting (and resuming) is right. 4403 only with a token provider. */
+const RESUMABLE_CLOSE = new Set<number>([CloseCode.ServiceRestart, CloseCode.SlowConsumer, 1000, 1001, 1006, 1011, 1013, 4408, 4499]);
+
+/** Decides what a failed attempt means: a fatal RunwatchError to throw, or a reason to retry. */
+export function classifyStreamError(error: unknown, canRefreshToken: boolean): { fatal: RunwatchError } | { retry: string } {
+  if (Array.isArray(error)) {
+    const e = fromGraphQLErrors(error as { message: string; extensions?: Record<string, unknown> }[]);
+    return e.code === 'SERVICE_UNAVAILABLE' ? { retry: `server: ${e.message}` } : { fatal: e };
+  }
+  const close = error as { code?: unknown; reason?: unknown } | null;
+  if (close && typeof close.code === 'number') {
+    const why = `connection closed ${close.code}${close.reason ? ` (${String(close.reason)})` : ''}`;
+    if (close.code === CloseCode.Unauthorized) return { fatal: new RunwatchError('UNAUTHENTICATED', `${why}: the token is missing or invalid`) };
+    if (close.code === CloseCode.Forbidden) {
+      return canRefreshToken ? { retry: `${why}: token expired, fetching a fresh one` } : { fatal: new RunwatchError('UNAUTHENTICATED', `${why}: the token expired`) };
+    }
+    if (RESUMABLE_CLOSE.has(close.code)) return { retry: why };
+    return { fatal: new RunwatchError('INTERNAL_SERVER_ERROR', why) };
+  }
+  const message = error instanceof Error ? error.message : (error as { message?: string } | null)?.message;
+  return { retry: `connection failed${message ? `: ${message}` : ''}` };
+}
+
+/** Backoff before attempt `attempt` (1-based): initial·2^(attempt-1), capped, with ±25 % jitter. */
+export function backoffMs(attempt: number, policy: RetryPolicy = {}): number {
+  const base = Math.min(policy.maxDelayMs ?? 10_000, (policy.initialDelayMs ?? 250) * 2 ** (attempt - 1));
+  return Math.round(base * (0.75 + Math.random() * 0.5));
+}
+
+const sleep = (ms: number, signal?: AbortSignal) =>
+  new Promise<void>((resolve) => {
+    const timer = setTimeout(done, ms);
+    signal?.addEventListener('abort', done, { once: true });
+    function done() {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    }
+  });
+
+/**
+ * Streams a job's events over `ws`, reconnecting with backoff and resuming
+ * from the last cursor, so the loop sees every event exactly once. Ends after
+ * the final event (COMPLETED, FAILED, CANCELLED, or the SNAPSHOT of a finished
+ * job) or when `signal` aborts.
+ * @throws RunwatchError NOT_FOUND, FORBIDDEN, BAD_USER_INPUT (from the server); UNAUTHENTICATED
+ *   (close 4401, or 4403 without a token provider); UNAVAILABLE after `retry.maxAttempts` failed attempts.
+ */
+export async function* watchJobStream(
+  ws: Client,
+  jobId: string,
+  opts: WatchOptions & { canRefreshToken: boolean },
+): AsyncGenerator<ProgressEvent, void, undefined> {
+  let cursor = opts.after ?? null;
+  let failures = 0;
+  // Insurance against a transport that re-sends an old subscribe: never yield a cursor twice
+  // (cursors are compared for equality only, never parsed).
+  const seen = new Set<string>();
+  while (!opts.signal?.aborted) {
+    const iterator = ws.iterate<WatchJobSubscription>({ query: WatchJobDocument.toString(), variables: { runId: jobId, after: cursor } });
+    const stop = () => void iterator.return?.();
+    opts.signal?.addEventListener('abort', stop, { once: true });
+    try {
+      for (;;) {
+        const step = await iterator.next();
+        if (step.done) return; // completed by the server (after the final event) or aborted
+        const result = step.value;
+        if (result.errors?.length) throw [...result.errors];
+        const event = result.data?.runProgress;
+        if (!event) continue;
+        failures = 0;
+        if (seen.has(event.cursor)) continue;
+        seen.add(event.cursor);
+        if (seen.size > 10_000) seen.delete(seen.values().next().value!);
+        cursor = event.cursor;
+        yield event;
+        if (isFinalEvent(event)) return;
+      }
+    } catch (error) {
+      if (opts.signal?.aborted) return;
+      const verdict = classifyStreamError(error, opts.canRefreshToken);
+      if ('fatal' in verdict) throw verdict.fatal;
+      failures++;
+      const maxAttempts = opts.retry?.maxAttempts ?? 20;
+      if (failures > maxAttempts) throw new RunwatchError('UNAVAILABLE', `gave up watching job ${jobId} after ${maxAttempts} attempts: ${verdict.retry}`, true);
+      const delayMs = backoffMs(failures, opts.retry);
+      opts.onReconnect?.({ attempt: failures, delayMs, reason: verdict.retry });
+      await sleep(delayMs, opts.signal);
+    } finally {
+      opts.signal?.removeEventListener('abort', stop);
+      await iterator.return?.();
+    }
+  }
+}

@@ -1,0 +1,399 @@
+/**
+ * Account activity on behalf of a viewer: the active jobs of a scope with
+ * their resources and totals, the tenant's budget, and the live `activity`
+ * stream (updates, billing, hints).
+ *
+ * Storage (topic logs, see backends/topic-log.ts):
+ * - `activity:<inst>`: state = the institute's active jobs (ActivityState),
+ *   updated from JobService's onJobChanged when a job starts, pauses,
+ *   resumes, finishes or changes resources;
+ * - `budget:<inst>:<env>`: state = the tenant's Budget.
+ * Both publish small notices, in the same atomic step, on per-scope topics,
+ * so an instance subscribes only to the scopes its clients watch:
+ * - `activity:env:<inst>:<env>`, `activity:inst:<inst>`, `activity:user:<inst>:<env>:<user>`:
+ *   "the active set changed" and job hints;
+ * - `activity:billing:<inst>:<env>` (and `activity:inst:<inst>`): BillingUpdates and budget hints.
+ *
+ * Per instance and per watched scope there is one {@link ScopeTopic}: it
+ * holds the bus subscriptions, recomputes the ActivityUpdate at most
+ * `updateHz` times a second (one read of the state and of the active jobs,
+ * shared by all its subscribers), throttles hints to one a second, and fans
+ * the resulting objects out. No work or timer per subscriber.
+ */
+import type { Viewer } from '../auth/tokens.js';
+import type { Backend } from '../backends/types.js';
+import {
+  activityChangeOf,
+  entriesInScope,
+  emptyHintThrottle,
+  isActive,
+  throttleHint,
+  totalsOf,
+  withEntry,
+  type ActivityScope,
+  type ActivityState,
+  type Hint,
+  type HintThrottleState,
+  type ResourceTotals,
+  type ThrottledHint,
+} from '../domain/activity.js';
+import { emptyBudget, recordUsage, setBudget, viewBudget, type Budget, type BudgetHint, type BudgetView } from '../domain/budget.js';
+import { DomainError, notFound } from '../domain/errors.js';
+import { viewJob, type JobRecord, type JobView, type Resources, type Tenant } from '../domain/job.js';
+import { LiveStream } from '../delivery/live-stream.js';
+import type { Clock } from './clock.js';
+import type { JobService, StreamTransport } from './jobs.js';
+
+const part = (s: string) => encodeURIComponent(s);
+const stateTopic = (inst: string) => `activity:${part(inst)}`;
+const budgetTopic = (t: Tenant) => `budget:${part(t.institute)}:${part(t.environment)}`;
+const envTopic = (inst: string, env: string) => `activity:env:${part(inst)}:${part(env)}`;
+const instTopic = (inst: string) => `activity:inst:${part(inst)}`;
+const userTopic = (inst: string, env: string, user: string) => `activity:user:${part(inst)}:${part(env)}:${part(user)}`;
+const billingTopic = (inst: string, env: string) => `activity:billing:${part(inst)}:${part(env)}`;
+
+/** A notice on a scope topic (offset 0: notices are not a stream of their own). */
+interface ActivityNotice {
+  offset: number;
+  jobsChanged: boolean;
+  hint: Hint | null;
+  billing: (BudgetView & { environmentId: string; version: number; timestamp: number }) | null;
+}
+
+/** One active job in an update: the job now, and what it holds. */
+export interface ActiveJob {
+  job: JobView;
+  resources: Resources;
+}
+
+const NO_RESOURCES: Resources = { containers: 0, cpuCores: 0, memoryGb: 0, gpus: 0 };
+
+/** The activity of a scope at one time (query `activity`, and the body of an ActivityUpdate). */
+export interface ActivityView {
+  scope: ActivityScope;
+  activeJobs: ActiveJob[];
+  totals: ResourceTotals;
+  /** Epoch ms. */
+  timestamp: number;
+}
+
+/** Events of the `activity` subscription (discriminated by `type`, the GraphQL type name). */
+export type ActivityEvent =
+  | (ActivityView & { type: 'ActivityUpdate'; offset: number; snapshot: boolean })
+  | (BudgetView & { type: 'BillingUpdate'; offset: number; environmentId: string; timestamp: number })
+  | (ThrottledHint & { type: 'ActivityHint'; offset: number })
+  | { type: 'ContextMismatch'; offset: number; requestedEnvironmentId: string; tokenEnvironmentId: string; message: string; timestamp: number };
+
+/** The query `activity`: the scope's view plus the tenant's budget. */
+export type ActivitySnapshot = ActivityView & { budget: BudgetView };
+
+/** Settings of {@link ActivityService}. */
+export interface ActivityServiceOptions {
+  /** Most ActivityUpdates per second per scope (default 4). */
+  updateHz?: number;
+  onError?: (message: string, error: unknown) => void;
+}
+
+/** A subscriber of a scope topic. */
+interface Member {
+  stream: LiveStream<ActivityEvent>;
+  /** Offset the member's snapshot gets (the topic's offset when it joined). */
+  joinOffset: number;
+  awaitingSnapshot: boolean;
+}
+
+/** One watched scope on this instance. */
+class ScopeTopic {
+  readonly members = new Set<Member>();
+  private offset = 0;
+  private dirty = false;
+  private computing = false;
+  private lastComputeMs: number | null = null;
+  private computeTimer: NodeJS.Timeout | null = null;
+  private hints: HintThrottleState = emptyHintThrottle();
+  private hintTimer: NodeJS.Timeout | null = null;
+  private unsubscribes: (() => void)[] = [];
+  readonly ready: Promise<void>;
+
+  constructor(
+    private readonly service: ActivityService,
+    readonly key: string,
+    private readonly scope: ActivityScope,
+    private readonly viewer: { tenant: Tenant; userId: string },
+    channels: string[],
+  ) {
+    this.ready = (async () => {
+      for (const channel of channels) this.unsubscribes.push(await service.backend.bus.subscribe<ActivityNotice>(channel, this.onNotice));
+    })();
+    this.ready.catch((error) => {
+      service.reportError(`activity subscription ${key} failed`, error);
+      service.releaseTopic(this);
+    });
+  }
+
+  private onNotice = (notice: ActivityNotice): void => {
+    if (notice.jobsChanged) {
+      this.dirty = true;
+      this.scheduleCompute(false);
+    }
+    if (notice.billing) {
+      const { version: _v, ...billing } = notice.billing;
+      this.broadcast({ ...billing, type: 'BillingUpdate', offset: ++this.offset });
+    }
+    if (notice.hint) this.offerHint(notice.hint);
+  };
+
+  private broadcast(event: ActivityEvent): void {
+    for (const m of this.members) m.stream.push(event);
+  }
+
+  private offerHint(hint: Hint | null): void {
+    const r = throttleHint(this.hints, hint, this.service.clock());
+    this.hints = r.state;
+    if (r.send) this.broadcast({ ...r.send, type: 'ActivityHint', offset: ++this.offset });
+    if (r.nextAtMs !== null && !this.hintTimer) {
+      this.hintTimer = setTimeout(() => {
+        this.hintTimer = null;
+        this.offerHint(null);
+      }, Math.max(0, r.nextAtMs - this.service.clock()));
+      this.hintTimer.unref();
+    }
+  }
+
+  /** Adds a subscriber; it gets its snapshot from the next computation. */
+  async join(stream: LiveStream<ActivityEvent>): Promise<void> {
+    const member: Member = { stream, joinOffset: this.offset, awaitingSnapshot: true };
+    this.members.add(member);
+    this.service.streams.add(stream);
+    stream.onEnd(() => {
+      this.service.streams.delete(stream);
+      this.leave(member);
+    });
+    await this.ready;
+    this.scheduleCompute(true);
+  }
+
+  private leave(member: Member): void {
+    this.members.delete(member);
+    if (this.members.size > 0) return;
+    this.service.releaseTopic(this);
+    void this.ready.then(
+      () => {
+        for (const u of this.unsubscribes) u();
+        this.unsubscribes = [];
+      },
+      () => {},
+    );
+    if (this.computeTimer) clearTimeout(this.computeTimer);
+    if (this.hintTimer) clearTimeout(this.hintTimer);
+  }
+
+  /** Runs a computation now (snapshots) or at the throttle's next slot (updates). One at a time; one timer per topic. */
+  private scheduleCompute(now: boolean): void {
+    if (this.computing || this.computeTimer) return;
+    const interval = this.service.updateIntervalMs;
+    const at = now || this.lastComputeMs === null ? 0 : this.lastComputeMs + interval - this.service.clock();
+    this.computeTimer = setTimeout(() => {
+      this.computeTimer = null;
+      void this.compute();
+    }, Math.max(0, at));
+    this.computeTimer.unref();
+  }
+
+  private async compute(): Promise<void> {
+    if (this.members.size === 0) return;
+    this.computing = true;
+    this.lastComputeMs = this.service.clock();
+    const broadcast = this.dirty;
+    this.dirty = false;
+    const waiting = [...this.members].filter((m) => m.awaitingSnapshot);
+    try {
+      const view = await this.service.computeView(this.scope, this.viewer);
+      for (const m of waiting) {
+        m.awaitingSnapshot = false;
+        m.stream.goLive([{ ...view, type: 'ActivityUpdate', offset: m.joinOffset, snapshot: true }]);
+      }
+      if (broadcast) {
+        const update: ActivityEvent = { ...view, type: 'ActivityUpdate', offset: ++this.offset, snapshot: false };
+        for (const m of this.members) if (!m.awaitingSnapshot && !waiting.includes(m)) m.stream.push(update);
+      }
+    } catch (error) {
+      this.service.reportError(`activity update of ${this.key} failed; retrying`, error);
+      this.dirty ||= broadcast;
+      for (const m of waiting) m.awaitingSnapshot = true;
+    } finally {
+      this.computing = false;
+    }
+    const awaiting = [...this.members].some((m) => m.awaitingSnapshot);
+    if (awaiting || (this.dirty && this.members.size > 0)) this.scheduleCompute(awaiting);
+  }
+}
+
+export class ActivityService {
+  readonly updateIntervalMs: number;
+  private readonly topics = new Map<string, ScopeTopic>();
+  /** @internal Open activity streams, ended on shutdown. */
+  readonly streams = new Set<LiveStream<ActivityEvent>>();
+
+  constructor(
+    readonly backend: Backend,
+    private readonly jobs: JobService,
+    readonly clock: Clock,
+    private readonly opts: ActivityServiceOptions = {},
+  ) {
+    this.updateIntervalMs = 1000 / (opts.updateHz ?? 4);
+  }
+
+  /** @internal */
+  reportError(message: string, error: unknown): void {
+    this.opts.onError?.(message, error);
+  }
+
+  /** @internal */
+  releaseTopic(topic: ScopeTopic): void {
+    if (this.topics.get(topic.key) === topic) this.topics.delete(topic.key);
+  }
+
+  /**
+   * Called for every job change (JobService `onJobChanged`): keeps the
+   * institute's active set, and notifies the job's scopes (with a hint when it
+   * started, finished, failed or was cancelled).
+   */
+  async onJobChanged(before: JobRecord, after: JobRecord): Promise<void> {
+    const change = activityChangeOf(before, after, this.clock());
+    if (!change) return;
+    const { institute, environment } = after.tenant;
+    const notice: ActivityNotice = { offset: 0, jobsChanged: true, hint: change.hint, billing: null };
+    await this.backend.logs.append<ActivityState, never>(stateTopic(institute), (head) => ({
+      state: withEntry(head.state, after.id, change.entry),
+      events: [],
+      notify: [envTopic(institute, environment), instTopic(institute), userTopic(institute, environment, after.ownerId)].map((topic) => ({
+        topic,
+        message: notice,
+      })),
+    }));
+  }
+
+  /** @internal One read of the scope's state and jobs. */
+  async computeView(scope: ActivityScope, viewer: { tenant: Tenant; userId: string }): Promise<ActivityView> {
+    const head = await this.backend.logs.head<ActivityState>(stateTopic(viewer.tenant.institute));
+    const entries = entriesInScope(head?.state ?? null, scope, { userId: viewer.userId, environment: viewer.tenant.environment });
+    const records = await Promise.all(entries.map((e) => this.backend.store.get(e.jobId)));
+    const now = this.clock();
+    const activeJobs: ActiveJob[] = [];
+    for (const record of records) {
+      if (!record || !isActive(record.status) || record.tenant.institute !== viewer.tenant.institute) continue;
+      activeJobs.push({ job: viewJob(record, now), resources: record.resources ?? NO_RESOURCES });
+    }
+    return { scope, activeJobs, totals: totalsOf(activeJobs), timestamp: now };
+  }
+
+  /** The scope's activity now, with the tenant's budget (query `activity`). */
+  async snapshot(viewer: Viewer, scope: ActivityScope): Promise<ActivitySnapshot> {
+    const [view, budget] = await Promise.all([this.computeView(scope, viewer), this.budget(viewer)]);
+    return { ...view, budget };
+  }
+
+  /** The viewer's tenant's budget. */
+  async budget(viewer: Viewer): Promise<BudgetView> {
+    const head = await this.backend.logs.head<Budget>(budgetTopic(viewer.tenant));
+    return viewBudget(head?.state ?? emptyBudget());
+  }
+
+  private async changeBudget(viewer: Viewer, step: (b: Budget) => { budget: Budget; hints: BudgetHint[] }): Promise<BudgetView> {
+    const { institute, environment } = viewer.tenant;
+    let result: Budget | null = null;
+    await this.backend.logs.append<Budget, never>(budgetTopic(viewer.tenant), (head) => {
+      const now = this.clock();
+      const { budget, hints } = step(head.state ?? emptyBudget());
+      result = budget;
+      const view = viewBudget(budget);
+      const billing = { ...view, environmentId: environment, version: budget.version, timestamp: now };
+      const notices: ActivityNotice[] = [{ offset: 0, jobsChanged: false, hint: null, billing }];
+      for (const kind of hints) {
+        const pct = view.percentUsed === null ? '' : ` (${Math.round(view.percentUsed)}% used)`;
+        const message = kind === 'OVER_BUDGET' ? `over budget${pct}` : `near budget${pct}`;
+        notices.push({ offset: 0, jobsChanged: false, billing: null, hint: { kind, message, jobId: null, environment, ownerId: null, timestamp: now } });
+      }
+      return {
+        state: budget,
+        events: [],
+        notify: notices.flatMap((message) => [billingTopic(institute, environment), instTopic(institute)].map((topic) => ({ topic, message }))),
+      };
+    });
+    return viewBudget(result!);
+  }
+
+  /**
+   * Records usage (currency units) of a job against its tenant's budget. Over budget is allowed (OVER_BUDGET hint).
+   * @throws DomainError NOT_FOUND (no such job in the viewer's tenant), BAD_USER_INPUT (amount not positive and finite).
+   */
+  async recordUsage(viewer: Viewer, jobId: string, amount: number): Promise<BudgetView> {
+    if (!(await this.jobs.get(viewer, jobId))) throw notFound(jobId);
+    return this.changeBudget(viewer, (b) => recordUsage(b, amount));
+  }
+
+  /** Sets the viewer's tenant's budget. @throws DomainError BAD_USER_INPUT (total, currency). */
+  setBudget(viewer: Viewer, total: number, currency: string): Promise<BudgetView> {
+    return this.changeBudget(viewer, (b) => setBudget(b, total, currency));
+  }
+
+  /**
+   * Opens the `activity` stream: first an ActivityUpdate snapshot, then
+   * ActivityUpdates (at most updateHz a second per scope), BillingUpdates and
+   * throttled ActivityHints. When `environmentId` is given and is not the
+   * token's environment: one ContextMismatch, then the stream completes.
+   */
+  async openStream(viewer: Viewer, scope: ActivityScope, environmentId: string | null, transport: StreamTransport = {}): Promise<LiveStream<ActivityEvent>> {
+    const stream = new LiveStream<ActivityEvent>({
+      offsetOf: (e) => e.offset,
+      isConflatable: (e) => e.type === 'ActivityUpdate' || e.type === 'BillingUpdate',
+      conflationKey: (e) => (e.type === 'BillingUpdate' ? `billing:${e.environmentId}` : e.type),
+      isFinal: (e) => e.type === 'ContextMismatch',
+      conflateAbove: 32,
+      maxQueued: 500,
+      onOverflow: () => transport.dropSlowConsumer?.(),
+    });
+    const { institute, environment } = viewer.tenant;
+    if (environmentId !== null && environmentId !== environment) {
+      stream.goLive([
+        {
+          type: 'ContextMismatch',
+          offset: 1,
+          requestedEnvironmentId: environmentId,
+          tokenEnvironmentId: environment,
+          message: `this token acts in environment ${JSON.stringify(environment)}, not ${JSON.stringify(environmentId)}: use a token for that environment`,
+          timestamp: this.clock(),
+        },
+      ]);
+      return stream;
+    }
+    let key: string;
+    let channels: string[];
+    if (scope === 'INSTITUTE') {
+      key = instTopic(institute);
+      channels = [key];
+    } else {
+      key = scope === 'USER' ? userTopic(institute, environment, viewer.userId) : envTopic(institute, environment);
+      channels = [key, billingTopic(institute, environment)];
+    }
+    let topic = this.topics.get(key);
+    if (!topic) {
+      topic = new ScopeTopic(this, key, scope, { tenant: viewer.tenant, userId: viewer.userId }, channels);
+      this.topics.set(key, topic);
+    }
+    try {
+      await topic.join(stream);
+    } catch (error) {
+      await stream.return();
+      throw error;
+    }
+    return stream;
+  }
+
+  /** Shutdown: ends open activity streams with SERVICE_UNAVAILABLE (clients resubscribe elsewhere). */
+  close(): void {
+    const restarting = new DomainError('SERVICE_UNAVAILABLE', 'server restarting: resubscribe');
+    for (const stream of [...this.streams]) stream.abort(restarting);
+  }
+}

@@ -1,0 +1,158 @@
+/**
+ * The `runwatch` CLI as people run it: a real child process of bin/runwatch.js
+ * against a real server, output through pipes (so stdout is not a TTY).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { afterAll, describe, expect, it } from 'vitest';
+import type { RunningServer } from '../../src/server.js';
+import { deferred, gql, subscribeWs, withTimeout, wsClient } from '../helpers/clients.js';
+import { freshInstitute, startTestServer, token } from '../helpers/servers.js';
+
+const BIN = fileURLToPath(new URL('../../bin/runwatch.js', import.meta.url));
+const CREATE = `mutation($name: String!, $total: Int) { createBatchJob(input: { name: $name, total: $total }) { id } }`;
+const REPORT = `mutation($input: ReportProgressInput!) { reportProgress(input: $input) { id } }`;
+const COMPLETE = `mutation($id: ID!) { completeBatchJob(id: $id) { id } }`;
+const LIST = `{ batchJobs(first: 5) { nodes { id name status completed total stage errorMessage } } }`;
+const WATCH = `subscription($runId: ID!) { runProgress(runId: $runId) { type job { status completed total stage } } }`;
+
+const children: ChildProcess[] = [];
+afterAll(() => {
+  for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+});
+
+/** Runs the CLI; `waitForStdout` resolves once stdout matches. */
+function cli(args: string[], env: Record<string, string>) {
+  const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, NO_COLOR: '1', ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
+  children.push(child);
+  let stdout = '';
+  let stderr = '';
+  const waiters: { re: RegExp; resolve: () => void }[] = [];
+  child.stdout!.setEncoding('utf8').on('data', (c: string) => {
+    stdout += c;
+    for (const w of waiters.filter((w) => w.re.test(stdout))) w.resolve();
+  });
+  child.stderr!.setEncoding('utf8').on('data', (c: string) => (stderr += c));
+  const exited = new Promise<number | null>((resolve) => child.once('close', (code) => resolve(code)));
+  return {
+    child,
+    get stdout() {
+      return stdout;
+    },
+    get stderr() {
+      return stderr;
+    },
+    waitForStdout(re: RegExp, what: string, ms = 20_000) {
+      if (re.test(stdout)) return Promise.resolve();
+      const d = deferred();
+      waiters.push({ re, resolve: d.resolve });
+      return withTimeout(d.promise, ms, `${what} on stdout (have: ${JSON.stringify(stdout.slice(-400))}; stderr: ${JSON.stringify(stderr.slice(-400))})`);
+    },
+    exit: (ms = 30_000) => withTimeout(exited, ms, `the CLI to exit (stdout: ${JSON.stringify(stdout.slice(-400))}; stderr: ${JSON.stringify(stderr.slice(-600))})`),
+  };
+}
+
+describe('runwatch watch', () => {
+  let server: RunningServer;
+  let tok: string;
+  const env = () => ({ RUNWATCH_URL: server.url.replace('/graphql', ''), RUNWATCH_TOKEN: tok });
+
+  const startJob = async (name: string) => (await gql(server.url, tok, CREATE, { name, total: 40 })).createBatchJob.id as string;
+  const runJob = async (id: string) => {
+    for (const completed of [10, 20, 30, 40]) await gql(server.url, tok, REPORT, { input: { jobId: id, completed, stage: completed > 20 ? 'late' : 'early' } });
+    await gql(server.url, tok, COMPLETE, { id });
+  };
+
+  it('--json prints one JSON event per line, SNAPSHOT to COMPLETED, and exits 0', async () => {
+    server ??= await startTestServer();
+    tok ??= await token({ inst: freshInstitute() });
+    const id = await startJob('json watch');
+    const run = cli(['watch', id, '--json'], env());
+    await run.waitForStdout(/"SNAPSHOT"/, 'the SNAPSHOT line');
+    await runJob(id);
+    expect(await run.exit()).toBe(0);
+    const events = run.stdout.trim().split('\n').map((line) => JSON.parse(line));
+    expect(events[0]).toMatchObject({ type: 'SNAPSHOT', runId: id, job: { status: 'QUEUED', completed: 0, total: 40 } });
+    expect(events.at(-1)).toMatchObject({ type: 'COMPLETED', job: { status: 'COMPLETED', completed: 40 } });
+    expect(events.map((e) => e.type)).toContain('STARTED');
+    expect(events.filter((e) => e.type === 'STAGE').map((e) => e.job.stage)).toEqual(['early', 'late']);
+    for (const e of events) expect(typeof e.cursor).toBe('string');
+  });
+
+  it('prints plain lines and a summary when stdout is not a terminal; exits 1 when a job failed', async () => {
+    server ??= await startTestServer();
+    tok ??= await token({ inst: freshInstitute() });
+    const ok = await startJob('plain ok');
+    const bad = await startJob('plain bad');
+    const run = cli(['watch', ok, bad], env());
+    await run.waitForStdout(new RegExp(`plain bad \\(${bad}\\)\\s+SNAPSHOT`), 'both SNAPSHOT lines');
+    await run.waitForStdout(new RegExp(`plain ok \\(${ok}\\)\\s+SNAPSHOT`), 'both SNAPSHOT lines');
+    await runJob(ok);
+    await gql(server.url, tok, REPORT, { input: { jobId: bad, completed: 5 } });
+    await gql(server.url, tok, `mutation($id: ID!) { failBatchJob(id: $id, error: "disk full") { id } }`, { id: bad });
+    expect(await run.exit()).toBe(1);
+    const out = run.stdout;
+    expect(out).not.toMatch(/\u001b\[/); // no bars, no colour codes in a pipe
+    expect(out).toMatch(new RegExp(`plain ok \\(${ok}\\)\\s+STARTED\\s+10/40\\s+25%`));
+    expect(out).toMatch(new RegExp(`plain ok \\(${ok}\\)\\s+COMPLETED\\s+40/40\\s+100%.*COMPLETED`));
+    expect(out).toMatch(new RegExp(`plain bad \\(${bad}\\)\\s+FAILED\\s+5/40.*FAILED\\s+- disk full`));
+    expect(out).toContain('Summary of 2 jobs:');
+    expect(out).toMatch(/✔\s+plain ok\s+COMPLETED\s+40\/40/);
+    expect(out).toMatch(/✖\s+plain bad\s+FAILED\s+5\/40.*error: disk full/);
+  });
+});
+
+describe('runwatch run', () => {
+  // Prints tqdm-style bars on stderr (\r-redrawn), stops at 20/50 until a line arrives on stdin, then finishes.
+  const TQDM_SCRIPT = `
+    const bar = (n) => process.stderr.write('\\rembedding: ' + String(Math.floor(n * 2)).padStart(3) + '%|' + '#'.repeat(n / 5) + '| ' + n + '/50 [00:01<00:01, 42.00it/s]');
+    console.log('loading model');
+    for (let n = 0; n <= 20; n++) bar(n);
+    process.stdin.once('data', () => {
+      for (let n = 21; n <= 50; n++) bar(n);
+      process.stderr.write('\\n');
+      console.log('wrote 50 vectors');
+      process.exit(0);
+    });`;
+
+  it('turns a child’s tqdm output into a live job and completes it with exit code 0', async () => {
+    const server = await startTestServer();
+    const tok = await token({ inst: freshInstitute() });
+    const run = cli(['run', '--name', 'embed docs', '--', process.execPath, '-e', TQDM_SCRIPT], { RUNWATCH_URL: server.url, RUNWATCH_TOKEN: tok });
+    await run.waitForStdout(/loading model/, 'the child’s own stdout');
+    // The job appears and reaches 20/50 while the child waits.
+    const created = deferred<string>();
+    const poll = async () => {
+      const jobs = (await gql(server.url, tok, LIST)).batchJobs.nodes;
+      if (jobs[0]) created.resolve(jobs[0].id);
+      else setTimeout(poll, 50);
+    };
+    void poll();
+    const id = await withTimeout(created.promise, 15_000, 'the job of runwatch run');
+    const stream = subscribeWs(wsClient(server.url, tok), WATCH, { runId: id }, 'runProgress');
+    await stream.waitFor((items) => items.some((e) => e.job.completed === 20 && e.job.total === 50 && e.job.stage === 'embedding'), 'progress 20/50 mid-run');
+    expect(stream.items.at(-1).job.status).toBe('RUNNING');
+    run.child.stdin!.write('go\n');
+    expect(await run.exit()).toBe(0);
+    await stream.done();
+    expect(stream.items.at(-1)).toMatchObject({ type: 'COMPLETED', job: { status: 'COMPLETED', completed: 50, total: 50 } });
+    expect(run.stdout).toBe('loading model\nwrote 50 vectors\n'); // passed through untouched
+    expect(run.stderr).toContain('50/50 [00:01<00:01, 42.00it/s]');
+    expect(run.stderr).toContain(`runwatch: job ${id}`);
+    const [job] = (await gql(server.url, tok, LIST)).batchJobs.nodes;
+    expect(job).toMatchObject({ id, name: 'embed docs', status: 'COMPLETED', completed: 50, total: 50 });
+  });
+
+  it('fails the job with the exit code and the last stderr lines, and exits with the same code', async () => {
+    const server = await startTestServer();
+    const tok = await token({ inst: freshInstitute() });
+    const script = `console.log('3/10 done'); console.error('warming up'); console.error('Traceback: ValueError: bad row 4'); process.exit(3);`;
+    const run = cli(['run', '--', process.execPath, '-e', script], { RUNWATCH_URL: server.url, RUNWATCH_TOKEN: tok });
+    expect(await run.exit()).toBe(3);
+    expect(run.stdout).toBe('3/10 done\n');
+    const [job] = (await gql(server.url, tok, LIST)).batchJobs.nodes;
+    expect(job).toMatchObject({ status: 'FAILED', completed: 3, total: 10 });
+    expect(job.errorMessage).toMatch(/^command exited with code 3: /);
+    expect(job.errorMessage).toContain('last lines of stderr:\nwarming up\nTraceback: ValueError: bad row 4');
+  });
+});

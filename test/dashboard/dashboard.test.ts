@@ -1,0 +1,135 @@
+/**
+ * The dashboard in a real browser: Debian's chromium (never a downloaded
+ * one) driven by playwright-core. A job reported through the API shows its
+ * bar move and finish on the page; a share link opens the job page with its
+ * event log. Screenshots go to test-artifacts/.
+ */
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { RunningServer } from '../../src/server.js';
+import { gql } from '../helpers/clients.js';
+import { freshInstitute, startTestServer, token } from '../helpers/servers.js';
+
+const CHROMIUM = '/usr/bin/chromium';
+const ARTIFACTS = 'test-artifacts';
+const CREATE = `mutation($input: CreateBatchJobInput!) { createBatchJob(input: $input) { id } }`;
+const REPORT = `mutation($input: ReportProgressInput!) { reportProgress(input: $input) { id } }`;
+const COMPLETE = `mutation($id: ID!) { completeBatchJob(id: $id, message: "all vectors written") { id } }`;
+const FAIL = `mutation($id: ID!, $error: String!) { failBatchJob(id: $id, error: $error) { id } }`;
+const SHARE = `mutation($id: ID!) { createJobViewToken(jobId: $id, ttlSeconds: 600) { token dashboardPath } }`;
+
+let context: BrowserContext;
+let profile: string;
+let server: RunningServer;
+let tok: string;
+
+beforeAll(async () => {
+  if (!existsSync(CHROMIUM)) {
+    throw new Error(`chromium is not installed at ${CHROMIUM}: the dashboard test needs it. Install it with \`apt-get install -y chromium\` (or run \`bash .ci/run\`, which does).`);
+  }
+  mkdirSync(ARTIFACTS, { recursive: true });
+  profile = mkdtempSync(join(tmpdir(), 'runwatch-chromium-'));
+  context = await chromium.launchPersistentContext(profile, {
+    executablePath: CHROMIUM,
+    headless: true,
+    viewport: { width: 1280, height: 640 },
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+  server = await startTestServer();
+  tok = await token({ inst: freshInstitute() });
+});
+
+afterAll(async () => {
+  await context?.close();
+  if (profile) rmSync(profile, { recursive: true, force: true });
+});
+
+const api = (query: string, variables: Record<string, unknown>) => gql(server.url, tok, query, variables);
+const origin = () => server.url.replace(/\/graphql$/, '');
+const rowAttr = (page: Page, id: string, attr: string) => page.getAttribute(`tr[data-job-id="${id}"]`, attr);
+const waitForRow = (page: Page, id: string, attr: string, value: string) =>
+  page.waitForFunction(([sel, a, v]) => document.querySelector(sel!)?.getAttribute(a!) === v, [`tr[data-job-id="${id}"]`, attr, value], { timeout: 10_000 });
+
+describe('dashboard', () => {
+  it('shows a reported job’s bar move and finish live', async () => {
+    // Some company for the screenshot: a finished job, a failed one, one half-way.
+    const done = (await api(CREATE, { input: { name: 'embed 12k support tickets', total: 12_000 } })).createBatchJob.id;
+    await api(REPORT, { input: { jobId: done, completed: 12_000, stage: 'index' } });
+    await api(COMPLETE, { id: done });
+    const failed = (await api(CREATE, { input: { name: 're-rank nightly batch', total: 5_000 } })).createBatchJob.id;
+    await api(REPORT, { input: { jobId: failed, completed: 2_750 } });
+    await api(FAIL, { id: failed, error: 'CUDA error: out of memory' });
+    const half = (await api(CREATE, { input: { name: 'ingest PDFs', kind: 'PIPELINE', total: 600 } })).createBatchJob.id;
+    await api(REPORT, { input: { jobId: half, completed: 250, stage: 'chunk' } });
+
+    const page = await context.newPage();
+    const consoleErrors: string[] = [];
+    page.on('pageerror', (e) => consoleErrors.push(e.message));
+    await page.goto(`${origin()}/#token=${tok}`);
+    const id = (await api(CREATE, { input: { name: 'eval: retrieval@10 on 2k queries', kind: 'EVALUATION', total: 2_000 } })).createBatchJob.id;
+    await page.waitForSelector(`tr[data-job-id="${id}"]`, { timeout: 10_000 }); // new jobs appear within the 3 s list refresh
+    expect(await rowAttr(page, id, 'data-status')).toBe('QUEUED');
+    await page.waitForSelector('#connection[data-state="live"]', { timeout: 10_000 });
+
+    await api(REPORT, { input: { jobId: id, completed: 500, stage: 'retrieve' } });
+    await waitForRow(page, id, 'data-percent', '25');
+    expect(await rowAttr(page, id, 'data-status')).toBe('RUNNING');
+    const width25 = await page.$eval(`tr[data-job-id="${id}"] .fill`, (e) => (e as HTMLElement).style.width);
+    expect(width25).toBe('25%');
+
+    await api(REPORT, { input: { jobId: id, completed: 1_280, stage: 'score' } });
+    await waitForRow(page, id, 'data-percent', '64');
+    expect(await page.textContent(`tr[data-job-id="${id}"] .stage`)).toBe('score');
+    expect(await page.textContent(`tr[data-job-id="${id}"] .done`)).toContain('1,280/2,000');
+    // the bar itself (after its CSS transition) is drawn at 64 %: what the screenshot shows
+    await page.waitForFunction(
+      (sel) => {
+        const fill = document.querySelector(`${sel} .fill`)!.getBoundingClientRect().width;
+        const bar = document.querySelector(`${sel} .bar`)!.getBoundingClientRect().width;
+        return Math.abs(fill / bar - 0.64) < 0.005;
+      },
+      `tr[data-job-id="${id}"]`,
+      { timeout: 5_000 },
+    );
+    await page.screenshot({ path: join(ARTIFACTS, 'dashboard.png') });
+
+    await api(REPORT, { input: { jobId: id, completed: 2_000 } });
+    await api(COMPLETE, { id });
+    await waitForRow(page, id, 'data-status', 'COMPLETED');
+    expect(await rowAttr(page, id, 'data-percent')).toBe('100');
+    expect(await page.$eval(`tr[data-job-id="${id}"] .fill`, (e) => (e as HTMLElement).style.width)).toBe('100%');
+    expect(await page.textContent(`tr[data-job-id="${id}"] .status`)).toBe('COMPLETED');
+    expect(await rowAttr(page, failed, 'data-status')).toBe('FAILED');
+    await page.screenshot({ path: join(ARTIFACTS, 'dashboard-finished.png') });
+    expect(consoleErrors).toEqual([]);
+    await page.close();
+  });
+
+  it('opens a share link on the job page with its live event log', async () => {
+    const id = (await api(CREATE, { input: { name: 'shared embedding run', total: 40 } })).createBatchJob.id;
+    const other = (await api(CREATE, { input: { name: 'not shared', total: 1 } })).createBatchJob.id;
+    const share = (await api(SHARE, { id })).createJobViewToken;
+    const page = await context.newPage();
+    await page.goto(`${origin()}${share.dashboardPath}`);
+    await page.waitForSelector('#job-name:has-text("shared embedding run")', { timeout: 10_000 });
+    expect(page.url()).not.toContain('token='); // the token leaves the address bar
+    await page.waitForSelector('#events-body tr[data-type="SNAPSHOT"]', { timeout: 10_000 });
+    await api(REPORT, { input: { jobId: id, completed: 20, stage: 'embed' } });
+    await api(REPORT, { input: { jobId: id, completed: 40 } });
+    await api(COMPLETE, { id });
+    await page.waitForSelector('#events-body tr[data-type="COMPLETED"]', { timeout: 10_000 });
+    expect(await page.textContent('#job-status')).toBe('COMPLETED');
+    const types = await page.$$eval('#events-body tr', (rows) => rows.map((r) => r.getAttribute('data-type')).reverse());
+    expect(types[0]).toBe('SNAPSHOT');
+    expect(types).toContain('STARTED');
+    expect(types.at(-1)).toBe('COMPLETED');
+    await page.screenshot({ path: join(ARTIFACTS, 'dashboard-job.png') });
+    // the share token sees nothing else
+    await page.goto(`${origin()}/jobs/${other}`);
+    await page.waitForSelector('#notice:has-text("No job")', { timeout: 10_000 });
+    await page.close();
+  });
+});
