@@ -2,7 +2,7 @@
  * WebSocket close codes runwatch sends, beside graphql-ws's own (4400 bad
  * message, 4408 init timeout, 4409 duplicate id, 4429 second init, 4500 internal).
  * Whether the graphql-ws client retries is its own rule: 4401 and 4500 are
- * fatal; 4403, 4008 and 1012 are retried.
+ * fatal; 4403, 4008, 1012 and 1013 are retried.
  */
 export const CloseCode = {
   /** Missing or invalid token: fatal, retrying with the same token cannot help. */
@@ -13,4 +13,6 @@ export const CloseCode = {
   SlowConsumer: 4008,
   /** The server is shutting down (rolling deploy): reconnect, to this or another instance. */
   ServiceRestart: 1012,
+  /** Too many connections for this user on this instance: retry later, with backoff (retried by graphql-ws clients). */
+  TryAgainLater: 1013,
 } as const;

@@ -36,6 +36,23 @@ const envSchema = z.object({
   RUNWATCH_HISTORY: intFrom(1, 1_000_000).default(1000),
   RUNWATCH_SUBSCRIBER_QUEUE: intFrom(10, 1_000_000).default(1000),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  // Operations (issue 6): metrics, limits, origins, tracing. Defaults in OPS_DEFAULTS.
+  RUNWATCH_METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
+  RUNWATCH_RATE_LIMIT_PER_SECOND: numberFrom(0, 1_000_000).optional(),
+  RUNWATCH_RATE_LIMIT_BURST: intFrom(1, 1_000_000).optional(),
+  RUNWATCH_MAX_SUBSCRIPTIONS_PER_CONNECTION: intFrom(1, 100_000).optional(),
+  RUNWATCH_MAX_CONNECTIONS_PER_USER: intFrom(1, 1_000_000).optional(),
+  RUNWATCH_ALLOWED_ORIGINS: z
+    .string()
+    .trim()
+    .transform((v) => v.split(',').map((o) => o.trim()).filter(Boolean))
+    .pipe(z.array(z.string().regex(/^(\*|https?:\/\/[^/\s]+)$/, 'must be * or comma-separated origins like https://app.example.com')))
+    .optional(),
+  OTEL_SDK_DISABLED: z.enum(['true', 'false']).optional(),
+  OTEL_TRACES_EXPORTER: z.enum(['otlp', 'console', 'none']).optional(),
+  OTEL_EXPORTER_OTLP_ENDPOINT: z.url('must be a URL').optional(),
+  OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: z.url('must be a URL').optional(),
+  OTEL_SERVICE_NAME: z.string().trim().min(1).optional(),
 });
 
 /** Typed server configuration. Units are in the names or the doc of each field. */
@@ -61,6 +78,68 @@ export interface Config {
   subscriberQueue: number;
   /** pino level. */
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  // Operations settings (metrics, limits, origins, tracing). Each is optional so embedders and tests
+  // may leave it out; an absent one takes its value from OPS_DEFAULTS (see opsSettings).
+  /** RUNWATCH_METRICS_TOKEN: bearer token `/metrics` requires; undefined: `/metrics` is open. */
+  metricsToken?: string;
+  /** RUNWATCH_RATE_LIMIT_PER_SECOND: mutation fields per second per token `sub` (bucket refill rate); 0 turns rate limiting off. */
+  rateLimitPerSecond?: number;
+  /** RUNWATCH_RATE_LIMIT_BURST: bucket size, the most mutation fields a `sub` may send at once. */
+  rateLimitBurst?: number;
+  /** RUNWATCH_MAX_SUBSCRIPTIONS_PER_CONNECTION: most concurrent subscriptions on one WebSocket. */
+  maxSubscriptionsPerConnection?: number;
+  /** RUNWATCH_MAX_CONNECTIONS_PER_USER: most concurrent WebSockets plus SSE streams per `sub`, per instance. */
+  maxConnectionsPerUser?: number;
+  /**
+   * RUNWATCH_ALLOWED_ORIGINS: browser origins allowed for WebSockets and CORS
+   * (`['*']`: any). Empty or undefined: same-origin pages only. Requests with
+   * no `Origin` header (non-browser clients) are always allowed.
+   */
+  allowedOrigins?: string[];
+  /** Tracing from the standard OTEL_* variables; undefined or null: off. */
+  tracing?: TracingConfig | null;
+}
+
+/** OpenTelemetry tracing settings, from the standard OTEL_* variables. */
+export interface TracingConfig {
+  /** `otlp` (OTLP/HTTP to OTEL_EXPORTER_OTLP_[TRACES_]ENDPOINT) or `console` (spans on stdout). */
+  exporter: 'otlp' | 'console';
+  /** OTEL_SERVICE_NAME; default `runwatch`. */
+  serviceName: string;
+}
+
+/** Defaults of the optional operations settings of {@link Config}. */
+export const OPS_DEFAULTS = {
+  // Sized for a fleet of workers sharing one token and reporting often (runwatch conflates fast
+  // reports by design): it stops runaway clients, not busy ones. Lower it per deployment.
+  rateLimitPerSecond: 1000,
+  rateLimitBurst: 5000,
+  maxSubscriptionsPerConnection: 100,
+  maxConnectionsPerUser: 50,
+} as const;
+
+/** The operations settings of a config with every default filled in. */
+export function opsSettings(config: Config) {
+  return {
+    metricsToken: config.metricsToken,
+    rateLimitPerSecond: config.rateLimitPerSecond ?? OPS_DEFAULTS.rateLimitPerSecond,
+    rateLimitBurst: config.rateLimitBurst ?? OPS_DEFAULTS.rateLimitBurst,
+    maxSubscriptionsPerConnection: config.maxSubscriptionsPerConnection ?? OPS_DEFAULTS.maxSubscriptionsPerConnection,
+    maxConnectionsPerUser: config.maxConnectionsPerUser ?? OPS_DEFAULTS.maxConnectionsPerUser,
+    allowedOrigins: config.allowedOrigins ?? [],
+    tracing: config.tracing ?? null,
+  };
+}
+
+/**
+ * Tracing is on when OTEL_TRACES_EXPORTER is `otlp` or `console`, or when an
+ * OTLP endpoint is set and OTEL_TRACES_EXPORTER is not `none`; OTEL_SDK_DISABLED=true turns it off.
+ */
+function tracingFrom(v: { OTEL_SDK_DISABLED?: string; OTEL_TRACES_EXPORTER?: string; OTEL_EXPORTER_OTLP_ENDPOINT?: string; OTEL_EXPORTER_OTLP_TRACES_ENDPOINT?: string; OTEL_SERVICE_NAME?: string }): TracingConfig | null {
+  if (v.OTEL_SDK_DISABLED === 'true' || v.OTEL_TRACES_EXPORTER === 'none') return null;
+  const exporter = v.OTEL_TRACES_EXPORTER ?? (v.OTEL_EXPORTER_OTLP_ENDPOINT || v.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT ? 'otlp' : null);
+  if (exporter !== 'otlp' && exporter !== 'console') return null;
+  return { exporter, serviceName: v.OTEL_SERVICE_NAME ?? 'runwatch' };
 }
 
 /** Raised by {@link loadConfig} for a bad environment variable; `variable` names it. */
@@ -99,5 +178,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     historySize: v.RUNWATCH_HISTORY,
     subscriberQueue: v.RUNWATCH_SUBSCRIBER_QUEUE,
     logLevel: v.LOG_LEVEL,
+    metricsToken: v.RUNWATCH_METRICS_TOKEN,
+    // Unset operations variables stay undefined here; opsSettings() applies OPS_DEFAULTS.
+    rateLimitPerSecond: v.RUNWATCH_RATE_LIMIT_PER_SECOND,
+    rateLimitBurst: v.RUNWATCH_RATE_LIMIT_BURST,
+    maxSubscriptionsPerConnection: v.RUNWATCH_MAX_SUBSCRIPTIONS_PER_CONNECTION,
+    maxConnectionsPerUser: v.RUNWATCH_MAX_CONNECTIONS_PER_USER,
+    allowedOrigins: v.RUNWATCH_ALLOWED_ORIGINS,
+    tracing: tracingFrom(v) ?? undefined,
   };
 }

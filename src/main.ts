@@ -4,6 +4,7 @@
  * Exit codes: 0 after a clean shutdown, 1 when it cannot start, 2 for bad configuration.
  */
 import { ConfigError, loadConfig } from './config.js';
+import { stopProcessTracing } from './observe/tracing.js';
 import { startServer } from './server.js';
 
 async function main(): Promise<void> {
@@ -28,13 +29,16 @@ async function main(): Promise<void> {
   const stop = (signal: NodeJS.Signals) => {
     if (++signals > 1) process.exit(1);
     server.log.info({ signal }, 'signal received');
-    server.close().then(
-      () => process.exit(0),
-      (error) => {
-        server.log.error({ err: error }, 'shutdown failed');
-        process.exit(1);
-      },
-    );
+    server
+      .close()
+      .then(() => stopProcessTracing())
+      .then(
+        () => process.exit(0),
+        (error) => {
+          server.log.error({ err: error }, 'shutdown failed');
+          process.exit(1);
+        },
+      );
   };
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);

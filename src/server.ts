@@ -5,6 +5,7 @@
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { TracerProvider } from '@opentelemetry/api';
 import type { Logger } from 'pino';
 import { randomSecret, SCOPES, signToken, TokenVerifier } from './auth/tokens.js';
 import { createMemoryBackend } from './backends/memory.js';
@@ -13,6 +14,8 @@ import type { Backend } from './backends/types.js';
 import { CloseCode } from './close-codes.js';
 import type { Config } from './config.js';
 import { createLogger } from './log.js';
+import type { Metrics } from './observe/metrics.js';
+import { createOps } from './ops.js';
 import { systemClock, type Clock } from './services/clock.js';
 import { ActivityService } from './services/activity.js';
 import { CommandService } from './services/commands.js';
@@ -38,6 +41,8 @@ export interface RunningServer {
   /** The services resolvers call (embedding, diagnostics). */
   services: Services;
   log: Logger;
+  /** This instance's Prometheus registry (also served at `/metrics`). */
+  metrics: Metrics;
   /**
    * Graceful stop: stops accepting, closes WebSockets with 1012 (clients
    * reconnect elsewhere), ends SSE streams, closes the backend. Resolves
@@ -50,6 +55,8 @@ export interface RunningServer {
 export interface ServerOptions {
   clock?: Clock;
   logger?: Logger;
+  /** Trace with this provider instead of the OTEL_* configuration (tests, embedders); see src/ops.ts. */
+  tracerProvider?: TracerProvider;
 }
 
 /**
@@ -59,15 +66,27 @@ export interface ServerOptions {
 export async function startServer(config: Config, opts: ServerOptions = {}): Promise<RunningServer> {
   const log = opts.logger ?? createLogger(config.logLevel);
   const clock = opts.clock ?? systemClock;
-  const onBackendError = (context: string, error: unknown) => log.warn({ err: error, context }, 'backend error');
-  const backend = config.redisUrl
+  const ops = await createOps(config, { log, tracerProvider: opts.tracerProvider });
+  const onBackendError = (context: string, error: unknown) => {
+    ops.onBackendError(context, error);
+    log.warn({ err: error, context }, 'backend error');
+  };
+  const rawBackend = config.redisUrl
     ? await createRedisBackend({
         url: config.redisUrl,
         historySize: config.historySize,
         onError: onBackendError,
-        onConnectionChange: (up) => (up ? log.info('redis connection up') : log.warn('redis connection down')),
+        onConnectionChange: (up) => {
+          ops.onRedisConnectionChange(up);
+          if (up) log.info({ event: 'fault_cleared', fault: 'redis_down' }, 'redis connection up');
+          else log.warn({ event: 'fault', fault: 'redis_down' }, 'redis connection down');
+        },
+      }).catch(async (error: unknown) => {
+        await ops.close();
+        throw error;
       })
     : createMemoryBackend({ historySize: config.historySize, onError: onBackendError });
+  const backend = ops.instrument(rawBackend);
   const jwtSecret = config.jwtSecret ?? randomSecret();
   const devToken = config.jwtSecret ? null : await signToken(jwtSecret, { sub: 'dev', scope: SCOPES.join(' ') }, 30 * 24 * 3600);
   const verifier = new TokenVerifier(jwtSecret);
@@ -81,18 +100,20 @@ export async function startServer(config: Config, opts: ServerOptions = {}): Pro
     onJobChanged: async (before, after) => {
       await Promise.all([activity?.onJobChanged(before, after), training?.onJobChanged(before, after)]);
     },
+    hooks: ops.streamHooks,
   });
   training = new TrainingService(backend, jobs, clock, { progressHz: config.progressHz, maxQueued: config.subscriberQueue, onError });
   activity = new ActivityService(backend, jobs, clock, { onError });
   const commands = new CommandService(backend, jobs, clock);
   const services: Services = { jobs, training, activity, commands, share: new ShareService(jwtSecret, jobs) };
-  const yoga = createYogaApp({ verifier, services, backend, log, devToken: devToken ?? undefined });
+  const yoga = createYogaApp({ verifier, services, backend, log, devToken: devToken ?? undefined, plugins: ops.yogaPlugins, cors: ops.policy.cors });
   const dashboard = createDashboard({ devToken: devToken ?? undefined });
   const httpServer = createServer((req, res) => {
     if (dashboard(req, res)) return; // the web dashboard at / (src/dashboard)
     void yoga(req, res);
   });
-  const ws = attachGraphqlWs({ httpServer, yoga, verifier, log });
+  const ws = attachGraphqlWs({ httpServer, yoga, verifier, log, policy: ops.policy });
+  ops.attachWebSockets(ws.wss);
 
   await new Promise<void>((resolve, reject) => {
     httpServer.once('error', reject);
@@ -129,8 +150,9 @@ export async function startServer(config: Config, opts: ServerOptions = {}): Pro
       clearTimeout(force);
       await yoga.dispose();
       await backend.close();
+      await ops.close();
       log.info('stopped');
     })());
 
-  return { url, port, httpServer, backend, devToken, jwtSecret, services, log, close };
+  return { url, port, httpServer, backend, devToken, jwtSecret, services, log, metrics: ops.metrics, close };
 }

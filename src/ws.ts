@@ -14,6 +14,7 @@ import type { Logger } from 'pino';
 import { WebSocketServer } from 'ws';
 import { AuthError, parseBearer, type TokenVerifier, type Viewer } from './auth/tokens.js';
 import { CloseCode } from './close-codes.js';
+import type { ConnectionPolicy } from './limits/connection-policy.js';
 import type { Context } from './schema/context.js';
 import type { TransportContext } from './yoga.js';
 import { LIMITS } from './yoga.js';
@@ -41,11 +42,18 @@ export interface WsOptions {
   log: Logger;
   /** Milliseconds a client has to send `connection_init` (default 5000). */
   connectionInitWaitTimeoutMs?: number;
+  /** Origin check at upgrade, per-user cap and live expiry after auth, per-connection subscription cap. */
+  policy?: ConnectionPolicy;
 }
 
 /** Attaches graphql-ws; returns the WebSocket server and a dispose function. */
 export function attachGraphqlWs(opts: WsOptions) {
-  const wss = new WebSocketServer({ server: opts.httpServer, path: '/graphql', maxPayload: LIMITS.maxBodyBytes });
+  const wss = new WebSocketServer({
+    server: opts.httpServer,
+    path: '/graphql',
+    maxPayload: LIMITS.maxBodyBytes,
+    ...(opts.policy ? { verifyClient: opts.policy.verifyClient } : {}),
+  });
   const log = opts.log.child({ component: 'ws' });
   const server = useServer<Record<string, unknown>, Extra>(
     {
@@ -54,6 +62,11 @@ export function attachGraphqlWs(opts: WsOptions) {
         const header = ctx.connectionParams?.authorization ?? ctx.connectionParams?.Authorization;
         try {
           ctx.extra.viewer = await opts.verifier.verify(parseBearer(typeof header === 'string' ? header : null));
+          const refusal = opts.policy?.admitWebSocket(ctx.extra.socket, ctx.extra.viewer);
+          if (refusal) {
+            ctx.extra.socket.close(refusal.code, refusal.reason);
+            return false;
+          }
           return true;
         } catch (error) {
           const reason = error instanceof AuthError ? error.reason : 'invalid';
@@ -65,6 +78,8 @@ export function attachGraphqlWs(opts: WsOptions) {
       execute: (args) => (args.rootValue as EnvelopedRoot).execute(args) as never,
       subscribe: (args) => (args.rootValue as EnvelopedRoot).subscribe(args) as never,
       onSubscribe: async (ctx, _id, payload) => {
+        const capped = opts.policy?.checkSubscribe(Object.keys(ctx.subscriptions).length);
+        if (capped) return [capped];
         const socket = ctx.extra.socket;
         const { schema, execute, subscribe, contextFactory, parse, validate } = opts.yoga.getEnveloped({
           params: payload,

@@ -6,7 +6,7 @@
  */
 import { EnvelopArmor } from '@escape.tech/graphql-armor';
 import { GraphQLError } from 'graphql';
-import { createYoga, useReadinessCheck, type YogaServerInstance } from 'graphql-yoga';
+import { createYoga, useReadinessCheck, type Plugin, type YogaServerOptions, type YogaServerInstance } from 'graphql-yoga';
 import type { Logger } from 'pino';
 import { AuthError, parseBearer, type TokenVerifier, type Viewer } from './auth/tokens.js';
 import type { Backend } from './backends/types.js';
@@ -55,6 +55,10 @@ export interface YogaDeps {
   log: Logger;
   /** Dev token to prefill in GraphiQL's headers (dev mode only). */
   devToken?: string;
+  /** More plugins, after the built-in ones (metrics, tracing, limits: see src/ops.ts). */
+  plugins?: Plugin[];
+  /** Yoga's `cors` option (allowed origins, see src/limits/connection-policy.ts); default: Yoga's. */
+  cors?: YogaServerOptions<TransportContext, Context>['cors'];
 }
 
 export function createYogaApp(deps: YogaDeps): YogaServerInstance<TransportContext, Context> {
@@ -73,6 +77,7 @@ export function createYogaApp(deps: YogaDeps): YogaServerInstance<TransportConte
     healthCheckEndpoint: '/healthz',
     landingPage: false,
     maxRequestBodySize: LIMITS.maxBodyBytes,
+    ...(deps.cors !== undefined ? { cors: deps.cors } : {}),
     logging: {
       debug: (...args) => yogaLog.debug(args.map(String).join(' ')),
       info: (...args) => yogaLog.info(args.map(String).join(' ')),
@@ -101,6 +106,7 @@ export function createYogaApp(deps: YogaDeps): YogaServerInstance<TransportConte
           }
         },
       }),
+      ...(deps.plugins ?? []),
     ],
     context: async (initial): Promise<Context> => {
       const viewer = initial.viewer ?? (await authenticate(deps.verifier, initial.request?.headers.get('authorization')));

@@ -34,6 +34,8 @@ export interface LiveStreamPolicy<T> {
   onOverflow(): void;
   /** Called with the number of events conflated away (metrics). */
   onConflated?(count: number): void;
+  /** Called once per event handed to the consumer (metrics: delivery count and latency). Must be cheap. */
+  onDelivered?(event: T): void;
 }
 
 /** Error the stream ends with when its consumer is too slow (code SLOW_CONSUMER). */
@@ -113,6 +115,7 @@ export class LiveStream<T> implements AsyncIterableIterator<T> {
     const resolve = this.waiting!;
     this.waiting = this.failWaiting = null;
     if (this.policy.isFinal(event)) this.end();
+    this.policy.onDelivered?.(event);
     resolve({ value: event, done: false });
   }
 
@@ -141,6 +144,7 @@ export class LiveStream<T> implements AsyncIterableIterator<T> {
     const event = this.take();
     if (event !== undefined) {
       if (this.policy.isFinal(event)) this.end();
+      this.policy.onDelivered?.(event);
       return Promise.resolve({ value: event, done: false });
     }
     return new Promise((resolve, reject) => {

@@ -51,6 +51,20 @@ export interface JobServiceOptions {
    * is reported to `onError`; the change stands.
    */
   onJobChanged?: (before: JobRecord, after: JobRecord) => Promise<void> | void;
+  /** Observability callbacks of every stream (metrics); each optional, called synchronously. */
+  hooks?: StreamHooks;
+}
+
+/** What streams report to metrics. Called synchronously on the delivery path: keep them cheap. */
+export interface StreamHooks {
+  /** Events replayed from history to a stream opened with `after`. */
+  onReplayed?(count: number): void;
+  /** Events conflated away in a lagging subscriber's queue. */
+  onConflated?(count: number): void;
+  /** A subscriber was dropped for lagging; `queued` events it had waiting were discarded. */
+  onDropped?(queued: number): void;
+  /** One event handed to one subscriber's transport. */
+  onDelivered?(event: JobEvent): void;
 }
 
 /** What a transport lets a stream do to its connection. */
@@ -232,7 +246,12 @@ export class JobService {
       isReset: (e) => e.type === 'SNAPSHOT',
       conflateAbove: this.opts.conflateAbove ?? 64,
       maxQueued: this.opts.maxQueued ?? 1000,
-      onOverflow: () => transport.dropSlowConsumer?.(),
+      onOverflow: () => {
+        this.opts.hooks?.onDropped?.(this.opts.maxQueued ?? 1000);
+        transport.dropSlowConsumer?.();
+      },
+      onConflated: this.opts.hooks?.onConflated,
+      onDelivered: this.opts.hooks?.onDelivered,
     };
     const stream = new LiveStream<JobEvent>(policy);
     this.streams.add(stream);
@@ -260,6 +279,7 @@ export class JobService {
       }
       // Nothing after the cursor and nothing to come: end with the final state.
       if (replay?.length === 0 && isTerminal(job.status)) replay = null;
+      if (replay?.length) this.opts.hooks?.onReplayed?.(replay.length);
       stream.goLive(replay ?? [snapshotEvent(job, this.clock())]);
       return stream;
     } catch (error) {

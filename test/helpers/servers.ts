@@ -40,7 +40,11 @@ export async function startTestServer(
     logLevel: 'silent',
     ...opts.config,
   };
-  const server = await startServer(config, { logger: opts.logger ?? pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }), clock: opts.clock });
+  const server = await startServer(config, {
+    logger: opts.logger ?? pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }),
+    clock: opts.clock,
+    tracerProvider: opts.tracerProvider,
+  });
   running.push(server);
   return server;
 }
