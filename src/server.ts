@@ -102,7 +102,12 @@ export async function startServer(config: Config, opts: ServerOptions = {}): Pro
     },
     hooks: ops.streamHooks,
   });
-  training = new TrainingService(backend, jobs, clock, { progressHz: config.progressHz, maxQueued: config.subscriberQueue, onError });
+  training = new TrainingService(backend, jobs, clock, {
+    progressHz: config.progressHz,
+    maxQueued: config.subscriberQueue,
+    onError,
+    hooks: ops.streamHooks,
+  });
   activity = new ActivityService(backend, jobs, clock, { onError });
   const commands = new CommandService(backend, jobs, clock);
   const services: Services = { jobs, training, activity, commands, share: new ShareService(jwtSecret, jobs) };

@@ -250,7 +250,7 @@ export class Metrics {
   }
 
   /** One event delivered to one subscriber, at `nowMs` (epoch ms). Hot path: one observation. */
-  delivered(event: JobEvent, nowMs = Date.now()): void {
+  delivered(event: { type: string; timestamp: number }, nowMs = Date.now()): void {
     this.deliveryLatency.observe(event.type, Math.max(0, (nowMs - event.timestamp) / 1000));
   }
 

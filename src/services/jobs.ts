@@ -63,8 +63,8 @@ export interface StreamHooks {
   onConflated?(count: number): void;
   /** A subscriber was dropped for lagging; `queued` events it had waiting were discarded. */
   onDropped?(queued: number): void;
-  /** One event handed to one subscriber's transport. */
-  onDelivered?(event: JobEvent): void;
+  /** One event handed to one subscriber's transport (`type` is a bounded label; `timestamp` in epoch ms). */
+  onDelivered?(event: { type: string; timestamp: number }): void;
 }
 
 /** What a transport lets a stream do to its connection. */

@@ -40,7 +40,7 @@ import { FilteredStream } from '../delivery/filtered-stream.js';
 import { LiveStream } from '../delivery/live-stream.js';
 import type { LogCommit, LogHead } from '../backends/topic-log.js';
 import type { Clock } from './clock.js';
-import type { JobService, StreamTransport } from './jobs.js';
+import type { JobService, StreamHooks, StreamTransport } from './jobs.js';
 
 /** The topic of a run's training events. */
 export const trainingTopic = (runId: string) => `training:${runId}`;
@@ -61,6 +61,8 @@ export interface TrainingServiceOptions {
   /** Most events queued for one lagging subscriber before it is dropped (default 1000). */
   maxQueued?: number;
   onError?: (message: string, error: unknown) => void;
+  /** Metrics hooks, as for job streams. */
+  hooks?: StreamHooks;
 }
 
 /** What a trainingEvents subscriber asked to see. */
@@ -243,7 +245,12 @@ export class TrainingService {
       isReset: (e) => e.snapshot,
       conflateAbove: this.opts.conflateAbove ?? 64,
       maxQueued: this.opts.maxQueued ?? 1000,
-      onOverflow: () => transport.dropSlowConsumer?.(),
+      onOverflow: () => {
+        this.opts.hooks?.onDropped?.(this.opts.maxQueued ?? 1000);
+        transport.dropSlowConsumer?.();
+      },
+      onConflated: this.opts.hooks?.onConflated,
+      onDelivered: this.opts.hooks?.onDelivered,
     });
     this.streams.add(stream);
     const unsubscribe = await this.backend.bus.subscribe<TrainingEvent>(topic, stream.push);
@@ -269,6 +276,7 @@ export class TrainingService {
         if (read.covered) replay = read.events;
       }
       if (replay?.length === 0 && isTerminal(job.status)) replay = null;
+      if (replay?.length) this.opts.hooks?.onReplayed?.(replay.length);
       stream.goLive(replay ?? trainingSnapshot(head.state, { epoch: head.epoch, offset: head.offset, runId }, job.status, this.clock()));
     } catch (error) {
       await stream.return();

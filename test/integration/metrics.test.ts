@@ -101,6 +101,25 @@ describe('/metrics', () => {
     }
   });
 
+  it('counts training events delivered to trainingEvents subscribers too', async () => {
+    const tok = await token({ inst: freshInstitute() });
+    const { createBatchJob: job } = await gql(server.url, tok, CREATE, { input: { name: 'train', kind: 'TRAINING' } });
+    const before = await scrape(server.url);
+    const logs = subscribeWs(
+      wsClient(server.url, tok),
+      `subscription($runId: ID!) { trainingEvents(runId: $runId, types: [TRAINING_LOG]) { ... on TrainingLog { message } } }`,
+      { runId: job.id },
+      'trainingEvents',
+    );
+    await waitUntil(async () => (await scrape(server.url)).value('runwatch_subscriptions_active', { field: 'trainingEvents' }), (n) => n >= 1, 'the subscription');
+    const publish = `mutation($runId: ID!, $events: [TrainingEventInput!]!) { publishTrainingEvents(runId: $runId, events: $events) }`;
+    await gql(server.url, tok, publish, { runId: job.id, events: [{ log: { message: 'one' } }, { log: { message: 'two' } }] });
+    await logs.waitFor((items) => items.filter((e) => e.message).length === 2, 'two log lines');
+    const after = await scrape(server.url);
+    expect(after.value('runwatch_event_delivery_latency_seconds_count', { type: 'TRAINING_LOG' }) - before.value('runwatch_event_delivery_latency_seconds_count', { type: 'TRAINING_LOG' })).toBe(2);
+    logs.dispose();
+  });
+
   it('counts PROGRESS conflated at the publisher (RUNWATCH_PROGRESS_HZ)', async () => {
     const slow = await startTestServer({ backend: 'redis', config: { progressHz: 0.2 } }); // one PROGRESS per 5 s
     const tok = await token({ inst: freshInstitute() });
