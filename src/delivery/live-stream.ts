@@ -38,6 +38,48 @@ export interface LiveStreamPolicy<T> {
   onDelivered?(event: T): void;
 }
 
+/** What streams report to metrics. Called synchronously on the delivery path: keep them cheap. */
+export interface StreamHooks {
+  /** Events replayed from history to a stream opened with `after`. */
+  onReplayed?(count: number): void;
+  /** Events conflated away in a lagging subscriber's queue. */
+  onConflated?(count: number): void;
+  /** A subscriber was dropped for lagging; `queued` events it had waiting were discarded. */
+  onDropped?(queued: number): void;
+  /** One event handed to one subscriber's transport (`type` is a bounded label; `timestamp` in epoch ms). */
+  onDelivered?(event: { type: string; timestamp: number }): void;
+}
+
+/** What a transport lets a stream do to its connection. */
+export interface StreamTransport {
+  /** Drops a subscriber that cannot keep up (WebSocket: close with a documented code). */
+  dropSlowConsumer?(): void;
+}
+
+/** Queue bounds and metrics hooks shared by every kind of stream. */
+export interface StreamSettings {
+  /** Queue length above which conflatable events conflate (events; default 64). */
+  conflateAbove?: number;
+  /** Most events queued for one lagging subscriber before it is dropped (default 1000). */
+  maxQueued?: number;
+  hooks?: StreamHooks;
+}
+
+/** The bounded-queue and metrics part of a {@link LiveStreamPolicy}, for one subscriber on `transport`. */
+export function queuePolicy(settings: StreamSettings, transport: StreamTransport) {
+  const maxQueued = settings.maxQueued ?? 1000;
+  return {
+    conflateAbove: settings.conflateAbove ?? 64,
+    maxQueued,
+    onOverflow: () => {
+      settings.hooks?.onDropped?.(maxQueued);
+      transport.dropSlowConsumer?.();
+    },
+    onConflated: settings.hooks?.onConflated,
+    onDelivered: settings.hooks?.onDelivered,
+  } satisfies Partial<LiveStreamPolicy<unknown>>;
+}
+
 /** Error the stream ends with when its consumer is too slow (code SLOW_CONSUMER). */
 export class SlowConsumerError extends DomainError {
   constructor() {

@@ -31,7 +31,7 @@ import type { Backend, JobFilter, ListPosition } from '../backends/types.js';
 import { jobTopic } from '../backends/types.js';
 
 const JOB_TOPIC_PREFIX = jobTopic('');
-import { LiveStream, type LiveStreamPolicy } from '../delivery/live-stream.js';
+import { LiveStream, queuePolicy, type LiveStreamPolicy, type StreamHooks, type StreamTransport } from '../delivery/live-stream.js';
 import type { Clock } from './clock.js';
 import { newEpoch, newJobId } from './ids.js';
 
@@ -55,23 +55,7 @@ export interface JobServiceOptions {
   hooks?: StreamHooks;
 }
 
-/** What streams report to metrics. Called synchronously on the delivery path: keep them cheap. */
-export interface StreamHooks {
-  /** Events replayed from history to a stream opened with `after`. */
-  onReplayed?(count: number): void;
-  /** Events conflated away in a lagging subscriber's queue. */
-  onConflated?(count: number): void;
-  /** A subscriber was dropped for lagging; `queued` events it had waiting were discarded. */
-  onDropped?(queued: number): void;
-  /** One event handed to one subscriber's transport (`type` is a bounded label; `timestamp` in epoch ms). */
-  onDelivered?(event: { type: string; timestamp: number }): void;
-}
-
-/** What a transport lets a stream do to its connection. */
-export interface StreamTransport {
-  /** Drops a subscriber that cannot keep up (WebSocket: close with a documented code). */
-  dropSlowConsumer?(): void;
-}
+export type { StreamHooks, StreamTransport } from '../delivery/live-stream.js';
 
 /** A page of {@link JobService.list}. */
 export interface JobPage {
@@ -244,14 +228,7 @@ export class JobService {
       isConflatable: (e) => e.type === 'PROGRESS',
       isFinal: (e) => isTerminal(e.job.status) && e.type !== 'PROGRESS',
       isReset: (e) => e.type === 'SNAPSHOT',
-      conflateAbove: this.opts.conflateAbove ?? 64,
-      maxQueued: this.opts.maxQueued ?? 1000,
-      onOverflow: () => {
-        this.opts.hooks?.onDropped?.(this.opts.maxQueued ?? 1000);
-        transport.dropSlowConsumer?.();
-      },
-      onConflated: this.opts.hooks?.onConflated,
-      onDelivered: this.opts.hooks?.onDelivered,
+      ...queuePolicy(this.opts, transport),
     };
     const stream = new LiveStream<JobEvent>(policy);
     this.streams.add(stream);

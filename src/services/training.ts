@@ -37,7 +37,7 @@ import {
   type TrainingStreamState,
 } from '../domain/training-stream.js';
 import { FilteredStream } from '../delivery/filtered-stream.js';
-import { LiveStream } from '../delivery/live-stream.js';
+import { LiveStream, queuePolicy } from '../delivery/live-stream.js';
 import type { LogCommit, LogHead } from '../backends/topic-log.js';
 import type { Clock } from './clock.js';
 import type { JobService, StreamHooks, StreamTransport } from './jobs.js';
@@ -243,14 +243,7 @@ export class TrainingService {
       conflationKey: (e) => e.type,
       isFinal: isFinalTrainingEvent,
       isReset: (e) => e.snapshot,
-      conflateAbove: this.opts.conflateAbove ?? 64,
-      maxQueued: this.opts.maxQueued ?? 1000,
-      onOverflow: () => {
-        this.opts.hooks?.onDropped?.(this.opts.maxQueued ?? 1000);
-        transport.dropSlowConsumer?.();
-      },
-      onConflated: this.opts.hooks?.onConflated,
-      onDelivered: this.opts.hooks?.onDelivered,
+      ...queuePolicy(this.opts, transport),
     });
     this.streams.add(stream);
     const unsubscribe = await this.backend.bus.subscribe<TrainingEvent>(topic, stream.push);
