@@ -150,7 +150,7 @@ async function main() {
         url = `ws://127.0.0.1:${/listening (\d+)/.exec(started.line)![1]}/graphql`;
       } else {
         const profile = process.env.BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE}`] : [];
-        const started = await start([...profile, 'src/main.ts'], { PORT: '0', REDIS_URL: redisServer.url, RUNWATCH_JWT_SECRET: SECRET, LOG_LEVEL: 'warn', RUNWATCH_SUBSCRIBER_QUEUE: '1000000' });
+        const started = await start([...profile, 'src/main.ts'], { PORT: '0', REDIS_URL: redisServer.url, RUNWATCH_JWT_SECRET: SECRET, LOG_LEVEL: 'warn', RUNWATCH_SUBSCRIBER_QUEUE: '1000000', RUNWATCH_MAX_CONNECTIONS_PER_USER: '100000' });
         child = started.child;
         const httpUrl = /running at (\S+)/.exec(started.line)![1]!;
         url = httpUrl.replace(/^http/, 'ws');
