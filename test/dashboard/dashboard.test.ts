@@ -63,7 +63,9 @@ describe('dashboard', () => {
     await api(REPORT, { input: { jobId: failed, completed: 2_750 } });
     await api(FAIL, { id: failed, error: 'CUDA error: out of memory' });
     const half = (await api(CREATE, { input: { name: 'ingest PDFs', kind: 'PIPELINE', total: 600 } })).createBatchJob.id;
-    await api(REPORT, { input: { jobId: half, completed: 250, stage: 'chunk' } });
+    await api(REPORT, { input: { jobId: half, completed: 250, stage: 'chunk', resources: { containers: 3, cpuCores: 6, memoryGb: 12, gpus: 0 } } });
+    await api(`mutation { setBudget(total: 500, currency: "EUR") { budgetTotal } }`, {});
+    await api(`mutation($id: ID!) { recordUsage(jobId: $id, amount: 42.5) { budgetUsed } }`, { id: half });
 
     const page = await context.newPage();
     const consoleErrors: string[] = [];
@@ -94,6 +96,12 @@ describe('dashboard', () => {
       `tr[data-job-id="${id}"]`,
       { timeout: 5_000 },
     );
+    // the activity panel: the two running jobs' resources and the budget, live
+    await api(REPORT, { input: { jobId: id, completed: 1_280, resources: { containers: 2, cpuCores: 8, memoryGb: 32, gpus: 1 } } });
+    await page.waitForFunction(() => document.querySelector('#act-containers')?.textContent === '5', undefined, { timeout: 10_000 });
+    expect(await page.textContent('#act-jobs')).toBe('2');
+    expect(await page.textContent('#act-gpus')).toBe('1');
+    expect(await page.textContent('#act-budget')).toBe('42.50 of 500 EUR used, 457.50 EUR left');
     await page.screenshot({ path: join(ARTIFACTS, 'dashboard.png') });
 
     await api(REPORT, { input: { jobId: id, completed: 2_000 } });
@@ -105,6 +113,27 @@ describe('dashboard', () => {
     expect(await rowAttr(page, failed, 'data-status')).toBe('FAILED');
     await page.screenshot({ path: join(ARTIFACTS, 'dashboard-finished.png') });
     expect(consoleErrors).toEqual([]);
+    await page.close();
+  });
+
+  it('draws a training run’s loss over steps on its job page', async () => {
+    const id = (await api(CREATE, { input: { name: 'fine-tune lora', kind: 'TRAINING' } })).createBatchJob.id;
+    const publish = `mutation($runId: ID!, $events: [TrainingEventInput!]!) { publishTrainingEvents(runId: $runId, events: $events) }`;
+    const page = await context.newPage();
+    await page.goto(`${origin()}/jobs/${id}#token=${tok}`);
+    await page.waitForSelector('#training:not([hidden])', { timeout: 10_000 });
+    for (let step = 1; step <= 5; step++) {
+      await api(publish, { runId: id, events: [{ progress: { globalStep: step * 100, maxStep: 500, loss: 2 / step } }] });
+      await page.waitForFunction((n) => document.querySelector('#training')?.getAttribute('data-points') === String(n), step, { timeout: 10_000 });
+    }
+    const points = (await page.getAttribute('#loss-line', 'points'))!.split(' ').map((p) => p.split(',').map(Number));
+    expect(points).toHaveLength(5);
+    for (let i = 1; i < points.length; i++) {
+      expect(points[i]![0]).toBeGreaterThan(points[i - 1]![0]!); // steps go right
+      expect(points[i]![1]).toBeGreaterThan(points[i - 1]![1]!); // falling loss goes down the chart (SVG y grows downwards)
+    }
+    expect(await page.textContent('#loss-latest')).toBe('step 500: 0.4000');
+    await page.screenshot({ path: join(ARTIFACTS, 'dashboard-training.png') });
     await page.close();
   });
 

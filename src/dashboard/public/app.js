@@ -7,6 +7,13 @@ const LIST = `query($first: Int) { batchJobs(first: $first) { nodes { ${JOB} } }
 const GET = `query($id: ID!) { batchJob(id: $id) { ${JOB} } }`;
 const WATCH = `subscription($runId: ID!, $after: String) { runProgress(runId: $runId, after: $after) { cursor type timestamp message job { ${JOB} } } }`;
 const FINAL = new Set(['COMPLETED', 'FAILED', 'CANCELLED']);
+const TOTALS = 'totals { jobs containers cpuCores memoryGb gpus }';
+const BUDGET = 'budgetTotal budgetUsed budgetRemaining currency';
+const ACTIVITY_NOW = `query { activity(scope: ENVIRONMENT) { ${TOTALS} budget { ${BUDGET} } } }`;
+const ACTIVITY = `subscription { activity(scope: ENVIRONMENT) { __typename
+  ... on ActivityUpdate { ${TOTALS} } ... on BillingUpdate { ${BUDGET} } ... on ActivityHint { kind message timestamp } } }`;
+const LOSS = `subscription($runId: ID!, $after: String) { trainingEvents(runId: $runId, types: [TRAINING_PROGRESS], after: $after) {
+  ... on TrainingProgress { cursor globalStep maxStep loss } } }`;
 const $ = (id) => document.getElementById(id);
 
 // ---- token: share link (#token=…), then saved, then dev mode's -------------------------------
@@ -68,24 +75,24 @@ function ws() {
   return client;
 }
 
-/** Follows one job until its final event; `onEvent(event)` sees every event once. Returns a stop function. */
-function watch(jobId, after, onEvent) {
+/**
+ * Follows one subscription, resubscribing after a disconnect with backoff. `variables()` is asked at
+ * every (re)subscribe, so a stream can resume from its last cursor; `onData(data)` returns true when
+ * the stream is finished. Returns a stop function.
+ */
+function follow(query, variables, onData, onError) {
   let stopped = false;
   let unsubscribe = () => {};
   let failures = 0;
-  let cursor = after || null;
   const start = () => {
     if (stopped) return;
     unsubscribe = ws().subscribe(
-      { query: WATCH, variables: { runId: jobId, after: cursor } },
+      { query, variables: variables() },
       {
         next: (result) => {
           if (result.errors) return fail(result.errors);
-          const event = result.data.runProgress;
           failures = 0;
-          cursor = event.cursor;
-          onEvent(event);
-          if (FINAL.has(event.job.status) && event.type !== 'PROGRESS') stopped = true;
+          if (onData(result.data)) stopped = true;
         },
         error: (error) => fail(error),
         complete: () => {},
@@ -95,7 +102,8 @@ function watch(jobId, after, onEvent) {
   const fail = (error) => {
     if (stopped) return;
     if (Array.isArray(error)) {
-      notice(`Cannot watch ${jobId}: ${error[0].message}`);
+      stopped = true;
+      onError(error[0]);
       return;
     }
     const code = error && error.code;
@@ -114,6 +122,22 @@ function watch(jobId, after, onEvent) {
     stopped = true;
     unsubscribe();
   };
+}
+
+/** Follows one job until its final event; `onEvent(event)` sees every event once. Returns a stop function. */
+function watch(jobId, after, onEvent) {
+  let cursor = after || null;
+  return follow(
+    WATCH,
+    () => ({ runId: jobId, after: cursor }),
+    (data) => {
+      const event = data.runProgress;
+      cursor = event.cursor;
+      onEvent(event);
+      return FINAL.has(event.job.status) && event.type !== 'PROGRESS';
+    },
+    (error) => notice(`Cannot watch ${jobId}: ${error.message}`),
+  );
 }
 
 // ---- formatting ----------------------------------------------------------------------------
@@ -188,6 +212,89 @@ async function refreshList() {
   $('empty').hidden = jobs.length > 0;
 }
 
+// ---- activity panel ------------------------------------------------------------------------
+const num = (n, digits = 1) => (n == null ? '–' : Number.isInteger(n) ? n.toLocaleString() : n.toFixed(digits));
+function renderTotals(t) {
+  $('act-jobs').textContent = num(t.jobs);
+  $('act-containers').textContent = num(t.containers);
+  $('act-cpu').textContent = num(t.cpuCores);
+  $('act-memory').textContent = `${num(t.memoryGb)} GB`;
+  $('act-gpus').textContent = num(t.gpus);
+  $('activity').dataset.jobs = String(t.jobs);
+}
+function renderBudget(b) {
+  const cur = b.currency ? ` ${b.currency}` : '';
+  $('act-budget').textContent =
+    b.budgetTotal == null ? `${num(b.budgetUsed, 2)}${cur} used (no budget set)` : `${num(b.budgetUsed, 2)} of ${num(b.budgetTotal, 2)}${cur} used, ${num(b.budgetRemaining, 2)}${cur} left`;
+}
+function addHint(h) {
+  const li = el('li', { 'data-kind': h.kind }, `${new Date(h.timestamp).toLocaleTimeString()} ${h.message}`);
+  $('act-hints').prepend(li);
+  while ($('act-hints').children.length > 8) $('act-hints').lastElementChild.remove();
+}
+async function showActivity() {
+  try {
+    const now = (await gql(ACTIVITY_NOW)).activity;
+    renderTotals(now.totals);
+    renderBudget(now.budget);
+  } catch {
+    $('activity-off').hidden = false; // e.g. the token lacks activity:read
+    return;
+  }
+  $('activity').hidden = false;
+  follow(
+    ACTIVITY,
+    () => ({}),
+    (data) => {
+      const e = data.activity;
+      if (e.__typename === 'ActivityUpdate') renderTotals(e.totals);
+      else if (e.__typename === 'BillingUpdate') renderBudget(e);
+      else if (e.__typename === 'ActivityHint') addHint(e);
+      return e.__typename === 'ContextMismatch';
+    },
+    () => {
+      $('activity').hidden = true;
+      $('activity-off').hidden = false;
+    },
+  );
+}
+
+// ---- loss chart (training runs) ------------------------------------------------------------
+const lossPoints = []; // [globalStep, loss], in step order
+function drawLoss() {
+  const pts = lossPoints.filter((p) => p[1] != null && isFinite(p[1]));
+  if (pts.length === 0) return;
+  const [x0, x1] = [pts[0][0], pts[pts.length - 1][0]];
+  const ys = pts.map((p) => p[1]);
+  const [y0, y1] = [Math.min(...ys), Math.max(...ys)];
+  const sx = (x) => (x1 === x0 ? 300 : ((x - x0) / (x1 - x0)) * 590 + 5);
+  const sy = (y) => (y1 === y0 ? 90 : 175 - ((y - y0) / (y1 - y0)) * 170);
+  $('loss-line').setAttribute('points', pts.map(([x, y]) => `${sx(x).toFixed(1)},${sy(y).toFixed(1)}`).join(' '));
+  $('training').dataset.points = String(pts.length);
+  const last = pts[pts.length - 1];
+  $('loss-latest').textContent = `step ${last[0].toLocaleString()}: ${last[1].toPrecision(4)}`;
+  $('loss-range').textContent = `steps ${x0.toLocaleString()}–${x1.toLocaleString()}, loss ${y0.toPrecision(3)}–${y1.toPrecision(3)}`;
+}
+function showLoss(runId) {
+  let cursor = null;
+  follow(
+    LOSS,
+    () => ({ runId, after: cursor }),
+    (data) => {
+      const e = data.trainingEvents;
+      if (e.cursor) cursor = e.cursor;
+      if (e.globalStep != null) {
+        if (lossPoints.length && e.globalStep <= lossPoints[lossPoints.length - 1][0]) return false; // a snapshot repeats a step
+        lossPoints.push([e.globalStep, e.loss]);
+        if (lossPoints.length > 2000) lossPoints.splice(0, lossPoints.length - 2000);
+        drawLoss();
+      }
+      return false;
+    },
+    (error) => notice(`Cannot show training events: ${error.message}`),
+  );
+}
+
 // ---- job page ------------------------------------------------------------------------------
 function renderJob(job) {
   document.title = `${job.name} · runwatch`;
@@ -236,6 +343,7 @@ async function showJob(id) {
     return;
   }
   renderJob(job);
+  if (job.kind === 'TRAINING') showLoss(id);
   watch(id, null, (event) => {
     renderJob(event.job);
     logEvent(event);
@@ -261,6 +369,7 @@ if (!token) {
   else {
     $('list-view').hidden = false;
     await refreshList();
+    void showActivity();
     setInterval(refreshList, 3000); // new jobs appear within 3 s; running ones stream
   }
 }
