@@ -6,13 +6,14 @@
  * their progress through the public API at a human pace (about 30 s), so a
  * new user sees live streams at once.
  *
- * Server: RUNWATCH_URL (default http://127.0.0.1:4000/graphql).
+ * Server: RUNWATCH_URL (default http://127.0.0.1:4000; with or without `/graphql`).
  * Token: RUNWATCH_TOKEN; when unset, the dev token of a dev-mode server is
  * fetched from its dashboard configuration (`/dashboard/config.json`).
  */
+import { graphqlEndpoint } from '../client/http.js';
 import { runTrainingDemo } from './demo-training.js';
 
-const url = process.env.RUNWATCH_URL ?? 'http://127.0.0.1:4000/graphql';
+const url = graphqlEndpoint(process.env.RUNWATCH_URL ?? 'http://127.0.0.1:4000');
 
 async function devToken(): Promise<string> {
   const res = await fetch(new URL('/dashboard/config.json', url)).catch((error: Error) => {
@@ -29,7 +30,13 @@ async function request<T>(token: string, query: string, variables: Record<string
     headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
     body: JSON.stringify({ query, variables }),
   });
-  const body = (await res.json()) as { data?: T; errors?: { message: string }[] };
+  const text = await res.text();
+  let body: { data?: T; errors?: { message: string }[] };
+  try {
+    body = JSON.parse(text) as typeof body;
+  } catch {
+    throw new Error(`HTTP ${res.status} from ${url}: ${text.slice(0, 200) || '(empty body)'}`);
+  }
   if (body.errors?.length) throw new Error(body.errors.map((e) => e.message).join('; '));
   return body.data as T;
 }

@@ -1,6 +1,6 @@
 /**
  * The `runwatch` command line (commander). Commands: serve, token, jobs,
- * watch, run, share, demo. Networked commands take `--url` / `--token` or
+ * watch, activity, run, share, demo. Networked commands take `--url` / `--token` or
  * RUNWATCH_URL / RUNWATCH_TOKEN. Exit codes: 0 success; 1 failure (a watched
  * job failed, the server refused); 2 usage or configuration error; `run`
  * exits with its command's code.
@@ -13,6 +13,7 @@ import { CliError, connect, serverUrl, type ConnectionFlags } from './connection
 import { formatCount, formatDuration, formatPercent, formatRate, table } from './format.js';
 import { runCommand } from './run.js';
 import { watchJobs } from './watch.js';
+import { watchActivity } from './activity.js';
 
 const KINDS = ['BATCH', 'EVALUATION', 'TRAINING', 'PIPELINE'] as const;
 const STATUSES = ['QUEUED', 'RUNNING', 'PAUSED', 'COMPLETED', 'FAILED', 'CANCELLED'] as const;
@@ -105,6 +106,16 @@ withConnection(program.command('watch'))
   .action(async (ids: string[], o: ConnectionFlags & { json?: boolean; after?: string; interval: number }) => {
     const client = connect(o);
     process.exitCode = await watchJobs(client, ids, { json: o.json, after: o.after, intervalMs: o.interval });
+    await client.close();
+  });
+
+withConnection(program.command('activity'))
+  .description('live account activity: active jobs, their resources, totals and budget (a table on a terminal, lines in a pipe, or --json)')
+  .addOption(new Option('--scope <scope>', 'whose activity').choices(['USER', 'INSTITUTE', 'ENVIRONMENT']).default('ENVIRONMENT'))
+  .option('--json', 'one JSON event per line')
+  .action(async (o: ConnectionFlags & { scope: 'USER' | 'INSTITUTE' | 'ENVIRONMENT'; json?: boolean }) => {
+    const client = connect(o);
+    process.exitCode = await watchActivity(client, { scope: o.scope, json: o.json, tty: Boolean(process.stdout.isTTY) && !o.json });
     await client.close();
   });
 

@@ -7,18 +7,24 @@ import type { DocumentTypeDecoration } from '@graphql-typed-document-node/core';
 import { createClient, type Client } from 'graphql-ws';
 import WebSocket from 'ws';
 import {
+  ActivityNowDocument,
   CancelJobDocument,
   CreateJobDocument,
   CreateJobViewTokenDocument,
   GetJobDocument,
   ListJobsDocument,
+  WatchActivityDocument,
+  type ActivityNowQuery,
+  type ActivityScope,
   type CreateBatchJobInput,
   type CreateJobViewTokenMutation,
   type JobFieldsFragment,
   type JobKind,
   type JobStatus,
   type ListJobsQuery,
+  type WatchActivitySubscription,
 } from './generated/graphql.js';
+import { RunwatchError } from './errors.js';
 import { graphqlEndpoint, httpRequest, resolveToken, type TokenSource } from './http.js';
 import { watchJobStream, type ProgressEvent, type WatchOptions } from './watch.js';
 import { waitForJob, type WaitOptions } from './wait.js';
@@ -40,6 +46,12 @@ export interface RunwatchClientOptions {
 
 /** A page of {@link RunwatchClient.listJobs}. */
 export type JobPage = ListJobsQuery['batchJobs'];
+
+/** Account activity now: active jobs with resources, totals and the budget. */
+export type ActivitySnapshot = ActivityNowQuery['activity'];
+
+/** One event of {@link RunwatchClient.watchActivity}: ActivityUpdate, BillingUpdate, ActivityHint or ContextMismatch (see `__typename`). */
+export type ActivityEvent = WatchActivitySubscription['activity'];
 
 /** A read-only share token for one job, from {@link RunwatchClient.createJobViewToken}. */
 export type JobViewToken = CreateJobViewTokenMutation['createJobViewToken'];
@@ -121,6 +133,32 @@ export class RunwatchClient {
    */
   waitForCompletion(id: string, opts: WaitOptions = {}): Promise<Job> {
     return waitForJob((signal) => this.watchJob(id, { ...opts, signal }), id, opts);
+  }
+
+  /**
+   * Account activity now for a scope (USER, INSTITUTE or ENVIRONMENT, default ENVIRONMENT).
+   * @throws RunwatchError FORBIDDEN (needs `activity:read`)
+   */
+  async getActivity(scope: ActivityScope = 'ENVIRONMENT'): Promise<ActivitySnapshot> {
+    return (await this.request(ActivityNowDocument, { scope })).activity;
+  }
+
+  /**
+   * Live account activity: an ActivityUpdate snapshot first, then ActivityUpdates when the set of active jobs
+   * or their resources change, BillingUpdates and ActivityHints. Ends on ContextMismatch or when the loop
+   * breaks. No resume: activity is state, so after a disconnect call it again for a fresh snapshot.
+   * @throws RunwatchError FORBIDDEN (needs `activity:read`), UNAUTHENTICATED; Error when the connection drops.
+   */
+  async *watchActivity(scope: ActivityScope = 'ENVIRONMENT', environmentId?: string): AsyncGenerator<ActivityEvent, void, undefined> {
+    const iterator = this.socket().iterate<WatchActivitySubscription>({ query: WatchActivityDocument.toString(), variables: { scope, environmentId } });
+    try {
+      for await (const result of iterator) {
+        if (result.errors?.length) throw new RunwatchError(String(result.errors[0]!.extensions?.code ?? 'ERROR'), result.errors[0]!.message);
+        if (result.data) yield result.data.activity;
+      }
+    } finally {
+      await iterator.return?.();
+    }
   }
 
   /** Closes the WebSocket connection (running watches end). HTTP calls keep working. */

@@ -7,7 +7,7 @@
  * for await (const event of client.watchJob(id)) console.log(event.type, event.job.completed);
  * ```
  */
-export { RunwatchClient, type Job, type JobPage, type JobViewToken, type RunwatchClientOptions } from './client.js';
+export { RunwatchClient, type ActivityEvent, type ActivitySnapshot, type Job, type JobPage, type JobViewToken, type RunwatchClientOptions } from './client.js';
 export { ProgressReporter, type ProgressReporterOptions, type StartOptions } from './reporter.js';
 export { isFinalEvent, type ProgressEvent, type RetryPolicy, type WatchOptions } from './watch.js';
 export type { WaitOptions } from './wait.js';

@@ -156,3 +156,27 @@ describe('runwatch run', () => {
     expect(job.errorMessage).toContain('last lines of stderr:\nwarming up\nTraceback: ValueError: bad row 4');
   });
 });
+
+describe('runwatch activity', () => {
+  it('prints a line per update in a pipe and JSON events with --json, following jobs that start and finish', async () => {
+    const server = await startTestServer();
+    const tok = await token({ inst: freshInstitute() });
+    const env = { RUNWATCH_URL: server.url.replace('/graphql', ''), RUNWATCH_TOKEN: tok };
+    const lines = cli(['activity'], env);
+    const json = cli(['activity', '--json'], env);
+    await lines.waitForStdout(/0 active/, 'the first (empty) update');
+    await json.waitForStdout(/"ActivityUpdate"/, 'the first JSON update');
+    const id = (await gql(server.url, tok, CREATE, { name: 'gpu job', total: 10 })).createBatchJob.id;
+    await gql(server.url, tok, REPORT, { input: { jobId: id, completed: 1, resources: { containers: 2, cpuCores: 8, memoryGb: 30, gpus: 4 } } });
+    await lines.waitForStdout(/1 active · 2 containers · 8 CPU cores · 30 GB · 4 GPUs/, 'the job and its resources');
+    await json.waitForStdout(/"gpus":4/, 'the job in JSON');
+    await gql(server.url, tok, COMPLETE, { id });
+    await lines.waitForStdout(/1 active[\s\S]*0 active · 0 containers/, 'the job leaving');
+    const events = json.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    expect(events[0]).toMatchObject({ __typename: 'ActivityUpdate', totals: { jobs: 0 } });
+    const withJob = events.find((e) => e.__typename === 'ActivityUpdate' && e.totals.jobs === 1);
+    expect(withJob.activeJobs[0]).toMatchObject({ job: { id, name: 'gpu job' }, resources: { containers: 2, cpuCores: 8, memoryGb: 30, gpus: 4 } });
+    lines.child.kill('SIGINT');
+    json.child.kill('SIGINT');
+  });
+});

@@ -4,6 +4,30 @@ type Exact<T extends { [key: string]: unknown }> = { [K in keyof T]: T[K] };
 /** Internal type. DO NOT USE DIRECTLY. */
 export type Incremental<T> = T | { [P in keyof T]?: P extends ' $fragmentName' | '__typename' ? T[P] : never };
 import type { DocumentTypeDecoration } from '@graphql-typed-document-node/core';
+/** What an ActivityHint is about. */
+export type ActivityHintKind =
+  /** A job was cancelled. */
+  | 'JOB_CANCELLED'
+  /** A job failed. */
+  | 'JOB_FAILED'
+  /** A job completed. */
+  | 'JOB_FINISHED'
+  /** A job started (its first progress). */
+  | 'JOB_STARTED'
+  /** Usage reached 90% of the budget. */
+  | 'NEAR_BUDGET'
+  /** Usage passed the budget (usage is still recorded; nothing is stopped). */
+  | 'OVER_BUDGET';
+
+/** How wide an activity view is; always inside the token's institute. */
+export type ActivityScope =
+  /** Every job of the token's environment (institute + environment). */
+  | 'ENVIRONMENT'
+  /** Every job of every environment of the institute. */
+  | 'INSTITUTE'
+  /** Your own jobs in the token's environment. */
+  | 'USER';
+
 /** A new job. */
 export type CreateBatchJobInput = {
   /** A retried create with the same key and input returns the first job; the same key with other input is CONFLICT. Kept 7 days. */
@@ -97,6 +121,26 @@ export type ResourcesInput = {
   /** Memory in GB. */
   memoryGb: number;
 };
+
+export type ActivityNowQueryVariables = Exact<{
+  scope?: ActivityScope | null | undefined;
+}>;
+
+
+export type ActivityNowQuery = { activity: { scope: ActivityScope, timestamp: string, totals: { jobs: number, containers: number, cpuCores: number, memoryGb: number, gpus: number }, activeJobs: Array<{ job: { id: string, name: string, kind: JobKind, status: JobStatus, completed: number, total: number | null, percent: number | null }, resources: { containers: number, cpuCores: number, memoryGb: number, gpus: number } }>, budget: { budgetTotal: number | null, budgetUsed: number, budgetRemaining: number | null, currency: string | null, percentUsed: number | null } } };
+
+export type WatchActivitySubscriptionVariables = Exact<{
+  scope?: ActivityScope | null | undefined;
+  environmentId?: string | null | undefined;
+}>;
+
+
+export type WatchActivitySubscription = { activity:
+    | { __typename: 'ActivityHint', kind: ActivityHintKind, message: string, jobId: string | null, timestamp: string }
+    | { __typename: 'ActivityUpdate', scope: ActivityScope, timestamp: string, totals: { jobs: number, containers: number, cpuCores: number, memoryGb: number, gpus: number }, activeJobs: Array<{ job: { id: string, name: string, kind: JobKind, status: JobStatus, completed: number, total: number | null, percent: number | null }, resources: { containers: number, cpuCores: number, memoryGb: number, gpus: number } }> }
+    | { __typename: 'BillingUpdate', budgetTotal: number | null, budgetUsed: number, budgetRemaining: number | null, currency: string | null, timestamp: string }
+    | { __typename: 'ContextMismatch', message: string }
+   };
 
 export type JobFieldsFragment = { id: string, kind: JobKind, name: string, status: JobStatus, total: number | null, completed: number, failed: number, percent: number | null, rate: number | null, etaSeconds: number | null, stage: string | null, message: string | null, errorMessage: string | null, metadata: unknown, createdAt: string, startedAt: string | null, finishedAt: string | null, updatedAt: string, lastCursor: string | null };
 
@@ -212,6 +256,96 @@ export const JobFieldsFragmentDoc = new TypedDocumentString(`
   lastCursor
 }
     `, {"fragmentName":"JobFields"}) as unknown as TypedDocumentString<JobFieldsFragment, unknown>;
+export const ActivityNowDocument = new TypedDocumentString(`
+    query ActivityNow($scope: ActivityScope) {
+  activity(scope: $scope) {
+    scope
+    timestamp
+    totals {
+      jobs
+      containers
+      cpuCores
+      memoryGb
+      gpus
+    }
+    activeJobs {
+      job {
+        id
+        name
+        kind
+        status
+        completed
+        total
+        percent
+      }
+      resources {
+        containers
+        cpuCores
+        memoryGb
+        gpus
+      }
+    }
+    budget {
+      budgetTotal
+      budgetUsed
+      budgetRemaining
+      currency
+      percentUsed
+    }
+  }
+}
+    `) as unknown as TypedDocumentString<ActivityNowQuery, ActivityNowQueryVariables>;
+export const WatchActivityDocument = new TypedDocumentString(`
+    subscription WatchActivity($scope: ActivityScope, $environmentId: ID) {
+  activity(scope: $scope, environmentId: $environmentId) {
+    __typename
+    ... on ActivityUpdate {
+      scope
+      timestamp
+      totals {
+        jobs
+        containers
+        cpuCores
+        memoryGb
+        gpus
+      }
+      activeJobs {
+        job {
+          id
+          name
+          kind
+          status
+          completed
+          total
+          percent
+        }
+        resources {
+          containers
+          cpuCores
+          memoryGb
+          gpus
+        }
+      }
+    }
+    ... on BillingUpdate {
+      budgetTotal
+      budgetUsed
+      budgetRemaining
+      currency
+      timestamp
+    }
+    ... on ActivityHint {
+      kind
+      message
+      jobId
+      timestamp
+    }
+    ... on ContextMismatch {
+      message
+    }
+  }
+}
+    `) as unknown as TypedDocumentString<WatchActivitySubscription, WatchActivitySubscriptionVariables>;
 export const GetJobDocument = new TypedDocumentString(`
     query GetJob($id: ID!) {
   batchJob(id: $id) {
