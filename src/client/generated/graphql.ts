@@ -122,6 +122,10 @@ export type ResourcesInput = {
   memoryGb: number;
 };
 
+export type ActiveJobFieldsFragment = { job: { id: string, name: string, kind: JobKind, status: JobStatus, completed: number, total: number | null, percent: number | null }, resources: { containers: number, cpuCores: number, memoryGb: number, gpus: number } };
+
+export type TotalsFieldsFragment = { jobs: number, containers: number, cpuCores: number, memoryGb: number, gpus: number };
+
 export type ActivityNowQueryVariables = Exact<{
   scope?: ActivityScope | null | undefined;
 }>;
@@ -233,6 +237,34 @@ export class TypedDocumentString<TResult, TVariables>
     return this.value;
   }
 }
+export const ActiveJobFieldsFragmentDoc = new TypedDocumentString(`
+    fragment ActiveJobFields on ActiveJob {
+  job {
+    id
+    name
+    kind
+    status
+    completed
+    total
+    percent
+  }
+  resources {
+    containers
+    cpuCores
+    memoryGb
+    gpus
+  }
+}
+    `, {"fragmentName":"ActiveJobFields"}) as unknown as TypedDocumentString<ActiveJobFieldsFragment, unknown>;
+export const TotalsFieldsFragmentDoc = new TypedDocumentString(`
+    fragment TotalsFields on ResourceTotals {
+  jobs
+  containers
+  cpuCores
+  memoryGb
+  gpus
+}
+    `, {"fragmentName":"TotalsFields"}) as unknown as TypedDocumentString<TotalsFieldsFragment, unknown>;
 export const JobFieldsFragmentDoc = new TypedDocumentString(`
     fragment JobFields on BatchJob {
   id
@@ -262,28 +294,10 @@ export const ActivityNowDocument = new TypedDocumentString(`
     scope
     timestamp
     totals {
-      jobs
-      containers
-      cpuCores
-      memoryGb
-      gpus
+      ...TotalsFields
     }
     activeJobs {
-      job {
-        id
-        name
-        kind
-        status
-        completed
-        total
-        percent
-      }
-      resources {
-        containers
-        cpuCores
-        memoryGb
-        gpus
-      }
+      ...ActiveJobFields
     }
     budget {
       budgetTotal
@@ -294,7 +308,30 @@ export const ActivityNowDocument = new TypedDocumentString(`
     }
   }
 }
-    `) as unknown as TypedDocumentString<ActivityNowQuery, ActivityNowQueryVariables>;
+    fragment ActiveJobFields on ActiveJob {
+  job {
+    id
+    name
+    kind
+    status
+    completed
+    total
+    percent
+  }
+  resources {
+    containers
+    cpuCores
+    memoryGb
+    gpus
+  }
+}
+fragment TotalsFields on ResourceTotals {
+  jobs
+  containers
+  cpuCores
+  memoryGb
+  gpus
+}`) as unknown as TypedDocumentString<ActivityNowQuery, ActivityNowQueryVariables>;
 export const WatchActivityDocument = new TypedDocumentString(`
     subscription WatchActivity($scope: ActivityScope, $environmentId: ID) {
   activity(scope: $scope, environmentId: $environmentId) {
@@ -303,28 +340,10 @@ export const WatchActivityDocument = new TypedDocumentString(`
       scope
       timestamp
       totals {
-        jobs
-        containers
-        cpuCores
-        memoryGb
-        gpus
+        ...TotalsFields
       }
       activeJobs {
-        job {
-          id
-          name
-          kind
-          status
-          completed
-          total
-          percent
-        }
-        resources {
-          containers
-          cpuCores
-          memoryGb
-          gpus
-        }
+        ...ActiveJobFields
       }
     }
     ... on BillingUpdate {
@@ -345,7 +364,30 @@ export const WatchActivityDocument = new TypedDocumentString(`
     }
   }
 }
-    `) as unknown as TypedDocumentString<WatchActivitySubscription, WatchActivitySubscriptionVariables>;
+    fragment ActiveJobFields on ActiveJob {
+  job {
+    id
+    name
+    kind
+    status
+    completed
+    total
+    percent
+  }
+  resources {
+    containers
+    cpuCores
+    memoryGb
+    gpus
+  }
+}
+fragment TotalsFields on ResourceTotals {
+  jobs
+  containers
+  cpuCores
+  memoryGb
+  gpus
+}`) as unknown as TypedDocumentString<WatchActivitySubscription, WatchActivitySubscriptionVariables>;
 export const GetJobDocument = new TypedDocumentString(`
     query GetJob($id: ID!) {
   batchJob(id: $id) {
