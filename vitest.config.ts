@@ -13,6 +13,8 @@ export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
     globalSetup: ['test/helpers/global-setup.ts'],
+    // Fails a test file during which a rejection went unhandled (a bug the run would otherwise only print).
+    setupFiles: ['test/helpers/fail-on-unhandled.ts'],
     testTimeout: 30_000,
     hookTimeout: 30_000,
     // Integration files start their own servers and share one redis-server; two cores.

@@ -1,11 +1,14 @@
 /**
  * `npm start`: reads the environment, starts one server, prints its URL (and
  * in dev mode a token), and shuts down gracefully on SIGINT/SIGTERM.
- * Exit codes: 0 after a clean shutdown, 1 when it cannot start, 2 for bad configuration.
+ * Exit codes: 0 after a clean shutdown, 1 when it cannot start or after an
+ * uncaught exception (see src/observe/process-net.ts), 2 for bad configuration.
  */
 import { ConfigError, loadConfig } from './config.js';
+import { createLogger } from './log.js';
+import { installProcessNet } from './observe/process-net.js';
 import { stopProcessTracing } from './observe/tracing.js';
-import { startServer } from './server.js';
+import { startServer, type RunningServer } from './server.js';
 
 async function main(): Promise<void> {
   let config;
@@ -18,7 +21,17 @@ async function main(): Promise<void> {
     }
     throw error;
   }
-  const server = await startServer(config);
+  const log = createLogger(config.logLevel);
+  let server: RunningServer | null = null;
+  installProcessNet({
+    log,
+    metrics: () => server?.metrics ?? null,
+    onFatal: () => {
+      const closing = server ? server.close(2000) : Promise.resolve();
+      closing.finally(() => process.exit(1)).catch(() => process.exit(1));
+    },
+  });
+  server = await startServer(config, { logger: log });
   process.stdout.write(`\nrunwatch is running at ${server.url} (backend: ${server.backend.kind})\n`);
   process.stdout.write(`GraphiQL: open ${server.url} in a browser.\n`);
   if (server.devToken) {
@@ -26,16 +39,17 @@ async function main(): Promise<void> {
     process.stdout.write(`RUNWATCH_TOKEN=${server.devToken}\n\n`);
   }
   let signals = 0;
+  const running = server;
   const stop = (signal: NodeJS.Signals) => {
     if (++signals > 1) process.exit(1);
-    server.log.info({ signal }, 'signal received');
-    server
+    running.log.info({ signal }, 'signal received');
+    running
       .close()
       .then(() => stopProcessTracing())
       .then(
         () => process.exit(0),
         (error) => {
-          server.log.error({ err: error }, 'shutdown failed');
+          running.log.error({ err: error }, 'shutdown failed');
           process.exit(1);
         },
       );

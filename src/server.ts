@@ -76,10 +76,12 @@ export async function startServer(config: Config, opts: ServerOptions = {}): Pro
         url: config.redisUrl,
         historySize: config.historySize,
         onError: onBackendError,
-        onConnectionChange: (up) => {
+        onConnectionError: () => ops.onBackendError('redis', null),
+        // One warning when an outage starts and one line when it ends, whatever the number of retries in between.
+        onConnectionChange: (up, { downMs, error }) => {
           ops.onRedisConnectionChange(up);
-          if (up) log.info({ event: 'fault_cleared', fault: 'redis_down' }, 'redis connection up');
-          else log.warn({ event: 'fault', fault: 'redis_down' }, 'redis connection down');
+          if (up) log.info({ event: 'fault_cleared', fault: 'redis_down', downMs }, `redis reachable again after ${downMs} ms`);
+          else log.warn({ event: 'fault', fault: 'redis_down', error }, 'redis unreachable: mutations fail with SERVICE_UNAVAILABLE until it is back');
         },
       }).catch(async (error: unknown) => {
         await ops.close();

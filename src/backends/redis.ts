@@ -16,10 +16,10 @@
  * PUBLISHes them only if the version is unchanged — otherwise the update is
  * retried. Redis runs the script atomically, so every instance sees one order.
  */
-import { RedisPubSub } from 'graphql-redis-subscriptions';
 import { Redis, type RedisOptions } from 'ioredis';
-import { DomainError, notFound } from '../domain/errors.js';
+import { DomainError, isUnavailable, notFound } from '../domain/errors.js';
 import type { JobChange, JobEvent, JobRecord, Tenant } from '../domain/job.js';
+import { RedisChannels } from './redis-channels.js';
 import { RedisTopicLogStore } from './redis-log.js';
 import { TopicFanout } from './topic-fanout.js';
 import type { Backend, BusEvent, CatchUp, EventBus, HistoryRead, JobFilter, JobStore, ListPosition } from './types.js';
@@ -217,40 +217,55 @@ const isBusEvent = (value: unknown): value is BusEvent =>
   typeof value === 'object' && value !== null && typeof (value as BusEvent).offset === 'number';
 
 /**
- * {@link EventBus} on Redis pub/sub through graphql-redis-subscriptions'
- * RedisPubSub: one SUBSCRIBE per channel per instance, released when the
- * topic's last local listener leaves. A malformed message is logged and dropped.
+ * {@link EventBus} on Redis pub/sub: one SUBSCRIBE per channel per instance
+ * ({@link RedisChannels}), released when the topic's last local listener
+ * leaves, also while Redis is away. A malformed message is logged and dropped.
+ * After a reconnect every open topic catches up from history (onReconnect).
  */
 export class RedisEventBus implements EventBus {
-  private readonly fanout: TopicFanout<number>;
+  private readonly fanout: TopicFanout<string>;
+  private readonly channels: RedisChannels;
   private readonly catchUps = new Map<string, CatchUp<BusEvent>>();
-  private lost = false;
   private recovering: Promise<void> | null = null;
+  private recoverAgain = false;
+  private closed = false;
 
   constructor(
-    readonly pubsub: RedisPubSub,
+    subscriber: Redis,
     private readonly onError: (topic: string, error: unknown) => void,
   ) {
-    const subscriber = pubsub.getSubscriber() as Redis;
-    subscriber.on('close', () => {
-      this.lost = true;
+    this.channels = new RedisChannels(subscriber, {
+      onResubscribed: () => this.startRecovery(),
+      onError: (context, error) => onError(context, error),
     });
-    subscriber.on('ready', () => {
-      if (!this.lost) return;
-      this.lost = false;
-      this.recovering ??= this.recover().finally(() => {
-        this.recovering = null;
-      });
-    });
-    this.fanout = new TopicFanout<number>(
-      (topic, deliver) =>
-        pubsub.subscribe(channelFor(topic), (message: unknown) => {
+    this.fanout = new TopicFanout<string>(
+      async (topic, deliver) => {
+        const channel = channelFor(topic);
+        await this.channels.subscribe(channel, (raw) => {
+          let message: unknown;
+          try {
+            message = JSON.parse(raw);
+          } catch {
+            message = undefined;
+          }
           if (isBusEvent(message)) deliver(message);
           else onError(topic, new Error('malformed message dropped'));
-        }),
-      (_topic, subId) => pubsub.unsubscribe(subId),
+        });
+        return channel;
+      },
+      (_topic, channel) => this.channels.unsubscribe(channel),
       onError,
     );
+  }
+
+  /** The subscriber connection (diagnostics and fault-injection tests). */
+  get subscriber(): Redis {
+    return this.channels.subscriber;
+  }
+
+  /** Channels the subscriber connection listens to (or will, once reconnected). */
+  subscribedChannels(): string[] {
+    return this.channels.channels;
   }
 
   subscribe<E extends BusEvent = JobEvent>(topic: string, listener: (event: E) => void) {
@@ -268,18 +283,34 @@ export class RedisEventBus implements EventBus {
     return undefined;
   }
 
+  /** One recovery at a time; a reconnect during one runs another after it. */
+  private startRecovery(): void {
+    if (this.recovering) {
+      this.recoverAgain = true;
+      return;
+    }
+    this.recovering = this.recover()
+      .catch((error: unknown) => this.onError('recovery', error))
+      .finally(() => {
+        this.recovering = null;
+        if (this.recoverAgain && !this.closed) {
+          this.recoverAgain = false;
+          this.startRecovery();
+        }
+      });
+  }
+
   /**
-   * After a reconnect: ioredis has re-sent every SUBSCRIBE; a PING on the same
-   * connection returns after them, so from then on nothing published is
-   * missed. Then each open topic catches up from history. A topic whose
-   * catch-up fails (Redis flapping) is retried with backoff, up to ~30 s.
+   * After a reconnect (the desired channels are subscribed again and a PING
+   * behind them answered, so nothing published from now on is missed): each
+   * open topic catches up from history. A topic whose catch-up fails (Redis
+   * flapping) is retried with backoff, up to ~30 s; failures while Redis is
+   * unreachable are not reported (the outage itself is logged once).
    */
   private async recover(): Promise<void> {
-    const subscriber = this.pubsub.getSubscriber() as Redis;
-    await subscriber.ping();
     const pending = this.fanout.openTopics();
-    for (let attempt = 0; pending.length > 0 && attempt < 30; attempt++) {
-      if (attempt > 0) await new Promise((r) => setTimeout(r, Math.min(200 * attempt, 2000)));
+    for (let attempt = 0; pending.length > 0 && attempt < 30 && !this.closed; attempt++) {
+      if (attempt > 0) await new Promise((r) => setTimeout(r, Math.min(200 * attempt, 2000)).unref());
       for (let i = pending.length - 1; i >= 0; i--) {
         const { topic, last } = pending[i]!;
         try {
@@ -287,30 +318,40 @@ export class RedisEventBus implements EventBus {
           for (const event of events) this.fanout.inject(topic, event);
           pending.splice(i, 1);
         } catch (error) {
-          this.onError(topic, error);
+          if (!isUnavailable(error)) this.onError(topic, error);
         }
       }
     }
   }
 
-  async close() {}
+  async close() {
+    this.closed = true;
+  }
 }
 
 /** Options of {@link createRedisBackend}. */
 export interface RedisBackendOptions {
   url: string;
   historySize: number;
-  /** Called for pub/sub and connection errors (logging). */
+  /** Called for pub/sub errors (logging); never for the connection errors of an outage (see onConnectionChange). */
   onError: (context: string, error: unknown) => void;
-  /** Called when the connection goes down or comes back. */
-  onConnectionChange?: (up: boolean) => void;
+  /** Called for every connection error event, including each failed reconnect attempt (counting only). */
+  onConnectionError?: (error: unknown) => void;
+  /**
+   * Called once when an outage starts (`up` false, with the error that came
+   * with it) and once when it ends (`up` true, with its duration in ms).
+   * An outage starts when either connection (commands, subscriber) is lost
+   * and ends when both are ready again.
+   */
+  onConnectionChange?: (up: boolean, info: { downMs?: number; error?: string }) => void;
   /** Most milliseconds to wait for Redis at start. */
   connectTimeoutMs?: number;
 }
 
 /**
  * Connects to Redis (two connections: commands, and subscriptions) and
- * resolves once both are ready.
+ * resolves once both are ready. Every promise on these connections is
+ * handled: an outage never ends the process.
  * @throws Error when Redis cannot be reached within `connectTimeoutMs` (default 10 s).
  */
 export async function createRedisBackend(opts: RedisBackendOptions): Promise<Backend> {
@@ -321,18 +362,9 @@ export async function createRedisBackend(opts: RedisBackendOptions): Promise<Bac
   };
   // Commands fail fast while Redis is away instead of queueing without bound.
   const commands = new Redis(opts.url, { ...common, enableOfflineQueue: false, commandTimeout: 3000 });
-  // The subscriber queues its (re)subscriptions and ioredis re-subscribes after a reconnect.
-  const subscriber = new Redis(opts.url, { ...common, enableOfflineQueue: true });
-  let up = false;
-  for (const client of [commands, subscriber]) {
-    client.on('error', (error) => opts.onError('redis', error));
-  }
-  commands.on('ready', () => {
-    if (!up) opts.onConnectionChange?.((up = true));
-  });
-  commands.on('close', () => {
-    if (up) opts.onConnectionChange?.((up = false));
-  });
+  // Subscriptions are re-established by RedisChannels, not by ioredis (see redis-channels.ts).
+  const subscriber = new Redis(opts.url, { ...common, enableOfflineQueue: false, autoResubscribe: false });
+  const outage = trackOutage([commands, subscriber], opts);
   const ready = (client: Redis) =>
     client.status === 'ready' ? Promise.resolve() : new Promise<void>((resolve) => client.once('ready', () => resolve()));
   const timeoutMs = opts.connectTimeoutMs ?? 10_000;
@@ -351,9 +383,9 @@ export async function createRedisBackend(opts: RedisBackendOptions): Promise<Bac
   } finally {
     clearTimeout(timer);
   }
-  const pubsub = new RedisPubSub({ publisher: commands, subscriber });
+  outage.started();
   const store = new RedisJobStore(commands, opts.historySize);
-  const bus = new RedisEventBus(pubsub, (topic, error) => opts.onError(`pubsub ${topic}`, error));
+  const bus = new RedisEventBus(subscriber, (topic, error) => opts.onError(`pubsub ${topic}`, error));
   const logs = new RedisTopicLogStore(commands, opts.historySize);
   return {
     kind: 'redis',
@@ -361,8 +393,50 @@ export async function createRedisBackend(opts: RedisBackendOptions): Promise<Bac
     bus,
     logs,
     close: async () => {
+      outage.stop();
+      await bus.close();
       commands.disconnect();
       subscriber.disconnect();
+    },
+  };
+}
+
+/**
+ * Turns the connections' events into one "down" and one "up" notice per
+ * outage: errors while Redis is known to be down are only counted.
+ */
+function trackOutage(clients: Redis[], opts: RedisBackendOptions) {
+  let started = false;
+  let stopped = false;
+  let downSince: number | null = null;
+  let lastError: string | undefined;
+  const check = () => {
+    if (!started || stopped) return;
+    const allReady = clients.every((c) => c.status === 'ready');
+    if (downSince === null && !allReady) {
+      downSince = Date.now();
+      opts.onConnectionChange?.(false, { error: lastError });
+    } else if (downSince !== null && allReady) {
+      const downMs = Date.now() - downSince;
+      downSince = null;
+      lastError = undefined;
+      opts.onConnectionChange?.(true, { downMs });
+    }
+  };
+  for (const client of clients) {
+    client.on('error', (error: Error) => {
+      lastError = error.message;
+      opts.onConnectionError?.(error);
+    });
+    client.on('close', check);
+    client.on('ready', check);
+  }
+  return {
+    started: () => {
+      started = true;
+    },
+    stop: () => {
+      stopped = true;
     },
   };
 }

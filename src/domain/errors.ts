@@ -37,3 +37,6 @@ export const notFound = (id: string) => new DomainError('NOT_FOUND', `no job wit
 
 /** `CONFLICT`: the job is finished, or an idempotency key was reused with other input. */
 export const conflict = (message: string) => new DomainError('CONFLICT', message);
+
+/** `SERVICE_UNAVAILABLE`: the backend cannot be reached now; the same call can succeed later. */
+export const isUnavailable = (error: unknown): boolean => error instanceof DomainError && error.code === 'SERVICE_UNAVAILABLE';

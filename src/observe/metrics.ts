@@ -183,6 +183,18 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  /**
+   * `runwatch_process_errors_total{kind}`: errors no code path handled, caught by the
+   * process net (src/observe/process-net.ts): kind `unhandled_rejection` or `uncaught_exception`.
+   * Anything above 0 is a bug to report; see docs/operations.md for which end the process.
+   */
+  readonly processErrors = new Counter({
+    name: 'runwatch_process_errors_total',
+    help: 'Errors no code path handled, by kind: unhandled_rejection (logged, process keeps running), uncaught_exception (logged, process shuts down gracefully and exits 1).',
+    labelNames: ['kind'] as const,
+    registers: [this.registry],
+  });
+
   /** `runwatch_redis_reconnects_total`. */
   readonly redisReconnects = new Counter({
     name: 'runwatch_redis_reconnects_total',

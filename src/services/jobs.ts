@@ -8,7 +8,7 @@
 import { createHash } from 'node:crypto';
 import { canSeeJob, type Viewer } from '../auth/tokens.js';
 import { decodeCursor } from '../domain/cursor.js';
-import { conflict, DomainError, notFound } from '../domain/errors.js';
+import { conflict, DomainError, isUnavailable, notFound } from '../domain/errors.js';
 import {
   applyProgress,
   createJob,
@@ -206,7 +206,7 @@ export class JobService {
         .catch((error) => {
           // The job is gone or finished: nothing is owed. Redis away: try again later.
           if (error instanceof DomainError && error.code !== 'SERVICE_UNAVAILABLE') return;
-          this.opts.onError?.(`conflation flush of job ${jobId} failed; retrying`, error);
+          if (!isUnavailable(error)) this.opts.onError?.(`conflation flush of job ${jobId} failed; retrying`, error);
           this.scheduleFlush(jobId, this.clock() + this.intervalMs);
         });
     }, Math.max(0, atMs - this.clock()));

@@ -13,7 +13,7 @@
 import type { Viewer } from '../auth/tokens.js';
 import type { Backend } from '../backends/types.js';
 import { decodeCursor } from '../domain/cursor.js';
-import { DomainError, notFound } from '../domain/errors.js';
+import { DomainError, isUnavailable, notFound } from '../domain/errors.js';
 import { isTerminal, type JobRecord } from '../domain/job.js';
 import {
   logLevelAtLeast,
@@ -187,7 +187,9 @@ export class TrainingService {
           if (change?.flushAtMs != null) this.scheduleFlush(runId, change.flushAtMs);
         })
         .catch((error) => {
-          this.opts.onError?.(`training flush of run ${runId} failed; retrying`, error);
+          // The run is gone or finished: nothing is owed. Redis away: try again later (the outage is logged once).
+          if (error instanceof DomainError && error.code !== 'SERVICE_UNAVAILABLE') return;
+          if (!isUnavailable(error)) this.opts.onError?.(`training flush of run ${runId} failed; retrying`, error);
           this.scheduleFlush(runId, this.clock() + this.settings.intervalMs);
         });
     }, Math.max(0, atMs - this.clock()));

@@ -121,7 +121,7 @@ describe('an instance whose Redis subscriber connection drops', () => {
     await progress.waitFor((items) => items.at(-1)?.job.stage === 'warmup', 'the first stage');
 
     // A's subscriber connection goes away; what B publishes meanwhile never reaches A over pub/sub.
-    const subscriber = (a.backend.bus as RedisEventBus).pubsub.getSubscriber() as Redis;
+    const subscriber = (a.backend.bus as RedisEventBus).subscriber;
     subscriber.disconnect();
     for (let i = 1; i <= 5; i++) {
       await gql(b.url, tok, REPORT, { input: { jobId: job.id, completed: 1 + i, stage: `gap-${i}` } });

@@ -1,0 +1,117 @@
+/**
+ * The Redis SUBSCRIBE side of the event bus: which channels this instance's
+ * subscriber connection listens to, kept equal to the channels that have a
+ * local listener, through outages.
+ *
+ * Why not graphql-redis-subscriptions' `subscribe`/`unsubscribe`: its
+ * `unsubscribe` fires UNSUBSCRIBE and PUNSUBSCRIBE without handling their
+ * promises, and a failed SUBSCRIBE rejects an internal promise nobody
+ * awaits; with Redis away either is an unhandled rejection that ends the
+ * process (issue 9). Here every command's promise is handled, and the
+ * desired set is the single source of truth:
+ *
+ * - {@link subscribe} adds a channel and resolves once Redis confirms the
+ *   SUBSCRIBE; while the connection is down it fails fast with
+ *   SERVICE_UNAVAILABLE (like every store command) instead of queueing.
+ * - {@link unsubscribe} removes it; while connected it sends UNSUBSCRIBE,
+ *   while disconnected it only records the release (nothing to send: see next).
+ * - ioredis' own re-subscribe is off (`autoResubscribe: false`); after every
+ *   reconnect the new connection SUBSCRIBEs exactly the desired set, so a
+ *   channel released during the outage is never subscribed again and one
+ *   somebody listens to is never dropped. A SUBSCRIBE that ioredis re-sends
+ *   from before the outage for a channel released since is undone when its
+ *   reply arrives.
+ */
+import type { Redis } from 'ioredis';
+import { DomainError } from '../domain/errors.js';
+
+/** Callbacks of {@link RedisChannels}. */
+export interface RedisChannelsHooks {
+  /**
+   * Called after a reconnect once the new connection listens to every desired
+   * channel (SUBSCRIBE confirmed, then a PING answered): from then on nothing
+   * published is missed, so catch-up from history can start.
+   */
+  onResubscribed(): void;
+  /** A command on the subscriber connection failed for a reason other than the connection being down. */
+  onError(context: string, error: unknown): void;
+}
+
+const unavailable = () => new DomainError('SERVICE_UNAVAILABLE', 'the backend (Redis) is unreachable; retry later');
+
+/** Desired channel subscriptions on one ioredis subscriber connection (created with `autoResubscribe: false`). */
+export class RedisChannels {
+  private readonly handlers = new Map<string, (message: string) => void>();
+  private lost = false;
+
+  constructor(
+    readonly subscriber: Redis,
+    private readonly hooks: RedisChannelsHooks,
+  ) {
+    subscriber.on('message', (channel: string, message: string) => this.handlers.get(channel)?.(message));
+    subscriber.on('close', () => {
+      this.lost = true;
+    });
+    subscriber.on('ready', () => {
+      if (!this.lost) return;
+      this.lost = false;
+      void this.resubscribe();
+    });
+  }
+
+  /** Channels with a handler now (what the connection listens to once connected). */
+  get channels(): string[] {
+    return [...this.handlers.keys()];
+  }
+
+  /**
+   * Listens to `channel` with `handler` (one handler per channel: the caller
+   * fans out). Resolves once Redis confirmed the SUBSCRIBE.
+   * @throws DomainError SERVICE_UNAVAILABLE when the connection is down or drops before the confirmation.
+   */
+  async subscribe(channel: string, handler: (message: string) => void): Promise<void> {
+    if (this.subscriber.status !== 'ready') throw unavailable();
+    this.handlers.set(channel, handler);
+    try {
+      await this.subscriber.subscribe(channel);
+    } catch {
+      if (this.handlers.get(channel) === handler) this.handlers.delete(channel);
+      throw unavailable();
+    } finally {
+      this.undoIfReleased(channel);
+    }
+  }
+
+  /** Stops listening to `channel`. Never throws; a release during an outage is reconciled on reconnect. */
+  unsubscribe(channel: string): void {
+    if (!this.handlers.delete(channel)) return;
+    if (this.subscriber.status !== 'ready') return; // the next connection subscribes only to what is still desired
+    this.subscriber.unsubscribe(channel).catch(() => {
+      // The connection dropped with the command in flight: the next connection starts without the channel.
+    });
+  }
+
+  /** A SUBSCRIBE for a channel released meanwhile (e.g. re-sent by ioredis after a reconnect) is undone. */
+  private undoIfReleased(channel: string): void {
+    if (this.handlers.has(channel) || this.subscriber.status !== 'ready') return;
+    this.subscriber.unsubscribe(channel).catch(() => {});
+  }
+
+  /** After a reconnect: SUBSCRIBE the desired set on the fresh connection, PING behind it, then tell the owner. */
+  private async resubscribe(): Promise<void> {
+    try {
+      const channels = this.channels;
+      if (channels.length > 0) {
+        await this.subscriber.subscribe(...channels);
+        // Released while the SUBSCRIBE was in flight: undo.
+        for (const channel of channels) this.undoIfReleased(channel);
+      }
+      await this.subscriber.ping();
+    } catch (error) {
+      // Dropped again before it finished: the next 'ready' starts over.
+      if (this.subscriber.status === 'ready') this.hooks.onError('resubscribe', error);
+      return;
+    }
+    this.hooks.onResubscribed();
+  }
+}

@@ -1,0 +1,113 @@
+/**
+ * Chaos with real processes and a real redis-server: subscribers leaving while
+ * Redis is down, a storm of abruptly destroyed WebSocket clients, shutdown
+ * with an idle SSE stream. (Redis restarted with its data, and a server
+ * SIGKILLed mid-stream, are in faults.test.ts.)
+ */
+import { Redis } from 'ioredis';
+import { afterAll, describe, expect, it } from 'vitest';
+import { channelFor } from '../../src/backends/redis.js';
+import { gql, subscribeSse, subscribeWs, wsClient } from '../helpers/clients.js';
+import { spawnServer, type ServerProcess } from '../helpers/processes.js';
+import { scrape } from '../helpers/prometheus.js';
+import { startRedis, type TestRedis } from '../helpers/redis.js';
+import { freshInstitute, token } from '../helpers/servers.js';
+import { waitUntil } from '../helpers/wait.js';
+
+const CREATE = `mutation($input: CreateBatchJobInput!) { createBatchJob(input: $input) { id } }`;
+const REPORT = `mutation($input: ReportProgressInput!) { reportProgress(input: $input) { completed } }`;
+const WATCH = `subscription($runId: ID!) { runProgress(runId: $runId) { cursor type job { completed stage } } }`;
+
+const redisClients: Redis[] = [];
+afterAll(() => {
+  for (const r of redisClients.splice(0)) r.disconnect();
+});
+function redisAt(url: string): Redis {
+  const r = new Redis(url, { maxRetriesPerRequest: 1 });
+  r.on('error', () => {});
+  redisClients.push(r);
+  return r;
+}
+
+/** `PUBSUB NUMSUB` of each channel. */
+async function numsub(redis: Redis, channels: string[]): Promise<number[]> {
+  const reply = (await redis.pubsub('NUMSUB', ...channels)) as (string | number)[];
+  return channels.map((_, i) => Number(reply[2 * i + 1]));
+}
+
+/** Every runwatch channel anybody listens to, sorted. */
+async function listenedChannels(redis: Redis): Promise<string[]> {
+  return ((await redis.pubsub('CHANNELS', 'runwatch:*')) as string[]).sort();
+}
+
+const metric = async (proc: ServerProcess, name: string, labels?: Record<string, string>) => (await scrape(proc.url)).value(name, labels);
+
+describe('subscribers leaving while Redis is down', () => {
+  it('keeps the instance up, and after Redis returns it listens to exactly the channels that still have subscribers', async () => {
+    const redis: TestRedis = await startRedis({ persistent: true });
+    try {
+      const env = { REDIS_URL: redis.url, LOG_LEVEL: 'info' };
+      const [a, b] = await Promise.all([spawnServer(env), spawnServer(env)]);
+      const tok = await token({ inst: freshInstitute() });
+      const ids: string[] = [];
+      for (let i = 0; i < 4; i++) ids.push((await gql(a.url, tok, CREATE, { input: { name: `chaos-${i}`, total: 10 } })).createBatchJob.id);
+      const [stayWs, leaveWs, leaveSse, staySse] = ids as [string, string, string, string];
+      const channels = ids.map((id) => channelFor(`job:${id}`));
+
+      // On B: two graphql-ws and two SSE subscribers; on A: one more on a job whose B subscriber leaves.
+      const bWs = wsClient(b.url, tok);
+      const leavingWsClient = wsClient(b.url, tok);
+      const subs = {
+        stayWs: subscribeWs(bWs, WATCH, { runId: stayWs }, 'runProgress'),
+        leaveWs: subscribeWs(leavingWsClient, WATCH, { runId: leaveWs }, 'runProgress'),
+        leaveSse: subscribeSse(b.url, tok, WATCH, { runId: leaveSse }, 'runProgress'),
+        staySse: subscribeSse(b.url, tok, WATCH, { runId: staySse }, 'runProgress'),
+        onA: subscribeWs(wsClient(a.url, tok), WATCH, { runId: leaveSse }, 'runProgress'),
+      };
+      await Promise.all(Object.values(subs).map((s) => s.waitForCount(1)));
+      const observer = redisAt(redis.url);
+      expect(await numsub(observer, channels)).toEqual([1, 1, 2, 1]);
+      await observer.quit();
+
+      await redis.stop();
+      await waitUntil(() => metric(b, 'runwatch_redis_up'), (up) => up === 0, 'B to notice Redis is down');
+      // Both kinds of subscriber leave while Redis is away.
+      await leavingWsClient.dispose();
+      subs.leaveSse.abort();
+      await waitUntil(() => metric(b, 'runwatch_subscriptions_active'), (n) => n === 2, 'B to release the two leaving subscriptions');
+      // ioredis gives up on commands after failed reconnect attempts (where the unhandled
+      // MaxRetriesPerRequestError used to end the process): wait for several of them.
+      const errorsAtLeave = await metric(b, 'runwatch_redis_errors_total', { kind: 'connection' });
+      await waitUntil(
+        () => metric(b, 'runwatch_redis_errors_total', { kind: 'connection' }),
+        (n) => n >= errorsAtLeave + 4,
+        'B to fail four more reconnect attempts',
+        20_000,
+      );
+      expect((await fetch(new URL('/healthz', b.url))).status).toBe(200);
+
+      await redis.restart();
+      await waitUntil(() => metric(b, 'runwatch_redis_up'), (up) => up === 1, 'B to reconnect', 20_000);
+      const back = redisAt(redis.url);
+      // B's subscriber connection re-subscribes on its own schedule: wait until both instances are back.
+      await waitUntil(() => numsub(back, channels), (n) => n.join() === '1,0,1,1', 'NUMSUB to show only the channels with listeners', 20_000);
+      expect(await listenedChannels(back)).toEqual([channels[0], channels[2], channels[3]].sort());
+
+      // The subscribers that stayed get what is published after the outage.
+      await gql(a.url, tok, REPORT, { input: { jobId: stayWs, completed: 3, stage: 'after' } });
+      await gql(a.url, tok, REPORT, { input: { jobId: staySse, completed: 4, stage: 'after' } });
+      await subs.stayWs.waitFor((items) => items.some((e) => e.job.stage === 'after'), 'the graphql-ws subscriber to get the post-outage event');
+      await subs.staySse.waitFor((items) => items.some((e) => e.job.stage === 'after'), 'the SSE subscriber to get the post-outage event');
+      expect(await numsub(back, channels)).toEqual([1, 0, 1, 1]);
+      expect(await metric(b, 'runwatch_process_errors_total')).toBe(0);
+      expect(b.output()).not.toMatch(/MaxRetriesPerRequestError|Unhandled/);
+      // One warning when the outage started, one line when it ended.
+      const lines = b.output().split('\n').filter((l) => l.includes('"fault":"redis_down"'));
+      expect(lines.map((l) => JSON.parse(l).event)).toEqual(['fault', 'fault_cleared']);
+      expect(JSON.parse(lines[1]!).downMs).toBeGreaterThan(0);
+      subs.staySse.abort();
+    } finally {
+      await redis.stop();
+    }
+  });
+});
