@@ -115,7 +115,16 @@ export async function startServer(config: Config, opts: ServerOptions = {}): Pro
   const services: Services = { jobs, training, activity, commands, share: new ShareService(jwtSecret, jobs) };
   const yoga = createYogaApp({ verifier, services, backend, log, devToken: devToken ?? undefined, plugins: ops.yogaPlugins, cors: ops.policy.cors });
   const dashboard = createDashboard({ devToken: devToken ?? undefined });
+  // Idle keep-alive connections must not hold a shutdown up until the client's keep-alive
+  // timeout (undici: 4 s): every response that ends during a shutdown closes its connection.
+  let shuttingDown = false;
   const httpServer = createServer((req, res) => {
+    // During a shutdown every response is the connection's last.
+    if (shuttingDown) res.shouldKeepAlive = false;
+    // A response ending during a shutdown leaves its keep-alive connection idle: close it now.
+    res.once('finish', () => {
+      if (shuttingDown) setImmediate(() => httpServer.closeIdleConnections());
+    });
     if (dashboard(req, res)) return; // the web dashboard at / (src/dashboard)
     void yoga(req, res);
   });
@@ -138,7 +147,8 @@ export async function startServer(config: Config, opts: ServerOptions = {}): Pro
   const close = (graceMs = 5000) =>
     (closing ??= (async () => {
       log.info('shutting down');
-      // Stop accepting; in-flight requests finish (keep-alive sockets close once idle).
+      shuttingDown = true;
+      // Stop accepting; in-flight requests finish; idle keep-alive connections close now.
       const stopped = new Promise<void>((resolve) => httpServer.close(() => resolve()));
       // WebSocket clients reconnect, to another instance, and resume from their cursors.
       for (const client of ws.wss.clients) client.close(CloseCode.ServiceRestart, 'Server restarting: reconnect');

@@ -209,6 +209,7 @@ export function rateLimitedError(message: string, details: { limit: string; retr
  */
 export function useMutationRateLimit(deps: { limiter: RateLimiter; burst: number; metrics: Metrics; log: Logger }): Plugin<Context> {
   const log = deps.log.child({ component: 'rate-limit' });
+  let failing = false;
   return {
     async onExecute({ args, setResultAndStopExecution }) {
       const operation = getOperationAST(args.document, args.operationName);
@@ -222,9 +223,12 @@ export function useMutationRateLimit(deps: { limiter: RateLimiter; burst: number
       let decision: RateDecision;
       try {
         decision = await deps.limiter.take(viewer.userId, cost);
+        failing = false;
       } catch (error) {
         deps.metrics.redisErrors.inc({ kind: 'command' });
-        log.warn({ err: error }, 'rate limiter unavailable; letting the mutation through');
+        // Once per run of failures (a Redis outage is logged on its own), not once per mutation.
+        if (!failing) log.warn({ err: error }, 'rate limiter unavailable; letting mutations through until it answers again');
+        failing = true;
         return;
       }
       if (decision.allowed) return;

@@ -7,7 +7,7 @@
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
 import { channelFor } from '../../src/backends/redis.js';
-import { gql, subscribeSse, subscribeWs, wsClient } from '../helpers/clients.js';
+import { gql, subscribeSse, subscribeWs, withTimeout, wsClient } from '../helpers/clients.js';
 import { spawnServer, type ServerProcess } from '../helpers/processes.js';
 import { scrape } from '../helpers/prometheus.js';
 import { startRedis, type TestRedis } from '../helpers/redis.js';
@@ -109,5 +109,25 @@ describe('subscribers leaving while Redis is down', () => {
     } finally {
       await redis.stop();
     }
+  });
+});
+
+describe('a rolling deploy with nothing in flight', () => {
+  it('shuts down in well under a second with an idle SSE stream and an idle WebSocket open', async () => {
+    const proc = await spawnServer({});
+    const tok = await token({ inst: freshInstitute() });
+    const { createBatchJob: job } = await gql(proc.url, tok, CREATE, { input: { name: 'idle' } });
+    const sse = subscribeSse(proc.url, tok, WATCH, { runId: job.id }, 'runProgress');
+    const ws = subscribeWs(wsClient(proc.url, tok), WATCH, { runId: job.id }, 'runProgress');
+    await Promise.all([sse.waitForCount(1), ws.waitForCount(1)]);
+    // A keep-alive HTTP connection left idle by an earlier request, too.
+    await gql(proc.url, tok, `{ batchJob(id: "${job.id}") { id } }`);
+    const started = performance.now();
+    proc.kill('SIGTERM');
+    expect(await withTimeout(proc.exited, 10_000, 'the process to exit')).toBe(0);
+    const tookMs = performance.now() - started;
+    await sse.done(1000);
+    expect(JSON.stringify(sse.errors)).toContain('SERVICE_UNAVAILABLE');
+    expect(tookMs).toBeLessThan(1000);
   });
 });
