@@ -36,8 +36,11 @@ export interface TestRedis {
   pid: number;
   /** Stops it (SIGKILL when `hard`), waiting for the process to exit. */
   stop(hard?: boolean): Promise<void>;
-  /** Kills it (SIGKILL) and starts it again on the same port: with `persistent`, from its append-only file. */
-  restart(): Promise<void>;
+  /**
+   * Stops it (SIGKILL; with `graceful`, SIGTERM, so Redis writes its append-only file out as it
+   * would under systemd) and starts it again on the same port: with `persistent`, from that file.
+   */
+  restart(opts?: { graceful?: boolean }): Promise<void>;
   /** Kills it and starts it again on the same port with no data at all. */
   restartEmpty(): Promise<void>;
 }
@@ -62,17 +65,18 @@ async function waitReady(port: number, child: ChildProcess, timeoutMs = 10_000):
 }
 
 /**
- * Starts an empty redis-server on a free port. With `persistent`, every write
- * is fsynced to an append-only file (appendfsync always), so a SIGKILLed
- * server restarts with everything it acknowledged.
+ * Starts an empty redis-server on a free port. With `persistent`, writes go to
+ * an append-only file (`appendonly yes`), fsynced per `appendfsync`: `always`
+ * (the default here) so a SIGKILLed server restarts with everything it
+ * acknowledged, or `everysec` (Redis' default, the set-up docs/operations.md recommends).
  */
-export async function startRedis(opts: { persistent?: boolean } = {}): Promise<TestRedis> {
+export async function startRedis(opts: { persistent?: boolean; appendfsync?: 'always' | 'everysec' } = {}): Promise<TestRedis> {
   assertRedisInstalled();
   const dir = mkdtempSync(join(tmpdir(), 'runwatch-redis-'));
   let port = 0;
   let child: ChildProcess | null = null;
   const launch = async () => {
-    const persistence = opts.persistent ? ['--appendonly', 'yes', '--appendfsync', 'always'] : ['--appendonly', 'no'];
+    const persistence = opts.persistent ? ['--appendonly', 'yes', '--appendfsync', opts.appendfsync ?? 'always'] : ['--appendonly', 'no'];
     const proc = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', ...persistence, '--dir', dir], {
       stdio: 'ignore',
     });
@@ -104,8 +108,8 @@ export async function startRedis(opts: { persistent?: boolean } = {}): Promise<T
       return child?.pid ?? -1;
     },
     stop,
-    restart: async () => {
-      await stop(true);
+    restart: async (restartOpts = {}) => {
+      await stop(!restartOpts.graceful);
       await launch();
     },
     restartEmpty: async () => {
