@@ -47,10 +47,16 @@ export interface BucketSettings {
   burst: number;
 }
 
-/** In-memory buckets, for one instance. Idle full buckets are forgotten so memory stays bounded by active users. */
+/**
+ * In-memory buckets, for one instance. A bucket idle long enough to be full
+ * again is the same as no bucket, so it is forgotten: a sweep runs at most
+ * once per refill time (burst / rate), and a user's bucket is gone within
+ * twice that of their last mutation. Memory is bounded by recently active users.
+ */
 export class MemoryRateLimiter implements RateLimiter {
   private readonly buckets = new Map<string, { tokens: number; atMs: number }>();
   private readonly fullAfterMs: number;
+  private lastSweepMs = -Infinity;
 
   constructor(
     private readonly settings: BucketSettings,
@@ -62,7 +68,7 @@ export class MemoryRateLimiter implements RateLimiter {
   async take(key: string, cost: number): Promise<RateDecision> {
     const { ratePerSecond, burst } = this.settings;
     const now = this.now();
-    if (this.buckets.size > 10_000) this.sweep(now);
+    if (now - this.lastSweepMs >= this.fullAfterMs) this.sweep(now);
     const bucket = this.buckets.get(key) ?? { tokens: burst, atMs: now };
     const tokens = Math.min(burst, bucket.tokens + ((now - bucket.atMs) * ratePerSecond) / 1000);
     const allowed = tokens >= cost;
@@ -76,7 +82,13 @@ export class MemoryRateLimiter implements RateLimiter {
   }
 
   private sweep(now: number): void {
+    this.lastSweepMs = now;
     for (const [key, b] of this.buckets) if (now - b.atMs >= this.fullAfterMs) this.buckets.delete(key);
+  }
+
+  /** Buckets held now (diagnostics, tests). */
+  get size(): number {
+    return this.buckets.size;
   }
 
   async close(): Promise<void> {

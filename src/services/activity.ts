@@ -38,7 +38,7 @@ import {
   type ThrottledHint,
 } from '../domain/activity.js';
 import { emptyBudget, recordUsage, setBudget, viewBudget, type Budget, type BudgetHint, type BudgetView } from '../domain/budget.js';
-import { DomainError, notFound } from '../domain/errors.js';
+import { DomainError, isUnavailable, notFound } from '../domain/errors.js';
 import { viewJob, type JobRecord, type JobView, type Resources, type Tenant } from '../domain/job.js';
 import { LiveStream } from '../delivery/live-stream.js';
 import type { Clock } from './clock.js';
@@ -126,8 +126,9 @@ class ScopeTopic {
       for (const channel of channels) this.unsubscribes.push(await service.backend.bus.subscribe<ActivityNotice>(channel, this.onNotice));
     })();
     this.ready.catch((error) => {
-      service.reportError(`activity subscription ${key} failed`, error);
+      if (!isUnavailable(error)) service.reportError(`activity subscription ${key} failed`, error);
       service.releaseTopic(this);
+      this.releaseChannels(); // the channels subscribed before the failure
     });
   }
 
@@ -178,14 +179,17 @@ class ScopeTopic {
     if (this.members.size > 0) return;
     this.service.releaseTopic(this);
     void this.ready.then(
-      () => {
-        for (const u of this.unsubscribes) u();
-        this.unsubscribes = [];
-      },
+      () => this.releaseChannels(),
       () => {},
     );
     if (this.computeTimer) clearTimeout(this.computeTimer);
     if (this.hintTimer) clearTimeout(this.hintTimer);
+    this.computeTimer = this.hintTimer = null;
+  }
+
+  private releaseChannels(): void {
+    for (const u of this.unsubscribes) u();
+    this.unsubscribes = [];
   }
 
   /** Runs a computation now (snapshots) or at the throttle's next slot (updates). One at a time; one timer per topic. */
@@ -207,6 +211,7 @@ class ScopeTopic {
     const broadcast = this.dirty;
     this.dirty = false;
     const waiting = [...this.members].filter((m) => m.awaitingSnapshot);
+    let failed = false;
     try {
       const view = await this.service.computeView(this.scope, this.viewer);
       for (const m of waiting) {
@@ -218,14 +223,17 @@ class ScopeTopic {
         for (const m of this.members) if (!m.awaitingSnapshot && !waiting.includes(m)) m.stream.push(update);
       }
     } catch (error) {
-      this.service.reportError(`activity update of ${this.key} failed; retrying`, error);
+      failed = true;
+      // Redis away: retry quietly (the outage is logged once); anything else is worth a line.
+      if (!isUnavailable(error)) this.service.reportError(`activity update of ${this.key} failed; retrying`, error);
       this.dirty ||= broadcast;
       for (const m of waiting) m.awaitingSnapshot = true;
     } finally {
       this.computing = false;
     }
     const awaiting = [...this.members].some((m) => m.awaitingSnapshot);
-    if (awaiting || (this.dirty && this.members.size > 0)) this.scheduleCompute(awaiting);
+    // After a failure the retry waits one update interval, never spins.
+    if (awaiting || (this.dirty && this.members.size > 0)) this.scheduleCompute(awaiting && !failed);
   }
 }
 
@@ -242,6 +250,11 @@ export class ActivityService {
     private readonly opts: ActivityServiceOptions = {},
   ) {
     this.updateIntervalMs = 1000 / (opts.updateHz ?? 4);
+  }
+
+  /** Scopes watched on this instance now (one per distinct scope with subscribers; diagnostics, tests). */
+  get watchedScopes(): number {
+    return this.topics.size;
   }
 
   /** @internal */

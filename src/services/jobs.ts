@@ -73,6 +73,11 @@ export class JobService {
     return this.streams.size;
   }
 
+  /** Jobs with a conflation flush timer pending on this instance (at most one each; diagnostics, tests). */
+  get pendingFlushes(): number {
+    return this.flushTimers.size;
+  }
+
   constructor(
     private readonly backend: Backend,
     private readonly clock: Clock,

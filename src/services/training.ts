@@ -80,6 +80,16 @@ export class TrainingService {
   private readonly flushTimers = new Map<string, NodeJS.Timeout>();
   private readonly streams = new Set<LiveStream<TrainingEvent>>();
 
+  /** Training streams (trainingEvents subscriptions) open on this instance now. */
+  get activeStreams(): number {
+    return this.streams.size;
+  }
+
+  /** Runs with a training flush timer pending on this instance (diagnostics, tests). */
+  get pendingFlushes(): number {
+    return this.flushTimers.size;
+  }
+
   constructor(
     private readonly backend: Backend,
     private readonly jobs: JobService,

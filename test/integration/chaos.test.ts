@@ -214,3 +214,40 @@ describe('a storm of WebSocket clients destroyed abruptly', () => {
     expect(await numsub(observer, jobs.map((id) => channelFor(`job:${id}`)))).toEqual([0, 0, 0]);
   }, 180_000); // six rounds of 200 connections: about 10 s on a quiet machine, several times that on a loaded one
 });
+
+describe('per-job structures of an instance', () => {
+  it('are released when the job finishes and its last subscriber goes: fan-out entries, flush timers, streams, activity scopes', async () => {
+    const server = await startTestServer({ backend: 'redis' });
+    const tok = await token({ inst: freshInstitute() });
+    const { createBatchJob: run } = await gql(server.url, tok, CREATE, { input: { name: 'short-lived', kind: 'TRAINING', total: 1000 } });
+    const client = wsClient(server.url, tok);
+    const progress = subscribeWs(client, WATCH, { runId: run.id }, 'runProgress');
+    const training = subscribeWs(client, `subscription($runId: ID!) { trainingEvents(runId: $runId) { __typename } }`, { runId: run.id }, 'trainingEvents');
+    const activity = subscribeWs(client, `subscription { activity { __typename } }`, {}, 'activity');
+    await Promise.all([progress.waitForCount(1), activity.waitForCount(1)]);
+    const services = server.services;
+    expect(services.activity.watchedScopes).toBe(1);
+
+    // Bursts faster than RUNWATCH_PROGRESS_HZ leave a conflation flush owed on both streams.
+    const PUBLISH = `mutation($runId: ID!, $events: [TrainingEventInput!]!) { publishTrainingEvents(runId: $runId, events: $events) }`;
+    for (let step = 1; step <= 20; step++) {
+      await gql(server.url, tok, PUBLISH, { runId: run.id, events: [{ progress: { globalStep: step, maxStep: 1000, loss: 1 / step } }] });
+    }
+    await gql(server.url, tok, `mutation($id: ID!) { completeBatchJob(id: $id) { id } }`, { id: run.id });
+    await Promise.all([progress.done(), training.done()]);
+    activity.dispose();
+
+    await waitUntil(
+      () => ({
+        topics: server.backend.bus.topicCount(),
+        jobStreams: services.jobs.activeStreams,
+        trainingStreams: services.training.activeStreams,
+        jobFlushes: services.jobs.pendingFlushes,
+        trainingFlushes: services.training.pendingFlushes,
+        scopes: services.activity.watchedScopes,
+      }),
+      (held) => Object.values(held).every((n) => n === 0),
+      'every per-job structure to be released',
+    );
+  });
+});

@@ -22,6 +22,16 @@ describe('MemoryRateLimiter', () => {
     now += 10_000;
     expect(await limiter.take('u', 2)).toEqual({ allowed: true, retryAfterSeconds: 0, remaining: 1 });
   });
+
+  it('forgets the buckets of users who stopped sending mutations', async () => {
+    let now = 1_000_000;
+    const limiter = new MemoryRateLimiter({ ratePerSecond: 10, burst: 20 }, () => now); // full again after 2 s
+    for (let i = 0; i < 1000; i++) await limiter.take(`user-${i}`, 1);
+    expect(limiter.size).toBe(1000);
+    now += 4_001; // two refill times later, one active user
+    await limiter.take('active', 1);
+    expect(limiter.size).toBe(1);
+  });
 });
 
 /** An iterator that yields only when told, like a quiet job stream. */
