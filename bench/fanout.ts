@@ -1,194 +1,148 @@
 /**
- * Fan-out benchmark: server CPU per delivered event.
+ * Side-by-side fan-out benchmark (`npm run bench:fanout`): runwatch against
+ * raw forwarding of the Redis bytes (the floor) and the plain graphql-ws +
+ * graphql-js + RedisPubSub recipe, on identical load, in one run.
  *
- * One job channel, N WebSocket subscribers, E events published straight to
- * the job's Redis channel (so only delivery is measured, not reporting).
- * For each server under test, the CPU time (user + system, from
- * /proc/<pid>/stat) it spends while delivering E × N messages, divided by
- * E × N. Servers:
- * - raw:      bytes forwarded as received (bench/raw-forwarder.ts) — the floor;
- * - naive:    graphql-ws + graphql-js + RedisPubSub.asyncIterator (bench/naive-server.ts);
- * - runwatch: `src/main.ts` on Redis.
- * Events are published in batches of 100, each after every client got the
- * previous batch, so no server conflates or buffers.
+ * For each peer it starts a redis-server of its own (once), two instances of
+ * the peer (A takes the reports, B serves the subscribers) and a separate
+ * load-generator process (bench/loadgen.ts) that opens the subscribers on B,
+ * sends reports to A at a fixed rate and measures delivery end to end:
+ * publisher → A → Redis → B → subscribers. Then a saturation search per peer:
+ * the highest load at which p99 latency stays under the bound with nothing lost.
  *
- * Run by hand (needs redis-server): `npx tsx bench/fanout.ts [subscribers=100] [events=2000]`.
- * With BENCH_PROFILE=<dir>, the runwatch server writes a V8 CPU profile there.
- * Results are recorded in docs/benchmarks.md.
+ * Flags (all optional): --subscribers 1000 --jobs 10 --rate 200 (reports per
+ * second over all jobs) --seconds 10 --step-seconds 4 (0: no saturation search)
+ * --p99 100 (ms) --peers raw,recipe,runwatch.
+ * Everything runs on this machine, so load generator, instances and Redis share
+ * its cores: read the table as ratios. Results: docs/benchmarks.md.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
-import { createClient } from 'graphql-ws';
-import { Redis } from 'ioredis';
-import WebSocket from 'ws';
+import { parseArgs } from 'node:util';
 import { SCOPES, signToken } from '../src/auth/tokens.js';
 import { startRedis } from '../test/helpers/redis.js';
+import type { LoadgenConfig, StepResult } from './loadgen.js';
 
-const SUBSCRIBERS = Number(process.argv[2] ?? 100);
-const EVENTS = Number(process.argv[3] ?? 2000);
-const BATCH = 100;
+const { values: flags } = parseArgs({
+  options: {
+    subscribers: { type: 'string', default: '1000' },
+    jobs: { type: 'string', default: '10' },
+    rate: { type: 'string', default: '200' },
+    seconds: { type: 'string', default: '10' },
+    'step-seconds': { type: 'string', default: '4' },
+    p99: { type: 'string', default: '100' },
+    peers: { type: 'string', default: 'raw,recipe,runwatch' },
+  },
+});
 const SECRET = 'bench-secret-0123456789abcdef-0123456789abcdef';
-const QUERY = `subscription($runId: ID!) { runProgress(runId: $runId) { cursor type timestamp job { id status completed total percent rate etaSeconds stage } } }`;
+const PEERS = flags.peers.split(',') as LoadgenConfig['peer'][];
 
-const clockTicks = 100; // USER_HZ on Linux
-function cpuSeconds(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / clockTicks;
-}
-
-function start(args: string[], env: Record<string, string> = {}): Promise<{ child: ChildProcess; line: string }> {
+/** Starts a tsx process and resolves with it and its base URL once it prints that it listens. */
+function start(args: string[], env: Record<string, string> = {}): Promise<{ child: ChildProcess; url: string }> {
   const child = spawn(process.execPath, ['--import', 'tsx', ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
   return new Promise((resolve, reject) => {
     let out = '';
-    child.stdout!.on('data', (chunk: Buffer) => {
+    const onData = (chunk: Buffer) => {
       out += chunk.toString();
-      const line = out.split('\n').find((l) => /listening \d+|runwatch is running at/.test(l));
-      if (line) resolve({ child, line });
-    });
+      const port = /listening (\d+)/.exec(out)?.[1];
+      const url = /running at (http:\/\/[\d.:]+)/.exec(out)?.[1];
+      if (port || url) {
+        child.stdout!.off('data', onData);
+        child.stdout!.resume();
+        resolve({ child, url: url ?? `http://127.0.0.1:${port}` });
+      }
+    };
+    child.stdout!.on('data', onData);
     child.once('exit', (code) => reject(new Error(`${args.join(' ')} exited ${code}: ${out}`)));
   });
 }
 
-function event(runId: string, offset: number): string {
-  const job = {
-    id: runId, kind: 'BATCH', name: 'bench', status: 'RUNNING', total: 1_000_000, completed: offset, failed: 0,
-    percent: offset / 10_000, rate: 123.4, etaSeconds: 987.6, stage: `stage-${offset}`, message: null, errorMessage: null,
-    metadata: null, resources: null, createdAt: 1, startedAt: 2, finishedAt: null, updatedAt: 3, lastCursor: `bench.${offset}`,
-  };
-  return JSON.stringify({
-    cursor: `bench.${offset}`, offset, runId, type: 'STAGE', timestamp: Date.now(), job, message: job.stage,
-    owner: { tenant: { institute: 'user:bench', environment: 'default' }, userId: 'bench' },
-  });
+/** Starts A and B of one peer. */
+async function startPeer(peer: LoadgenConfig['peer'], redisUrl: string) {
+  if (peer === 'runwatch') {
+    const env = {
+      PORT: '0', REDIS_URL: redisUrl, RUNWATCH_JWT_SECRET: SECRET, LOG_LEVEL: 'warn',
+      RUNWATCH_RATE_LIMIT_PER_SECOND: '0', RUNWATCH_MAX_CONNECTIONS_PER_USER: '1000000',
+    };
+    return Promise.all([start(['src/main.ts'], env), start(['src/main.ts'], env)]);
+  }
+  const file = `bench/peers/${peer}.ts`;
+  return Promise.all([start([file, redisUrl]), start([file, redisUrl])]);
 }
 
-/** Counts messages per client; resolves `until(n)` when every client has n. */
-class Counter {
-  counts: number[] = [];
-  private waiters: { n: number; resolve: () => void }[] = [];
-  /** Counts from here on (stragglers of warm-up events may still arrive: at most a few per client). */
-  rebase() {
-    this.counts = this.counts.map(() => 0);
-  }
-  add(i: number) {
-    this.counts[i] = (this.counts[i] ?? 0) + 1;
-    this.waiters = this.waiters.filter((w) => (this.min() >= w.n ? (w.resolve(), false) : true));
-  }
-  min() {
-    let m = Infinity;
-    for (let i = 0; i < SUBSCRIBERS; i++) m = Math.min(m, this.counts[i] ?? 0);
-    return m;
-  }
-  until(n: number) {
-    return this.min() >= n ? Promise.resolve() : new Promise<void>((resolve) => this.waiters.push({ n, resolve }));
-  }
-}
-
-/** Publishes warm-up events until every client got one (subscriptions are live); returns the count each has. */
-async function warmUp(redis: Redis, channel: string, runId: string, counter: Counter): Promise<number> {
-  for (let attempt = 0; attempt < 50; attempt++) {
-    await redis.publish(channel, event(runId, 1));
-    const got = await Promise.race([counter.until(1).then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 200))]);
-    if (got) {
-      await new Promise((r) => setTimeout(r, 300)); // let stragglers of the last warm-up arrive
-      counter.rebase();
-      return 0;
+/** Runs the load generator against one peer; resolves with its step results. */
+function runLoadgen(config: LoadgenConfig): Promise<StepResult[]> {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'bench/loadgen.ts', JSON.stringify(config)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const results: StepResult[] = [];
+  let buffer = '';
+  child.stdout!.on('data', (chunk: Buffer) => {
+    buffer += chunk.toString();
+    for (let nl = buffer.indexOf('\n'); nl >= 0; nl = buffer.indexOf('\n')) {
+      const line = buffer.slice(0, nl);
+      buffer = buffer.slice(nl + 1);
+      const parsed = JSON.parse(line) as StepResult | { done: true };
+      if ('done' in parsed) continue;
+      results.push(parsed);
+      console.error(`  ${config.peer} ${parsed.kind} ${parsed.rate}/s: ${Math.round(parsed.deliveredPerSecond)} delivered/s, p99 ${parsed.p99.toFixed(1)} ms, lost ${parsed.lost}`);
     }
-  }
-  throw new Error('subscriptions did not become live');
+  });
+  return new Promise((resolve, reject) => child.once('exit', (code) => (code === 0 ? resolve(results) : reject(new Error(`loadgen exited ${code}`)))));
 }
 
-async function measure(name: string, pid: number, channel: string, redis: Redis, runId: string, counter: Counter, base: number) {
-  const before = cpuSeconds(pid);
-  const t0 = process.hrtime.bigint();
-  for (let sent = 0; sent < EVENTS; sent += BATCH) {
-    const pipeline = redis.pipeline();
-    for (let i = 1; i <= BATCH; i++) pipeline.publish(channel, event(runId, 1_000 + sent + i));
-    await pipeline.exec();
-    await counter.until(base + sent + BATCH);
+async function createJobs(url: string, token: string, n: number): Promise<string[]> {
+  const ids: string[] = [];
+  for (let i = 0; i < n; i++) {
+    const res = await fetch(`${url}/graphql`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+      body: JSON.stringify({ query: `mutation { createBatchJob(input: { name: "bench ${i}" }) { id } }` }),
+    });
+    ids.push(((await res.json()) as { data: { createBatchJob: { id: string } } }).data.createBatchJob.id);
   }
-  const wallMs = Number(process.hrtime.bigint() - t0) / 1e6;
-  const cpu = cpuSeconds(pid) - before;
-  const delivered = EVENTS * SUBSCRIBERS;
-  const row = { server: name, subscribers: SUBSCRIBERS, events: EVENTS, delivered, cpuSeconds: cpu, cpuMicrosPerDelivery: (cpu * 1e6) / delivered, wallMs: Math.round(wallMs) };
-  console.log(JSON.stringify(row));
-  return row;
+  return ids;
 }
+
+const fmt = (n: number, digits = 1) => (Number.isFinite(n) ? n.toFixed(digits) : '-');
 
 async function main() {
-  const redisServer = await startRedis();
-  const redis = new Redis(redisServer.url);
+  const redis = await startRedis();
+  const token = await signToken(SECRET, { sub: 'bench', inst: 'bench', scope: SCOPES.join(' ') }, 3600);
+  const rows: { peer: string; steady: StepResult; saturation: number }[] = [];
   const children: ChildProcess[] = [];
-  const rows = [];
   try {
-    // raw
-    {
-      const channel = 'runwatch:job:raw';
-      const { child, line } = await start(['bench/raw-forwarder.ts', redisServer.url, channel]);
-      children.push(child);
-      const port = Number(/listening (\d+)/.exec(line)![1]);
-      const counter = new Counter();
-      await Promise.all(
-        Array.from({ length: SUBSCRIBERS }, (_, i) => new Promise<void>((resolve) => {
-          const socket = new WebSocket(`ws://127.0.0.1:${port}`);
-          socket.on('open', () => { socket.send('subscribe'); resolve(); });
-          socket.on('message', () => counter.add(i));
-        })),
-      );
-      const base = await warmUp(redis, channel, 'raw', counter);
-      rows.push(await measure('raw', child.pid!, channel, redis, 'raw', counter, base));
-      child.kill('SIGKILL');
-    }
-    // naive and runwatch use graphql-ws clients
-    for (const name of ['naive', 'runwatch'] as const) {
-      let url: string;
-      let child: ChildProcess;
-      let runId = 'naive';
-      const token = await signToken(SECRET, { sub: 'bench', scope: SCOPES.join(' ') }, 3600);
-      if (name === 'naive') {
-        const started = await start(['bench/naive-server.ts', redisServer.url]);
-        child = started.child;
-        url = `ws://127.0.0.1:${/listening (\d+)/.exec(started.line)![1]}/graphql`;
-      } else {
-        const profile = process.env.BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE}`] : [];
-        const started = await start([...profile, 'src/main.ts'], { PORT: '0', REDIS_URL: redisServer.url, RUNWATCH_JWT_SECRET: SECRET, LOG_LEVEL: 'warn', RUNWATCH_SUBSCRIBER_QUEUE: '1000000', RUNWATCH_MAX_CONNECTIONS_PER_USER: '100000' });
-        child = started.child;
-        const httpUrl = /running at (\S+)/.exec(started.line)![1]!;
-        url = httpUrl.replace(/^http/, 'ws');
-        const res = await fetch(httpUrl, {
-          method: 'POST',
-          headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
-          body: JSON.stringify({ query: 'mutation { createBatchJob(input: { name: "bench", total: 1000000 }) { id } }' }),
-        });
-        runId = ((await res.json()) as any).data.createBatchJob.id;
-      }
-      children.push(child);
-      const counter = new Counter();
-      const clients = Array.from({ length: SUBSCRIBERS }, () =>
-        createClient({ url, webSocketImpl: WebSocket, connectionParams: { authorization: `Bearer ${token}` }, retryAttempts: 0 }),
-      );
-      // runwatch sends a SNAPSHOT first; naive sends nothing until an event.
-      clients.forEach((client, i) => client.subscribe({ query: QUERY, variables: { runId } }, { next: () => counter.add(i), error: (e) => console.error(e), complete: () => {} }));
-      let base = 0;
-      if (name === 'runwatch') {
-        await counter.until(1); // the SNAPSHOT
-        counter.rebase();
-      } else {
-        base = await warmUp(redis, `runwatch:job:${runId}`, runId, counter);
-      }
-      rows.push(await measure(name, child.pid!, `runwatch:job:${runId}`, redis, runId, counter, base));
-      await Promise.all(clients.map((c) => c.dispose()));
-      const exited = new Promise((r) => child.once('exit', r));
-      child.kill('SIGTERM'); // lets --cpu-prof write its profile
-      await exited;
+    for (const peer of PEERS) {
+      const [a, b] = await startPeer(peer, redis.url);
+      children.push(a.child, b.child);
+      const jobs = Number(flags.jobs);
+      const jobIds = peer === 'runwatch' ? await createJobs(a.url, token, jobs) : Array.from({ length: jobs }, (_, i) => `${peer}-job-${i}`);
+      const results = await runLoadgen({
+        peer, ingressUrl: a.url, serveUrl: b.url, ingressPid: a.child.pid!, servePid: b.child.pid!, token, jobIds,
+        subscribers: Number(flags.subscribers), rate: Number(flags.rate), seconds: Number(flags.seconds),
+        stepSeconds: Number(flags['step-seconds']), p99BoundMs: Number(flags.p99),
+      });
+      const steady = results.find((r) => r.kind === 'steady')!;
+      const passing = results.filter((r) => r.passed).map((r) => r.deliveredPerSecond);
+      rows.push({ peer, steady, saturation: passing.length ? Math.max(...passing) : 0 });
+      for (const child of [a.child, b.child]) child.kill('SIGKILL');
     }
   } finally {
     for (const child of children) if (child.exitCode === null) child.kill('SIGKILL');
-    redis.disconnect();
-    await redisServer.stop();
+    await redis.stop();
   }
-  const raw = rows.find((r) => r.server === 'raw')!.cpuMicrosPerDelivery;
-  console.log('\n| server | subscribers | events | CPU µs per delivered event | × raw |\n| --- | --- | --- | --- | --- |');
-  for (const r of rows) console.log(`| ${r.server} | ${r.subscribers} | ${r.events} | ${r.cpuMicrosPerDelivery.toFixed(2)} | ${(r.cpuMicrosPerDelivery / raw).toFixed(2)} |`);
+  const raw = rows.find((r) => r.peer === 'raw');
+  console.log(
+    `\n${flags.subscribers} subscribers over ${flags.jobs} jobs, ${flags.rate} reports/s for ${flags.seconds} s (steady step); ` +
+      `saturation: highest delivered/s with p99 < ${flags.p99} ms and nothing lost\n`,
+  );
+  console.log('| peer | delivered/s | p50 ms | p99 ms | max ms | lost | B CPU % | B CPU µs/delivery | × raw | RSS KiB/subscriber | A CPU % | A CPU ms/report | saturation delivered/s |');
+  console.log('| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |');
+  for (const { peer, steady: s, saturation } of rows) {
+    const ratio = raw ? s.serveCpuMicrosPerDelivery / raw.steady.serveCpuMicrosPerDelivery : NaN;
+    console.log(
+      `| ${peer} | ${Math.round(s.deliveredPerSecond)} | ${fmt(s.p50)} | ${fmt(s.p99)} | ${fmt(s.max)} | ${s.lost} | ${fmt(s.serveCpuPercent, 0)} | ` +
+        `${fmt(s.serveCpuMicrosPerDelivery)} | ${fmt(ratio, 2)} | ${fmt(s.rssKiBPerSubscriber)} | ${fmt(s.ingressCpuPercent, 0)} | ` +
+        `${fmt(s.ingressCpuMsPerReport, 2)} | ${Math.round(saturation)} |`,
+    );
+  }
 }
 
 main().catch((error) => {

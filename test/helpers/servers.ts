@@ -5,7 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import { pino } from 'pino';
 import { afterAll, inject } from 'vitest';
-import { signToken, SCOPES, type TokenClaims } from '../../src/auth/tokens.js';
+import { signToken, SCOPES, TokenVerifier, type TokenClaims, type Viewer } from '../../src/auth/tokens.js';
 import type { Config } from '../../src/config.js';
 import { startServer, type RunningServer, type ServerOptions } from '../../src/server.js';
 
@@ -55,4 +55,12 @@ export const freshInstitute = () => `inst-${randomUUID().slice(0, 8)}`;
 /** Signs a test token; defaults: every scope, a fresh user, 1 hour. */
 export function token(claims: Partial<TokenClaims> = {}, ttlSeconds = 3600, secret = TEST_SECRET): Promise<string> {
   return signToken(secret, { sub: claims.sub ?? `user-${randomUUID().slice(0, 8)}`, scope: SCOPES.join(' '), ...claims }, ttlSeconds);
+}
+
+/**
+ * The viewer a token stands for, for driving a server's services in-process
+ * (heavy producers in tests: thousands of reports without thousands of HTTP requests).
+ */
+export function viewerOf(tok: string): Promise<Viewer> {
+  return new TokenVerifier(TEST_SECRET).verify(tok);
 }

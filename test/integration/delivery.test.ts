@@ -10,7 +10,7 @@ import WebSocket from 'ws';
 import { decodeCursor } from '../../src/domain/cursor.js';
 import { deferred, errorCode, gql, gqlHttp, subscribeWs, withTimeout, wsClient } from '../helpers/clients.js';
 import { startRedis } from '../helpers/redis.js';
-import { BACKENDS, freshInstitute, startTestServer, token } from '../helpers/servers.js';
+import { BACKENDS, freshInstitute, startTestServer, token, viewerOf } from '../helpers/servers.js';
 import { waitUntil } from '../helpers/wait.js';
 
 const CREATE = `mutation($input: CreateBatchJobInput!) { createBatchJob(input: $input) { id } }`;
@@ -94,9 +94,11 @@ describe('conflation', () => {
     const events = subscribeWs(wsClient(server.url, tok), WATCH, { runId: job.id }, 'runProgress');
     await events.waitForCount(1);
     const started = Date.now();
+    // Ten workers, in-process (the resolver's own call), so the test measures delivery, not HTTP.
+    const viewer = await viewerOf(tok);
     await Promise.all(
       Array.from({ length: 10 }, async () => {
-        for (let i = 0; i < 500; i++) await gql(server.url, tok, REPORT, { input: { jobId: job.id, completedDelta: 1 } });
+        for (let i = 0; i < 500; i++) await server.services.jobs.report(viewer, job.id, { completedDelta: 1 });
       }),
     );
     const seconds = (Date.now() - started) / 1000;
@@ -130,8 +132,17 @@ describe('backpressure', () => {
     // A healthy subscriber that only counts.
     let healthy = 0;
     const healthyDone = deferred();
+    const onHealthy: (() => void)[] = [];
     const client = wsClient(server.url, tok);
-    client.subscribe({ query: WATCH, variables: { runId: job.id } }, { next: () => void healthy++, error: healthyDone.reject, complete: healthyDone.resolve });
+    const next = () => {
+      healthy++;
+      for (const wake of onHealthy.splice(0)) wake();
+    };
+    client.subscribe({ query: WATCH, variables: { runId: job.id } }, { next, error: healthyDone.reject, complete: healthyDone.resolve });
+    /** Flow control for the in-process producer: the healthy reader stays within 50 events of it. */
+    const healthyWithin50Of = async (produced: number) => {
+      while (healthy < produced - 50) await withTimeout(new Promise<void>((wake) => onHealthy.push(wake)), 10_000, 'the healthy subscriber to keep up');
+    };
 
     // A stuck one: a raw socket that stops reading once subscribed.
     const stuck = new WebSocket(server.url.replace(/^http/, 'ws'), 'graphql-transport-ws');
@@ -155,10 +166,14 @@ describe('backpressure', () => {
     const heapBefore = process.memoryUsage().heapUsed;
     const message = (i: number) => `item ${i} failed: ${'x'.repeat(1900)}`;
     const n = 6000;
-    let next = 0;
+    let produced = 0;
+    const viewer = await viewerOf(tok);
     const producer = Promise.all(
       Array.from({ length: 8 }, async () => {
-        for (let i = next++; i < n; i = next++) await gql(server.url, tok, REPORT, { input: { jobId: job.id, completedDelta: 1, failedDelta: 1, message: message(i) } });
+        for (let i = produced++; i < n; i = produced++) {
+          await healthyWithin50Of(i);
+          await server.services.jobs.report(viewer, job.id, { completedDelta: 1, failedDelta: 1, message: message(i) });
+        }
       }),
     );
     // The server gives up on the stuck stream once its queue overflows; then let the client read again.

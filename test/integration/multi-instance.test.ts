@@ -6,11 +6,14 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { RunningServer } from '../../src/server.js';
 import { gql, gqlHttp, subscribeSse, subscribeWs, wsClient } from '../helpers/clients.js';
-import { freshInstitute, startTestServer, token } from '../helpers/servers.js';
+import { Redis } from 'ioredis';
+import { TokenVerifier } from '../../src/auth/tokens.js';
+import { freshInstitute, sharedRedisUrl, startTestServer, TEST_SECRET, token } from '../helpers/servers.js';
 import { sharedExecutionStats } from '../../src/delivery/shared-execution.js';
 
 const CREATE = `mutation($input: CreateBatchJobInput!) { createBatchJob(input: $input) { id } }`;
 const REPORT = `mutation($input: ReportProgressInput!) { reportProgress(input: $input) { completed } }`;
+const WATCH_OFFSETS = `subscription($runId: ID!) { runProgress(runId: $runId) { cursor type job { status completed stage } } }`;
 const WATCH = `subscription($runId: ID!) { runProgress(runId: $runId) { cursor type job { status completed failed stage } } }`;
 
 describe('two instances sharing one Redis', () => {
@@ -69,6 +72,32 @@ describe('two instances sharing one Redis', () => {
     }
   });
 
+  it('combines 400 concurrent reports to one job from two instances: exact count, gap-free offsets, few Redis round trips', async () => {
+    const inst = freshInstitute();
+    const viewer = await new TokenVerifier(TEST_SECRET).verify(await token({ inst, sub: 'workers' }));
+    const job = await a.services.jobs.create(viewer, { name: 'many writers', kind: 'BATCH', total: 400 });
+    const events = subscribeWs(wsClient(b.url, await token({ inst })), WATCH_OFFSETS, { runId: job.id }, 'runProgress');
+    await events.waitForCount(1);
+    const redis = new Redis(sharedRedisUrl());
+    const casBefore = await evalCalls(redis);
+    // In-process, as 400 HTTP workers would call it, half through each instance, all at once.
+    const reports = Array.from({ length: 400 }, (_, i) =>
+      (i % 2 ? a : b).services.jobs.report(viewer, job.id, { completedDelta: 1, stage: i === 199 ? 'second half' : undefined }),
+    );
+    const views = await Promise.all(reports);
+    const casCalls = (await evalCalls(redis)) - casBefore;
+    redis.disconnect();
+    expect(Math.max(...views.map((v) => v.completed))).toBe(400);
+    await a.services.jobs.finish(viewer, job.id, 'COMPLETED', null);
+    const all = await events.done();
+    expect(all.at(-1).job).toMatchObject({ status: 'COMPLETED', completed: 400 });
+    const offsets = all.slice(1).map((e) => Number(e.cursor.split('.')[1]));
+    expect(offsets).toEqual(offsets.map((_, i) => offsets[0]! + i));
+    expect(all.filter((e) => e.type === 'STAGE').map((e) => e.job.stage)).toEqual(['second half']);
+    // One compare-and-set per combined batch (plus retries when the other instance won), never one per report.
+    expect(casCalls, `compare-and-set calls for 400 reports`).toBeLessThan(100);
+  });
+
   it('streams over SSE (Accept: text/event-stream) on B what is reported through A', async () => {
     const { createBatchJob: job } = await gql(a.url, tok, CREATE, { input: { name: 'sse', total: 3 } });
     const events = subscribeSse(b.url, tok, WATCH, { runId: job.id }, 'runProgress');
@@ -81,3 +110,11 @@ describe('two instances sharing one Redis', () => {
     expect(all.at(-1).job).toMatchObject({ status: 'COMPLETED', completed: 3 });
   });
 });
+
+/** Scripts Redis has run so far (every job commit is one EVALSHA of the compare-and-set script). */
+async function evalCalls(redis: Redis): Promise<number> {
+  const info = await redis.info('commandstats');
+  let calls = 0;
+  for (const m of info.matchAll(/^cmdstat_(?:evalsha|eval):calls=(\d+)/gm)) calls += Number(m[1]);
+  return calls;
+}
