@@ -12,7 +12,7 @@ import { createMemoryBackend } from './backends/memory.js';
 import { createRedisBackend, redactUrl } from './backends/redis.js';
 import type { Backend } from './backends/types.js';
 import { CloseCode } from './close-codes.js';
-import type { Config } from './config.js';
+import { tokenPolicy, type Config } from './config.js';
 import { createLogger } from './log.js';
 import type { Metrics } from './observe/metrics.js';
 import { createOps } from './ops.js';
@@ -89,7 +89,7 @@ export async function startServer(config: Config, opts: ServerOptions = {}): Pro
   const backend = ops.instrument(rawBackend);
   const jwtSecret = config.jwtSecret ?? randomSecret();
   const devToken = config.jwtSecret ? null : await signToken(jwtSecret, { sub: 'dev', scope: SCOPES.join(' ') }, 30 * 24 * 3600);
-  const verifier = new TokenVerifier(jwtSecret);
+  const verifier = new TokenVerifier(jwtSecret, tokenPolicy(config));
   const onError = (message: string, error: unknown) => log.warn({ err: error }, message);
   let training: TrainingService | null = null;
   let activity: ActivityService | null = null;
