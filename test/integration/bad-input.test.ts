@@ -3,7 +3,11 @@
  * graphql-js cannot coerce, and tokens the policy refuses each get a coded
  * refusal (BAD_USER_INPUT, UNAUTHENTICATED), and no job changes.
  */
+import { execFile } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { SignJWT } from 'jose';
+import { ConfigError, loadConfig } from '../../src/config.js';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { RunningServer } from '../../src/server.js';
 import { MAX_JSON_DEPTH } from '../../src/schema/json-input.js';
@@ -245,6 +249,41 @@ describe('token policy', () => {
     const { status, body } = await gqlHttp(lenient.url, noExp, LIST);
     expect(status).toBe(200);
     expect(body.data.batchJobs.edges).toEqual([]);
+  });
+
+  it('validates the token settings at start, naming the variable', () => {
+    expect(loadConfig({ RUNWATCH_ALLOW_TOKENS_WITHOUT_EXP: 'true', RUNWATCH_MAX_TOKEN_TTL_DAYS: '0.5' })).toMatchObject({
+      allowTokensWithoutExp: true,
+      maxTokenTtlSeconds: 43_200,
+    });
+    for (const [name, value] of [
+      ['RUNWATCH_ALLOW_TOKENS_WITHOUT_EXP', 'yes'],
+      ['RUNWATCH_MAX_TOKEN_TTL_DAYS', '-1'],
+      ['RUNWATCH_MAX_TOKEN_TTL_DAYS', 'forever'],
+    ]) {
+      expect(() => loadConfig({ [name!]: value })).toThrow(ConfigError);
+      expect(() => loadConfig({ [name!]: value })).toThrow(name);
+    }
+  });
+
+  it('`runwatch token` mints tokens the server accepts, and refuses a user: institute or a lifetime over the maximum', async () => {
+    const bin = fileURLToPath(new URL('../../bin/runwatch.js', import.meta.url));
+    const run = (args: string[]) =>
+      promisify(execFile)(process.execPath, [bin, 'token', ...args], { env: { ...process.env, RUNWATCH_JWT_SECRET: server.jwtSecret }, timeout: 60_000 }).then(
+        (r) => ({ code: 0, stdout: r.stdout, stderr: r.stderr }),
+        (e: { code: number; stdout: string; stderr: string }) => ({ code: e.code, stdout: e.stdout, stderr: e.stderr }),
+      );
+    const [minted, personal, forever] = await Promise.all([
+      run(['--sub', 'carol', '--inst', freshInstitute()]),
+      run(['--sub', 'mallory', '--inst', 'user:carol']),
+      run(['--sub', 'carol', '--ttl', String(400 * 24 * 3600)]),
+    ]);
+    expect(minted.code, minted.stderr).toBe(0);
+    expect((await gqlHttp(server.url, minted.stdout.trim(), LIST)).status).toBe(200);
+    expect(personal.code).toBe(2);
+    expect(personal.stderr).toContain('reserved');
+    expect(forever.code).toBe(2);
+    expect(forever.stderr).toContain('RUNWATCH_MAX_TOKEN_TTL_DAYS');
   });
 
   it('share tokens of a user in their personal institute still work', async () => {

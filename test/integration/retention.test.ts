@@ -7,6 +7,7 @@
  */
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from '../../src/config.js';
 import type { RunningServer } from '../../src/server.js';
 import { errorCode, gql, gqlHttp, subscribeSse, wsClient, subscribeWs } from '../helpers/clients.js';
 import { BACKENDS, freshInstitute, sharedRedisUrl, startTestServer, token } from '../helpers/servers.js';
@@ -173,5 +174,16 @@ describe('in-memory backend cap', () => {
     await gql(server.url, tok, COMPLETE, { id: c });
     expect(await create('f')).toBeTruthy();
     expect(await exists(c)).toBe(false);
+  });
+});
+
+describe('RUNWATCH_RETENTION_DAYS', () => {
+  it('takes whole or fractional days, and refuses anything else naming the variable', () => {
+    expect(loadConfig({ RUNWATCH_RETENTION_DAYS: '7' }).retentionSeconds).toBe(7 * 86_400);
+    expect(loadConfig({ RUNWATCH_RETENTION_DAYS: '0.25' }).retentionSeconds).toBe(21_600);
+    for (const value of ['0', '-3', 'a month', '1e3']) {
+      expect(() => loadConfig({ RUNWATCH_RETENTION_DAYS: value })).toThrow(ConfigError);
+      expect(() => loadConfig({ RUNWATCH_RETENTION_DAYS: value })).toThrow('RUNWATCH_RETENTION_DAYS');
+    }
   });
 });
