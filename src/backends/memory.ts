@@ -284,8 +284,8 @@ export interface MemoryBackendOptions {
   clock?: () => number;
 }
 
-/** Default cap of the in-memory backend: 10 000 jobs. */
-export const DEFAULT_MEMORY_MAX_JOBS = 10_000;
+/** Default cap of the in-memory backend: 1 000 jobs (about 450 KB each with a full 1 000-event history). */
+export const DEFAULT_MEMORY_MAX_JOBS = 1_000;
 
 /** Milliseconds between retention sweeps: half the retention, from 0.25 s to 60 s. */
 const sweepIntervalMs = (retentionSeconds: number) => Math.min(60_000, Math.max(250, (retentionSeconds * 1000) / 2));

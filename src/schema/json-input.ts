@@ -27,16 +27,34 @@ export const MAX_VARIABLE_DEPTH = MAX_JSON_DEPTH + 8;
  * Scalars are 0.
  */
 export function jsonDepth(value: unknown, limit: number): number {
+  if (typeof value !== 'object' || value === null) return 0;
   let deepest = 0;
-  const stack: [unknown, number][] = [[value, 0]];
-  while (stack.length > 0) {
-    const [current, depth] = stack.pop()!;
-    if (typeof current !== 'object' || current === null) continue;
-    const level = depth + 1;
-    if (level > deepest) deepest = level;
-    if (level > limit) return level;
-    for (const child of Array.isArray(current) ? current : Object.values(current)) {
-      if (typeof child === 'object' && child !== null) stack.push([child, level]);
+  // Two parallel stacks (no per-node allocation): containers and their levels.
+  const nodes: object[] = [value];
+  const levels: number[] = [1];
+  while (nodes.length > 0) {
+    const current = nodes.pop()! as Record<string, unknown>;
+    const level = levels.pop()!;
+    if (level > deepest) {
+      deepest = level;
+      if (level > limit) return level;
+    }
+    if (Array.isArray(current)) {
+      for (let i = 0; i < current.length; i++) {
+        const child: unknown = current[i];
+        if (typeof child === 'object' && child !== null) {
+          nodes.push(child);
+          levels.push(level + 1);
+        }
+      }
+    } else {
+      for (const key in current) {
+        const child = current[key];
+        if (typeof child === 'object' && child !== null) {
+          nodes.push(child);
+          levels.push(level + 1);
+        }
+      }
     }
   }
   return deepest;

@@ -231,11 +231,14 @@ describe('token policy', () => {
     expect(body.errors![0]!.message).toContain('exp');
   });
 
-  it('refuses a token living longer than the maximum lifetime (default 365 days)', async () => {
+  it('refuses a token living longer than the maximum lifetime (default 365 days), also with an iat in the future', async () => {
     const longLived = await sign({ sub: 'worker', inst: freshInstitute() }, (j) => j.setIssuedAt().setExpirationTime('400d'));
     const { status, body } = await gqlHttp(server.url, longLived, LIST);
     expect(status).toBe(401);
     expect(body.errors![0]!.message).toContain('lifetime');
+    const nowSeconds = Math.floor(Date.now() / 1000);
+    const backdated = await sign({ sub: 'worker', inst: freshInstitute() }, (j) => j.setIssuedAt(nowSeconds + 400 * 86_400).setExpirationTime(nowSeconds + 401 * 86_400));
+    expect((await gqlHttp(server.url, backdated, LIST)).status).toBe(401);
     const yearly = await sign({ sub: 'worker', inst: freshInstitute() }, (j) => j.setIssuedAt().setExpirationTime('360d'));
     expect((await gqlHttp(server.url, yearly, LIST)).status).toBe(200);
   });
