@@ -177,10 +177,12 @@ describe('in-memory backend cap', () => {
   });
 });
 
-describe('RUNWATCH_RETENTION_DAYS', () => {
+describe('RUNWATCH_RETENTION_DAYS and RUNWATCH_MEMORY_MAX_JOBS', () => {
   it('takes whole or fractional days, and refuses anything else naming the variable', () => {
     expect(loadConfig({ RUNWATCH_RETENTION_DAYS: '7' }).retentionSeconds).toBe(7 * 86_400);
     expect(loadConfig({ RUNWATCH_RETENTION_DAYS: '0.25' }).retentionSeconds).toBe(21_600);
+    expect(loadConfig({ RUNWATCH_MEMORY_MAX_JOBS: '50' }).memoryMaxJobs).toBe(50);
+    expect(() => loadConfig({ RUNWATCH_MEMORY_MAX_JOBS: '0' })).toThrow('RUNWATCH_MEMORY_MAX_JOBS');
     for (const value of ['0', '-3', 'a month', '1e3']) {
       expect(() => loadConfig({ RUNWATCH_RETENTION_DAYS: value })).toThrow(ConfigError);
       expect(() => loadConfig({ RUNWATCH_RETENTION_DAYS: value })).toThrow('RUNWATCH_RETENTION_DAYS');
