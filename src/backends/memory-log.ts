@@ -1,13 +1,14 @@
 /**
  * In-memory {@link TopicLogStore}: heads in a Map, history in a ring per
  * topic, publication through the in-process bus. Appends run synchronously
- * between awaits, so they are atomic by construction. Expiry is ignored (the
- * process is the lifetime).
+ * between awaits, so they are atomic by construction. `ttlSeconds` is
+ * ignored: a job's logs are removed with the job (memory.ts `onRemoved`).
  */
+import { notFound } from '../domain/errors.js';
 import { newEpoch } from '../services/ids.js';
 import type { MemoryEventBus } from './memory.js';
 import { assertConsecutive, type LogCommit, type LogCommitted, type LogHead, type LogHistoryRead, type TopicLogStore } from './topic-log.js';
-import type { BusEvent } from './types.js';
+import { ownerJobOf, type BusEvent } from './types.js';
 
 interface Entry {
   head: LogHead<unknown>;
@@ -25,12 +26,27 @@ export class MemoryTopicLogStore implements TopicLogStore {
     private readonly historySize: number,
   ) {}
 
+  /** Does the job that owns a log still exist? Set by the backend; default: yes. */
+  ownerExists: (jobId: string) => boolean = () => true;
+
+  /** Drops a topic's log (its job was removed). */
+  remove(topic: string): void {
+    this.logs.delete(topic);
+  }
+
+  /** Topic logs held now (diagnostics, tests). */
+  get size(): number {
+    return this.logs.size;
+  }
+
   async head<S>(topic: string): Promise<LogHead<S> | null> {
     const entry = this.logs.get(topic);
     return entry ? ({ ...entry.head } as LogHead<S>) : null;
   }
 
   async append<S, E extends BusEvent>(topic: string, change: (head: LogHead<S>) => LogCommit<S, E> | null): Promise<LogCommitted<S, E> | null> {
+    const owner = ownerJobOf(topic);
+    if (owner !== null && !this.ownerExists(owner)) throw notFound(owner);
     const existing = this.logs.get(topic);
     const head = (existing?.head ?? { epoch: newEpoch(), offset: 0, state: null }) as LogHead<S>;
     const commit = change({ ...head });

@@ -5,6 +5,8 @@
  * - `runwatch:log:<t>`         hash {v: version, epoch, offset, state: JSON}
  * - `runwatch:log:<t>:events`  stream of its events, entry id `<offset>-0`,
  *                              about the newest RUNWATCH_HISTORY kept (XADD MAXLEN ~)
+ * A job's logs (`training:<id>`, `commands:<id>`) expire with the job record,
+ * RUNWATCH_RETENTION_DAYS after it finishes (see redis.ts).
  * Events are PUBLISHed on `runwatch:<t>`; notices on `runwatch:<other topic>`.
  *
  * Appends are compare-and-set on `v`: read the head, compute in TypeScript,
@@ -14,17 +16,27 @@
  */
 import type { Redis } from 'ioredis';
 import { newEpoch } from '../services/ids.js';
-import { channelFor, KEY_PREFIX } from './redis.js';
+import { notFound } from '../domain/errors.js';
+import { channelFor, jobKey, KEY_PREFIX } from './redis.js';
 import { assertConsecutive, type LogCommit, type LogCommitted, type LogHead, type LogHistoryRead, type TopicLogStore } from './topic-log.js';
-import type { BusEvent } from './types.js';
+import { ownerJobOf, type BusEvent } from './types.js';
 
 const headKey = (topic: string) => `${KEY_PREFIX}log:${topic}`;
 const eventsKey = (topic: string) => `${KEY_PREFIX}log:${topic}:events`;
 const MAX_CAS_ATTEMPTS = 200;
 
+// KEYS: 1 head, 2 events, 3 the owning job's record ('' for account-level logs).
 // ARGV: 1 expected version ('' = must not exist), 2 epoch, 3 offset, 4 state, 5 maxlen,
-// 6 ttl seconds (0 = persist), 7 channel, 8 event count n, then n × (offset, json), then (channel, json) notices.
+// 6 ttl seconds (0 = none of its own), 7 channel, 8 event count n, then n × (offset, json), then (channel, json) notices.
+// Returns 1 committed, 0 version changed (retry), -1 the owning job is gone.
+// A job-owned log takes its job's expiry (set when the job finishes: retention), and the
+// events stream always expires with the head.
 const APPEND_LUA = `
+local ownerTtl = -1
+if KEYS[3] ~= '' then
+  ownerTtl = redis.call('PTTL', KEYS[3])
+  if ownerTtl == -2 then return -1 end
+end
 local v = redis.call('HGET', KEYS[1], 'v')
 if ARGV[1] == '' then
   if v then return 0 end
@@ -46,14 +58,15 @@ while i <= #ARGV do
 end
 if ARGV[6] ~= '0' then
   redis.call('EXPIRE', KEYS[1], ARGV[6])
-  redis.call('EXPIRE', KEYS[2], ARGV[6])
-else
-  redis.call('PERSIST', KEYS[1])
+elseif ownerTtl > 0 then
+  redis.call('PEXPIRE', KEYS[1], ownerTtl)
 end
+local headTtl = redis.call('PTTL', KEYS[1])
+if headTtl > 0 then redis.call('PEXPIRE', KEYS[2], headTtl) end
 return 1
 `;
 
-type ScriptedRedis = Redis & { runwatchLogAppend(head: string, events: string, ...args: (string | number)[]): Promise<number> };
+type ScriptedRedis = Redis & { runwatchLogAppend(head: string, events: string, owner: string, ...args: (string | number)[]): Promise<number> };
 
 export class RedisTopicLogStore implements TopicLogStore {
   private readonly redis: ScriptedRedis;
@@ -62,7 +75,7 @@ export class RedisTopicLogStore implements TopicLogStore {
     redis: Redis,
     private readonly historySize: number,
   ) {
-    redis.defineCommand('runwatchLogAppend', { numberOfKeys: 2, lua: APPEND_LUA });
+    redis.defineCommand('runwatchLogAppend', { numberOfKeys: 3, lua: APPEND_LUA });
     this.redis = redis as ScriptedRedis;
   }
 
@@ -77,6 +90,7 @@ export class RedisTopicLogStore implements TopicLogStore {
   }
 
   async append<S, E extends BusEvent>(topic: string, change: (head: LogHead<S>) => LogCommit<S, E> | null): Promise<LogCommitted<S, E> | null> {
+    const owner = ownerJobOf(topic);
     for (let attempt = 0; attempt < MAX_CAS_ATTEMPTS; attempt++) {
       const current = await this.read<S>(topic);
       const head: LogHead<S> = current?.head ?? { epoch: newEpoch(), offset: 0, state: null };
@@ -95,7 +109,9 @@ export class RedisTopicLogStore implements TopicLogStore {
       ];
       for (const event of commit.events) args.push(event.offset, JSON.stringify(event));
       for (const { topic: other, message } of commit.notify ?? []) args.push(channelFor(other), JSON.stringify(message));
-      if ((await this.redis.runwatchLogAppend(headKey(topic), eventsKey(topic), ...args)) === 1) return { ...commit, epoch: head.epoch };
+      const committed = await this.redis.runwatchLogAppend(headKey(topic), eventsKey(topic), owner === null ? '' : jobKey(owner), ...args);
+      if (committed === -1) throw notFound(owner!);
+      if (committed === 1) return { ...commit, epoch: head.epoch };
     }
     throw new Error(`topic ${topic}: too much contention (${MAX_CAS_ATTEMPTS} compare-and-set attempts)`);
   }

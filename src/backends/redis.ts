@@ -2,13 +2,21 @@
  * Redis backend: job state, history and pub/sub shared by every instance.
  *
  * Keys (all under the `runwatch:` prefix; one Redis node, see docs/operations.md):
- * - `runwatch:job:<id>`          hash {v: version, data: JSON record}
+ * - `runwatch:job:<id>`          hash {v: version, data: JSON record, idem: its idempotency key's name}
  * - `runwatch:job:<id>:events`   stream of the job's events, entry id `<offset>-0`,
- *                                approximately the newest RUNWATCH_HISTORY kept
- *                                (XADD MAXLEN ~), expiring a day after the job finishes
+ *                                approximately the newest RUNWATCH_HISTORY kept (XADD MAXLEN ~)
  * - `runwatch:jobs:<inst>:<env>` sorted set of the tenant's job ids by creation time (ms)
  * - `runwatch:idem:<inst>:<env>:<key>` idempotency key → "<jobId>\n<fingerprint>", 7 days
+ * - `runwatch:retention`         sorted set of finished jobs ("<tenant index key>\n<id>") by
+ *                                removal time (Redis TIME, seconds), for the index sweep
  * Channels: `runwatch:<topic>`, e.g. `runwatch:job:<id>`.
+ *
+ * Retention: the commit that finishes a job also sets, in the same script, an
+ * expiry of RUNWATCH_RETENTION_DAYS on the record, its history, its idempotency
+ * key (unless that expires sooner) and its training and command logs, and adds
+ * it to `runwatch:retention`. Redis removes the keys; a sweep on every instance
+ * (and `list` on the way) removes the expired ids from the tenant indexes.
+ * Unfinished jobs never expire.
  *
  * Updates are compare-and-set: read the record and its version, compute the
  * change in TypeScript (the domain is the single source of the rules), then a
@@ -24,20 +32,35 @@ import type { JobChange, JobEvent, JobRecord, Tenant } from '../domain/job.js';
 import { RedisChannels } from './redis-channels.js';
 import { RedisTopicLogStore } from './redis-log.js';
 import { TopicFanout } from './topic-fanout.js';
-import type { Backend, BusEvent, CatchUp, EventBus, HistoryRead, JobFilter, JobStore, ListPosition } from './types.js';
+import {
+  jobLogTopics,
+  type Backend,
+  type BusEvent,
+  type CatchUp,
+  type EventBus,
+  type HistoryRead,
+  type JobFilter,
+  type JobStore,
+  type ListPosition,
+  type RetentionOptions,
+} from './types.js';
 
 /** Prefix of every key and channel. */
 export const KEY_PREFIX = 'runwatch:';
 /** The Redis channel of a topic. */
 export const channelFor = (topic: string) => `${KEY_PREFIX}${topic}`;
-const jobKey = (id: string) => `${KEY_PREFIX}job:${id}`;
+/** The key of a job's record. */
+export const jobKey = (id: string) => `${KEY_PREFIX}job:${id}`;
 const streamKey = (id: string) => `${KEY_PREFIX}job:${id}:events`;
 const part = (s: string) => encodeURIComponent(s);
 const tenantJobsKey = (t: Tenant) => `${KEY_PREFIX}jobs:${part(t.institute)}:${part(t.environment)}`;
 const idemKey = (t: Tenant, key: string) => `${KEY_PREFIX}idem:${part(t.institute)}:${part(t.environment)}:${part(key)}`;
-
-/** Seconds a finished job's history stream is kept. */
-export const HISTORY_TTL_AFTER_FINISH_SECONDS = 24 * 3600;
+const logKeys = (topic: string) => [`${KEY_PREFIX}log:${topic}`, `${KEY_PREFIX}log:${topic}:events`];
+/** Sorted set of finished jobs by removal time; see the header. */
+export const RETENTION_KEY = `${KEY_PREFIX}retention`;
+const retentionMember = (job: JobRecord) => `${tenantJobsKey(job.tenant)}\n${job.id}`;
+/** Most expired jobs one sweep step removes from the indexes. */
+const SWEEP_BATCH = 500;
 const IDEMPOTENCY_TTL_SECONDS = 7 * 24 * 3600;
 const MAX_CAS_ATTEMPTS = 200;
 
@@ -48,34 +71,79 @@ if KEYS[3] ~= '' then
   redis.call('SET', KEYS[3], ARGV[4], 'EX', ARGV[5])
 end
 redis.call('HSET', KEYS[1], 'v', '0', 'data', ARGV[1])
+if KEYS[3] ~= '' then redis.call('HSET', KEYS[1], 'idem', KEYS[3]) end
 redis.call('ZADD', KEYS[2], ARGV[2], ARGV[3])
 return false
 `;
 
+// ARGV: 1 data, 2 createdAt, 3 id, 4 retention seconds (0: unfinished), 5 retention member.
 const RESTORE_LUA = `
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 redis.call('HSET', KEYS[1], 'v', '0', 'data', ARGV[1])
 redis.call('ZADD', KEYS[2], ARGV[2], ARGV[3])
+local ttl = tonumber(ARGV[4])
+if ttl > 0 then
+  redis.call('EXPIRE', KEYS[1], ttl)
+  redis.call('ZADD', KEYS[3], tonumber(redis.call('TIME')[1]) + ttl, ARGV[5])
+end
 return 1
 `;
 
+// KEYS: 1 record, 2 history, 3 retention set, then the keys that expire with the job
+// (idempotency key, training and command logs; '' when absent).
+// ARGV: 1 expected version, 2 data, 3 channel, 4 maxlen, 5 retention seconds (0: unfinished),
+// 6 retention member, then (offset, json) per event.
+// The first commit of a finished job sets every expiry (one that would end sooner stays)
+// and adds the job to the retention set; later commits keep them.
 const CAS_LUA = `
 local v = redis.call('HGET', KEYS[1], 'v')
 if not v then return -1 end
 if v ~= ARGV[1] then return 0 end
 redis.call('HSET', KEYS[1], 'v', tostring(tonumber(v) + 1), 'data', ARGV[2])
-for i = 6, #ARGV, 2 do
+for i = 7, #ARGV, 2 do
   redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[4], ARGV[i] .. '-0', 'e', ARGV[i + 1])
   redis.call('PUBLISH', ARGV[3], ARGV[i + 1])
 end
-if ARGV[5] ~= '0' then redis.call('EXPIRE', KEYS[2], ARGV[5]) end
+local ttl = tonumber(ARGV[5])
+if ttl > 0 and redis.call('TTL', KEYS[1]) == -1 then
+  for k = 1, #KEYS do
+    if k ~= 3 and KEYS[k] ~= '' then
+      local current = redis.call('TTL', KEYS[k])
+      if current == -1 or current > ttl then redis.call('EXPIRE', KEYS[k], ttl) end
+    end
+  end
+  redis.call('ZADD', KEYS[3], tonumber(redis.call('TIME')[1]) + ttl, ARGV[6])
+end
 return 1
+`;
+
+// KEYS: 1 retention set. ARGV: 1 batch size, 2 record key prefix.
+// Removes due jobs whose record is gone from their tenant index; returns how many were due.
+const SWEEP_LUA = `
+local now = tonumber(redis.call('TIME')[1])
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, tonumber(ARGV[1]))
+for _, member in ipairs(due) do
+  local sep = string.find(member, '\\n', 1, true)
+  local index = string.sub(member, 1, sep - 1)
+  local id = string.sub(member, sep + 1)
+  local left = redis.call('TTL', ARGV[2] .. id)
+  if left == -2 then
+    redis.call('ZREM', index, id)
+    redis.call('ZREM', KEYS[1], member)
+  elseif left == -1 then
+    redis.call('ZREM', KEYS[1], member)
+  else
+    redis.call('ZADD', KEYS[1], now + left, member)
+  end
+end
+return #due
 `;
 
 type ScriptedRedis = Redis & {
   runwatchCreate(jobKey: string, tenantKey: string, idemKey: string, ...args: (string | number)[]): Promise<string | null>;
-  runwatchCas(jobKey: string, streamKey: string, ...args: (string | number)[]): Promise<number>;
-  runwatchRestore(jobKey: string, tenantKey: string, data: string, createdAt: number, id: string): Promise<number>;
+  runwatchCas(...keysThenArgs: (string | number)[]): Promise<number>;
+  runwatchRestore(jobKey: string, tenantKey: string, retentionKey: string, ...args: (string | number)[]): Promise<number>;
+  runwatchSweep(retentionKey: string, batch: number, recordPrefix: string): Promise<number>;
 };
 
 const UNAVAILABLE = /Stream isn't writeable|Connection is closed|ECONNREFUSED|ECONNRESET|Command timed out|EPIPE|max retries/i;
@@ -109,14 +177,35 @@ export class RedisJobStore implements JobStore {
   /** Jobs with a commit in flight on this instance. */
   private readonly committing = new Set<string>();
 
+  /**
+   * @param historySize RUNWATCH_HISTORY: events kept per job (approximately).
+   * @param retention how long finished jobs are kept (see the header).
+   */
   constructor(
     redis: Redis,
     private readonly historySize: number,
+    private readonly retention: RetentionOptions,
   ) {
     redis.defineCommand('runwatchCreate', { numberOfKeys: 3, lua: CREATE_LUA });
-    redis.defineCommand('runwatchCas', { numberOfKeys: 2, lua: CAS_LUA });
-    redis.defineCommand('runwatchRestore', { numberOfKeys: 2, lua: RESTORE_LUA });
+    redis.defineCommand('runwatchRestore', { numberOfKeys: 3, lua: RESTORE_LUA });
+    redis.defineCommand('runwatchSweep', { numberOfKeys: 1, lua: SWEEP_LUA });
+    // The CAS script's number of keys varies (see CAS_LUA): it is the first argument.
+    redis.defineCommand('runwatchCas', { lua: CAS_LUA });
     this.redis = redis as ScriptedRedis;
+  }
+
+  /**
+   * Removes the ids of jobs whose retention ended from their tenant indexes
+   * (Redis already removed their keys). Idempotent, safe on every instance at once.
+   * @returns how many jobs were due.
+   */
+  async sweep(): Promise<number> {
+    let total = 0;
+    for (;;) {
+      const due = await this.redis.runwatchSweep(RETENTION_KEY, SWEEP_BATCH, jobKey(''));
+      total += due;
+      if (due < SWEEP_BATCH) return total;
+    }
   }
 
   create(job: JobRecord, idem?: { key: string; fingerprint: string }) {
@@ -164,6 +253,9 @@ export class RedisJobStore implements JobStore {
         const pipeline = this.redis.pipeline();
         for (const id of ids) pipeline.hget(jobKey(id), 'data');
         const results = (await pipeline.exec()) ?? [];
+        // Ids whose record expired (retention) leave the index now rather than at the next sweep.
+        const gone = ids.filter((_, i) => results[i] && !results[i]![0] && results[i]![1] === null);
+        if (gone.length > 0) await this.redis.zrem(key, ...gone);
         for (const [error, data] of results) {
           if (error || typeof data !== 'string') continue;
           const job = JSON.parse(data) as JobRecord;
@@ -221,7 +313,7 @@ export class RedisJobStore implements JobStore {
   private commitBatch(id: string, batch: PendingUpdate[]): Promise<void> {
     return guard(this.redis, async () => {
       for (let attempt = 0; attempt < MAX_CAS_ATTEMPTS; attempt++) {
-        const [version, data] = await this.redis.hmget(jobKey(id), 'v', 'data');
+        const [version, data, idem] = await this.redis.hmget(jobKey(id), 'v', 'data', 'idem');
         if (version == null || data == null) throw notFound(id);
         let job = JSON.parse(data) as JobRecord;
         const events: JobEvent[] = [];
@@ -240,15 +332,19 @@ export class RedisJobStore implements JobStore {
         }
         let committed = 1;
         if (outcomes.some((o) => o.ok && o.change)) {
+          const finished = job.finishedAt !== null;
+          const keys = [jobKey(id), streamKey(id), RETENTION_KEY];
+          if (finished) keys.push(idem ?? '', ...jobLogTopics(id).flatMap(logKeys));
           const args: (string | number)[] = [
             version,
             JSON.stringify(job),
             channelFor(`job:${id}`),
             this.historySize,
-            job.finishedAt !== null ? HISTORY_TTL_AFTER_FINISH_SECONDS : 0,
+            finished ? this.retention.retentionSeconds : 0,
+            finished ? retentionMember(job) : '',
           ];
           for (const event of events) args.push(event.offset, JSON.stringify(event));
-          committed = await this.redis.runwatchCas(jobKey(id), streamKey(id), ...args);
+          committed = await this.redis.runwatchCas(keys.length, ...keys, ...args);
         }
         if (committed === -1) throw notFound(id);
         if (committed === 1) {
@@ -266,7 +362,16 @@ export class RedisJobStore implements JobStore {
 
   restore(job: JobRecord) {
     return guard(this.redis, async () => {
-      const restored = await this.redis.runwatchRestore(jobKey(job.id), tenantJobsKey(job.tenant), JSON.stringify(job), job.createdAt, job.id);
+      const restored = await this.redis.runwatchRestore(
+        jobKey(job.id),
+        tenantJobsKey(job.tenant),
+        RETENTION_KEY,
+        JSON.stringify(job),
+        job.createdAt,
+        job.id,
+        job.finishedAt !== null ? this.retention.retentionSeconds : 0,
+        retentionMember(job),
+      );
       return restored === 1;
     });
   }
@@ -423,7 +528,15 @@ export interface RedisBackendOptions {
   onConnectionChange?: (up: boolean, info: { downMs?: number; error?: string }) => void;
   /** Most milliseconds to wait for Redis at start. */
   connectTimeoutMs?: number;
+  /** Seconds a finished job is kept (RUNWATCH_RETENTION_DAYS); default 30 days. */
+  retentionSeconds?: number;
 }
+
+/** Default retention: 30 days, in seconds. */
+export const DEFAULT_RETENTION_SECONDS = 30 * 24 * 3600;
+
+/** Milliseconds between index sweeps: half the retention, from 0.5 s to 60 s. */
+export const sweepIntervalMs = (retentionSeconds: number) => Math.min(60_000, Math.max(500, (retentionSeconds * 1000) / 2));
 
 /**
  * Connects to Redis (two connections: commands, and subscriptions) and
@@ -461,7 +574,13 @@ export async function createRedisBackend(opts: RedisBackendOptions): Promise<Bac
     clearTimeout(timer);
   }
   outage.started();
-  const store = new RedisJobStore(commands, opts.historySize);
+  const retentionSeconds = opts.retentionSeconds ?? DEFAULT_RETENTION_SECONDS;
+  const store = new RedisJobStore(commands, opts.historySize, { retentionSeconds });
+  const sweeper = setInterval(() => {
+    if (commands.status !== 'ready') return; // an outage is reported elsewhere; the next sweep catches up
+    store.sweep().catch((error: unknown) => opts.onError('retention sweep', error));
+  }, sweepIntervalMs(retentionSeconds));
+  sweeper.unref();
   const bus = new RedisEventBus(subscriber, (topic, error) => opts.onError(`pubsub ${topic}`, error));
   const logs = new RedisTopicLogStore(commands, opts.historySize);
   return {
@@ -470,6 +589,7 @@ export async function createRedisBackend(opts: RedisBackendOptions): Promise<Bac
     bus,
     logs,
     close: async () => {
+      clearInterval(sweeper);
       outage.stop();
       await bus.close();
       commands.disconnect();

@@ -35,7 +35,10 @@ export interface LogCommit<S, E extends BusEvent> {
   events: E[];
   /** Messages published (not stored) on other topics after the events, in the same atomic step. */
   notify?: { topic: string; message: BusEvent }[];
-  /** Seconds until the whole log (head and history) expires; unset or 0: kept (an earlier expiry is removed). */
+  /**
+   * Seconds until the whole log (head and history) expires (Redis only); unset or 0: no expiry of its own,
+   * and an expiry already set (the retention of the job that owns the log) stays.
+   */
   ttlSeconds?: number;
 }
 
@@ -55,7 +58,11 @@ export interface TopicLogStore {
   /** The head of the topic's log, or null when it does not exist. */
   head<S>(topic: string): Promise<LogHead<S> | null>;
   /**
-   * Atomically applies `change` to the topic's log. `change` sees the current
+   * Atomically applies `change` to the topic's log. A log owned by a job
+   * (`training:<jobId>`, `commands:<jobId>`; see types.ts `ownerJobOf`) shares
+   * its job's retention: it expires with the job, and appending to it once
+   * the job is gone is refused.
+   * @throws DomainError NOT_FOUND when the log's owning job no longer exists. `change` sees the current
    * head (a fresh epoch, offset 0 and null state when the log does not exist),
    * may throw (nothing changes), may run more than once, and must be pure.
    * Returning null commits nothing.

@@ -110,3 +110,27 @@ export interface Backend {
 
 /** The topic of a job's events. */
 export const jobTopic = (jobId: string) => `job:${jobId}`;
+/** The topic log of a training run's events (TrainingService). */
+export const trainingTopic = (runId: string) => `training:${runId}`;
+/** The topic log of a training run's commands (CommandService). */
+export const commandsTopic = (runId: string) => `commands:${runId}`;
+
+/** The topic logs that belong to one job: removed with it when retention ends. */
+export const jobLogTopics = (jobId: string) => [trainingTopic(jobId), commandsTopic(jobId)];
+
+/** The job a topic log belongs to (`training:<id>`, `commands:<id>`), or null for account-level logs (activity, budgets). */
+export function ownerJobOf(topic: string): string | null {
+  const match = /^(?:training|commands):(.+)$/s.exec(topic);
+  return match ? match[1]! : null;
+}
+
+/**
+ * Retention (RUNWATCH_RETENTION_DAYS): how long a finished job is kept.
+ * When a job finishes, its record, history, tenant-index entry, idempotency
+ * entry and job-owned topic logs ({@link jobLogTopics}) are kept
+ * `retentionSeconds` more and then removed; unfinished jobs are never removed.
+ */
+export interface RetentionOptions {
+  /** Seconds a finished job is kept after it finishes. */
+  retentionSeconds: number;
+}

@@ -6,7 +6,8 @@
  * exits with its command's code.
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { SCOPES, signToken } from '../auth/tokens.js';
+import { PERSONAL_INSTITUTE_PREFIX, SCOPES, signToken } from '../auth/tokens.js';
+import { ConfigError, loadConfig, tokenPolicy } from '../config.js';
 import { RunwatchError } from '../client/index.js';
 import { graphqlEndpoint } from '../client/http.js';
 import { CliError, connect, serverUrl, type ConnectionFlags } from './connection.js';
@@ -54,13 +55,24 @@ program
   .option('--env <environment>', 'environment (default: default)')
   .option('--scope <scopes>', `space-separated scopes among: ${SCOPES.join(' ')}`, 'jobs:read jobs:write jobs:control activity:read')
   .option('--job <id>', 'a job-view token: reads only this job (scope becomes jobs:read)')
-  .option('--ttl <seconds>', 'lifetime in seconds', positiveInt('--ttl'), 24 * 3600)
+  .option('--ttl <seconds>', 'lifetime in seconds (at most RUNWATCH_MAX_TOKEN_TTL_DAYS, default 365 days)', positiveInt('--ttl'), 24 * 3600)
   .action(async (o: { sub: string; inst?: string; env?: string; scope: string; job?: string; ttl: number }) => {
     const secret = process.env.RUNWATCH_JWT_SECRET;
     if (!secret || secret.length < 32) throw new CliError('RUNWATCH_JWT_SECRET must be set (at least 32 characters) to mint tokens', 2);
     const unknown = o.scope.split(' ').filter((s) => s && !(SCOPES as readonly string[]).includes(s));
     if (unknown.length) throw new CliError(`unknown scope(s): ${unknown.join(', ')}; known: ${SCOPES.join(' ')}`, 2);
     const scope = o.job ? 'jobs:read' : o.scope;
+    if (o.inst?.startsWith(PERSONAL_INSTITUTE_PREFIX) && o.inst !== `${PERSONAL_INSTITUTE_PREFIX}${o.sub}`)
+      throw new CliError(`--inst may not start with "${PERSONAL_INSTITUTE_PREFIX}": that namespace is reserved for personal institutes (leave --inst out for the user's own)`, 2);
+    let maxTtlSeconds: number;
+    try {
+      maxTtlSeconds = tokenPolicy(loadConfig()).maxTtlSeconds;
+    } catch (error) {
+      if (error instanceof ConfigError) throw new CliError(error.message, 2);
+      throw error;
+    }
+    if (o.ttl > maxTtlSeconds)
+      throw new CliError(`--ttl ${o.ttl} is over the longest lifetime servers accept (${maxTtlSeconds} s; RUNWATCH_MAX_TOKEN_TTL_DAYS)`, 2);
     process.stdout.write(`${await signToken(secret, { sub: o.sub, inst: o.inst, env: o.env, scope, job: o.job }, o.ttl)}\n`);
   });
 

@@ -9,9 +9,9 @@ import SchemaBuilder from '@pothos/core';
 import RelayPlugin from '@pothos/plugin-relay';
 import ScopeAuthPlugin from '@pothos/plugin-scope-auth';
 import { GraphQLError } from 'graphql';
-import { JSONResolver } from 'graphql-scalars';
 import type { Scope } from '../auth/tokens.js';
 import type { Context } from './context.js';
+import { BoundedJSON } from './json-input.js';
 
 export const builder = new SchemaBuilder<{
   Context: Context;
@@ -61,4 +61,4 @@ builder.scalarType('DateTime', {
   },
 });
 
-builder.addScalarType('JSON', JSONResolver, {});
+builder.addScalarType('JSON', BoundedJSON, {});

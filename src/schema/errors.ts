@@ -3,6 +3,10 @@
  *
  * - DomainError → its message and `extensions.code` (BAD_USER_INPUT, NOT_FOUND, ...).
  * - GraphQLError made on purpose (parse/validation, limits, FORBIDDEN) → as it is.
+ * - A variable the request gave that graphql-js could not coerce to its type
+ *   (an Int out of range or not whole, a Float "NaN", an unknown enum value, a
+ *   `@oneOf` input with two fields, a missing required field...) → graphql-js's
+ *   message with code BAD_USER_INPUT: it is an invalid argument, and nothing ran.
  * - Anything else → "Unexpected error." with code INTERNAL_SERVER_ERROR, and the
  *   original is logged with the path; no stack trace or message reaches the client.
  *
@@ -11,7 +15,7 @@
  * well as by `instanceof`, because graphql ships both ESM and CJS builds and
  * a dependency may throw the other build's GraphQLError.
  */
-import { GraphQLError } from 'graphql';
+import { GraphQLError, Kind } from 'graphql';
 import type { Logger } from 'pino';
 import { DomainError } from '../domain/errors.js';
 import { AuthError } from '../auth/tokens.js';
@@ -33,11 +37,22 @@ function rootCause(error: unknown): unknown {
   return current;
 }
 
+/**
+ * Is this graphql-js's refusal of a variable value (values.ts `coerceVariableValues`)?
+ * Those errors point at the variable's definition and say `Variable "$name" ...`.
+ */
+function isVariableCoercionError(error: GraphQLError): boolean {
+  return error.nodes?.[0]?.kind === Kind.VARIABLE_DEFINITION || /^Variable "\$[^"]+" /.test(error.message);
+}
+
 /** Builds Yoga's `maskError` for a logger. */
 export function createErrorMasker(log: Logger) {
   return (error: unknown): Error => {
     const outer = isGraphQLErrorLike(error) ? error : null;
     const where = outer ? { path: outer.path, nodes: outer.nodes, source: outer.source, positions: outer.positions } : {};
+    if (outer && !outer.path && isVariableCoercionError(outer)) {
+      return new GraphQLError(outer.message, { ...where, extensions: { ...outer.extensions, code: 'BAD_USER_INPUT' } });
+    }
     const cause = rootCause(error);
     if (cause instanceof DomainError) {
       const status = HTTP_STATUS[cause.code];

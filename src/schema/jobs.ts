@@ -176,7 +176,7 @@ const CreateBatchJobInput = builder.inputType('CreateBatchJobInput', {
     total: t.int({ description: 'Items in the job, if known.' }),
     metadata: t.field({ type: 'JSON', description: 'Free-form JSON, at most 16 KiB serialized.' }),
     idempotencyKey: t.string({
-      description: 'A retried create with the same key and input returns the first job; the same key with other input is CONFLICT. Kept 7 days.',
+      description: 'A retried create with the same key and input returns the first job; the same key with other input is CONFLICT. Kept 7 days, or until the job is removed (RUNWATCH_RETENTION_DAYS after it finishes) if that is sooner.',
     }),
   }),
 });

@@ -10,7 +10,7 @@
  * reconnects without answering gets the command again).
  */
 import type { Viewer } from '../auth/tokens.js';
-import type { Backend } from '../backends/types.js';
+import { commandsTopic, type Backend } from '../backends/types.js';
 import {
   addCommand,
   answerCommand,
@@ -28,8 +28,8 @@ import { LiveStream } from '../delivery/live-stream.js';
 import type { Clock } from './clock.js';
 import type { JobService, StreamTransport } from './jobs.js';
 
-/** The topic of a run's commands. */
-export const commandsTopic = (runId: string) => `commands:${runId}`;
+/** The topic of a run's commands (removed with the run when retention ends; see backends/types.ts). */
+export { commandsTopic } from '../backends/types.js';
 
 /** A command as published to trainers: the record with its seq as the stream offset. */
 export type CommandDelivery = CommandRecord & { offset: number };

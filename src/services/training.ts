@@ -11,7 +11,7 @@
  * is one per run, on the instance that deferred something; never per subscriber.
  */
 import type { Viewer } from '../auth/tokens.js';
-import type { Backend } from '../backends/types.js';
+import { trainingTopic, type Backend } from '../backends/types.js';
 import { decodeCursor } from '../domain/cursor.js';
 import { DomainError, isUnavailable, notFound } from '../domain/errors.js';
 import { isTerminal, type JobRecord } from '../domain/job.js';
@@ -42,11 +42,8 @@ import type { LogCommit, LogHead } from '../backends/topic-log.js';
 import type { Clock } from './clock.js';
 import type { JobService, StreamHooks, StreamTransport } from './jobs.js';
 
-/** The topic of a run's training events. */
-export const trainingTopic = (runId: string) => `training:${runId}`;
-
-/** Seconds a finished run's training log is kept. */
-export const TRAINING_LOG_TTL_AFTER_FINISH_SECONDS = 24 * 3600;
+/** The topic of a run's training events (removed with the run when retention ends; see backends/types.ts). */
+export { trainingTopic } from '../backends/types.js';
 
 /** Settings of {@link TrainingService}. */
 export interface TrainingServiceOptions {
@@ -180,8 +177,8 @@ export class TrainingService {
       (head: LogHead<TrainingStreamState>): LogCommit<TrainingStreamState, TrainingEvent> | null => {
         result = step({ epoch: head.epoch, offset: head.offset, runId }, head.state);
         if (!result) return null;
-        const final = result.events.some(isFinalTrainingEvent);
-        return { state: result.state, events: result.events, ttlSeconds: final ? TRAINING_LOG_TTL_AFTER_FINISH_SECONDS : undefined };
+        // No expiry here: the log is removed with its run, RUNWATCH_RETENTION_DAYS after the run finishes.
+        return { state: result.state, events: result.events };
       },
     );
     return committed ? result : null;

@@ -30,7 +30,7 @@ export type ActivityScope =
 
 /** A new job. */
 export type CreateBatchJobInput = {
-  /** A retried create with the same key and input returns the first job; the same key with other input is CONFLICT. Kept 7 days. */
+  /** A retried create with the same key and input returns the first job; the same key with other input is CONFLICT. Kept 7 days, or until the job is removed (RUNWATCH_RETENTION_DAYS after it finishes) if that is sooner. */
   idempotencyKey?: string | null | undefined;
   /** Default BATCH. */
   kind?: JobKind | null | undefined;
