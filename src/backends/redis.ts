@@ -94,7 +94,8 @@ return 1
 // ARGV: 1 expected version, 2 data, 3 channel, 4 maxlen, 5 retention seconds (0: unfinished),
 // 6 retention member, then (offset, json) per event.
 // The first commit of a finished job sets every expiry (one that would end sooner stays)
-// and adds the job to the retention set; later commits keep them.
+// and adds the job to the retention set; later commits keep them (a history stream
+// created after that, e.g. for a restored job, gets the record's expiry).
 const CAS_LUA = `
 local v = redis.call('HGET', KEYS[1], 'v')
 if not v then return -1 end
@@ -105,14 +106,19 @@ for i = 7, #ARGV, 2 do
   redis.call('PUBLISH', ARGV[3], ARGV[i + 1])
 end
 local ttl = tonumber(ARGV[5])
-if ttl > 0 and redis.call('TTL', KEYS[1]) == -1 then
-  for k = 1, #KEYS do
-    if k ~= 3 and KEYS[k] ~= '' then
-      local current = redis.call('TTL', KEYS[k])
-      if current == -1 or current > ttl then redis.call('EXPIRE', KEYS[k], ttl) end
+if ttl > 0 then
+  local left = redis.call('PTTL', KEYS[1])
+  if left == -1 then
+    for k = 1, #KEYS do
+      if k ~= 3 and KEYS[k] ~= '' then
+        local current = redis.call('TTL', KEYS[k])
+        if current == -1 or current > ttl then redis.call('EXPIRE', KEYS[k], ttl) end
+      end
     end
+    redis.call('ZADD', KEYS[3], tonumber(redis.call('TIME')[1]) + ttl, ARGV[6])
+  elseif left > 0 and redis.call('TTL', KEYS[2]) == -1 then
+    redis.call('PEXPIRE', KEYS[2], left)
   end
-  redis.call('ZADD', KEYS[3], tonumber(redis.call('TIME')[1]) + ttl, ARGV[6])
 end
 return 1
 `;

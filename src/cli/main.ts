@@ -66,7 +66,8 @@ program
       throw new CliError(`--inst may not start with "${PERSONAL_INSTITUTE_PREFIX}": that namespace is reserved for personal institutes (leave --inst out for the user's own)`, 2);
     let maxTtlSeconds: number;
     try {
-      maxTtlSeconds = tokenPolicy(loadConfig()).maxTtlSeconds;
+      // Only the variable that matters here, so an unrelated bad server setting does not stop minting.
+      maxTtlSeconds = tokenPolicy(loadConfig({ RUNWATCH_MAX_TOKEN_TTL_DAYS: process.env.RUNWATCH_MAX_TOKEN_TTL_DAYS })).maxTtlSeconds;
     } catch (error) {
       if (error instanceof ConfigError) throw new CliError(error.message, 2);
       throw error;
