@@ -154,6 +154,7 @@ export async function startServer(config: Config, opts: ServerOptions = {}): Pro
   const close = (graceMs = 5000) =>
     (closing ??= (async () => {
       log.info('shutting down');
+      const shutdownStarted = performance.now();
       shuttingDown = true;
       // Stop accepting; in-flight requests finish; idle keep-alive connections close now.
       const stopped = new Promise<void>((resolve) => httpServer.close(() => resolve()));
@@ -175,7 +176,7 @@ export async function startServer(config: Config, opts: ServerOptions = {}): Pro
       await yoga.dispose();
       await backend.close();
       await ops.close();
-      log.info('stopped');
+      log.info({ event: 'stopped', durationMs: Math.round(performance.now() - shutdownStarted) }, 'stopped');
     })());
 
   return { url, port, httpServer, backend, devToken, jwtSecret, services, log, metrics: ops.metrics, close };

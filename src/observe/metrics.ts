@@ -202,10 +202,10 @@ export class Metrics {
     registers: [this.registry],
   });
 
-  /** `runwatch_redis_up`: 1 while the Redis command connection is ready (removed on the memory backend). */
+  /** `runwatch_redis_up`: 1 while the Redis command and subscriber connections are ready (removed on the memory backend). */
   readonly redisUp = new Gauge({
     name: 'runwatch_redis_up',
-    help: '1 while the Redis command connection is ready, 0 while it is down.',
+    help: '1 while the Redis connections (commands and pub/sub subscriber) are ready, 0 during an outage.',
     registers: [this.registry],
   });
 

@@ -199,7 +199,7 @@ class ScopeTopic {
     const at = now || this.lastComputeMs === null ? 0 : this.lastComputeMs + interval - this.service.clock();
     this.computeTimer = setTimeout(() => {
       this.computeTimer = null;
-      void this.compute();
+      this.compute().catch((error: unknown) => this.service.reportError(`activity update of ${this.key} failed`, error));
     }, Math.max(0, at));
     this.computeTimer.unref();
   }

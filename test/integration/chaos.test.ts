@@ -79,12 +79,12 @@ describe('subscribers leaving while Redis is down', () => {
       subs.leaveSse.abort();
       await waitUntil(() => metric(b, 'runwatch_subscriptions_active'), (n) => n === 2, 'B to release the two leaving subscriptions');
       // ioredis gives up on commands after failed reconnect attempts (where the unhandled
-      // MaxRetriesPerRequestError used to end the process): wait for several of them.
+      // MaxRetriesPerRequestError used to end the process): wait for several of them (every connection reaches its flush point).
       const errorsAtLeave = await metric(b, 'runwatch_redis_errors_total', { kind: 'connection' });
       await waitUntil(
         () => metric(b, 'runwatch_redis_errors_total', { kind: 'connection' }),
-        (n) => n >= errorsAtLeave + 4,
-        'B to fail four more reconnect attempts',
+        (n) => n >= errorsAtLeave + 6,
+        'B to fail six more reconnect attempts',
         20_000,
       );
       expect((await fetch(new URL('/healthz', b.url))).status).toBe(200);
@@ -116,8 +116,8 @@ describe('subscribers leaving while Redis is down', () => {
 });
 
 describe('a rolling deploy with nothing in flight', () => {
-  it('shuts down in well under a second with an idle SSE stream and an idle WebSocket open', async () => {
-    const proc = await spawnServer({});
+  it('shuts down in well under a second with an idle SSE stream, an idle WebSocket and an idle keep-alive connection open', async () => {
+    const proc = await spawnServer({ LOG_LEVEL: 'info' });
     const tok = await token({ inst: freshInstitute() });
     const { createBatchJob: job } = await gql(proc.url, tok, CREATE, { input: { name: 'idle' } });
     const sse = subscribeSse(proc.url, tok, WATCH, { runId: job.id }, 'runProgress');
@@ -131,7 +131,19 @@ describe('a rolling deploy with nothing in flight', () => {
     const tookMs = performance.now() - started;
     await sse.done(1000);
     expect(JSON.stringify(sse.errors)).toContain('SERVICE_UNAVAILABLE');
-    expect(tookMs).toBeLessThan(1000);
+    const stopped = proc
+      .output()
+      .split('\n')
+      .filter((l) => l.includes('"event":"stopped"'))
+      .map((l) => JSON.parse(l) as { durationMs: number });
+    // The shutdown itself (signal handled → every connection closed, backend closed), as the server
+    // measures it: about 30 ms even on a loaded machine; an idle keep-alive connection left to the
+    // client's timeout made it about 4 s.
+    expect(stopped).toHaveLength(1);
+    expect(stopped[0]!.durationMs).toBeLessThan(500);
+    // Signal to process exit, seen from outside: a few hundred ms more for signal delivery and process
+    // teardown on a machine with a load of 10 on 2 cores, which says nothing about our code.
+    expect(tookMs).toBeLessThan(3000);
   });
 });
 
