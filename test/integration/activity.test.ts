@@ -4,7 +4,7 @@
  * other): active jobs and totals per scope, budget and usage, hints,
  * tenant isolation, ContextMismatch.
  */
-import { beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { RunningServer } from '../../src/server.js';
 import { errorCode, gql, gqlHttp, subscribeWs, wsClient, type Collector } from '../helpers/clients.js';
 import { freshInstitute, startTestServer, token } from '../helpers/servers.js';
@@ -54,6 +54,9 @@ describe.each(SETUPS)('activity on $name', ({ backend, instances }) => {
   beforeAll(async () => {
     work = await startTestServer({ backend });
     watch = instances === 2 ? await startTestServer({ backend }) : work;
+  });
+  // A fresh institute per test: each test starts with no active job, whatever ran before it (shuffled order).
+  beforeEach(async () => {
     inst = freshInstitute();
     u1 = await token({ inst, env: 'e1', sub: 'u1' });
     u2 = await token({ inst, env: 'e1', sub: 'u2' });

@@ -1,8 +1,10 @@
 /**
- * Chaos with real processes and a real redis-server: subscribers leaving while
- * Redis is down, a storm of abruptly destroyed WebSocket clients, shutdown
- * with an idle SSE stream. (Redis restarted with its data, and a server
- * SIGKILLed mid-stream, are in faults.test.ts.)
+ * Chaos with real processes and a real redis-server: subscribers of both
+ * transports leaving while Redis is down (the crash of issue 9), subscribing
+ * around an outage, shutdown with idle connections, a storm of abruptly
+ * destroyed WebSocket clients, and per-job structures released. (Redis
+ * restarted with its data, and a server SIGKILLed mid-stream, are in
+ * faults.test.ts.)
  */
 import { Redis } from 'ioredis';
 import { setFlagsFromString } from 'node:v8';
@@ -102,13 +104,52 @@ describe('subscribers leaving while Redis is down', () => {
       await subs.stayWs.waitFor((items) => items.some((e) => e.job.stage === 'after'), 'the graphql-ws subscriber to get the post-outage event');
       await subs.staySse.waitFor((items) => items.some((e) => e.job.stage === 'after'), 'the SSE subscriber to get the post-outage event');
       expect(await numsub(back, channels)).toEqual([1, 0, 1, 1]);
-      expect(await metric(b, 'runwatch_process_errors_total')).toBe(0);
-      expect(b.output()).not.toMatch(/MaxRetriesPerRequestError|Unhandled/);
+      // The process net would have kept B alive through an unhandled rejection: it must not have seen one.
+      for (const proc of [a, b]) {
+        expect(await metric(proc, 'runwatch_process_errors_total')).toBe(0);
+        expect(proc.output()).not.toMatch(/MaxRetriesPerRequestError|unhandled|uncaught/i);
+      }
       // One warning when the outage started, one line when it ended.
       const lines = b.output().split('\n').filter((l) => l.includes('"fault":"redis_down"'));
       expect(lines.map((l) => JSON.parse(l).event)).toEqual(['fault', 'fault_cleared']);
       expect(JSON.parse(lines[1]!).downMs).toBeGreaterThan(0);
       subs.staySse.abort();
+    } finally {
+      await redis.stop();
+    }
+  }, 90_000); // two server processes to start and an outage with reconnect backoff: 10–25 s on a loaded machine
+});
+
+describe('subscribing and leaving around an outage', () => {
+  it('refuses a new subscription with SERVICE_UNAVAILABLE while Redis is down, and afterwards subscribes a channel released during the outage again', async () => {
+    const redis: TestRedis = await startRedis({ persistent: true });
+    try {
+      const server = await startTestServer({ redisUrl: redis.url });
+      const tok = await token({ inst: freshInstitute() });
+      const { createBatchJob: job } = await gql(server.url, tok, CREATE, { input: { name: 'around', total: 10 } });
+      const channel = channelFor(`job:${job.id}`);
+      const first = subscribeWs(wsClient(server.url, tok), WATCH, { runId: job.id }, 'runProgress');
+      await first.waitForCount(1);
+
+      await redis.stop();
+      await waitUntil(() => scrape(server.url), (m) => m.value('runwatch_redis_up') === 0, 'the server to notice Redis is down');
+      first.dispose();
+      const during = subscribeWs(wsClient(server.url, tok), WATCH, { runId: job.id }, 'runProgress');
+      await during.done();
+      expect(during.errors.flat()).toMatchObject([{ extensions: { code: 'SERVICE_UNAVAILABLE' } }]);
+      expect(server.backend.bus.topicCount()).toBe(0);
+
+      await redis.restart();
+      await waitUntil(() => scrape(server.url), (m) => m.value('runwatch_redis_up') === 1, 'the server to reconnect', 20_000);
+      const observer = redisAt(redis.url);
+      expect(await numsub(observer, [channel])).toEqual([0]);
+      const again = subscribeWs(wsClient(server.url, tok), WATCH, { runId: job.id }, 'runProgress');
+      await again.waitForCount(1);
+      expect(await numsub(observer, [channel])).toEqual([1]);
+      await gql(server.url, tok, REPORT, { input: { jobId: job.id, completed: 5, stage: 'back' } });
+      await again.waitFor((items) => items.some((e) => e.job.stage === 'back'), 'the event published after the outage');
+      again.dispose();
+      await waitUntil(() => numsub(observer, [channel]), (n) => n[0] === 0, 'the channel to be released');
     } finally {
       await redis.stop();
     }
