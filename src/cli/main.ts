@@ -5,6 +5,7 @@
  * job failed, the server refused); 2 usage or configuration error; `run`
  * exits with its command's code.
  */
+import { readFileSync } from 'node:fs';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { SCOPES, signToken } from '../auth/tokens.js';
 import { RunwatchError } from '../client/index.js';
@@ -28,9 +29,16 @@ const withConnection = (cmd: Command) =>
     .option('--url <url>', 'server URL (env RUNWATCH_URL; default http://127.0.0.1:4000)')
     .option('--token <jwt>', 'bearer token (env RUNWATCH_TOKEN)');
 
+/** package.json: two levels up from both src/cli/main.ts and dist/cli/main.js. */
+const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+  version: string;
+  peerDependencies?: Record<string, string>;
+};
+
 const program = new Command()
   .name('runwatch')
   .description('Watch long-running work live: jobs, progress bars, a dashboard.')
+  .version(pkg.version, '-V, --version', 'print the version and exit')
   .enablePositionalOptions()
   .showHelpAfterError()
   .exitOverride();
@@ -43,7 +51,14 @@ program
   .action(async (o: { port?: string; host?: string }) => {
     if (o.port !== undefined) process.env.PORT = o.port;
     if (o.host !== undefined) process.env.HOST = o.host;
-    await import('../main.js');
+    try {
+      await import('../main.js');
+    } catch (error) {
+      // The server's packages are optional peer dependencies: an SDK user does not install them.
+      if ((error as NodeJS.ErrnoException).code !== 'ERR_MODULE_NOT_FOUND') throw error;
+      const peers = Object.entries(pkg.peerDependencies ?? {}).map(([name, range]) => `${name}@${range}`);
+      throw new CliError(`the server needs packages that are not installed (${(error as Error).message}); install them with:\n  npm install ${peers.join(' ')}`, 1);
+    }
   });
 
 program
