@@ -12,6 +12,7 @@ import type { Backend } from './backends/types.js';
 import type { Context, Services } from './schema/context.js';
 import { createErrorMasker } from './schema/errors.js';
 import { useSharedSubscriptionExecution } from './delivery/shared-execution.js';
+import { graphiqlOptions, renderOfflineGraphiQL } from './graphiql.js';
 import { DOCUMENT_LIMITS, useDocumentLimits } from './limits/document-limits.js';
 import { schema } from './schema/index.js';
 import type { StreamTransport } from './services/jobs.js';
@@ -30,21 +31,6 @@ export interface TransportContext {
   viewer?: Viewer;
   transport?: StreamTransport;
 }
-
-const DEFAULT_QUERY = `# runwatch: watch long-running work live.
-# Create a job, then subscribe to it (the dev token is already in the headers).
-
-mutation Create {
-  createBatchJob(input: { name: "my first job", kind: BATCH, total: 100 }) { id status }
-}
-
-subscription Watch($runId: ID!) {
-  runProgress(runId: $runId) {
-    type cursor
-    job { status completed total percent rate etaSeconds stage }
-  }
-}
-`;
 
 export interface YogaDeps {
   verifier: TokenVerifier;
@@ -76,12 +62,8 @@ export function createYogaApp(deps: YogaDeps): YogaServerInstance<TransportConte
       error: (...args) => yogaLog.debug(args.map(String).join(' ')),
     },
     maskedErrors: { maskError: createErrorMasker(deps.log) },
-    graphiql: {
-      title: 'runwatch',
-      subscriptionsProtocol: 'SSE',
-      defaultQuery: DEFAULT_QUERY,
-      ...(deps.devToken ? { headers: JSON.stringify({ Authorization: `Bearer ${deps.devToken}` }) } : {}),
-    },
+    graphiql: graphiqlOptions(deps.devToken),
+    renderGraphiQL: renderOfflineGraphiQL,
     plugins: [
       ...useDocumentLimits(DOCUMENT_LIMITS),
       useSharedSubscriptionExecution(),
