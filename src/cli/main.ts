@@ -11,13 +11,27 @@ import { SCOPES, signToken } from '../auth/tokens.js';
 import { RunwatchError } from '../client/index.js';
 import { graphqlEndpoint } from '../client/http.js';
 import { CliError, connect, serverUrl, type ConnectionFlags } from './connection.js';
-import { formatCount, formatDuration, formatPercent, formatRate, table } from './format.js';
+import { clip, fitTable, formatCount, formatDuration, formatPercent, formatRate, type TableColumn } from './format.js';
 import { runCommand } from './run.js';
 import { watchJobs } from './watch.js';
 import { watchActivity } from './activity.js';
 
 const KINDS = ['BATCH', 'EVALUATION', 'TRAINING', 'PIPELINE'] as const;
 const STATUSES = ['QUEUED', 'RUNNING', 'PAUSED', 'COMPLETED', 'FAILED', 'CANCELLED'] as const;
+
+/** `runwatch jobs` columns; on a narrow terminal CREATED goes first, then KIND, STAGE, RATE, DONE; NAME is cut to 12 first. */
+const JOB_COLUMNS: TableColumn[] = [
+  { header: 'ID', priority: Infinity },
+  { header: 'NAME', priority: 9, minWidth: 12 },
+  { header: 'KIND', priority: 1 },
+  { header: 'STATUS', priority: Infinity },
+  { header: 'DONE', priority: 5 },
+  { header: '%', priority: Infinity },
+  { header: 'RATE', priority: 3 },
+  { header: 'ETA', priority: Infinity },
+  { header: 'STAGE', priority: 2, minWidth: 8 },
+  { header: 'CREATED (UTC)', priority: 0 },
+];
 
 const positiveInt = (name: string) => (value: string) => {
   if (!/^\d+$/.test(value)) throw new InvalidArgumentError(`${name} must be a whole number`);
@@ -98,7 +112,7 @@ withConnection(program.command('jobs'))
     }
     const rows = page.nodes.map((j) => [
       j.id,
-      j.name.length > 32 ? `${j.name.slice(0, 31)}…` : j.name,
+      clip(j.name, 32),
       j.kind,
       j.status,
       formatCount(j.completed, j.total),
@@ -108,7 +122,9 @@ withConnection(program.command('jobs'))
       j.stage ?? '',
       j.createdAt.slice(0, 19).replace('T', ' '),
     ]);
-    process.stdout.write(`${table(['ID', 'NAME', 'KIND', 'STATUS', 'DONE', '%', 'RATE', 'ETA', 'STAGE', 'CREATED (UTC)'], rows)}\n`);
+    // On a terminal the table fits its width (least useful columns dropped first); in a pipe every column stays.
+    const width = process.stdout.isTTY ? Math.max(20, process.stdout.columns - 1) : Infinity;
+    process.stdout.write(`${fitTable(JOB_COLUMNS, rows, width)}\n`);
     if (page.pageInfo.hasNextPage) process.stdout.write(`… more: --first ${Math.min(100, o.first * 2)}\n`);
   });
 
