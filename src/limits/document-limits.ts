@@ -211,7 +211,7 @@ export function useDocumentLimits(limits: DocumentLimits): Plugin<any>[] {
   });
   const depthRule = depthAndIntrospectionRule(limits);
   const codes: Plugin<any> = {
-    onParse: ({ params, parseFn, setParseFn }) => {
+    onParse: ({ parseFn, setParseFn }) => {
       setParseFn((source, options) => {
         const text = typeof source === 'string' ? source : source.body;
         const nesting = documentNesting(text, limits.maxNesting);
@@ -220,7 +220,6 @@ export function useDocumentLimits(limits: DocumentLimits): Plugin<any>[] {
         }
         return parseFn(source, options);
       });
-      void params;
       return ({ result, replaceParseResult }) => {
         if (!(result instanceof Error)) return;
         if (!isGraphQLErrorLike(result)) {

@@ -60,7 +60,7 @@ describe('npm pack', () => {
     expect(outside).toEqual([]);
     expect(files).toEqual(expect.arrayContaining(['dist/client/index.js', 'dist/client/index.d.ts', 'dist/client/index.js.map', 'dist/server.js', 'dist/server.d.ts', 'dist/cli/main.js', 'dist/dashboard/public/index.html']));
     expect(files.some((f) => f.startsWith('dist/') && /(test|bench)/.test(f.split('/')[1]!))).toBe(false);
-  });
+  }, 90_000);
 
   it("installs the SDK without the server's packages (no Pothos, OpenTelemetry, Yoga or Redis client) and without tsx", () => {
     const installed = (name: string) => existsSync(join(project, 'node_modules', name, 'package.json'));
@@ -71,14 +71,14 @@ describe('npm pack', () => {
   it('runs `npx runwatch --version` without tsx', () => {
     const r = run('npx', ['--no-install', 'runwatch', '--version'], project, 60_000);
     expect(r.stdout.trim()).toBe(pkg.version);
-  });
+  }, 90_000);
 
   it('says which packages to install when `runwatch serve` runs without the server packages', () => {
     const r = spawnSync('npx', ['--no-install', 'runwatch', 'serve', '--port', '0'], { cwd: project, env: cleanEnv(), encoding: 'utf8', timeout: 60_000 });
     expect(r.status).toBe(1);
     expect(r.stderr).toContain('npm install');
     expect(r.stderr).toContain(`graphql-yoga@${pkg.peerDependencies['graphql-yoga']}`);
-  });
+  }, 90_000);
 });
 
 describe('the installed SDK', () => {
@@ -119,7 +119,7 @@ await client.close();
     const events = out.trim().split('\n').map((l) => JSON.parse(l) as { type: string; status: string; completed: number });
     expect(events[0]!.type).toBe('SNAPSHOT');
     expect(events.at(-1)).toEqual({ type: 'COMPLETED', status: 'COMPLETED', completed: 4 });
-  });
+  }, 90_000);
 
   for (const resolution of ['node16', 'bundler'] as const) {
     it(`compiles a strict SDK user (moduleResolution ${resolution}, exactOptionalPropertyTypes, skipLibCheck off) with 0 errors`, () => {
@@ -170,6 +170,6 @@ export async function follow(url: string, token: string, id: string): Promise<Jo
       const r = spawnSync(process.execPath, [TSC, '-p', sub], { cwd: sub, encoding: 'utf8', timeout: 120_000 });
       expect(`${r.stdout}${r.stderr}`).toBe('');
       expect(r.status).toBe(0);
-    });
+    }, 150_000);
   }
 });
