@@ -5,7 +5,6 @@
  * no request leaves the server's origin. Its default tab holds a runwatch
  * example — create a job, then watch it — and, in dev mode, the dev token header.
  */
-import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
 import type { GraphiQLOptions } from 'graphql-yoga';
 
 /**
@@ -60,16 +59,19 @@ export function graphiqlOptions(devToken?: string): GraphiQLOptions {
 }
 
 const pages = new Map<string, string>();
+let renderer: Promise<(options: GraphiQLOptions) => string> | null = null;
 
 /**
  * Renders the offline GraphiQL page (about 9 MB of inlined HTML and scripts),
- * once per distinct set of options.
+ * once per distinct set of options. The renderer is imported on the first
+ * page view, so servers start without parsing it.
  */
-export function renderOfflineGraphiQL(options: GraphiQLOptions): string {
+export async function renderOfflineGraphiQL(options: GraphiQLOptions): Promise<string> {
   const key = JSON.stringify(options);
   let page = pages.get(key);
   if (page === undefined) {
-    page = renderGraphiQL(options);
+    renderer ??= import('@graphql-yoga/render-graphiql').then((m) => m.renderGraphiQL);
+    page = (await renderer)(options);
     if (pages.size > 8) pages.clear();
     pages.set(key, page);
   }

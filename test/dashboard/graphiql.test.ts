@@ -72,7 +72,7 @@ describe('GraphiQL offline', () => {
 
     expect(errors).toEqual([]);
     expect(foreign).toEqual([]);
-  });
+  }, 120_000);
 
   it('streams a job to COMPLETED from a subscription typed into the editor', async () => {
     const tok = server.devToken!;
@@ -99,5 +99,5 @@ describe('GraphiQL offline', () => {
     await page.screenshot({ path: join(ARTIFACTS, 'graphiql-subscription.png') });
     expect((await response()).replace(/\s+/g, ' ')).toMatch(/"status": "COMPLETED", "completed": 10, "total": 10/);
     expect(foreign).toEqual([]);
-  });
+  }, 120_000);
 });
