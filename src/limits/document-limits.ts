@@ -21,7 +21,6 @@ import {
   GraphQLError,
   Kind,
   type ASTNode,
-  type FieldNode,
   type FragmentDefinitionNode,
   type OperationDefinitionNode,
   type SelectionSetNode,
@@ -92,91 +91,92 @@ export function documentNesting(source: string, stopAt = Infinity): number {
 
 const INTROSPECTION_ROOTS = new Set(['__schema', '__type']);
 
+/** What a selection set holds, relative to where it starts. */
+interface Shape {
+  /** Deepest chain of fields outside introspection. */
+  depth: number;
+  /** Deepest chain of fields from an introspection root (`__schema` / `__type` counts 1) down. */
+  introspectionDepth: number;
+  /** `__schema` fields, capped at a large number (fragments may repeat). */
+  schemaFields: number;
+}
+
+const NONE: Shape = { depth: 0, introspectionDepth: 0, schemaFields: 0 };
+
 /**
- * Walks an operation's selections with fragments expanded in place (a fragment
- * spread adds no depth), calling `onField(field, depth, introspectionDepth)`;
- * `introspectionDepth` is 0 outside `__schema` / `__type`. Each fragment is
- * expanded at most once per path, so cycles (already refused by graphql-js) end.
+ * Measures a selection set with fragments expanded in place (a spread adds no
+ * depth). Each fragment is measured once per mode and remembered, so the work
+ * is linear in the document even when fragments spread others many times over;
+ * a fragment cycle (refused by graphql-js anyway) counts as empty.
  */
-function walk(
-  context: ValidationContext,
-  set: SelectionSetNode,
-  depth: number,
-  inIntrospection: number,
-  onField: (field: FieldNode, depth: number, introspectionDepth: number) => boolean,
-  fragmentsOnPath: Set<string>,
-): void {
+function measure(context: ValidationContext, set: SelectionSetNode, inIntrospection: boolean, memo: Map<string, Shape>, onPath: Set<string>): Shape {
+  let depth = 0;
+  let introspectionDepth = 0;
+  let schemaFields = 0;
+  const add = (shape: Shape) => {
+    depth = Math.max(depth, shape.depth);
+    introspectionDepth = Math.max(introspectionDepth, shape.introspectionDepth);
+    schemaFields = Math.min(1_000_000, schemaFields + shape.schemaFields);
+  };
   for (const selection of set.selections) {
     if (selection.kind === Kind.FIELD) {
-      const entering = inIntrospection === 0 && INTROSPECTION_ROOTS.has(selection.name.value);
-      const introspectionDepth = entering ? 1 : inIntrospection > 0 ? inIntrospection + 1 : 0;
-      const fieldDepth = introspectionDepth > 0 ? depth : depth + 1;
-      if (!onField(selection, fieldDepth, introspectionDepth)) return;
-      if (selection.selectionSet) walk(context, selection.selectionSet, fieldDepth, introspectionDepth, onField, fragmentsOnPath);
+      const entering = !inIntrospection && INTROSPECTION_ROOTS.has(selection.name.value);
+      const inner = selection.selectionSet ? measure(context, selection.selectionSet, inIntrospection || entering, memo, onPath) : NONE;
+      if (inIntrospection || entering) {
+        add({ depth: 0, introspectionDepth: 1 + inner.introspectionDepth, schemaFields: inner.schemaFields + (entering && selection.name.value === '__schema' ? 1 : 0) });
+      } else {
+        add({ depth: 1 + inner.depth, introspectionDepth: inner.introspectionDepth, schemaFields: inner.schemaFields });
+      }
     } else if (selection.kind === Kind.INLINE_FRAGMENT) {
-      walk(context, selection.selectionSet, depth, inIntrospection, onField, fragmentsOnPath);
+      add(measure(context, selection.selectionSet, inIntrospection, memo, onPath));
     } else {
       const name = selection.name.value;
-      const fragment: FragmentDefinitionNode | null | undefined = context.getFragment(name);
-      if (!fragment || fragmentsOnPath.has(name)) continue;
-      fragmentsOnPath.add(name);
-      walk(context, fragment.selectionSet, depth, inIntrospection, onField, fragmentsOnPath);
-      fragmentsOnPath.delete(name);
+      const key = `${inIntrospection ? 'i' : 'o'}:${name}`;
+      let shape = memo.get(key);
+      if (shape === undefined) {
+        const fragment: FragmentDefinitionNode | null | undefined = context.getFragment(name);
+        if (!fragment || onPath.has(key)) continue;
+        onPath.add(key);
+        shape = measure(context, fragment.selectionSet, inIntrospection, memo, onPath);
+        onPath.delete(key);
+        memo.set(key, shape);
+      }
+      add(shape);
     }
   }
+  return { depth, introspectionDepth, schemaFields };
 }
 
 /**
  * A validation rule: operation depth without introspection ≤ `maxDepth`,
  * depth inside `__schema` / `__type` ≤ `maxIntrospectionDepth`, at most
- * `maxSchemaFields` `__schema` fields. Reports the first excess of each kind
+ * `maxSchemaFields` `__schema` fields. Reports each excess
  * (GRAPHQL_VALIDATION_FAILED) with the number found.
  */
 export function depthAndIntrospectionRule(limits: Pick<DocumentLimits, 'maxDepth' | 'maxIntrospectionDepth' | 'maxSchemaFields'>): ValidationRule {
-  return (context) => ({
-    OperationDefinition(operation: OperationDefinitionNode) {
-      let depth = 0;
-      let introspectionDepth = 0;
-      let schemaFields = 0;
-      let stop = false;
-      walk(
-        context,
-        operation.selectionSet,
-        0,
-        0,
-        (field, d, i) => {
-          if (i === 1 && field.name.value === '__schema') schemaFields++;
-          depth = Math.max(depth, d);
-          introspectionDepth = Math.max(introspectionDepth, i);
-          // Past every limit there is nothing more to learn: stop early on huge documents.
-          stop = depth > limits.maxDepth * 2 && introspectionDepth > limits.maxIntrospectionDepth * 2;
-          return !stop;
-        },
-        new Set(),
-      );
-      if (depth > limits.maxDepth) {
-        context.reportError(
-          limitError('GRAPHQL_VALIDATION_FAILED', 'maxDepth', `Query depth limit of ${limits.maxDepth} exceeded, found ${stop ? 'more than ' : ''}${depth} (introspection not counted).`, limits.maxDepth, operation),
-        );
-      }
-      if (introspectionDepth > limits.maxIntrospectionDepth) {
-        context.reportError(
-          limitError(
-            'GRAPHQL_VALIDATION_FAILED',
-            'maxIntrospectionDepth',
-            `Introspection depth limit of ${limits.maxIntrospectionDepth} exceeded, found ${stop ? 'more than ' : ''}${introspectionDepth}.`,
-            limits.maxIntrospectionDepth,
-            operation,
-          ),
-        );
-      }
-      if (schemaFields > limits.maxSchemaFields) {
-        context.reportError(
-          limitError('GRAPHQL_VALIDATION_FAILED', 'maxSchemaFields', `At most ${limits.maxSchemaFields} __schema field per operation, found ${schemaFields}.`, limits.maxSchemaFields, operation),
-        );
-      }
-    },
-  });
+  return (context) => {
+    const memo = new Map<string, Shape>();
+    return {
+      OperationDefinition(operation: OperationDefinitionNode) {
+        const { depth, introspectionDepth, schemaFields } = measure(context, operation.selectionSet, false, memo, new Set());
+        if (depth > limits.maxDepth) {
+          context.reportError(
+            limitError('GRAPHQL_VALIDATION_FAILED', 'maxDepth', `Query depth limit of ${limits.maxDepth} exceeded, found ${depth} (introspection not counted).`, limits.maxDepth, operation),
+          );
+        }
+        if (introspectionDepth > limits.maxIntrospectionDepth) {
+          context.reportError(
+            limitError('GRAPHQL_VALIDATION_FAILED', 'maxIntrospectionDepth', `Introspection depth limit of ${limits.maxIntrospectionDepth} exceeded, found ${introspectionDepth}.`, limits.maxIntrospectionDepth, operation),
+          );
+        }
+        if (schemaFields > limits.maxSchemaFields) {
+          context.reportError(
+            limitError('GRAPHQL_VALIDATION_FAILED', 'maxSchemaFields', `At most ${limits.maxSchemaFields} __schema field per operation, found ${schemaFields}.`, limits.maxSchemaFields, operation),
+          );
+        }
+      },
+    };
+  };
 }
 
 /** Gives an error without a code the stage's code (graphql-ws gets no codes from Yoga). */

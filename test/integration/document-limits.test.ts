@@ -117,6 +117,14 @@ describe('abusive documents', () => {
     });
   }
 
+  it('refuses a fragment bomb (fragments spreading the next twice, 2^40 fields) at once with maxCost, and keeps answering', async () => {
+    const fragments = Array.from({ length: 40 }, (_, i) => `fragment F${i} on Query { ...F${i + 1} ...F${i + 1} }`);
+    const bomb = ['query { ...F0 }', ...fragments, 'fragment F40 on Query { __typename }'].join('\n');
+    const { body } = await withTimeout(gqlHttp(url, tok, bomb), 10_000, 'the answer to a fragment bomb');
+    expect(body.errors?.[0]).toMatchObject({ extensions: { code: 'GRAPHQL_VALIDATION_FAILED', limit: 'maxCost', max: DOCUMENT_LIMITS.maxCost } });
+    expect(await gql(url, tok, '{ __typename }')).toEqual({ __typename: 'Query' });
+  });
+
   it('says which limit a document hit, with the number, for each limit', async () => {
     const refusal = async (query: string) => (await gqlHttp(url, tok, query)).body.errors?.[0];
     const aliases = await refusal(`{ ${Array.from({ length: 16 }, (_, i) => `a${i}: batchJob(id: "x") { id }`).join(' ')} }`);
