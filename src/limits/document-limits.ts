@@ -228,11 +228,12 @@ export function useDocumentLimits(limits: DocumentLimits): Plugin<any>[] {
           return;
         }
         const token = /^Syntax Error: Token limit of (\d+) exceeded/.exec(result.message);
-        replaceParseResult(
-          token
-            ? limitError('GRAPHQL_PARSE_FAILED', 'maxTokens', `Token limit of ${token[1]} exceeded.`, limits.maxTokens)
-            : withCode(result, 'GRAPHQL_PARSE_FAILED'),
-        );
+        if (token) {
+          const refusal = limitError('GRAPHQL_PARSE_FAILED', 'maxTokens', `Token limit of ${token[1]} exceeded.`, limits.maxTokens);
+          // Keep what Yoga added for HTTP (status 400 under application/graphql-response+json).
+          if (result.extensions?.http) (refusal.extensions as Record<string, unknown>).http = result.extensions.http;
+          replaceParseResult(refusal);
+        } else replaceParseResult(withCode(result, 'GRAPHQL_PARSE_FAILED'));
       };
     },
     onValidate: ({ addValidationRule }) => {

@@ -139,6 +139,16 @@ describe('abusive documents', () => {
     expect(depth).toMatchObject({ extensions: { code: 'GRAPHQL_VALIDATION_FAILED', limit: 'maxDepth', max: 15 } });
     expect(depth?.message).toMatch(/^Query depth limit of 15 exceeded, found \d+/);
 
+    // GraphQL over HTTP: a refused document is a 400 for clients that accept application/graphql-response+json.
+    for (const query of [DEEP_LIST, ALIAS_BOMB, INTROSPECTION_BOMB]) {
+      const res = await fetch(url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', accept: 'application/graphql-response+json', authorization: `Bearer ${tok}` },
+        body: JSON.stringify({ query }),
+      });
+      expect(res.status, query.slice(0, 40)).toBe(400);
+    }
+
     const syntax = await refusal('{ batchJob(id: "x" { id } }');
     expect(syntax).toMatchObject({ extensions: { code: 'GRAPHQL_PARSE_FAILED' } });
     const syntaxWs = await wsErrors('{ batchJob(id: "x" { id } }');
