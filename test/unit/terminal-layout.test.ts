@@ -8,8 +8,9 @@ import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { activityScreen, watchActivity } from '../../src/cli/activity.js';
 import { fitTable, visibleLength } from '../../src/cli/format.js';
-import { barLine } from '../../src/cli/watch.js';
-import type { ActivityEvent, Job, RunwatchClient } from '../../src/client/index.js';
+import { barLine, watchJobs } from '../../src/cli/watch.js';
+import { waitUntil } from '../helpers/wait.js';
+import type { ActivityEvent, Job, ProgressEvent, RunwatchClient } from '../../src/client/index.js';
 
 const job = (over: Partial<Job>): Job =>
   ({
@@ -81,6 +82,51 @@ describe('watch bars', () => {
     const line = barLine(JOBS[3]!, 80, true);
     expect(line).toContain('\u001b[31m');
     expect(visibleLength(line)).toBeLessThanOrEqual(80);
+  });
+});
+
+/** A terminal: a stream that says it is a TTY of `columns` width and collects what is drawn. */
+function fakeTerminal(columns: number) {
+  const out = Object.assign(new PassThrough(), { isTTY: true, columns });
+  const state = { text: '' };
+  out.setEncoding('utf8').on('data', (c: string) => (state.text += c));
+  return { out, state };
+}
+/** The visible lines of drawn output: ANSI control sequences removed, carriage returns as line ends. */
+const drawnLines = (text: string) =>
+  text
+    .replace(/\u001b\[[0-9;?]*[A-Za-z]/g, '\n')
+    .split(/[\r\n]+/)
+    .filter((l) => l.trim());
+
+describe('runwatch watch on a terminal', () => {
+  it('redraws its bars to the new width when the terminal is resized', async () => {
+    const { out, state } = fakeTerminal(121);
+    let finish!: () => void;
+    const finished = new Promise<void>((resolve) => (finish = resolve));
+    const event = (type: string, over: Partial<Job>) => ({ cursor: '1.1', runId: 'j1', type, timestamp: '2026-12-01T00:00:00.000Z', message: null, job: job(over) }) as ProgressEvent;
+    const client = {
+      async *watchJob(): AsyncGenerator<ProgressEvent> {
+        yield event('SNAPSHOT', {});
+        await finished;
+        yield event('COMPLETED', { status: 'COMPLETED', completed: 5000, percent: 100, etaSeconds: 0, finishedAt: '2026-12-01T00:01:00.000Z' });
+      },
+    } as unknown as RunwatchClient;
+    const done = watchJobs(client, ['j1'], { out, err: new PassThrough(), colour: false });
+    // cli-progress draws on its own timer (10 fps): wait until the expected drawing shows up.
+    const waitForDrawn = (check: (lines: string[]) => boolean, what: string) => waitUntil(() => drawnLines(state.text), check, what, 10_000);
+    await waitForDrawn((lines) => lines.some((l) => l.includes('embed with e5-l') && l.includes('RUNNING')), 'a 120-column bar with the stage');
+    state.text = '';
+    out.columns = 61;
+    out.emit('resize');
+    await waitForDrawn((lines) => lines.some((l) => l.includes('RUNNING')), 'a bar after the resize');
+    for (const line of drawnLines(state.text).filter((l) => l.includes('RUNNING'))) {
+      expect(line.trimEnd().length, line).toBeLessThanOrEqual(60);
+      expect(line).toMatch(/ 55% .* ETA 2m 10s .*RUNNING$/);
+    }
+    finish();
+    expect(await done).toBe(0);
+    expect(out.listenerCount('resize')).toBe(0);
   });
 });
 
