@@ -3,13 +3,20 @@
  * schema.graphql and the operations in src/client/documents/*.graphql.
  * Output: src/client/generated/ (committed). `CODEGEN_OUT` redirects it,
  * which the staleness test uses to regenerate into a temp dir and compare.
+ * `CODEGEN_SCHEMA_URL` (with `CODEGEN_TOKEN`, a bearer token) reads the schema
+ * from a running server by introspection instead of from schema.graphql.
  */
 import type { CodegenConfig } from '@graphql-codegen/cli';
 
 const out = process.env.CODEGEN_OUT ?? 'src/client/generated/';
 
+const schemaUrl = process.env.CODEGEN_SCHEMA_URL;
+const schema: CodegenConfig['schema'] = schemaUrl
+  ? [{ [schemaUrl]: { headers: { Authorization: `Bearer ${process.env.CODEGEN_TOKEN ?? ''}` } } }]
+  : 'schema.graphql';
+
 const config: CodegenConfig = {
-  schema: 'schema.graphql',
+  schema,
   documents: ['src/client/documents/*.graphql'],
   ignoreNoDocuments: false,
   generates: {

@@ -33,7 +33,8 @@ async function main(): Promise<void> {
   });
   server = await startServer(config, { logger: log });
   process.stdout.write(`\nrunwatch is running at ${server.url} (backend: ${server.backend.kind})\n`);
-  process.stdout.write(`GraphiQL: open ${server.url} in a browser.\n`);
+  process.stdout.write(`GraphiQL:  ${server.url} (open it in a browser)\n`);
+  process.stdout.write(`Dashboard: ${server.url.replace(/\/graphql$/, '/')}\n`);
   if (server.devToken) {
     process.stdout.write(`\nDev mode (RUNWATCH_JWT_SECRET unset): a random secret; this token has every scope:\n`);
     process.stdout.write(`RUNWATCH_TOKEN=${server.devToken}\n\n`);

@@ -4,7 +4,6 @@
  * executes through the same envelop (see ws.ts), so both transports share
  * one schema, context and set of plugins.
  */
-import { EnvelopArmor } from '@escape.tech/graphql-armor';
 import { GraphQLError } from 'graphql';
 import { createYoga, useReadinessCheck, type Plugin, type YogaServerOptions, type YogaServerInstance } from 'graphql-yoga';
 import type { Logger } from 'pino';
@@ -14,18 +13,18 @@ import type { Context, Services } from './schema/context.js';
 import { createErrorMasker } from './schema/errors.js';
 import { useSharedSubscriptionExecution } from './delivery/shared-execution.js';
 import { useVariableDepthLimit } from './schema/json-input.js';
+import { graphiqlOptions, renderOfflineGraphiQL } from './graphiql.js';
+import { DOCUMENT_LIMITS, useDocumentLimits } from './limits/document-limits.js';
 import { schema } from './schema/index.js';
 import type { StreamTransport } from './services/jobs.js';
 
-/** Request limits (HTTP body in bytes; the rest per GraphQL document). */
+/**
+ * Request limits: the HTTP body (and a WebSocket message) in bytes; the rest
+ * per GraphQL document, enforced on every transport (src/limits/document-limits.ts).
+ */
 export const LIMITS = {
   maxBodyBytes: 1_000_000,
-  /** Counts introspection too; 15 leaves room for GraphiQL's introspection query (depth 13). */
-  maxDepth: 15,
-  maxAliases: 15,
-  maxTokens: 2_000,
-  maxCost: 5_000,
-  maxDirectives: 20,
+  ...DOCUMENT_LIMITS,
 } as const;
 
 /** Extra fields of the initial context that graphql-ws passes in (HTTP leaves them unset). */
@@ -33,21 +32,6 @@ export interface TransportContext {
   viewer?: Viewer;
   transport?: StreamTransport;
 }
-
-const DEFAULT_QUERY = `# runwatch: watch long-running work live.
-# Create a job, then subscribe to it (the dev token is already in the headers).
-
-mutation Create {
-  createBatchJob(input: { name: "my first job", kind: BATCH, total: 100 }) { id status }
-}
-
-subscription Watch($runId: ID!) {
-  runProgress(runId: $runId) {
-    type cursor
-    job { status completed total percent rate etaSeconds stage }
-  }
-}
-`;
 
 export interface YogaDeps {
   verifier: TokenVerifier;
@@ -63,14 +47,6 @@ export interface YogaDeps {
 }
 
 export function createYogaApp(deps: YogaDeps): YogaServerInstance<TransportContext, Context> {
-  const armor = new EnvelopArmor({
-    maxDepth: { n: LIMITS.maxDepth, ignoreIntrospection: false },
-    maxAliases: { n: LIMITS.maxAliases },
-    maxTokens: { n: LIMITS.maxTokens },
-    costLimit: { maxCost: LIMITS.maxCost },
-    maxDirectives: { n: LIMITS.maxDirectives },
-    blockFieldSuggestion: { enabled: true },
-  });
   const yogaLog = deps.log.child({ component: 'yoga' });
   return createYoga<TransportContext, Context>({
     schema,
@@ -87,14 +63,10 @@ export function createYogaApp(deps: YogaDeps): YogaServerInstance<TransportConte
       error: (...args) => yogaLog.debug(args.map(String).join(' ')),
     },
     maskedErrors: { maskError: createErrorMasker(deps.log) },
-    graphiql: {
-      title: 'runwatch',
-      subscriptionsProtocol: 'SSE',
-      defaultQuery: DEFAULT_QUERY,
-      ...(deps.devToken ? { headers: JSON.stringify({ Authorization: `Bearer ${deps.devToken}` }) } : {}),
-    },
+    graphiql: graphiqlOptions(deps.devToken),
+    renderGraphiQL: renderOfflineGraphiQL,
     plugins: [
-      ...armor.protect().plugins,
+      ...useDocumentLimits(DOCUMENT_LIMITS),
       useVariableDepthLimit(),
       useSharedSubscriptionExecution(),
       useReadinessCheck({

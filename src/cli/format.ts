@@ -59,3 +59,119 @@ export function table(header: string[], rows: string[][]): string {
       .trimEnd();
   return [line(header), ...rows.map(line)].join('\n');
 }
+
+/** One cell of a line laid out by {@link layoutLine}. */
+export interface Cell {
+  /** Cells with the lowest priority are dropped first when the line does not fit; `Infinity`: never dropped. */
+  priority: number;
+  /** Narrowest useful width in characters. */
+  min: number;
+  /** Widest it grows to when there is room. */
+  max: number;
+  /** The cell's plain text at `width` characters (it may pad or cut; colour is added by `paint`). */
+  render: (width: number) => string;
+  /** Colour of the whole cell, or null. */
+  colour?: Colour | null;
+}
+
+/** Cuts text to `width` characters, ending in `…` when cut. */
+export const clip = (text: string, width: number) => (text.length <= width ? text : width <= 1 ? text.slice(0, width) : `${text.slice(0, width - 1)}…`);
+
+/**
+ * Lays cells out on one line of at most `width` characters (plus colour codes),
+ * one space apart: drops the lowest-priority cells until the rest fit at their
+ * `min` widths, then shares what is left out one character at a time, highest
+ * priority first, up to each cell's `max`. Cells keep their order. Cells with
+ * priority `Infinity` are never dropped (they may overflow a very narrow terminal).
+ */
+export function layoutLine(cells: Cell[], width: number, colour = false): string {
+  const kept = [...cells];
+  const used = () => kept.reduce((sum, c) => sum + c.min, 0) + Math.max(0, kept.length - 1);
+  while (used() > width) {
+    let victim = -1;
+    kept.forEach((c, i) => {
+      if (c.priority !== Infinity && (victim < 0 || c.priority <= kept[victim]!.priority)) victim = i;
+    });
+    if (victim < 0) break;
+    kept.splice(victim, 1);
+  }
+  const widths = kept.map((c) => c.min);
+  let spare = width - used();
+  const growOrder = kept.map((_, i) => i).sort((a, b) => kept[b]!.priority - kept[a]!.priority);
+  while (spare > 0) {
+    let grew = false;
+    for (const i of growOrder) {
+      if (spare > 0 && widths[i]! < kept[i]!.max) {
+        widths[i]!++;
+        spare--;
+        grew = true;
+      }
+    }
+    if (!grew) break;
+  }
+  return kept
+    .map((c, i) => {
+      const text = c.render(widths[i]!);
+      return c.colour ? paint(text, c.colour, colour) : text;
+    })
+    .join(' ')
+    .trimEnd();
+}
+
+/** The visible length of text that may hold ANSI colour codes. */
+export const visibleLength = (text: string) => text.replace(/\u001b\[[0-9;]*m/g, '').length;
+
+/** A table column for {@link fitTable}. */
+export interface TableColumn {
+  header: string;
+  /** Lowest priority columns are dropped first; `Infinity`: never dropped. */
+  priority: number;
+  /** Cut long cells with `…` down to this width before dropping columns (default: never cut). */
+  minWidth?: number;
+}
+
+/**
+ * {@link table} that fits `width` characters: drops the lowest-priority columns
+ * first, after cutting shrinkable columns down to their `minWidth`.
+ */
+export function fitTable(columns: TableColumn[], rows: string[][], width: number): string {
+  let keep = columns.map((_, i) => i);
+  const natural = (i: number) => Math.max(columns[i]!.header.length, ...rows.map((r) => (r[i] ?? '').length));
+  for (;;) {
+    const widths = keep.map((i) => natural(i));
+    let total = widths.reduce((a, b) => a + b, 0) + 2 * (keep.length - 1);
+    // Shrink the shrinkable columns first.
+    keep.forEach((i, k) => {
+      const min = columns[i]!.minWidth;
+      if (total > width && min !== undefined && widths[k]! > min) {
+        const cut = Math.min(widths[k]! - Math.max(min, columns[i]!.header.length), total - width);
+        widths[k]! -= cut;
+        total -= cut;
+      }
+    });
+    const droppable = keep.filter((i) => columns[i]!.priority !== Infinity);
+    if (total <= width || droppable.length === 0) {
+      const cells = (r: string[]) => keep.map((i, k) => clip(r[i] ?? '', widths[k]!));
+      return table(
+        cells(columns.map((c) => c.header)),
+        rows.map((r) => cells(r)),
+      );
+    }
+    const victim = droppable.reduce((a, b) => (columns[b]!.priority <= columns[a]!.priority ? b : a));
+    keep = keep.filter((i) => i !== victim);
+  }
+}
+
+/** Splits a summary made of `sep`-joined parts into lines of at most `width` characters. */
+export function wrapParts(parts: string[], width: number, sep = ' · '): string[] {
+  const lines: string[] = [];
+  let line = '';
+  for (const part of parts) {
+    if (line && line.length + sep.length + part.length > width) {
+      lines.push(line);
+      line = part;
+    } else line = line ? `${line}${sep}${part}` : part;
+  }
+  if (line) lines.push(line);
+  return lines;
+}

@@ -5,19 +5,34 @@
  * job failed, the server refused); 2 usage or configuration error; `run`
  * exits with its command's code.
  */
+import { readFileSync } from 'node:fs';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { PERSONAL_INSTITUTE_PREFIX, SCOPES, signToken } from '../auth/tokens.js';
 import { ConfigError, loadConfig, tokenPolicy } from '../config.js';
 import { RunwatchError } from '../client/index.js';
 import { graphqlEndpoint } from '../client/http.js';
 import { CliError, connect, serverUrl, type ConnectionFlags } from './connection.js';
-import { formatCount, formatDuration, formatPercent, formatRate, table } from './format.js';
+import { clip, fitTable, formatCount, formatDuration, formatPercent, formatRate, type TableColumn } from './format.js';
 import { runCommand } from './run.js';
 import { watchJobs } from './watch.js';
 import { watchActivity } from './activity.js';
 
 const KINDS = ['BATCH', 'EVALUATION', 'TRAINING', 'PIPELINE'] as const;
 const STATUSES = ['QUEUED', 'RUNNING', 'PAUSED', 'COMPLETED', 'FAILED', 'CANCELLED'] as const;
+
+/** `runwatch jobs` columns; on a narrow terminal CREATED goes first, then KIND, STAGE, RATE, DONE; NAME is cut to 12 first. */
+const JOB_COLUMNS: TableColumn[] = [
+  { header: 'ID', priority: Infinity },
+  { header: 'NAME', priority: 9, minWidth: 12 },
+  { header: 'KIND', priority: 1 },
+  { header: 'STATUS', priority: Infinity },
+  { header: 'DONE', priority: 5 },
+  { header: '%', priority: Infinity },
+  { header: 'RATE', priority: 3 },
+  { header: 'ETA', priority: Infinity },
+  { header: 'STAGE', priority: 2, minWidth: 8 },
+  { header: 'CREATED (UTC)', priority: 0 },
+];
 
 const positiveInt = (name: string) => (value: string) => {
   if (!/^\d+$/.test(value)) throw new InvalidArgumentError(`${name} must be a whole number`);
@@ -29,9 +44,16 @@ const withConnection = (cmd: Command) =>
     .option('--url <url>', 'server URL (env RUNWATCH_URL; default http://127.0.0.1:4000)')
     .option('--token <jwt>', 'bearer token (env RUNWATCH_TOKEN)');
 
+/** package.json: two levels up from both src/cli/main.ts and dist/cli/main.js. */
+const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+  version: string;
+  peerDependencies?: Record<string, string>;
+};
+
 const program = new Command()
   .name('runwatch')
   .description('Watch long-running work live: jobs, progress bars, a dashboard.')
+  .version(pkg.version, '-V, --version', 'print the version and exit')
   .enablePositionalOptions()
   .showHelpAfterError()
   .exitOverride();
@@ -44,7 +66,14 @@ program
   .action(async (o: { port?: string; host?: string }) => {
     if (o.port !== undefined) process.env.PORT = o.port;
     if (o.host !== undefined) process.env.HOST = o.host;
-    await import('../main.js');
+    try {
+      await import('../main.js');
+    } catch (error) {
+      // The server's packages are optional peer dependencies: an SDK user does not install them.
+      if ((error as NodeJS.ErrnoException).code !== 'ERR_MODULE_NOT_FOUND') throw error;
+      const peers = Object.entries(pkg.peerDependencies ?? {}).map(([name, range]) => `${name}@${range}`);
+      throw new CliError(`the server needs packages that are not installed (${(error as Error).message}); install them with:\n  npm install ${peers.join(' ')}`, 1);
+    }
   });
 
 program
@@ -96,7 +125,7 @@ withConnection(program.command('jobs'))
     }
     const rows = page.nodes.map((j) => [
       j.id,
-      j.name.length > 32 ? `${j.name.slice(0, 31)}…` : j.name,
+      clip(j.name, 32),
       j.kind,
       j.status,
       formatCount(j.completed, j.total),
@@ -106,7 +135,9 @@ withConnection(program.command('jobs'))
       j.stage ?? '',
       j.createdAt.slice(0, 19).replace('T', ' '),
     ]);
-    process.stdout.write(`${table(['ID', 'NAME', 'KIND', 'STATUS', 'DONE', '%', 'RATE', 'ETA', 'STAGE', 'CREATED (UTC)'], rows)}\n`);
+    // On a terminal the table fits its width (least useful columns dropped first); in a pipe every column stays.
+    const width = process.stdout.isTTY ? Math.max(20, process.stdout.columns - 1) : Infinity;
+    process.stdout.write(`${fitTable(JOB_COLUMNS, rows, width)}\n`);
     if (page.pageInfo.hasNextPage) process.stdout.write(`… more: --first ${Math.min(100, o.first * 2)}\n`);
   });
 

@@ -6,7 +6,7 @@
  */
 import cliProgress from 'cli-progress';
 import type { Job, ProgressEvent, RunwatchClient } from '../client/index.js';
-import { formatCount, formatDuration, formatPercent, formatRate, paint, statusColour, textBar } from './format.js';
+import { clip, formatCount, formatDuration, formatPercent, formatRate, layoutLine, paint, statusColour, textBar, type Cell } from './format.js';
 
 /** Options of {@link watchJobs}. */
 export interface WatchCommandOptions {
@@ -64,22 +64,41 @@ export function summaryLine(job: Job | null, id: string, colour: boolean, error?
     .join('  ');
 }
 
-/** The bar line of one job (cli-progress calls it on every redraw). */
-function barLine(job: Job, colour: boolean, nameWidth: number): string {
+/**
+ * The bar line of one job laid out to `width` columns (cli-progress calls it on
+ * every redraw, with the terminal's current width). Cells, in order: name,
+ * bar, percent, done/total, rate, ETA, stage, status. Status, percent and ETA
+ * are never dropped or cut; when the line does not fit, stage goes first,
+ * then rate, then done/total, then the bar and name shrink. Every job's line
+ * has the same cells at the same width, so bars line up.
+ */
+export function barLine(job: Job, width: number, colour = false): string {
   const c = statusColour(job.status);
   const fraction = job.total ? Math.min(1, (job.completed + job.failed) / job.total) : job.status === 'COMPLETED' ? 1 : null;
-  const bar = c ? paint(textBar(fraction), c, colour) : textBar(fraction);
-  return [
-    job.name.slice(0, nameWidth).padEnd(nameWidth),
-    bar,
-    formatPercent(job.percent).padStart(4),
-    formatCount(job.completed, job.total).padStart(11),
-    formatRate(job.rate).padStart(8),
-    `ETA ${formatDuration(job.etaSeconds)}`.padEnd(11),
-    (job.stage ?? '').slice(0, 16).padEnd(16),
-    c ? paint(job.status, c, colour) : job.status,
-  ].join(' ');
+  const fixed = (text: string, w: number, align: 'left' | 'right' = 'left') => (align === 'left' ? text.padEnd(w) : text.padStart(w));
+  const cells: Cell[] = [
+    { priority: 5, min: 8, max: 24, render: (w) => clip(job.name, w).padEnd(w) },
+    { priority: 4, min: 8, max: 30, render: (w) => textBar(fraction, w), colour: c },
+    { priority: Infinity, min: 4, max: 4, render: () => fixed(formatPercent(job.percent), 4, 'right') },
+    { priority: 3, min: 11, max: 11, render: (w) => fixed(fitCount(job.completed, job.total, w), w, 'right') },
+    { priority: 2, min: 8, max: 8, render: (w) => fixed(formatRate(job.rate), w, 'right') },
+    { priority: Infinity, min: 11, max: 11, render: (w) => fixed(`ETA ${formatDuration(job.etaSeconds)}`, w) },
+    { priority: 1, min: 6, max: 16, render: (w) => clip(job.stage ?? '', w).padEnd(w) },
+    { priority: Infinity, min: 9, max: 9, render: () => job.status, colour: c },
+  ];
+  return layoutLine(cells, width, colour);
 }
+
+/** Counts as `k`/`M` (3 significant digits) when `completed/total` is wider than `width`. */
+function fitCount(completed: number, total: number | null | undefined, width: number): string {
+  const full = formatCount(completed, total);
+  if (full.length <= width) return full;
+  const short = (n: number) => (n >= 1e6 ? `${Number((n / 1e6).toPrecision(3))}M` : n >= 1e4 ? `${Number((n / 1e3).toPrecision(3))}k` : String(n));
+  return clip(`${short(completed)}/${total == null ? '?' : short(total)}`, width);
+}
+
+/** Columns to lay a bar out in: the terminal's width (one spare column), or 80 when unknown. */
+export const terminalWidth = (out: NodeJS.WritableStream) => Math.max(20, ((out as NodeJS.WriteStream).columns || 80) - 1);
 
 /**
  * Watches jobs until each is final. Resolves with the exit code (0: all COMPLETED, 1 otherwise).
@@ -97,7 +116,8 @@ export async function watchJobs(client: RunwatchClient, ids: string[], opts: Wat
   const multibar =
     !opts.json && tty
       ? new cliProgress.MultiBar({
-          format: (_o, _p, payload: { job: Job; nameWidth: number }) => barLine(payload.job, colour, payload.nameWidth),
+          // Read the width on every redraw, so a resized terminal (SIGWINCH) gets lines that fit.
+          format: (_o, _p, payload: { job: Job }) => barLine(payload.job, terminalWidth(out), colour),
           stream: out as NodeJS.WriteStream,
           hideCursor: true,
           clearOnComplete: false,
@@ -107,7 +127,9 @@ export async function watchJobs(client: RunwatchClient, ids: string[], opts: Wat
           fps: 10,
         })
       : null;
-  const nameWidth = 24;
+  // Redraw at once when the terminal is resized (cli-progress would otherwise wait for the next event).
+  const onResize = () => multibar?.update();
+  if (multibar) out.on('resize', onResize);
 
   await Promise.all(
     ids.map(async (id) => {
@@ -120,7 +142,7 @@ export async function watchJobs(client: RunwatchClient, ids: string[], opts: Wat
           if (opts.json) {
             out.write(`${JSON.stringify(event)}\n`);
           } else if (multibar) {
-            const payload = { job: event.job, nameWidth };
+            const payload = { job: event.job };
             if (!bar) bar = multibar.create(event.job.total ?? 1, event.job.completed, payload);
             else bar.update(event.job.completed, payload);
           } else {
@@ -139,6 +161,7 @@ export async function watchJobs(client: RunwatchClient, ids: string[], opts: Wat
     }),
   );
   multibar?.stop();
+  out.off('resize', onResize);
   if (!opts.json) {
     out.write(`\n${ids.length > 1 ? `Summary of ${ids.length} jobs:` : 'Summary:'}\n`);
     for (const id of ids) out.write(`  ${summaryLine(finals.get(id) ?? null, id, colour, errors.get(id))}\n`);

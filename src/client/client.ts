@@ -39,9 +39,9 @@ export interface RunwatchClientOptions {
   /** Bearer token, or a function returning a fresh one (then an expired token, close 4403, is retried with a new one). */
   token: TokenSource;
   /** fetch implementation for HTTP calls (default: global fetch); handy for proxies and for counting requests. */
-  fetch?: typeof fetch;
+  fetch?: typeof fetch | undefined;
   /** Per-request HTTP timeout in milliseconds (default 15000). */
-  requestTimeoutMs?: number;
+  requestTimeoutMs?: number | undefined;
 }
 
 /** A page of {@link RunwatchClient.listJobs}. */
@@ -93,7 +93,7 @@ export class RunwatchClient {
    * @param opts.first page size 0..100 (default 20); `after`: `pageInfo.endCursor` of the previous page.
    * @throws RunwatchError BAD_USER_INPUT, FORBIDDEN
    */
-  async listJobs(opts: { first?: number; after?: string; status?: JobStatus[]; kind?: JobKind[] } = {}): Promise<JobPage> {
+  async listJobs(opts: { first?: number | undefined; after?: string | undefined; status?: JobStatus[] | undefined; kind?: JobKind[] | undefined } = {}): Promise<JobPage> {
     return (await this.request(ListJobsDocument, opts)).batchJobs;
   }
 

@@ -23,9 +23,9 @@ export interface HttpOptions {
   endpoint: string;
   token: TokenSource;
   /** fetch implementation (default: global fetch). */
-  fetch?: typeof fetch;
+  fetch?: typeof fetch | undefined;
   /** Per-request timeout in milliseconds (default 15000). */
-  timeoutMs?: number;
+  timeoutMs?: number | undefined;
 }
 
 /**

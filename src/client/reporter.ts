@@ -19,22 +19,22 @@ import { backoffMs } from './watch.js';
 /** Options of {@link ProgressReporter}. */
 export interface ProgressReporterOptions {
   /** Least time between two progress requests, in milliseconds (default 250). */
-  minIntervalMs?: number;
+  minIntervalMs?: number | undefined;
   /** Attempts per request for transient failures, including the first (default 5). */
-  maxAttempts?: number;
+  maxAttempts?: number | undefined;
   /** Receives every failure (default: one line on stderr). Never called synchronously from `advance`. */
-  onError?: (error: RunwatchError) => void;
+  onError?: ((error: RunwatchError) => void) | undefined;
 }
 
 /** What {@link ProgressReporter.start} creates. */
 export interface StartOptions {
   name: string;
-  kind?: JobKind;
+  kind?: JobKind | undefined;
   /** Items in the job, if known. */
-  total?: number | null;
-  metadata?: unknown;
+  total?: number | null | undefined;
+  metadata?: unknown | undefined;
   /** Default: a random UUID, reused for every retry of this create. */
-  idempotencyKey?: string;
+  idempotencyKey?: string | undefined;
 }
 
 type Pending = { completed: number; failedDelta: number; total?: number; stage?: string; message?: string };

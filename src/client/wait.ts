@@ -8,11 +8,11 @@ import type { ProgressEvent, WatchOptions } from './watch.js';
 /** Options of `waitForCompletion`. */
 export interface WaitOptions extends Omit<WatchOptions, 'signal'> {
   /** Called with the job after every event (the first is the current state). Errors it throws are ignored. */
-  onProgress?: (job: JobFieldsFragment, event: ProgressEvent) => void;
+  onProgress?: ((job: JobFieldsFragment, event: ProgressEvent) => void) | undefined;
   /** Give up after this many milliseconds with WaitTimeoutError; default: wait forever. */
-  timeoutMs?: number;
+  timeoutMs?: number | undefined;
   /** Aborting rejects with a RunwatchError ABORTED. */
-  signal?: AbortSignal;
+  signal?: AbortSignal | undefined;
 }
 
 /**

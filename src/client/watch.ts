@@ -17,22 +17,22 @@ export type ProgressEvent = WatchJobSubscription['runProgress'];
 /** Reconnection policy: exponential backoff with jitter between attempts. */
 export interface RetryPolicy {
   /** Consecutive failed attempts (no event received in between) before giving up with UNAVAILABLE. Default 20. */
-  maxAttempts?: number;
+  maxAttempts?: number | undefined;
   /** First delay in milliseconds. Default 250. */
-  initialDelayMs?: number;
+  initialDelayMs?: number | undefined;
   /** Longest delay in milliseconds. Default 10000. */
-  maxDelayMs?: number;
+  maxDelayMs?: number | undefined;
 }
 
 /** Options of `watchJob`. */
 export interface WatchOptions {
   /** Start after this cursor (from an earlier event or `BatchJob.lastCursor`); default: a SNAPSHOT of now, then live. */
-  after?: string | null;
+  after?: string | null | undefined;
   /** Aborting ends the iteration quietly (the loop just stops). */
-  signal?: AbortSignal;
-  retry?: RetryPolicy;
+  signal?: AbortSignal | undefined;
+  retry?: RetryPolicy | undefined;
   /** Called before each reconnect: the attempt number (1-based), the delay in ms, and why. */
-  onReconnect?: (info: { attempt: number; delayMs: number; reason: string }) => void;
+  onReconnect?: ((info: { attempt: number; delayMs: number; reason: string }) => void) | undefined;
 }
 
 const TERMINAL = new Set(['COMPLETED', 'FAILED', 'CANCELLED']);

@@ -1,0 +1,103 @@
+/**
+ * GraphiQL as a user opens it on a machine without internet: Debian's
+ * chromium (never a downloaded one) with every request to another origin
+ * aborted. The page renders, loads the schema (its docs explorer lists
+ * BatchJob), and a subscription typed into the editor streams a job to
+ * COMPLETED. Screenshots go to test-artifacts/.
+ */
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { RunningServer } from '../../src/server.js';
+import { gql } from '../helpers/clients.js';
+import { startTestServer } from '../helpers/servers.js';
+
+const CHROMIUM = '/usr/bin/chromium';
+const ARTIFACTS = 'test-artifacts';
+
+let context: BrowserContext;
+let profile: string;
+let server: RunningServer;
+let page: Page;
+const foreign: string[] = [];
+
+beforeAll(async () => {
+  if (!existsSync(CHROMIUM)) {
+    throw new Error(`chromium is not installed at ${CHROMIUM}: the GraphiQL test needs it. Install it with \`apt-get install -y chromium\` (or run \`bash .ci/run\`, which does).`);
+  }
+  mkdirSync(ARTIFACTS, { recursive: true });
+  profile = mkdtempSync(join(tmpdir(), 'runwatch-chromium-'));
+  context = await chromium.launchPersistentContext(profile, {
+    executablePath: CHROMIUM,
+    headless: true,
+    viewport: { width: 1400, height: 900 },
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+  // Dev mode (no secret): the page has the dev token in its headers, as after `npm start`.
+  server = await startTestServer({ config: { jwtSecret: undefined } });
+  const origin = new URL(server.url).origin;
+  await context.route('**/*', (route) => {
+    const url = route.request().url();
+    if (new URL(url).origin === origin) return route.continue();
+    foreign.push(url);
+    return route.abort('internetdisconnected');
+  });
+  page = await context.newPage();
+}, 60_000);
+
+afterAll(async () => {
+  await context?.close();
+  if (profile) rmSync(profile, { recursive: true, force: true });
+});
+
+describe('GraphiQL offline', () => {
+  it('renders from the server alone and its docs explorer lists BatchJob', async () => {
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    await page.goto(server.url, { waitUntil: 'load', timeout: 60_000 });
+    await page.waitForSelector('.graphiql-container', { timeout: 30_000 });
+    // The default tab is runwatch's example, with the dev token in the headers.
+    await page.waitForFunction(() => document.querySelector('.graphiql-query-editor')?.textContent?.includes('WatchJob'), undefined, { timeout: 30_000 });
+
+    await page.click('[aria-label="Show Documentation Explorer"]', { timeout: 10_000 });
+    // "All Schema Types" appears once the introspection query has been answered.
+    const batchJob = page.locator('.graphiql-doc-explorer a', { hasText: /^BatchJob$/ }).first();
+    await batchJob.waitFor({ timeout: 30_000 });
+    await batchJob.click();
+    await page.waitForFunction(() => document.querySelector('.graphiql-doc-explorer-title')?.textContent === 'BatchJob', undefined, { timeout: 10_000 });
+    expect(await page.locator('.graphiql-doc-explorer').innerText()).toContain('etaSeconds');
+    await page.screenshot({ path: join(ARTIFACTS, 'graphiql-docs.png') });
+
+    expect(errors).toEqual([]);
+    expect(foreign).toEqual([]);
+  }, 120_000);
+
+  it('streams a job to COMPLETED from a subscription typed into the editor', async () => {
+    const tok = server.devToken!;
+    const id = (await gql(server.url, tok, 'mutation { createBatchJob(input: { name: "typed in GraphiQL", total: 10 }) { id } }')).createBatchJob.id as string;
+
+    // Replace the example with a typed subscription (one line: the editor closes brackets and quotes as we type).
+    await page.click('.graphiql-query-editor .view-lines');
+    await page.keyboard.press('ControlOrMeta+A');
+    await page.keyboard.press('Delete');
+    await page.keyboard.type(`subscription { runProgress(runId: "${id}") { type job { status completed total } } }`);
+    await page.keyboard.press('Escape'); // close any suggestion list
+    await page.waitForFunction((jobId) => document.querySelector('.graphiql-query-editor')?.textContent?.includes(jobId), id, { timeout: 10_000 });
+    await page.click('.graphiql-execute-button');
+
+    const response = () => page.locator('.graphiql-response').innerText();
+    await page.waitForFunction(() => document.querySelector('.graphiql-response')?.textContent?.includes('SNAPSHOT'), undefined, { timeout: 30_000 });
+    await gql(server.url, tok, 'mutation($id: ID!) { reportProgress(input: { jobId: $id, completed: 10 }) { id } }', { id });
+    await gql(server.url, tok, 'mutation($id: ID!) { completeBatchJob(id: $id) { id } }', { id });
+    await page
+      .waitForFunction(() => /"COMPLETED"/.test(document.querySelector('.graphiql-response')?.textContent ?? ''), undefined, { timeout: 30_000 })
+      .catch(async (error: Error) => {
+        throw new Error(`${error.message}; the response pane shows: ${(await response()).slice(0, 800)}`);
+      });
+    await page.screenshot({ path: join(ARTIFACTS, 'graphiql-subscription.png') });
+    expect((await response()).replace(/\s+/g, ' ')).toMatch(/"status": "COMPLETED", "completed": 10, "total": 10/);
+    expect(foreign).toEqual([]);
+  }, 120_000);
+});
