@@ -299,3 +299,79 @@ def python_env(**extra: str) -> Dict[str, str]:
 
 
 PYTHON = sys.executable
+
+
+_shared: Optional[Server] = None
+_shared_lock = threading.Lock()
+
+
+def shared_server() -> Server:
+    """One in-memory server for the whole test run (started on first use, stopped at exit)."""
+    global _shared
+    with _shared_lock:
+        if _shared is None:
+            _shared = Server().start()
+            import atexit
+            atexit.register(_shared.stop)
+        return _shared
+
+
+_tenants = 0
+
+
+def fresh_tenant() -> str:
+    """A fresh institute id, so tests never see each other's jobs."""
+    global _tenants
+    _tenants += 1
+    return f"py-{os.getpid()}-{_tenants}-{int(time.time() * 1000) % 100000}"
+
+
+class Events:
+    """Collects a stream's items on a daemon thread; ``wait_for`` waits (with a timeout) for a condition."""
+
+    def __init__(self, iterator: Any, handle: Any = None) -> None:
+        self.items: List[Any] = []
+        self.error: Optional[BaseException] = None
+        self.done = threading.Event()
+        self._cond = threading.Condition()
+        self._handle = handle
+        self._thread = threading.Thread(target=self._run, args=(iterator,), daemon=True)
+        self._thread.start()
+
+    def _run(self, iterator: Any) -> None:
+        try:
+            for item in iterator:
+                with self._cond:
+                    self.items.append(item)
+                    self._cond.notify_all()
+        except BaseException as exc:  # reported by wait_for
+            self.error = exc
+        finally:
+            self.done.set()
+            with self._cond:
+                self._cond.notify_all()
+
+    def wait_for(self, check: Callable[[List[Any]], Any], what: str, timeout: float = 20.0) -> List[Any]:
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while not check(self.items):
+                if self.error is not None:
+                    raise AssertionError(f"stream failed while waiting for {what}: {self.error!r}")
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or (self.done.is_set() and not check(self.items)):
+                    if self.done.is_set() and remaining > 0:
+                        raise AssertionError(f"stream ended before {what}; got {self.items!r}"[:2000])
+                    raise AssertionError(f"timed out after {timeout:g} s waiting for {what}; got {self.items!r}"[:2000])
+                self._cond.wait(min(remaining, 0.5))
+            return list(self.items)
+
+    def wait_done(self, what: str, timeout: float = 20.0) -> List[Any]:
+        if not self.done.wait(timeout):
+            raise AssertionError(f"timed out after {timeout:g} s waiting for {what} to end; got {self.items!r}"[:2000])
+        if self.error is not None:
+            raise AssertionError(f"stream failed: {self.error!r}")
+        return list(self.items)
+
+    def close(self) -> None:
+        if self._handle is not None:
+            self._handle.close()
