@@ -102,7 +102,8 @@ class Redis:
                     break
                 lines.append(line)
                 if "Ready to accept connections" in line:
-                    threading.Thread(target=self._drain, args=(self.proc,), daemon=True).start()
+                    self._drainer = threading.Thread(target=self._drain, args=(self.proc,), daemon=True)
+                    self._drainer.start()
                     return self
             self.proc.kill()
             self.proc.wait(5)
@@ -127,6 +128,11 @@ class Redis:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(5)
+        if self.proc is not None and self.proc.stdout is not None:
+            drainer = getattr(self, "_drainer", None)
+            if drainer is not None:
+                drainer.join(5)
+            self.proc.stdout.close()
         self.proc = None
 
     def cleanup(self) -> None:
@@ -159,7 +165,8 @@ class Server:
                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                      start_new_session=True)
         found: "queue.Queue[Optional[str]]" = queue.Queue()
-        threading.Thread(target=self._read, args=(self.proc, found), daemon=True).start()
+        self._reader = threading.Thread(target=self._read, args=(self.proc, found), daemon=True)
+        self._reader.start()
         try:
             url = found.get(timeout=60)
         except queue.Empty:
@@ -183,17 +190,20 @@ class Server:
     def stop(self) -> None:
         """SIGTERM the server's process group (tsx and node), then wait; SIGKILL if it hangs."""
         proc, self.proc = self.proc, None
-        if proc is None or proc.poll() is not None:
+        if proc is None:
             return
         try:
             os.killpg(proc.pid, 15)
         except ProcessLookupError:
-            return
+            pass
         try:
             proc.wait(10)
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, 9)
             proc.wait(5)
+        self._reader.join(5)
+        if proc.stdout is not None:
+            proc.stdout.close()
 
 
 class Proxy:

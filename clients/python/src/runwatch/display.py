@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import sys
 import threading
-from dataclasses import asdict, is_dataclass
+from dataclasses import fields, is_dataclass
 from datetime import datetime
 from enum import Enum
 from typing import Any, Dict, Iterable, List, Optional, TextIO
@@ -20,6 +20,8 @@ __all__ = ["watch_bars", "watch_lines", "activity_table", "format_event", "to_js
 
 
 def _plain(value: Any) -> Any:
+    if is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _plain(getattr(value, f.name)) for f in fields(value) if not f.name.startswith("_")}
     if isinstance(value, Enum):
         return value.value
     if isinstance(value, datetime):
@@ -33,7 +35,7 @@ def _plain(value: Any) -> Any:
 
 def to_json(obj: Any) -> str:
     """A dataclass (event, job) as one line of JSON, with its GraphQL ``__typename``."""
-    data = _plain(asdict(obj)) if is_dataclass(obj) else _plain(obj)
+    data = _plain(obj)
     if isinstance(data, dict):
         data = {"__typename": type(obj).__name__, **data}
     return json.dumps(data, default=str)
@@ -77,10 +79,12 @@ def watch_lines(client: Client, job_ids: Iterable[str], file: Optional[TextIO] =
                     out.write((to_json(event) if as_json else format_event(event)) + "\n")
                     out.flush()
                 finals[job_id] = event.job  # type: ignore[assignment]
-        except RunwatchError as exc:
+        except Exception as exc:  # shown, and the job counts as not completed
+            code = getattr(exc, "code", type(exc).__name__)
             with lock:
-                out.write((json.dumps({"jobId": job_id, "error": exc.code, "message": exc.message}) if as_json
+                out.write((json.dumps({"jobId": job_id, "error": code, "message": str(exc)}) if as_json
                            else f"{job_id}: {exc}") + "\n")
+                out.flush()
 
     _run_all(follow, list(job_ids))
     return _final_code(finals)

@@ -52,6 +52,7 @@ class tqdm(_tqdm_auto):  # type: ignore[misc,valid-type]
         self._rw_job = None
         self._rw_run = None
         self._rw_reported = 0
+        self._rw_finished = False
         super().__init__(*args, **kwargs)
         if self.disable and job is None:
             return  # a disabled bar (e.g. on a worker rank) reports nothing either
@@ -140,10 +141,11 @@ class tqdm(_tqdm_auto):  # type: ignore[misc,valid-type]
     def close(self) -> None:
         """Closes the bar and completes the job with the bar's final count (fails it when an exception is
         being raised, i.e. inside a ``with`` block's error exit)."""
-        if getattr(self, "_rw_job", None) is None:
+        if getattr(self, "_rw_job", None) is None or self._rw_finished:
             super().close()
             return
-        job, self._rw_job = self._rw_job, None
+        job = self._rw_job
+        self._rw_finished = True
         error = sys.exc_info()[1]
         super().close()
         run = self._rw_run
@@ -166,8 +168,9 @@ class tqdm(_tqdm_auto):  # type: ignore[misc,valid-type]
             job.complete()
 
     def __exit__(self, exc_type: Any, exc_value: Any, traceback: Any) -> Any:
-        if exc_value is not None and self._rw_job is not None:
-            job, self._rw_job = self._rw_job, None
+        if exc_value is not None and self._rw_job is not None and not self._rw_finished:
+            job = self._rw_job
+            self._rw_finished = True
             run = self._rw_run
             try:
                 return super().__exit__(exc_type, exc_value, traceback)
