@@ -153,5 +153,21 @@ class Watch(unittest.TestCase):
         self.assertIn("error: disk full", bytes(cli.out).decode())
 
 
+class ActivityCommand(unittest.TestCase):
+    def test_activity_prints_the_resource_table_as_jobs_start(self) -> None:
+        token = mint_token(inst=fresh_tenant())
+        cli = Cli(["activity"], token)
+        self.addCleanup(lambda: cli.proc.poll() is None and cli.proc.terminate())
+        wait_until(lambda: b"0 active" in cli.out, 30, "the first (empty) table")
+        job = runwatch.Client(server.url, token).create_job("gpu job", total=10)
+        job.update(completed=1, resources={"containers": 2, "cpu_cores": 8, "memory_gb": 30, "gpus": 4})
+        job.close()
+        wait_until(lambda: b"1 active \xc2\xb7 2 containers \xc2\xb7 8 CPU cores \xc2\xb7 30 GB \xc2\xb7 4 GPUs" in cli.out, 30,
+                   f"the job's resources in the table (have {bytes(cli.out)[-400:]!r})")
+        self.assertIn(job.id.encode(), bytes(cli.out))
+        cli.proc.terminate()  # the process this test started
+        cli.exit()
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import subprocess
 import threading
 import time
 import unittest
@@ -9,7 +10,7 @@ import unittest
 import runwatch
 from runwatch.transport import StreamHandle
 
-from support import Events, LogCapture, Proxy, fresh_tenant, mint_token, shared_server
+from support import PYTHON, Events, LogCapture, Proxy, fresh_tenant, mint_token, python_env, shared_server
 
 server = None
 
@@ -96,6 +97,41 @@ class Reporting(unittest.TestCase):
         self.assertEqual({j.id for j in client.jobs(kind="EVALUATION")}, {ids[1], ids[3]})
         self.assertEqual([j.id for j in client.jobs(status=["CANCELLED", "COMPLETED"])], [ids[0]])
         self.assertEqual(len(list(client.jobs(first=1, limit=3))), 3)
+
+
+    def test_reports_pending_at_interpreter_exit_are_flushed(self) -> None:
+        token = mint_token(inst=fresh_tenant())
+        script = ("import runwatch, sys\n"
+                  "job = runwatch.Client(sys.argv[1], sys.argv[2]).create_job('left open', total=5000)\n"
+                  "print(job.id, flush=True)\n"
+                  "for _ in range(1234): job.advance()\n")  # exits without complete() or close()
+        result = subprocess.run([PYTHON, "-c", script, server.url, token], env=python_env(), capture_output=True,
+                                text=True, timeout=60)
+        self.assertEqual(result.returncode, 0, result.stderr)
+        job = runwatch.Client(server.url, token).get_job(result.stdout.strip())
+        self.assertEqual((job.completed, job.status), (1234, runwatch.JobStatus.RUNNING))
+
+    def test_watch_bars_draws_one_bar_per_job_until_they_finish(self) -> None:
+        import io
+        from runwatch.display import watch_bars
+        client = new_client()
+        a = client.create_job("first", total=4)
+        b = client.create_job("second", total=2)
+        out = io.StringIO()
+        result: list = []
+        t = threading.Thread(target=lambda: result.append(watch_bars(client, [a.id, b.id], file=out)), daemon=True)
+        t.start()
+        a.advance(4)
+        a.complete()
+        b.advance(2)
+        b.fail("out of disk")
+        t.join(30)
+        self.assertFalse(t.is_alive(), "watch_bars returned once both jobs finished")
+        self.assertEqual(result, [1], "1: not every job COMPLETED")
+        text = out.getvalue()
+        self.assertIn("4/4", text)
+        self.assertIn("COMPLETED", text)
+        self.assertIn("FAILED", text)
 
 
 class Waiting(unittest.TestCase):

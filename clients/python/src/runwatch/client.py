@@ -4,8 +4,9 @@ Units everywhere: counts are items, ``rate`` is items per second, durations and 
 """
 from __future__ import annotations
 
+import asyncio
+import inspect
 import logging
-import math
 import os
 import time
 import uuid
@@ -408,7 +409,8 @@ class Client:
 
         Args:
             timeout: seconds; None waits as long as it takes.
-            on_progress: called with each :class:`ProgressEvent` (the first is a SNAPSHOT).
+            on_progress: called with each :class:`ProgressEvent` (the first is a SNAPSHOT); a coroutine
+                function is run to completion on a private event loop (from async code, use AsyncClient.wait).
 
         Raises:
             WaitTimeout: not finished within ``timeout`` seconds (``.job`` is the last state seen).
@@ -420,7 +422,13 @@ class Client:
         for event in self._watch(job_id, None, deadline, timeout_error):
             last[0] = event.job  # type: ignore[assignment]
             if on_progress is not None:
-                on_progress(event)
+                result = on_progress(event)
+                if inspect.isawaitable(result):  # a coroutine function: run it to completion here
+                    loop = asyncio.new_event_loop()
+                    try:
+                        loop.run_until_complete(result)
+                    finally:
+                        loop.close()
             if event.terminal:
                 return event.job  # type: ignore[return-value]
         if last[0] is not None and last[0].finished:

@@ -233,6 +233,7 @@ class Reporter:
                 with self._cond:
                     slot.finished = True
                     slot.finish = None
+                    self._slots.pop(slot.job_id, None)  # nothing more to send for it
                 slot.finish_done.set()
             except RunwatchError as exc:
                 if exc.transient:
