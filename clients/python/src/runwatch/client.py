@@ -63,7 +63,9 @@ class Job(JobState):
     def _slot(self) -> Any:
         if self._client is None:
             raise RuntimeError("runwatch: this Job is not bound to a Client")
-        return self._client._reporter.slot(self.id, self.completed)
+        slot = self._client._reporter.slot(self.id, self.completed)
+        self.__dict__["_slot_cache"] = slot
+        return slot
 
     def advance(self, n: int = 1, failed: int = 0) -> None:
         """Marks ``n`` more items done and ``failed`` more failed. Returns at once; never waits for the network.
@@ -71,12 +73,14 @@ class Job(JobState):
         Raises:
             BadUserInput: ``n`` or ``failed`` is not a whole number ≥ 0.
         """
-        _check_count("n", n)
-        _check_count("failed", failed)
-        slot = self._slot()
+        if n.__class__ is not int or n < 0 or failed.__class__ is not int or failed < 0:  # the hot path: one check
+            _check_count("n", n)
+            _check_count("failed", failed)
+        slot = self.__dict__.get("_slot_cache") or self._slot()
         self._client._reporter.advance(slot, n, failed)
         self.completed = slot.completed
-        self.failed += failed
+        if failed:
+            self.failed += failed
 
     def update(self, completed: Optional[int] = None, total: Optional[int] = None, stage: Optional[str] = None,
                message: Optional[str] = None, resources: Optional[ResourcesLike] = None) -> None:

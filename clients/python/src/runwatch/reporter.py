@@ -105,6 +105,10 @@ class Reporter:
         """``n`` more items done and ``failed`` more failed."""
         with self._cond:
             slot.completed += n
+            p = slot.pending
+            if p is not None and not failed and slot.finish is None:  # the hot path: a report is already pending
+                p["completed"] = slot.completed
+                return
             self._queue(slot, {}, failed)
 
     def update(self, slot: JobSlot, completed: Optional[int], change: Dict[str, Any]) -> None:

@@ -85,23 +85,12 @@ class tqdm(_tqdm_auto):  # type: ignore[misc,valid-type]
             self._rw_reported = n
 
     def update(self, n: float = 1) -> Optional[bool]:  # type: ignore[override]
-        """Advances the bar by ``n`` and the job to the bar's count."""
+        """Advances the bar by ``n`` and the job to the bar's count. (Iterating calls this at each redraw,
+        every ``mininterval`` seconds, and ``close()`` sends the final count, so the loop runs at tqdm's own
+        speed.)"""
         result = super().update(n)
         self._rw_sync()
         return result
-
-    def __iter__(self) -> Any:
-        # tqdm's fast iterator updates ``n`` without calling update(); report per item here.
-        job = self._rw_job
-        if job is None or self._rw_run is not None:
-            for item in super().__iter__():
-                yield item
-                self._rw_sync()
-            return
-        for item in super().__iter__():
-            yield item
-            job.advance(1)
-            self._rw_reported += 1
 
     def reset(self, total: Optional[float] = None) -> None:
         """Resets the bar (a new loop); the job continues from its count, with the new total added."""
