@@ -335,6 +335,22 @@ class Training(unittest.TestCase):
         self.assertEqual((job.kind, job.status, job.completed, job.total),
                          (runwatch.JobKind.TRAINING, runwatch.JobStatus.COMPLETED, 20, 100))
 
+    def test_auto_system_stats_publishes_machine_load(self) -> None:
+        client = new_client()
+        run = client.create_training_run("with stats")
+        handle = StreamHandle()
+        events = Events(client.training_events(run.id, types="SYSTEM_STATS", _handle=handle), handle)
+        self.addCleanup(handle.close)
+        sampler = run.auto_system_stats(interval=0.2)
+        items = events.wait_for(lambda e: any(x.cpu_percent is not None for x in e), "SystemStats with a CPU percent")
+        stats = next(x for x in items if x.cpu_percent is not None)
+        self.assertIsInstance(stats, runwatch.SystemStats)
+        self.assertGreater(stats.ram_total_gb, 0)
+        self.assertTrue(0 <= stats.ram_used_gb <= stats.ram_total_gb)
+        self.assertTrue(0 <= stats.cpu_percent <= 100)
+        run.complete()
+        self.assertTrue(sampler._stopped.is_set(), "the sampler stops with the run")
+
     def test_pause_command_reaches_on_command_and_is_acknowledged(self) -> None:
         trainer = new_client()
         run = trainer.create_training_run("steerable", max_steps=10)
