@@ -10,7 +10,7 @@ import logging
 import os
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Union
 
 from . import documents as D
@@ -58,7 +58,8 @@ class Job(JobState):
     (with the exception's type and message) when the block raises.
     """
 
-    _client: Any = field(default=None, repr=False, compare=False)
+    # not a dataclass field, so dataclasses.asdict(job) and copies stay plain data
+    _client = None  # type: Any
 
     def _slot(self) -> Any:
         if self._client is None:
