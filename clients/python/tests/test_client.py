@@ -175,16 +175,18 @@ class Waiting(unittest.TestCase):
         watcher = runwatch.Client(proxy.url, client_direct._transport._token, max_backoff=0.3)
         job = client_direct.create_job("flaky network", total=6)
         handle = StreamHandle()
-        events = Events(watcher.watch(job.id, _handle=handle), handle)
-        events.wait_for(lambda items: items, "the SNAPSHOT")
-        for stage in ["one", "two", "three", "four", "five", "six"]:
-            job.update(stage=stage)
-            job.advance()
-            job.close()
-            events.wait_for(lambda items, s=stage: any(e.job.stage == s for e in items), f"stage {stage}")
-            self.assertGreaterEqual(proxy.drop_all(), 1, "a stream connection to cut")
-        job.complete()
-        items = events.wait_done("the watched stream")
+        with LogCapture() as logs:
+            events = Events(watcher.watch(job.id, _handle=handle), handle)
+            events.wait_for(lambda items: items, "the SNAPSHOT")
+            for stage in ["one", "two", "three", "four", "five", "six"]:
+                job.update(stage=stage)
+                job.advance()
+                job.close()
+                events.wait_for(lambda items, s=stage: any(e.job.stage == s for e in items), f"stage {stage}")
+                self.assertGreaterEqual(proxy.drop_all(), 1, "a stream connection to cut")
+            job.complete()
+            items = events.wait_done("the watched stream")
+        self.assertEqual(len(logs.warnings()), 1, f"one warning for the dropped stream: {logs.warnings()}")
         self.assertGreaterEqual(proxy.accepted, 7, "it reconnected after every cut")
         non_snapshot = [e for e in items if e.type.value != "SNAPSHOT"]
         cursors = [e.cursor for e in non_snapshot]

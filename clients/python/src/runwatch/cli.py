@@ -217,7 +217,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                 client = None
             code = run_command(client, cmd, name=args.name, kind=args.kind, total=args.total)
             if client is not None:
-                client.close()
+                client.close(timeout=0)  # run_command already waited for the final report
             return code
         client = _client(args)
         if args.command == "watch":
