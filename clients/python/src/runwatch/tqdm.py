@@ -82,6 +82,9 @@ class tqdm(_tqdm_auto):  # type: ignore[misc,valid-type]
         if n > self._rw_reported:
             if self._rw_run is None:
                 job.advance(n - self._rw_reported)
+            else:  # a training bar's count is the step
+                total = int(self.total) if self.total is not None and math.isfinite(self.total) else None
+                self._rw_run.progress(global_step=n, max_step=total)
             self._rw_reported = n
 
     def update(self, n: float = 1) -> Optional[bool]:  # type: ignore[override]
