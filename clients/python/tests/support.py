@@ -220,6 +220,8 @@ class Proxy:
         self._conns: List[socket.socket] = []
         self._lock = threading.Lock()
         self.accepted = 0
+        #: While True, every connection is closed as soon as it is accepted (as if the server were down).
+        self.refusing = False
         self._closed = False
         threading.Thread(target=self._accept, daemon=True).start()
 
@@ -229,6 +231,9 @@ class Proxy:
                 client, _ = self.listener.accept()
             except OSError:
                 return
+            if self.refusing:  # the "server" is down: hang up at once
+                client.close()
+                continue
             try:
                 upstream = socket.create_connection(("127.0.0.1", self.target_port), timeout=5)
             except OSError:

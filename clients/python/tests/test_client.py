@@ -99,6 +99,33 @@ class Reporting(unittest.TestCase):
         self.assertEqual(len(list(client.jobs(first=1, limit=3))), 3)
 
 
+    def test_a_loop_reporting_while_the_server_is_unreachable_runs_at_full_speed_and_catches_up(self) -> None:
+        direct = new_client()
+        proxy = Proxy(server.port)
+        self.addCleanup(proxy.close)
+        client = runwatch.Client(proxy.url, direct._transport._token, max_backoff=0.3, flush_timeout=20)
+        job = client.create_job("server goes away", total=3000)
+        with LogCapture() as logs:
+            proxy.refusing = True
+            proxy.drop_all()
+            job.advance()
+            deadline = time.monotonic() + 20
+            while not logs.warnings():  # the first report after the server went away failed
+                self.assertLess(time.monotonic(), deadline, "a warning about the failed report")
+                time.sleep(0.01)
+            started = time.perf_counter()
+            for _ in range(2999):
+                job.advance()
+            loop_seconds = time.perf_counter() - started
+            self.assertEqual(direct.get_job(job.id).completed, 0, "nothing arrived while it was down")
+            proxy.refusing = False
+            self.assertTrue(job.complete())
+        self.assertLess(loop_seconds, 1.0, f"2,999 advance() calls took {loop_seconds:.2f} s while the server was down")
+        self.assertEqual(len(logs.warnings()), 1, logs.warnings())
+        self.assertIn(proxy.url, logs.warnings()[0], "the warning names the URL")
+        seen = direct.get_job(job.id)
+        self.assertEqual((seen.status, seen.completed), (runwatch.JobStatus.COMPLETED, 3000))
+
     def test_reports_pending_at_interpreter_exit_are_flushed(self) -> None:
         token = mint_token(inst=fresh_tenant())
         script = ("import runwatch, sys\n"
