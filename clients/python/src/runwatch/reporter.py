@@ -226,7 +226,11 @@ class Reporter:
             except RunwatchError as exc:
                 with self._cond:
                     if exc.transient:
+                        # back in front of what came meanwhile, still within the bound (the oldest go first)
                         slot.events.extendleft(reversed(batch))
+                        while len(slot.events) > slot.max_events:
+                            slot.events.popleft()
+                            slot.dropped_events += 1
                 if not self._failed(slot, exc, "training events"):
                     return
         with self._cond:
