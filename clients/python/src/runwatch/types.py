@@ -21,7 +21,17 @@ __all__ = [
 ]
 
 
-class JobKind(str, enum.Enum):
+class _StrEnum(str, enum.Enum):
+    """A ``str`` enum that prints as its value (``f"{JobStatus.RUNNING}"`` is ``RUNNING``) on every Python."""
+
+    def __str__(self) -> str:
+        return str(self.value)
+
+    def __format__(self, spec: str) -> str:
+        return format(str(self.value), spec)
+
+
+class JobKind(_StrEnum):
     """What sort of work a job is."""
     BATCH = "BATCH"
     EVALUATION = "EVALUATION"
@@ -29,7 +39,7 @@ class JobKind(str, enum.Enum):
     PIPELINE = "PIPELINE"
 
 
-class JobStatus(str, enum.Enum):
+class JobStatus(_StrEnum):
     """QUEUED → RUNNING ⇄ PAUSED → COMPLETED | FAILED | CANCELLED (the last three are final)."""
     QUEUED = "QUEUED"
     RUNNING = "RUNNING"
@@ -44,7 +54,7 @@ class JobStatus(str, enum.Enum):
         return self in (JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED)
 
 
-class ProgressEventType(str, enum.Enum):
+class ProgressEventType(_StrEnum):
     """Kinds of event on a job stream; COMPLETED, FAILED and CANCELLED are terminal."""
     SNAPSHOT = "SNAPSHOT"
     STARTED = "STARTED"
@@ -58,7 +68,7 @@ class ProgressEventType(str, enum.Enum):
     CANCELLED = "CANCELLED"
 
 
-class TrainingStatus(str, enum.Enum):
+class TrainingStatus(_StrEnum):
     """What a trainer says it is doing; STOPPED, ERROR and COMPLETED are final."""
     IDLE = "IDLE"
     STARTING = "STARTING"
@@ -70,7 +80,7 @@ class TrainingStatus(str, enum.Enum):
     COMPLETED = "COMPLETED"
 
 
-class TrainingCommandKind(str, enum.Enum):
+class TrainingCommandKind(_StrEnum):
     """What a command asks the trainer to do."""
     PAUSE = "PAUSE"
     RESUME = "RESUME"
@@ -79,7 +89,7 @@ class TrainingCommandKind(str, enum.Enum):
     SAVE_CHECKPOINT = "SAVE_CHECKPOINT"
 
 
-class TrainingCommandState(str, enum.Enum):
+class TrainingCommandState(_StrEnum):
     """PENDING until answered (ACKNOWLEDGED / REJECTED) or expired (EXPIRED)."""
     PENDING = "PENDING"
     ACKNOWLEDGED = "ACKNOWLEDGED"
@@ -87,7 +97,7 @@ class TrainingCommandState(str, enum.Enum):
     EXPIRED = "EXPIRED"
 
 
-class LogLevel(str, enum.Enum):
+class LogLevel(_StrEnum):
     """Levels of a TrainingLog line."""
     DEBUG = "DEBUG"
     INFO = "INFO"
@@ -96,14 +106,14 @@ class LogLevel(str, enum.Enum):
     CRITICAL = "CRITICAL"
 
 
-class ActivityScope(str, enum.Enum):
+class ActivityScope(_StrEnum):
     """How wide an activity view is: your jobs, your environment's, or your institute's."""
     USER = "USER"
     ENVIRONMENT = "ENVIRONMENT"
     INSTITUTE = "INSTITUTE"
 
 
-class SampleType(str, enum.Enum):
+class SampleType(_StrEnum):
     """What a generated sample is."""
     IMAGE = "IMAGE"
     TEXT = "TEXT"
