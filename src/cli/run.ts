@@ -92,7 +92,11 @@ export class TrainingPublisher {
   private push(event: Record<string, unknown>): void {
     this.queue.push(event);
     if (this.queue.length > 10_000) this.queue.shift(); // bounded while the server is away
-    if (this.timer || this.inFlight) return;
+    this.schedule();
+  }
+
+  private schedule(): void {
+    if (this.timer || this.inFlight || !this.queue.length) return;
     this.timer = setTimeout(() => {
       this.timer = null;
       this.send();
@@ -120,7 +124,7 @@ export class TrainingPublisher {
       }
     })().then(() => {
       this.inFlight = null;
-      if (this.queue.length && !this.timer) this.push(this.queue.pop()!);
+      this.schedule();
     });
   }
 }
