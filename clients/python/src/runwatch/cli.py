@@ -145,8 +145,9 @@ def run_command(client: Optional[Client], argv: Sequence[str], name: Optional[st
     if threading.current_thread() is threading.main_thread():
         def forward(signum: int, _frame: Any) -> None:
             child.send_signal(signum)
-        for sig in (signal.SIGTERM, signal.SIGHUP):
-            previous[sig] = signal.signal(sig, forward)
+        for sig in (signal.SIGTERM, getattr(signal, "SIGHUP", None)):
+            if sig is not None:
+                previous[sig] = signal.signal(sig, forward)
         previous[signal.SIGINT] = signal.signal(signal.SIGINT, lambda *_: None)  # the child gets it from the terminal
     try:
         code = child.wait()
