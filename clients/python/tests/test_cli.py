@@ -126,6 +126,20 @@ class Run(unittest.TestCase):
         self.assertEqual(bytes(cli.out).decode(), "".join(f"[{i}/10] resized\n" for i in range(1, 11)))
 
 
+    def test_sigterm_reaches_the_child_and_the_job_fails_with_the_signal(self) -> None:
+        token = mint_token(inst=fresh_tenant())
+        script = "import time\nprint('working', flush=True)\ntime.sleep(30)\n"
+        cli = Cli(["run", "--", PYTHON, "-c", script], token)
+        self.addCleanup(lambda: cli.proc.poll() is None and cli.proc.kill())
+        run_id = cli.job_id()
+        wait_until(lambda: b"working" in cli.out, 30, "the child's first line")  # so the child is running
+        cli.proc.terminate()  # the wrapper this test started
+        self.assertEqual(cli.exit(), 128 + 15)
+        job = runwatch.Client(server.url, token).get_job(run_id)
+        self.assertEqual(job.status, runwatch.JobStatus.FAILED)
+        self.assertRegex(job.error_message, r"^command was killed by SIGTERM: ")
+
+
 class Watch(unittest.TestCase):
     def test_watch_json_prints_every_event_until_the_job_finishes(self) -> None:
         token = mint_token(inst=fresh_tenant())

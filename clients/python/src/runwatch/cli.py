@@ -128,28 +128,40 @@ def run_command(client: Optional[Client], argv: Sequence[str], name: Optional[st
     env.setdefault("PYTHONUNBUFFERED", "1")
     if job is not None:
         env["RUNWATCH_JOB_ID"] = job.id
-    try:
-        child = subprocess.Popen(list(argv), stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
-    except OSError as exc:
-        sys.stderr.write(f"runwatch: cannot run {argv[0]}: {exc}\n")
-        if runner.run is not None:
-            runner.run.fail(f"cannot start command: {exc}")
-        elif job is not None:
-            job.fail(f"cannot start command: {exc}")
-        return 127
-    pumps = [threading.Thread(target=runner.pump, args=(child.stdout, sys.stdout.buffer, False), daemon=True),
-             threading.Thread(target=runner.pump, args=(child.stderr, sys.stderr.buffer, True), daemon=True)]
-    for p in pumps:
-        p.start()
-    previous = {}
+    # SIGTERM and SIGHUP go to the child (also one that arrives while it is being started); SIGINT reaches
+    # the child from the terminal, so the wrapper just waits for it to exit
+    children: List[subprocess.Popen] = []
+    early: List[int] = []
+    previous: Dict[int, Any] = {}
+
+    def forward(signum: int, _frame: Any) -> None:
+        if children:
+            children[0].send_signal(signum)
+        else:
+            early.append(signum)
+
     if threading.current_thread() is threading.main_thread():
-        def forward(signum: int, _frame: Any) -> None:
-            child.send_signal(signum)
         for sig in (signal.SIGTERM, getattr(signal, "SIGHUP", None)):
             if sig is not None:
                 previous[sig] = signal.signal(sig, forward)
-        previous[signal.SIGINT] = signal.signal(signal.SIGINT, lambda *_: None)  # the child gets it from the terminal
+        previous[signal.SIGINT] = signal.signal(signal.SIGINT, lambda *_: None)
     try:
+        try:
+            child = subprocess.Popen(list(argv), stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+        except OSError as exc:
+            sys.stderr.write(f"runwatch: cannot run {argv[0]}: {exc}\n")
+            if runner.run is not None:
+                runner.run.fail(f"cannot start command: {exc}")
+            elif job is not None:
+                job.fail(f"cannot start command: {exc}")
+            return 127
+        children.append(child)
+        for signum in early:
+            child.send_signal(signum)
+        pumps = [threading.Thread(target=runner.pump, args=(child.stdout, sys.stdout.buffer, False), daemon=True),
+                 threading.Thread(target=runner.pump, args=(child.stderr, sys.stderr.buffer, True), daemon=True)]
+        for p in pumps:
+            p.start()
         code = child.wait()
         for p in pumps:
             p.join()
