@@ -8,8 +8,34 @@
  *    counts (`1.2k/10k`), and tqdm without a total: `desc: 123it [00:01, 99.1it/s]`;
  * 3. counters `N/M` or `N of M` (the first one on the line, with N ≤ M);
  * 4. percentages `45%` / `45.5 %` (0..100).
+ * Training metrics ride along (they become TrainingProgress / ValidationResult on a TRAINING job):
+ * - Hugging Face–style log lines, Python dict or JSON: `{'loss': 0.31, 'learning_rate': 4.8e-05, 'epoch': 0.12}`
+ *   → `training` (`epoch` floored; `step`/`global_step` → `globalStep`), and
+ *   `{'eval_loss': 0.44, 'eval_accuracy': 0.87, 'epoch': 1.0}` → `validation` (other `eval_*` numbers become metrics);
+ * - `loss=0.12` / `loss: 0.12` and `lr=`/`learning_rate=` anywhere else on a line, e.g. in a tqdm postfix
+ *   (`[00:05<00:05, 1.00s/it, loss=0.123, lr=1e-4]`); `val_loss=` and `train_loss=` are not the loss.
+ * The cases both runners must agree on are in test/fixtures/progress-samples.json (read by the Node and
+ * the Python test suites).
  * Terminals overwrite bars with `\r`, so {@link LineSplitter} splits on `\r` as well as `\n`.
  */
+
+/** Training metrics a line carries (a TrainingProgress on a TRAINING job). */
+export interface ParsedTraining {
+  loss?: number;
+  learningRate?: number;
+  /** Whole epochs (a fractional epoch is floored). */
+  epoch?: number;
+  /** Steps over the whole run, when the line says (`step` / `global_step`). */
+  globalStep?: number;
+}
+
+/** A validation result a line carries (a ValidationResult on a TRAINING job). */
+export interface ParsedValidation {
+  validationLoss: number;
+  epoch?: number;
+  /** Further `eval_*` numbers, by name without the `eval_` prefix. */
+  metrics?: Record<string, number>;
+}
 
 /** What one line says about progress. Counts are items; `percent` is 0..100. */
 export interface ParsedProgress {
@@ -18,6 +44,8 @@ export interface ParsedProgress {
   percent?: number;
   stage?: string;
   message?: string;
+  training?: ParsedTraining;
+  validation?: ParsedValidation;
 }
 
 // eslint-disable-next-line no-control-regex
@@ -39,10 +67,74 @@ const TQDM_NO_TOTAL = /^\s*(?:(?<desc>.*?):\s*)?(?<n>\d+(?:\.\d+)?[kKMGT]?)(?:[a
 const COUNTER = /(?<![\w./:-])(\d+)\s*(?:\/|\bof\b)\s*(\d+)(?![\w./:-])/;
 const PERCENT = /(?<![\w.])(\d{1,3}(?:\.\d+)?)\s?%/;
 
-/** Parses one line; null when it says nothing about progress. */
+const NUM = String.raw`-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?`;
+const DICT_PAIR = new RegExp(String.raw`['"]([A-Za-z_][\w./-]*)['"]\s*:\s*(${NUM})(?=\s*[,}])`, 'g');
+const LOSS = new RegExp(String.raw`(?<![\w.])loss\s*[=:]\s*(${NUM})`);
+const LR = new RegExp(String.raw`(?<![\w.])(?:lr|learning_rate)\s*[=:]\s*(${NUM})`);
+const EVAL_NOT_METRICS = new Set(['eval_loss', 'eval_runtime', 'eval_samples_per_second', 'eval_steps_per_second']);
+
+/** `{'loss': 0.3, ...}` (Python dict or JSON) → training and validation metrics; {} when none. */
+function dictMetrics(line: string): Pick<ParsedProgress, 'training' | 'validation'> {
+  const values = new Map<string, number>();
+  for (const m of line.matchAll(DICT_PAIR)) {
+    const value = Number(m[2]);
+    if (Number.isFinite(value)) values.set(m[1]!, value);
+  }
+  const out: Pick<ParsedProgress, 'training' | 'validation'> = {};
+  const epoch = values.get('epoch');
+  const wholeEpoch = epoch !== undefined && epoch >= 0 ? Math.floor(epoch) : undefined;
+  const loss = values.get('loss');
+  const lr = values.get('learning_rate') ?? values.get('lr');
+  if (loss !== undefined || lr !== undefined) {
+    const training: ParsedTraining = {};
+    if (loss !== undefined) training.loss = loss;
+    if (lr !== undefined) training.learningRate = lr;
+    if (wholeEpoch !== undefined) training.epoch = wholeEpoch;
+    const step = values.get('global_step') ?? values.get('step');
+    if (step !== undefined && Number.isInteger(step) && step >= 0) training.globalStep = step;
+    out.training = training;
+  }
+  const evalLoss = values.get('eval_loss');
+  if (evalLoss !== undefined) {
+    const validation: ParsedValidation = { validationLoss: evalLoss };
+    if (wholeEpoch !== undefined) validation.epoch = wholeEpoch;
+    const metrics: Record<string, number> = {};
+    for (const [key, value] of values) if (key.startsWith('eval_') && !EVAL_NOT_METRICS.has(key)) metrics[key.slice(5)] = value;
+    if (Object.keys(metrics).length) validation.metrics = metrics;
+    out.validation = validation;
+  }
+  return out;
+}
+
+/** `loss=0.12` / `lr=1e-4` anywhere on a line (a tqdm postfix, a log line); undefined when absent. */
+function inlineTraining(line: string): ParsedTraining | undefined {
+  const loss = LOSS.exec(line);
+  const lr = LR.exec(line);
+  if (!loss && !lr) return undefined;
+  const training: ParsedTraining = {};
+  if (loss && Number.isFinite(Number(loss[1]))) training.loss = Number(loss[1]);
+  if (lr && Number.isFinite(Number(lr[1]))) training.learningRate = Number(lr[1]);
+  return Object.keys(training).length ? training : undefined;
+}
+
+/** Parses one line; null when it says nothing about progress or training. */
 export function parseProgressLine(raw: string): ParsedProgress | null {
   const line = stripAnsi(raw).trim();
   if (!line) return null;
+  if (line.startsWith('{') && line.endsWith('}')) {
+    const metrics = dictMetrics(line);
+    const counts = parseCounts(line);
+    if (!metrics.training && !metrics.validation) return counts;
+    return { ...(counts ?? {}), ...metrics };
+  }
+  const counts = parseCounts(line);
+  const training = inlineTraining(line);
+  if (!training) return counts;
+  return { ...(counts ?? {}), training };
+}
+
+/** The counting forms (JSON, tqdm, N/M, percent) of one ANSI-free, trimmed line. */
+function parseCounts(line: string): ParsedProgress | null {
 
   if (line.startsWith('{') && line.endsWith('}')) {
     try {

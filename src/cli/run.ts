@@ -7,12 +7,127 @@
  * It also gets RUNWATCH_JOB_ID (when the job was created) and
  * PYTHONUNBUFFERED=1 (so Python prints arrive as they happen). When the
  * server cannot be reached the command still runs; only the reporting is lost.
+ *
+ * With `--kind TRAINING` the counts go out as TrainingProgress (globalStep =
+ * the bar's count, maxStep = its total) carrying the `loss`, learning rate and
+ * epoch the output shows (tqdm postfix `loss=…`, Hugging Face–style
+ * `{'loss': …}` lines), `{'eval_loss': …}` lines become ValidationResults, and
+ * the run ends with a TrainingStatusChange (COMPLETED, or ERROR with the exit
+ * code and the tail of stderr).
  */
 import { spawn } from 'node:child_process';
 import { constants } from 'node:os';
 import type { JobKind } from '../client/index.js';
-import { ProgressReporter, type RunwatchClient } from '../client/index.js';
-import { LineSplitter, parseProgressLine, ProgressTracker, type ParsedProgress } from './progress-parser.js';
+import { ProgressReporter, RunwatchError, type RunwatchClient } from '../client/index.js';
+import { TypedDocumentString } from '../client/generated/graphql.js';
+import { backoffMs } from '../client/watch.js';
+import {
+  LineSplitter,
+  parseProgressLine,
+  ProgressTracker,
+  type ParsedProgress,
+  type ParsedTraining,
+  type ParsedValidation,
+  type ProgressUpdate,
+} from './progress-parser.js';
+
+const PUBLISH = new TypedDocumentString<{ publishTrainingEvents: number }, { runId: string; events: unknown[] }>(
+  'mutation PublishTrainingEvents($runId: ID!, $events: [TrainingEventInput!]!) { publishTrainingEvents(runId: $runId, events: $events) }',
+);
+
+/**
+ * Publishes a wrapped trainer's TrainingProgress / ValidationResult / status events in batches (at most
+ * one request in flight, one every `minIntervalMs`, up to 1000 events each), retrying transient failures
+ * with backoff. Like {@link ProgressReporter}, no method throws: failures go to `onError`.
+ */
+export class TrainingPublisher {
+  private queue: Record<string, unknown>[] = [];
+  private globalStep = 0;
+  private timer: NodeJS.Timeout | null = null;
+  private inFlight: Promise<void> | null = null;
+  private lastSentAt = 0;
+
+  constructor(
+    private readonly client: RunwatchClient,
+    private readonly runId: string,
+    private readonly onError: (error: RunwatchError) => void,
+    private readonly minIntervalMs = 250,
+  ) {}
+
+  /** A TrainingProgress at the tracker's count (or the line's own step), with the line's metrics. */
+  progress(update: { completed: number; total: number | null }, training: ParsedTraining = {}): void {
+    this.globalStep = Math.max(this.globalStep, training.globalStep ?? update.completed);
+    const progress: Record<string, unknown> = { globalStep: this.globalStep, timestamp: new Date().toISOString() };
+    if (update.total !== null) progress.maxStep = Math.max(update.total, this.globalStep);
+    if (training.loss !== undefined) progress.loss = training.loss;
+    if (training.learningRate !== undefined && training.learningRate >= 0) progress.learningRate = training.learningRate;
+    if (training.epoch !== undefined) progress.epoch = training.epoch;
+    this.push({ progress });
+  }
+
+  /** A ValidationResult at the current step. */
+  validation(v: ParsedValidation): void {
+    const validation: Record<string, unknown> = { validationLoss: v.validationLoss, step: this.globalStep, timestamp: new Date().toISOString() };
+    if (v.epoch !== undefined) validation.epoch = v.epoch;
+    if (v.metrics) validation.metrics = Object.entries(v.metrics).slice(0, 50).map(([name, value]) => ({ name: name.slice(0, 100), value }));
+    this.push({ validation });
+  }
+
+  /** Sends what is queued, then a final (or any) TrainingStatusChange. Resolves when sent or given up. */
+  async finish(status: 'COMPLETED' | 'ERROR' | 'STOPPED', error?: string): Promise<void> {
+    this.queue.push({ status: { status, ...(error ? { error: error.slice(0, 2000) } : {}), timestamp: new Date().toISOString() } });
+    await this.flush();
+  }
+
+  /** Sends everything queued (serialized behind a request in flight). */
+  async flush(): Promise<void> {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    while (this.inFlight || this.queue.length) {
+      if (this.inFlight) await this.inFlight;
+      else this.send();
+    }
+  }
+
+  private push(event: Record<string, unknown>): void {
+    this.queue.push(event);
+    if (this.queue.length > 10_000) this.queue.shift(); // bounded while the server is away
+    this.schedule();
+  }
+
+  private schedule(): void {
+    if (this.timer || this.inFlight || !this.queue.length) return;
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      this.send();
+    }, Math.max(0, this.lastSentAt + this.minIntervalMs - Date.now()));
+  }
+
+  private send(): void {
+    if (this.inFlight || !this.queue.length) return;
+    const events = this.queue.splice(0, 1000);
+    this.lastSentAt = Date.now();
+    this.inFlight = (async () => {
+      for (let attempt = 1; ; attempt++) {
+        try {
+          await this.client.request(PUBLISH, { runId: this.runId, events });
+          return;
+        } catch (raw) {
+          const error = raw instanceof RunwatchError ? raw : new RunwatchError('INTERNAL_SERVER_ERROR', String(raw), true);
+          if (error.transient && attempt < 5) {
+            await new Promise((r) => setTimeout(r, backoffMs(attempt, { initialDelayMs: 200, maxDelayMs: 5000 })));
+            continue;
+          }
+          this.onError(error);
+          return;
+        }
+      }
+    })().then(() => {
+      this.inFlight = null;
+      this.schedule();
+    });
+  }
+}
 
 /** Options of {@link runCommand}. */
 export interface RunOptions {
@@ -50,6 +165,7 @@ export async function runCommand(client: RunwatchClient | null, command: string,
   const jobId = reporter ? await reporter.start({ name: (opts.name ?? commandLine).slice(0, 200), kind: opts.kind ?? 'BATCH', total: opts.total ?? null }) : null;
   if (jobId) log(`job ${jobId} (watch it: runwatch watch ${jobId})`);
   else if (reporter) log(`cannot create a job (${errors.at(-1) ?? 'unknown error'}); running the command without reporting`);
+  const training = client && jobId && opts.kind === 'TRAINING' ? new TrainingPublisher(client, jobId, (e) => errors.push(`${e.code}: ${e.message}`)) : null;
 
   const child = spawn(command, args, {
     stdio: ['inherit', 'pipe', 'pipe'],
@@ -58,7 +174,15 @@ export async function runCommand(client: RunwatchClient | null, command: string,
   const tailSize = opts.tailLines ?? 10;
   const tail: string[] = [];
   const applyProgress = (parsed: ParsedProgress) => {
-    const update = tracker.update(parsed);
+    const update: ProgressUpdate | null = tracker.update(parsed);
+    if (training) {
+      // a training run's counts are steps, sent as TrainingProgress (it moves the job too)
+      if (update || parsed.training) training.progress({ completed: tracker.completed, total: tracker.total }, parsed.training);
+      if (parsed.validation) training.validation(parsed.validation);
+      if (update?.stage !== undefined) reporter?.setStage(update.stage.slice(0, 200));
+      if (update?.message !== undefined) reporter?.setMessage(update.message.slice(0, 2000));
+      return;
+    }
     if (update && reporter) {
       if (update.total !== null) reporter.setTotal(update.total);
       reporter.setCompleted(update.completed);
@@ -79,15 +203,23 @@ export async function runCommand(client: RunwatchClient | null, command: string,
     [child.stderr, process.stderr, true],
   ] as const) {
     const splitter = new LineSplitter();
+    // the bar being drawn is parsed at once (as the partial line); when its line completes, it is not applied again
+    let appliedPartial = '';
     stream.setEncoding('utf8');
     stream.on('data', (chunk: string) => {
       target.write(chunk);
-      for (const line of splitter.push(chunk)) onLine(line, fromStderr);
+      splitter.push(chunk).forEach((line, i) => {
+        if (!(i === 0 && appliedPartial && line === appliedPartial)) onLine(line, fromStderr);
+      });
+      appliedPartial = '';
       const partial = parseProgressLine(splitter.partial);
-      if (partial) applyProgress(partial);
+      if (partial) {
+        applyProgress(partial);
+        appliedPartial = splitter.partial;
+      }
     });
     stream.on('end', () => {
-      for (const line of splitter.end()) onLine(line, fromStderr);
+      for (const line of splitter.end()) if (line !== appliedPartial) onLine(line, fromStderr);
     });
   }
 
@@ -103,6 +235,14 @@ export async function runCommand(client: RunwatchClient | null, command: string,
   });
   process.off('SIGTERM', onTerm).off('SIGHUP', onHup).off('SIGINT', onInt);
 
+  if (training) {
+    // stage and message first, then the steps, then the final status (which finishes the job)
+    await reporter?.flush();
+    if (spawnError) await training.finish('ERROR', `cannot start command: ${spawnError.message}`);
+    else if (code === 0) await training.finish('COMPLETED');
+    else await training.finish('ERROR', failureMessage(commandLine, code, signal, tail));
+    if (reporter) reporter.finished = true;
+  }
   if (spawnError) {
     log(`cannot run ${command}: ${spawnError.message}`);
     await reporter?.fail(`cannot start command: ${spawnError.message}`);

@@ -13,7 +13,7 @@ const BIN = fileURLToPath(new URL('../../bin/runwatch.js', import.meta.url));
 const CREATE = `mutation($name: String!, $total: Int) { createBatchJob(input: { name: $name, total: $total }) { id } }`;
 const REPORT = `mutation($input: ReportProgressInput!) { reportProgress(input: $input) { id } }`;
 const COMPLETE = `mutation($id: ID!) { completeBatchJob(id: $id) { id } }`;
-const LIST = `{ batchJobs(first: 5) { nodes { id name status completed total stage errorMessage } } }`;
+const LIST = `{ batchJobs(first: 5) { nodes { id name kind status completed total stage errorMessage } } }`;
 const WATCH = `subscription($runId: ID!) { runProgress(runId: $runId) { type job { status completed total stage } } }`;
 
 const children: ChildProcess[] = [];
@@ -154,6 +154,64 @@ describe('runwatch run', () => {
     expect(job).toMatchObject({ status: 'FAILED', completed: 3, total: 10 });
     expect(job.errorMessage).toMatch(/^command exited with code 3: /);
     expect(job.errorMessage).toContain('last lines of stderr:\nwarming up\nTraceback: ValueError: bad row 4');
+  });
+});
+
+describe('runwatch run --kind TRAINING', () => {
+  // A trainer driven by the test through stdin, one output per line received: `step` prints the next tqdm
+  // redraw with `loss=` in its postfix (on stderr), `hf` a Hugging Face–style log line, `end` an eval line
+  // and exits. The test waits for each value on the stream before the next, so none is conflated away.
+  const TRAINER = `
+    const losses = [2.5, 1.75, 1.25, 0.5];
+    let n = 0;
+    console.log('loading model');
+    require('node:readline').createInterface({ input: process.stdin }).on('line', (cmd) => {
+      if (cmd === 'step') {
+        n++;
+        process.stderr.write('\\rtrain: ' + String(n * 25).padStart(3) + '%|' + '#'.repeat(n * 2) + '| ' + n + '/4 [00:01<00:01, 2.00it/s, loss=' + losses[n - 1] + ']');
+      } else if (cmd === 'hf') {
+        console.log("{'loss': 1.7, 'learning_rate': 5e-05, 'epoch': 0.5}");
+      } else {
+        process.stderr.write('\\n');
+        console.log("{'eval_loss': 0.9, 'eval_accuracy': 0.75, 'epoch': 1.0}");
+        process.exit(0);
+      }
+    });`;
+  const EVENTS = `subscription($runId: ID!) { trainingEvents(runId: $runId) {
+    __typename ... on TrainingProgress { globalStep maxStep loss learningRate epoch snapshot }
+    ... on ValidationResult { validationLoss metrics { name value } } ... on TrainingStatusChange { status } } }`;
+
+  it('turns loss= postfixes and HF log lines into TrainingProgress, eval lines into a ValidationResult, and completes the run', async () => {
+    const server = await startTestServer();
+    const tok = await token({ inst: freshInstitute() });
+    const run = cli(['run', '--kind', 'TRAINING', '--name', 'fine-tune', '--', process.execPath, '-e', TRAINER], { RUNWATCH_URL: server.url, RUNWATCH_TOKEN: tok });
+    await run.waitForStdout(/loading model/, 'the trainer’s first line');
+    const created = deferred<string>();
+    const poll = async () => {
+      const jobs = (await gql(server.url, tok, LIST)).batchJobs.nodes;
+      if (jobs[0]) created.resolve(jobs[0].id);
+      else setTimeout(poll, 50);
+    };
+    void poll();
+    const id = await withTimeout(created.promise, 15_000, 'the run of runwatch run');
+    const events = subscribeWs(wsClient(server.url, tok), EVENTS, { runId: id }, 'trainingEvents');
+    await events.waitFor((items) => items.some((e) => e.__typename === 'TrainingStatusChange'), 'the fresh-start status');
+    const progressWith = (loss: number) => (items: any[]) => items.some((e) => e.__typename === 'TrainingProgress' && e.loss === loss);
+    for (const [cmd, loss] of [['step', 2.5], ['step', 1.75], ['hf', 1.7], ['step', 1.25], ['step', 0.5]] as const) {
+      run.child.stdin!.write(`${cmd}\n`);
+      await events.waitFor(progressWith(loss), `a TrainingProgress with loss ${loss}`);
+    }
+    run.child.stdin!.write('end\n');
+    expect(await run.exit()).toBe(0);
+    await events.done();
+    const progress = events.items.filter((e) => e.__typename === 'TrainingProgress' && !e.snapshot);
+    expect(progress.filter((e) => e.loss !== null).map((e) => e.loss)).toEqual([2.5, 1.75, 1.7, 1.25, 0.5]);
+    expect(progress.find((e) => e.loss === 1.7)).toMatchObject({ globalStep: 2, maxStep: 4, learningRate: 5e-5, epoch: 0 });
+    expect(progress.find((e) => e.loss === 0.5)).toMatchObject({ globalStep: 4, maxStep: 4 });
+    expect(events.items.find((e) => e.__typename === 'ValidationResult')).toMatchObject({ validationLoss: 0.9, metrics: [{ name: 'accuracy', value: 0.75 }] });
+    expect(events.items.at(-1)).toMatchObject({ __typename: 'TrainingStatusChange', status: 'COMPLETED' });
+    const [job] = (await gql(server.url, tok, LIST)).batchJobs.nodes;
+    expect(job).toMatchObject({ id, name: 'fine-tune', kind: 'TRAINING', status: 'COMPLETED', completed: 4, total: 4 });
   });
 });
 

@@ -1,0 +1,396 @@
+"""The synchronous client: :class:`Client` and its streams that resume (the :class:`Job` handle is in ``job.py``).
+
+Units everywhere: counts are items, ``rate`` is items per second, durations and timeouts are seconds.
+"""
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import os
+import time
+import uuid
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Union
+
+from . import documents as D
+from .errors import NotFound, RunwatchError, WaitTimeout
+from .job import Job, _bind, _check_count
+from .reporter import Reporter
+from .transport import DEFAULT_URL, StreamHandle, StreamIdle, Transport, backoff_seconds, SSE_IDLE_SECONDS
+from .types import (ActivityEvent, ActivityScope, ActivitySnapshot, JobKind, ProgressEvent, ProgressEventType,
+                    TrainingCommand, TrainingCommandKind, TrainingEvent, activity_event_from_graphql,
+                    training_event_from_graphql)
+
+log = logging.getLogger("runwatch")
+
+__all__ = ["Client", "Job"]
+
+
+def _enum_value(value: Any) -> Any:
+    return value.value if hasattr(value, "value") else value
+
+
+def _as_list(value: Any) -> Optional[List[str]]:
+    if value is None:
+        return None
+    if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
+        return [_enum_value(value)]
+    return [_enum_value(v) for v in value]
+
+
+class Client:
+    """A runwatch server and a token: report jobs, watch them, steer training runs.
+
+    Args:
+        url: the server (``http://host:4000`` or ``.../graphql``). Default: ``RUNWATCH_URL``, then
+            ``http://127.0.0.1:4000/graphql``.
+        token: bearer token. Default: ``RUNWATCH_TOKEN``. It never appears in an exception or log line.
+        timeout: seconds for each HTTP request (and for connecting a stream).
+        min_interval: least seconds between two progress requests of one job (default 0.25).
+        max_backoff: most seconds between two retries of a failed report or a dropped stream.
+        flush_timeout: seconds :meth:`Job.complete` and friends wait for delivery (default 10).
+
+    Raises:
+        ValueError: ``url`` is not an http(s) URL.
+    """
+
+    def __init__(self, url: Optional[str] = None, token: Optional[str] = None, timeout: float = 10.0, *,
+                 min_interval: float = 0.25, max_backoff: float = 5.0, flush_timeout: float = 10.0) -> None:
+        url = url or os.environ.get("RUNWATCH_URL") or DEFAULT_URL
+        token = token if token is not None else os.environ.get("RUNWATCH_TOKEN") or None
+        self._transport = Transport(url, token, timeout)
+        self.timeout = float(timeout)
+        self.max_backoff = float(max_backoff)
+        self.flush_timeout = float(flush_timeout)
+        self._reporter = Reporter(self._transport, min_interval=min_interval, max_backoff=max_backoff)
+
+    @property
+    def url(self) -> str:
+        """The ``/graphql`` endpoint this client talks to."""
+        return self._transport.url
+
+    @property
+    def requests(self) -> int:
+        """HTTP requests sent so far (queries and mutations, retries included; streams not counted)."""
+        return self._transport.requests
+
+    def __repr__(self) -> str:
+        return f"runwatch.Client(url={self.url!r})"
+
+    def __enter__(self) -> "Client":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def close(self, timeout: Optional[float] = None) -> bool:
+        """Sends what is pending (up to ``timeout`` seconds, default ``flush_timeout``) and stops the reporter."""
+        return self._reporter.close(self.flush_timeout if timeout is None else timeout)
+
+    def flush(self, timeout: Optional[float] = None) -> bool:
+        """Waits until every report is sent (up to ``timeout`` s). True when nothing is pending."""
+        return self._reporter.flush(self.flush_timeout if timeout is None else timeout)
+
+    # ---- plain GraphQL ----
+
+    def execute(self, query: str, variables: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+        """Runs any query or mutation and returns its ``data``.
+
+        Raises:
+            RunwatchError subclass for the server's ``extensions.code``; RunwatchConnectionError when unreachable.
+        """
+        return self._transport.execute(query, variables)
+
+    def _execute_retrying(self, query: str, variables: Dict[str, Any], attempts: int = 4) -> Dict[str, Any]:
+        for attempt in range(1, attempts + 1):
+            try:
+                return self._transport.execute(query, variables)
+            except RunwatchError as exc:
+                if not exc.transient or attempt == attempts:
+                    raise
+                delay = backoff_seconds(attempt, 0.2, self.max_backoff)
+                retry_after = getattr(exc, "retry_after", None)
+                time.sleep(max(delay, retry_after or 0.0))
+        raise AssertionError("unreachable")
+
+    # ---- jobs ----
+
+    def create_job(self, name: str, kind: Union[JobKind, str] = "BATCH", total: Optional[int] = None,
+                   metadata: Any = None, idempotency_key: Optional[str] = None) -> Job:
+        """Creates a QUEUED job and returns its handle.
+
+        Args:
+            name: 1..200 characters. kind: BATCH, EVALUATION, TRAINING or PIPELINE. total: items, if known.
+            metadata: JSON-serialisable, at most 16 KiB. idempotency_key: a retried create with the same key
+                returns the same job (default: a random one, reused for this call's own retries).
+
+        Transient failures (network, SERVICE_UNAVAILABLE, RATE_LIMITED) are retried a few times.
+
+        Raises:
+            BadUserInput (bad name, total or metadata), Conflict (key reused with other input),
+            Unauthenticated, Forbidden (no ``jobs:write``), RunwatchConnectionError / ServiceUnavailable
+            when the server stays unreachable.
+        """
+        if total is not None:
+            _check_count("total", total)
+        inp = {"name": name, "kind": _enum_value(kind), "total": total, "metadata": metadata,
+               "idempotencyKey": idempotency_key or str(uuid.uuid4())}
+        data = self._execute_retrying(D.CREATE_JOB, {"input": inp})
+        return _bind(self, data["createBatchJob"])
+
+    def job(self, name: str, kind: Union[JobKind, str] = "BATCH", total: Optional[int] = None, metadata: Any = None,
+            idempotency_key: Optional[str] = None) -> Job:
+        """Like :meth:`create_job`, for ``with client.job("embed corpus", total=n) as job:``: the job is
+        completed when the block ends normally and failed with the exception's type and message when it
+        raises (the exception is then re-raised)."""
+        return self.create_job(name, kind=kind, total=total, metadata=metadata, idempotency_key=idempotency_key)
+
+    def get_job(self, job_id: str) -> Job:
+        """The job's current state.
+
+        Raises:
+            NotFound: no such job in the token's tenant (another tenant's job looks the same).
+        """
+        data = self._transport.execute(D.GET_JOB, {"id": job_id})
+        if data.get("batchJob") is None:
+            raise NotFound(f"job {job_id} not found", "NOT_FOUND")
+        return _bind(self, data["batchJob"])
+
+    def jobs(self, status: Any = None, kind: Any = None, first: int = 20, limit: Optional[int] = None) -> Iterator[Job]:
+        """The tenant's jobs, newest first, fetching every page (``first`` jobs per request, 1..100) lazily.
+
+        ``status`` and ``kind`` take one value or a list. ``limit`` stops after that many jobs.
+
+        Raises:
+            BadUserInput: a bad ``first``, status or kind.
+        """
+        after: Optional[str] = None
+        seen = 0
+        while True:
+            data = self._transport.execute(D.LIST_JOBS, {"first": first, "after": after, "status": _as_list(status),
+                                                         "kind": _as_list(kind)})["batchJobs"]
+            for node in data["nodes"]:
+                if limit is not None and seen >= limit:
+                    return
+                seen += 1
+                yield _bind(self, node)
+            if not data["pageInfo"]["hasNextPage"] or not data["nodes"]:
+                return
+            after = data["pageInfo"]["endCursor"]
+
+    def cancel_job(self, job_id: str, reason: Optional[str] = None) -> Job:
+        """Cancels a job now. Needs ``jobs:control``. Raises NotFound, Conflict (already finished), Forbidden."""
+        return _bind(self, self._transport.execute(D.CANCEL_JOB, {"id": job_id, "reason": reason})["cancelBatchJob"])
+
+    # ---- streams ----
+
+    def _resumable(self, query: str, variables: Callable[[Optional[str]], Dict[str, Any]], field_name: str,
+                   after: Optional[str], deadline: Optional[float] = None,
+                   on_timeout: Optional[Callable[[], BaseException]] = None,
+                   handle: Optional[StreamHandle] = None) -> Iterator[Dict[str, Any]]:
+        """Yields ``data[field_name]`` of a subscription, resubscribing with the newest ``cursor`` after a
+        dropped connection (with backoff) until the server completes the stream or ``handle`` is closed."""
+        cursor = after
+        attempt = 0
+        warned = False
+        while handle is None or not handle.closed:
+            idle = SSE_IDLE_SECONDS
+            if deadline is not None:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise on_timeout() if on_timeout else TimeoutError()
+                idle = max(0.05, min(idle, remaining))
+            stream = self._transport.subscribe(query, variables(cursor), idle_seconds=idle)
+            if handle is not None:
+                handle.stream = stream
+                stream.on_open = handle.opened.set
+                if handle.closed:
+                    stream.close()
+            try:
+                for data in stream:
+                    attempt = 0
+                    item = data.get(field_name)
+                    if item is None:
+                        continue
+                    if isinstance(item, dict) and item.get("cursor"):
+                        cursor = item["cursor"]
+                    yield item
+                return
+            except RunwatchError as exc:
+                if handle is not None and handle.closed:
+                    return
+                if not exc.transient:
+                    raise
+                if deadline is not None and time.monotonic() >= deadline:
+                    raise (on_timeout() if on_timeout else exc) from None
+                attempt += 1
+                if not warned and not isinstance(exc, StreamIdle):
+                    warned = True
+                    log.warning("runwatch: stream dropped (%s); resubscribing from the last event", exc)
+                delay = backoff_seconds(attempt, 0.1, self.max_backoff)
+                if deadline is not None:
+                    delay = min(delay, max(0.0, deadline - time.monotonic()))
+                time.sleep(delay)
+            finally:
+                stream.close()
+
+    def watch(self, job_id: str, after: Optional[str] = None, *,
+              _handle: Optional[StreamHandle] = None) -> Iterator[ProgressEvent]:
+        """A job's events over SSE: a SNAPSHOT first, then each event in order, ending after the terminal
+        one (COMPLETED, FAILED, CANCELLED; or a SNAPSHOT of a finished job).
+
+        A dropped connection is resumed with the last cursor (no gap, no duplicate), with backoff. ``after``
+        starts after that cursor. Close the iterator (or break out of the loop) to stop early.
+
+        Raises:
+            NotFound: no such job in the token's tenant. Unauthenticated, Forbidden.
+        """
+        return self._watch(job_id, after, None, None, _handle)
+
+    def _watch(self, job_id: str, after: Optional[str], deadline: Optional[float],
+               on_timeout: Optional[Callable[[], BaseException]],
+               handle: Optional[StreamHandle] = None) -> Iterator[ProgressEvent]:
+        seen: List[str] = []
+        for item in self._resumable(D.WATCH_JOB, lambda c: {"runId": job_id, "after": c}, "runProgress", after,
+                                    deadline, on_timeout, handle):
+            event = ProgressEvent.from_graphql(item)
+            if event.type != ProgressEventType.SNAPSHOT:
+                if event.cursor in seen:
+                    continue
+                seen.append(event.cursor)
+                del seen[:-64]
+            event.job = _bind(self, item.get("job") or {})
+            yield event
+            if event.terminal:
+                return
+            if deadline is not None and time.monotonic() >= deadline:
+                raise on_timeout() if on_timeout else TimeoutError()
+
+    def wait(self, job_id: str, timeout: Optional[float] = None,
+             on_progress: Optional[Callable[[ProgressEvent], Any]] = None) -> Job:
+        """Waits for the job to finish (over the live stream, no polling) and returns its final state,
+        whatever the final status (check ``job.status``).
+
+        Args:
+            timeout: seconds; None waits as long as it takes.
+            on_progress: called with each :class:`ProgressEvent` (the first is a SNAPSHOT); a coroutine
+                function is run to completion on a private event loop (from async code, use AsyncClient.wait).
+
+        Raises:
+            WaitTimeout: not finished within ``timeout`` seconds (``.job`` is the last state seen).
+            NotFound, Unauthenticated, Forbidden.
+        """
+        last: List[Optional[Job]] = [None]
+        deadline = None if timeout is None else time.monotonic() + timeout
+        timeout_error = lambda: WaitTimeout(job_id, float(timeout or 0), last[0])  # noqa: E731
+        for event in self._watch(job_id, None, deadline, timeout_error):
+            last[0] = event.job  # type: ignore[assignment]
+            if on_progress is not None:
+                result = on_progress(event)
+                if inspect.isawaitable(result):  # a coroutine function: run it to completion here
+                    loop = asyncio.new_event_loop()
+                    try:
+                        loop.run_until_complete(result)
+                    finally:
+                        loop.close()
+            if event.terminal:
+                return event.job  # type: ignore[return-value]
+        if last[0] is not None and last[0].finished:
+            return last[0]
+        return self.get_job(job_id)
+
+    # ---- training ----
+
+    def create_training_run(self, name: str, max_steps: Optional[int] = None, metadata: Any = None,
+                            idempotency_key: Optional[str] = None, max_epochs: Optional[int] = None) -> "TrainingRun":
+        """Creates a job of kind TRAINING and returns its :class:`~runwatch.training.TrainingRun`.
+
+        ``max_steps`` is the run's total (steps); ``max_epochs`` is sent with each progress. Raises like
+        :meth:`create_job`.
+        """
+        from .training import TrainingRun
+        job = self.create_job(name, kind="TRAINING", total=max_steps, metadata=metadata, idempotency_key=idempotency_key)
+        return TrainingRun(self, job, max_steps=max_steps, max_epochs=max_epochs)
+
+    def training_run(self, run_id: str) -> "TrainingRun":
+        """A handle on an existing training run (e.g. one ``python -m runwatch run`` created). Raises NotFound."""
+        from .training import TrainingRun
+        job = self.get_job(run_id)
+        return TrainingRun(self, job, max_steps=job.total)
+
+    def training_events(self, run_id: str, types: Any = None, after: Optional[str] = None,
+                        min_log_level: Optional[str] = None, *,
+                        _handle: Optional[StreamHandle] = None) -> Iterator[TrainingEvent]:
+        """A training run's events over SSE, as dataclasses named like their GraphQL types.
+
+        Without ``after``: a fresh start first (``snapshot=True``: newest progress and stats, then the
+        current status), then every event in order. ``types`` (one TrainingEventType or a list, e.g.
+        ``"TRAINING_PROGRESS"``) and ``min_log_level`` filter. Resumes after a dropped connection; ends
+        after a final TrainingStatusChange (STOPPED, ERROR, COMPLETED).
+
+        Raises:
+            NotFound, Unauthenticated, Forbidden, BadUserInput (bad type or cursor).
+        """
+        type_list = _as_list(types)
+        level = _enum_value(min_log_level).upper() if min_log_level else None
+        for item in self._resumable(D.TRAINING_EVENTS, lambda c: {"runId": run_id, "types": type_list, "after": c,
+                                                                  "minLogLevel": level},
+                                    "trainingEvents", after, handle=_handle):
+            event = training_event_from_graphql(item)
+            if event is not None:
+                yield event
+
+    def send_training_command(self, run_id: str, command: Union[TrainingCommandKind, str], args: Any = None,
+                              ttl_seconds: Optional[int] = None) -> TrainingCommand:
+        """Sends PAUSE, RESUME, STOP, SAMPLE or SAVE_CHECKPOINT to a run's trainer; PENDING until answered
+        or ``ttl_seconds`` pass (default 60). Needs ``jobs:control``.
+
+        Raises:
+            NotFound, Conflict (run finished), BadUserInput (ttl, args over 16 KiB, unknown command), Forbidden.
+        """
+        data = self._transport.execute(D.SEND_TRAINING_COMMAND, {"runId": run_id, "command": _enum_value(command).upper(),
+                                                                 "args": args, "ttlSeconds": ttl_seconds})
+        return TrainingCommand.from_graphql(data["sendTrainingCommand"])
+
+    def get_training_command(self, command_id: str) -> TrainingCommand:
+        """A command with its current state (PENDING, ACKNOWLEDGED, REJECTED, EXPIRED). Raises NotFound."""
+        data = self._transport.execute(D.GET_TRAINING_COMMAND, {"id": command_id})
+        if data.get("trainingCommand") is None:
+            raise NotFound(f"training command {command_id} not found", "NOT_FOUND")
+        return TrainingCommand.from_graphql(data["trainingCommand"])
+
+    def acknowledge_training_command(self, command_id: str, accepted: bool = True,
+                                     message: Optional[str] = None) -> TrainingCommand:
+        """Answers a command (the trainer's side). Raises NotFound, Conflict (answered or expired)."""
+        data = self._transport.execute(D.ACK_TRAINING_COMMAND, {"id": command_id, "accepted": bool(accepted),
+                                                                "message": message})
+        return TrainingCommand.from_graphql(data["acknowledgeTrainingCommand"])
+
+    # ---- activity ----
+
+    def activity(self, scope: Union[ActivityScope, str] = "ENVIRONMENT",
+                 environment_id: Optional[str] = None, *,
+                 _handle: Optional[StreamHandle] = None) -> Iterator[ActivityEvent]:
+        """Live account activity of a scope (USER, ENVIRONMENT, INSTITUTE): an ActivityUpdate snapshot
+        first, then ActivityUpdate, BillingUpdate and ActivityHint events. With an ``environment_id`` that
+        is not the token's: one ContextMismatch, then the stream ends. Open until you close it; reconnects
+        (with a fresh snapshot) after a dropped connection. Needs ``activity:read``.
+
+        Raises:
+            Forbidden, Unauthenticated, BadUserInput (unknown scope).
+        """
+        for item in self._resumable(D.WATCH_ACTIVITY, lambda _c: {"scope": _enum_value(scope).upper(),
+                                                                  "environmentId": environment_id},
+                                    "activity", None, handle=_handle):
+            event = activity_event_from_graphql(item)
+            if event is not None:
+                yield event
+
+    def get_activity(self, scope: Union[ActivityScope, str] = "ENVIRONMENT") -> ActivitySnapshot:
+        """The activity of a scope now: active jobs, their resources and totals, and the budget."""
+        data = self._transport.execute(D.ACTIVITY_NOW, {"scope": _enum_value(scope).upper()})
+        return ActivitySnapshot.from_graphql(data["activity"])
+
+
+# imported late for the type annotations above
+from .training import TrainingRun  # noqa: E402,F401

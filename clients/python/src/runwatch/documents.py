@@ -1,0 +1,92 @@
+"""The GraphQL operations the Python client sends (private; mirrors src/client/documents/*.graphql)."""
+
+JOB_FIELDS = """
+fragment JobFields on BatchJob {
+  id kind name status total completed failed percent rate etaSeconds stage message errorMessage
+  metadata createdAt startedAt finishedAt updatedAt lastCursor
+  resources { containers cpuCores memoryGb gpus }
+}
+"""
+
+GET_JOB = "query GetJob($id: ID!) { batchJob(id: $id) { ...JobFields } }" + JOB_FIELDS
+
+LIST_JOBS = """
+query ListJobs($first: Int, $after: String, $status: [JobStatus!], $kind: [JobKind!]) {
+  batchJobs(first: $first, after: $after, status: $status, kind: $kind) {
+    nodes { ...JobFields }
+    pageInfo { hasNextPage endCursor }
+  }
+}""" + JOB_FIELDS
+
+CREATE_JOB = "mutation CreateJob($input: CreateBatchJobInput!) { createBatchJob(input: $input) { ...JobFields } }" + JOB_FIELDS
+
+REPORT_PROGRESS = """
+mutation ReportProgress($input: ReportProgressInput!) {
+  reportProgress(input: $input) { id status completed failed total }
+}"""
+
+COMPLETE_JOB = "mutation CompleteJob($id: ID!, $message: String) { completeBatchJob(id: $id, message: $message) { ...JobFields } }" + JOB_FIELDS
+FAIL_JOB = "mutation FailJob($id: ID!, $error: String!) { failBatchJob(id: $id, error: $error) { ...JobFields } }" + JOB_FIELDS
+CANCEL_JOB = "mutation CancelJob($id: ID!, $reason: String) { cancelBatchJob(id: $id, reason: $reason) { ...JobFields } }" + JOB_FIELDS
+
+WATCH_JOB = """
+subscription WatchJob($runId: ID!, $after: String) {
+  runProgress(runId: $runId, after: $after) { cursor runId type timestamp message job { ...JobFields } }
+}""" + JOB_FIELDS
+
+PUBLISH_TRAINING_EVENTS = """
+mutation PublishTrainingEvents($runId: ID!, $events: [TrainingEventInput!]!) {
+  publishTrainingEvents(runId: $runId, events: $events)
+}"""
+
+COMMAND_FIELDS = "id runId command args state message createdAt expiresAt senderId"
+
+SEND_TRAINING_COMMAND = """
+mutation SendTrainingCommand($runId: ID!, $command: TrainingCommandKind!, $args: JSON, $ttlSeconds: Int) {
+  sendTrainingCommand(runId: $runId, command: $command, args: $args, ttlSeconds: $ttlSeconds) { %s }
+}""" % COMMAND_FIELDS
+
+ACK_TRAINING_COMMAND = """
+mutation AcknowledgeTrainingCommand($id: ID!, $accepted: Boolean!, $message: String) {
+  acknowledgeTrainingCommand(id: $id, accepted: $accepted, message: $message) { %s }
+}""" % COMMAND_FIELDS
+
+GET_TRAINING_COMMAND = "query TrainingCommand($id: ID!) { trainingCommand(id: $id) { %s } }" % COMMAND_FIELDS
+
+TRAINING_COMMANDS = "subscription TrainingCommands($runId: ID!) { trainingCommands(runId: $runId) { %s } }" % COMMAND_FIELDS
+
+TRAINING_EVENTS = """
+subscription TrainingEvents($runId: ID!, $types: [TrainingEventType!], $after: String, $minLogLevel: LogLevel) {
+  trainingEvents(runId: $runId, types: $types, after: $after, minLogLevel: $minLogLevel) {
+    __typename
+    ... on TrainingEventBase { cursor runId timestamp snapshot }
+    ... on TrainingProgress { step epoch epochStep globalStep maxStep maxEpoch loss learningRate etaSeconds }
+    ... on TrainingStatusChange { status message error }
+    ... on SampleGenerated { sampleId sampleType path url prompt step epoch thumbnail }
+    ... on TrainingLog { level message source droppedBefore }
+    ... on SystemStats { cpuPercent ramUsedGb ramTotalGb gpuUtilizationPercent gpuMemoryUsedGb gpuMemoryTotalGb }
+    ... on ValidationResult { validationLoss step epoch metrics { name value } }
+  }
+}"""
+
+_ACTIVE = "activeJobs { job { id name kind status completed total percent rate etaSeconds stage } resources { containers cpuCores memoryGb gpus } }"
+_TOTALS = "totals { jobs containers cpuCores memoryGb gpus }"
+
+ACTIVITY_NOW = """
+query ActivityNow($scope: ActivityScope) {
+  activity(scope: $scope) {
+    scope timestamp %s %s
+    budget { budgetTotal budgetUsed budgetRemaining currency percentUsed }
+  }
+}""" % (_TOTALS, _ACTIVE)
+
+WATCH_ACTIVITY = """
+subscription WatchActivity($scope: ActivityScope, $environmentId: ID) {
+  activity(scope: $scope, environmentId: $environmentId) {
+    __typename
+    ... on ActivityUpdate { scope timestamp snapshot %s %s }
+    ... on BillingUpdate { environmentId budgetTotal budgetUsed budgetRemaining currency percentUsed timestamp }
+    ... on ActivityHint { kind message jobId environmentId droppedBefore timestamp }
+    ... on ContextMismatch { message requestedEnvironmentId tokenEnvironmentId timestamp }
+  }
+}""" % (_TOTALS, _ACTIVE)

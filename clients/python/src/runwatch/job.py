@@ -1,0 +1,152 @@
+"""The :class:`Job` handle: a job's state as last seen, and the reporting methods of a worker."""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any, Dict, Mapping, Optional, Union
+
+from . import documents as D
+from .errors import BadUserInput
+from .types import JobState, JobStatus, Resources
+
+log = logging.getLogger("runwatch")
+
+__all__ = ["Job"]
+
+ResourcesLike = Union[Resources, Mapping[str, Any]]
+
+
+def _check_count(name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise BadUserInput(f"{name} must be a whole number ≥ 0, got {value!r}", "BAD_USER_INPUT")
+    return value
+
+
+@dataclass
+class Job(JobState):
+    """A job: its state as last seen (see :class:`runwatch.types.JobState` for the fields) and the
+    reporting methods of a worker.
+
+    The reporting methods (:meth:`advance`, :meth:`update`) return at once and never raise because of
+    the network: a background thread coalesces them (a few requests per second at most), retries, and
+    logs one warning on the ``runwatch`` logger when the server cannot be reached. ``completed`` here
+    follows what you reported. Use it as a context manager to complete it on normal exit and fail it
+    (with the exception's type and message) when the block raises.
+    """
+
+    # not a dataclass field, so dataclasses.asdict(job) and copies stay plain data
+    _client = None  # type: Any
+
+    def _slot(self) -> Any:
+        if self._client is None:
+            raise RuntimeError("runwatch: this Job is not bound to a Client")
+        slot = self._client._reporter.slot(self.id, self.completed)
+        self.__dict__["_slot_cache"] = slot
+        return slot
+
+    def advance(self, n: int = 1, failed: int = 0) -> None:
+        """Marks ``n`` more items done and ``failed`` more failed. Returns at once; never waits for the network.
+
+        Raises:
+            BadUserInput: ``n`` or ``failed`` is not a whole number ≥ 0.
+        """
+        if n.__class__ is not int or n < 0 or failed.__class__ is not int or failed < 0:  # the hot path: one check
+            _check_count("n", n)
+            _check_count("failed", failed)
+        slot = self.__dict__.get("_slot_cache") or self._slot()
+        self._client._reporter.advance(slot, n, failed)
+        self.completed = slot.completed
+        if failed:
+            self.failed += failed
+
+    def update(self, completed: Optional[int] = None, total: Optional[int] = None, stage: Optional[str] = None,
+               message: Optional[str] = None, resources: Optional[ResourcesLike] = None) -> None:
+        """Sets absolute values: ``completed`` items (ignored when lower than before), ``total`` items,
+        the current ``stage``, a status ``message`` and the ``resources`` the job holds now
+        (:class:`Resources` or a dict with ``containers``, ``cpu_cores``, ``memory_gb``, ``gpus``).
+        Returns at once.
+
+        Raises:
+            BadUserInput: a count is not a whole number ≥ 0.
+            TypeError: ``resources`` is neither a Resources nor a dict with those keys.
+        """
+        change: Dict[str, Any] = {}
+        if completed is not None:
+            _check_count("completed", completed)
+        if total is not None:
+            change["total"] = _check_count("total", total)
+            self.total = total
+        if stage is not None:
+            change["stage"] = str(stage)[:200]
+            self.stage = change["stage"]
+        if message is not None:
+            change["message"] = str(message)[:2000]
+            self.message = change["message"]
+        if resources is not None:
+            res = Resources.coerce(resources)
+            change["resources"] = res.to_graphql()
+            self.resources = res
+        slot = self._slot()
+        self._client._reporter.update(slot, completed, change)
+        self.completed = slot.completed
+
+    def _finish(self, document: str, variables: Dict[str, Any], status: JobStatus, timeout: Optional[float]) -> bool:
+        slot = self._slot()
+        delivered = self._client._reporter.finish(slot, document, variables,
+                                                  self._client.flush_timeout if timeout is None else timeout)
+        if delivered:
+            self.status = status
+        else:
+            log.warning("runwatch: job %s: could not send %s within %g s; still trying in the background",
+                        self.id, status.value, self._client.flush_timeout if timeout is None else timeout)
+        return delivered
+
+    def complete(self, message: Optional[str] = None, timeout: Optional[float] = None) -> bool:
+        """Sends everything pending, then marks the job COMPLETED (the count is exact).
+
+        Waits up to ``timeout`` seconds (default: the client's ``flush_timeout``). Returns True when the
+        server has it; False (and a warning) when it is still being retried. Never raises for the network.
+        """
+        return self._finish(D.COMPLETE_JOB, {"id": self.id, "message": message}, JobStatus.COMPLETED, timeout)
+
+    def fail(self, error: Union[str, BaseException], timeout: Optional[float] = None) -> bool:
+        """Sends everything pending, then marks the job FAILED with ``error`` (a string or an exception,
+        shown as ``Type: message``). Waits like :meth:`complete`."""
+        text = error if isinstance(error, str) else f"{type(error).__name__}: {error}"
+        text = (text or "failed")[:2000]
+        self.error_message = text
+        return self._finish(D.FAIL_JOB, {"id": self.id, "error": text}, JobStatus.FAILED, timeout)
+
+    def cancel(self, reason: Optional[str] = None, timeout: Optional[float] = None) -> bool:
+        """Cancels the job (needs the ``jobs:control`` scope). Waits like :meth:`complete`."""
+        return self._finish(D.CANCEL_JOB, {"id": self.id, "reason": reason}, JobStatus.CANCELLED, timeout)
+
+    def close(self, timeout: Optional[float] = None) -> bool:
+        """Sends what is pending (without finishing the job). True when everything was sent within ``timeout`` s."""
+        if self._client is None:
+            return True
+        return self._client._reporter.flush(self._client.flush_timeout if timeout is None else timeout)
+
+    def refresh(self) -> "Job":
+        """Reloads the state from the server (after sending what is pending). Raises like :meth:`Client.get_job`."""
+        self.close()
+        fresh = self._client.get_job(self.id)
+        for name in JobState.__dataclass_fields__:
+            setattr(self, name, getattr(fresh, name))
+        return self
+
+    def __enter__(self) -> "Job":
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Optional[BaseException], tb: Any) -> None:
+        if exc is None:
+            self.complete()
+        else:
+            self.fail(exc)
+
+
+def _bind(client: "Client", data: Mapping[str, Any]) -> Job:
+    state = JobState.from_graphql(data)
+    job = Job(**{name: getattr(state, name) for name in JobState.__dataclass_fields__})
+    job._client = client
+    return job
