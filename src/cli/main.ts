@@ -8,7 +8,6 @@
 import { readFileSync } from 'node:fs';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { PERSONAL_INSTITUTE_PREFIX, SCOPES, signToken } from '../auth/tokens.js';
-import { ConfigError, loadConfig, tokenPolicy } from '../config.js';
 import { RunwatchError } from '../client/index.js';
 import { graphqlEndpoint } from '../client/http.js';
 import { CliError, connect, serverUrl, type ConnectionFlags } from './connection.js';
@@ -66,15 +65,23 @@ program
   .action(async (o: { port?: string; host?: string }) => {
     if (o.port !== undefined) process.env.PORT = o.port;
     if (o.host !== undefined) process.env.HOST = o.host;
-    try {
-      await import('../main.js');
-    } catch (error) {
-      // The server's packages are optional peer dependencies: an SDK user does not install them.
-      if ((error as NodeJS.ErrnoException).code !== 'ERR_MODULE_NOT_FOUND') throw error;
-      const peers = Object.entries(pkg.peerDependencies ?? {}).map(([name, range]) => `${name}@${range}`);
-      throw new CliError(`the server needs packages that are not installed (${(error as Error).message}); install them with:\n  npm install ${peers.join(' ')}`, 1);
-    }
+    await importServerModule(() => import('../main.js'));
   });
+
+/**
+ * Loads a module of the server's side (the server itself, its config). The server's packages are optional peer
+ * dependencies that an SDK user does not install.
+ * @throws CliError (exit 1) naming the `npm install` line when one of them is missing.
+ */
+async function importServerModule<T>(load: () => Promise<T>): Promise<T> {
+  try {
+    return await load();
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ERR_MODULE_NOT_FOUND') throw error;
+    const peers = Object.entries(pkg.peerDependencies ?? {}).map(([name, range]) => `${name}@${range}`);
+    throw new CliError(`the server needs packages that are not installed (${(error as Error).message}); install them with:\n  npm install ${peers.join(' ')}`, 1);
+  }
+}
 
 program
   .command('token')
@@ -93,6 +100,7 @@ program
     const scope = o.job ? 'jobs:read' : o.scope;
     if (o.inst?.startsWith(PERSONAL_INSTITUTE_PREFIX) && o.inst !== `${PERSONAL_INSTITUTE_PREFIX}${o.sub}`)
       throw new CliError(`--inst may not start with "${PERSONAL_INSTITUTE_PREFIX}": that namespace is reserved for personal institutes (leave --inst out for the user's own)`, 2);
+    const { ConfigError, loadConfig, tokenPolicy } = await importServerModule(() => import('../config.js'));
     let maxTtlSeconds: number;
     try {
       // Only the variable that matters here, so an unrelated bad server setting does not stop minting.

@@ -84,12 +84,12 @@ describe('bad input gets a coded refusal and changes nothing', () => {
       expect(commands.recentTrainingCommands).toEqual([]);
     });
 
-    it('refuses a deep JSON literal written in the query text', async () => {
+    it('refuses a deep JSON literal written in the query text before parsing it (document nesting limit)', async () => {
       const count = await jobCount();
       const query = `mutation { createBatchJob(input: { name: "literal", metadata: ${nestedListText(MAX_JSON_DEPTH + 10)} }) { id } }`;
       const { body } = await gqlHttp(server.url, tok, query);
-      expect(errorCode(body)).toBe('BAD_USER_INPUT');
-      expect(body.errors![0]!.message).toContain(`${MAX_JSON_DEPTH} levels`);
+      expect(errorCode(body)).toBe('GRAPHQL_PARSE_FAILED');
+      expect(body.errors![0]!.message).toContain('Nesting limit of 64');
       expect(await jobCount()).toBe(count);
     });
 
