@@ -85,10 +85,27 @@ describe('GraphiQL offline', () => {
     await page.keyboard.type(`subscription { runProgress(runId: "${id}") { type job { status completed total } } }`);
     await page.keyboard.press('Escape'); // close any suggestion list
     await page.waitForFunction((jobId) => document.querySelector('.graphiql-query-editor')?.textContent?.includes(jobId), id, { timeout: 10_000 });
+    // GraphiQL takes the operation to run from its tab state, which it updates after a debounce: clicking
+    // before that runs the old tab (or nothing). Wait until the typed document is the tab's query.
+    await page.waitForFunction(
+      (jobId) => {
+        const state = JSON.parse(localStorage.getItem('graphiql:tabState') ?? '{}') as { tabs?: { query?: string; operationName?: string | null }[]; activeTabIndex?: number };
+        const tab = state.tabs?.[state.activeTabIndex ?? 0];
+        return Boolean(tab?.query?.includes(jobId) && !tab.operationName);
+      },
+      id,
+      { timeout: 10_000 },
+    );
     await page.click('.graphiql-execute-button');
 
     const response = () => page.locator('.graphiql-response').innerText();
-    await page.waitForFunction(() => document.querySelector('.graphiql-response')?.textContent?.includes('SNAPSHOT'), undefined, { timeout: 30_000 });
+    await page
+      .waitForFunction(() => document.querySelector('.graphiql-response')?.textContent?.includes('SNAPSHOT'), undefined, { timeout: 30_000 })
+      .catch(async (error: Error) => {
+        await page.screenshot({ path: join(ARTIFACTS, 'graphiql-subscription-failed.png') });
+        const editor = await page.locator('.graphiql-query-editor').innerText();
+        throw new Error(`${error.message}; the editor shows: ${editor.slice(0, 400)}; the response pane shows: ${(await response()).slice(0, 800)}`);
+      });
     await gql(server.url, tok, 'mutation($id: ID!) { reportProgress(input: { jobId: $id, completed: 10 }) { id } }', { id });
     await gql(server.url, tok, 'mutation($id: ID!) { completeBatchJob(id: $id) { id } }', { id });
     await page
