@@ -5,10 +5,9 @@
  * BatchJob), and a subscription typed into the editor streams a job to
  * COMPLETED. Screenshots go to test-artifacts/.
  */
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningServer } from '../../src/server.js';
 import { gql } from '../helpers/clients.js';
@@ -17,26 +16,37 @@ import { startTestServer } from '../helpers/servers.js';
 const CHROMIUM = '/usr/bin/chromium';
 const ARTIFACTS = 'test-artifacts';
 
-let context: BrowserContext;
-let profile: string;
+let browser: Browser;
 let server: RunningServer;
-let page: Page;
+/** Requests to any other origin (all aborted, as on a machine without internet). */
 const foreign: string[] = [];
+/** Uncaught errors of the pages' scripts. */
+const pageErrors: string[] = [];
 
 beforeAll(async () => {
   if (!existsSync(CHROMIUM)) {
     throw new Error(`chromium is not installed at ${CHROMIUM}: the GraphiQL test needs it. Install it with \`apt-get install -y chromium\` (or run \`bash .ci/run\`, which does).`);
   }
   mkdirSync(ARTIFACTS, { recursive: true });
-  profile = mkdtempSync(join(tmpdir(), 'runwatch-chromium-'));
-  context = await chromium.launchPersistentContext(profile, {
+  browser = await chromium.launch({
     executablePath: CHROMIUM,
     headless: true,
-    viewport: { width: 1400, height: 900 },
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
   });
   // Dev mode (no secret): the page has the dev token in its headers, as after `npm start`.
   server = await startTestServer({ config: { jwtSecret: undefined } });
+}, 60_000);
+
+afterAll(async () => {
+  await browser?.close();
+});
+
+/**
+ * GraphiQL in a fresh browser context (its own storage, so each test starts from the default tab, in whichever
+ * order the tests run), with every request to another origin aborted.
+ */
+async function openGraphiQL(): Promise<Page> {
+  const context = await browser.newContext({ viewport: { width: 1400, height: 900 } });
   const origin = new URL(server.url).origin;
   await context.route('**/*', (route) => {
     const url = route.request().url();
@@ -44,20 +54,16 @@ beforeAll(async () => {
     foreign.push(url);
     return route.abort('internetdisconnected');
   });
-  page = await context.newPage();
-}, 60_000);
-
-afterAll(async () => {
-  await context?.close();
-  if (profile) rmSync(profile, { recursive: true, force: true });
-});
+  const page = await context.newPage();
+  page.on('pageerror', (e) => pageErrors.push(e.message));
+  await page.goto(server.url, { waitUntil: 'load', timeout: 60_000 });
+  await page.waitForSelector('.graphiql-container', { timeout: 30_000 });
+  return page;
+}
 
 describe('GraphiQL offline', () => {
   it('renders from the server alone and its docs explorer lists BatchJob', async () => {
-    const errors: string[] = [];
-    page.on('pageerror', (e) => errors.push(e.message));
-    await page.goto(server.url, { waitUntil: 'load', timeout: 60_000 });
-    await page.waitForSelector('.graphiql-container', { timeout: 30_000 });
+    const page = await openGraphiQL();
     // The default tab is runwatch's example, with the dev token in the headers.
     await page.waitForFunction(() => document.querySelector('.graphiql-query-editor')?.textContent?.includes('WatchJob'), undefined, { timeout: 30_000 });
 
@@ -70,11 +76,12 @@ describe('GraphiQL offline', () => {
     expect(await page.locator('.graphiql-doc-explorer').innerText()).toContain('etaSeconds');
     await page.screenshot({ path: join(ARTIFACTS, 'graphiql-docs.png') });
 
-    expect(errors).toEqual([]);
+    expect(pageErrors).toEqual([]);
     expect(foreign).toEqual([]);
   }, 120_000);
 
   it('streams a job to COMPLETED from a subscription typed into the editor', async () => {
+    const page = await openGraphiQL();
     const tok = server.devToken!;
     const id = (await gql(server.url, tok, 'mutation { createBatchJob(input: { name: "typed in GraphiQL", total: 10 }) { id } }')).createBatchJob.id as string;
 

@@ -75,7 +75,8 @@ describe.each(BACKENDS)('retention (%s backend)', (backend) => {
     redis?.disconnect();
   });
 
-  it('keeps a finished job, its history, training data and commands during the retention', async () => {
+  // One timeline (finish, look during the retention, look after it), so one test: its phases cannot run in another order.
+  it('keeps a finished job, its history, training data and commands during the retention, and removes them all once it ends; the unfinished one stays', async () => {
     await gql(server.url, tok, COMPLETE, { id: finishedId });
     await gql(server.url, tok, COMPLETE, { id: runId });
     // Redis first: its clock runs, so look while the retention surely has not ended.
@@ -98,9 +99,8 @@ describe.each(BACKENDS)('retention (%s backend)', (backend) => {
     }
     expect((await gql(server.url, tok, GET, { id: finishedId })).batchJob.status).toBe('COMPLETED');
     expect((await gql(server.url, tok, COMMANDS, { id: runId })).recentTrainingCommands).toHaveLength(1);
-  });
 
-  it('removes the finished job and everything about it once the retention ends; the unfinished one stays', async () => {
+    // Once the retention has ended.
     if (backend === 'memory') skewMs += (RETENTION_SECONDS + 1) * 1000;
     await waitUntil(
       async () => (await gql(server.url, tok, GET, { id: finishedId })).batchJob,
