@@ -27,6 +27,8 @@ import { DomainError } from '../domain/errors.js';
 
 /** Callbacks of {@link RedisChannels}. */
 export interface RedisChannelsHooks {
+  /** The connection closed: nothing published from now until {@link onResubscribed} reaches this instance live. */
+  onLost(): void;
   /**
    * Called after a reconnect once the new connection listens to every desired
    * channel (SUBSCRIBE confirmed, then a PING answered): from then on nothing
@@ -51,6 +53,7 @@ export class RedisChannels {
     subscriber.on('message', (channel: string, message: string) => this.handlers.get(channel)?.(message));
     subscriber.on('close', () => {
       this.lost = true;
+      this.hooks.onLost();
     });
     subscriber.on('ready', () => {
       if (!this.lost) return;

@@ -423,6 +423,7 @@ export class RedisEventBus implements EventBus {
     private readonly onError: (topic: string, error: unknown) => void,
   ) {
     this.channels = new RedisChannels(subscriber, {
+      onLost: () => this.fanout.holdAll(),
       onResubscribed: () => this.startRecovery(),
       onError: (context, error) => onError(context, error),
     });
@@ -491,24 +492,31 @@ export class RedisEventBus implements EventBus {
   /**
    * After a reconnect (the desired channels are subscribed again and a PING
    * behind them answered, so nothing published from now on is missed): each
-   * open topic catches up from history. A topic whose catch-up fails (Redis
+   * open topic catches up from history, and then gets the live events held
+   * back since the connection dropped (see {@link TopicFanout.holdAll}). A topic whose catch-up fails (Redis
    * flapping) is retried with backoff, up to ~30 s; failures while Redis is
    * unreachable are not reported (the outage itself is logged once).
    */
   private async recover(): Promise<void> {
     const pending = this.fanout.openTopics();
-    for (let attempt = 0; pending.length > 0 && attempt < 30 && !this.closed; attempt++) {
-      if (attempt > 0) await new Promise((r) => setTimeout(r, Math.min(200 * attempt, 2000)).unref());
-      for (let i = pending.length - 1; i >= 0; i--) {
-        const { topic, last } = pending[i]!;
-        try {
-          const events = (await this.catchUpFor(topic)?.(topic, last)) ?? [];
-          for (const event of events) this.fanout.inject(topic, event);
-          pending.splice(i, 1);
-        } catch (error) {
-          if (!isUnavailable(error)) this.onError(topic, error);
+    try {
+      for (let attempt = 0; pending.length > 0 && attempt < 30 && !this.closed; attempt++) {
+        if (attempt > 0) await new Promise((r) => setTimeout(r, Math.min(200 * attempt, 2000)).unref());
+        for (let i = pending.length - 1; i >= 0; i--) {
+          const { topic, last } = pending[i]!;
+          try {
+            const events = (await this.catchUpFor(topic)?.(topic, last)) ?? [];
+            // Live events held back since the connection dropped follow the caught-up ones, in offset order.
+            this.fanout.resume(topic, events);
+            pending.splice(i, 1);
+          } catch (error) {
+            if (!isUnavailable(error)) this.onError(topic, error);
+          }
         }
       }
+    } finally {
+      // Given up on (or closing): deliver what was held back rather than hold it forever.
+      for (const { topic } of pending) this.fanout.resume(topic, []);
     }
   }
 

@@ -12,6 +12,8 @@ interface TopicEntry<Handle> {
   ready: Promise<Handle>;
   /** Newest event delivered on the topic since it was opened; null: none yet. */
   last: BusEvent | null;
+  /** While the topic's subscription is being re-established: live events held back until catch-up (see {@link TopicFanout.holdAll}). */
+  held: BusEvent[] | null;
 }
 
 /** Listener sets by topic, with the acquire/release of the underlying subscription. */
@@ -30,7 +32,7 @@ export class TopicFanout<Handle> {
     const listener = typedListener as EventListener<BusEvent>;
     let entry = this.topics.get(topic);
     if (!entry) {
-      const created: TopicEntry<Handle> = { listeners: new Set(), ready: undefined as unknown as Promise<Handle>, last: null };
+      const created: TopicEntry<Handle> = { listeners: new Set(), ready: undefined as unknown as Promise<Handle>, last: null, held: null };
       created.ready = this.open(topic, (event) => this.deliver(created, topic, event));
       entry = created;
       this.topics.set(topic, created);
@@ -59,6 +61,10 @@ export class TopicFanout<Handle> {
   }
 
   private deliver(entry: TopicEntry<Handle>, topic: string, event: BusEvent): void {
+    if (entry.held) {
+      entry.held.push(event);
+      return;
+    }
     if ((event as Partial<JobEvent>).type !== 'SNAPSHOT' && (entry.last === null || event.offset > entry.last.offset)) entry.last = event;
     for (const listener of entry.listeners) {
       try {
@@ -69,10 +75,38 @@ export class TopicFanout<Handle> {
     }
   }
 
-  /** Delivers an event that did not come through the subscription (catch-up after a reconnect). */
-  inject(topic: string, event: BusEvent): void {
+  /**
+   * The connection carrying every open topic was lost: from now until {@link resume}, live events of those topics
+   * are held back. After a reconnect, live events arrive as soon as the channel is subscribed again, while the
+   * events published during the outage still have to be read from history; delivering a newer live event before
+   * them would make subscribers (which drop anything at or below the offset they have) lose the older ones.
+   * Idempotent.
+   */
+  holdAll(): void {
+    for (const entry of this.topics.values()) entry.held ??= [];
+  }
+
+  /**
+   * Ends the hold of one topic (catch-up done, or given up): delivers `catchUp` — events read from history after
+   * the newest one delivered, possibly a SNAPSHOT that replaces them — then the held-back live events, merged in
+   * offset order (catch-up first at equal offsets), each offset once. On a topic that is not held it just
+   * delivers `catchUp`.
+   */
+  resume(topic: string, catchUp: readonly BusEvent[]): void {
     const entry = this.topics.get(topic);
-    if (entry) this.deliver(entry, topic, event);
+    if (!entry) return;
+    const held = entry.held ?? [];
+    entry.held = null;
+    const merged: BusEvent[] = [];
+    let i = 0;
+    let j = 0;
+    while (i < catchUp.length || j < held.length) {
+      const next = j >= held.length || (i < catchUp.length && catchUp[i]!.offset <= held[j]!.offset) ? catchUp[i++]! : held[j++]!;
+      const previous = merged.at(-1);
+      if (previous && previous.offset === next.offset && (next as Partial<JobEvent>).type !== 'SNAPSHOT') continue;
+      merged.push(next);
+    }
+    for (const event of merged) this.deliver(entry, topic, event);
   }
 
   /** Every open topic with the newest event seen on it (a JobEvent on `job:` topics; other topics carry other events). */
