@@ -8,12 +8,19 @@ import { afterAll, describe, expect, it } from 'vitest';
 import type { RunningServer } from '../../src/server.js';
 import { deferred, gql, subscribeWs, withTimeout, wsClient } from '../helpers/clients.js';
 import { freshInstitute, startTestServer, token } from '../helpers/servers.js';
+import { waitUntil } from '../helpers/wait.js';
 
 const BIN = fileURLToPath(new URL('../../bin/runwatch.js', import.meta.url));
 const CREATE = `mutation($name: String!, $total: Int) { createBatchJob(input: { name: $name, total: $total }) { id } }`;
 const REPORT = `mutation($input: ReportProgressInput!) { reportProgress(input: $input) { id } }`;
 const COMPLETE = `mutation($id: ID!) { completeBatchJob(id: $id) { id } }`;
 const LIST = `{ batchJobs(first: 5) { nodes { id name kind status completed total stage errorMessage } } }`;
+
+/** The id of the tenant's newest job, once `runwatch run` has created one (there is no event to wait on). */
+async function newestJobId(server: RunningServer, tok: string, what: string): Promise<string> {
+  const id = await waitUntil(async () => (await gql(server.url, tok, LIST)).batchJobs.nodes[0]?.id as string | undefined, (found) => found !== undefined, what, 15_000);
+  return id!;
+}
 const WATCH = `subscription($runId: ID!) { runProgress(runId: $runId) { type job { status completed total stage } } }`;
 
 const children: ChildProcess[] = [];
@@ -121,14 +128,7 @@ describe('runwatch run', () => {
     const run = cli(['run', '--name', 'embed docs', '--', process.execPath, '-e', TQDM_SCRIPT], { RUNWATCH_URL: server.url, RUNWATCH_TOKEN: tok });
     await run.waitForStdout(/loading model/, 'the child’s own stdout');
     // The job appears and reaches 20/50 while the child waits.
-    const created = deferred<string>();
-    const poll = async () => {
-      const jobs = (await gql(server.url, tok, LIST)).batchJobs.nodes;
-      if (jobs[0]) created.resolve(jobs[0].id);
-      else setTimeout(poll, 50);
-    };
-    void poll();
-    const id = await withTimeout(created.promise, 15_000, 'the job of runwatch run');
+    const id = await newestJobId(server, tok, 'the job of runwatch run');
     const stream = subscribeWs(wsClient(server.url, tok), WATCH, { runId: id }, 'runProgress');
     await stream.waitFor((items) => items.some((e) => e.job.completed === 20 && e.job.total === 50 && e.job.stage === 'embedding'), 'progress 20/50 mid-run');
     expect(stream.items.at(-1).job.status).toBe('RUNNING');
@@ -186,14 +186,7 @@ describe('runwatch run --kind TRAINING', () => {
     const tok = await token({ inst: freshInstitute() });
     const run = cli(['run', '--kind', 'TRAINING', '--name', 'fine-tune', '--', process.execPath, '-e', TRAINER], { RUNWATCH_URL: server.url, RUNWATCH_TOKEN: tok });
     await run.waitForStdout(/loading model/, 'the trainer’s first line');
-    const created = deferred<string>();
-    const poll = async () => {
-      const jobs = (await gql(server.url, tok, LIST)).batchJobs.nodes;
-      if (jobs[0]) created.resolve(jobs[0].id);
-      else setTimeout(poll, 50);
-    };
-    void poll();
-    const id = await withTimeout(created.promise, 15_000, 'the run of runwatch run');
+    const id = await newestJobId(server, tok, 'the run of runwatch run');
     const events = subscribeWs(wsClient(server.url, tok), EVENTS, { runId: id }, 'trainingEvents');
     await events.waitFor((items) => items.some((e) => e.__typename === 'TrainingStatusChange'), 'the fresh-start status');
     const progressWith = (loss: number) => (items: any[]) => items.some((e) => e.__typename === 'TrainingProgress' && e.loss === loss);
