@@ -54,6 +54,29 @@ class ReporterPromises(unittest.TestCase):
         self.assertEqual(len(logs.warnings()), 1)
         reporter.close(1)
 
+    def test_flush_waits_for_a_report_in_flight(self) -> None:
+        # close(), context exit and the interpreter-exit flush return only once the server has the count.
+        transport = ScriptedTransport()
+        in_flight = threading.Event()
+        release = threading.Event()
+        plain_execute = transport.execute
+
+        def slow_execute(query: str, variables: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+            in_flight.set()
+            self.assertTrue(release.wait(10), "the test releases the request")
+            return plain_execute(query, variables)
+
+        transport.execute = slow_execute  # type: ignore[method-assign]
+        reporter = Reporter(transport, min_interval=0.01)  # type: ignore[arg-type]
+        slot = reporter.slot("j_1")
+        reporter.advance(slot, 7, 0)
+        self.assertTrue(in_flight.wait(10), "the report was taken and sent")
+        self.assertFalse(reporter.flush(0.2), "nothing queued, but the report is still in flight")
+        release.set()
+        self.assertTrue(reporter.flush(10))
+        self.assertEqual(transport.delivered[-1]["input"]["completed"], 7)
+        reporter.close(1)
+
     def test_training_events_are_bounded_while_the_server_is_away_and_sent_in_order_after(self) -> None:
         transport = ScriptedTransport()
         transport.fail_with = ServiceUnavailable("redis down")

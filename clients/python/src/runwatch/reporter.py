@@ -44,9 +44,12 @@ class JobSlot:
         self.finished = False
         self.next_at = 0.0
         self.attempt = 0
+        #: True while the reporter thread has taken this slot's work and its requests are in flight.
+        self.sending = False
 
     def has_work(self) -> bool:
-        return not self.finished and (self.pending is not None or bool(self.events) or self.finish is not None)
+        """Anything not yet delivered: pending, queued, finishing, or taken and still in flight."""
+        return not self.finished and (self.sending or self.pending is not None or bool(self.events) or self.finish is not None)
 
 
 class Reporter:
@@ -196,6 +199,18 @@ class Reporter:
                 self._cond.notify_all()
 
     def _send(self, slot: JobSlot) -> None:
+        """One sending pass for ``slot``; while it runs the slot counts as having work, so ``flush`` (and so
+        ``close`` and the exit flush) waits for requests in flight, not only for what is still queued."""
+        with self._cond:
+            slot.sending = True
+        try:
+            self._send_pass(slot)
+        finally:
+            with self._cond:
+                slot.sending = False
+                self._cond.notify_all()
+
+    def _send_pass(self, slot: JobSlot) -> None:
         with self._cond:
             pending = slot.pending
             slot.pending = None
