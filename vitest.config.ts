@@ -11,8 +11,6 @@ export default defineConfig({
     alias: [{ find: /^graphql$/, replacement: require.resolve('graphql') }],
   },
   test: {
-    include: ['test/**/*.test.ts'],
-    globalSetup: ['test/helpers/global-setup.ts'],
     // Fails a test file during which a rejection went unhandled (a bug the run would otherwise only print).
     setupFiles: ['test/helpers/fail-on-unhandled.ts'],
     testTimeout: 30_000,
@@ -20,5 +18,14 @@ export default defineConfig({
     // Integration files start their own servers and share one redis-server; two cores.
     fileParallelism: true,
     maxWorkers: 2,
+    projects: [
+      // Pure logic, no server, no Redis: `npm run test:unit` runs in seconds.
+      { extends: true, test: { name: 'unit', include: ['test/unit/**/*.test.ts'] } },
+      // Real servers, a real redis-server (started once by the global setup), the CLI, the package, the browser.
+      {
+        extends: true,
+        test: { name: 'integration', include: ['test/**/*.test.ts'], exclude: ['test/unit/**'], globalSetup: ['test/helpers/global-setup.ts'] },
+      },
+    ],
   },
 });
