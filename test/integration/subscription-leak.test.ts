@@ -50,6 +50,20 @@ describe('Redis subscriptions are released', () => {
     expect(server.backend.bus.topicCount()).toBe(0);
   });
 
+  it('releases a filtered trainingEvents stream (types) at once on a quiet run', async () => {
+    const runId = (await gql(server.url, tok, `mutation { createBatchJob(input: { name: "quiet run", kind: TRAINING }) { id } }`)).createBatchJob.id;
+    const channel = channelFor(`training:${runId}`);
+    const trainingNumsub = async () => Number(((await redis.pubsub('NUMSUB', channel)) as [string, number])[1]);
+    const client = wsClient(server.url, tok);
+    for (let i = 0; i < 5; i++) {
+      // Only log lines pass the filter, and the run has none: the server's next() waits on a quiet topic.
+      const s = subscribeWs(client, `subscription($runId: ID!) { trainingEvents(runId: $runId, types: [TRAINING_LOG]) { __typename } }`, { runId }, 'trainingEvents');
+      await waitUntil(trainingNumsub, (n) => n === 1, 'the training channel to be subscribed');
+      s.dispose();
+      await waitUntil(trainingNumsub, (n) => n === 0, 'the training channel to be released');
+    }
+  });
+
   it('releases it when the client socket is killed without a goodbye', async () => {
     for (let i = 0; i < 10; i++) {
       const socket = new WebSocket(server.url.replace(/^http/, 'ws'), 'graphql-transport-ws');
