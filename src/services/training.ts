@@ -10,7 +10,6 @@
  * many instances the trainer's requests reach. The trailing-edge flush timer
  * is one per run, on the instance that deferred something; never per subscriber.
  */
-import { filter as filterStream } from '@graphql-yoga/subscription';
 import type { Viewer } from '../auth/tokens.js';
 import { trainingTopic, type Backend } from '../backends/types.js';
 import { decodeCursor } from '../domain/cursor.js';
@@ -37,6 +36,7 @@ import {
   type TrainingStreamSettings,
   type TrainingStreamState,
 } from '../domain/training-stream.js';
+import { FilteredStream } from '../delivery/filtered-stream.js';
 import { LiveStream, queuePolicy } from '../delivery/live-stream.js';
 import type { LogCommit, LogHead } from '../backends/topic-log.js';
 import type { Clock } from './clock.js';
@@ -287,10 +287,10 @@ export class TrainingService {
     const types = filter.types?.length ? new Set(filter.types) : null;
     const minLevel = filter.minLogLevel ?? null;
     if (!types && !minLevel) return stream;
-    // Yoga's Repeater-based filter: its return() reaches the inner stream at once, even on a quiet topic.
-    return filterStream<TrainingEvent>(
+    return new FilteredStream(
+      stream,
       (e) => (!types || types.has(e.type)) && (!minLevel || e.type !== 'TRAINING_LOG' || logLevelAtLeast(e.level, minLevel)),
-    )(stream);
+    );
   }
 
   /** Shutdown: stops flush timers and ends open streams with SERVICE_UNAVAILABLE (clients resume elsewhere with `after`). */

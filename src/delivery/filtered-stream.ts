@@ -1,0 +1,43 @@
+/**
+ * A per-subscriber filter over a stream (trainingEvents `types` and
+ * `minLogLevel`), hand-written for the same reason as LiveStream: `return()`
+ * must reach the inner stream at once, even while `next()` waits on a quiet
+ * topic, and even before the first `next()`. Yoga's Repeater-based `filter`
+ * fails the last case: a Repeater starts its executor (which owns the source)
+ * on the first `next()`, so a subscription completed while it was still being
+ * set up never released its topic (tried; test/integration/subscription-leak
+ * caught it under load). Events the filter hides still count for the inner
+ * stream (a hidden final event still ends it).
+ */
+
+/** The inner stream: an async iterator whose `return()` releases its subscription. */
+export type ReleasableIterator<T> = AsyncIterator<T> & { return(): Promise<IteratorResult<T>> };
+
+export class FilteredStream<T> implements AsyncIterableIterator<T> {
+  constructor(
+    private readonly inner: ReleasableIterator<T>,
+    /** True for events the subscriber sees. */
+    private readonly keep: (event: T) => boolean,
+  ) {}
+
+  async next(): Promise<IteratorResult<T>> {
+    for (;;) {
+      const result = await this.inner.next();
+      if (result.done || this.keep(result.value)) return result;
+    }
+  }
+
+  /** Ends the stream and releases the inner one at once. */
+  return(): Promise<IteratorResult<T>> {
+    return this.inner.return();
+  }
+
+  async throw(error?: unknown): Promise<IteratorResult<T>> {
+    await this.inner.return();
+    throw error;
+  }
+
+  [Symbol.asyncIterator](): this {
+    return this;
+  }
+}
