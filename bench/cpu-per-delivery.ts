@@ -7,8 +7,8 @@
  * For each server under test, the CPU time (user + system, from
  * /proc/<pid>/stat) it spends while delivering E × N messages, divided by
  * E × N. Servers:
- * - raw:      bytes forwarded as received (bench/raw-forwarder.ts) — the floor;
- * - naive:    graphql-ws + graphql-js + RedisPubSub.asyncIterator (bench/naive-server.ts);
+ * - raw:      bytes forwarded as received (bench/peers/raw.ts) — the floor;
+ * - naive:    graphql-ws + graphql-js + RedisPubSub.asyncIterator (bench/peers/recipe.ts);
  * - runwatch: `src/main.ts` on Redis.
  * Events are published in batches of 100, each after every client got the
  * previous batch, so no server conflates or buffers.
@@ -124,15 +124,17 @@ async function main() {
     // raw
     {
       const channel = 'runwatch:job:raw';
-      const { child, line } = await start(['bench/raw-forwarder.ts', redisServer.url, channel]);
+      const { child, line } = await start(['bench/peers/raw.ts', redisServer.url]);
       children.push(child);
       const port = Number(/listening (\d+)/.exec(line)![1]);
       const counter = new Counter();
       await Promise.all(
         Array.from({ length: SUBSCRIBERS }, (_, i) => new Promise<void>((resolve) => {
           const socket = new WebSocket(`ws://127.0.0.1:${port}`);
-          socket.on('open', () => { socket.send('subscribe'); resolve(); });
-          socket.on('message', () => counter.add(i));
+          socket.on('open', () => { socket.send('raw'); resolve(); }); // listens to runwatch:job:raw
+          socket.on('message', (data) => {
+            if (String(data) !== '{"ready":true}') counter.add(i); // the peer's registration answer is not an event
+          });
         })),
       );
       const base = await warmUp(redis, channel, 'raw', counter);
@@ -146,7 +148,7 @@ async function main() {
       let runId = 'naive';
       const token = await signToken(SECRET, { sub: 'bench', scope: SCOPES.join(' ') }, 3600);
       if (name === 'naive') {
-        const started = await start(['bench/naive-server.ts', redisServer.url]);
+        const started = await start(['bench/peers/recipe.ts', redisServer.url]);
         child = started.child;
         url = `ws://127.0.0.1:${/listening (\d+)/.exec(started.line)![1]}/graphql`;
       } else {
