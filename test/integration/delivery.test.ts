@@ -32,9 +32,14 @@ describe.each(BACKENDS)('resume on the %s backend', (backend) => {
     const first = subscribeWs(wsClient(subscriberServer.url, tok), WATCH, { runId: job.id }, 'runProgress');
     await Promise.all([reference.waitForCount(1), first.waitForCount(1)]);
 
+    // The producer reports through instance A in-process (the resolver's own call): the test is about delivery, not HTTP.
+    // Half of the reports go out before the resumed subscription starts and half while it replays and goes live.
+    const viewer = await viewerOf(tok);
+    const resumedLive = deferred<void>();
     const producer = (async () => {
       for (let i = 1; i <= 400; i++) {
-        await gql(a!.url, tok, REPORT, { input: { jobId: job.id, completedDelta: 1, stage: `s${Math.floor(i / 4)}`, failedDelta: 0 } });
+        if (i === 201) await withTimeout(resumedLive.promise, 20_000, 'the subscriber to resume');
+        await a!.services.jobs.report(viewer, job.id, { completedDelta: 1, stage: `s${Math.floor(i / 4)}`, failedDelta: 0 });
       }
       await gql(a!.url, tok, COMPLETE, { id: job.id });
     })();
@@ -43,6 +48,7 @@ describe.each(BACKENDS)('resume on the %s backend', (backend) => {
     first.dispose();
     const seen = first.items.slice();
     const resumed = subscribeWs(wsClient(subscriberServer.url, tok), WATCH, { runId: job.id, after: seen.at(-1).cursor }, 'runProgress');
+    resumedLive.resolve(); // the producer goes on while the resumed subscription replays and goes live
     await producer;
     const rest = await resumed.done(20_000);
     const all = await reference.done(20_000);
@@ -61,7 +67,8 @@ describe.each(BACKENDS)('resume on the %s backend', (backend) => {
     const { createBatchJob: job } = await gql(server.url, tok, CREATE, { input: { name: 'trimmed', total: 1000 } });
     const live = subscribeWs(wsClient(server.url, tok), WATCH, { runId: job.id }, 'runProgress');
     await live.waitForCount(1);
-    for (let i = 1; i <= 300; i++) await gql(server.url, tok, REPORT, { input: { jobId: job.id, completedDelta: 1, stage: `s${i}` } });
+    const viewer = await viewerOf(tok);
+    for (let i = 1; i <= 300; i++) await server.services.jobs.report(viewer, job.id, { completedDelta: 1, stage: `s${i}` });
     await live.waitFor((items) => items.at(-1)?.job.completed === 300, 'all 300 reports');
     const early = live.items[2].cursor;
 

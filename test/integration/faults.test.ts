@@ -10,7 +10,7 @@ import type { RunningServer } from '../../src/server.js';
 import { Collector, deferred, errorCode, gql, gqlHttp, subscribeSse, subscribeWs, withTimeout, wsClient } from '../helpers/clients.js';
 import { spawnServer } from '../helpers/processes.js';
 import { startRedis } from '../helpers/redis.js';
-import { freshInstitute, sharedRedisUrl, startTestServer, token } from '../helpers/servers.js';
+import { freshInstitute, sharedRedisUrl, startTestServer, token, viewerOf } from '../helpers/servers.js';
 import { waitUntil } from '../helpers/wait.js';
 
 const CREATE = `mutation($input: CreateBatchJobInput!) { createBatchJob(input: $input) { id } }`;
@@ -150,9 +150,11 @@ describe('an instance whose Redis subscriber connection drops', () => {
 
 describe('a server process killed mid-stream', () => {
   it('lets its subscriber resume on the other instance with its cursor and lose nothing', async () => {
-    const env = { REDIS_URL: sharedRedisUrl() };
-    const [p1, p2] = await Promise.all([spawnServer(env), spawnServer(env)]);
+    // The instance that dies is a real process; the surviving one runs in-process and its producer reports
+    // in-process too (the test is about delivery, not HTTP).
+    const [p1, p2] = await Promise.all([spawnServer({ REDIS_URL: sharedRedisUrl() }), startTestServer({ backend: 'redis' })]);
     const tok = await token({ inst: freshInstitute() });
+    const viewer = await viewerOf(tok);
     const total = 150;
     const { createBatchJob: job } = await gql(p2.url, tok, CREATE, { input: { name: 'crash', total } });
     const closed = deferred<number>();
@@ -161,10 +163,12 @@ describe('a server process killed mid-stream', () => {
     const reference = subscribeWs(wsClient(p2.url, tok), WATCH, { runId: job.id }, 'runProgress');
     await reference.waitForCount(1);
 
-    let second: Collector | null = null;
+    // Reports 51-100 go out while the subscriber is away; 101-150 while it resumes on the other instance.
+    const resumed = deferred<void>();
     const producer = (async () => {
       for (let i = 1; i <= total; i++) {
-        await gql(p2.url, tok, REPORT, { input: { jobId: job.id, completed: i, stage: `s${i}` } });
+        if (i === 101) await withTimeout(resumed.promise, 20_000, 'the subscriber to resume');
+        await p2.services.jobs.report(viewer, job.id, { completed: i, stage: `s${i}` });
         if (i === 50) p1.kill('SIGKILL');
       }
       await gql(p2.url, tok, COMPLETE, { id: job.id });
@@ -172,7 +176,8 @@ describe('a server process killed mid-stream', () => {
     await withTimeout(closed.promise, 10_000, 'the subscriber to notice its server died');
     await first.done();
     const last = first.items.at(-1);
-    second = subscribeWs(wsClient(p2.url, tok), WATCH, { runId: job.id, after: last.cursor }, 'runProgress');
+    const second: Collector = subscribeWs(wsClient(p2.url, tok), WATCH, { runId: job.id, after: last.cursor }, 'runProgress');
+    resumed.resolve(); // the producer goes on while the resumed subscription replays and goes live
     await producer;
     const rest = await second.done(20_000);
     const all = await reference.done(20_000);
