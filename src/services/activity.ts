@@ -5,7 +5,7 @@
  *
  * Storage (topic logs, see backends/topic-log.ts):
  * - `activity:<inst>`: state = the institute's active jobs (ActivityState),
- *   updated from JobService's onJobChanged when a job starts, pauses,
+ *   updated from every job change (JobService.onChange) when a job starts, pauses,
  *   resumes, finishes or changes resources;
  * - `budget:<inst>:<env>`: state = the tenant's Budget.
  * Both publish small notices, in the same atomic step, on per-scope topics,
@@ -297,7 +297,7 @@ export class ActivityService {
    * institute's active set, and notifies the job's scopes (with a hint when it
    * started, finished, failed or was cancelled).
    */
-  async onJobChanged(before: JobRecord, after: JobRecord): Promise<void> {
+  private async onJobChanged(before: JobRecord, after: JobRecord): Promise<void> {
     const change = activityChangeOf(before, after, this.clock());
     if (!change) return;
     const { institute, environment } = after.tenant;

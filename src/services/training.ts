@@ -219,7 +219,7 @@ export class TrainingService {
    * failBatchJob, completeBatchJob), its training stream gets the matching
    * final TrainingStatusChange, so trainingEvents subscribers end too.
    */
-  async onJobChanged(before: JobRecord, after: JobRecord): Promise<void> {
+  private async onJobChanged(before: JobRecord, after: JobRecord): Promise<void> {
     if (isTerminal(before.status) || !isTerminal(after.status)) return;
     const head = await this.backend.logs.head<TrainingStreamState>(trainingTopic(after.id));
     if (!head?.state) return;
