@@ -23,16 +23,11 @@
  * epoch means "start afresh"). The per-subscriber queue is {@link LiveStream}.
  */
 import type { BusEvent, EventBus } from '../backends/types.js';
+import type { StreamPosition } from '../domain/cursor.js';
 import { DomainError } from '../domain/errors.js';
 import { LiveStream, type LiveStreamPolicy } from './live-stream.js';
 
-/** A position in a stream: the decoded form of a cursor (see domain/cursor.ts). */
-export interface StreamPosition {
-  /** Changes when the stream is reset (history lost, job restored): older positions cannot resume. */
-  epoch: string;
-  /** Offset of the newest event seen; events with a greater offset follow it. */
-  offset: number;
-}
+export type { StreamPosition } from '../domain/cursor.js';
 
 /** What a history read returns: the events after an offset, and whether history still has all of them. */
 export interface HistorySlice<E> {

@@ -382,7 +382,7 @@ export class ActivityService {
    * throttled ActivityHints. When `environmentId` is given and is not the
    * token's environment: one ContextMismatch, then the stream completes.
    */
-  openStream(viewer: Viewer, scope: ActivityScope, environmentId: string | null, transport: StreamTransport = {}): Promise<LiveStream<ActivityEvent>> {
+  async openStream(viewer: Viewer, scope: ActivityScope, environmentId: string | null, transport: StreamTransport = {}): Promise<LiveStream<ActivityEvent>> {
     const policy = {
       offsetOf: (e: ActivityEvent) => e.offset,
       isConflatable: (e: ActivityEvent) => e.type === 'ActivityUpdate' || e.type === 'BillingUpdate',

@@ -109,7 +109,7 @@ export class CommandService {
    * command in send order, then new ones live. Open until the client leaves.
    * @throws DomainError NOT_FOUND (no such run in the viewer's tenant).
    */
-  openStream(viewer: Viewer, runId: string, transport: StreamTransport = {}): Promise<LiveStream<CommandDelivery>> {
+  async openStream(viewer: Viewer, runId: string, transport: StreamTransport = {}): Promise<LiveStream<CommandDelivery>> {
     return openTopicStream<CommandDelivery, LogHead<RunCommandsState> | null>({
       // Expired commands are not delivered, live or from the head.
       source: { bus: this.backend.bus, topic: commandsTopic(runId), accept: (c) => isDeliverable(c, this.clock()) },

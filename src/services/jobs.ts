@@ -256,7 +256,7 @@ export class JobService {
    * opens before state is read, so nothing published in between is lost.
    * @throws DomainError NOT_FOUND (missing or another tenant's), BAD_USER_INPUT (bad cursor).
    */
-  openStream(viewer: Viewer, jobId: string, after: string | null, transport: StreamTransport = {}): Promise<LiveStream<JobEvent>> {
+  async openStream(viewer: Viewer, jobId: string, after: string | null, transport: StreamTransport = {}): Promise<LiveStream<JobEvent>> {
     const position = after ? decodeCursor(after) : null;
     return openTopicStream<JobEvent, JobRecord>({
       source: { bus: this.backend.bus, topic: jobTopic(jobId) },

@@ -381,6 +381,7 @@ describe('runProgress on the topic stream', () => {
     const w = world();
     const job = await w.jobs.create(viewer, { name: 'j', kind: 'BATCH', total: 10 });
     await expect(w.jobs.openStream(viewer, 'j_missing', null)).rejects.toMatchObject({ code: 'NOT_FOUND' });
+    await expect(w.jobs.openStream(viewer, job.id, 'not-a-cursor')).rejects.toMatchObject({ code: 'BAD_USER_INPUT' });
     const s = await w.jobs.openStream(viewer, job.id, null);
     await take(s, 1);
     w.jobs.close();
