@@ -86,7 +86,9 @@ afterEach(() => {
 async function take<T>(stream: AsyncIterator<T>, n: number): Promise<T[]> {
   const out: T[] = [];
   for (let i = 0; i < n; i++) {
-    const r = await Promise.race([stream.next(), new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`no event ${i + 1} of ${n}`)), 2000))]);
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`no event ${i + 1} of ${n}`)), 2000)));
+    const r = await Promise.race([stream.next(), timeout]).finally(() => clearTimeout(timer));
     if (r.done) throw new Error(`stream ended after ${i} of ${n} events`);
     out.push(r.value);
   }
