@@ -100,24 +100,20 @@ export async function startServer(config: Config, opts: ServerOptions = {}): Pro
   const devToken = config.jwtSecret ? null : await signToken(jwtSecret, { sub: 'dev', scope: SCOPES.join(' ') }, 30 * 24 * 3600);
   const verifier = new TokenVerifier(jwtSecret, tokenPolicy(config));
   const onError = (message: string, error: unknown) => log.warn({ err: error }, message);
-  let training: TrainingService | null = null;
-  let activity: ActivityService | null = null;
   const jobs = new JobService(backend, clock, {
     progressHz: config.progressHz,
     maxQueued: config.subscriberQueue,
     onError,
-    onJobChanged: async (before, after) => {
-      await Promise.all([activity?.onJobChanged(before, after), training?.onJobChanged(before, after)]);
-    },
     hooks: ops.streamHooks,
   });
-  training = new TrainingService(backend, jobs, clock, {
+  // Training and activity follow job changes themselves (JobService.onChange).
+  const training = new TrainingService(backend, jobs, clock, {
     progressHz: config.progressHz,
     maxQueued: config.subscriberQueue,
     onError,
     hooks: ops.streamHooks,
   });
-  activity = new ActivityService(backend, jobs, clock, { onError });
+  const activity = new ActivityService(backend, jobs, clock, { onError });
   const commands = new CommandService(backend, jobs, clock);
   const services: Services = { jobs, training, activity, commands, share: new ShareService(jwtSecret, jobs) };
   const yoga = createYogaApp({ verifier, services, backend, log, devToken: devToken ?? undefined, plugins: ops.yogaPlugins, cors: ops.policy.cors });

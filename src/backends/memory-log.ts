@@ -5,7 +5,7 @@
  * ignored: a job's logs are removed with the job (memory.ts `onRemoved`).
  */
 import { notFound } from '../domain/errors.js';
-import { newEpoch } from '../services/ids.js';
+import { newEpoch } from '../domain/ids.js';
 import type { MemoryEventBus } from './memory.js';
 import { assertConsecutive, type LogCommit, type LogCommitted, type LogHead, type LogHistoryRead, type TopicLogStore } from './topic-log.js';
 import { ownerJobOf, type BusEvent } from './types.js';

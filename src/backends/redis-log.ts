@@ -15,7 +15,7 @@
  * recreated with a new epoch, so cursors into the lost history are detected.
  */
 import type { Redis } from 'ioredis';
-import { newEpoch } from '../services/ids.js';
+import { newEpoch } from '../domain/ids.js';
 import { notFound } from '../domain/errors.js';
 import { channelFor, jobKey, KEY_PREFIX } from './redis.js';
 import { assertConsecutive, type LogCommit, type LogCommitted, type LogHead, type LogHistoryRead, type TopicLogStore } from './topic-log.js';

@@ -413,7 +413,7 @@ const isBusEvent = (value: unknown): value is BusEvent =>
 export class RedisEventBus implements EventBus {
   private readonly fanout: TopicFanout<string>;
   private readonly channels: RedisChannels;
-  private readonly catchUps = new Map<string, CatchUp<BusEvent>>();
+  private readonly catchUps = new Map<string, { catchUp: CatchUp<BusEvent>; isReset?: (event: BusEvent) => boolean }>();
   private recovering: Promise<void> | null = null;
   private recoverAgain = false;
   private closed = false;
@@ -463,12 +463,15 @@ export class RedisEventBus implements EventBus {
   topicCount() {
     return this.fanout.size;
   }
-  onReconnect<E extends BusEvent>(topicPrefix: string, catchUp: CatchUp<E>) {
-    this.catchUps.set(topicPrefix, catchUp as unknown as CatchUp<BusEvent>);
+  onReconnect<E extends BusEvent>(topicPrefix: string, catchUp: CatchUp<E>, isReset?: (event: E) => boolean) {
+    this.catchUps.set(topicPrefix, {
+      catchUp: catchUp as unknown as CatchUp<BusEvent>,
+      isReset: isReset as ((event: BusEvent) => boolean) | undefined,
+    });
   }
 
-  private catchUpFor(topic: string): CatchUp<BusEvent> | undefined {
-    for (const [prefix, catchUp] of this.catchUps) if (topic.startsWith(prefix)) return catchUp;
+  private catchUpFor(topic: string): { catchUp: CatchUp<BusEvent>; isReset?: (event: BusEvent) => boolean } | undefined {
+    for (const [prefix, entry] of this.catchUps) if (topic.startsWith(prefix)) return entry;
     return undefined;
   }
 
@@ -505,9 +508,10 @@ export class RedisEventBus implements EventBus {
         for (let i = pending.length - 1; i >= 0; i--) {
           const { topic, last } = pending[i]!;
           try {
-            const events = (await this.catchUpFor(topic)?.(topic, last)) ?? [];
+            const entry = this.catchUpFor(topic);
+            const events = (await entry?.catchUp(topic, last)) ?? [];
             // Live events held back since the connection dropped follow the caught-up ones, in offset order.
-            this.fanout.resume(topic, events);
+            this.fanout.resume(topic, events, entry?.isReset);
             pending.splice(i, 1);
           } catch (error) {
             if (!isUnavailable(error)) this.onError(topic, error);

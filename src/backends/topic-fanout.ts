@@ -4,8 +4,16 @@
  * get the same event object. It also remembers the newest event per topic,
  * which is where catch-up after a lost connection starts.
  */
-import type { JobEvent } from '../domain/job.js';
 import type { BusEvent, EventListener } from './types.js';
+
+/**
+ * Tells a fresh start (e.g. a job's SNAPSHOT after history was lost) from an
+ * ordinary event. Events stay opaque to the fan-out: the service that makes
+ * the catch-up events supplies this rule (see EventBus.onReconnect).
+ */
+export type IsReset = (event: BusEvent) => boolean;
+
+const never: IsReset = () => false;
 
 interface TopicEntry<Handle> {
   listeners: Set<EventListener<BusEvent>>;
@@ -60,12 +68,12 @@ export class TopicFanout<Handle> {
     };
   }
 
-  private deliver(entry: TopicEntry<Handle>, topic: string, event: BusEvent): void {
+  private deliver(entry: TopicEntry<Handle>, topic: string, event: BusEvent, reset = false): void {
     if (entry.held) {
       entry.held.push(event);
       return;
     }
-    if ((event as Partial<JobEvent>).type !== 'SNAPSHOT' && (entry.last === null || event.offset > entry.last.offset)) entry.last = event;
+    if (!reset && (entry.last === null || event.offset > entry.last.offset)) entry.last = event;
     for (const listener of entry.listeners) {
       try {
         listener(event);
@@ -90,23 +98,26 @@ export class TopicFanout<Handle> {
    * Ends the hold of one topic (catch-up done, or given up): delivers `catchUp` — events read from history after
    * the newest one delivered, possibly a SNAPSHOT that replaces them — then the held-back live events, merged in
    * offset order (catch-up first at equal offsets), each offset once. On a topic that is not held it just
-   * delivers `catchUp`.
+   * delivers `catchUp`. `isReset` marks the fresh starts among `catchUp` (never deduplicated against held events,
+   * never remembered as the newest event); default: none.
    */
-  resume(topic: string, catchUp: readonly BusEvent[]): void {
+  resume(topic: string, catchUp: readonly BusEvent[], isReset: IsReset = never): void {
     const entry = this.topics.get(topic);
     if (!entry) return;
     const held = entry.held ?? [];
     entry.held = null;
-    const merged: BusEvent[] = [];
+    const merged: { event: BusEvent; reset: boolean }[] = [];
     let i = 0;
     let j = 0;
     while (i < catchUp.length || j < held.length) {
-      const next = j >= held.length || (i < catchUp.length && catchUp[i]!.offset <= held[j]!.offset) ? catchUp[i++]! : held[j++]!;
+      const fromCatchUp = j >= held.length || (i < catchUp.length && catchUp[i]!.offset <= held[j]!.offset);
+      const next = fromCatchUp ? catchUp[i++]! : held[j++]!;
+      const reset = fromCatchUp && isReset(next);
       const previous = merged.at(-1);
-      if (previous && previous.offset === next.offset && (next as Partial<JobEvent>).type !== 'SNAPSHOT') continue;
-      merged.push(next);
+      if (previous && previous.event.offset === next.offset && !reset) continue;
+      merged.push({ event: next, reset });
     }
-    for (const event of merged) this.deliver(entry, topic, event);
+    for (const { event, reset } of merged) this.deliver(entry, topic, event, reset);
   }
 
   /** Every open topic with the newest event seen on it (a JobEvent on `job:` topics; other topics carry other events). */

@@ -90,8 +90,13 @@ export interface EventBus {
    * memory bus never loses one). It is called once per open topic with the
    * newest event seen there (null: none yet) and returns the events to deliver
    * to that topic's listeners, which drop what they already have.
+   * `isReset` tells the fresh starts among those events (a SNAPSHOT made
+   * because history no longer covered the gap): they are delivered even at an
+   * offset already seen, and are not where the next catch-up starts. The bus
+   * keeps events opaque; the service that makes them supplies the rule.
+   * Default: no event is a reset.
    */
-  onReconnect<E extends BusEvent>(topicPrefix: string, catchUp: CatchUp<E>): void;
+  onReconnect<E extends BusEvent>(topicPrefix: string, catchUp: CatchUp<E>, isReset?: (event: E) => boolean): void;
   close(): Promise<void>;
 }
 

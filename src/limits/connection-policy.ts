@@ -25,8 +25,8 @@ import type { WebSocket } from 'ws';
 import type { Viewer } from '../auth/tokens.js';
 import { CloseCode } from '../close-codes.js';
 import { watchIterator } from '../delivery/watched-iterator.js';
-import type { Metrics } from '../observe/metrics.js';
-import type { Context } from '../schema/context.js';
+import { isHttpContext, type ViewerContext } from '../request-context.js';
+import type { LimitCounters } from './counters.js';
 import { rateLimitedError } from './rate-limit.js';
 
 /** Settings of {@link ConnectionPolicy}. */
@@ -35,7 +35,7 @@ export interface ConnectionPolicyOptions {
   maxSubscriptionsPerConnection: number;
   /** Allowed browser origins, e.g. `https://app.example.com`; `['*']`: any; `[]`: same-origin only. */
   allowedOrigins: readonly string[];
-  metrics: Metrics;
+  metrics: LimitCounters;
   log: Logger;
   now?: () => number;
 }
@@ -60,8 +60,7 @@ export interface CorsSettings {
   maxAge: number;
 }
 
-/** Is the transport of this GraphQL context an HTTP (SSE) request? graphql-ws contexts carry no `request`. */
-export const isHttpContext = (context: unknown): boolean => Boolean((context as { request?: unknown } | null)?.request);
+export { isHttpContext } from '../request-context.js';
 
 /** One per server: origin checks, per-user and per-connection caps, live token expiry. */
 export class ConnectionPolicy {
@@ -179,7 +178,7 @@ export class ConnectionPolicy {
    * connection cap, and the end of the stream at token expiry with an
    * UNAUTHENTICATED error (`extensions.reason` `expired`).
    */
-  useSsePolicy(): Plugin<Context> {
+  useSsePolicy(): Plugin<ViewerContext> {
     return {
       onSubscribe: ({ args, setResultAndStopExecution }) => {
         const context = args.contextValue;

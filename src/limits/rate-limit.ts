@@ -17,8 +17,8 @@ import { GraphQLError, getOperationAST, Kind, type SelectionSetNode } from 'grap
 import type { Plugin } from 'graphql-yoga';
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import type { Context } from '../schema/context.js';
-import type { Metrics } from '../observe/metrics.js';
+import type { ViewerContext } from '../request-context.js';
+import type { LimitCounters } from './counters.js';
 
 /** The answer of {@link RateLimiter.take}. */
 export interface RateDecision {
@@ -219,7 +219,7 @@ export function rateLimitedError(message: string, details: { limit: string; retr
  * refuses it with RATE_LIMITED when the bucket is empty. Queries and
  * subscriptions are not charged here (subscriptions have their own caps).
  */
-export function useMutationRateLimit(deps: { limiter: RateLimiter; burst: number; metrics: Metrics; log: Logger }): Plugin<Context> {
+export function useMutationRateLimit(deps: { limiter: RateLimiter; burst: number; metrics: LimitCounters; log: Logger }): Plugin<ViewerContext> {
   const log = deps.log.child({ component: 'rate-limit' });
   let failing = false;
   return {

@@ -20,8 +20,7 @@ import type { Logger } from 'pino';
 import { AuthError } from '../auth/tokens.js';
 import { watchIterator } from '../delivery/watched-iterator.js';
 import { DomainError } from '../domain/errors.js';
-import type { Context } from '../schema/context.js';
-import { isHttpContext } from '../limits/connection-policy.js';
+import { isHttpContext, type ViewerContext } from '../request-context.js';
 import { outcomeLabel, type Metrics, type Transport } from './metrics.js';
 import { traceFields } from './trace-context.js';
 
@@ -49,12 +48,12 @@ function describe(document: DocumentNode, operationName: string | null | undefin
 const transportOf = (context: unknown): Transport => (isHttpContext(context) ? 'sse' : 'ws');
 
 /** Builds the plugin; see the module doc. */
-export function useOperationObservability(deps: { metrics: Metrics; log: Logger; now?: () => number }): Plugin<Context> {
+export function useOperationObservability(deps: { metrics: Metrics; log: Logger; now?: () => number }): Plugin<ViewerContext> {
   const { metrics } = deps;
   const log = deps.log.child({ component: 'graphql' });
   const now = deps.now ?? Date.now;
 
-  const logErrors = (context: Context, what: { type: string; field: string }, errors: readonly GraphQLError[], otelContext: ReturnType<typeof getCurrentOtelContext> | undefined) => {
+  const logErrors = (context: ViewerContext, what: { type: string; field: string }, errors: readonly GraphQLError[], otelContext: ReturnType<typeof getCurrentOtelContext> | undefined) => {
     const code = errorCodeOf(errors[0]);
     const fields = {
       event: 'operation_error',

@@ -2,7 +2,7 @@
  * The GraphQL context every resolver receives, for HTTP, SSE and graphql-ws alike.
  */
 import type { Logger } from 'pino';
-import type { Viewer } from '../auth/tokens.js';
+import type { ViewerContext } from '../request-context.js';
 import type { ActivityService } from '../services/activity.js';
 import type { CommandService } from '../services/commands.js';
 import type { JobService, StreamTransport } from '../services/jobs.js';
@@ -19,9 +19,8 @@ export interface Services {
   activity: ActivityService;
 }
 
-export interface Context {
-  /** The authenticated caller (the context cannot be built without one). */
-  viewer: Viewer;
+/** The context resolvers get: the {@link ViewerContext} plugins read, plus the services. */
+export interface Context extends ViewerContext {
   services: Services;
   log: Logger;
   /** Connection-level actions for streams (dropping a slow consumer). */

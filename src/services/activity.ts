@@ -5,7 +5,7 @@
  *
  * Storage (topic logs, see backends/topic-log.ts):
  * - `activity:<inst>`: state = the institute's active jobs (ActivityState),
- *   updated from JobService's onJobChanged when a job starts, pauses,
+ *   updated from every job change (JobService.onChange) when a job starts, pauses,
  *   resumes, finishes or changes resources;
  * - `budget:<inst>:<env>`: state = the tenant's Budget.
  * Both publish small notices, in the same atomic step, on per-scope topics,
@@ -38,9 +38,10 @@ import {
   type ThrottledHint,
 } from '../domain/activity.js';
 import { emptyBudget, recordUsage, setBudget, viewBudget, type Budget, type BudgetHint, type BudgetView } from '../domain/budget.js';
-import { DomainError, isUnavailable, notFound } from '../domain/errors.js';
+import { isUnavailable, notFound } from '../domain/errors.js';
 import { viewJob, type JobRecord, type JobView, type Resources, type Tenant } from '../domain/job.js';
-import { LiveStream } from '../delivery/live-stream.js';
+import type { LiveStream } from '../delivery/live-stream.js';
+import { openTopicStream, StreamRegistry } from '../delivery/topic-stream.js';
 import type { Clock } from './clock.js';
 import type { JobService, StreamTransport } from './jobs.js';
 
@@ -96,10 +97,13 @@ export interface ActivityServiceOptions {
 
 /** A subscriber of a scope topic. */
 interface Member {
-  stream: LiveStream<ActivityEvent>;
+  /** Hands the member a live event (its stream's `push`). */
+  push(event: ActivityEvent): void;
   /** Offset the member's snapshot gets (the topic's offset when it joined). */
   joinOffset: number;
   awaitingSnapshot: boolean;
+  /** Resolves the member's snapshot (its stream's head) with the view of the next computation. */
+  snapshot(view: ActivityView): void;
 }
 
 /** One watched scope on this instance. */
@@ -145,7 +149,7 @@ class ScopeTopic {
   };
 
   private broadcast(event: ActivityEvent): void {
-    for (const m of this.members) m.stream.push(event);
+    for (const m of this.members) m.push(event);
   }
 
   private offerHint(hint: Hint | null): void {
@@ -161,17 +165,32 @@ class ScopeTopic {
     }
   }
 
-  /** Adds a subscriber; it gets its snapshot from the next computation. */
-  async join(stream: LiveStream<ActivityEvent>): Promise<void> {
-    const member: Member = { stream, joinOffset: this.offset, awaitingSnapshot: true };
+  /**
+   * Adds a subscriber: `push` gets the scope's live events from now on, and
+   * the returned `snapshot` resolves with the view of the next computation
+   * (the member's fresh start; offset `joinOffset`). Resolves once the
+   * scope's channels are subscribed; `leave` removes the member (the last one
+   * releases the channels). @throws what subscribing threw (the member has left).
+   */
+  async join(push: (event: ActivityEvent) => void): Promise<{ joinOffset: number; snapshot: Promise<ActivityView>; leave: () => void }> {
+    let snapshot!: (view: ActivityView) => void;
+    const ready = new Promise<ActivityView>((resolve) => (snapshot = resolve));
+    const member: Member = { push, joinOffset: this.offset, awaitingSnapshot: true, snapshot };
     this.members.add(member);
-    this.service.streams.add(stream);
-    stream.onEnd(() => {
-      this.service.streams.delete(stream);
+    let left = false;
+    const leave = () => {
+      if (left) return;
+      left = true;
       this.leave(member);
-    });
-    await this.ready;
+    };
+    try {
+      await this.ready;
+    } catch (error) {
+      leave();
+      throw error;
+    }
     this.scheduleCompute(true);
+    return { joinOffset: member.joinOffset, snapshot: ready, leave };
   }
 
   private leave(member: Member): void {
@@ -216,11 +235,11 @@ class ScopeTopic {
       const view = await this.service.computeView(this.scope, this.viewer);
       for (const m of waiting) {
         m.awaitingSnapshot = false;
-        m.stream.goLive([{ ...view, type: 'ActivityUpdate', offset: m.joinOffset, snapshot: true }]);
+        m.snapshot(view);
       }
       if (broadcast) {
         const update: ActivityEvent = { ...view, type: 'ActivityUpdate', offset: ++this.offset, snapshot: false };
-        for (const m of this.members) if (!m.awaitingSnapshot && !waiting.includes(m)) m.stream.push(update);
+        for (const m of this.members) if (!m.awaitingSnapshot && !waiting.includes(m)) m.push(update);
       }
     } catch (error) {
       failed = true;
@@ -240,8 +259,8 @@ class ScopeTopic {
 export class ActivityService {
   readonly updateIntervalMs: number;
   private readonly topics = new Map<string, ScopeTopic>();
-  /** @internal Open activity streams, ended on shutdown. */
-  readonly streams = new Set<LiveStream<ActivityEvent>>();
+  /** Open activity streams, ended on shutdown. */
+  private readonly streams = new StreamRegistry<ActivityEvent>();
 
   constructor(
     readonly backend: Backend,
@@ -250,6 +269,12 @@ export class ActivityService {
     private readonly opts: ActivityServiceOptions = {},
   ) {
     this.updateIntervalMs = 1000 / (opts.updateHz ?? 4);
+    jobs.onChange((before, after) => this.onJobChanged(before, after));
+  }
+
+  /** Activity streams open on this instance now (diagnostics, tests). */
+  get activeStreams(): number {
+    return this.streams.size;
   }
 
   /** Scopes watched on this instance now (one per distinct scope with subscribers; diagnostics, tests). */
@@ -268,11 +293,11 @@ export class ActivityService {
   }
 
   /**
-   * Called for every job change (JobService `onJobChanged`): keeps the
+   * Called for every job change (registered with JobService `onChange`): keeps the
    * institute's active set, and notifies the job's scopes (with a hint when it
    * started, finished, failed or was cancelled).
    */
-  async onJobChanged(before: JobRecord, after: JobRecord): Promise<void> {
+  private async onJobChanged(before: JobRecord, after: JobRecord): Promise<void> {
     const change = activityChangeOf(before, after, this.clock());
     if (!change) return;
     const { institute, environment } = after.tenant;
@@ -358,28 +383,33 @@ export class ActivityService {
    * token's environment: one ContextMismatch, then the stream completes.
    */
   async openStream(viewer: Viewer, scope: ActivityScope, environmentId: string | null, transport: StreamTransport = {}): Promise<LiveStream<ActivityEvent>> {
-    const stream = new LiveStream<ActivityEvent>({
-      offsetOf: (e) => e.offset,
-      isConflatable: (e) => e.type === 'ActivityUpdate' || e.type === 'BillingUpdate',
-      conflationKey: (e) => (e.type === 'BillingUpdate' ? `billing:${e.environmentId}` : e.type),
-      isFinal: (e) => e.type === 'ContextMismatch',
+    const policy = {
+      offsetOf: (e: ActivityEvent) => e.offset,
+      isConflatable: (e: ActivityEvent) => e.type === 'ActivityUpdate' || e.type === 'BillingUpdate',
+      conflationKey: (e: ActivityEvent) => (e.type === 'BillingUpdate' ? `billing:${e.environmentId}` : e.type),
+      isFinal: (e: ActivityEvent) => e.type === 'ContextMismatch',
       conflateAbove: 32,
       maxQueued: 500,
       onOverflow: () => transport.dropSlowConsumer?.(),
-    });
+    };
     const { institute, environment } = viewer.tenant;
     if (environmentId !== null && environmentId !== environment) {
-      stream.goLive([
-        {
-          type: 'ContextMismatch',
-          offset: 1,
-          requestedEnvironmentId: environmentId,
-          tokenEnvironmentId: environment,
-          message: `this token acts in environment ${JSON.stringify(environment)}, not ${JSON.stringify(environmentId)}: use a token for that environment`,
-          timestamp: this.clock(),
-        },
-      ]);
-      return stream;
+      // Nothing to watch: one ContextMismatch, and the stream ends.
+      const mismatch: ActivityEvent = {
+        type: 'ContextMismatch',
+        offset: 1,
+        requestedEnvironmentId: environmentId,
+        tokenEnvironmentId: environment,
+        message: `this token acts in environment ${JSON.stringify(environment)}, not ${JSON.stringify(environmentId)}: use a token for that environment`,
+        timestamp: this.clock(),
+      };
+      return openTopicStream<ActivityEvent, ActivityEvent>({
+        source: { subscribe: async () => () => {} },
+        policy,
+        registry: this.streams,
+        readHead: async () => mismatch,
+        freshStart: (event) => [event],
+      });
     }
     let key: string;
     let channels: string[];
@@ -395,18 +425,28 @@ export class ActivityService {
       topic = new ScopeTopic(this, key, scope, { tenant: viewer.tenant, userId: viewer.userId }, channels);
       this.topics.set(key, topic);
     }
-    try {
-      await topic.join(stream);
-    } catch (error) {
-      await stream.return();
-      throw error;
-    }
-    return stream;
+    const scopeTopic = topic;
+    let joined: { joinOffset: number; snapshot: Promise<ActivityView> } | null = null;
+    return openTopicStream<ActivityEvent, ActivityView>({
+      // The scope's shared subscription (one per scope per instance, whatever the number of subscribers).
+      source: {
+        subscribe: async (push) => {
+          const membership = await scopeTopic.join(push);
+          joined = membership;
+          return membership.leave;
+        },
+      },
+      policy,
+      registry: this.streams,
+      // The scope's next computation, shared by every member waiting for one; retried while Redis is away.
+      readHead: () => joined!.snapshot,
+      freshStart: (view) => [{ ...view, type: 'ActivityUpdate', offset: joined!.joinOffset, snapshot: true }],
+      awaitHead: false,
+    });
   }
 
   /** Shutdown: ends open activity streams with SERVICE_UNAVAILABLE (clients resubscribe elsewhere). */
   close(): void {
-    const restarting = new DomainError('SERVICE_UNAVAILABLE', 'server restarting: resubscribe');
-    for (const stream of [...this.streams]) stream.abort(restarting);
+    this.streams.closeAll('server restarting: resubscribe');
   }
 }

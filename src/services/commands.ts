@@ -24,7 +24,9 @@ import {
 } from '../domain/commands.js';
 import { conflict, DomainError, notFound } from '../domain/errors.js';
 import { isTerminal } from '../domain/job.js';
-import { LiveStream } from '../delivery/live-stream.js';
+import type { LiveStream } from '../delivery/live-stream.js';
+import { openTopicStream, StreamRegistry } from '../delivery/topic-stream.js';
+import type { LogHead } from '../backends/topic-log.js';
 import type { Clock } from './clock.js';
 import type { JobService, StreamTransport } from './jobs.js';
 
@@ -40,7 +42,7 @@ export type CommandView = Omit<CommandRecord, 'state'> & { state: CommandState }
 const missingCommand = (id: string) => new DomainError('NOT_FOUND', `no training command with id ${JSON.stringify(id)}`);
 
 export class CommandService {
-  private readonly streams = new Set<LiveStream<CommandDelivery>>();
+  private readonly streams = new StreamRegistry<CommandDelivery>();
 
   constructor(
     private readonly backend: Backend,
@@ -108,38 +110,32 @@ export class CommandService {
    * @throws DomainError NOT_FOUND (no such run in the viewer's tenant).
    */
   async openStream(viewer: Viewer, runId: string, transport: StreamTransport = {}): Promise<LiveStream<CommandDelivery>> {
-    const stream = new LiveStream<CommandDelivery>({
-      offsetOf: (c) => c.offset,
-      isConflatable: () => false,
-      isFinal: () => false,
-      conflateAbove: 1000,
-      maxQueued: 1000,
-      onOverflow: () => transport.dropSlowConsumer?.(),
+    return openTopicStream<CommandDelivery, LogHead<RunCommandsState> | null>({
+      // Expired commands are not delivered, live or from the head.
+      source: { bus: this.backend.bus, topic: commandsTopic(runId), accept: (c) => isDeliverable(c, this.clock()) },
+      policy: {
+        offsetOf: (c) => c.offset,
+        isConflatable: () => false,
+        isFinal: () => false,
+        conflateAbove: 1000,
+        maxQueued: 1000,
+        onOverflow: () => transport.dropSlowConsumer?.(),
+      },
+      registry: this.streams,
+      readHead: async () => {
+        if (!(await this.jobs.get(viewer, runId))) throw notFound(runId);
+        return this.backend.logs.head<RunCommandsState>(commandsTopic(runId));
+      },
+      // No cursor: a trainer always starts from the commands still pending, in send order.
+      freshStart: (head) => {
+        const now = this.clock();
+        return (head?.state?.commands ?? []).filter((c) => isDeliverable(c, now)).map((c) => ({ ...c, offset: c.seq }));
+      },
     });
-    this.streams.add(stream);
-    const unsubscribe = await this.backend.bus.subscribe<CommandDelivery>(commandsTopic(runId), (c) => {
-      if (isDeliverable(c, this.clock())) stream.push(c);
-    });
-    stream.onEnd(() => {
-      this.streams.delete(stream);
-      unsubscribe();
-    });
-    try {
-      if (!(await this.jobs.get(viewer, runId))) throw notFound(runId);
-      const head = await this.backend.logs.head<RunCommandsState>(commandsTopic(runId));
-      const now = this.clock();
-      const pending = (head?.state?.commands ?? []).filter((c) => isDeliverable(c, now)).map((c) => ({ ...c, offset: c.seq }));
-      stream.goLive(pending);
-      return stream;
-    } catch (error) {
-      await stream.return();
-      throw error;
-    }
   }
 
   /** Shutdown: ends open command streams with SERVICE_UNAVAILABLE (trainers resubscribe elsewhere; pending commands come again). */
   close(): void {
-    const restarting = new DomainError('SERVICE_UNAVAILABLE', 'server restarting: resubscribe');
-    for (const stream of [...this.streams]) stream.abort(restarting);
+    this.streams.closeAll('server restarting: resubscribe');
   }
 }

@@ -29,11 +29,25 @@ import {
 } from '../domain/job.js';
 import type { Backend, JobFilter, ListPosition } from '../backends/types.js';
 import { jobTopic } from '../backends/types.js';
+import { queuePolicy, type LiveStream, type StreamHooks, type StreamTransport } from '../delivery/live-stream.js';
+import { openTopicStream, StreamRegistry } from '../delivery/topic-stream.js';
+import { newEpoch, newJobId } from '../domain/ids.js';
+import type { Clock } from './clock.js';
 
 const JOB_TOPIC_PREFIX = jobTopic('');
-import { LiveStream, queuePolicy, type LiveStreamPolicy, type StreamHooks, type StreamTransport } from '../delivery/live-stream.js';
-import type { Clock } from './clock.js';
-import { newEpoch, newJobId } from './ids.js';
+/** A job stream's fresh start (its reset rule, for streams and for the bus's catch-up). */
+const isSnapshot = (e: JobEvent) => e.type === 'SNAPSHOT';
+
+/**
+ * Called after every committed change made through a {@link JobService}
+ * (report, finish, pause/resume) with the record before and after it.
+ * Awaited before the mutation returns; a throw is reported to `onError` and
+ * the change stands.
+ */
+export type JobChangeListener = (before: JobRecord, after: JobRecord) => Promise<void> | void;
+
+/** Message streams end with on shutdown (code SERVICE_UNAVAILABLE). */
+export const RESTARTING = 'server restarting: resubscribe with `after` set to your last cursor';
 
 /** Settings of {@link JobService}. */
 export interface JobServiceOptions {
@@ -44,13 +58,6 @@ export interface JobServiceOptions {
   /** Most events queued for one lagging subscriber before it is dropped. */
   maxQueued?: number;
   onError?: (message: string, error: unknown) => void;
-  /**
-   * Called after every committed change made through this service (report,
-   * finish, pause/resume) with the record before and after it, and awaited
-   * before the mutation returns (account activity, training streams). A throw
-   * is reported to `onError`; the change stands.
-   */
-  onJobChanged?: (before: JobRecord, after: JobRecord) => Promise<void> | void;
   /** Observability callbacks of every stream (metrics); each optional, called synchronously. */
   hooks?: StreamHooks;
 }
@@ -66,7 +73,8 @@ export interface JobPage {
 export class JobService {
   private readonly intervalMs: number;
   private readonly flushTimers = new Map<string, NodeJS.Timeout>();
-  private readonly streams = new Set<LiveStream<JobEvent>>();
+  private readonly streams = new StreamRegistry<JobEvent>();
+  private readonly changeListeners: JobChangeListener[] = [];
 
   /** Job streams (runProgress subscriptions) open on this instance now. */
   get activeStreams(): number {
@@ -84,7 +92,23 @@ export class JobService {
     private readonly opts: JobServiceOptions,
   ) {
     this.intervalMs = 1000 / opts.progressHz;
-    backend.bus.onReconnect<JobEvent>(JOB_TOPIC_PREFIX, (topic, last) => this.catchUp(topic, last));
+    backend.bus.onReconnect<JobEvent>(JOB_TOPIC_PREFIX, (topic, last) => this.catchUp(topic, last), isSnapshot);
+  }
+
+  /**
+   * Registers a listener of committed job changes (see {@link JobChangeListener}):
+   * services that keep state derived from jobs (account activity, training
+   * streams) register themselves when they are made. Listeners run
+   * concurrently, after the change is stored and before the mutation returns,
+   * on the instance that made the change (once per change, not once per
+   * instance). @returns a function that removes the listener.
+   */
+  onChange(listener: JobChangeListener): () => void {
+    this.changeListeners.push(listener);
+    return () => {
+      const i = this.changeListeners.indexOf(listener);
+      if (i >= 0) this.changeListeners.splice(i, 1);
+    };
   }
 
   /**
@@ -188,14 +212,20 @@ export class JobService {
     });
     const change = result!;
     if (change.flushAtMs !== null) this.scheduleFlush(jobId, change.flushAtMs);
-    if (before && this.opts.onJobChanged) {
-      try {
-        await this.opts.onJobChanged(before, change.job);
-      } catch (error) {
-        this.opts.onError?.(`onJobChanged hook failed for job ${jobId}`, error);
-      }
-    }
+    if (before) await this.notifyChange(jobId, before, change.job);
     return viewJob(change.job, this.clock());
+  }
+
+  private async notifyChange(jobId: string, before: JobRecord, after: JobRecord): Promise<void> {
+    await Promise.all(
+      this.changeListeners.map(async (listener) => {
+        try {
+          await listener(before, after);
+        } catch (error) {
+          this.opts.onError?.(`job change listener failed for job ${jobId}`, error);
+        }
+      }),
+    );
   }
 
   /** One timer per job: when it fires, the owed PROGRESS goes out if no newer event already carried the state. */
@@ -228,46 +258,30 @@ export class JobService {
    */
   async openStream(viewer: Viewer, jobId: string, after: string | null, transport: StreamTransport = {}): Promise<LiveStream<JobEvent>> {
     const position = after ? decodeCursor(after) : null;
-    const policy: LiveStreamPolicy<JobEvent> = {
-      offsetOf: (e) => e.offset,
-      isConflatable: (e) => e.type === 'PROGRESS',
-      isFinal: (e) => isTerminal(e.job.status) && e.type !== 'PROGRESS',
-      isReset: (e) => e.type === 'SNAPSHOT',
-      ...queuePolicy(this.opts, transport),
-    };
-    const stream = new LiveStream<JobEvent>(policy);
-    this.streams.add(stream);
-    let ended = false;
-    let unsubscribe: () => void = () => {};
-    stream.onEnd(() => {
-      ended = true;
-      this.streams.delete(stream);
-      unsubscribe();
+    return openTopicStream<JobEvent, JobRecord>({
+      source: { bus: this.backend.bus, topic: jobTopic(jobId) },
+      policy: {
+        offsetOf: (e) => e.offset,
+        isConflatable: (e) => e.type === 'PROGRESS',
+        isFinal: (e) => isTerminal(e.job.status) && e.type !== 'PROGRESS',
+        isReset: isSnapshot,
+        ...queuePolicy(this.opts, transport),
+      },
+      registry: this.streams,
+      readHead: async () => {
+        const job = await this.getRecord(viewer, jobId);
+        if (!job) throw notFound(jobId);
+        return job;
+      },
+      freshStart: (job) => [snapshotEvent(job, this.clock())],
+      resume: {
+        after: position,
+        positionOf: (job) => job,
+        history: (afterOffset) => this.backend.store.history(jobId, afterOffset),
+        isFinished: (job) => isTerminal(job.status),
+        onReplayed: (count) => this.opts.hooks?.onReplayed?.(count),
+      },
     });
-    try {
-      unsubscribe = await this.backend.bus.subscribe(jobTopic(jobId), stream.push);
-      if (ended) unsubscribe(); // the client left while the subscription was opening
-    } catch (error) {
-      await stream.return();
-      throw error;
-    }
-    try {
-      const job = await this.getRecord(viewer, jobId);
-      if (!job) throw notFound(jobId);
-      let replay: JobEvent[] | null = null;
-      if (position && position.epoch === job.epoch && position.offset <= job.offset) {
-        const read = await this.backend.store.history(jobId, position.offset);
-        if (read.covered) replay = read.events;
-      }
-      // Nothing after the cursor and nothing to come: end with the final state.
-      if (replay?.length === 0 && isTerminal(job.status)) replay = null;
-      if (replay?.length) this.opts.hooks?.onReplayed?.(replay.length);
-      stream.goLive(replay ?? [snapshotEvent(job, this.clock())]);
-      return stream;
-    } catch (error) {
-      await stream.return();
-      throw error;
-    }
   }
 
   /**
@@ -278,7 +292,6 @@ export class JobService {
   close(): void {
     for (const timer of this.flushTimers.values()) clearTimeout(timer);
     this.flushTimers.clear();
-    const restarting = new DomainError('SERVICE_UNAVAILABLE', 'server restarting: resubscribe with `after` set to your last cursor');
-    for (const stream of [...this.streams]) stream.abort(restarting);
+    this.streams.closeAll(RESTARTING);
   }
 }

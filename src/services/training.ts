@@ -14,7 +14,7 @@ import type { Viewer } from '../auth/tokens.js';
 import { trainingTopic, type Backend } from '../backends/types.js';
 import { decodeCursor } from '../domain/cursor.js';
 import { DomainError, isUnavailable, notFound } from '../domain/errors.js';
-import { isTerminal, type JobRecord } from '../domain/job.js';
+import { isTerminal, type JobRecord, type JobStatus } from '../domain/job.js';
 import {
   logLevelAtLeast,
   planJobOps,
@@ -37,10 +37,11 @@ import {
   type TrainingStreamState,
 } from '../domain/training-stream.js';
 import { FilteredStream } from '../delivery/filtered-stream.js';
-import { LiveStream, queuePolicy } from '../delivery/live-stream.js';
+import { queuePolicy } from '../delivery/live-stream.js';
+import { openTopicStream, StreamRegistry } from '../delivery/topic-stream.js';
 import type { LogCommit, LogHead } from '../backends/topic-log.js';
 import type { Clock } from './clock.js';
-import type { JobService, StreamHooks, StreamTransport } from './jobs.js';
+import { RESTARTING, type JobService, type StreamHooks, type StreamTransport } from './jobs.js';
 
 /** The topic of a run's training events (removed with the run when retention ends; see backends/types.ts). */
 export { trainingTopic } from '../backends/types.js';
@@ -72,10 +73,16 @@ export interface TrainingFilter {
 
 type Head = { epoch: string; offset: number; runId: string };
 
+/** What a training stream starts from: the run's log head and its job's status. */
+interface StreamHead {
+  log: LogHead<TrainingStreamState>;
+  jobStatus: JobStatus;
+}
+
 export class TrainingService {
   private readonly settings: TrainingStreamSettings;
   private readonly flushTimers = new Map<string, NodeJS.Timeout>();
-  private readonly streams = new Set<LiveStream<TrainingEvent>>();
+  private readonly streams = new StreamRegistry<TrainingEvent>();
 
   /** Training streams (trainingEvents subscriptions) open on this instance now. */
   get activeStreams(): number {
@@ -98,7 +105,9 @@ export class TrainingService {
       logRatePerSecond: opts.logRatePerSecond ?? DEFAULT_LOG_LIMITS.logRatePerSecond,
       logBurst: opts.logBurst ?? DEFAULT_LOG_LIMITS.logBurst,
     };
-    backend.bus.onReconnect<TrainingEvent>(trainingTopic(''), (topic, last) => this.catchUp(topic, last));
+    // A fresh start is several events at the head's offset (newest progress, stats, status): all are resets.
+    backend.bus.onReconnect<TrainingEvent>(trainingTopic(''), (topic, last) => this.catchUp(topic, last), (e) => e.snapshot);
+    jobs.onChange((before, after) => this.onJobChanged(before, after));
   }
 
   /**
@@ -205,12 +214,12 @@ export class TrainingService {
   }
 
   /**
-   * Called for every job change (JobService `onJobChanged`): when a run whose
+   * Called for every job change (registered with JobService `onChange`): when a run whose
    * training log exists is finished by other means (cancelBatchJob,
    * failBatchJob, completeBatchJob), its training stream gets the matching
    * final TrainingStatusChange, so trainingEvents subscribers end too.
    */
-  async onJobChanged(before: JobRecord, after: JobRecord): Promise<void> {
+  private async onJobChanged(before: JobRecord, after: JobRecord): Promise<void> {
     if (isTerminal(before.status) || !isTerminal(after.status)) return;
     const head = await this.backend.logs.head<TrainingStreamState>(trainingTopic(after.id));
     if (!head?.state) return;
@@ -246,44 +255,27 @@ export class TrainingService {
   ): Promise<AsyncIterableIterator<TrainingEvent>> {
     const position = after ? decodeCursor(after) : null;
     const topic = trainingTopic(runId);
-    const stream = new LiveStream<TrainingEvent>({
-      offsetOf: (e) => e.offset,
-      isConflatable: (e) => e.type === 'TRAINING_PROGRESS' || e.type === 'SYSTEM_STATS',
-      conflationKey: (e) => e.type,
-      isFinal: isFinalTrainingEvent,
-      isReset: (e) => e.snapshot,
-      ...queuePolicy(this.opts, transport),
+    const stream = await openTopicStream<TrainingEvent, StreamHead>({
+      source: { bus: this.backend.bus, topic },
+      policy: {
+        offsetOf: (e) => e.offset,
+        isConflatable: (e) => e.type === 'TRAINING_PROGRESS' || e.type === 'SYSTEM_STATS',
+        conflationKey: (e) => e.type,
+        isFinal: isFinalTrainingEvent,
+        isReset: (e) => e.snapshot,
+        ...queuePolicy(this.opts, transport),
+      },
+      registry: this.streams,
+      readHead: () => this.readStreamHead(viewer, runId),
+      freshStart: ({ log, jobStatus }) => trainingSnapshot(log.state, { epoch: log.epoch, offset: log.offset, runId }, jobStatus, this.clock()),
+      resume: {
+        after: position,
+        positionOf: ({ log }) => log,
+        history: (afterOffset) => this.backend.logs.history<TrainingEvent>(topic, afterOffset),
+        isFinished: ({ jobStatus }) => isTerminal(jobStatus),
+        onReplayed: (count) => this.opts.hooks?.onReplayed?.(count),
+      },
     });
-    this.streams.add(stream);
-    const unsubscribe = await this.backend.bus.subscribe<TrainingEvent>(topic, stream.push);
-    stream.onEnd(() => {
-      this.streams.delete(stream);
-      unsubscribe();
-    });
-    try {
-      const job = await this.jobs.get(viewer, runId);
-      if (!job) throw notFound(runId);
-      let head = await this.backend.logs.head<TrainingStreamState>(topic);
-      if (!head) {
-        // Give the run's stream an epoch, so the fresh start's cursor means something.
-        await this.backend.logs.append<TrainingStreamState, TrainingEvent>(topic, (h) =>
-          h.state ? null : { state: emptyTrainingState(this.settings), events: [] },
-        );
-        head = await this.backend.logs.head<TrainingStreamState>(topic);
-        if (!head) throw new Error(`training log ${topic} vanished`);
-      }
-      let replay: TrainingEvent[] | null = null;
-      if (position && position.epoch === head.epoch && position.offset <= head.offset) {
-        const read = await this.backend.logs.history<TrainingEvent>(topic, position.offset);
-        if (read.covered) replay = read.events;
-      }
-      if (replay?.length === 0 && isTerminal(job.status)) replay = null;
-      if (replay?.length) this.opts.hooks?.onReplayed?.(replay.length);
-      stream.goLive(replay ?? trainingSnapshot(head.state, { epoch: head.epoch, offset: head.offset, runId }, job.status, this.clock()));
-    } catch (error) {
-      await stream.return();
-      throw error;
-    }
     const types = filter.types?.length ? new Set(filter.types) : null;
     const minLevel = filter.minLogLevel ?? null;
     if (!types && !minLevel) return stream;
@@ -293,11 +285,26 @@ export class TrainingService {
     );
   }
 
+  /** The run's job status and training log head, giving a run without a log one (so the fresh start's cursor means something). */
+  private async readStreamHead(viewer: Viewer, runId: string): Promise<StreamHead> {
+    const topic = trainingTopic(runId);
+    const job = await this.jobs.get(viewer, runId);
+    if (!job) throw notFound(runId);
+    let head = await this.backend.logs.head<TrainingStreamState>(topic);
+    if (!head) {
+      await this.backend.logs.append<TrainingStreamState, TrainingEvent>(topic, (h) =>
+        h.state ? null : { state: emptyTrainingState(this.settings), events: [] },
+      );
+      head = await this.backend.logs.head<TrainingStreamState>(topic);
+      if (!head) throw new Error(`training log ${topic} vanished`);
+    }
+    return { log: head, jobStatus: job.status };
+  }
+
   /** Shutdown: stops flush timers and ends open streams with SERVICE_UNAVAILABLE (clients resume elsewhere with `after`). */
   close(): void {
     for (const timer of this.flushTimers.values()) clearTimeout(timer);
     this.flushTimers.clear();
-    const restarting = new DomainError('SERVICE_UNAVAILABLE', 'server restarting: resubscribe with `after` set to your last cursor');
-    for (const stream of [...this.streams]) stream.abort(restarting);
+    this.streams.closeAll(RESTARTING);
   }
 }

@@ -9,6 +9,8 @@ import type { BusEvent } from '../../src/backends/types.js';
 
 type Event = BusEvent & { type: string };
 const ev = (offset: number, type = 'PROGRESS'): Event => ({ offset, type });
+/** The reset rule the job service supplies (the fan-out itself knows no event types). */
+const isSnapshot = (e: BusEvent) => (e as Event).type === 'SNAPSHOT';
 
 /** A fan-out over a fake subscription whose `publish` plays the live channel. */
 async function fanoutWithListener() {
@@ -49,8 +51,28 @@ describe('TopicFanout hold and resume', () => {
     fanout.holdAll();
     publish(ev(9));
     publish(ev(10));
-    fanout.resume('job:1', [ev(9, 'SNAPSHOT')]); // history could not cover the gap: the state as of offset 9
+    fanout.resume('job:1', [ev(9, 'SNAPSHOT')], isSnapshot); // history could not cover the gap: the state as of offset 9
     expect(seen.map((e) => `${e.offset}:${e.type}`)).toEqual(['1:PROGRESS', '9:SNAPSHOT', '10:PROGRESS']);
+    // A fresh start is not where the next catch-up starts: the newest ordinary event is.
+    expect(fanout.openTopics()[0]!.last!.offset).toBe(10);
+  });
+
+  it('keeps every event of a multi-event fresh start (they share one offset), and only those', async () => {
+    const { fanout, seen, publish } = await fanoutWithListener();
+    publish(ev(1));
+    fanout.holdAll();
+    publish(ev(7));
+    // e.g. a training run's fresh start: newest progress, newest stats and the status, all at the head's offset.
+    fanout.resume('job:1', [ev(7, 'SNAPSHOT'), ev(7, 'SNAPSHOT'), ev(7, 'SNAPSHOT')], isSnapshot);
+    expect(seen.map((e) => `${e.offset}:${e.type}`)).toEqual(['1:PROGRESS', '7:SNAPSHOT', '7:SNAPSHOT', '7:SNAPSHOT']);
+  });
+
+  it('treats no event as a reset without a rule: equal offsets are delivered once', async () => {
+    const { fanout, seen, publish } = await fanoutWithListener();
+    fanout.holdAll();
+    publish(ev(2));
+    fanout.resume('job:1', [ev(2, 'SNAPSHOT')]);
+    expect(seen.map((e) => `${e.offset}:${e.type}`)).toEqual(['2:SNAPSHOT']);
   });
 
   it('delivers what it held when catch-up is given up, and delivers directly when not held', async () => {

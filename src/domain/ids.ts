@@ -2,6 +2,11 @@
  * Identifier generation. Job ids sort by creation time (a base36 time prefix,
  * then a per-process counter and randomness), so lists ordered by id and by
  * time agree; epochs are random.
+ *
+ * In the domain (not services) because backends mint epochs too (a topic
+ * log's first append, a restored job): both layers below services need them.
+ * The only impurity the domain allows: randomness, never the clock (the time
+ * is an argument).
  */
 import { randomBytes } from 'node:crypto';
 
