@@ -7,6 +7,7 @@
  */
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { buildSchema, parse } from 'graphql';
 import { SignJWT } from 'jose';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -14,7 +15,8 @@ import WebSocket, { WebSocketServer } from 'ws';
 import { decodeCursor } from '../../src/domain/cursor.js';
 import { sharedExecutionStats } from '../../src/delivery/shared-execution.js';
 import type { RunningServer } from '../../src/server.js';
-import { serveGraphqlWs } from '../../src/transport/graphql-ws-server.js';
+import { createErrorMasker } from '../../src/schema/errors.js';
+import { serveGraphqlWs, type GraphqlWsServerOptions } from '../../src/transport/graphql-ws-server.js';
 import { deferred, gql, subscribeWs, withTimeout, wsClient } from '../helpers/clients.js';
 import { freshInstitute, startTestServer, token, viewerOf } from '../helpers/servers.js';
 import { waitUntil } from '../helpers/wait.js';
@@ -307,31 +309,90 @@ describe('slow consumer', () => {
   }, 90_000);
 });
 
+/** The adapter alone on a port-0 HTTP server, with the given hooks. */
+async function adapterServer(hooks: Pick<GraphqlWsServerOptions<unknown>, 'onConnect' | 'prepare'> & { lines?: string[] }) {
+  const log = pino({ level: 'info' }, { write: (line: string) => void hooks.lines?.push(line) });
+  const http = createServer();
+  const wss = new WebSocketServer({ server: http, path: '/graphql' });
+  const served = serveGraphqlWs(wss, { log, maskError: createErrorMasker(log), ...hooks });
+  await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${(http.address() as AddressInfo).port}/graphql`,
+    close: async () => {
+      await served.dispose();
+      await new Promise((resolve) => http.close(resolve));
+    },
+  };
+}
+
+describe('streams without push mode', () => {
+  it('are iterated: every result in order then complete; a failure is masked; a client complete ends the iterator', async () => {
+    const schema = buildSchema('type Query { x: Int } type Subscription { n: Int }');
+    let finalized = 0;
+    async function* numbers(count: number, failAt?: number) {
+      try {
+        for (let i = 1; i <= count; i++) {
+          if (i === failAt) throw new Error('secret internal detail');
+          await new Promise((r) => setTimeout(r, 5));
+          yield { data: { n: i } };
+        }
+      } finally {
+        finalized++;
+      }
+    }
+    const server = await adapterServer({
+      onConnect: () => ({ accept: 'someone' }),
+      prepare: (_connection, _id, payload) => ({
+        args: { schema, document: parse(payload.query), variableValues: payload.variables, contextValue: {} },
+        execute: () => ({ data: { x: 1 } }),
+        subscribe: () => numbers(Number(payload.variables?.count), payload.variables?.failAt as number | undefined),
+      }),
+    });
+    try {
+      const s = raw(server.url);
+      await withTimeout(s.opened.promise, 5000, 'open');
+      s.send({ type: 'connection_init' });
+      await s.waitFor((m) => m.type === 'connection_ack', 'ack');
+      s.send({ type: 'subscribe', id: 'ok', payload: { query: 'subscription { n }', variables: { count: 3 } } });
+      await s.waitFor((m) => m.id === 'ok' && m.type === 'complete', 'complete');
+      expect(s.messages.filter((m) => m.id === 'ok').map((m) => m.payload?.data?.n ?? m.type)).toEqual([1, 2, 3, 'complete']);
+
+      s.send({ type: 'subscribe', id: 'bad', payload: { query: 'subscription { n }', variables: { count: 3, failAt: 2 } } });
+      const error = await s.waitFor((m) => m.id === 'bad' && m.type === 'error', 'the error');
+      expect(error.payload).toEqual([{ message: 'Unexpected error.', extensions: { code: 'INTERNAL_SERVER_ERROR' } }]);
+      expect(s.texts.join('')).not.toContain('secret');
+
+      s.send({ type: 'subscribe', id: 'long', payload: { query: 'subscription { n }', variables: { count: 1_000_000 } } });
+      await s.waitFor((m) => m.id === 'long' && m.type === 'next', 'a first result');
+      const before = finalized;
+      s.send({ type: 'complete', id: 'long' });
+      await waitUntil(() => finalized, (n) => n === before + 1, 'the iterator to end');
+      expect(s.socket.readyState).toBe(WebSocket.OPEN);
+    } finally {
+      await server.close();
+    }
+  });
+});
+
 describe('unexpected errors', () => {
   it('closes 4500 with a fixed reason and logs the error, never sending its message', async () => {
     const lines: string[] = [];
-    const log = pino({ level: 'info' }, { write: (line: string) => void lines.push(line) });
-    const http = createServer();
-    const wss = new WebSocketServer({ server: http, path: '/graphql' });
-    const served = serveGraphqlWs(wss, {
-      log,
-      maskError: (e) => e as Error,
+    const server = await adapterServer({
+      lines,
       onConnect: () => {
         throw new Error('db password is hunter2');
       },
       prepare: () => [],
     });
-    await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
     try {
-      const s = raw(`http://127.0.0.1:${(http.address() as AddressInfo).port}/graphql`);
+      const s = raw(server.url);
       await withTimeout(s.opened.promise, 5000, 'open');
       s.send({ type: 'connection_init', payload: {} });
       const closed = await s.closeCode();
       expect(closed).toEqual({ code: 4500, reason: 'Internal server error' });
       expect(lines.join('\n')).toContain('hunter2');
     } finally {
-      await served.dispose();
-      await new Promise((resolve) => http.close(resolve));
+      await server.close();
     }
   });
 });
