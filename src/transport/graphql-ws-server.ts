@@ -230,12 +230,27 @@ class Connection<V> implements WsConnection<V>, Outlet {
     if (this.open) this.socket.send(JSON.stringify(message));
   }
 
-  /** Sends raw frame bytes; true while the socket buffers less than the bound. */
+  /**
+   * Sends raw frame bytes; true while the socket buffers less than the bound.
+   * Frames sent in one tick go out in one `writev`: the socket is corked at the
+   * first and uncorked on the next tick (once per connection and tick, not per frame).
+   */
   sendFrame(frame: Buffer): boolean {
     if (!this.open) return false;
+    if (!this.corked) {
+      this.corked = true;
+      this.raw.cork();
+      process.nextTick(this.uncork);
+    }
     this.socket.send(frame, TEXT);
     return this.socket.bufferedAmount < this.maxBuffered;
   }
+
+  private corked = false;
+  private readonly uncork = (): void => {
+    this.corked = false;
+    this.raw.uncork();
+  };
 
   /** Is the socket over its buffer bound? */
   get full(): boolean {
