@@ -19,6 +19,7 @@ import { createErrorMasker } from '../../src/schema/errors.js';
 import { serveGraphqlWs, type GraphqlWsServerOptions } from '../../src/transport/graphql-ws-server.js';
 import { deferred, gql, subscribeWs, withTimeout, wsClient } from '../helpers/clients.js';
 import { freshInstitute, startTestServer, token, viewerOf } from '../helpers/servers.js';
+import { scrape } from '../helpers/prometheus.js';
 import { waitUntil } from '../helpers/wait.js';
 
 const CREATE = `mutation($input: CreateBatchJobInput!) { createBatchJob(input: $input) { id } }`;
@@ -223,9 +224,12 @@ describe('graphql-transport-ws protocol', () => {
     s.send({ type: 'subscribe', id: 'w', payload: { query: WATCH, variables: { runId: quiet } } });
     await s.waitFor((m) => m.type === 'next' && m.id === 'w', 'the SNAPSHOT');
     expect(server.backend.bus.topicCount()).toBe(1);
+    const active = async () => (await scrape(server.url)).value('runwatch_subscriptions_active', { field: 'runProgress', transport: 'ws' });
+    expect(await active()).toBe(1);
     s.send({ type: 'complete', id: 'w' });
     await waitUntil(() => server.backend.bus.topicCount(), (n) => n === 0, 'the topic to be released');
     expect(server.services.jobs.activeStreams).toBe(0);
+    await waitUntil(active, (n) => n === 0, 'the active-subscriptions gauge to drop (plugin end hooks ran)');
     expect(s.socket.readyState).toBe(WebSocket.OPEN);
     // The id is free again.
     s.send({ type: 'subscribe', id: 'w', payload: { query: WATCH, variables: { runId: quiet } } });
