@@ -72,6 +72,8 @@ export function attachGraphqlWs(opts: WsOptions) {
         if (reason === 'expired') return { close: { code: CloseCode.Forbidden, reason: 'Forbidden' } };
         return { close: { code: CloseCode.Unauthorized, reason: `Unauthorized: ${reason} token` } };
       }
+      // Closed while the token was being verified: admitting now would take a slot that no 'close' event ever releases.
+      if (connection.socket.readyState !== connection.socket.OPEN) return { close: { code: 1000, reason: 'Closed' } };
       const refusal = opts.policy?.admitWebSocket(connection.socket, viewer);
       return refusal ? { close: refusal } : { accept: viewer };
     },
