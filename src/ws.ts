@@ -1,14 +1,15 @@
 /**
- * graphql-ws on the HTTP server's `/graphql` path, executing through Yoga's
- * envelop. The token is checked once, in `connection_init`:
- * missing or invalid → close 4401 (fatal for clients); expired → 4403 (retryable
- * with a fresh token). Documents are parsed and validated with the same
- * plugins (limits included) as HTTP; a bad document errors that one
- * operation, never the connection.
+ * graphql-transport-ws on the HTTP server's `/graphql` path, executing
+ * through Yoga's envelop, served by runwatch's own adapter
+ * (src/transport/graphql-ws-server.ts: graphql-ws's protocol, push delivery
+ * with one serialization per shared result). The token is checked once, in
+ * `connection_init`: missing or invalid → close 4401 (fatal for clients);
+ * expired → 4403 (retryable with a fresh token). Documents are parsed and
+ * validated with the same plugins (limits included) as HTTP; a bad document
+ * errors that one operation, never the connection.
  */
 import type { Server } from 'node:http';
 import { GraphQLError, type ExecutionArgs } from 'graphql';
-import { useServer } from 'graphql-ws/use/ws';
 import type { YogaServerInstance } from 'graphql-yoga';
 import type { Logger } from 'pino';
 import { WebSocketServer } from 'ws';
@@ -16,17 +17,14 @@ import { AuthError, parseBearer, type TokenVerifier, type Viewer } from './auth/
 import { CloseCode } from './close-codes.js';
 import type { ConnectionPolicy } from './limits/connection-policy.js';
 import type { Context } from './schema/context.js';
+import { createErrorMasker } from './schema/errors.js';
+import { serveGraphqlWs } from './transport/graphql-ws-server.js';
 import type { TransportContext } from './yoga.js';
 import { LIMITS } from './yoga.js';
 
-type Extra = { viewer?: Viewer };
-
-type EnvelopedRoot = { execute: (args: ExecutionArgs) => unknown; subscribe: (args: ExecutionArgs) => unknown };
-
 /**
- * graphql-ws accepts only GraphQLErrors of its own `graphql` import; parse and
- * validation plugins may throw another build's (graphql ships ESM and CJS).
- * Rebuild them, keeping message, locations and extensions.
+ * Parse and validation plugins may throw another build's GraphQLError
+ * (graphql ships ESM and CJS). Rebuild them, keeping message, locations and extensions.
  */
 function asGraphQLError(error: unknown): GraphQLError {
   if (error instanceof GraphQLError) return error;
@@ -44,9 +42,11 @@ export interface WsOptions {
   connectionInitWaitTimeoutMs?: number;
   /** Origin check at upgrade, per-user cap and live expiry after auth, per-connection subscription cap. */
   policy?: ConnectionPolicy;
+  /** Bytes a socket may buffer before deliveries to it pause until it drains (default 64 KiB). */
+  maxBufferedBytes?: number;
 }
 
-/** Attaches graphql-ws; returns the WebSocket server and a dispose function. */
+/** Attaches graphql-transport-ws; returns the WebSocket server and a dispose function. */
 export function attachGraphqlWs(opts: WsOptions) {
   const wss = new WebSocketServer({
     server: opts.httpServer,
@@ -55,61 +55,56 @@ export function attachGraphqlWs(opts: WsOptions) {
     ...(opts.policy ? { verifyClient: opts.policy.verifyClient } : {}),
   });
   const log = opts.log.child({ component: 'ws' });
-  const server = useServer<Record<string, unknown>, Extra>(
-    {
-      connectionInitWaitTimeout: opts.connectionInitWaitTimeoutMs ?? 5000,
-      onConnect: async (ctx) => {
-        const header = ctx.connectionParams?.authorization ?? ctx.connectionParams?.Authorization;
-        try {
-          ctx.extra.viewer = await opts.verifier.verify(parseBearer(typeof header === 'string' ? header : null));
-          const refusal = opts.policy?.admitWebSocket(ctx.extra.socket, ctx.extra.viewer);
-          if (refusal) {
-            ctx.extra.socket.close(refusal.code, refusal.reason);
-            return false;
-          }
-          return true;
-        } catch (error) {
-          const reason = error instanceof AuthError ? error.reason : 'invalid';
-          if (reason === 'expired') return false; // graphql-ws closes with 4403 Forbidden
-          ctx.extra.socket.close(CloseCode.Unauthorized, `Unauthorized: ${reason} token`);
-          return false;
-        }
-      },
-      execute: (args) => (args.rootValue as EnvelopedRoot).execute(args) as never,
-      subscribe: (args) => (args.rootValue as EnvelopedRoot).subscribe(args) as never,
-      onSubscribe: async (ctx, _id, payload) => {
-        const capped = opts.policy?.checkSubscribe(Object.keys(ctx.subscriptions).length);
-        if (capped) return [capped];
-        const socket = ctx.extra.socket;
-        const { schema, execute, subscribe, contextFactory, parse, validate } = opts.yoga.getEnveloped({
-          params: payload,
-          viewer: ctx.extra.viewer,
-          transport: {
-            dropSlowConsumer: () => socket.close(CloseCode.SlowConsumer, 'Slow consumer: resume from your last cursor'),
-          },
-        } as never);
-        let document;
-        try {
-          document = parse(payload.query);
-        } catch (error) {
-          return [asGraphQLError(error)];
-        }
-        const errors = validate(schema, document);
-        if (errors.length > 0) return errors.map(asGraphQLError);
-        return {
-          schema,
-          operationName: payload.operationName,
-          document,
-          variableValues: payload.variables,
-          contextValue: await contextFactory(),
-          rootValue: { execute, subscribe },
-        };
-      },
-      onError: (_ctx, _id, _payload, errors) => {
-        for (const e of errors) if (!e.extensions?.code) log.debug({ err: e.message }, 'operation error');
-      },
+  // The same masker as Yoga's (src/yoga.ts): pushed results skip the envelop wrappers, so they are masked here, once per shared result.
+  const maskError = createErrorMasker(opts.log);
+  const server = serveGraphqlWs<Viewer>(wss, {
+    connectionInitWaitTimeoutMs: opts.connectionInitWaitTimeoutMs ?? 5000,
+    maxBufferedBytes: opts.maxBufferedBytes,
+    log,
+    maskError,
+    onConnect: async (connection, params) => {
+      const header = params?.authorization ?? params?.Authorization;
+      let viewer: Viewer;
+      try {
+        viewer = await opts.verifier.verify(parseBearer(typeof header === 'string' ? header : null));
+      } catch (error) {
+        const reason = error instanceof AuthError ? error.reason : 'invalid';
+        if (reason === 'expired') return { close: { code: CloseCode.Forbidden, reason: 'Forbidden' } };
+        return { close: { code: CloseCode.Unauthorized, reason: `Unauthorized: ${reason} token` } };
+      }
+      // Closed while the token was being verified: admitting now would take a slot that no 'close' event ever releases.
+      if (connection.socket.readyState !== connection.socket.OPEN) return { close: { code: 1000, reason: 'Closed' } };
+      const refusal = opts.policy?.admitWebSocket(connection.socket, viewer);
+      return refusal ? { close: refusal } : { accept: viewer };
     },
-    wss,
-  );
+    prepare: async (connection, _id, payload) => {
+      const capped = opts.policy?.checkSubscribe(connection.operationCount);
+      if (capped) return [capped];
+      const socket = connection.socket;
+      const { schema, execute, subscribe, contextFactory, parse, validate } = opts.yoga.getEnveloped({
+        params: payload,
+        viewer: connection.value,
+        transport: {
+          dropSlowConsumer: () => socket.close(CloseCode.SlowConsumer, 'Slow consumer: resume from your last cursor'),
+        },
+      } as never);
+      let document;
+      try {
+        document = parse(payload.query);
+      } catch (error) {
+        return [asGraphQLError(error)];
+      }
+      const errors = validate(schema, document);
+      if (errors.length > 0) return errors.map(asGraphQLError);
+      const args: ExecutionArgs = {
+        schema,
+        operationName: payload.operationName,
+        document,
+        variableValues: payload.variables,
+        contextValue: await contextFactory(),
+      };
+      return { args, execute, subscribe };
+    },
+  });
   return { wss, dispose: () => server.dispose() };
 }

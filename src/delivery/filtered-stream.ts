@@ -8,12 +8,17 @@
  * set up never released its topic (tried; test/integration/subscription-leak
  * caught it under load). Events the filter hides still count for the inner
  * stream (a hidden final event still ends it).
+ *
+ * Push mode ({@link FilteredStream.pipe}) filters synchronously on the way to
+ * the sink when the inner stream can push (a LiveStream); otherwise `pipe`
+ * returns false and the stream is iterated as before.
  */
+import { isPushSource, type PushSource, type StreamSink } from './live-stream.js';
 
 /** The inner stream: an async iterator whose `return()` releases its subscription. */
 export type ReleasableIterator<T> = AsyncIterator<T> & { return(): Promise<IteratorResult<T>> };
 
-export class FilteredStream<T> implements AsyncIterableIterator<T> {
+export class FilteredStream<T> implements AsyncIterableIterator<T>, PushSource<T> {
   constructor(
     private readonly inner: ReleasableIterator<T>,
     /** True for events the subscriber sees. */
@@ -25,6 +30,26 @@ export class FilteredStream<T> implements AsyncIterableIterator<T> {
       const result = await this.inner.next();
       if (result.done || this.keep(result.value)) return result;
     }
+  }
+
+  /**
+   * Push mode: hands the inner stream a sink that drops hidden events (they
+   * count as accepted, so a hidden event never pauses the stream).
+   * @returns false when the inner stream cannot push (iterate this one instead).
+   */
+  pipe(sink: StreamSink<T>): boolean {
+    if (!isPushSource<T>(this.inner)) return false;
+    const keep = this.keep;
+    return this.inner.pipe({
+      next: (event) => (keep(event) ? sink.next(event) : true),
+      complete: () => sink.complete(),
+      error: (error) => sink.error(error),
+    });
+  }
+
+  /** Push mode: see {@link PushSource.resume}. */
+  resume(): void {
+    if (isPushSource<T>(this.inner)) this.inner.resume();
   }
 
   /** Ends the stream and releases the inner one at once. */

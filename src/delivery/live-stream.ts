@@ -7,6 +7,15 @@
  * quiet channel (a suspended async generator would defer it until the next
  * message; see STACK-NOTES "The subscription leak"). No timers: a subscriber
  * costs one queue and one listener.
+ *
+ * Two ways to consume it, one per stream:
+ * - pull: the async-iterator interface (Yoga's SSE, tests);
+ * - push: {@link LiveStream.pipe} hands events synchronously to a
+ *   {@link StreamSink} (the WebSocket transport), with no promise per event. The
+ *   sink says when it is full (returns false from `next`); events then wait in
+ *   the same bounded, conflating queue as for a slow pull consumer until
+ *   {@link LiveStream.resume}. The shape follows Node's writable-stream
+ *   backpressure (`write()` returning false, resumed on 'drain').
  */
 import { ConflatingQueue } from '../domain/conflation.js';
 import { DomainError } from '../domain/errors.js';
@@ -56,6 +65,43 @@ export interface StreamTransport {
   dropSlowConsumer?(): void;
 }
 
+/**
+ * A synchronous consumer of a stream in push mode (see {@link LiveStream.pipe}).
+ * Callbacks run on the delivery path: keep them cheap and never throw.
+ */
+export interface StreamSink<T> {
+  /**
+   * One event, in order. Return false when full: the stream then queues (and
+   * conflates, and past its bound drops the subscriber) until `resume()`.
+   */
+  next(event: T): boolean;
+  /** The stream ended by itself (after its final event). Not called after the consumer's own `return()`. */
+  complete(): void;
+  /** The stream ended with `error` (SlowConsumerError, or an `abort`). Not called after `return()`. */
+  error(error: unknown): void;
+}
+
+/** A stream that can run in push mode: {@link LiveStream} and {@link FilteredStream} over one. */
+export interface PushSource<T> {
+  /**
+   * Switches to push mode, delivering to `sink` from now on (queued and
+   * replayed events first, synchronously, while the sink accepts them).
+   * @returns false when this stream cannot push (nothing changed: iterate it instead).
+   * @throws Error when already piped or when a `next()` is pending.
+   */
+  pipe(sink: StreamSink<T>): boolean;
+  /** Delivers queued events again after the sink returned false, until it is full again or the queue is empty. */
+  resume(): void;
+  /** Ends the stream and releases its subscription at once (idempotent); the sink hears nothing more. */
+  return(): Promise<IteratorResult<T>>;
+}
+
+/** Does `value` offer push mode ({@link PushSource})? */
+export function isPushSource<T = unknown>(value: unknown): value is PushSource<T> {
+  const v = value as Partial<PushSource<T>> | null;
+  return typeof v?.pipe === 'function' && typeof v.resume === 'function' && typeof v.return === 'function';
+}
+
 /** Queue bounds and metrics hooks shared by every kind of stream. */
 export interface StreamSettings {
   /** Queue length above which conflatable events conflate (events; default 64). */
@@ -88,7 +134,7 @@ export class SlowConsumerError extends DomainError {
   }
 }
 
-export class LiveStream<T> implements AsyncIterableIterator<T> {
+export class LiveStream<T> implements AsyncIterableIterator<T>, PushSource<T> {
   private replay: T[] = [];
   private replayIndex = 0;
   private readonly queue: ConflatingQueue<T>;
@@ -100,6 +146,12 @@ export class LiveStream<T> implements AsyncIterableIterator<T> {
   private finished = false;
   private failure: unknown = null;
   private cleanup: (() => void) | null = null;
+  /** Push mode: the consumer, whether it is full, and whether a flush is running (no re-entry). */
+  private sink: StreamSink<T> | null = null;
+  private paused = false;
+  private flushing = false;
+  /** The consumer ended the stream itself (`return`/`throw`): its sink is not told. */
+  private returned = false;
 
   constructor(private readonly policy: LiveStreamPolicy<T>) {
     this.queue = new ConflatingQueue<T>(policy.conflateAbove, policy.maxQueued, policy.isConflatable, policy.conflationKey);
@@ -133,14 +185,69 @@ export class LiveStream<T> implements AsyncIterableIterator<T> {
     const buffered = this.buffered;
     this.buffered = [];
     for (const event of buffered) this.accept(event);
-    this.wake();
+    if (this.sink) this.flush();
+    else this.wake();
+  }
+
+  /**
+   * Push mode: from now on events go to `sink` synchronously (see
+   * {@link PushSource.pipe}). A stream that already ended reports it at once.
+   */
+  pipe(sink: StreamSink<T>): boolean {
+    if (this.sink) throw new Error('LiveStream is already piped');
+    if (this.waiting) throw new Error('LiveStream has a pending next(): it cannot also be piped');
+    this.sink = sink;
+    if (this.finished) {
+      const failure = this.failure;
+      this.failure = null;
+      if (failure) sink.error(failure);
+      else sink.complete();
+      return true;
+    }
+    if (this.live) this.flush();
+    return true;
+  }
+
+  /** Push mode: the sink has room again; delivers queued events until it is full or the queue is empty. */
+  resume(): void {
+    if (!this.sink || this.finished) return;
+    this.paused = false;
+    this.flush();
+  }
+
+  /** Push mode: hands queued (replay first) events to the sink while it accepts them. */
+  private flush(): void {
+    if (this.flushing) return;
+    this.flushing = true;
+    try {
+      while (!this.paused && !this.finished) {
+        const event = this.take();
+        if (event === undefined) break;
+        this.handToSink(event);
+      }
+    } finally {
+      this.flushing = false;
+    }
+  }
+
+  /** Push mode: one event to the sink; a final event ends the stream after it. */
+  private handToSink(event: T): void {
+    const final = this.policy.isFinal(event);
+    this.policy.onDelivered?.(event);
+    if (!this.sink!.next(event)) this.paused = true;
+    if (final) this.end();
   }
 
   private accept(event: T): void {
     const offset = this.policy.offsetOf(event);
     if (offset <= this.lastOffset && !this.policy.isReset?.(event)) return;
     this.lastOffset = offset;
-    if (this.waiting && this.replayIndex >= this.replay.length && this.queue.length === 0) {
+    if (this.sink) {
+      if (!this.paused && !this.flushing && this.replayIndex >= this.replay.length && this.queue.length === 0) {
+        this.handToSink(event);
+        return;
+      }
+    } else if (this.waiting && this.replayIndex >= this.replay.length && this.queue.length === 0) {
       this.deliver(event);
       return;
     }
@@ -195,13 +302,15 @@ export class LiveStream<T> implements AsyncIterableIterator<T> {
     });
   }
 
-  /** Ends the stream and releases the subscription at once. */
+  /** Ends the stream and releases the subscription at once (idempotent). In push mode the sink hears nothing more. */
   return(): Promise<IteratorResult<T>> {
+    this.returned = true;
     this.end();
     return Promise.resolve({ value: undefined, done: true });
   }
 
   throw(error?: unknown): Promise<IteratorResult<T>> {
+    this.returned = true;
     this.end();
     return Promise.reject(error);
   }
@@ -218,14 +327,20 @@ export class LiveStream<T> implements AsyncIterableIterator<T> {
   private fail(error: unknown): void {
     const reject = this.failWaiting;
     this.waiting = this.failWaiting = null; // end() must not resolve the waiting next() as done
+    const sink = this.sink;
+    this.sink = null; // end() must not report a plain completion to it
     this.end();
-    if (reject) reject(error);
+    if (sink) sink.error(error);
+    else if (reject) reject(error);
     else this.failure = error;
   }
 
+  /** Ends the stream once: clears the queues, settles a pending `next()` or tells the sink, then releases. */
   private end(): void {
     if (this.finished) return;
     this.finished = true;
+    const sink = this.sink;
+    this.sink = null;
     this.queue.clear();
     this.replay = [];
     this.buffered = [];
@@ -235,5 +350,6 @@ export class LiveStream<T> implements AsyncIterableIterator<T> {
     const cleanup = this.cleanup;
     this.cleanup = null;
     cleanup?.();
+    if (sink && !this.returned) sink.complete();
   }
 }

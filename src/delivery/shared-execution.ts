@@ -14,6 +14,14 @@
  * Sharing is keyed by the document object (Yoga's parser cache returns one
  * object per query text), the operation name, the variables and the caller's
  * scopes; events created for one subscriber (a SNAPSHOT) simply are not shared.
+ *
+ * For transports that push (src/transport/graphql-ws-server.ts) it also:
+ * - registers each subscription's source stream and event executor under its
+ *   context value ({@link takeSharedSubscription}), so the transport can reach
+ *   the push-capable stream beneath the iterators envelop plugins wrap around it;
+ * - serializes a shared result once ({@link serializeResult}: errors masked
+ *   first, then `JSON.stringify`, cached per result object), so each further
+ *   subscriber costs a frame splice and a send, not a stringify.
  */
 import { createSourceEventStream, execute, type DocumentNode, type ExecutionArgs, type ExecutionResult } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
@@ -32,29 +40,88 @@ function operationKey(args: ExecutionArgs, scopes: string): string {
 /** Per event object: results by operation key. */
 const resultsByEvent = new WeakMap<object, Map<string, ExecutionResult>>();
 
-/** Counters for diagnostics and benchmarks: executions run vs reused. */
-export const sharedExecutionStats = { executed: 0, reused: 0 };
+/** Counters for diagnostics, tests and benchmarks: executions run vs reused, serializations run vs reused. */
+export const sharedExecutionStats = { executed: 0, reused: 0, serialized: 0, serializedReused: 0 };
+
+/** Executes one source event for an operation, reusing the result another subscriber's execution left on the event. */
+function executeShared(args: ExecutionArgs, key: string, payload: unknown): ExecutionResult | Promise<ExecutionResult> {
+  if (typeof payload !== 'object' || payload === null) return execute({ ...args, rootValue: payload });
+  let results = resultsByEvent.get(payload);
+  const cached = results?.get(key);
+  if (cached) {
+    sharedExecutionStats.reused++;
+    return cached;
+  }
+  const result = execute({ ...args, rootValue: payload });
+  if (result instanceof Promise) return result; // async resolvers: not shared
+  sharedExecutionStats.executed++;
+  if (!results) resultsByEvent.set(payload, (results = new Map()));
+  results.set(key, result);
+  return result;
+}
+
+/** One subscription as the transport may drive it in push mode. */
+export interface SharedSubscription {
+  /** The source stream the root field's `subscribe` resolver returned (a LiveStream, a FilteredStream, ...). */
+  readonly source: AsyncIterable<unknown>;
+  /** Executes one source event into the operation's result (shared between subscribers; a promise only with async resolvers). */
+  execute(event: unknown): ExecutionResult | Promise<ExecutionResult>;
+}
+
+/** Subscriptions started, by the context value they were started with (one operation per context). */
+const subscriptionsByContext = new WeakMap<object, SharedSubscription>();
+
+/**
+ * The subscription started with `contextValue` (by the envelop `subscribe`
+ * this plugin serves), removed from the registry; undefined when none was
+ * (a single result, or the plugin is not installed).
+ */
+export function takeSharedSubscription(contextValue: object): SharedSubscription | undefined {
+  const found = subscriptionsByContext.get(contextValue);
+  if (found) subscriptionsByContext.delete(contextValue);
+  return found;
+}
 
 async function sharedSubscribe(args: ExecutionArgs): Promise<AsyncIterable<ExecutionResult> | ExecutionResult> {
   const source = await createSourceEventStream(args);
   if (!(Symbol.asyncIterator in (source as object))) return source as ExecutionResult;
   const viewer = (args.contextValue as Partial<Context> | undefined)?.viewer;
   const key = operationKey(args, viewer ? [...viewer.scopes].sort().join(' ') : '');
-  return mapAsyncIterator(source as AsyncIterable<unknown>, (payload) => {
-    if (typeof payload !== 'object' || payload === null) return execute({ ...args, rootValue: payload }) as ExecutionResult;
-    let results = resultsByEvent.get(payload);
-    const cached = results?.get(key);
-    if (cached) {
-      sharedExecutionStats.reused++;
-      return cached;
-    }
-    const result = execute({ ...args, rootValue: payload });
-    if (result instanceof Promise) return result; // async resolvers: not shared
-    sharedExecutionStats.executed++;
-    if (!results) resultsByEvent.set(payload, (results = new Map()));
-    results.set(key, result);
-    return result;
-  }) as AsyncIterable<ExecutionResult>;
+  const run = (payload: unknown) => executeShared(args, key, payload);
+  if (typeof args.contextValue === 'object' && args.contextValue !== null) {
+    subscriptionsByContext.set(args.contextValue, { source: source as AsyncIterable<unknown>, execute: run });
+  }
+  return mapAsyncIterator(source as AsyncIterable<unknown>, run) as AsyncIterable<ExecutionResult>;
+}
+
+/** Serialized results (UTF-8 JSON of the masked result), by result object. */
+const serializedByResult = new WeakMap<ExecutionResult, Buffer>();
+
+/**
+ * The UTF-8 JSON of `result` with its errors masked by `maskError` (each
+ * error as GraphQLError's `toJSON`: message, locations, path, extensions),
+ * computed once per result object: subscribers sharing a result share these
+ * bytes. The masker must be the same for every caller (it is: one per server).
+ * @returns bytes that must not be modified (they are shared).
+ */
+export function serializeResult(result: ExecutionResult, maskError: (error: unknown) => Error): Buffer {
+  const cached = serializedByResult.get(result);
+  if (cached) {
+    sharedExecutionStats.serializedReused++;
+    return cached;
+  }
+  sharedExecutionStats.serialized++;
+  const errors = result.errors;
+  const shown = errors?.length ? { ...result, errors: errors.map((e) => errorJson(maskError(e))) } : result;
+  const bytes = Buffer.from(JSON.stringify(shown));
+  serializedByResult.set(result, bytes);
+  return bytes;
+}
+
+/** What a masked error looks like on the wire. */
+function errorJson(error: Error): unknown {
+  const toJSON = (error as { toJSON?: () => unknown }).toJSON;
+  return typeof toJSON === 'function' ? toJSON.call(error) : { message: error.message };
 }
 
 /** The envelop plugin; add it to Yoga's plugins. */

@@ -1,0 +1,584 @@
+/**
+ * A graphql-transport-ws server on a `ws` WebSocketServer, built for cheap
+ * fan-out: per delivered event a subscriber costs a frame splice and one
+ * `socket.send`, with no promise and no `JSON.stringify` of its own.
+ *
+ * Protocol semantics are graphql-ws 6's `makeServer` + `useServer` (ws
+ * adapter), message for message and close code for close code; the message
+ * types, validation (`parseMessage`), close codes and `handleProtocols` are
+ * graphql-ws's own exports. See
+ * https://github.com/enisdenjo/graphql-ws/blob/master/PROTOCOL.md.
+ *
+ * - `connection_init` once (a second: close 4429), within
+ *   `connectionInitWaitTimeoutMs` (else 4408); `onConnect` accepts or names the
+ *   close code; then `connection_ack`.
+ * - `subscribe` before the ack: 4401; an id already in use: 4409; an invalid
+ *   message: 4400; `ping` → `pong` echoing the payload; `pong` ignored.
+ * - Queries and mutations: `next` then `complete`. A document that fails to
+ *   parse or validate: one `error` message, the connection stays.
+ * - Subscriptions whose source stream can push ({@link PushSource}, found
+ *   through {@link takeSharedSubscription}) run in push mode: each event is
+ *   executed once per shared operation, its masked result serialized once
+ *   ({@link serializeResult}), and each subscriber sends
+ *   `{"id":<id>,"type":"next","payload":` + shared bytes + `}`. Backpressure
+ *   is the socket's real buffered bytes: past `maxBufferedBytes` a subscriber
+ *   pauses (its events wait, conflate, and past the stream's bound drop it
+ *   with 4008) and resumes on the socket's 'drain' — one listener per
+ *   connection. Other streams are iterated (`for await`) as graphql-ws does.
+ * - Client `complete` releases the subscription at once; a stream that ends
+ *   sends `complete`; a stream that fails sends `error` (masked).
+ * - An unexpected error while handling a message closes with 4500 and a
+ *   fixed reason ("Internal server error"); the error is logged, never sent.
+ * - Keep-alive: a WebSocket ping every `keepAliveMs` (default 12 s, as
+ *   useServer); no pong by the next one: the socket is terminated.
+ *
+ * Every subscription is released exactly once whatever ends it (client
+ * `complete`, socket close, stream end, stream error, shutdown): its source
+ * stream's `return()` runs at once, then the envelop wrapper's `return()` so
+ * plugin end hooks (metrics gauges, limits) run.
+ */
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { GraphQLError, getOperationAST, type ExecutionArgs, type ExecutionResult } from 'graphql';
+import { CloseCode as WsCloseCode, GRAPHQL_TRANSPORT_WS_PROTOCOL, handleProtocols, MessageType, parseMessage, type SubscribePayload } from 'graphql-ws';
+import type { Logger } from 'pino';
+import type { WebSocket, WebSocketServer } from 'ws';
+import { isPushSource, type PushSource, type StreamSink } from '../delivery/live-stream.js';
+import { serializeResult, takeSharedSubscription, type SharedSubscription } from '../delivery/shared-execution.js';
+
+type MaybePromise<T> = T | Promise<T>;
+
+/** What `onConnect` decides: accept with a per-connection value (e.g. the viewer), or close with a code and reason. */
+export type ConnectDecision<V> = { accept: V } | { close: { code: number; reason: string } };
+
+/** One connection, as hooks see it. */
+export interface WsConnection<V> {
+  readonly socket: WebSocket;
+  readonly request: IncomingMessage;
+  /** What `onConnect` accepted with (undefined before the ack). */
+  readonly value: V | undefined;
+  /** Operations on this connection, the one being subscribed included. */
+  readonly operationCount: number;
+}
+
+/** An operation ready to run: its execution arguments and the (envelop) functions that run it. */
+export interface PreparedOperation {
+  args: ExecutionArgs;
+  execute(args: ExecutionArgs): MaybePromise<unknown>;
+  subscribe(args: ExecutionArgs): MaybePromise<unknown>;
+}
+
+/** Options of {@link serveGraphqlWs}. */
+export interface GraphqlWsServerOptions<V> {
+  /** Milliseconds a client has to send `connection_init` (default 3000, as graphql-ws); 0: no limit. */
+  connectionInitWaitTimeoutMs?: number;
+  /** Milliseconds between keep-alive pings; a socket with no pong by the next ping is terminated (default 12000); 0: none. */
+  keepAliveMs?: number;
+  /** Bytes a socket may buffer before a subscriber's delivery pauses until 'drain' (default 64 KiB; at least the socket's high-water mark). */
+  maxBufferedBytes?: number;
+  /** `connection_init` with its payload (an object, else undefined): accept or close. A throw closes with 4500. */
+  onConnect(connection: WsConnection<V>, connectionParams: Record<string, unknown> | undefined): MaybePromise<ConnectDecision<V>>;
+  /** `subscribe`: build the operation, or return errors to send as one `error` message. A throw closes with 4500. */
+  prepare(connection: WsConnection<V>, id: string, payload: SubscribePayload): MaybePromise<PreparedOperation | readonly GraphQLError[]>;
+  /** Masks an error for clients (Yoga's `maskError`; runwatch: createErrorMasker). Must not throw. */
+  maskError(error: unknown): Error;
+  log: Logger;
+}
+
+/** Handle of a running {@link serveGraphqlWs}. */
+export interface GraphqlWsServer {
+  /** Closes every client with 1001 "Going away" and the WebSocketServer. */
+  dispose(): Promise<void>;
+}
+
+const SUFFIX = Buffer.from('}');
+/** Frames are UTF-8 JSON sent from Buffers: as text frames (ws would send a Buffer as binary). */
+const TEXT = { binary: false } as const;
+const INTERNAL_REASON = 'Internal server error';
+
+const isObject = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null;
+const isAsyncIterable = (value: unknown): value is AsyncIterable<unknown> =>
+  isObject(value) && typeof (value as Partial<AsyncIterable<unknown>>)[Symbol.asyncIterator] === 'function';
+
+/** A GraphQLError-like error as it goes on the wire. */
+const errorJson = (error: Error) => {
+  const toJSON = (error as { toJSON?: () => unknown }).toJSON;
+  return typeof toJSON === 'function' ? toJSON.call(error) : { message: error.message };
+};
+
+/**
+ * Serves graphql-transport-ws on `wss` (sets its `handleProtocols`); see the module doc.
+ * @returns a handle whose `dispose` closes every client and the server.
+ */
+export function serveGraphqlWs<V>(wss: WebSocketServer, opts: GraphqlWsServerOptions<V>): GraphqlWsServer {
+  wss.options.handleProtocols = handleProtocols as never;
+  const onServerError = (error: unknown) => {
+    opts.log.error({ err: error }, 'websocket server error');
+    for (const client of wss.clients) client.close(WsCloseCode.InternalServerError, INTERNAL_REASON);
+  };
+  wss.once('error', onServerError);
+  const onConnection = (socket: WebSocket, request: IncomingMessage) => {
+    new Connection<V>(socket, request, opts).start();
+  };
+  wss.on('connection', onConnection);
+  return {
+    dispose: async () => {
+      for (const client of wss.clients) client.close(1001, 'Going away');
+      wss.off('connection', onConnection);
+      wss.off('error', onServerError);
+      await new Promise<void>((resolve, reject) => wss.close((error) => (error ? reject(error) : resolve())));
+    },
+  };
+}
+
+/** An operation on a connection: being set up, or running (push or iterated). */
+interface Operation {
+  /** Ends it from outside (client `complete`, socket close): releases without telling the client. */
+  cancel(): void;
+}
+
+/** What a push delivery needs of its connection. */
+interface Outlet {
+  readonly opts: { maskError(error: unknown): Error };
+  readonly full: boolean;
+  sendFrame(frame: Buffer): boolean;
+  sendMessage(message: object): void;
+  waitForDrain(delivery: PushDelivery): void;
+}
+
+/** One WebSocket speaking graphql-transport-ws. */
+class Connection<V> implements WsConnection<V>, Outlet {
+  value: V | undefined;
+  private initReceived = false;
+  private acknowledged = false;
+  private closed = false;
+  private readonly operations = new Map<string, Operation>();
+  private readonly raw: Duplex;
+  private readonly maxBuffered: number;
+  /** Push deliveries waiting for the socket to drain; one 'drain' listener for all of them. */
+  private readonly paused = new Set<PushDelivery>();
+  private drainArmed = false;
+  /** Iterated operations waiting for the socket to drain. */
+  private drainWaiters: (() => void)[] = [];
+  private initTimer: NodeJS.Timeout | undefined;
+  private pingTimer: NodeJS.Timeout | undefined;
+  private alive = true;
+
+  constructor(
+    readonly socket: WebSocket,
+    readonly request: IncomingMessage,
+    readonly opts: GraphqlWsServerOptions<V>,
+  ) {
+    this.raw = request.socket;
+    this.maxBuffered = Math.max(opts.maxBufferedBytes ?? 64 * 1024, this.raw.writableHighWaterMark ?? 0);
+  }
+
+  get operationCount(): number {
+    return this.operations.size;
+  }
+
+  start(): void {
+    const socket = this.socket;
+    socket.once('error', (error) => {
+      this.opts.log.warn({ err: error }, 'websocket error');
+      this.closeInternal();
+    });
+    socket.once('close', () => this.onClose());
+    if (socket.protocol !== GRAPHQL_TRANSPORT_WS_PROTOCOL) {
+      socket.close(WsCloseCode.SubprotocolNotAcceptable, 'Subprotocol not acceptable');
+      return;
+    }
+    const initWait = this.opts.connectionInitWaitTimeoutMs ?? 3000;
+    if (initWait > 0 && Number.isFinite(initWait)) {
+      this.initTimer = setTimeout(() => {
+        if (!this.initReceived) socket.close(WsCloseCode.ConnectionInitialisationTimeout, 'Connection initialisation timeout');
+      }, initWait);
+    }
+    const keepAlive = this.opts.keepAliveMs ?? 12_000;
+    if (keepAlive > 0 && Number.isFinite(keepAlive)) {
+      socket.on('pong', () => {
+        this.alive = true;
+      });
+      this.pingTimer = setInterval(() => {
+        if (socket.readyState !== socket.OPEN) return;
+        if (!this.alive) return socket.terminate();
+        this.alive = false;
+        socket.ping();
+      }, keepAlive);
+      this.pingTimer.unref();
+    }
+    socket.on('message', (data) => {
+      this.onMessage(String(data)).catch((error: unknown) => {
+        this.opts.log.error({ err: error }, 'unexpected error handling a graphql-ws message (closed with 4500)');
+        this.closeInternal();
+      });
+    });
+  }
+
+  private closeInternal(): void {
+    if (this.socket.readyState === this.socket.OPEN || this.socket.readyState === this.socket.CONNECTING) {
+      this.socket.close(WsCloseCode.InternalServerError, INTERNAL_REASON);
+    }
+  }
+
+  private get open(): boolean {
+    return this.socket.readyState === this.socket.OPEN;
+  }
+
+  /** Sends a control message (not the hot path). */
+  sendMessage(message: object): void {
+    if (this.open) this.socket.send(JSON.stringify(message));
+  }
+
+  /**
+   * Sends raw frame bytes; true while the socket buffers less than the bound.
+   * Frames sent in one tick go out in one `writev`: the socket is corked at the
+   * first and uncorked on the next tick (once per connection and tick, not per frame).
+   */
+  sendFrame(frame: Buffer): boolean {
+    if (!this.open) return false;
+    if (!this.corked) {
+      this.corked = true;
+      this.raw.cork();
+      process.nextTick(this.uncork);
+    }
+    this.socket.send(frame, TEXT);
+    return this.socket.bufferedAmount < this.maxBuffered;
+  }
+
+  private corked = false;
+  private readonly uncork = (): void => {
+    this.corked = false;
+    this.raw.uncork();
+  };
+
+  /** Is the socket over its buffer bound? */
+  get full(): boolean {
+    return this.socket.bufferedAmount >= this.maxBuffered;
+  }
+
+  /** Resumes `delivery` when the socket drains. */
+  waitForDrain(delivery: PushDelivery): void {
+    this.paused.add(delivery);
+    this.armDrain();
+  }
+
+  /** Resolves when the socket drains (or closes). */
+  drained(): Promise<void> {
+    return new Promise((resolve) => {
+      if (this.closed) return resolve();
+      this.drainWaiters.push(resolve);
+      this.armDrain();
+    });
+  }
+
+  private armDrain(): void {
+    if (this.drainArmed || this.closed) return;
+    this.drainArmed = true;
+    this.raw.once('drain', this.onDrain);
+  }
+
+  private readonly onDrain = (): void => {
+    this.drainArmed = false;
+    const waiters = this.drainWaiters;
+    this.drainWaiters = [];
+    for (const resolve of waiters) resolve();
+    const paused = [...this.paused];
+    this.paused.clear();
+    for (const delivery of paused) {
+      if (!this.open) return;
+      delivery.resume();
+    }
+  };
+
+  /** Forgets `operation` under `id` (only if it is still the one there). */
+  release(id: string, operation: Operation, delivery?: PushDelivery): void {
+    if (this.operations.get(id) === operation) this.operations.delete(id);
+    if (delivery) this.paused.delete(delivery);
+  }
+
+  /** Is `operation` still registered under `id` (not completed by the client, socket open)? */
+  isCurrent(id: string, operation: Operation): boolean {
+    return this.operations.get(id) === operation;
+  }
+
+  private onClose(): void {
+    this.closed = true;
+    clearTimeout(this.initTimer);
+    clearInterval(this.pingTimer);
+    if (this.drainArmed) this.raw.off('drain', this.onDrain);
+    this.drainArmed = false;
+    this.paused.clear();
+    const waiters = this.drainWaiters;
+    this.drainWaiters = [];
+    for (const resolve of waiters) resolve();
+    const operations = [...this.operations.values()];
+    this.operations.clear();
+    for (const operation of operations) operation.cancel();
+  }
+
+  private async onMessage(data: string): Promise<void> {
+    let message;
+    try {
+      message = parseMessage(data);
+    } catch {
+      this.socket.close(WsCloseCode.BadRequest, 'Invalid message received');
+      return;
+    }
+    switch (message.type) {
+      case MessageType.ConnectionInit: {
+        if (this.initReceived) {
+          this.socket.close(WsCloseCode.TooManyInitialisationRequests, 'Too many initialisation requests');
+          return;
+        }
+        this.initReceived = true;
+        clearTimeout(this.initTimer);
+        const decision = await this.opts.onConnect(this, isObject(message.payload) ? message.payload : undefined);
+        if ('close' in decision) {
+          if (this.socket.readyState === this.socket.OPEN) this.socket.close(decision.close.code, decision.close.reason);
+          return;
+        }
+        if (!this.open) return;
+        this.value = decision.accept;
+        this.acknowledged = true;
+        this.sendMessage({ type: MessageType.ConnectionAck });
+        return;
+      }
+      case MessageType.Ping:
+        this.sendMessage(message.payload ? { type: MessageType.Pong, payload: message.payload } : { type: MessageType.Pong });
+        return;
+      case MessageType.Pong:
+        return;
+      case MessageType.Subscribe: {
+        if (!this.acknowledged) {
+          this.socket.close(WsCloseCode.Unauthorized, 'Unauthorized');
+          return;
+        }
+        const { id, payload } = message;
+        if (this.operations.has(id)) {
+          this.socket.close(WsCloseCode.SubscriberAlreadyExists, `Subscriber for ${id} already exists`);
+          return;
+        }
+        const operation = new OperationRun<V>(this, id);
+        this.operations.set(id, operation);
+        await operation.run(payload);
+        return;
+      }
+      case MessageType.Complete: {
+        const operation = this.operations.get(message.id);
+        if (!operation) return;
+        this.operations.delete(message.id);
+        operation.cancel();
+        return;
+      }
+      default:
+        // Server-to-client types (connection_ack, next, error) from a client: not part of its side of the protocol.
+        throw new Error(`Unexpected message of type ${message.type} received`);
+    }
+  }
+}
+
+/** One `subscribe` message's operation, from setup to release. */
+class OperationRun<V> implements Operation {
+  private cancelled = false;
+  /** Set once running: what releases it. */
+  private stop: (() => void) | null = null;
+
+  constructor(
+    private readonly connection: Connection<V>,
+    readonly id: string,
+  ) {}
+
+  cancel(): void {
+    if (this.cancelled) return;
+    this.cancelled = true;
+    const stop = this.stop;
+    this.stop = null;
+    stop?.();
+  }
+
+  private get current(): boolean {
+    return !this.cancelled && this.connection.isCurrent(this.id, this);
+  }
+
+  private sendErrors(errors: readonly Error[]): void {
+    for (const e of errors) if (!(e as GraphQLError).extensions?.code) this.connection.opts.log.debug({ err: e.message }, 'operation error');
+    this.connection.sendMessage({ id: this.id, type: MessageType.Error, payload: errors.map(errorJson) });
+  }
+
+  private sendComplete(): void {
+    this.connection.sendMessage({ id: this.id, type: MessageType.Complete });
+  }
+
+  async run(payload: SubscribePayload): Promise<void> {
+    const connection = this.connection;
+    try {
+      const prepared = await connection.opts.prepare(connection, this.id, payload);
+      if (!this.current) return;
+      if (Array.isArray(prepared)) {
+        this.sendErrors(prepared as readonly GraphQLError[]);
+        return;
+      }
+      const { args, execute, subscribe } = prepared as PreparedOperation;
+      const ast = getOperationAST(args.document, args.operationName);
+      if (!ast) {
+        this.sendErrors([new GraphQLError('Unable to identify operation')]);
+        return;
+      }
+      const result = await (ast.operation === 'subscription' ? subscribe(args) : execute(args));
+      if (isAsyncIterable(result)) {
+        const shared = takeSharedSubscription(args.contextValue as object);
+        if (!this.current) {
+          if (shared) void shared.source[Symbol.asyncIterator]().return?.();
+          void closeIterable(result);
+          return;
+        }
+        if (shared && isPushSource(shared.source) && this.push(shared, shared.source, result)) return;
+        await this.iterate(result);
+        return;
+      }
+      if (!this.current) return;
+      this.connection.sendMessage({ id: this.id, type: MessageType.Next, payload: result });
+      this.sendComplete();
+    } finally {
+      if (!this.stop) connection.release(this.id, this);
+    }
+  }
+
+  /** Push mode; false when the stream declined (then iterate). */
+  private push(shared: SharedSubscription, source: PushSource<unknown>, wrapper: AsyncIterable<unknown>): boolean {
+    const delivery = new PushDelivery(this.connection, this.id, shared, source, wrapper, () => {
+      this.stop = null;
+      this.connection.release(this.id, this, delivery);
+    });
+    this.stop = () => delivery.finish(false);
+    if (source.pipe(delivery)) return true;
+    this.stop = null;
+    return false;
+  }
+
+  /** Fallback for streams that cannot push: graphql-ws's `for await`, with byte-bounded backpressure. */
+  private async iterate(iterable: AsyncIterable<unknown>): Promise<void> {
+    const connection = this.connection;
+    const iterator = iterable[Symbol.asyncIterator]();
+    let stopped = false;
+    this.stop = () => {
+      stopped = true;
+      void Promise.resolve(iterator.return?.()).catch(() => {});
+    };
+    const prefix = framePrefix(this.id);
+    try {
+      for (;;) {
+        const step = await iterator.next();
+        if (step.done || stopped) break;
+        const bytes = serializeResult(step.value as ExecutionResult, connection.opts.maskError);
+        if (!connection.sendFrame(Buffer.concat([prefix, bytes, SUFFIX]))) await connection.drained();
+      }
+      if (!stopped) this.sendComplete();
+    } catch (error) {
+      if (!stopped) this.sendErrors([connection.opts.maskError(error)]);
+    } finally {
+      this.stop = null;
+      connection.release(this.id, this);
+    }
+  }
+}
+
+/** `{"id":<id>,"type":"next","payload":` for a subscription id. */
+const framePrefix = (id: string) => Buffer.from(`{"id":${JSON.stringify(id)},"type":"${MessageType.Next}","payload":`);
+
+/** Ends an iterable's iterator, ignoring failures (plugin end hooks run). */
+function closeIterable(iterable: AsyncIterable<unknown>): Promise<unknown> {
+  return Promise.resolve(iterable[Symbol.asyncIterator]().return?.()).catch(() => undefined);
+}
+
+/** One subscription in push mode: the sink its source stream delivers to. */
+class PushDelivery implements StreamSink<unknown> {
+  private readonly prefix: Buffer;
+  private ended = false;
+  /** An async result being awaited (async resolvers only): the stream is paused meanwhile. */
+  private pending = false;
+  private completeAfterPending = false;
+
+  constructor(
+    private readonly connection: Outlet,
+    private readonly id: string,
+    private readonly shared: SharedSubscription,
+    private readonly source: PushSource<unknown>,
+    private readonly wrapper: AsyncIterable<unknown>,
+    private readonly onRelease: () => void,
+  ) {
+    this.prefix = framePrefix(id);
+  }
+
+  next(event: unknown): boolean {
+    if (this.ended) return false;
+    let result: ExecutionResult | Promise<ExecutionResult>;
+    try {
+      result = this.shared.execute(event);
+    } catch (error) {
+      this.fail(error);
+      return false;
+    }
+    if (result instanceof Promise) {
+      this.pending = true;
+      result.then(
+        (settled) => {
+          this.pending = false;
+          if (this.ended) return;
+          const more = this.send(settled);
+          if (this.completeAfterPending) return this.finish(true);
+          if (more) this.source.resume();
+        },
+        (error: unknown) => {
+          this.pending = false;
+          this.fail(error);
+        },
+      );
+      return false;
+    }
+    return this.send(result);
+  }
+
+  /** Sends one result; false when the socket is full (then waits for 'drain') or closed. */
+  private send(result: ExecutionResult): boolean {
+    const payload = serializeResult(result, this.connection.opts.maskError);
+    const prefix = this.prefix;
+    const frame = Buffer.concat([prefix, payload, SUFFIX], prefix.length + payload.length + 1);
+    if (this.connection.sendFrame(frame)) return true;
+    if (this.connection.full) this.connection.waitForDrain(this);
+    return false;
+  }
+
+  /** The socket drained: deliver what is queued. */
+  resume(): void {
+    if (this.ended || this.pending) return;
+    if (this.connection.full) return this.connection.waitForDrain(this);
+    this.source.resume();
+  }
+
+  complete(): void {
+    if (this.pending) this.completeAfterPending = true;
+    else this.finish(true);
+  }
+
+  error(error: unknown): void {
+    this.fail(error);
+  }
+
+  private fail(error: unknown): void {
+    if (this.ended) return;
+    this.connection.sendMessage({ id: this.id, type: MessageType.Error, payload: [errorJson(this.connection.opts.maskError(error))] });
+    this.finish(false);
+  }
+
+  /** Releases once: the source at once, then the envelop wrapper (plugin end hooks); `complete` to the client when `notify`. */
+  finish(notify: boolean): void {
+    if (this.ended) return;
+    this.ended = true;
+    this.onRelease();
+    void this.source.return();
+    void closeIterable(this.wrapper);
+    if (notify) this.connection.sendMessage({ id: this.id, type: MessageType.Complete });
+  }
+}
