@@ -26,7 +26,6 @@
 import { createSourceEventStream, execute, type DocumentNode, type ExecutionArgs, type ExecutionResult } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
 import { mapAsyncIterator } from 'graphql-yoga';
-import type { Context } from '../schema/context.js';
 
 const documentIds = new WeakMap<DocumentNode, number>();
 let nextDocumentId = 1;
@@ -85,7 +84,8 @@ export function takeSharedSubscription(contextValue: object): SharedSubscription
 async function sharedSubscribe(args: ExecutionArgs): Promise<AsyncIterable<ExecutionResult> | ExecutionResult> {
   const source = await createSourceEventStream(args);
   if (!(Symbol.asyncIterator in (source as object))) return source as ExecutionResult;
-  const viewer = (args.contextValue as Partial<Context> | undefined)?.viewer;
+  // Only the caller's scopes matter here (they decide which fields resolve); delivery knows no GraphQL context type.
+  const viewer = (args.contextValue as { viewer?: { scopes: Iterable<string> } } | undefined)?.viewer;
   const key = operationKey(args, viewer ? [...viewer.scopes].sort().join(' ') : '');
   const run = (payload: unknown) => executeShared(args, key, payload);
   if (typeof args.contextValue === 'object' && args.contextValue !== null) {

@@ -31,13 +31,6 @@ const ALLOWED: Record<string, readonly string[]> = {
   limits: ['domain', 'auth', 'backends', 'delivery', 'neutral'],
 };
 
-/**
- * Known exceptions, each with its reason. Keep this list empty if you can.
- * - shared-execution.ts belongs to the ws hot-path work (another branch); it
- *   reads only `viewer`, so `ViewerContext` from src/request-context.ts fits.
- */
-const EXCEPTIONS = new Set(['delivery/shared-execution.ts -> schema/context.ts']);
-
 function* sourceFiles(dir: string): Generator<string> {
   for (const name of readdirSync(dir)) {
     const path = join(dir, name);
@@ -65,17 +58,10 @@ describe('import direction', () => {
         checked++;
         const to = layerOf(target);
         if (to === layerOf(from) || allowed.includes(to)) continue;
-        if (!EXCEPTIONS.has(`${from} -> ${target}`)) wrong.push(`${from} -> ${target}`);
+        wrong.push(`${from} -> ${target}`);
       }
     }
     expect(checked).toBeGreaterThan(100);
     expect(wrong).toEqual([]);
-  });
-
-  it('the exceptions still exist (drop one once its import is gone)', () => {
-    for (const exception of EXCEPTIONS) {
-      const [from, to] = exception.split(' -> ') as [string, string];
-      expect(importsOf(join(SRC, from))).toContain(to);
-    }
   });
 });
