@@ -115,13 +115,20 @@ export function breakdown(profile: CpuProfile, topFunctions = 25): Breakdown {
   return { busyMs: busyUs / 1000, idleMs: idleUs / 1000, categories: rows(categories), functions: rows(functions).slice(0, topFunctions) };
 }
 
-/** Markdown tables of a breakdown; with `per` (e.g. reports), a column of ms per unit. */
-export function formatBreakdown(b: Breakdown, per?: number): string {
-  const head = per ? '| category | self ms | % | ms/report |\n| --- | --- | --- | --- |' : '| category | self ms | % |\n| --- | --- | --- |';
-  const line = (r: Row) => `| ${r.name} | ${r.ms.toFixed(0)} | ${((r.ms / b.busyMs) * 100).toFixed(1)} |${per ? ` ${(r.ms / per).toFixed(3)} |` : ''}`;
-  const total = `| **total (busy)** | ${b.busyMs.toFixed(0)} | 100 |${per ? ` ${(b.busyMs / per).toFixed(3)} |` : ''}`;
-  const fnHead = per ? '| function (self) | ms | % | ms/report |\n| --- | --- | --- | --- |' : '| function (self) | ms | % |\n| --- | --- | --- |';
-  return [head, ...b.categories.map(line), total, '', fnHead, ...b.functions.map(line)].join('\n');
+/**
+ * Markdown tables of a breakdown. With `per` (e.g. reports in the window), a
+ * column of milliseconds per unit; with `cpuMsPerUnit` as well (the process's
+ * measured CPU per unit), that column is each row's share of the sampled time
+ * times the measured CPU, which stays right when the process was preempted
+ * (a sampling profiler counts wall time, so a busy machine inflates it).
+ */
+export function formatBreakdown(b: Breakdown, per?: number, cpuMsPerUnit?: number): string {
+  const perUnit = (ms: number) => (cpuMsPerUnit !== undefined ? (ms / b.busyMs) * cpuMsPerUnit : ms / per!);
+  const unit = cpuMsPerUnit !== undefined ? 'CPU ms/report (share × measured)' : 'ms/report';
+  const head = (first: string) => (per ? `| ${first} | sampled ms | % | ${unit} |\n| --- | --- | --- | --- |` : `| ${first} | sampled ms | % |\n| --- | --- | --- |`);
+  const line = (r: Row) => `| ${r.name} | ${r.ms.toFixed(0)} | ${((r.ms / b.busyMs) * 100).toFixed(1)} |${per ? ` ${perUnit(r.ms).toFixed(3)} |` : ''}`;
+  const total = `| **total (busy)** | ${b.busyMs.toFixed(0)} | 100 |${per ? ` ${perUnit(b.busyMs).toFixed(3)} |` : ''}`;
+  return [head('category (self time)'), ...b.categories.map(line), total, '', head('function (self time)'), ...b.functions.map(line)].join('\n');
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {

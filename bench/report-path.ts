@@ -133,7 +133,7 @@ async function main() {
     );
     const b = breakdown(profiled.profile);
     console.log(`Profile of the measured step: ${b.busyMs.toFixed(0)} ms busy, ${b.idleMs.toFixed(0)} ms idle; self time:\n`);
-    console.log(formatBreakdown(b, profiled.step.sent));
+    console.log(formatBreakdown(b, profiled.step.sent, profiled.step.ingressCpuMsPerReport));
     if (flags.keep) console.log(`\nprofile: ${profilePath}`);
   }
 }
