@@ -16,10 +16,11 @@
  * Everything runs on this machine, so load generator, instances and Redis share
  * its cores: read the table as ratios. Results: docs/benchmarks.md.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { parseArgs } from 'node:util';
 import { SCOPES, signToken } from '../src/auth/tokens.js';
 import { startRedis } from '../test/helpers/redis.js';
+import { BENCH_SECRET as SECRET, createJobs, runLoadgen, runwatchBenchEnv, start } from './instances.js';
 import type { LoadgenConfig, StepResult } from './loadgen.js';
 
 const { values: flags } = parseArgs({
@@ -33,72 +34,16 @@ const { values: flags } = parseArgs({
     peers: { type: 'string', default: 'raw,recipe,runwatch' },
   },
 });
-const SECRET = 'bench-secret-0123456789abcdef-0123456789abcdef';
 const PEERS = flags.peers.split(',') as LoadgenConfig['peer'][];
-
-/** Starts a tsx process and resolves with it and its base URL once it prints that it listens. */
-function start(args: string[], env: Record<string, string> = {}): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
-  return new Promise((resolve, reject) => {
-    let out = '';
-    const onData = (chunk: Buffer) => {
-      out += chunk.toString();
-      const port = /listening (\d+)/.exec(out)?.[1];
-      const url = /running at (http:\/\/[\d.:]+)/.exec(out)?.[1];
-      if (port || url) {
-        child.stdout!.off('data', onData);
-        child.stdout!.resume();
-        resolve({ child, url: url ?? `http://127.0.0.1:${port}` });
-      }
-    };
-    child.stdout!.on('data', onData);
-    child.once('exit', (code) => reject(new Error(`${args.join(' ')} exited ${code}: ${out}`)));
-  });
-}
 
 /** Starts A and B of one peer. */
 async function startPeer(peer: LoadgenConfig['peer'], redisUrl: string) {
   if (peer === 'runwatch') {
-    const env = {
-      PORT: '0', REDIS_URL: redisUrl, RUNWATCH_JWT_SECRET: SECRET, LOG_LEVEL: 'warn',
-      RUNWATCH_RATE_LIMIT_PER_SECOND: '0', RUNWATCH_MAX_CONNECTIONS_PER_USER: '1000000',
-    };
+    const env = runwatchBenchEnv(redisUrl);
     return Promise.all([start(['src/main.ts'], env), start(['src/main.ts'], env)]);
   }
   const file = `bench/peers/${peer}.ts`;
   return Promise.all([start([file, redisUrl]), start([file, redisUrl])]);
-}
-
-/** Runs the load generator against one peer; resolves with its step results. */
-function runLoadgen(config: LoadgenConfig): Promise<StepResult[]> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'bench/loadgen.ts', JSON.stringify(config)], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const results: StepResult[] = [];
-  let buffer = '';
-  child.stdout!.on('data', (chunk: Buffer) => {
-    buffer += chunk.toString();
-    for (let nl = buffer.indexOf('\n'); nl >= 0; nl = buffer.indexOf('\n')) {
-      const line = buffer.slice(0, nl);
-      buffer = buffer.slice(nl + 1);
-      const parsed = JSON.parse(line) as StepResult | { done: true };
-      if ('done' in parsed) continue;
-      results.push(parsed);
-      console.error(`  ${config.peer} ${parsed.kind} ${parsed.rate}/s: ${Math.round(parsed.deliveredPerSecond)} delivered/s, p99 ${parsed.p99.toFixed(1)} ms, lost ${parsed.lost}`);
-    }
-  });
-  return new Promise((resolve, reject) => child.once('exit', (code) => (code === 0 ? resolve(results) : reject(new Error(`loadgen exited ${code}`)))));
-}
-
-async function createJobs(url: string, token: string, n: number): Promise<string[]> {
-  const ids: string[] = [];
-  for (let i = 0; i < n; i++) {
-    const res = await fetch(`${url}/graphql`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
-      body: JSON.stringify({ query: `mutation { createBatchJob(input: { name: "bench ${i}" }) { id } }` }),
-    });
-    ids.push(((await res.json()) as { data: { createBatchJob: { id: string } } }).data.createBatchJob.id);
-  }
-  return ids;
 }
 
 const fmt = (n: number, digits = 1) => (Number.isFinite(n) ? n.toFixed(digits) : '-');

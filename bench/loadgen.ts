@@ -16,6 +16,7 @@
 import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import WebSocket from 'ws';
+import { cpuSeconds } from './instances.js';
 
 /** What bench/fanout.ts passes in. */
 export interface LoadgenConfig {
@@ -63,13 +64,6 @@ export interface StepResult {
 }
 
 const config = JSON.parse(process.argv[2]!) as LoadgenConfig;
-const CLOCK_TICKS = 100; // USER_HZ on Linux
-
-/** CPU seconds (user + system) a process has used, from /proc/<pid>/stat. */
-function cpuSeconds(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
-}
 
 /** Resident set size of a process in KiB, from /proc/<pid>/status. */
 function rssKiB(pid: number): number {
@@ -250,6 +244,8 @@ async function step(kind: StepResult['kind'], rate: number, seconds: number, rss
     await sleep(2);
   }
   const sendEnd = performance.now();
+  // A's CPU counts every report of the step: wait for the last responses.
+  await until(() => inFlight === 0, 30_000);
   let expected = 0;
   for (const sub of subscribers) expected += sentPerJob[sub.job]!;
   const received = () => subscribers.reduce((n, s) => n + s.received, 0);

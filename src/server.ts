@@ -6,6 +6,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { TracerProvider } from '@opentelemetry/api';
+import type { Plugin } from 'graphql-yoga';
 import type { Logger } from 'pino';
 import { randomSecret, SCOPES, signToken, TokenVerifier } from './auth/tokens.js';
 import { createMemoryBackend } from './backends/memory.js';
@@ -57,6 +58,8 @@ export interface ServerOptions {
   logger?: Logger;
   /** Trace with this provider instead of the OTEL_* configuration (tests, embedders); see src/ops.ts. */
   tracerProvider?: TracerProvider;
+  /** More envelop plugins, after the operations kit's (src/ops.ts); e.g. bench/report-path-instance.ts counts cache hits with one. */
+  plugins?: Plugin[];
 }
 
 /**
@@ -116,7 +119,7 @@ export async function startServer(config: Config, opts: ServerOptions = {}): Pro
   const activity = new ActivityService(backend, jobs, clock, { onError });
   const commands = new CommandService(backend, jobs, clock);
   const services: Services = { jobs, training, activity, commands, share: new ShareService(jwtSecret, jobs) };
-  const yoga = createYogaApp({ verifier, services, backend, log, devToken: devToken ?? undefined, plugins: ops.yogaPlugins, cors: ops.policy.cors });
+  const yoga = createYogaApp({ verifier, services, backend, log, devToken: devToken ?? undefined, plugins: [...ops.yogaPlugins, ...(opts.plugins ?? [])], cors: ops.policy.cors });
   const dashboard = createDashboard({ devToken: devToken ?? undefined });
   // Idle keep-alive connections must not hold a shutdown up until the client's keep-alive
   // timeout (undici: 4 s): every response that ends during a shutdown closes its connection.

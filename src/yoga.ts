@@ -14,6 +14,8 @@ import { createErrorMasker } from './schema/errors.js';
 import { useSharedSubscriptionExecution } from './delivery/shared-execution.js';
 import { useVariableDepthLimit } from './schema/json-input.js';
 import { graphiqlOptions, renderOfflineGraphiQL } from './graphiql.js';
+import { useRequestBodyLimit } from './limits/body-limit.js';
+import { useDocumentCache } from './limits/document-cache.js';
 import { DOCUMENT_LIMITS, useDocumentLimits } from './limits/document-limits.js';
 import { schema } from './schema/index.js';
 import type { StreamTransport } from './services/jobs.js';
@@ -53,7 +55,10 @@ export function createYogaApp(deps: YogaDeps): YogaServerInstance<TransportConte
     graphqlEndpoint: '/graphql',
     healthCheckEndpoint: '/healthz',
     landingPage: false,
-    maxRequestBodySize: LIMITS.maxBodyBytes,
+    // Enforced by useRequestBodyLimit (last plugin): the same answers, without a stream per request.
+    maxRequestBodySize: false,
+    // Replaced by useDocumentCache (last plugins, where Yoga puts its own): the same caching, keyed without rule names.
+    parserAndValidationCache: false,
     ...(deps.cors !== undefined ? { cors: deps.cors } : {}),
     logging: {
       debug: (...args) => yogaLog.debug(args.map(String).join(' ')),
@@ -81,6 +86,8 @@ export function createYogaApp(deps: YogaDeps): YogaServerInstance<TransportConte
         },
       }),
       ...(deps.plugins ?? []),
+      useRequestBodyLimit(LIMITS.maxBodyBytes),
+      useDocumentCache(),
     ],
     context: async (initial): Promise<Context> => {
       const viewer = initial.viewer ?? (await authenticate(deps.verifier, initial.request?.headers.get('authorization')));

@@ -80,8 +80,9 @@ export function useOperationObservability(deps: { metrics: Metrics; log: Logger;
     onExecute: ({ args }) => {
       const started = now();
       const what = describe(args.document, args.operationName);
+      // Method syntax, not an arrow: tsx (esbuild keepNames) would name every per-request arrow with defineProperty.
       return {
-        onExecuteDone: ({ result }) => {
+        onExecuteDone({ result }) {
           if (isAsyncIterable(result)) return; // incremental delivery: not used by runwatch's schema
           const errors = (result as ExecutionResult).errors;
           const outcome = errors?.length ? outcomeLabel(errorCodeOf(errors[0])) : 'ok';

@@ -4,6 +4,7 @@
 import { SignJWT } from 'jose';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { RunningServer } from '../../src/server.js';
+import { LIMITS } from '../../src/yoga.js';
 import { deferred, errorCode, gql, gqlHttp, subscribeSse, subscribeWs, withTimeout, wsClient } from '../helpers/clients.js';
 import { freshInstitute, startTestServer, token } from '../helpers/servers.js';
 
@@ -150,6 +151,32 @@ describe('limits', () => {
       body: JSON.stringify({ query: `{ __typename }`, variables: { pad: 'x'.repeat(2_000_000) } }),
     });
     expect(res.status).toBe(413);
+    await stillServes();
+  });
+
+  it('refuses an oversized chunked body (no Content-Length) with 413, and takes a small chunked one', async () => {
+    const chunked = (text: string) => {
+      const bytes = new TextEncoder().encode(text);
+      return fetch(server.url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${tok}` },
+        body: new ReadableStream({
+          start(controller) {
+            for (let i = 0; i < bytes.length; i += 64 * 1024) controller.enqueue(bytes.subarray(i, i + 64 * 1024));
+            controller.close();
+          },
+        }),
+        duplex: 'half',
+      } as RequestInit);
+    };
+    // Just over the limit, so the refusal comes as the last chunk is read (a client still sending a bigger body gets its connection reset).
+    const overhead = JSON.stringify({ query: `{ __typename }`, variables: { pad: '' } }).length;
+    const big = await chunked(JSON.stringify({ query: `{ __typename }`, variables: { pad: 'x'.repeat(LIMITS.maxBodyBytes + 1 - overhead) } }));
+    expect(big.status).toBe(413);
+    expect(((await big.json()) as { errors: { extensions: { code: string } }[] }).errors[0]!.extensions.code).toBe('REQUEST_ENTITY_TOO_LARGE');
+    const small = await chunked(JSON.stringify({ query: `{ __typename }` }));
+    expect(small.status).toBe(200);
+    expect(await small.json()).toEqual({ data: { __typename: 'Query' } });
     await stillServes();
   });
 

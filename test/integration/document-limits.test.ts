@@ -117,6 +117,32 @@ describe('abusive documents', () => {
     });
   }
 
+  it('refuses a document again, the same way, every time it is sent (parse and validation results are cached)', async () => {
+    const oversized = [
+      { query: DEEP_LIST, code: 'GRAPHQL_PARSE_FAILED', limit: 'maxNesting' },
+      { query: ALIAS_BOMB, code: 'GRAPHQL_PARSE_FAILED', limit: 'maxTokens' },
+      { query: INTROSPECTION_BOMB, code: 'GRAPHQL_VALIDATION_FAILED', limit: 'maxIntrospectionDepth' },
+      { query: `{ ${Array.from({ length: 16 }, (_, i) => `a${i}: batchJob(id: "x") { id }`).join(' ')} }`, code: 'GRAPHQL_VALIDATION_FAILED', limit: 'maxAliases' },
+    ];
+    for (const c of oversized) {
+      for (let send = 1; send <= 3; send++) {
+        const res = await fetch(url, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', accept: 'application/graphql-response+json', authorization: `Bearer ${tok}` },
+          body: JSON.stringify({ query: c.query }),
+        });
+        const body = (await res.json()) as GqlResult;
+        expect(res.status, `${c.limit}, send ${send}`).toBe(400);
+        expect(body.data).toBeUndefined();
+        expect(body.errors?.find((e) => e.extensions?.limit === c.limit)?.extensions, `${c.limit}, send ${send}`).toMatchObject({ code: c.code, limit: c.limit });
+        const ws = await wsErrors(c.query);
+        expect(ws.find((e) => e.extensions?.limit === c.limit)?.extensions, `${c.limit} over graphql-ws, send ${send}`).toMatchObject({ code: c.code, limit: c.limit });
+      }
+    }
+    // A document that passes keeps passing.
+    for (let send = 1; send <= 3; send++) expect(await gql(url, tok, '{ __typename }')).toEqual({ __typename: 'Query' });
+  });
+
   it('refuses a fragment bomb (fragments spreading the next twice, 2^40 fields) at once with maxCost, and keeps answering', async () => {
     const fragments = Array.from({ length: 40 }, (_, i) => `fragment F${i} on Query { ...F${i + 1} ...F${i + 1} }`);
     const bomb = ['query { ...F0 }', ...fragments, 'fragment F40 on Query { __typename }'].join('\n');
