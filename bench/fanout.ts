@@ -20,6 +20,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { parseArgs } from 'node:util';
 import { SCOPES, signToken } from '../src/auth/tokens.js';
 import { startRedis } from '../test/helpers/redis.js';
+import { createJobs, SECRET, start } from './lib/procs.js';
 import type { LoadgenConfig, StepResult } from './loadgen.js';
 
 const { values: flags } = parseArgs({
@@ -33,28 +34,7 @@ const { values: flags } = parseArgs({
     peers: { type: 'string', default: 'raw,recipe,runwatch' },
   },
 });
-const SECRET = 'bench-secret-0123456789abcdef-0123456789abcdef';
 const PEERS = flags.peers.split(',') as LoadgenConfig['peer'][];
-
-/** Starts a tsx process and resolves with it and its base URL once it prints that it listens. */
-function start(args: string[], env: Record<string, string> = {}): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
-  return new Promise((resolve, reject) => {
-    let out = '';
-    const onData = (chunk: Buffer) => {
-      out += chunk.toString();
-      const port = /listening (\d+)/.exec(out)?.[1];
-      const url = /running at (http:\/\/[\d.:]+)/.exec(out)?.[1];
-      if (port || url) {
-        child.stdout!.off('data', onData);
-        child.stdout!.resume();
-        resolve({ child, url: url ?? `http://127.0.0.1:${port}` });
-      }
-    };
-    child.stdout!.on('data', onData);
-    child.once('exit', (code) => reject(new Error(`${args.join(' ')} exited ${code}: ${out}`)));
-  });
-}
 
 /** Starts A and B of one peer. */
 async function startPeer(peer: LoadgenConfig['peer'], redisUrl: string) {
@@ -86,19 +66,6 @@ function runLoadgen(config: LoadgenConfig): Promise<StepResult[]> {
     }
   });
   return new Promise((resolve, reject) => child.once('exit', (code) => (code === 0 ? resolve(results) : reject(new Error(`loadgen exited ${code}`)))));
-}
-
-async function createJobs(url: string, token: string, n: number): Promise<string[]> {
-  const ids: string[] = [];
-  for (let i = 0; i < n; i++) {
-    const res = await fetch(`${url}/graphql`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
-      body: JSON.stringify({ query: `mutation { createBatchJob(input: { name: "bench ${i}" }) { id } }` }),
-    });
-    ids.push(((await res.json()) as { data: { createBatchJob: { id: string } } }).data.createBatchJob.id);
-  }
-  return ids;
 }
 
 const fmt = (n: number, digits = 1) => (Number.isFinite(n) ? n.toFixed(digits) : '-');

@@ -13,9 +13,9 @@
  * Input: one JSON argument ({@link LoadgenConfig}). Output: JSON lines on
  * stdout, one {@link StepResult} per step, then `{"done":true}`.
  */
-import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import WebSocket from 'ws';
+import { cpuSeconds, rssKiB } from './lib/procs.js';
 
 /** What bench/fanout.ts passes in. */
 export interface LoadgenConfig {
@@ -63,19 +63,6 @@ export interface StepResult {
 }
 
 const config = JSON.parse(process.argv[2]!) as LoadgenConfig;
-const CLOCK_TICKS = 100; // USER_HZ on Linux
-
-/** CPU seconds (user + system) a process has used, from /proc/<pid>/stat. */
-function cpuSeconds(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
-}
-
-/** Resident set size of a process in KiB, from /proc/<pid>/status. */
-function rssKiB(pid: number): number {
-  return Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]);
-}
-
 /** Per-subscriber receive state. */
 interface Subscriber {
   job: number;
