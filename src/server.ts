@@ -57,6 +57,12 @@ export interface ServerOptions {
   logger?: Logger;
   /** Trace with this provider instead of the OTEL_* configuration (tests, embedders); see src/ops.ts. */
   tracerProvider?: TracerProvider;
+  /**
+   * WebSockets: negotiate permessage-deflate with clients that offer it (default
+   * false: it costs CPU per message and a zlib context, about 240 KiB, per
+   * connection; see docs/benchmarks.md, connections and memory).
+   */
+  perMessageDeflate?: boolean;
 }
 
 /**
@@ -135,7 +141,7 @@ export async function startServer(config: Config, opts: ServerOptions = {}): Pro
     if (dashboard(req, res)) return; // the web dashboard at / (src/dashboard)
     void yoga(req, res);
   });
-  const ws = attachGraphqlWs({ httpServer, yoga, verifier, log, policy: ops.policy });
+  const ws = attachGraphqlWs({ httpServer, yoga, verifier, log, policy: ops.policy, perMessageDeflate: opts.perMessageDeflate });
   ops.attachWebSockets(ws.wss);
 
   await new Promise<void>((resolve, reject) => {
