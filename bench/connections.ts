@@ -33,6 +33,7 @@
  * 127.0.0.1 only. Linux only (/proc). Results: docs/benchmarks.md.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { readdirSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
 import { SCOPES, signToken } from '../src/auth/tokens.js';
@@ -77,8 +78,8 @@ const PEERS = flags.peers.split(',') as Peer[];
 const DEFLATE = flags.deflate.split(',').map((d) => d === 'on');
 const RATE = Number(flags.rate);
 const SECONDS = Number(flags.seconds);
-/** File descriptors a serving instance uses besides its connections (stdio, epoll, libuv and tsx's loader thread, Redis, listener). */
-const FD_OVERHEAD = 64;
+/** File descriptors a serving instance uses besides its connections (stdio, epoll, libuv and tsx's loader thread, Redis, listener: 27 measured). */
+const FD_OVERHEAD = 40;
 const PER_WORKER = 10_000;
 
 /** Memory of the serving instance at one moment: VmRSS (KiB) and V8 heap used + external (bytes), after a forced GC. */
@@ -286,7 +287,8 @@ async function runOne(peer: Peer, scenario: Scenario, deflate: boolean, connecti
       return { cmd: 'connect', config, timeoutMs };
     });
     const open = sum(connected, 'open');
-    console.error(`  ${label}: ${open}/${connections} connections open in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    const fds = readdirSync(`/proc/${serving.child.pid}/fd`).length;
+    console.error(`  ${label}: ${open}/${connections} connections open in ${((Date.now() - t0) / 1000).toFixed(1)} s (${fds} file descriptors in use)`);
     const afterConnect = await serving.probe();
     const t1 = Date.now();
     const subscribed = await all(workers, { cmd: 'subscribe', timeoutMs: 60_000 + subscriptions * 2 });
