@@ -227,7 +227,7 @@ class Worker {
     raiseSoftLimit(this.child.pid!, openFilesLimit().hard);
     this.child.on('message', (reply: Reply) => this.pending.shift()?.(reply));
     this.child.once('exit', (code) => {
-      for (const p of this.pending.splice(0)) p({ ok: false, open: 0, live: 0, subsShort: 0, subsOver: 0, connectionsNotAll: 0, received: 0, errors: [`load generator exited ${code}`] });
+      for (const p of this.pending.splice(0)) p({ ok: false, open: 0, live: 0, subsShort: 0, subsOver: 0, connectionsNotAll: 0, received: 0, ended: 0, closed: 0, errors: [`load generator exited ${code}`] });
     });
   }
   send(command: Command): Promise<Reply> {
@@ -249,7 +249,7 @@ async function all(workers: Worker[], command: Command | ((i: number) => Command
   return replies;
 }
 
-const sum = (replies: Reply[], key: 'open' | 'live' | 'received' | 'connectionsNotAll' | 'subsShort' | 'subsOver') => replies.reduce((n, r) => n + r[key], 0);
+const sum = (replies: Reply[], key: 'open' | 'live' | 'received' | 'connectionsNotAll' | 'subsShort' | 'subsOver' | 'ended' | 'closed') => replies.reduce((n, r) => n + r[key], 0);
 
 /** Waits until every job channel has a subscriber in Redis (the serving instance's SUBSCRIBE went through). */
 async function channelsSubscribed(redisClient: Redis, jobIds: string[], timeoutMs: number): Promise<boolean> {
@@ -337,7 +337,8 @@ async function runOne(peer: Peer, scenario: Scenario, deflate: boolean, connecti
     const receivedAll = notAll === 0 && final.every((r) => r.ok) && live === subscriptions;
     console.error(
       `  ${label}: ${Math.round(windowDeliveries / sendSeconds)} deliveries/s for ${sendSeconds.toFixed(1)} s, CPU ${((cpuSecondsUsed / wallSeconds) * 100).toFixed(0)} %; ` +
-        `connections that did not receive all: ${notAll} (subscriptions short ${sum(final, 'subsShort')}, over ${sum(final, 'subsOver')})`,
+        `connections that did not receive all: ${notAll} (subscriptions short ${sum(final, 'subsShort')}, over ${sum(final, 'subsOver')}; ` +
+        `ended by the server ${sum(final, 'ended')}, connections closed by it ${sum(final, 'closed')})`,
     );
     const afterDelivery = await serving.probe();
     const gcNote = base.gc ? '' : 'no forced GC';

@@ -48,6 +48,9 @@ export interface Reply {
   subsOver: number;
   connectionsNotAll: number;
   received: number;
+  /** Subscriptions the server completed or errored, and connections it closed (never expected in the benchmark). */
+  ended: number;
+  closed: number;
   errors: string[];
 }
 
@@ -63,6 +66,8 @@ let liveFlags = new Uint8Array(0);
 let live = 0;
 let open = 0;
 let received = 0;
+let ended = 0;
+let closed = 0;
 const errors: string[] = [];
 let wake: (() => void) | null = null;
 let closing = false;
@@ -110,8 +115,16 @@ function onMessage(connection: number, socket: WebSocket, data: string): void {
       return;
     case 'next': {
       const k = Number(msg.id);
+      const event = msg.payload?.data?.runProgress;
+      if (!event) {
+        // An execution result with errors instead of a stream (graphql-ws then completes the operation).
+        ended++;
+        note(`connection ${config.firstConnection + connection} (job ${config.jobIds[jobOf(connection, k)]}): ${data.slice(0, 300)}`);
+        wake?.();
+        return;
+      }
       markLive(base + k);
-      if (msg.payload?.data?.runProgress?.type === 'STAGE') {
+      if (event.type === 'STAGE') {
         counts[base + k]!++;
         received++;
         wake?.();
@@ -119,7 +132,9 @@ function onMessage(connection: number, socket: WebSocket, data: string): void {
       return;
     }
     default:
-      note(`connection ${config.firstConnection + connection}: ${data.slice(0, 200)}`);
+      if (msg.type === 'error') ended++;
+      if (msg.type === 'complete' && liveFlags[base + Number(msg.id ?? 0)]) ended++; // after an errors-only `next`, already counted
+      note(`connection ${config.firstConnection + connection} (job ${config.jobIds[jobOf(connection, Number(msg.id ?? 0))]}): ${data.slice(0, 200)}`);
   }
 }
 
@@ -140,7 +155,10 @@ function connectOne(connection: number): Promise<void> {
       resolve();
     });
     socket.on('close', (code, reason) => {
-      if (!closing) note(`connection ${config.firstConnection + connection} closed: ${code} ${String(reason)}`);
+      if (!closing) {
+        closed++;
+        note(`connection ${config.firstConnection + connection} closed: ${code} ${String(reason)}`);
+      }
       resolve();
     });
   });
@@ -165,7 +183,7 @@ async function until(done: () => boolean, timeoutMs: number): Promise<boolean> {
 }
 
 function reply(extra: Partial<Reply> = {}): void {
-  process.send!({ ok: true, open, live, subsShort: 0, subsOver: 0, connectionsNotAll: 0, received, errors: errors.splice(0), ...extra } satisfies Reply);
+  process.send!({ ok: true, open, live, subsShort: 0, subsOver: 0, connectionsNotAll: 0, received, ended, closed, errors: errors.splice(0), ...extra } satisfies Reply);
 }
 
 async function handle(command: Command): Promise<void> {
@@ -197,10 +215,10 @@ async function handle(command: Command): Promise<void> {
           sent++;
         }
         // At most ~1,000 subscribes in flight, so the server sees a steady stream, not the whole slice at once.
-        if (sent >= 1000) await until(() => live >= sent - 1000, Math.max(0, deadline - Date.now()));
+        if (sent >= 1000) await until(() => live + ended >= sent - 1000, Math.max(0, deadline - Date.now()));
       }
-      const ok = await until(() => live >= counts.length, Math.max(0, deadline - Date.now()));
-      return reply({ ok });
+      const ok = await until(() => live + ended >= counts.length, Math.max(0, deadline - Date.now()));
+      return reply({ ok: ok && ended === 0 });
     }
     case 'reset':
       counts.fill(0);
@@ -244,7 +262,7 @@ let queue = Promise.resolve();
 process.on('message', (command: Command) => {
   queue = queue.then(() => handle(command)).catch((error: unknown) => {
     note(String(error instanceof Error ? error.stack : error));
-    process.send!({ ok: false, open, live, subsShort: 0, subsOver: 0, connectionsNotAll: 0, received, errors: errors.splice(0) } satisfies Reply);
+    process.send!({ ok: false, open, live, subsShort: 0, subsOver: 0, connectionsNotAll: 0, received, ended, closed, errors: errors.splice(0) } satisfies Reply);
   });
 });
 process.on('disconnect', () => process.exit(0)); // the parent is gone
