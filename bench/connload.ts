@@ -26,6 +26,8 @@ export interface WorkerConfig {
   firstConnection: number;
   connections: number;
   subsPerConnection: number;
+  /** Handshakes at a time. */
+  connectBatch: number;
 }
 
 /** Commands from the parent. */
@@ -108,6 +110,8 @@ function onMessage(connection: number, socket: WebSocket, data: string): void {
   switch (msg.type) {
     case 'connection_ack':
       open++;
+      onAck[connection]?.();
+      onAck[connection] = undefined;
       wake?.();
       return;
     case 'ping':
@@ -138,6 +142,10 @@ function onMessage(connection: number, socket: WebSocket, data: string): void {
   }
 }
 
+/** Per connection while its handshake is under way: resolves its connectOne (runwatch: at `connection_ack`). */
+const onAck: ((() => void) | undefined)[] = [];
+
+/** Opens connection `connection`; resolves when it is usable (raw: open; runwatch: acknowledged) or failed. */
 function connectOne(connection: number): Promise<void> {
   const socket = new WebSocket(config.wsUrl, config.peer === 'raw' ? undefined : 'graphql-transport-ws');
   sockets[connection] = socket;
@@ -146,8 +154,11 @@ function connectOne(connection: number): Promise<void> {
       if (config.peer === 'raw') {
         open++;
         wake?.();
-      } else socket.send(JSON.stringify({ type: 'connection_init', payload: { authorization: `Bearer ${config.token}` } }));
-      resolve();
+        resolve();
+      } else {
+        onAck[connection] = resolve;
+        socket.send(JSON.stringify({ type: 'connection_init', payload: { authorization: `Bearer ${config.token}` } }));
+      }
     });
     socket.on('message', (data) => onMessage(connection, socket, String(data)));
     socket.on('error', (error) => {
@@ -194,10 +205,11 @@ async function handle(command: Command): Promise<void> {
       const subs = config.connections * config.subsPerConnection;
       counts = new Uint32Array(subs);
       liveFlags = new Uint8Array(subs);
-      // 200 handshakes at a time: the server's accept queue and the token check see a burst, not a flood.
+      // connectBatch handshakes at a time (default 200): the server's accept queue and the token check see bursts, not a flood.
       const deadline = Date.now() + command.timeoutMs;
-      for (let i = 0; i < config.connections && Date.now() < deadline; i += 200) {
-        await Promise.all(Array.from({ length: Math.min(200, config.connections - i) }, (_, j) => connectOne(i + j)));
+      const batch = Math.max(1, config.connectBatch);
+      for (let i = 0; i < config.connections && Date.now() < deadline; i += batch) {
+        await Promise.all(Array.from({ length: Math.min(batch, config.connections - i) }, (_, j) => connectOne(i + j)));
       }
       const ok = await until(() => open >= config.connections, Math.max(0, deadline - Date.now()));
       return reply({ ok });
