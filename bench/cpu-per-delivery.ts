@@ -18,24 +18,17 @@
  * Results are recorded in docs/benchmarks.md.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { createClient } from 'graphql-ws';
 import { Redis } from 'ioredis';
 import WebSocket from 'ws';
 import { SCOPES, signToken } from '../src/auth/tokens.js';
 import { startRedis } from '../test/helpers/redis.js';
+import { benchEvent, BENCH_SECRET as SECRET, cpuSeconds } from './lib/procs.js';
 
 const SUBSCRIBERS = Number(process.argv[2] ?? 100);
 const EVENTS = Number(process.argv[3] ?? 2000);
 const BATCH = 100;
-const SECRET = 'bench-secret-0123456789abcdef-0123456789abcdef';
 const QUERY = `subscription($runId: ID!) { runProgress(runId: $runId) { cursor type timestamp job { id status completed total percent rate etaSeconds stage } } }`;
-
-const clockTicks = 100; // USER_HZ on Linux
-function cpuSeconds(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / clockTicks;
-}
 
 function start(args: string[], env: Record<string, string> = {}): Promise<{ child: ChildProcess; line: string }> {
   const child = spawn(process.execPath, ['--import', 'tsx', ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
@@ -47,18 +40,6 @@ function start(args: string[], env: Record<string, string> = {}): Promise<{ chil
       if (line) resolve({ child, line });
     });
     child.once('exit', (code) => reject(new Error(`${args.join(' ')} exited ${code}: ${out}`)));
-  });
-}
-
-function event(runId: string, offset: number): string {
-  const job = {
-    id: runId, kind: 'BATCH', name: 'bench', status: 'RUNNING', total: 1_000_000, completed: offset, failed: 0,
-    percent: offset / 10_000, rate: 123.4, etaSeconds: 987.6, stage: `stage-${offset}`, message: null, errorMessage: null,
-    metadata: null, resources: null, createdAt: 1, startedAt: 2, finishedAt: null, updatedAt: 3, lastCursor: `bench.${offset}`,
-  };
-  return JSON.stringify({
-    cursor: `bench.${offset}`, offset, runId, type: 'STAGE', timestamp: Date.now(), job, message: job.stage,
-    owner: { tenant: { institute: 'user:bench', environment: 'default' }, userId: 'bench' },
   });
 }
 
@@ -87,7 +68,7 @@ class Counter {
 /** Publishes warm-up events until every client got one (subscriptions are live); returns the count each has. */
 async function warmUp(redis: Redis, channel: string, runId: string, counter: Counter): Promise<number> {
   for (let attempt = 0; attempt < 50; attempt++) {
-    await redis.publish(channel, event(runId, 1));
+    await redis.publish(channel, benchEvent(runId, 1));
     const got = await Promise.race([counter.until(1).then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 200))]);
     if (got) {
       await new Promise((r) => setTimeout(r, 300)); // let stragglers of the last warm-up arrive
@@ -103,7 +84,7 @@ async function measure(name: string, pid: number, channel: string, redis: Redis,
   const t0 = process.hrtime.bigint();
   for (let sent = 0; sent < EVENTS; sent += BATCH) {
     const pipeline = redis.pipeline();
-    for (let i = 1; i <= BATCH; i++) pipeline.publish(channel, event(runId, 1_000 + sent + i));
+    for (let i = 1; i <= BATCH; i++) pipeline.publish(channel, benchEvent(runId, 1_000 + sent + i));
     await pipeline.exec();
     await counter.until(base + sent + BATCH);
   }

@@ -20,7 +20,8 @@ import type { ChildProcess } from 'node:child_process';
 import { parseArgs } from 'node:util';
 import { SCOPES, signToken } from '../src/auth/tokens.js';
 import { startRedis } from '../test/helpers/redis.js';
-import { BENCH_SECRET as SECRET, createJobs, runLoadgen, runwatchBenchEnv, start } from './instances.js';
+import { runLoadgen, runwatchBenchEnv } from './instances.js';
+import { BENCH_SECRET as SECRET, createJobs, start } from './lib/procs.js';
 import type { LoadgenConfig, StepResult } from './loadgen.js';
 
 const { values: flags } = parseArgs({

@@ -1,15 +1,11 @@
 /**
- * Helpers shared by the benchmarks (bench/fanout.ts, bench/report-path.ts):
- * starting instances as child processes, the bench secret and token, the
- * runwatch environment the benches run with, creating jobs, and CPU readings
- * of a process from /proc.
+ * What the load-generator benchmarks (bench/fanout.ts, bench/report-path.ts)
+ * share on top of bench/lib/procs.ts: the runwatch environment they run
+ * instances with, and running the load generator.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { BENCH_SECRET } from './lib/procs.js';
 import type { LoadgenConfig, StepResult } from './loadgen.js';
-
-/** The JWT secret every bench instance verifies with. */
-export const BENCH_SECRET = 'bench-secret-0123456789abcdef-0123456789abcdef';
 
 /**
  * The environment of a runwatch bench instance: a free port, the bench
@@ -21,45 +17,6 @@ export function runwatchBenchEnv(redisUrl: string): Record<string, string> {
     PORT: '0', REDIS_URL: redisUrl, RUNWATCH_JWT_SECRET: BENCH_SECRET, LOG_LEVEL: 'warn',
     RUNWATCH_RATE_LIMIT_PER_SECOND: '0', RUNWATCH_MAX_CONNECTIONS_PER_USER: '1000000',
   };
-}
-
-/**
- * Starts `node [nodeArgs] --import tsx <args>` and resolves with the process and
- * its base URL (e.g. `http://127.0.0.1:4000`) once it prints `listening <port>`
- * or `running at <url>`.
- * @throws Error (rejects) when the process exits first, with what it printed.
- */
-export function start(args: string[], env: Record<string, string> = {}, nodeArgs: string[] = []): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
-  return new Promise((resolve, reject) => {
-    let out = '';
-    const onData = (chunk: Buffer) => {
-      out += chunk.toString();
-      const port = /listening (\d+)/.exec(out)?.[1];
-      const url = /running at (http:\/\/[\d.:]+)/.exec(out)?.[1];
-      if (port || url) {
-        child.stdout!.off('data', onData);
-        child.stdout!.resume();
-        resolve({ child, url: url ?? `http://127.0.0.1:${port}` });
-      }
-    };
-    child.stdout!.on('data', onData);
-    child.once('exit', (code) => reject(new Error(`${args.join(' ')} exited ${code}: ${out}`)));
-  });
-}
-
-/** Creates `n` batch jobs named `bench <i>` through `url`'s /graphql; resolves with their ids. */
-export async function createJobs(url: string, token: string, n: number): Promise<string[]> {
-  const ids: string[] = [];
-  for (let i = 0; i < n; i++) {
-    const res = await fetch(`${url}/graphql`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
-      body: JSON.stringify({ query: `mutation { createBatchJob(input: { name: "bench ${i}" }) { id } }` }),
-    });
-    ids.push(((await res.json()) as { data: { createBatchJob: { id: string } } }).data.createBatchJob.id);
-  }
-  return ids;
 }
 
 /**
@@ -86,12 +43,4 @@ export function runLoadgen(config: LoadgenConfig): Promise<StepResult[]> {
     }
   });
   return new Promise((resolve, reject) => child.once('exit', (code) => (code === 0 ? resolve(results) : reject(new Error(`loadgen exited ${code}`)))));
-}
-
-const CLOCK_TICKS = 100; // USER_HZ on Linux
-
-/** CPU seconds (user + system) a process has used, from /proc/<pid>/stat (10 ms resolution). */
-export function cpuSeconds(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
 }

@@ -16,7 +16,7 @@
 import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import WebSocket from 'ws';
-import { cpuSeconds } from './instances.js';
+import { cpuSeconds } from './lib/procs.js';
 
 /** What bench/fanout.ts passes in. */
 export interface LoadgenConfig {

@@ -60,6 +60,12 @@ export interface ServerOptions {
   tracerProvider?: TracerProvider;
   /** More envelop plugins, after the operations kit's (src/ops.ts); e.g. bench/report-path-instance.ts counts cache hits with one. */
   plugins?: Plugin[];
+  /**
+   * WebSockets: negotiate permessage-deflate with clients that offer it (default
+   * false: it costs CPU per message and a zlib context, about 240 KiB, per
+   * connection; see docs/benchmarks.md, connections and memory).
+   */
+  perMessageDeflate?: boolean;
 }
 
 /**
@@ -134,7 +140,7 @@ export async function startServer(config: Config, opts: ServerOptions = {}): Pro
     if (dashboard(req, res)) return; // the web dashboard at / (src/dashboard)
     void yoga(req, res);
   });
-  const ws = attachGraphqlWs({ httpServer, yoga, verifier, log, policy: ops.policy });
+  const ws = attachGraphqlWs({ httpServer, yoga, verifier, log, policy: ops.policy, perMessageDeflate: opts.perMessageDeflate });
   ops.attachWebSockets(ws.wss);
 
   await new Promise<void>((resolve, reject) => {

@@ -44,6 +44,14 @@ export interface WsOptions {
   policy?: ConnectionPolicy;
   /** Bytes a socket may buffer before deliveries to it pause until it drains (default 64 KiB). */
   maxBufferedBytes?: number;
+  /**
+   * Negotiate permessage-deflate (RFC 7692) with clients that offer it
+   * (default false). With `ws`'s defaults every message is compressed (its
+   * 1 KiB threshold applies only without context takeover) and a socket keeps
+   * its zlib context from its first message on: about 240 KiB of memory per
+   * connection (docs/benchmarks.md, connections and memory).
+   */
+  perMessageDeflate?: boolean;
 }
 
 /** Attaches graphql-transport-ws; returns the WebSocket server and a dispose function. */
@@ -52,6 +60,7 @@ export function attachGraphqlWs(opts: WsOptions) {
     server: opts.httpServer,
     path: '/graphql',
     maxPayload: LIMITS.maxBodyBytes,
+    perMessageDeflate: opts.perMessageDeflate ?? false,
     ...(opts.policy ? { verifyClient: opts.policy.verifyClient } : {}),
   });
   const log = opts.log.child({ component: 'ws' });

@@ -4,16 +4,18 @@
  * ingress and a server, like a runwatch instance:
  * - `POST /publish/<runId>`: PUBLISHes the request body, unchanged, on
  *   `runwatch:job:<runId>`;
- * - WebSocket: a client's first message is the run id it wants; the process
- *   holds one Redis SUBSCRIBE per channel and sends every message, as
- *   received, to every socket of that channel.
- * Usage: tsx bench/peers/raw.ts <redisUrl>; prints `listening <port>`.
+ * - WebSocket: each message a client sends is a run id it wants (one per
+ *   message, so a socket may multiplex several, answered `{"ready":true}`
+ *   each); the process holds one Redis SUBSCRIBE per channel and sends every
+ *   message, as received, to every socket of that channel.
+ * Usage: tsx bench/peers/raw.ts <redisUrl> [--deflate]; prints `listening <port>`.
+ * `--deflate`: negotiate permessage-deflate (`ws`'s option; off by default).
  */
 import { createServer } from 'node:http';
 import { Redis } from 'ioredis';
 import { WebSocketServer, type WebSocket } from 'ws';
 
-const [redisUrl] = process.argv.slice(2) as [string];
+const [redisUrl, ...rest] = process.argv.slice(2) as [string, ...string[]];
 const publisher = new Redis(redisUrl);
 const subscriber = new Redis(redisUrl);
 const sockets = new Map<string, Set<WebSocket>>();
@@ -34,9 +36,10 @@ const http = createServer((req, res) => {
   });
 });
 
-const wss = new WebSocketServer({ server: http });
+const wss = new WebSocketServer({ server: http, perMessageDeflate: rest.includes('--deflate') });
 wss.on('connection', (socket) => {
-  socket.once('message', (data) => {
+  const joined: Set<WebSocket>[] = [];
+  socket.on('message', (data) => {
     const channel = `runwatch:job:${String(data)}`;
     let set = sockets.get(channel);
     if (!set) {
@@ -44,8 +47,11 @@ wss.on('connection', (socket) => {
       void subscriber.subscribe(channel);
     }
     set.add(socket);
+    joined.push(set);
     socket.send('{"ready":true}');
-    socket.on('close', () => set.delete(socket));
+  });
+  socket.on('close', () => {
+    for (const set of joined) set.delete(socket);
   });
 });
 subscriber.on('messageBuffer', (channel: Buffer, message: Buffer) => {

@@ -12,7 +12,8 @@
  *   `maxSubscriptionsPerConnection` subscriptions on one WebSocket (the next
  *   subscribe gets RATE_LIMITED; the connection stays up).
  * - Token expiry, live: a WebSocket is closed with 4403 when its token
- *   expires (clients reconnect with a fresh token) — one timer per connection;
+ *   expires (clients reconnect with a fresh token) — one timer per server for
+ *   all of them ({@link ExpiryTimers});
  *   an SSE subscription ends at expiry with an UNAUTHENTICATED error (reason
  *   `expired`) — one timer per stream, which is one connection.
  */
@@ -62,10 +63,113 @@ export interface CorsSettings {
 
 export { isHttpContext } from '../request-context.js';
 
+/**
+ * Deadlines of many items on one timer: items grouped by deadline (a JWT's
+ * `exp` has one-second resolution, so the connections of one token, and of
+ * tokens that expire in the same second, share a group), a binary min-heap of
+ * the deadlines, and one timer for the earliest. It replaces a `Timeout`, its
+ * closure and a context per connection (about 0.5 KiB each; see
+ * docs/benchmarks.md, connections and memory). `onExpire` runs at or after
+ * the deadline, once per item still there.
+ */
+export class ExpiryTimers<T extends object> {
+  private readonly groups = new Map<number, Set<T>>();
+  /** Deadlines, a min-heap; may hold deadlines whose group is gone (skipped when they come up). */
+  private readonly heap: number[] = [];
+  private timer: NodeJS.Timeout | undefined;
+  private armedFor = Infinity;
+
+  constructor(
+    private readonly now: () => number,
+    private readonly onExpire: (item: T) => void,
+  ) {}
+
+  /** Schedules `item` for `deadline` (epoch ms). */
+  add(deadline: number, item: T): void {
+    let group = this.groups.get(deadline);
+    if (!group) {
+      this.groups.set(deadline, (group = new Set()));
+      this.push(deadline);
+      if (deadline < this.armedFor) this.arm();
+    }
+    group.add(item);
+  }
+
+  /** Unschedules `item` (e.g. its connection closed first). */
+  delete(deadline: number, item: T): void {
+    const group = this.groups.get(deadline);
+    if (!group) return;
+    group.delete(item);
+    if (group.size === 0) this.groups.delete(deadline);
+  }
+
+  /** Items scheduled (diagnostics). */
+  get size(): number {
+    let n = 0;
+    for (const group of this.groups.values()) n += group.size;
+    return n;
+  }
+
+  private arm(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    while (this.heap.length > 0 && !this.groups.has(this.heap[0]!)) this.pop();
+    this.armedFor = this.heap[0] ?? Infinity;
+    if (this.armedFor === Infinity) return;
+    this.timer = setTimeout(() => this.fire(), Math.min(Math.max(0, this.armedFor - this.now()), MAX_DELAY_MS));
+    this.timer.unref();
+  }
+
+  private fire(): void {
+    const now = this.now();
+    while (this.heap.length > 0 && this.heap[0]! <= now) {
+      const deadline = this.pop();
+      const group = this.groups.get(deadline);
+      if (!group) continue;
+      this.groups.delete(deadline);
+      for (const item of group) this.onExpire(item);
+    }
+    this.arm();
+  }
+
+  private push(deadline: number): void {
+    const heap = this.heap;
+    let i = heap.push(deadline) - 1;
+    while (i > 0) {
+      const parent = (i - 1) >> 1;
+      if (heap[parent]! <= deadline) break;
+      heap[i] = heap[parent]!;
+      i = parent;
+    }
+    heap[i] = deadline;
+  }
+
+  private pop(): number {
+    const heap = this.heap;
+    const top = heap[0]!;
+    const last = heap.pop()!;
+    if (heap.length > 0) {
+      let i = 0;
+      for (;;) {
+        const left = 2 * i + 1;
+        if (left >= heap.length) break;
+        const child = left + 1 < heap.length && heap[left + 1]! < heap[left]! ? left + 1 : left;
+        if (heap[child]! >= last) break;
+        heap[i] = heap[child]!;
+        i = child;
+      }
+      heap[i] = last;
+    }
+    return top;
+  }
+}
+
 /** One per server: origin checks, per-user and per-connection caps, live token expiry. */
 export class ConnectionPolicy {
   private readonly perUser = new Map<string, number>();
-  private readonly users = new WeakMap<WebSocket, string>();
+  /** Admitted WebSockets: whose slot they hold and when their token expires (epoch ms; null: never). */
+  private readonly admitted = new WeakMap<WebSocket, { userId: string; expiresAt: number | null }>();
+  private readonly expiries: ExpiryTimers<WebSocket>;
   private readonly anyOrigin: boolean;
   private readonly origins: Set<string>;
   private readonly now: () => number;
@@ -74,6 +178,7 @@ export class ConnectionPolicy {
     this.anyOrigin = opts.allowedOrigins.includes('*');
     this.origins = new Set(opts.allowedOrigins.map((o) => o.toLowerCase().replace(/\/$/, '')));
     this.now = opts.now ?? Date.now;
+    this.expiries = new ExpiryTimers(this.now, (socket) => this.expire(socket));
   }
 
   /** May a request with this `Origin` (null/undefined: none) reach a server addressed as `host`? */
@@ -109,54 +214,70 @@ export class ConnectionPolicy {
 
   /** Takes a connection slot for `userId`; null when the user is at the cap. The release function is idempotent. */
   acquire(userId: string): (() => void) | null {
-    const held = this.perUser.get(userId) ?? 0;
-    if (held >= this.opts.maxConnectionsPerUser) return null;
-    this.perUser.set(userId, held + 1);
+    if (!this.take(userId)) return null;
     let released = false;
     return () => {
       if (released) return;
       released = true;
-      const n = (this.perUser.get(userId) ?? 1) - 1;
-      if (n <= 0) this.perUser.delete(userId);
-      else this.perUser.set(userId, n);
+      this.give(userId);
     };
+  }
+
+  /** Takes a slot for `userId` if it is under the cap. */
+  private take(userId: string): boolean {
+    const held = this.perUser.get(userId) ?? 0;
+    if (held >= this.opts.maxConnectionsPerUser) return false;
+    this.perUser.set(userId, held + 1);
+    return true;
+  }
+
+  /** Gives back a slot {@link take} took. */
+  private give(userId: string): void {
+    const n = (this.perUser.get(userId) ?? 1) - 1;
+    if (n <= 0) this.perUser.delete(userId);
+    else this.perUser.set(userId, n);
   }
 
   /** The `sub` a WebSocket authenticated as (for logs), if it did. */
   userOf(socket: WebSocket): string | undefined {
-    return this.users.get(socket);
+    return this.admitted.get(socket)?.userId;
   }
 
   /**
    * Admits an authenticated WebSocket: takes a slot (released on close) and
-   * arms the expiry timer (closes with 4403 when the token expires).
+   * schedules its close with 4403 when the token expires (on the policy's
+   * shared {@link ExpiryTimers}, not a timer per connection).
    * @returns null when admitted, or the close code and reason to refuse with (1013 at the per-user cap).
    */
   admitWebSocket(socket: WebSocket, viewer: Viewer): { code: number; reason: string } | null {
-    const release = this.acquire(viewer.userId);
-    if (!release) {
+    if (!this.take(viewer.userId)) {
       this.opts.metrics.rateLimited.inc({ limit: 'connections_per_user' });
       this.opts.metrics.connectionsRefused.inc({ transport: 'ws', reason: 'too_many_connections' });
       return { code: CloseCode.TryAgainLater, reason: `Too many connections for this user (at most ${this.opts.maxConnectionsPerUser})` };
     }
-    this.users.set(socket, viewer.userId);
-    let timer: NodeJS.Timeout | undefined;
-    const arm = (expiresAt: number) => {
-      const delay = expiresAt - this.now();
-      if (delay <= 0) {
-        this.opts.metrics.expiryCloses.inc({ transport: 'ws' });
-        socket.close(CloseCode.Forbidden, 'Forbidden: token expired');
-        return;
-      }
-      timer = setTimeout(() => arm(expiresAt), Math.min(delay, MAX_DELAY_MS));
-      timer.unref();
-    };
-    if (viewer.expiresAt !== null) arm(viewer.expiresAt);
-    socket.once('close', () => {
-      clearTimeout(timer);
-      release();
-    });
+    this.admitted.set(socket, { userId: viewer.userId, expiresAt: viewer.expiresAt });
+    // One shared listener for every socket (`this` is the socket): no closure per connection.
+    socket.on('close', this.onSocketClose);
+    if (viewer.expiresAt !== null) {
+      if (viewer.expiresAt <= this.now()) this.expire(socket);
+      else this.expiries.add(viewer.expiresAt, socket);
+    }
     return null;
+  }
+
+  /** The `close` listener of admitted sockets (`this`: the socket): frees the slot and drops the expiry. */
+  private readonly onSocketClose = ((policy: ConnectionPolicy) =>
+    function (this: WebSocket) {
+      const admitted = policy.admitted.get(this);
+      if (!admitted) return;
+      policy.admitted.delete(this);
+      if (admitted.expiresAt !== null) policy.expiries.delete(admitted.expiresAt, this);
+      policy.give(admitted.userId);
+    })(this);
+
+  private expire(socket: WebSocket): void {
+    this.opts.metrics.expiryCloses.inc({ transport: 'ws' });
+    socket.close(CloseCode.Forbidden, 'Forbidden: token expired');
   }
 
   /**

@@ -106,8 +106,9 @@ export function useOperationObservability(deps: { metrics: Metrics; log: Logger;
             return;
           }
           metrics.operations.inc({ ...what, outcome: 'ok' });
-          const active = metrics.subscriptionsActive.labels(what.field, transport);
-          active.inc();
+          // Labels as a plain object, not `.labels()`: that builds a child with five closures per subscription.
+          const active = { field: what.field, transport };
+          metrics.subscriptionsActive.inc(active);
           const sse = transport === 'sse';
           const opened = now();
           if (sse) {
@@ -118,7 +119,7 @@ export function useOperationObservability(deps: { metrics: Metrics; log: Logger;
           setResult(
             watchIterator(result, {
               onEnd: (reason) => {
-                active.dec();
+                metrics.subscriptionsActive.dec(active);
                 if (!sse) return;
                 metrics.connectionsOpen.dec({ transport: 'sse' });
                 log.info(

@@ -44,6 +44,7 @@ export async function startTestServer(
     logger: opts.logger ?? pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }),
     clock: opts.clock,
     tracerProvider: opts.tracerProvider,
+    perMessageDeflate: opts.perMessageDeflate,
   });
   running.push(server);
   return server;

@@ -94,6 +94,35 @@ describe('live token expiry', () => {
     expect(metrics.value('runwatch_token_expiry_closes_total', { transport: 'ws' })).toBe(1);
   });
 
+  it("closes each WebSocket at its own token's expiry, never before it, and leaves a long-lived token's connection subscribed", async () => {
+    const server = await startTestServer();
+    const institute = freshInstitute();
+    const owner = await token({ inst: institute });
+    const { createBatchJob: job } = await gql(server.url, owner, CREATE, { input: { name: 'long', total: 10 } });
+    const expOf = (tok: string) => (JSON.parse(Buffer.from(tok.split('.')[1]!, 'base64url').toString()) as { exp: number }).exp * 1000;
+    const open = (tok: string) => {
+      const closed = deferred<{ code: number; at: number }>();
+      const events = subscribeWs(wsClient(server.url, tok, { onClose: (code) => closed.resolve({ code, at: Date.now() }) }), WATCH, { runId: job.id }, 'runProgress');
+      return { tok, closed, events };
+    };
+    const soon = open(await token({ sub: 'soon', inst: institute }, 2));
+    const later = open(await token({ sub: 'later', inst: institute }, 4));
+    const long = open(await token({ sub: 'long', inst: institute }, 3600));
+    await Promise.all([soon, later, long].map((c) => c.events.waitForCount(1)));
+    const first = await withTimeout(soon.closed.promise, 6000, 'the first 4403 close');
+    const second = await withTimeout(later.closed.promise, 8000, 'the second 4403 close');
+    expect([first.code, second.code]).toEqual([4403, 4403]);
+    expect(first.at).toBeGreaterThanOrEqual(expOf(soon.tok));
+    expect(second.at).toBeGreaterThanOrEqual(expOf(later.tok));
+    // The long-lived connection is still open and subscribed: it gets the next event.
+    await gql(server.url, owner, `mutation($input: ReportProgressInput!) { reportProgress(input: $input) { completed } }`, {
+      input: { jobId: job.id, completedDelta: 1, stage: 'after the expiries' },
+    });
+    await long.events.waitFor((items) => items.some((e) => e.type !== 'SNAPSHOT'), 'an event after the other connections expired');
+    const metrics = await scrape(server.url);
+    expect(metrics.value('runwatch_token_expiry_closes_total', { transport: 'ws' })).toBe(2);
+  });
+
   it("ends a view token's SSE subscription with UNAUTHENTICATED (expired) when the token expires", async () => {
     const server = await startTestServer();
     const institute = freshInstitute();
