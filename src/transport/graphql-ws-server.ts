@@ -30,7 +30,9 @@
  * - An unexpected error while handling a message closes with 4500 and a
  *   fixed reason ("Internal server error"); the error is logged, never sent.
  * - Keep-alive: a WebSocket ping every `keepAliveMs` (default 12 s, as
- *   useServer); no pong by the next one: the socket is terminated.
+ *   useServer); no pong by the next one: the socket is terminated. One
+ *   interval for the whole server walks the open connections (the heartbeat
+ *   of the `ws` README), not a timer per connection.
  *
  * Every subscription is released exactly once whatever ends it (client
  * `complete`, socket close, stream end, stream error, shutdown): its source
@@ -117,12 +119,20 @@ export function serveGraphqlWs<V>(wss: WebSocketServer, opts: GraphqlWsServerOpt
     for (const client of wss.clients) client.close(WsCloseCode.InternalServerError, INTERNAL_REASON);
   };
   wss.once('error', onServerError);
+  const connections = new Set<Connection<V>>();
   const onConnection = (socket: WebSocket, request: IncomingMessage) => {
-    new Connection<V>(socket, request, opts).start();
+    const connection = new Connection<V>(socket, request, opts);
+    connections.add(connection);
+    socket.once('close', () => connections.delete(connection));
+    connection.start();
   };
   wss.on('connection', onConnection);
+  const keepAlive = opts.keepAliveMs ?? 12_000;
+  const heartbeat = keepAlive > 0 && Number.isFinite(keepAlive) ? setInterval(() => connections.forEach((c) => c.heartbeat()), keepAlive) : undefined;
+  heartbeat?.unref();
   return {
     dispose: async () => {
+      clearInterval(heartbeat);
       for (const client of wss.clients) client.close(1001, 'Going away');
       wss.off('connection', onConnection);
       wss.off('error', onServerError);
@@ -161,7 +171,6 @@ class Connection<V> implements WsConnection<V>, Outlet {
   /** Iterated operations waiting for the socket to drain. */
   private drainWaiters: (() => void)[] = [];
   private initTimer: NodeJS.Timeout | undefined;
-  private pingTimer: NodeJS.Timeout | undefined;
   private alive = true;
 
   constructor(
@@ -194,19 +203,7 @@ class Connection<V> implements WsConnection<V>, Outlet {
         if (!this.initReceived) socket.close(WsCloseCode.ConnectionInitialisationTimeout, 'Connection initialisation timeout');
       }, initWait);
     }
-    const keepAlive = this.opts.keepAliveMs ?? 12_000;
-    if (keepAlive > 0 && Number.isFinite(keepAlive)) {
-      socket.on('pong', () => {
-        this.alive = true;
-      });
-      this.pingTimer = setInterval(() => {
-        if (socket.readyState !== socket.OPEN) return;
-        if (!this.alive) return socket.terminate();
-        this.alive = false;
-        socket.ping();
-      }, keepAlive);
-      this.pingTimer.unref();
-    }
+    socket.on('pong', this.onPong);
     socket.on('message', (data) => {
       this.onMessage(String(data)).catch((error: unknown) => {
         this.opts.log.error({ err: error }, 'unexpected error handling a graphql-ws message (closed with 4500)');
@@ -302,10 +299,21 @@ class Connection<V> implements WsConnection<V>, Outlet {
     return this.operations.get(id) === operation;
   }
 
+  private readonly onPong = (): void => {
+    this.alive = true;
+  };
+
+  /** Called by the server's one keep-alive interval: terminates a socket that did not answer the last ping, else pings it. */
+  heartbeat(): void {
+    if (this.socket.readyState !== this.socket.OPEN) return;
+    if (!this.alive) return this.socket.terminate();
+    this.alive = false;
+    this.socket.ping();
+  }
+
   private onClose(): void {
     this.closed = true;
     clearTimeout(this.initTimer);
-    clearInterval(this.pingTimer);
     if (this.drainArmed) this.raw.off('drain', this.onDrain);
     this.drainArmed = false;
     this.paused.clear();
