@@ -56,7 +56,7 @@ export const CATEGORIES: [string, (f: CallFrame) => boolean][] = [
   ['graphql: other (types, input coercion, errors, @graphql-tools/utils)', (f) => /\/graphql\/(type|utilities|error)\//.test(f.url) || /\/node_modules\/graphql\/[^/]+$/.test(f.url) || f.url.includes('/@graphql-tools/utils/')],
   ['schema: pothos', (f) => f.url.includes('/@pothos/')],
   ['auth (src/auth, jose)', (f) => f.url.includes('/src/auth/') || f.url.includes('/jose/')],
-  ['runwatch schema: resolvers, context, masking (src/schema, src/yoga.ts)', (f) => f.url.includes('/src/schema/') || f.url.endsWith('/src/yoga.ts') || f.url.endsWith('/src/server.ts')],
+  ['runwatch schema: resolvers, context, masking (src/schema, src/transport/yoga.ts)', (f) => f.url.includes('/src/schema/') || f.url.endsWith('/src/transport/yoga.ts') || f.url.endsWith('/src/server.ts')],
   ['domain + services (src/domain, src/services)', (f) => f.url.includes('/src/domain/') || f.url.includes('/src/services/')],
   ['redis: runwatch backend (src/backends)', (f) => f.url.includes('/src/backends/')],
   ['redis: ioredis + parser', (f) => /\/(ioredis|@ioredis|redis-parser|redis-errors|denque|cluster-key-slot|standard-as-callback)\//.test(f.url)],

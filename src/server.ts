@@ -24,8 +24,8 @@ import { JobService } from './services/jobs.js';
 import { ShareService } from './services/share.js';
 import { createDashboard } from './dashboard/serve.js';
 import { TrainingService } from './services/training.js';
-import { attachGraphqlWs } from './ws.js';
-import { createYogaApp } from './yoga.js';
+import { attachGraphqlWs } from './transport/ws.js';
+import { createYogaApp } from './transport/yoga.js';
 import type { Services } from './schema/context.js';
 
 /** A started server. */

@@ -13,12 +13,12 @@ import { GraphQLError, type ExecutionArgs } from 'graphql';
 import type { YogaServerInstance } from 'graphql-yoga';
 import type { Logger } from 'pino';
 import { WebSocketServer } from 'ws';
-import { AuthError, parseBearer, type TokenVerifier, type Viewer } from './auth/tokens.js';
-import { CloseCode } from './close-codes.js';
-import type { ConnectionPolicy } from './limits/connection-policy.js';
-import type { Context } from './schema/context.js';
-import { createErrorMasker } from './schema/errors.js';
-import { serveGraphqlWs } from './transport/graphql-ws-server.js';
+import { AuthError, parseBearer, type TokenVerifier, type Viewer } from '../auth/tokens.js';
+import { CloseCode } from '../close-codes.js';
+import type { ConnectionPolicy } from '../limits/connection-policy.js';
+import type { Context } from '../schema/context.js';
+import { createErrorMasker } from '../schema/errors.js';
+import { serveGraphqlWs } from './graphql-ws-server.js';
 import type { TransportContext } from './yoga.js';
 import { LIMITS } from './yoga.js';
 

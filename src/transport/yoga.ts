@@ -7,18 +7,18 @@
 import { GraphQLError } from 'graphql';
 import { createYoga, useReadinessCheck, type Plugin, type YogaServerOptions, type YogaServerInstance } from 'graphql-yoga';
 import type { Logger } from 'pino';
-import { AuthError, parseBearer, type TokenVerifier, type Viewer } from './auth/tokens.js';
-import type { Backend } from './backends/types.js';
-import type { Context, Services } from './schema/context.js';
-import { createErrorMasker } from './schema/errors.js';
-import { useSharedSubscriptionExecution } from './delivery/shared-execution.js';
-import { useVariableDepthLimit } from './schema/json-input.js';
+import { AuthError, parseBearer, type TokenVerifier, type Viewer } from '../auth/tokens.js';
+import type { Backend } from '../backends/types.js';
+import type { Context, Services } from '../schema/context.js';
+import { createErrorMasker } from '../schema/errors.js';
+import { useSharedSubscriptionExecution } from '../delivery/shared-execution.js';
+import { useVariableDepthLimit } from '../schema/json-input.js';
 import { graphiqlOptions, renderOfflineGraphiQL } from './graphiql.js';
-import { useRequestBodyLimit } from './limits/body-limit.js';
-import { useDocumentCache } from './limits/document-cache.js';
-import { DOCUMENT_LIMITS, useDocumentLimits } from './limits/document-limits.js';
-import { schema } from './schema/index.js';
-import type { StreamTransport } from './services/jobs.js';
+import { useRequestBodyLimit } from '../limits/body-limit.js';
+import { useDocumentCache } from '../limits/document-cache.js';
+import { DOCUMENT_LIMITS, useDocumentLimits } from '../limits/document-limits.js';
+import { schema } from '../schema/index.js';
+import type { StreamTransport } from '../services/jobs.js';
 
 /**
  * Request limits: the HTTP body (and a WebSocket message) in bytes; the rest
