@@ -6,7 +6,6 @@
  * Subscriptions are authorized once, when they start (`authorizeOnSubscribe`).
  */
 import SchemaBuilder from '@pothos/core';
-import RelayPlugin from '@pothos/plugin-relay';
 import ScopeAuthPlugin from '@pothos/plugin-scope-auth';
 import { GraphQLError } from 'graphql';
 import type { Scope } from '../auth/tokens.js';
@@ -23,7 +22,7 @@ export const builder = new SchemaBuilder<{
     ID: { Input: string; Output: string };
   };
 }>({
-  plugins: [ScopeAuthPlugin, RelayPlugin],
+  plugins: [ScopeAuthPlugin],
   defaultFieldNullability: false,
   scopeAuth: {
     authorizeOnSubscribe: true,
@@ -39,12 +38,7 @@ export const builder = new SchemaBuilder<{
         extensions: { code: 'FORBIDDEN' },
       }),
   },
-  relay: {
-    clientMutationId: 'omit',
-    cursorType: 'String',
-    nodeQueryOptions: false,
-    nodesQueryOptions: false,
-  },
+
 });
 
 builder.queryType({ description: 'Read jobs and account activity. Every field needs a bearer token.' });

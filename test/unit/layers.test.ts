@@ -29,6 +29,7 @@ const ALLOWED: Record<string, readonly string[]> = {
   schema: ['domain', 'auth', 'backends', 'delivery', 'services', 'neutral'],
   observe: ['domain', 'auth', 'backends', 'delivery', 'neutral'],
   limits: ['domain', 'auth', 'backends', 'delivery', 'neutral'],
+  transport: ['domain', 'auth', 'backends', 'delivery', 'services', 'schema', 'limits', 'observe', 'neutral'],
 };
 
 function* sourceFiles(dir: string): Generator<string> {
