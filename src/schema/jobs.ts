@@ -108,8 +108,8 @@ const PageInfoRef = builder.objectRef<PageInfoShape>('PageInfo').implement({
 
 /**
  * The Relay cursor connection (https://relay.dev/graphql/connections.htm), forward only, written out: @pothos/plugin-relay's
- * `t.connection` would add `last`/`before` (backward pagination, which the tenant index does not serve) and change
- * the contract's field nullability, so the plugin is not loaded.
+ * `t.connection` would add `last`/`before` (backward pagination, which the tenant index does not serve), so the
+ * plugin is not loaded.
  */
 const BatchJobConnection = builder.objectRef<{ edges: { cursor: string; node: JobView }[]; pageInfo: PageInfoShape }>('BatchJobConnection').implement({
   description: 'A page of jobs, newest first (Relay connection).',
