@@ -298,11 +298,22 @@ async function main() {
   const rssPerSub = (rssKiB(config.servePid) - rssBefore) / config.subscribers;
   const steady = await step('steady', config.rate, config.seconds, rssPerSub);
   if (config.stepSeconds > 0) {
-    // Saturation: from the steady rate, double while steps pass, or halve until one does.
+    // Saturation: from the steady rate, double while steps pass, or halve until one does; that brackets it
+    // between a passing and a failing rate, and two bisection steps narrow the bracket to a quarter of its width.
     const up = steady.passed;
+    let pass = up ? config.rate : 0;
+    let fail = up ? Infinity : config.rate;
     for (let rate = up ? config.rate * 2 : config.rate / 2, n = 0; n < 6 && rate >= 5; rate = up ? rate * 2 : rate / 2, n++) {
       const result = await step('search', rate, config.stepSeconds, rssPerSub);
+      if (result.passed) pass = rate;
+      else fail = rate;
       if (result.passed !== up) break; // going up: the first failure; going down: the first pass
+    }
+    for (let n = 0; n < 2 && pass > 0 && Number.isFinite(fail); n++) {
+      const rate = Math.round((pass + fail) / 2);
+      if (rate === pass || rate === fail) break;
+      if ((await step('search', rate, config.stepSeconds, rssPerSub)).passed) pass = rate;
+      else fail = rate;
     }
   }
   finished = true;
