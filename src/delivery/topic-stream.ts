@@ -127,7 +127,7 @@ export async function openTopicStream<E, H>(spec: TopicStreamSpec<E, H>): Promis
   spec.registry.add(stream); // may end it at once (registry already closed)
   if (ended) return stream;
   try {
-    const leave = await subscribe(spec.source, stream.push);
+    const leave = await subscribe(spec.source, (event) => stream.push(event));
     // The client left (or the service shut down) while the subscription was opening: leave at once.
     if (ended) leave();
     else release = leave;

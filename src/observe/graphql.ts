@@ -96,8 +96,9 @@ export function useOperationObservability(deps: { metrics: Metrics; log: Logger;
       const started = now();
       const what = describe(args.document, args.operationName);
       const transport = transportOf(args.contextValue);
+      // Method syntax, not arrows: tsx names arrows in object literals with defineProperty (a dictionary per closure per subscription).
       return {
-        onSubscribeResult: ({ result, setResult }) => {
+        onSubscribeResult({ result, setResult }) {
           metrics.operationDuration.observe(what, (now() - started) / 1000);
           if (!isAsyncIterable(result)) {
             const errors = result.errors ?? [];
@@ -118,7 +119,7 @@ export function useOperationObservability(deps: { metrics: Metrics; log: Logger;
           }
           setResult(
             watchIterator(result, {
-              onEnd: (reason) => {
+              onEnd(reason) {
                 metrics.subscriptionsActive.dec(active);
                 if (!sse) return;
                 metrics.connectionsOpen.dec({ transport: 'sse' });
