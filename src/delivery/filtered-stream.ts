@@ -39,12 +39,7 @@ export class FilteredStream<T> implements AsyncIterableIterator<T>, PushSource<T
    */
   pipe(sink: StreamSink<T>): boolean {
     if (!isPushSource<T>(this.inner)) return false;
-    const keep = this.keep;
-    return this.inner.pipe({
-      next: (event) => (keep(event) ? sink.next(event) : true),
-      complete: () => sink.complete(),
-      error: (error) => sink.error(error),
-    });
+    return this.inner.pipe(new FilteringSink(this.keep, sink));
   }
 
   /** Push mode: see {@link PushSource.resume}. */
@@ -64,5 +59,25 @@ export class FilteredStream<T> implements AsyncIterableIterator<T>, PushSource<T
 
   [Symbol.asyncIterator](): this {
     return this;
+  }
+}
+
+/** The sink {@link FilteredStream.pipe} hands its inner stream: hidden events count as accepted (a class: no closures per subscriber). */
+class FilteringSink<T> implements StreamSink<T> {
+  constructor(
+    private readonly keep: (event: T) => boolean,
+    private readonly sink: StreamSink<T>,
+  ) {}
+
+  next(event: T): boolean {
+    return this.keep(event) ? this.sink.next(event) : true;
+  }
+
+  complete(): void {
+    this.sink.complete();
+  }
+
+  error(error: unknown): void {
+    this.sink.error(error);
   }
 }

@@ -117,7 +117,8 @@ export function queuePolicy(settings: StreamSettings, transport: StreamTransport
   return {
     conflateAbove: settings.conflateAbove ?? 64,
     maxQueued,
-    onOverflow: () => {
+    // Method syntax, not an arrow: tsx (esbuild keepNames) names arrows in object literals with defineProperty, a dictionary per closure.
+    onOverflow() {
       settings.hooks?.onDropped?.(maxQueued);
       transport.dropSlowConsumer?.();
     },
@@ -166,15 +167,16 @@ export class LiveStream<T> implements AsyncIterableIterator<T>, PushSource<T> {
   /**
    * A live event from the topic. Before {@link goLive} it is buffered (the
    * subscription opens before history is read, so nothing falls in between).
+   * A method: pass it on as `(event) => stream.push(event)`.
    */
-  push = (event: T): void => {
+  push(event: T): void {
     if (this.finished) return;
     if (!this.live) {
       this.buffered.push(event);
       return;
     }
     this.accept(event);
-  };
+  }
 
   /** Sets the events to replay first, then switches to live, dropping buffered duplicates. */
   goLive(replay: T[]): void {

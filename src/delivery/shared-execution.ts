@@ -15,6 +15,10 @@
  * object per query text), the operation name, the variables and the caller's
  * scopes; events created for one subscriber (a SNAPSHOT) simply are not shared.
  *
+ * Subscriptions with the same key also share one {@link SharedExecutor}
+ * (one ExecutionArgs and context per key while any of them runs), so a
+ * subscription does not keep its own.
+ *
  * For transports that push (src/transport/graphql-ws-server.ts) it also:
  * - registers each subscription's source stream and event executor under its
  *   context value ({@link takeSharedSubscription}), so the transport can reach
@@ -59,12 +63,59 @@ function executeShared(args: ExecutionArgs, key: string, payload: unknown): Exec
   return result;
 }
 
+/**
+ * Executes the events of one operation key ({@link operationKey}) for every
+ * subscription running it: one ExecutionArgs (the first subscriber's, with
+ * its context) however many subscribe, so a subscription keeps a reference
+ * to this object, not args and a GraphQL context of its own. Sound for the
+ * same reason result sharing is: subscribers with equal keys get equal
+ * results (the key holds the document, operation, variables and scopes).
+ */
+export class SharedExecutor {
+  constructor(
+    /** The operation key: document id, operation name, variables JSON and sorted scopes, NUL-separated. */
+    readonly key: string,
+    private readonly args: ExecutionArgs,
+  ) {}
+
+  /** Executes one source event (shared per event object; a promise only with async resolvers). */
+  execute(payload: unknown): ExecutionResult | Promise<ExecutionResult> {
+    return executeShared(this.args, this.key, payload);
+  }
+}
+
+/**
+ * Live executors by operation key. Weak: an executor lives as long as a
+ * subscription references it (nothing to release on the many ways a
+ * subscription ends); the registry drops the entry once it is collected.
+ */
+const executors = new Map<string, WeakRef<SharedExecutor>>();
+const forgetExecutor = new FinalizationRegistry<string>((key) => {
+  const ref = executors.get(key);
+  if (ref && ref.deref() === undefined) executors.delete(key);
+});
+
+/** The executor for `key`, made from `args` when no live subscription holds one. */
+function executorFor(key: string, args: ExecutionArgs): SharedExecutor {
+  const live = executors.get(key)?.deref();
+  if (live) return live;
+  const made = new SharedExecutor(key, args);
+  executors.set(key, new WeakRef(made));
+  forgetExecutor.register(made, key);
+  return made;
+}
+
+/** How many operation keys have an executor now (diagnostics and tests; entries of collected executors may linger until finalization). */
+export function sharedExecutorCount(): number {
+  return executors.size;
+}
+
 /** One subscription as the transport may drive it in push mode. */
 export interface SharedSubscription {
   /** The source stream the root field's `subscribe` resolver returned (a LiveStream, a FilteredStream, ...). */
   readonly source: AsyncIterable<unknown>;
-  /** Executes one source event into the operation's result (shared between subscribers; a promise only with async resolvers). */
-  execute(event: unknown): ExecutionResult | Promise<ExecutionResult>;
+  /** Executes source events into the operation's results: shared by every subscription with the same operation key. */
+  readonly executor: SharedExecutor;
 }
 
 /** Subscriptions started, by the context value they were started with (one operation per context). */
@@ -87,11 +138,11 @@ async function sharedSubscribe(args: ExecutionArgs): Promise<AsyncIterable<Execu
   // Only the caller's scopes matter here (they decide which fields resolve); delivery knows no GraphQL context type.
   const viewer = (args.contextValue as { viewer?: { scopes: Iterable<string> } } | undefined)?.viewer;
   const key = operationKey(args, viewer ? [...viewer.scopes].sort().join(' ') : '');
-  const run = (payload: unknown) => executeShared(args, key, payload);
+  const executor = executorFor(key, args);
   if (typeof args.contextValue === 'object' && args.contextValue !== null) {
-    subscriptionsByContext.set(args.contextValue, { source: source as AsyncIterable<unknown>, execute: run });
+    subscriptionsByContext.set(args.contextValue, { source: source as AsyncIterable<unknown>, executor });
   }
-  return mapAsyncIterator(source as AsyncIterable<unknown>, run) as AsyncIterable<ExecutionResult>;
+  return mapAsyncIterator(source as AsyncIterable<unknown>, (payload) => executor.execute(payload)) as AsyncIterable<ExecutionResult>;
 }
 
 /** Serialized results (UTF-8 JSON of the masked result), by result object. */

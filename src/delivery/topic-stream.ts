@@ -115,27 +115,22 @@ export async function startEvents<E, H>(head: H, freshStart: (head: H) => E[], r
  */
 export async function openTopicStream<E, H>(spec: TopicStreamSpec<E, H>): Promise<LiveStream<E>> {
   const stream = new LiveStream<E>(spec.policy);
-  let release: (() => void) | null = null;
-  let ended = false;
-  stream.onEnd(() => {
-    ended = true;
-    spec.registry.delete(stream);
-    const leave = release;
-    release = null;
-    leave?.();
-  });
+  // The closures that live as long as the stream are made by endOf and pushTo, not here: a closure made in this
+  // scope would keep `spec` (readHead, freshStart, resume and their closures) alive as long as the stream.
+  const link = new StreamLink(stream, spec.registry);
+  stream.onEnd(endOf(link));
   spec.registry.add(stream); // may end it at once (registry already closed)
-  if (ended) return stream;
+  if (link.ended) return stream;
   try {
-    const leave = await subscribe(spec.source, stream.push);
+    const leave = await subscribe(spec.source, pushTo(stream));
     // The client left (or the service shut down) while the subscription was opening: leave at once.
-    if (ended) leave();
-    else release = leave;
+    if (link.ended) leave();
+    else link.release = leave;
   } catch (error) {
     await stream.return();
     throw error;
   }
-  if (ended) return stream;
+  if (link.ended) return stream;
   const started = (async () => startEvents(await spec.readHead(), spec.freshStart, spec.resume))();
   if (spec.awaitHead === false) {
     started.then(
@@ -151,6 +146,37 @@ export async function openTopicStream<E, H>(spec: TopicStreamSpec<E, H>): Promis
     await stream.return();
     throw error;
   }
+}
+
+/** What ends with a stream: its place in the registry and its live subscription (released once). */
+class StreamLink<E> {
+  ended = false;
+  /** Leaves the live source; set once subscribed. */
+  release: (() => void) | null = null;
+
+  constructor(
+    private readonly stream: LiveStream<E>,
+    private readonly registry: StreamRegistry<E>,
+  ) {}
+
+  /** The stream ended: leave the registry and the live source. */
+  end(): void {
+    this.ended = true;
+    this.registry.delete(this.stream);
+    const leave = this.release;
+    this.release = null;
+    leave?.();
+  }
+}
+
+/** The stream's end hook, closing over nothing but `link`. */
+function endOf<E>(link: StreamLink<E>): () => void {
+  return () => link.end();
+}
+
+/** The live source's listener, closing over nothing but `stream`. */
+function pushTo<E>(stream: LiveStream<E>): (event: E) => void {
+  return (event) => stream.push(event);
 }
 
 function subscribe<E>(source: LiveSource<E>, push: (event: E) => void): Promise<() => void> {

@@ -27,88 +27,105 @@ const MAX_DELAY_MS = 2_147_483_647;
 
 /** Returns an iterator that yields what `source` yields, reporting its end; see {@link WatchOptions}. */
 export function watchIterator<T>(source: AsyncIterable<T>, opts: WatchOptions<T>): AsyncIterableIterator<T> {
-  const inner = source[Symbol.asyncIterator]();
-  const now = opts.now ?? Date.now;
-  let ended = false;
-  let expired = false;
-  let lastSent = false;
-  let timer: NodeJS.Timeout | undefined;
-  let pending: { resolve: (r: IteratorResult<T>) => void; reject: (e: unknown) => void } | null = null;
+  return new WatchedIterator(source[Symbol.asyncIterator](), opts);
+}
 
-  const finish = (reason: EndReason) => {
-    if (ended) return;
-    ended = true;
-    clearTimeout(timer);
-    opts.onEnd?.(reason);
-  };
+/**
+ * The iterator {@link watchIterator} returns: a class rather than closures
+ * over shared state, so that a subscription costs one object (tsx names every
+ * arrow function kept in a variable with `defineProperty`, which gives each
+ * one a property dictionary of its own).
+ */
+class WatchedIterator<T> implements AsyncIterableIterator<T> {
+  private ended = false;
+  private expired = false;
+  private lastSent = false;
+  private timer: NodeJS.Timeout | undefined = undefined;
+  private pending: { resolve: (r: IteratorResult<T>) => void; reject: (e: unknown) => void } | null = null;
+
+  constructor(
+    private readonly inner: AsyncIterator<T>,
+    private readonly opts: WatchOptions<T>,
+  ) {
+    if (opts.deadlineMs != null) this.arm(opts.deadlineMs);
+  }
+
+  private finish(reason: EndReason): void {
+    if (this.ended) return;
+    this.ended = true;
+    clearTimeout(this.timer);
+    this.opts.onEnd?.(reason);
+  }
 
   /** The value after expiry: the deadline value once, then done. */
-  const last = (): IteratorResult<T> => {
-    if (!lastSent && opts.onDeadline) {
-      lastSent = true;
-      return { value: opts.onDeadline(), done: false };
+  private last(): IteratorResult<T> {
+    if (!this.lastSent && this.opts.onDeadline) {
+      this.lastSent = true;
+      return { value: this.opts.onDeadline(), done: false };
     }
     return DONE;
-  };
+  }
 
-  const expire = () => {
-    if (ended) return;
-    expired = true;
-    finish('deadline');
-    void Promise.resolve(inner.return?.()).catch(() => {});
-    const p = pending;
-    pending = null;
-    p?.resolve(last());
-  };
+  private expire(): void {
+    if (this.ended) return;
+    this.expired = true;
+    this.finish('deadline');
+    void Promise.resolve(this.inner.return?.()).catch(() => {});
+    const p = this.pending;
+    this.pending = null;
+    p?.resolve(this.last());
+  }
 
-  const arm = (deadline: number) => {
-    const delay = deadline - now();
-    if (delay <= 0) return expire();
-    timer = setTimeout(() => arm(deadline), Math.min(delay, MAX_DELAY_MS));
-    timer.unref();
-  };
-  if (opts.deadlineMs != null) arm(opts.deadlineMs);
+  private arm(deadline: number): void {
+    const delay = deadline - (this.opts.now ?? Date.now)();
+    if (delay <= 0) return this.expire();
+    this.timer = setTimeout(() => this.arm(deadline), Math.min(delay, MAX_DELAY_MS));
+    this.timer.unref();
+  }
 
-  const iterator: AsyncIterableIterator<T> = {
-    next() {
-      if (expired) return Promise.resolve(last());
-      if (ended) return Promise.resolve(DONE);
-      return new Promise<IteratorResult<T>>((resolve, reject) => {
-        const mine = { resolve, reject };
-        pending = mine;
-        inner.next().then(
-          (result) => {
-            if (pending !== mine) return;
-            pending = null;
-            if (result.done) finish('complete');
-            resolve(result);
-          },
-          (error: unknown) => {
-            if (pending !== mine) return;
-            pending = null;
-            finish('error');
-            reject(error);
-          },
-        );
-      });
-    },
-    return() {
-      finish('return');
-      const p = pending;
-      pending = null;
-      p?.resolve(DONE);
-      return Promise.resolve(inner.return?.()).then(() => DONE, () => DONE);
-    },
-    throw(error?: unknown) {
-      finish('error');
-      const p = pending;
-      pending = null;
-      p?.resolve(DONE);
-      return inner.throw ? inner.throw(error) : Promise.reject(error);
-    },
-    [Symbol.asyncIterator]() {
-      return iterator;
-    },
-  };
-  return iterator;
+  next(): Promise<IteratorResult<T>> {
+    if (this.expired) return Promise.resolve(this.last());
+    if (this.ended) return Promise.resolve(DONE);
+    return new Promise<IteratorResult<T>>((resolve, reject) => {
+      const mine = { resolve, reject };
+      this.pending = mine;
+      this.inner.next().then(
+        (result) => {
+          if (this.pending !== mine) return;
+          this.pending = null;
+          if (result.done) this.finish('complete');
+          resolve(result);
+        },
+        (error: unknown) => {
+          if (this.pending !== mine) return;
+          this.pending = null;
+          this.finish('error');
+          reject(error);
+        },
+      );
+    });
+  }
+
+  return(): Promise<IteratorResult<T>> {
+    this.finish('return');
+    const p = this.pending;
+    this.pending = null;
+    p?.resolve(DONE);
+    return Promise.resolve(this.inner.return?.()).then(
+      () => DONE,
+      () => DONE,
+    );
+  }
+
+  throw(error?: unknown): Promise<IteratorResult<T>> {
+    this.finish('error');
+    const p = this.pending;
+    this.pending = null;
+    p?.resolve(DONE);
+    return this.inner.throw ? this.inner.throw(error) : Promise.reject(error);
+  }
+
+  [Symbol.asyncIterator](): this {
+    return this;
+  }
 }

@@ -18,7 +18,7 @@ import { getOperationAST, Kind, type DocumentNode, type ExecutionResult, type Gr
 import { isAsyncIterable, type Plugin } from 'graphql-yoga';
 import type { Logger } from 'pino';
 import { AuthError } from '../auth/tokens.js';
-import { watchIterator } from '../delivery/watched-iterator.js';
+import { watchIterator, type EndReason } from '../delivery/watched-iterator.js';
 import { DomainError } from '../domain/errors.js';
 import { isHttpContext, type ViewerContext } from '../request-context.js';
 import { outcomeLabel, type Metrics, type Transport } from './metrics.js';
@@ -96,8 +96,9 @@ export function useOperationObservability(deps: { metrics: Metrics; log: Logger;
       const started = now();
       const what = describe(args.document, args.operationName);
       const transport = transportOf(args.contextValue);
+      // Method syntax, not arrows: tsx names arrows in object literals with defineProperty (a dictionary per closure per subscription).
       return {
-        onSubscribeResult: ({ result, setResult }) => {
+        onSubscribeResult({ result, setResult }) {
           metrics.operationDuration.observe(what, (now() - started) / 1000);
           if (!isAsyncIterable(result)) {
             const errors = result.errors ?? [];
@@ -106,33 +107,52 @@ export function useOperationObservability(deps: { metrics: Metrics; log: Logger;
             return;
           }
           metrics.operations.inc({ ...what, outcome: 'ok' });
-          // Labels as a plain object, not `.labels()`: that builds a child with five closures per subscription.
-          const active = { field: what.field, transport };
-          metrics.subscriptionsActive.inc(active);
-          const sse = transport === 'sse';
-          const opened = now();
-          if (sse) {
-            metrics.connectionsOpen.inc({ transport: 'sse' });
-            metrics.connectionsTotal.inc({ transport: 'sse' });
-            log.info({ event: 'connection_open', transport: 'sse', field: what.field, sub: args.contextValue.viewer?.userId }, 'sse stream open');
-          }
-          setResult(
-            watchIterator(result, {
-              onEnd: (reason) => {
-                metrics.subscriptionsActive.dec(active);
-                if (!sse) return;
-                metrics.connectionsOpen.dec({ transport: 'sse' });
-                log.info(
-                  { event: 'connection_close', transport: 'sse', field: what.field, reason, durationMs: now() - opened, sub: args.contextValue.viewer?.userId },
-                  'sse stream closed',
-                );
-              },
-            }),
-          );
+          // The end hook is an object of its own: a closure here would keep `args` (and the GraphQL context) alive as long as the subscription.
+          setResult(watchIterator(result, new SubscriptionEnd(metrics, log, now, what.field, transport, args.contextValue.viewer?.userId)));
         },
       };
     },
   };
+}
+
+/**
+ * What a running subscription needs to report its end (the watchIterator
+ * options of {@link useOperationObservability}): the gauge back down, and
+ * for SSE the connection gauge and the close log line. Counts up on construction.
+ */
+class SubscriptionEnd {
+  private readonly active: { field: string; transport: Transport };
+  private readonly opened: number;
+
+  constructor(
+    private readonly metrics: Metrics,
+    private readonly log: Logger,
+    private readonly clock: () => number,
+    private readonly field: string,
+    transport: Transport,
+    private readonly sub: string | undefined,
+  ) {
+    // Labels as a plain object, not `.labels()`: that builds a child with five closures per subscription.
+    this.active = { field, transport };
+    metrics.subscriptionsActive.inc(this.active);
+    this.opened = clock();
+    if (transport === 'sse') {
+      metrics.connectionsOpen.inc({ transport: 'sse' });
+      metrics.connectionsTotal.inc({ transport: 'sse' });
+      log.info({ event: 'connection_open', transport: 'sse', field, sub }, 'sse stream open');
+    }
+  }
+
+  /** The subscription ended (watchIterator's `onEnd`). */
+  onEnd(reason: EndReason): void {
+    this.metrics.subscriptionsActive.dec(this.active);
+    if (this.active.transport !== 'sse') return;
+    this.metrics.connectionsOpen.dec({ transport: 'sse' });
+    this.log.info(
+      { event: 'connection_close', transport: 'sse', field: this.field, reason, durationMs: this.clock() - this.opened, sub: this.sub },
+      'sse stream closed',
+    );
+  }
 }
 
 /** The OpenTelemetry context of an operation, when the tracing plugin made one. */

@@ -256,6 +256,22 @@ class ScopeTopic {
   }
 }
 
+/** How an activity stream treats its events: one object for every stream (no per-stream closures). */
+const ACTIVITY_EVENTS = {
+  offsetOf(e: ActivityEvent): number {
+    return e.offset;
+  },
+  isConflatable(e: ActivityEvent): boolean {
+    return e.type === 'ActivityUpdate' || e.type === 'BillingUpdate';
+  },
+  conflationKey(e: ActivityEvent): string {
+    return e.type === 'BillingUpdate' ? `billing:${e.environmentId}` : e.type;
+  },
+  isFinal(e: ActivityEvent): boolean {
+    return e.type === 'ContextMismatch';
+  },
+};
+
 export class ActivityService {
   readonly updateIntervalMs: number;
   private readonly topics = new Map<string, ScopeTopic>();
@@ -383,14 +399,14 @@ export class ActivityService {
    * token's environment: one ContextMismatch, then the stream completes.
    */
   async openStream(viewer: Viewer, scope: ActivityScope, environmentId: string | null, transport: StreamTransport = {}): Promise<LiveStream<ActivityEvent>> {
+    // Method syntax: tsx names arrows in object literals with defineProperty, a dictionary per closure per stream.
     const policy = {
-      offsetOf: (e: ActivityEvent) => e.offset,
-      isConflatable: (e: ActivityEvent) => e.type === 'ActivityUpdate' || e.type === 'BillingUpdate',
-      conflationKey: (e: ActivityEvent) => (e.type === 'BillingUpdate' ? `billing:${e.environmentId}` : e.type),
-      isFinal: (e: ActivityEvent) => e.type === 'ContextMismatch',
+      ...ACTIVITY_EVENTS,
       conflateAbove: 32,
       maxQueued: 500,
-      onOverflow: () => transport.dropSlowConsumer?.(),
+      onOverflow() {
+        transport.dropSlowConsumer?.();
+      },
     };
     const { institute, environment } = viewer.tenant;
     if (environmentId !== null && environmentId !== environment) {

@@ -41,6 +41,19 @@ export type CommandView = Omit<CommandRecord, 'state'> & { state: CommandState }
 
 const missingCommand = (id: string) => new DomainError('NOT_FOUND', `no training command with id ${JSON.stringify(id)}`);
 
+/** How a command stream treats its events: one object for every stream (no per-stream closures), nothing conflates or ends it. */
+const COMMAND_EVENTS = {
+  offsetOf(c: CommandDelivery): number {
+    return c.offset;
+  },
+  isConflatable(): boolean {
+    return false;
+  },
+  isFinal(): boolean {
+    return false;
+  },
+};
+
 export class CommandService {
   private readonly streams = new StreamRegistry<CommandDelivery>();
 
@@ -113,13 +126,14 @@ export class CommandService {
     return openTopicStream<CommandDelivery, LogHead<RunCommandsState> | null>({
       // Expired commands are not delivered, live or from the head.
       source: { bus: this.backend.bus, topic: commandsTopic(runId), accept: (c) => isDeliverable(c, this.clock()) },
+      // Method syntax: tsx names arrows in object literals with defineProperty, a dictionary per closure per stream.
       policy: {
-        offsetOf: (c) => c.offset,
-        isConflatable: () => false,
-        isFinal: () => false,
+        ...COMMAND_EVENTS,
         conflateAbove: 1000,
         maxQueued: 1000,
-        onOverflow: () => transport.dropSlowConsumer?.(),
+        onOverflow() {
+          transport.dropSlowConsumer?.();
+        },
       },
       registry: this.streams,
       readHead: async () => {

@@ -29,7 +29,7 @@ import {
 } from '../domain/job.js';
 import type { Backend, JobFilter, ListPosition } from '../backends/types.js';
 import { jobTopic } from '../backends/types.js';
-import { queuePolicy, type LiveStream, type StreamHooks, type StreamTransport } from '../delivery/live-stream.js';
+import { queuePolicy, type LiveStream, type LiveStreamPolicy, type StreamHooks, type StreamTransport } from '../delivery/live-stream.js';
 import { openTopicStream, StreamRegistry } from '../delivery/topic-stream.js';
 import { newEpoch, newJobId } from '../domain/ids.js';
 import type { Clock } from './clock.js';
@@ -37,6 +37,25 @@ import type { Clock } from './clock.js';
 const JOB_TOPIC_PREFIX = jobTopic('');
 /** A job stream's fresh start (its reset rule, for streams and for the bus's catch-up). */
 const isSnapshot = (e: JobEvent) => e.type === 'SNAPSHOT';
+
+/**
+ * How a job stream treats its events (the event half of its LiveStreamPolicy):
+ * one object for every stream, method syntax so that no per-stream closures
+ * are made (tsx names each arrow in an object literal with `defineProperty`,
+ * which gives every such closure a property dictionary of its own).
+ */
+const JOB_EVENTS = {
+  offsetOf(e: JobEvent): number {
+    return e.offset;
+  },
+  isConflatable(e: JobEvent): boolean {
+    return e.type === 'PROGRESS';
+  },
+  isFinal(e: JobEvent): boolean {
+    return isTerminal(e.job.status) && e.type !== 'PROGRESS';
+  },
+  isReset: isSnapshot,
+} satisfies Partial<LiveStreamPolicy<JobEvent>>;
 
 /**
  * Called after every committed change made through a {@link JobService}
@@ -260,13 +279,7 @@ export class JobService {
     const position = after ? decodeCursor(after) : null;
     return openTopicStream<JobEvent, JobRecord>({
       source: { bus: this.backend.bus, topic: jobTopic(jobId) },
-      policy: {
-        offsetOf: (e) => e.offset,
-        isConflatable: (e) => e.type === 'PROGRESS',
-        isFinal: (e) => isTerminal(e.job.status) && e.type !== 'PROGRESS',
-        isReset: isSnapshot,
-        ...queuePolicy(this.opts, transport),
-      },
+      policy: { ...JOB_EVENTS, ...queuePolicy(this.opts, transport) },
       registry: this.streams,
       readHead: async () => {
         const job = await this.getRecord(viewer, jobId);

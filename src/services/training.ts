@@ -79,6 +79,27 @@ interface StreamHead {
   jobStatus: JobStatus;
 }
 
+/**
+ * How a training stream treats its events (the event half of its
+ * LiveStreamPolicy): one object for every stream, method syntax so that no
+ * per-stream closures are made (see JOB_EVENTS in jobs.ts).
+ */
+const TRAINING_EVENTS = {
+  offsetOf(e: TrainingEvent): number {
+    return e.offset;
+  },
+  isConflatable(e: TrainingEvent): boolean {
+    return e.type === 'TRAINING_PROGRESS' || e.type === 'SYSTEM_STATS';
+  },
+  conflationKey(e: TrainingEvent): string {
+    return e.type;
+  },
+  isFinal: isFinalTrainingEvent,
+  isReset(e: TrainingEvent): boolean {
+    return e.snapshot;
+  },
+};
+
 export class TrainingService {
   private readonly settings: TrainingStreamSettings;
   private readonly flushTimers = new Map<string, NodeJS.Timeout>();
@@ -257,14 +278,7 @@ export class TrainingService {
     const topic = trainingTopic(runId);
     const stream = await openTopicStream<TrainingEvent, StreamHead>({
       source: { bus: this.backend.bus, topic },
-      policy: {
-        offsetOf: (e) => e.offset,
-        isConflatable: (e) => e.type === 'TRAINING_PROGRESS' || e.type === 'SYSTEM_STATS',
-        conflationKey: (e) => e.type,
-        isFinal: isFinalTrainingEvent,
-        isReset: (e) => e.snapshot,
-        ...queuePolicy(this.opts, transport),
-      },
+      policy: { ...TRAINING_EVENTS, ...queuePolicy(this.opts, transport) },
       registry: this.streams,
       readHead: () => this.readStreamHead(viewer, runId),
       freshStart: ({ log, jobStatus }) => trainingSnapshot(log.state, { epoch: log.epoch, offset: log.offset, runId }, jobStatus, this.clock()),

@@ -46,7 +46,7 @@ import { CloseCode as WsCloseCode, GRAPHQL_TRANSPORT_WS_PROTOCOL, handleProtocol
 import type { Logger } from 'pino';
 import type { WebSocket, WebSocketServer } from 'ws';
 import { isPushSource, type PushSource, type StreamSink } from '../delivery/live-stream.js';
-import { serializeResult, takeSharedSubscription, type SharedSubscription } from '../delivery/shared-execution.js';
+import { serializeResult, takeSharedSubscription, type SharedExecutor, type SharedSubscription } from '../delivery/shared-execution.js';
 
 type MaybePromise<T> = T | Promise<T>;
 
@@ -455,7 +455,7 @@ class OperationRun<V> implements Operation {
 
   /** Push mode; false when the stream declined (then iterate). */
   private push(shared: SharedSubscription, source: PushSource<unknown>, wrapper: AsyncIterable<unknown>): boolean {
-    const delivery = new PushDelivery(this.connection, this.id, shared, source, wrapper, () => {
+    const delivery = new PushDelivery(this.connection, this.id, shared.executor, source, wrapper, () => {
       this.stop = null;
       this.connection.release(this.id, this, delivery);
     });
@@ -511,7 +511,7 @@ class PushDelivery implements StreamSink<unknown> {
   constructor(
     private readonly connection: Outlet,
     private readonly id: string,
-    private readonly shared: SharedSubscription,
+    private readonly executor: SharedExecutor,
     private readonly source: PushSource<unknown>,
     private readonly wrapper: AsyncIterable<unknown>,
     private readonly onRelease: () => void,
@@ -523,7 +523,7 @@ class PushDelivery implements StreamSink<unknown> {
     if (this.ended) return false;
     let result: ExecutionResult | Promise<ExecutionResult>;
     try {
-      result = this.shared.execute(event);
+      result = this.executor.execute(event);
     } catch (error) {
       this.fail(error);
       return false;

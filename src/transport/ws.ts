@@ -94,7 +94,10 @@ export function attachGraphqlWs(opts: WsOptions) {
         params: payload,
         viewer: connection.value,
         transport: {
-          dropSlowConsumer: () => socket.close(CloseCode.SlowConsumer, 'Slow consumer: resume from your last cursor'),
+          // Method syntax: tsx names an arrow here with defineProperty, a dictionary per operation.
+          dropSlowConsumer() {
+            socket.close(CloseCode.SlowConsumer, 'Slow consumer: resume from your last cursor');
+          },
         },
       } as never);
       let document;

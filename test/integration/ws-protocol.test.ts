@@ -236,6 +236,27 @@ describe('graphql-transport-ws protocol', () => {
     await s.waitFor((m) => m.type === 'next' && m.id === 'w', 'the second SNAPSHOT', 10_000, s.messages.length);
   });
 
+  it('keeps delivering to a subscriber after the one it shares an executor with completes', async () => {
+    const run = (await gql(server.url, tok, CREATE, { input: { name: 'shared executor', total: 1000 } })).createBatchJob.id;
+    const a = raw(server.url);
+    const b = raw(server.url);
+    await Promise.all([a.init(tok), b.init(tok)]);
+    // Same document, variables and scopes: one shared executor, made with a's context.
+    a.send({ type: 'subscribe', id: 'a', payload: { query: WATCH, variables: { runId: run } } });
+    await a.waitFor((m) => m.type === 'next', 'a SNAPSHOT');
+    b.send({ type: 'subscribe', id: 'b', payload: { query: WATCH, variables: { runId: run } } });
+    await b.waitFor((m) => m.type === 'next', 'b SNAPSHOT');
+    a.send({ id: 'a', type: 'complete' });
+    a.socket.close(1000);
+    await withTimeout(a.closed.promise, 5000, 'a closed');
+    const viewer = await viewerOf(tok);
+    await server.services.jobs.report(viewer, run, { completedDelta: 1, failedDelta: 1, message: 'after a left' });
+    const next = await b.waitFor((m) => m.type === 'next' && m.payload?.data?.runProgress?.message === 'after a left', 'b gets the event after a left');
+    expect(next.payload.data.runProgress).toMatchObject({ type: 'ITEM_FAILED', job: { completed: 1, failed: 1 } });
+    await gql(server.url, tok, COMPLETE, { id: run });
+    await b.waitFor((m) => m.type === 'complete' && m.id === 'b', 'b complete');
+  });
+
   it('delivers every event in order to two subscribers of one document, with identical payload bytes, then completes', async () => {
     const run = (await gql(server.url, tok, CREATE, { input: { name: 'shared', total: 1000 } })).createBatchJob.id;
     const a = raw(server.url);
