@@ -105,11 +105,6 @@ function executorFor(key: string, args: ExecutionArgs): SharedExecutor {
   return made;
 }
 
-/** How many operation keys have an executor now (diagnostics and tests; entries of collected executors may linger until finalization). */
-export function sharedExecutorCount(): number {
-  return executors.size;
-}
-
 /** One subscription as the transport may drive it in push mode. */
 export interface SharedSubscription {
   /** The source stream the root field's `subscribe` resolver returned (a LiveStream, a FilteredStream, ...). */
