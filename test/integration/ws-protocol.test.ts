@@ -335,7 +335,7 @@ describe('slow consumer', () => {
 });
 
 /** The adapter alone on a port-0 HTTP server, with the given hooks. */
-async function adapterServer(hooks: Pick<GraphqlWsServerOptions<unknown>, 'onConnect' | 'prepare'> & { lines?: string[] }) {
+async function adapterServer(hooks: Pick<GraphqlWsServerOptions<unknown>, 'onConnect' | 'prepare' | 'keepAliveMs'> & { lines?: string[] }) {
   const log = pino({ level: 'info' }, { write: (line: string) => void hooks.lines?.push(line) });
   const http = createServer();
   const wss = new WebSocketServer({ server: http, path: '/graphql' });
@@ -349,6 +349,31 @@ async function adapterServer(hooks: Pick<GraphqlWsServerOptions<unknown>, 'onCon
     },
   };
 }
+
+describe('keep-alive', () => {
+  it('pings every connection on one interval: one that answers stays open, one that stops answering is terminated', async () => {
+    const server = await adapterServer({ onConnect: () => ({ accept: 1 }), prepare: () => [], keepAliveMs: 300 });
+    try {
+      const alive = new WebSocket(server.url, 'graphql-transport-ws');
+      const silent = new WebSocket(server.url, 'graphql-transport-ws', { autoPong: false }); // never answers a ping
+      let pings = 0;
+      const thirdPing = deferred<void>();
+      alive.on('ping', () => {
+        if (++pings === 3) thirdPing.resolve();
+      });
+      const silentClosed = deferred<number>();
+      silent.on('close', (code) => silentClosed.resolve(code));
+      await Promise.all([alive, silent].map((s) => withTimeout(new Promise((r) => s.once('open', r)), 5000, 'the sockets to open')));
+      // Terminated, not closed: the client sees an abnormal closure (1006) after an unanswered ping.
+      expect(await withTimeout(silentClosed.promise, 5000, 'the silent socket to be terminated')).toBe(1006);
+      await withTimeout(thirdPing.promise, 5000, 'three pings to the socket that answers');
+      expect(alive.readyState).toBe(WebSocket.OPEN);
+      alive.close();
+    } finally {
+      await server.close();
+    }
+  });
+});
 
 describe('streams without push mode', () => {
   it('are iterated: every result in order then complete; a failure is masked; a client complete ends the iterator', async () => {
