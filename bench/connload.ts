@@ -14,6 +14,7 @@
  * wait is bounded by the command's `timeoutMs`.
  */
 import WebSocket from 'ws';
+import { Waiter } from './lib/waiter.js';
 
 /** What the parent sends first: the slice of connections this process holds. */
 export interface WorkerConfig {
@@ -71,7 +72,7 @@ let received = 0;
 let ended = 0;
 let closed = 0;
 const errors: string[] = [];
-let wake: (() => void) | null = null;
+const waiter = new Waiter();
 let closing = false;
 
 const jobOf = (connection: number, k: number) => (((config.firstConnection + connection) * config.subsPerConnection + k) % config.jobIds.length);
@@ -84,7 +85,7 @@ function markLive(sub: number): void {
   if (liveFlags[sub]) return;
   liveFlags[sub] = 1;
   live++;
-  wake?.();
+  waiter.wake();
 }
 
 function onMessage(connection: number, socket: WebSocket, data: string): void {
@@ -103,7 +104,7 @@ function onMessage(connection: number, socket: WebSocket, data: string): void {
     const k = (jobIndex.get(runId)! - first + config.jobIds.length) % config.jobIds.length;
     counts[base + k]!++;
     received++;
-    wake?.();
+    waiter.wake();
     return;
   }
   const msg = JSON.parse(data) as { id?: string; type: string; payload?: any };
@@ -112,7 +113,7 @@ function onMessage(connection: number, socket: WebSocket, data: string): void {
       open++;
       onAck[connection]?.();
       onAck[connection] = undefined;
-      wake?.();
+      waiter.wake();
       return;
     case 'ping':
       socket.send('{"type":"pong"}');
@@ -124,14 +125,14 @@ function onMessage(connection: number, socket: WebSocket, data: string): void {
         // An execution result with errors instead of a stream (graphql-ws then completes the operation).
         ended++;
         note(`connection ${config.firstConnection + connection} (job ${config.jobIds[jobOf(connection, k)]}): ${data.slice(0, 300)}`);
-        wake?.();
+        waiter.wake();
         return;
       }
       markLive(base + k);
       if (event.type === 'STAGE') {
         counts[base + k]!++;
         received++;
-        wake?.();
+        waiter.wake();
       }
       return;
     }
@@ -153,7 +154,7 @@ function connectOne(connection: number): Promise<void> {
     socket.on('open', () => {
       if (config.peer === 'raw') {
         open++;
-        wake?.();
+        waiter.wake();
         resolve();
       } else {
         onAck[connection] = resolve;
@@ -175,23 +176,6 @@ function connectOne(connection: number): Promise<void> {
   });
 }
 
-/** Resolves when `done()` holds, checking after every counted message, or false after `timeoutMs`. */
-async function until(done: () => boolean, timeoutMs: number): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  while (!done()) {
-    const left = deadline - Date.now();
-    if (left <= 0) return false;
-    await new Promise<void>((resolve) => {
-      const timer = setTimeout(resolve, Math.min(left, 100));
-      wake = () => {
-        clearTimeout(timer);
-        wake = null;
-        resolve();
-      };
-    });
-  }
-  return true;
-}
 
 function reply(extra: Partial<Reply> = {}): void {
   process.send!({ ok: true, open, live, subsShort: 0, subsOver: 0, connectionsNotAll: 0, received, ended, closed, errors: errors.splice(0), ...extra } satisfies Reply);
@@ -211,7 +195,7 @@ async function handle(command: Command): Promise<void> {
       for (let i = 0; i < config.connections && Date.now() < deadline; i += batch) {
         await Promise.all(Array.from({ length: Math.min(batch, config.connections - i) }, (_, j) => connectOne(i + j)));
       }
-      const ok = await until(() => open >= config.connections, Math.max(0, deadline - Date.now()));
+      const ok = await waiter.until(() => open >= config.connections, Math.max(0, deadline - Date.now()));
       return reply({ ok });
     }
     case 'subscribe': {
@@ -227,9 +211,9 @@ async function handle(command: Command): Promise<void> {
           sent++;
         }
         // At most ~1,000 subscribes in flight, so the server sees a steady stream, not the whole slice at once.
-        if (sent >= 1000) await until(() => live + ended >= sent - 1000, Math.max(0, deadline - Date.now()));
+        if (sent >= 1000) await waiter.until(() => live + ended >= sent - 1000, Math.max(0, deadline - Date.now()));
       }
-      const ok = await until(() => live + ended >= counts.length, Math.max(0, deadline - Date.now()));
+      const ok = await waiter.until(() => live + ended >= counts.length, Math.max(0, deadline - Date.now()));
       return reply({ ok: ok && ended === 0 });
     }
     case 'reset':
@@ -244,7 +228,7 @@ async function handle(command: Command): Promise<void> {
       const deadline = Date.now() + command.timeoutMs;
       for (let before = -1; received < expected && received !== before && Date.now() < deadline; ) {
         before = received;
-        await until(() => received >= expected, Math.min(command.quietMs, Math.max(0, deadline - Date.now())));
+        await waiter.until(() => received >= expected, Math.min(command.quietMs, Math.max(0, deadline - Date.now())));
       }
       let subsShort = 0;
       let subsOver = 0;

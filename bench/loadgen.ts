@@ -17,6 +17,7 @@ import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import WebSocket from 'ws';
 import { cpuSeconds } from './lib/procs.js';
+import { Waiter } from './lib/waiter.js';
 
 /** What bench/fanout.ts passes in. */
 export interface LoadgenConfig {
@@ -84,7 +85,7 @@ let latencies: number[] = [];
 let stepFirstSeq = 0;
 let duplicates = 0;
 let liveCount = 0;
-let wake: (() => void) | null = null;
+const waiter = new Waiter();
 
 /** Extracts the stage text from one message of the peer's protocol; null for anything else. */
 function stageOf(data: string, socket: WebSocket, index: number): string | null | undefined {
@@ -140,7 +141,7 @@ function onMessage(index: number, socket: WebSocket, data: string): void {
   sub.seen[slot] = 1;
   sub.received++;
   latencies.push(now - Number(stage.slice(at + 1)));
-  if (wake) wake();
+  waiter.wake();
 }
 
 function connect(index: number): Promise<void> {
@@ -198,23 +199,6 @@ function report(job: number): void {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** Resolves when `done()` holds, checking after every received event, or after `timeoutMs`. */
-async function until(done: () => boolean, timeoutMs: number): Promise<boolean> {
-  const deadline = performance.now() + timeoutMs;
-  while (!done()) {
-    const left = deadline - performance.now();
-    if (left <= 0) return false;
-    await new Promise<void>((resolve) => {
-      const timer = setTimeout(resolve, Math.min(left, 100));
-      wake = () => {
-        clearTimeout(timer);
-        wake = null;
-        resolve();
-      };
-    });
-  }
-  return true;
-}
 
 const percentile = (sorted: number[], p: number) => (sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))]! : NaN);
 
@@ -245,7 +229,7 @@ async function step(kind: StepResult['kind'], rate: number, seconds: number, rss
   }
   const sendEnd = performance.now();
   // A's CPU counts every report of the step: wait for the last responses.
-  await until(() => inFlight === 0, 30_000);
+  await waiter.until(() => inFlight === 0, 30_000);
   let expected = 0;
   for (const sub of subscribers) expected += sentPerJob[sub.job]!;
   const received = () => subscribers.reduce((n, s) => n + s.received, 0);
@@ -253,7 +237,7 @@ async function step(kind: StepResult['kind'], rate: number, seconds: number, rss
   // what has not arrived 3 s after the last arrival is lost.
   for (let before = -1, waited = 0; received() < expected && received() !== before && waited < 60_000; waited += 3000) {
     before = received();
-    await until(() => received() >= expected, 3000);
+    await waiter.until(() => received() >= expected, 3000);
   }
   const wallSeconds = (performance.now() - t0) / 1000;
   const cpuAUsed = cpuSeconds(config.ingressPid) - cpuA;
@@ -292,7 +276,7 @@ async function main() {
   // Warm-up: a report per job until every subscriber saw something (runwatch: its SNAPSHOT), so every subscription is live.
   while (liveCount < config.subscribers) {
     for (let job = 0; job < config.jobIds.length; job++) report(job);
-    await until(() => liveCount >= config.subscribers, 300);
+    await waiter.until(() => liveCount >= config.subscribers, 300);
   }
   await sleep(500);
   const rssPerSub = (rssKiB(config.servePid) - rssBefore) / config.subscribers;
