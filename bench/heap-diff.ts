@@ -29,15 +29,32 @@ const anonymous = (key: string) =>
 let lastSnapshot: Snapshot | null = null;
 let lastKeys: string[] = [];
 
+/** Where each field sits in a snapshot's flat `nodes` and `edges` arrays (V8's heap snapshot format), and the node count. */
+function layout(snap: Snapshot) {
+  const fields = snap.snapshot.meta.node_fields;
+  const edgeFields = snap.snapshot.meta.edge_fields;
+  const at = (f: string) => fields.indexOf(f);
+  return {
+    width: fields.length,
+    count: snap.nodes.length / fields.length,
+    typeAt: at('type'),
+    nameAt: at('name'),
+    idAt: at('id'),
+    sizeAt: at('self_size'),
+    edgeCountAt: at('edge_count'),
+    ew: edgeFields.length,
+    eTypeAt: edgeFields.indexOf('type'),
+    eNameAt: edgeFields.indexOf('name_or_index'),
+    eToAt: edgeFields.indexOf('to_node'),
+  };
+}
+
 /** Nodes of a snapshot: id → [group key, self size]; with `owners`, anonymous keys get their nearest named retainer. */
 function load(path: string, owners: boolean): Map<number, [string, number]> {
   const snap = JSON.parse(readFileSync(path, 'utf8')) as Snapshot;
   lastSnapshot = snap;
-  const fields = snap.snapshot.meta.node_fields;
   const types = snap.snapshot.meta.node_types[0];
-  const width = fields.length;
-  const [typeAt, nameAt, idAt, sizeAt, edgeCountAt] = ['type', 'name', 'id', 'self_size', 'edge_count'].map((f) => fields.indexOf(f)) as [number, number, number, number, number];
-  const count = snap.nodes.length / width;
+  const { width, count, typeAt, nameAt, idAt, sizeAt, edgeCountAt, ew, eTypeAt, eToAt } = layout(snap);
   const keys: string[] = new Array(count);
   for (let n = 0; n < count; n++) {
     const i = n * width;
@@ -49,11 +66,7 @@ function load(path: string, owners: boolean): Map<number, [string, number]> {
   // First strong retainer of each node (edges of node n follow those of node n - 1; weak edges skipped).
   const retainer = new Int32Array(count).fill(-1);
   if (owners) {
-    const edgeFields = snap.snapshot.meta.edge_fields;
-    const edgeTypes = snap.snapshot.meta.edge_types[0];
-    const ew = edgeFields.length;
-    const [eTypeAt, eToAt] = [edgeFields.indexOf('type'), edgeFields.indexOf('to_node')];
-    const weak = edgeTypes.indexOf('weak');
+    const weak = snap.snapshot.meta.edge_types[0].indexOf('weak');
     for (let n = 0, e = 0; n < count; n++) {
       const edges = snap.nodes[n * width + edgeCountAt]!;
       for (let k = 0; k < edges; k++, e += ew) {
@@ -115,14 +128,8 @@ for (const [key, g] of [...groups].sort((a, b) => b[1].bytes - a[1].bytes).slice
 if (reachArg) {
   const classes = reachArg.slice('--reach='.length).split(',');
   const snap = lastSnapshot!;
-  const fields = snap.snapshot.meta.node_fields;
-  const width = fields.length;
-  const [idAt, sizeAt, edgeCountAt] = ['id', 'self_size', 'edge_count'].map((f) => fields.indexOf(f)) as [number, number, number];
-  const edgeFields = snap.snapshot.meta.edge_fields;
-  const ew = edgeFields.length;
-  const [eTypeAt, eToAt] = [edgeFields.indexOf('type'), edgeFields.indexOf('to_node')];
+  const { width, count, idAt, sizeAt, edgeCountAt, ew, eTypeAt, eToAt } = layout(snap);
   const weak = snap.snapshot.meta.edge_types[0].indexOf('weak');
-  const count = snap.nodes.length / width;
   const firstEdge = new Uint32Array(count + 1);
   for (let n = 0; n < count; n++) firstEdge[n + 1] = firstEdge[n]! + snap.nodes[n * width + edgeCountAt]! * ew;
   const classOf = (n: number) => {
@@ -157,12 +164,7 @@ if (reachArg) {
 /** `--shapes`: new plain Objects grouped by their first property names (what kind of object they are). */
 if (process.argv.includes('--shapes')) {
   const snap = lastSnapshot!;
-  const fields = snap.snapshot.meta.node_fields;
-  const width = fields.length;
-  const [idAt, sizeAt, edgeCountAt] = ['id', 'self_size', 'edge_count'].map((f) => fields.indexOf(f)) as [number, number, number];
-  const edgeFields = snap.snapshot.meta.edge_fields;
-  const ew = edgeFields.length;
-  const [eTypeAt, eNameAt] = [edgeFields.indexOf('type'), edgeFields.indexOf('name_or_index')];
+  const { width, idAt, sizeAt, edgeCountAt, ew, eTypeAt, eNameAt } = layout(snap);
   const property = snap.snapshot.meta.edge_types[0].indexOf('property');
   const shapes = new Map<string, { count: number; bytes: number }>();
   for (let n = 0, e = 0; n * width < snap.nodes.length; n++) {
