@@ -1,37 +1,103 @@
 /**
- * {@link TopicLogStore} on Redis.
+ * {@link TopicLogStore} on Redis: the one compare-and-set commit of every
+ * topic log, jobs included (a job is the topic log `job:<id>` whose state is
+ * the job record; redis.ts adds its tenant index and idempotency table).
  *
- * Keys, for a topic `t` (e.g. `training:<runId>`):
- * - `runwatch:log:<t>`         hash {v: version, epoch, offset, state: JSON}
- * - `runwatch:log:<t>:events`  stream of its events, entry id `<offset>-0`,
- *                              about the newest RUNWATCH_HISTORY kept (XADD MAXLEN ~)
- * A job's logs (`training:<id>`, `commands:<id>`) expire with the job record,
- * RUNWATCH_RETENTION_DAYS after it finishes (see redis.ts).
- * Events are PUBLISHed on `runwatch:<t>`; notices on `runwatch:<other topic>`.
+ * Where a log lives is its {@link RedisLogLayout}:
+ * - by default, for a topic `t` (e.g. `training:<runId>`): `runwatch:log:<t>`,
+ *   a hash {v: version, epoch, offset, state: JSON}, and `runwatch:log:<t>:events`;
+ * - jobs (layout given by redis.ts): `runwatch:job:<id>` {v, data: the record,
+ *   idem: its idempotency key's name} and `runwatch:job:<id>:events`.
+ * History is a stream with entry ids `<offset>-0`, about the newest
+ * RUNWATCH_HISTORY kept (XADD MAXLEN ~). Events are PUBLISHed on
+ * `runwatch:<t>`, notices on `runwatch:<other topic>`.
  *
- * Appends are compare-and-set on `v`: read the head, compute in TypeScript,
- * then one Lua script writes the head, XADDs and PUBLISHes only if `v` is
- * unchanged (else the change is recomputed). A log that Redis lost is
- * recreated with a new epoch, so cursors into the lost history are detected.
+ * A commit reads the head (or starts from the one this instance committed
+ * last), computes the change in TypeScript, and {@link COMMIT_LUA} writes the
+ * head, XADDs and PUBLISHes only if the version is unchanged, else the change
+ * is recomputed from a fresh read. Concurrent appends to one topic on one
+ * instance are combined into one read and one script call ({@link FlatCombiner}).
+ * A log that Redis lost is recreated with a new epoch, so cursors into the
+ * lost history are detected.
  */
 import type { Redis } from 'ioredis';
-import { newEpoch } from '../domain/ids.js';
+import { LRUCache } from 'lru-cache';
 import { notFound } from '../domain/errors.js';
-import { channelFor, jobKey, KEY_PREFIX } from './redis.js';
+import { newEpoch } from '../domain/ids.js';
+import { FlatCombiner, type Pending } from './flat-combining.js';
+import { channelFor, jobKey, logEventsKey, logHeadKey } from './redis-keys.js';
 import { assertConsecutive, type LogCommit, type LogCommitted, type LogHead, type LogHistoryRead, type TopicLogStore } from './topic-log.js';
 import { ownerJobOf, type BusEvent } from './types.js';
 
-const headKey = (topic: string) => `${KEY_PREFIX}log:${topic}`;
-const eventsKey = (topic: string) => `${KEY_PREFIX}log:${topic}:events`;
 const MAX_CAS_ATTEMPTS = 200;
+/** Most heads {@link RedisTopicLogStore} remembers as last committed by this instance. */
+const REMEMBERED_HEADS = 1000;
+/** Versions at or above this are random first versions (see {@link firstVersion}); older records and logs started at 0. */
+const RANDOM_VERSION_FLOOR = 2 ** 30;
 
-// KEYS: 1 head, 2 events, 3 the owning job's record ('' for account-level logs).
-// ARGV: 1 expected version ('' = must not exist), 2 epoch, 3 offset, 4 state, 5 maxlen,
-// 6 ttl seconds (0 = none of its own), 7 channel, 8 event count n, then n × (offset, json), then (channel, json) notices.
-// Returns 1 committed, 0 version changed (retry), -1 the owning job is gone.
-// A job-owned log takes its job's expiry (set when the job finishes: retention), and the
-// events stream always expires with the head.
-const APPEND_LUA = `
+/**
+ * A head's first version, random in [2^30, 2^40): a head created again under
+ * the same key (restored after it expired, or after Redis lost its data) starts
+ * from another number, so a version names one state of one incarnation of the
+ * head and a remembered `(version, head)` pair is checked by the compare-and-set
+ * alone. (Lua prints integers below 10^14 exactly.)
+ */
+export const firstVersion = () => String(RANDOM_VERSION_FLOOR + Math.floor(Math.random() * (2 ** 40 - RANDOM_VERSION_FLOOR)));
+
+/** Expiries a commit sets when it leaves its log finished: see {@link RedisLogLayout.retention}. */
+export interface RetentionExpiry {
+  /** Seconds until the head, its history and `keys` are removed. */
+  seconds: number;
+  /** Member added to the retention set (redis-keys.ts RETENTION_KEY) with the removal time as score. */
+  member: string;
+  /** Further keys removed with the head ('' entries are ignored). */
+  keys: string[];
+}
+
+/** Where and how one family of topic logs is kept in Redis. */
+export interface RedisLogLayout<S = unknown> {
+  /** Key of the head: a hash whose field `v` is its version. */
+  headKey(topic: string): string;
+  /** Key of the history stream. */
+  eventsKey(topic: string): string;
+  /** The head's hash fields besides `v`, in the order {@link decode} and {@link retention} get their values. */
+  readonly fields: readonly string[];
+  /** The head from its stored field values; null when they are incomplete. */
+  decode(values: readonly (string | null)[]): LogHead<S> | null;
+  /** Field/value pairs a commit writes for its new head; fields it leaves out keep their value. */
+  encode(head: LogHead<S>): string[];
+  /** The head a commit starts from when the log does not exist. @throws DomainError (e.g. NOT_FOUND) when a missing log must not be created. */
+  missing(topic: string): LogHead<S>;
+  /** The job whose record's retention the log shares and without which it is refused (see TopicLogStore.append), or null. */
+  owner(topic: string): string | null;
+  /** The expiries of a commit that leaves the log in `head` (values: the stored fields); null while it is kept. */
+  retention(topic: string, head: LogHead<S>, values: readonly (string | null)[]): RetentionExpiry | null;
+}
+
+/** The layout of every topic log but jobs: `runwatch:log:<t>` {v, epoch, offset, state}. */
+const LOG_LAYOUT: RedisLogLayout = {
+  headKey: logHeadKey,
+  eventsKey: logEventsKey,
+  fields: ['epoch', 'offset', 'state'],
+  decode: ([epoch, offset, state]) => (epoch == null || offset == null || state == null ? null : { epoch, offset: Number(offset), state: JSON.parse(state) }),
+  encode: (head) => ['epoch', head.epoch, 'offset', String(head.offset), 'state', JSON.stringify(head.state)],
+  missing: () => ({ epoch: newEpoch(), offset: 0, state: null }),
+  owner: ownerJobOf,
+  retention: () => null,
+};
+
+// The one commit of a topic log (jobs included).
+// KEYS: 1 head, 2 history stream, 3 the owning job's record ('' none), 4 retention set ('' none),
+//       5.. keys removed with the head when it is retained.
+// ARGV: 1 expected version ('' = must not exist), 2 new version, 3 channel, 4 history maxlen,
+//       5 seconds of its own expiry (0: none; set again by every commit), 6 retention seconds (0: kept),
+//       7 retention member, 8 m, then m (field, value) pairs of the head,
+//       then n, n × (offset, event JSON), then (channel, JSON) notices up to the end.
+// Returns 1 committed, 0 version changed (recompute), -1 the owning job is gone, -2 the head is gone.
+// A job-owned log takes its job's expiry. The first commit that retains a head sets the expiry of
+// the head, its history and KEYS[5..] (a key that would expire sooner keeps its own) and adds the
+// member to the retention set; later commits keep those. The history always expires with the head.
+const COMMIT_LUA = `
 local ownerTtl = -1
 if KEYS[3] ~= '' then
   ownerTtl = redis.call('PTTL', KEYS[3])
@@ -40,88 +106,196 @@ end
 local v = redis.call('HGET', KEYS[1], 'v')
 if ARGV[1] == '' then
   if v then return 0 end
-  v = '0'
+elseif not v then
+  return -2
 elseif v ~= ARGV[1] then
   return 0
 end
-redis.call('HSET', KEYS[1], 'v', tostring(tonumber(v) + 1), 'epoch', ARGV[2], 'offset', ARGV[3], 'state', ARGV[4])
-local n = tonumber(ARGV[8])
-local i = 9
+local m = tonumber(ARGV[8])
+local head = {'v', ARGV[2]}
+for i = 9, 8 + 2 * m do head[#head + 1] = ARGV[i] end
+redis.call('HSET', KEYS[1], unpack(head))
+local i = 9 + 2 * m
+local n = tonumber(ARGV[i])
+i = i + 1
 for _ = 1, n do
-  redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[5], ARGV[i] .. '-0', 'e', ARGV[i + 1])
-  redis.call('PUBLISH', ARGV[7], ARGV[i + 1])
+  redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[4], ARGV[i] .. '-0', 'e', ARGV[i + 1])
+  redis.call('PUBLISH', ARGV[3], ARGV[i + 1])
   i = i + 2
 end
 while i <= #ARGV do
   redis.call('PUBLISH', ARGV[i], ARGV[i + 1])
   i = i + 2
 end
-if ARGV[6] ~= '0' then
-  redis.call('EXPIRE', KEYS[1], ARGV[6])
+if ARGV[5] ~= '0' then
+  redis.call('EXPIRE', KEYS[1], ARGV[5])
 elseif ownerTtl > 0 then
   redis.call('PEXPIRE', KEYS[1], ownerTtl)
+end
+local ttl = tonumber(ARGV[6])
+if ttl > 0 and redis.call('PTTL', KEYS[1]) == -1 then
+  for k = 1, #KEYS do
+    if k ~= 3 and k ~= 4 and KEYS[k] ~= '' then
+      local current = redis.call('TTL', KEYS[k])
+      if current == -1 or current > ttl then redis.call('EXPIRE', KEYS[k], ttl) end
+    end
+  end
+  redis.call('ZADD', KEYS[4], tonumber(redis.call('TIME')[1]) + ttl, ARGV[7])
 end
 local headTtl = redis.call('PTTL', KEYS[1])
 if headTtl > 0 then redis.call('PEXPIRE', KEYS[2], headTtl) end
 return 1
 `;
 
-type ScriptedRedis = Redis & { runwatchLogAppend(head: string, events: string, owner: string, ...args: (string | number)[]): Promise<number> };
+type ScriptedRedis = Redis & { runwatchLogCommit(...keysThenArgs: (string | number)[]): Promise<number> };
 
+/** A head as read (or as last committed by this instance): its version, stored field values and decoded form. */
+interface StoredHead {
+  version: string;
+  values: (string | null)[];
+  head: LogHead<unknown>;
+}
+
+type Change = (head: LogHead<unknown>) => LogCommit<unknown, BusEvent> | null;
+type Outcome = { ok: true; value: LogCommitted<unknown, BusEvent> | null } | { ok: false; error: unknown };
+
+/** Options of {@link RedisTopicLogStore}. */
+export interface RedisTopicLogOptions {
+  /** RUNWATCH_HISTORY: events kept per log (approximately). */
+  historySize: number;
+  /** The retention set (redis-keys.ts RETENTION_KEY) that retained heads join. */
+  retentionKey: string;
+  /** Layouts by topic prefix (e.g. `job:`); other topics use the default `runwatch:log:<t>` layout. */
+  layouts?: Record<string, RedisLogLayout<unknown>>;
+}
+
+/** {@link TopicLogStore} on Redis; see the header. */
 export class RedisTopicLogStore implements TopicLogStore {
   private readonly redis: ScriptedRedis;
+  private readonly combiner = new FlatCombiner<Change, LogCommitted<unknown, BusEvent> | null>((topic, batch) => this.commitBatch(topic, batch));
+  /**
+   * The head this instance last committed, per topic. The next commit starts
+   * from it instead of reading first (one Redis round trip fewer per report);
+   * if another instance committed since, the compare-and-set fails and the
+   * commit re-reads. Only random first versions are trusted.
+   */
+  private readonly remembered = new LRUCache<string, StoredHead>({ max: REMEMBERED_HEADS });
 
   constructor(
     redis: Redis,
-    private readonly historySize: number,
+    private readonly opts: RedisTopicLogOptions,
   ) {
-    redis.defineCommand('runwatchLogAppend', { numberOfKeys: 3, lua: APPEND_LUA });
+    // The script's number of keys varies: it is the first argument.
+    redis.defineCommand('runwatchLogCommit', { lua: COMMIT_LUA });
     this.redis = redis as ScriptedRedis;
   }
 
-  private async read<S>(topic: string): Promise<{ version: string; head: LogHead<S> } | null> {
-    const [v, epoch, offset, state] = await this.redis.hmget(headKey(topic), 'v', 'epoch', 'offset', 'state');
-    if (v == null || epoch == null || offset == null || state == null) return null;
-    return { version: v, head: { epoch, offset: Number(offset), state: JSON.parse(state) as S } };
+  private layoutFor(topic: string): RedisLogLayout<unknown> {
+    for (const [prefix, layout] of Object.entries(this.opts.layouts ?? {})) if (topic.startsWith(prefix)) return layout;
+    return LOG_LAYOUT;
+  }
+
+  private async read(topic: string, layout: RedisLogLayout<unknown>): Promise<StoredHead | null> {
+    const [version, ...values] = await this.redis.hmget(layout.headKey(topic), 'v', ...layout.fields);
+    const head = version == null ? null : layout.decode(values);
+    return head ? { version: version!, values, head } : null;
   }
 
   async head<S>(topic: string): Promise<LogHead<S> | null> {
-    return (await this.read<S>(topic))?.head ?? null;
+    const stored = await this.read(topic, this.layoutFor(topic));
+    return stored ? ({ ...stored.head } as LogHead<S>) : null;
   }
 
-  async append<S, E extends BusEvent>(topic: string, change: (head: LogHead<S>) => LogCommit<S, E> | null): Promise<LogCommitted<S, E> | null> {
-    const owner = ownerJobOf(topic);
+  /**
+   * {@link TopicLogStore.append}; concurrent appends to one topic on this
+   * instance share one read and one compare-and-set, and each caller's change
+   * still sees the head its predecessors left (gap-free offsets, exact counts).
+   * A change that throws fails only its own caller.
+   * @throws DomainError NOT_FOUND when the owning job (or, for a job's log, the job) is gone;
+   *   Error after 200 lost compare-and-sets (contention across instances).
+   */
+  append<S, E extends BusEvent>(topic: string, change: (head: LogHead<S>) => LogCommit<S, E> | null): Promise<LogCommitted<S, E> | null> {
+    return this.combiner.submit(topic, change as unknown as Change) as Promise<LogCommitted<S, E> | null>;
+  }
+
+  /** Applies a batch of changes in order on one head and commits them with one script call, re-read and recomputed when another writer won. */
+  private async commitBatch(topic: string, batch: readonly Pending<Change, LogCommitted<unknown, BusEvent> | null>[]): Promise<void> {
+    const layout = this.layoutFor(topic);
     for (let attempt = 0; attempt < MAX_CAS_ATTEMPTS; attempt++) {
-      const current = await this.read<S>(topic);
-      const head: LogHead<S> = current?.head ?? { epoch: newEpoch(), offset: 0, state: null };
-      const commit = change({ ...head });
-      if (!commit) return null;
-      assertConsecutive(topic, head.offset, commit.events);
+      const known = attempt === 0 ? this.remembered.get(topic) : undefined;
+      this.remembered.delete(topic);
+      const current = known ?? (await this.read(topic, layout));
+      let head = current?.head ?? layout.missing(topic);
+      const events: BusEvent[] = [];
+      const notices: (string | number)[] = [];
+      let ttlSeconds = 0;
+      const outcomes: Outcome[] = batch.map((pending) => {
+        try {
+          const commit = pending.item({ ...head });
+          if (!commit) return { ok: true, value: null };
+          assertConsecutive(topic, head.offset, commit.events);
+          head = { epoch: head.epoch, offset: head.offset + commit.events.length, state: commit.state };
+          events.push(...commit.events);
+          for (const { topic: other, message } of commit.notify ?? []) notices.push(channelFor(other), JSON.stringify(message));
+          if (commit.ttlSeconds !== undefined) ttlSeconds = commit.ttlSeconds;
+          return { ok: true, value: { ...commit, epoch: head.epoch } };
+        } catch (error) {
+          return { ok: false, error };
+        }
+      });
+      if (!outcomes.some((o) => o.ok && o.value)) {
+        // Nothing to commit, so no compare-and-set vouched for a remembered head: answer from a fresh read.
+        if (known) continue;
+        settle(batch, outcomes);
+        return;
+      }
+      const version = current ? String(Number(current.version) + 1) : firstVersion();
+      const fields = layout.encode(head);
+      const values = current ? [...current.values] : layout.fields.map(() => null);
+      for (let f = 0; f < fields.length; f += 2) values[layout.fields.indexOf(fields[f]!)] = fields[f + 1]!;
+      const retained = layout.retention(topic, head, values);
+      const owner = layout.owner(topic);
+      const keys = [layout.headKey(topic), layout.eventsKey(topic), owner === null ? '' : jobKey(owner), retained ? this.opts.retentionKey : '', ...(retained?.keys ?? [])];
       const args: (string | number)[] = [
         current?.version ?? '',
-        head.epoch,
-        head.offset + commit.events.length,
-        JSON.stringify(commit.state),
-        this.historySize,
-        commit.ttlSeconds ?? 0,
+        version,
         channelFor(topic),
-        commit.events.length,
+        this.opts.historySize,
+        ttlSeconds,
+        retained?.seconds ?? 0,
+        retained?.member ?? '',
+        fields.length / 2,
+        ...fields,
+        events.length,
       ];
-      for (const event of commit.events) args.push(event.offset, JSON.stringify(event));
-      for (const { topic: other, message } of commit.notify ?? []) args.push(channelFor(other), JSON.stringify(message));
-      const committed = await this.redis.runwatchLogAppend(headKey(topic), eventsKey(topic), owner === null ? '' : jobKey(owner), ...args);
+      for (const event of events) args.push(event.offset, JSON.stringify(event));
+      args.push(...notices);
+      const committed = await this.redis.runwatchLogCommit(keys.length, ...keys, ...args);
       if (committed === -1) throw notFound(owner!);
-      if (committed === 1) return { ...commit, epoch: head.epoch };
+      if (committed !== 1) continue; // another writer won (0), or the head is gone (-2): read again
+      if (Number(version) > RANDOM_VERSION_FLOOR) this.remembered.set(topic, { version, values, head });
+      settle(batch, outcomes);
+      return;
     }
     throw new Error(`topic ${topic}: too much contention (${MAX_CAS_ATTEMPTS} compare-and-set attempts)`);
   }
 
   async history<E extends BusEvent>(topic: string, afterOffset: number): Promise<LogHistoryRead<E>> {
-    const current = await this.read(topic);
+    const layout = this.layoutFor(topic);
+    const current = await this.read(topic, layout);
     if (!current) return { events: [], covered: false };
     if (afterOffset >= current.head.offset) return { events: [], covered: true };
-    const entries = await this.redis.xrange(eventsKey(topic), `${afterOffset + 1}-0`, '+');
+    const entries = await this.redis.xrange(layout.eventsKey(topic), `${afterOffset + 1}-0`, '+');
     const events = entries.map(([, fields]) => JSON.parse(fields[1]!) as E);
     return { events, covered: events.length > 0 && events[0]!.offset === afterOffset + 1 };
   }
+}
+
+/** Settles each submission of a batch with its own outcome. */
+function settle(batch: readonly Pending<Change, LogCommitted<unknown, BusEvent> | null>[], outcomes: readonly Outcome[]): void {
+  batch.forEach((pending, i) => {
+    const outcome = outcomes[i]!;
+    if (outcome.ok) pending.resolve(outcome.value);
+    else pending.reject(outcome.error);
+  });
 }

@@ -18,23 +18,36 @@
  * (and `list` on the way) removes the expired ids from the tenant indexes.
  * Unfinished jobs never expire.
  *
- * Updates are compare-and-set: read the record and its version, compute the
- * change in TypeScript (the domain is the single source of the rules), then a
- * Lua script commits the record, appends the events to the stream and
+ * A job is a topic log (redis-log.ts): the log `job:<id>` whose state is the
+ * job record. Its updates are that log's compare-and-set commits: the change
+ * is computed in TypeScript (the domain is the single source of the rules) and
+ * one Lua script commits the record, appends the events to the stream and
  * PUBLISHes them only if the version is unchanged — otherwise the update is
- * retried. Redis runs the script atomically, so every instance sees one order.
- * Concurrent updates of one job on one instance are combined into one read and
- * one compare-and-set (see {@link RedisJobStore.update}).
+ * recomputed. Redis runs the script atomically, so every instance sees one
+ * order; concurrent updates of one job on one instance share one commit.
+ * What a job has beyond its log is here: the tenant index, the idempotency
+ * table and retention.
  */
 import { Redis, type RedisOptions } from 'ioredis';
-import { LRUCache } from 'lru-cache';
 import { DomainError, isUnavailable, notFound } from '../domain/errors.js';
 import type { JobChange, JobEvent, JobRecord, Tenant } from '../domain/job.js';
 import { RedisChannels } from './redis-channels.js';
-import { RedisTopicLogStore } from './redis-log.js';
+import {
+  channelFor,
+  idemKey,
+  jobEventsKey,
+  jobKey,
+  logEventsKey,
+  logHeadKey,
+  RETENTION_KEY,
+  retentionMember,
+  tenantJobsKey,
+} from './redis-keys.js';
+import { firstVersion, RedisTopicLogStore, type RedisLogLayout } from './redis-log.js';
 import { TopicFanout } from './topic-fanout.js';
 import {
   jobLogTopics,
+  jobTopic,
   type Backend,
   type BusEvent,
   type CatchUp,
@@ -46,37 +59,10 @@ import {
   type RetentionOptions,
 } from './types.js';
 
-/** Prefix of every key and channel. */
-export const KEY_PREFIX = 'runwatch:';
-/** The Redis channel of a topic. */
-export const channelFor = (topic: string) => `${KEY_PREFIX}${topic}`;
-/** The key of a job's record. */
-export const jobKey = (id: string) => `${KEY_PREFIX}job:${id}`;
-const streamKey = (id: string) => `${KEY_PREFIX}job:${id}:events`;
-const part = (s: string) => encodeURIComponent(s);
-const tenantJobsKey = (t: Tenant) => `${KEY_PREFIX}jobs:${part(t.institute)}:${part(t.environment)}`;
-const idemKey = (t: Tenant, key: string) => `${KEY_PREFIX}idem:${part(t.institute)}:${part(t.environment)}:${part(key)}`;
-const logKeys = (topic: string) => [`${KEY_PREFIX}log:${topic}`, `${KEY_PREFIX}log:${topic}:events`];
-/** Sorted set of finished jobs by removal time; see the header. */
-export const RETENTION_KEY = `${KEY_PREFIX}retention`;
-const retentionMember = (job: JobRecord) => `${tenantJobsKey(job.tenant)}\n${job.id}`;
+export { channelFor, jobKey, KEY_PREFIX, RETENTION_KEY } from './redis-keys.js';
 /** Most expired jobs one sweep step removes from the indexes. */
 const SWEEP_BATCH = 500;
 const IDEMPOTENCY_TTL_SECONDS = 7 * 24 * 3600;
-const MAX_CAS_ATTEMPTS = 200;
-/** Most job records {@link RedisJobStore} remembers as last committed (see `committed`). */
-const COMMITTED_CACHE_SIZE = 1000;
-/** Versions at or above this are random first versions (see {@link firstVersion}); records created before had version 0. */
-const RANDOM_VERSION_FLOOR = 2 ** 30;
-
-/**
- * A record's first version, random in [2^30, 2^40): a record created again
- * under the same key (restored after it expired, or after Redis lost its data)
- * starts from another number, so a version names one state of one
- * incarnation of the record and a cached `(version, data)` pair can be
- * checked by the compare-and-set alone. (Lua prints integers below 10^14 exactly.)
- */
-const firstVersion = () => String(RANDOM_VERSION_FLOOR + Math.floor(Math.random() * (2 ** 40 - RANDOM_VERSION_FLOOR)));
 
 // KEYS: 1 record, 2 tenant index, 3 idempotency key ('' when none).
 // ARGV: 1 data, 2 createdAt, 3 id, 4 idempotency value, 5 its TTL, 6 first version.
@@ -105,40 +91,6 @@ end
 return 1
 `;
 
-// KEYS: 1 record, 2 history, 3 retention set, then the keys that expire with the job
-// (idempotency key, training and command logs; '' when absent).
-// ARGV: 1 expected version, 2 data, 3 channel, 4 maxlen, 5 retention seconds (0: unfinished),
-// 6 retention member, then (offset, json) per event.
-// The first commit of a finished job sets every expiry (one that would end sooner stays)
-// and adds the job to the retention set; later commits keep them (a history stream
-// created after that, e.g. for a restored job, gets the record's expiry).
-const CAS_LUA = `
-local v = redis.call('HGET', KEYS[1], 'v')
-if not v then return -1 end
-if v ~= ARGV[1] then return 0 end
-redis.call('HSET', KEYS[1], 'v', tostring(tonumber(v) + 1), 'data', ARGV[2])
-for i = 7, #ARGV, 2 do
-  redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[4], ARGV[i] .. '-0', 'e', ARGV[i + 1])
-  redis.call('PUBLISH', ARGV[3], ARGV[i + 1])
-end
-local ttl = tonumber(ARGV[5])
-if ttl > 0 then
-  local left = redis.call('PTTL', KEYS[1])
-  if left == -1 then
-    for k = 1, #KEYS do
-      if k ~= 3 and KEYS[k] ~= '' then
-        local current = redis.call('TTL', KEYS[k])
-        if current == -1 or current > ttl then redis.call('EXPIRE', KEYS[k], ttl) end
-      end
-    end
-    redis.call('ZADD', KEYS[3], tonumber(redis.call('TIME')[1]) + ttl, ARGV[6])
-  elseif left > 0 and redis.call('TTL', KEYS[2]) == -1 then
-    redis.call('PEXPIRE', KEYS[2], left)
-  end
-end
-return 1
-`;
-
 // KEYS: 1 retention set. ARGV: 1 batch size, 2 record key prefix.
 // Removes due jobs whose record is gone from their tenant index; returns how many were due.
 const SWEEP_LUA = `
@@ -163,7 +115,6 @@ return #due
 
 type ScriptedRedis = Redis & {
   runwatchCreate(jobKey: string, tenantKey: string, idemKey: string, ...args: (string | number)[]): Promise<string | null>;
-  runwatchCas(...keysThenArgs: (string | number)[]): Promise<number>;
   runwatchRestore(jobKey: string, tenantKey: string, retentionKey: string, ...args: (string | number)[]): Promise<number>;
   runwatchSweep(retentionKey: string, batch: number, recordPrefix: string): Promise<number>;
 };
@@ -184,43 +135,58 @@ async function guard<T>(redis: Redis, op: () => Promise<T>): Promise<T> {
   }
 }
 
-/** One caller of {@link RedisJobStore.update} waiting for its change to be committed. */
-interface PendingUpdate {
-  change: (job: JobRecord) => JobChange | null;
-  resolve: (change: JobChange | null) => void;
-  reject: (error: unknown) => void;
+/**
+ * The layout of jobs' topic logs (see {@link RedisLogLayout}): the record hash
+ * `runwatch:job:<id>` {v, data: the record's JSON, idem: its idempotency key's
+ * name} and the history stream `runwatch:job:<id>:events`. The head's epoch
+ * and offset are the record's. A missing job is NOT_FOUND, never created by a
+ * commit. The commit that finishes a job retains it: the record, its history,
+ * its idempotency key and its training and command logs expire
+ * `retentionSeconds` later, and the job joins the retention set.
+ */
+export function jobLogLayout(retentionSeconds: number): RedisLogLayout<JobRecord> {
+  const idOf = (topic: string) => topic.slice(jobTopic('').length);
+  return {
+    headKey: (topic) => jobKey(idOf(topic)),
+    eventsKey: (topic) => jobEventsKey(idOf(topic)),
+    fields: ['data', 'idem'],
+    decode: ([data]) => {
+      if (data == null) return null;
+      const job = JSON.parse(data) as JobRecord;
+      return { epoch: job.epoch, offset: job.offset, state: job };
+    },
+    encode: (head) => ['data', JSON.stringify(head.state)],
+    missing: (topic) => {
+      throw notFound(idOf(topic));
+    },
+    owner: () => null,
+    retention: (topic, head, [, idem]) =>
+      head.state!.finishedAt === null
+        ? null
+        : {
+            seconds: retentionSeconds,
+            member: retentionMember(head.state!),
+            keys: [idem ?? '', ...jobLogTopics(idOf(topic)).flatMap((t) => [logHeadKey(t), logEventsKey(t)])],
+          },
+  };
 }
 
-/** {@link JobStore} on Redis. */
+/** {@link JobStore} on Redis: each job is the topic log `job:<id>` of `logs` (see {@link jobLogLayout}), plus the tenant index and idempotency table. */
 export class RedisJobStore implements JobStore {
   private readonly redis: ScriptedRedis;
-  /** Updates waiting for the next commit of their job, by job id, in arrival order. */
-  private readonly queued = new Map<string, PendingUpdate[]>();
-  /** Jobs with a commit in flight on this instance. */
-  private readonly committing = new Set<string>();
-  /**
-   * The record this instance last committed, per job: its version, its JSON and
-   * its idempotency key. The next update of the job starts from it instead of
-   * reading the record first (one Redis round trip fewer per report); if another
-   * instance committed since, the compare-and-set fails and the update re-reads.
-   * Only random first versions (records created since versions were randomized) are trusted.
-   */
-  private readonly committed = new LRUCache<string, { version: string; data: string; idem: string | null }>({ max: COMMITTED_CACHE_SIZE });
 
   /**
-   * @param historySize RUNWATCH_HISTORY: events kept per job (approximately).
+   * @param logs the topic-log store, with {@link jobLogLayout} for `job:` topics.
    * @param retention how long finished jobs are kept (see the header).
    */
   constructor(
     redis: Redis,
-    private readonly historySize: number,
+    private readonly logs: RedisTopicLogStore,
     private readonly retention: RetentionOptions,
   ) {
     redis.defineCommand('runwatchCreate', { numberOfKeys: 3, lua: CREATE_LUA });
     redis.defineCommand('runwatchRestore', { numberOfKeys: 3, lua: RESTORE_LUA });
     redis.defineCommand('runwatchSweep', { numberOfKeys: 1, lua: SWEEP_LUA });
-    // The CAS script's number of keys varies (see CAS_LUA): it is the first argument.
-    redis.defineCommand('runwatchCas', { lua: CAS_LUA });
     this.redis = redis as ScriptedRedis;
   }
 
@@ -301,103 +267,20 @@ export class RedisJobStore implements JobStore {
   }
 
   /**
-   * {@link JobStore.update} with per-job flat combining: while one commit of a
-   * job is in flight on this instance, later updates of that job queue up and
-   * are applied together, in arrival order, on one read and one
-   * compare-and-set. Many workers reporting to one job therefore cost O(1)
-   * Redis round trips per batch instead of a read-and-retry storm; the domain
-   * still sees the changes one at a time (gap-free offsets, conflation rules,
-   * exact counts). A change that throws fails only its own caller.
-   * (Flat combining: Hendler, Incze, Shavit, Tzafrir, SPAA 2010.)
+   * {@link JobStore.update}: a commit of the job's topic log. Many workers
+   * reporting to one job share one read and one compare-and-set per batch on
+   * each instance (RedisTopicLogStore.append); the domain still sees the
+   * changes one at a time (gap-free offsets, conflation rules, exact counts).
    */
   update(id: string, change: (job: JobRecord) => JobChange | null): Promise<JobChange | null> {
-    return new Promise((resolve, reject) => {
-      let queue = this.queued.get(id);
-      if (!queue) this.queued.set(id, (queue = []));
-      queue.push({ change, resolve, reject });
-      if (!this.committing.has(id)) void this.drain(id);
-    });
-  }
-
-  /** Commits the job's queued updates, batch after batch, until none is left. Never rejects. */
-  private async drain(id: string): Promise<void> {
-    this.committing.add(id);
-    try {
-      for (let batch = this.queued.get(id); batch && batch.length > 0; batch = this.queued.get(id)) {
-        this.queued.delete(id);
-        try {
-          await this.commitBatch(id, batch);
-        } catch (error) {
-          for (const pending of batch) pending.reject(error);
-        }
-      }
-    } finally {
-      this.committing.delete(id);
-    }
-  }
-
-  /**
-   * Reads the job once, applies every queued change in order and commits the
-   * result with one compare-and-set, retried from a fresh read when another
-   * instance won. Settles each caller with its own change (or error).
-   */
-  private commitBatch(id: string, batch: PendingUpdate[]): Promise<void> {
     return guard(this.redis, async () => {
-      for (let attempt = 0; attempt < MAX_CAS_ATTEMPTS; attempt++) {
-        const known = attempt === 0 ? this.committed.get(id) : undefined;
-        this.committed.delete(id);
-        const [version, data, idem] = known ? [known.version, known.data, known.idem] : await this.redis.hmget(jobKey(id), 'v', 'data', 'idem');
-        if (version == null || data == null) throw notFound(id);
-        let job = JSON.parse(data) as JobRecord;
-        const events: JobEvent[] = [];
-        const outcomes: ({ ok: true; change: JobChange | null } | { ok: false; error: unknown })[] = [];
-        for (const pending of batch) {
-          try {
-            const result = pending.change(job);
-            if (result) {
-              job = result.job;
-              events.push(...result.events);
-            }
-            outcomes.push({ ok: true, change: result });
-          } catch (error) {
-            outcomes.push({ ok: false, error });
-          }
-        }
-        let committed = 1;
-        let nextData = data;
-        let nextVersion = version;
-        if (outcomes.some((o) => o.ok && o.change)) {
-          const finished = job.finishedAt !== null;
-          const keys = [jobKey(id), streamKey(id), RETENTION_KEY];
-          if (finished) keys.push(idem ?? '', ...jobLogTopics(id).flatMap(logKeys));
-          nextData = JSON.stringify(job);
-          nextVersion = String(Number(version) + 1);
-          const args: (string | number)[] = [
-            version,
-            nextData,
-            channelFor(`job:${id}`),
-            this.historySize,
-            finished ? this.retention.retentionSeconds : 0,
-            finished ? retentionMember(job) : '',
-          ];
-          for (const event of events) args.push(event.offset, JSON.stringify(event));
-          committed = await this.redis.runwatchCas(keys.length, ...keys, ...args);
-        } else if (known) {
-          // Nothing to commit, so no compare-and-set vouched for the remembered record: answer from a fresh read.
-          continue;
-        }
-        if (committed === -1) throw notFound(id);
-        if (committed === 1) {
-          if (Number(version) >= RANDOM_VERSION_FLOOR) this.committed.set(id, { version: nextVersion, data: nextData, idem: idem ?? null });
-          batch.forEach((pending, i) => {
-            const outcome = outcomes[i]!;
-            if (outcome.ok) pending.resolve(outcome.change);
-            else pending.reject(outcome.error);
-          });
-          return;
-        }
-      }
-      throw new Error(`job ${id}: too much contention (${MAX_CAS_ATTEMPTS} compare-and-set attempts)`);
+      // The change may run more than once (a lost compare-and-set): the last run is the one committed.
+      let result: JobChange | null = null;
+      const committed = await this.logs.append<JobRecord, JobEvent>(jobTopic(id), (head) => {
+        result = change(head.state!);
+        return result && { state: result.job, events: result.events };
+      });
+      return committed && result;
     });
   }
 
@@ -419,14 +302,7 @@ export class RedisJobStore implements JobStore {
   }
 
   history(id: string, afterOffset: number): Promise<HistoryRead> {
-    return guard(this.redis, async () => {
-      const job = await this.get(id);
-      if (!job) return { events: [], covered: false };
-      if (afterOffset >= job.offset) return { events: [], covered: true };
-      const entries = await this.redis.xrange(streamKey(id), `${afterOffset + 1}-0`, '+');
-      const events = entries.map(([, fields]) => JSON.parse(fields[1]!) as JobEvent);
-      return { events, covered: events.length > 0 && events[0]!.offset === afterOffset + 1 };
-    });
+    return guard(this.redis, () => this.logs.history<JobEvent>(jobTopic(id), afterOffset));
   }
 
   async ping() {
@@ -629,14 +505,18 @@ export async function createRedisBackend(opts: RedisBackendOptions): Promise<Bac
   }
   outage.started();
   const retentionSeconds = opts.retentionSeconds ?? DEFAULT_RETENTION_SECONDS;
-  const store = new RedisJobStore(commands, opts.historySize, { retentionSeconds });
+  const logs = new RedisTopicLogStore(commands, {
+    historySize: opts.historySize,
+    retentionKey: RETENTION_KEY,
+    layouts: { [jobTopic('')]: jobLogLayout(retentionSeconds) },
+  });
+  const store = new RedisJobStore(commands, logs, { retentionSeconds });
   const sweeper = setInterval(() => {
     if (commands.status !== 'ready') return; // an outage is reported elsewhere; the next sweep catches up
     store.sweep().catch((error: unknown) => opts.onError('retention sweep', error));
   }, sweepIntervalMs(retentionSeconds));
   sweeper.unref();
   const bus = new RedisEventBus(subscriber, (topic, error) => opts.onError(`pubsub ${topic}`, error));
-  const logs = new RedisTopicLogStore(commands, opts.historySize);
   return {
     kind: 'redis',
     store,

@@ -53,7 +53,7 @@ export interface LogHistoryRead<E> {
   covered: boolean;
 }
 
-/** Per-topic event logs with state. Backends: memory-log.ts and redis-log.ts. */
+/** Per-topic event logs with state; a job is one too (`job:<id>`, state: its record). Backends: memory-log.ts and redis-log.ts. */
 export interface TopicLogStore {
   /** The head of the topic's log, or null when it does not exist. */
   head<S>(topic: string): Promise<LogHead<S> | null>;
