@@ -5,8 +5,10 @@
  * (for Redis: from two backends, as two instances would).
  */
 import { randomUUID } from 'node:crypto';
+import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createMemoryBackend } from '../../src/backends/memory.js';
+import type { MemoryTopicLogStore } from '../../src/backends/memory-log.js';
 import { createRedisBackend } from '../../src/backends/redis.js';
 import type { Backend, BusEvent } from '../../src/backends/types.js';
 import { Collector } from '../helpers/clients.js';
@@ -98,5 +100,39 @@ describe.each(BACKENDS)('topic log on the %s backend', (kind) => {
     expect(head).toMatchObject({ offset: 40, state: { total: 40 } });
     const read = await a.logs.history<Ev>(t, 20);
     expect(read.events.map((e) => e.n)).toEqual(Array.from({ length: 20 }, (_, i) => 21 + i));
+  });
+
+  it('fails only the append whose change throws when concurrent appends share a commit', async () => {
+    const t = topic();
+    const results = await Promise.allSettled(
+      Array.from({ length: 10 }, (_, i) =>
+        i === 4
+          ? a.logs.append(t, () => {
+              throw new Error('bad batch');
+            })
+          : append(a, t, 1),
+      ),
+    );
+    expect(results.filter((r) => r.status === 'rejected').map((r) => (r as PromiseRejectedResult).reason.message)).toEqual(['bad batch']);
+    expect(await b.logs.head(t)).toMatchObject({ offset: 9, state: { total: 9 } });
+  });
+
+  it('starts a new epoch when the log was lost after this instance last committed to it', async () => {
+    const t = topic();
+    const first = await append(a, t, 3);
+    if (kind === 'redis') {
+      const redis = new Redis(sharedRedisUrl());
+      try {
+        expect(await redis.del(`runwatch:log:${t}`, `runwatch:log:${t}:events`)).toBe(2);
+      } finally {
+        redis.disconnect();
+      }
+    } else {
+      (a.logs as MemoryTopicLogStore).remove(t);
+    }
+    const again = await append(a, t, 1);
+    expect(again!.epoch).not.toBe(first!.epoch);
+    expect(await b.logs.head(t)).toEqual({ epoch: again!.epoch, offset: 1, state: { total: 1 } });
+    expect(await b.logs.history(t, 0)).toMatchObject({ covered: true, events: [{ offset: 1, n: 1 }] });
   });
 });
