@@ -1,0 +1,65 @@
+/**
+ * The in-memory backend's event history: a fixed-capacity ring of a topic's
+ * newest events, and the one rule for whether it still covers a gap. Every
+ * topic log of the memory backend (jobs' `job:<id>` included) keeps its
+ * history in one of these.
+ */
+import type { BusEvent } from './types.js';
+
+/** Result of {@link HistoryRing.after}; the shape of JobStore/TopicLogStore history reads. */
+export interface RingRead<E> {
+  /** Held events with offset > afterOffset, in offset order. */
+  events: E[];
+  /** True iff those are every event after afterOffset (none was overwritten). */
+  covered: boolean;
+}
+
+/**
+ * The newest `capacity` events of one topic, pushed in offset order with
+ * consecutive offsets (the log store checks that: topic-log.ts
+ * `assertConsecutive`). The array grows with the events up to `capacity`, so
+ * a topic with few events costs few slots; then the oldest is overwritten.
+ */
+export class HistoryRing<E extends BusEvent> {
+  private readonly buffer: E[] = [];
+  /** Index of the oldest held event once the buffer is full (0 until then). */
+  private start = 0;
+
+  /** @param capacity events kept (RUNWATCH_HISTORY); at least 1. */
+  constructor(private readonly capacity: number) {
+    if (!(capacity >= 1)) throw new Error(`history capacity must be at least 1, got ${capacity}`);
+  }
+
+  /** Events held now (at most `capacity`). */
+  get size(): number {
+    return this.buffer.length;
+  }
+
+  /** Adds the topic's next event, overwriting the oldest when full. */
+  push(event: E): void {
+    if (this.buffer.length < this.capacity) {
+      this.buffer.push(event);
+      return;
+    }
+    this.buffer[this.start] = event;
+    this.start = (this.start + 1) % this.capacity;
+  }
+
+  /**
+   * The held events after `afterOffset`, given the offset of the topic's
+   * newest event (`headOffset`; 0 before the first). `covered` iff history
+   * holds every event after afterOffset: afterOffset >= headOffset (nothing
+   * after it; then no events), or the first held event after afterOffset has
+   * offset afterOffset + 1 (the ones before it were not overwritten).
+   */
+  after(afterOffset: number, headOffset: number): RingRead<E> {
+    if (afterOffset >= headOffset) return { events: [], covered: true };
+    const events: E[] = [];
+    const held = this.buffer.length;
+    for (let i = 0; i < held; i++) {
+      const event = this.buffer[(this.start + i) % held]!;
+      if (event.offset > afterOffset) events.push(event);
+    }
+    return { events, covered: events.length > 0 && events[0]!.offset === afterOffset + 1 };
+  }
+}
