@@ -92,7 +92,7 @@ export interface TopicStreamSpec<E, H> {
  * history covers the gap, and the replay is not an empty one of a finished
  * stream; else `freshStart(head)`.
  */
-export async function startEvents<E, H>(head: H, freshStart: (head: H) => E[], resume?: ResumeSpec<E, H>): Promise<E[]> {
+export async function startEvents<E, H>(head: H, freshStart: (head: H) => E[] | Promise<E[]>, resume?: ResumeSpec<E, H>): Promise<E[]> {
   const after = resume?.after;
   if (!resume || !after) return freshStart(head);
   const position = resume.positionOf(head);
