@@ -4,15 +4,8 @@
  * topic log of the memory backend (jobs' `job:<id>` included) keeps its
  * history in one of these.
  */
+import { historyCovers, type LogHistoryRead } from './topic-log.js';
 import type { BusEvent } from './types.js';
-
-/** Result of {@link HistoryRing.after}; the shape of JobStore/TopicLogStore history reads. */
-export interface RingRead<E> {
-  /** Held events with offset > afterOffset, in offset order. */
-  events: E[];
-  /** True iff those are every event after afterOffset (none was overwritten). */
-  covered: boolean;
-}
 
 /**
  * The newest `capacity` events of one topic, pushed in offset order with
@@ -47,12 +40,12 @@ export class HistoryRing<E extends BusEvent> {
 
   /**
    * The held events after `afterOffset`, given the offset of the topic's
-   * newest event (`headOffset`; 0 before the first). `covered` iff history
-   * holds every event after afterOffset: afterOffset >= headOffset (nothing
-   * after it; then no events), or the first held event after afterOffset has
-   * offset afterOffset + 1 (the ones before it were not overwritten).
+   * newest event (`headOffset`; 0 before the first). `covered` per
+   * topic-log.ts {@link historyCovers}: iff history holds every event after
+   * afterOffset (afterOffset >= headOffset: nothing after it, then no events;
+   * or the first held event after afterOffset has offset afterOffset + 1).
    */
-  after(afterOffset: number, headOffset: number): RingRead<E> {
+  after(afterOffset: number, headOffset: number): LogHistoryRead<E> {
     if (afterOffset >= headOffset) return { events: [], covered: true };
     const events: E[] = [];
     const held = this.buffer.length;
@@ -60,6 +53,6 @@ export class HistoryRing<E extends BusEvent> {
       const event = this.buffer[(this.start + i) % held]!;
       if (event.offset > afterOffset) events.push(event);
     }
-    return { events, covered: events.length > 0 && events[0]!.offset === afterOffset + 1 };
+    return { events, covered: historyCovers(afterOffset, headOffset, events) };
   }
 }
