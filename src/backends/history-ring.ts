@@ -1,8 +1,8 @@
 /**
  * The in-memory backend's event history: a fixed-capacity ring of a topic's
- * newest events, and the one rule for whether it still covers a gap. Every
- * topic log of the memory backend (jobs' `job:<id>` included) keeps its
- * history in one of these.
+ * newest events, read with the one rule for whether it still covers a gap
+ * (topic-log.ts `historyCovers`). Every topic log of the memory backend
+ * (jobs' `job:<id>` included) keeps its history in one of these.
  */
 import { historyCovers, type LogHistoryRead } from './topic-log.js';
 import type { BusEvent } from './types.js';
@@ -21,11 +21,6 @@ export class HistoryRing<E extends BusEvent> {
   /** @param capacity events kept (RUNWATCH_HISTORY); at least 1. */
   constructor(private readonly capacity: number) {
     if (!(capacity >= 1)) throw new Error(`history capacity must be at least 1, got ${capacity}`);
-  }
-
-  /** Events held now (at most `capacity`). */
-  get size(): number {
-    return this.buffer.length;
   }
 
   /** Adds the topic's next event, overwriting the oldest when full. */
