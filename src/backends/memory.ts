@@ -1,7 +1,10 @@
 /**
- * In-memory backend: the default, for one instance with no Redis. Job state
- * in a Map, history in a ring buffer per job, pub/sub through local fan-out.
- * Updates are synchronous between awaits, so they are atomic by construction.
+ * In-memory backend: the default, for one instance with no Redis. A job is a
+ * topic log (memory-log.ts) `job:<id>` whose state is the job record: its
+ * history and publication are the log store's, like every other topic log's.
+ * The job store keeps what a log does not: the tenant index, the idempotency
+ * table and the retention/cap bookkeeping. Pub/sub is local fan-out. Updates
+ * are synchronous between awaits, so they are atomic by construction.
  *
  * Bounded: a finished job is removed with everything about it (history,
  * tenant index and idempotency entries, training and command logs)
@@ -28,30 +31,6 @@ import {
 } from './types.js';
 
 const tenantKey = (t: Tenant) => `${t.institute}\u0000${t.environment}`;
-
-/** A fixed-size ring of a job's newest events. */
-class EventRing {
-  private readonly buffer: (JobEvent | undefined)[];
-  private count = 0;
-  constructor(private readonly capacity: number) {
-    this.buffer = new Array(capacity);
-  }
-  push(event: JobEvent): void {
-    this.buffer[this.count % this.capacity] = event;
-    this.count++;
-  }
-  /** Events with offset > afterOffset; `covered` false when older ones were overwritten. */
-  after(afterOffset: number, newestOffset: number): HistoryRead {
-    const held = Math.min(this.count, this.capacity);
-    const events: JobEvent[] = [];
-    for (let i = this.count - held; i < this.count; i++) {
-      const e = this.buffer[i % this.capacity]!;
-      if (e.offset > afterOffset) events.push(e);
-    }
-    const wanted = newestOffset - afterOffset;
-    return { events, covered: events.length >= wanted };
-  }
-}
 
 /** The in-process event bus. `publish` delivers synchronously to the topic's listeners. */
 export class MemoryEventBus implements EventBus {
@@ -86,20 +65,19 @@ export class MemoryEventBus implements EventBus {
 
 /** Settings of {@link MemoryJobStore}. */
 export interface MemoryStoreOptions extends RetentionOptions {
-  /** Events kept per job (RUNWATCH_HISTORY). */
-  historySize: number;
   /** Most jobs kept; creating one more removes the oldest finished job first. */
   maxJobs: number;
   /** Epoch ms now (the server's clock). */
   clock: () => number;
-  /** Called with each job removed (the backend drops the job's topic logs). */
-  onRemoved?: (jobId: string) => void;
 }
 
-/** In-memory {@link JobStore}; keeps `historySize` events per job, and finished jobs for the retention (see the header). */
+/**
+ * In-memory {@link JobStore}. Each job is the topic log `job:<id>` of `logs`
+ * (head: the record's epoch and offset, state: the record; history: its
+ * newest RUNWATCH_HISTORY events); this store adds the tenant index, the
+ * idempotency table and keeps finished jobs for the retention (see the header).
+ */
 export class MemoryJobStore implements JobStore {
-  private readonly jobs = new Map<string, JobRecord>();
-  private readonly rings = new Map<string, EventRing>();
   /** Per tenant, job ids in creation order (oldest first). */
   private readonly byTenant = new Map<string, string[]>();
   private readonly idempotency = new Map<string, { id: string; fingerprint: string }>();
@@ -107,19 +85,26 @@ export class MemoryJobStore implements JobStore {
   private readonly idempotencyOf = new Map<string, string>();
   /** Finished jobs → removal time (epoch ms), in the order they finished (so also in removal order). */
   private readonly finished = new Map<string, number>();
+  private count = 0;
 
   constructor(
-    private readonly bus: MemoryEventBus,
+    private readonly logs: MemoryTopicLogStore,
     private readonly opts: MemoryStoreOptions,
   ) {}
 
-  private get historySize() {
-    return this.opts.historySize;
-  }
-
   /** Jobs held now (diagnostics, tests). */
   get size(): number {
-    return this.jobs.size;
+    return this.count;
+  }
+
+  /** The job's record, read synchronously from its log; null when there is none. */
+  private record(id: string): JobRecord | null {
+    return this.logs.peek<JobRecord>(jobTopic(id))?.state ?? null;
+  }
+
+  /** Starts the retention of a job that just finished (once). */
+  private noteFinished(job: JobRecord): void {
+    if (job.finishedAt !== null && !this.finished.has(job.id)) this.finished.set(job.id, this.opts.clock() + this.opts.retentionSeconds * 1000);
   }
 
   /**
@@ -137,24 +122,23 @@ export class MemoryJobStore implements JobStore {
     return due.length;
   }
 
-  /** Removes jobs with everything about them. */
+  /** Removes jobs with everything about them: their logs (`job:<id>` and {@link jobLogTopics}), index and idempotency entries. */
   private remove(ids: readonly string[]): void {
     if (ids.length === 0) return;
     const tenants = new Set<string>();
     for (const id of ids) {
-      const job = this.jobs.get(id);
+      const job = this.record(id);
       if (!job) continue;
       tenants.add(tenantKey(job.tenant));
-      this.jobs.delete(id);
-      this.rings.delete(id);
+      for (const topic of [jobTopic(id), ...jobLogTopics(id)]) this.logs.remove(topic);
+      this.count--;
       this.finished.delete(id);
       const idem = this.idempotencyOf.get(id);
       if (idem !== undefined) this.idempotency.delete(idem);
       this.idempotencyOf.delete(id);
-      this.opts.onRemoved?.(id);
     }
     for (const key of tenants) {
-      const kept = (this.byTenant.get(key) ?? []).filter((id) => this.jobs.has(id));
+      const kept = (this.byTenant.get(key) ?? []).filter((id) => this.has(id));
       if (kept.length > 0) this.byTenant.set(key, kept);
       else this.byTenant.delete(key);
     }
@@ -163,14 +147,14 @@ export class MemoryJobStore implements JobStore {
   /** Makes room for one more job: removes expired jobs, then the oldest finished ones. @throws DomainError SERVICE_UNAVAILABLE when every kept job is unfinished. */
   private makeRoom(): void {
     this.sweep();
-    if (this.jobs.size < this.opts.maxJobs) return;
+    if (this.count < this.opts.maxJobs) return;
     const oldest: string[] = [];
     for (const id of this.finished.keys()) {
-      if (this.jobs.size - oldest.length < this.opts.maxJobs) break;
+      if (this.count - oldest.length < this.opts.maxJobs) break;
       oldest.push(id);
     }
     this.remove(oldest);
-    if (this.jobs.size >= this.opts.maxJobs)
+    if (this.count >= this.opts.maxJobs)
       throw new DomainError(
         'SERVICE_UNAVAILABLE',
         `the in-memory backend holds its maximum of ${this.opts.maxJobs} jobs and none of them is finished; finish some, or run with Redis (REDIS_URL)`,
@@ -183,25 +167,28 @@ export class MemoryJobStore implements JobStore {
     if (idem) {
       idemKey = `${tenantKey(job.tenant)}\u0000${idem.key}`;
       const seen = this.idempotency.get(idemKey);
-      if (seen) return { job: this.jobs.get(seen.id)!, created: false, fingerprint: seen.fingerprint };
+      if (seen) return { job: this.record(seen.id)!, created: false, fingerprint: seen.fingerprint };
     }
+    if (this.has(job.id)) throw new Error(`job ${job.id} exists already`);
     this.makeRoom();
     if (idemKey !== undefined && idem) {
       this.idempotency.set(idemKey, { id: job.id, fingerprint: idem.fingerprint });
       this.idempotencyOf.set(job.id, idemKey);
     }
-    this.jobs.set(job.id, job);
+    // The job's log starts at the record's own epoch and offset (a restored job's continue from the newest event seen).
+    this.logs.create<JobRecord>(jobTopic(job.id), { epoch: job.epoch, offset: job.offset, state: job });
+    this.count++;
     const key = tenantKey(job.tenant);
     const list = this.byTenant.get(key) ?? [];
     list.push(job.id);
     this.byTenant.set(key, list);
-    if (job.finishedAt !== null) this.finished.set(job.id, this.opts.clock() + this.opts.retentionSeconds * 1000);
+    this.noteFinished(job);
     return { job, created: true };
   }
 
   async get(id: string) {
     this.sweep();
-    return this.jobs.get(id) ?? null;
+    return this.record(id);
   }
 
   async list(tenant: Tenant, filter: JobFilter, first: number, after: ListPosition | null) {
@@ -211,7 +198,7 @@ export class MemoryJobStore implements JobStore {
     let started = after === null;
     let hasNextPage = false;
     for (let i = ids.length - 1; i >= 0; i--) {
-      const job = this.jobs.get(ids[i]!)!;
+      const job = this.record(ids[i]!)!;
       if (!started) {
         started = job.id === after!.id;
         continue;
@@ -229,42 +216,32 @@ export class MemoryJobStore implements JobStore {
 
   async update(id: string, change: (job: JobRecord) => JobChange | null) {
     this.sweep();
-    const current = this.jobs.get(id);
-    if (!current) throw notFound(id);
-    const result = change(current);
-    if (!result) return null;
-    this.jobs.set(id, result.job);
-    if (result.job.finishedAt !== null && !this.finished.has(id)) this.finished.set(id, this.opts.clock() + this.opts.retentionSeconds * 1000);
-    if (result.events.length > 0) {
-      let ring = this.rings.get(id);
-      if (!ring) this.rings.set(id, (ring = new EventRing(this.historySize)));
-      const topic = jobTopic(id);
-      for (const event of result.events) {
-        ring.push(event);
-        this.bus.publish(topic, event);
-      }
-    }
-    return result;
+    if (!this.has(id)) throw notFound(id);
+    let result: JobChange | null = null;
+    // The log stores the record, appends the events to history and publishes them on the job's topic.
+    this.logs.commit<JobRecord, JobEvent>(jobTopic(id), (head) => {
+      result = change(head.state!);
+      return result && { state: result.job, events: result.events, epoch: result.job.epoch };
+    });
+    const committed = result as JobChange | null;
+    if (committed) this.noteFinished(committed.job);
+    return committed;
   }
 
   /** Does the store hold this job now? */
   has(id: string): boolean {
-    return this.jobs.has(id);
+    return this.logs.peek(jobTopic(id)) !== null;
   }
 
   async restore(job: JobRecord): Promise<boolean> {
-    if (this.jobs.has(job.id)) return false;
+    if (this.has(job.id)) return false;
     await this.create(job);
     return true;
   }
 
   async history(id: string, afterOffset: number): Promise<HistoryRead> {
     this.sweep();
-    const job = this.jobs.get(id);
-    if (!job) return { events: [], covered: false };
-    if (afterOffset >= job.offset) return { events: [], covered: true };
-    const ring = this.rings.get(id);
-    return ring ? ring.after(afterOffset, job.offset) : { events: [], covered: false };
+    return this.logs.history<JobEvent>(jobTopic(id), afterOffset);
   }
 
   async ping() {}
@@ -273,7 +250,7 @@ export class MemoryJobStore implements JobStore {
 
 /** Options of {@link createMemoryBackend}. */
 export interface MemoryBackendOptions {
-  /** Events kept per job (RUNWATCH_HISTORY). */
+  /** Events kept per topic log: per job, per training run's events and commands... (RUNWATCH_HISTORY). */
   historySize: number;
   onError?: (topic: string, error: unknown) => void;
   /** Seconds a finished job is kept (RUNWATCH_RETENTION_DAYS); default 30 days. */
@@ -295,16 +272,11 @@ export function createMemoryBackend(opts: MemoryBackendOptions): Backend {
   const bus = new MemoryEventBus(opts.onError);
   const logs = new MemoryTopicLogStore(bus, opts.historySize);
   const retentionSeconds = opts.retentionSeconds ?? 30 * 24 * 3600;
-  const store = new MemoryJobStore(bus, {
-    historySize: opts.historySize,
+  const store = new MemoryJobStore(logs, {
     retentionSeconds,
     maxJobs: opts.maxJobs ?? DEFAULT_MEMORY_MAX_JOBS,
     clock: opts.clock ?? Date.now,
-    onRemoved: (jobId) => {
-      for (const topic of jobLogTopics(jobId)) logs.remove(topic);
-    },
   });
-  logs.ownerExists = (jobId) => store.has(jobId);
   // Frees memory even when nobody calls the store; every read also sweeps first.
   const sweeper = setInterval(() => store.sweep(), sweepIntervalMs(retentionSeconds));
   sweeper.unref();

@@ -26,7 +26,7 @@ import { notFound } from '../domain/errors.js';
 import { newEpoch } from '../domain/ids.js';
 import { FlatCombiner, type Pending } from './flat-combining.js';
 import { channelFor, jobKey, logEventsKey, logHeadKey } from './redis-keys.js';
-import { assertConsecutive, type LogCommit, type LogCommitted, type LogHead, type LogHistoryRead, type TopicLogStore } from './topic-log.js';
+import { assertConsecutive, historyCovers, type LogCommit, type LogCommitted, type LogHead, type LogHistoryRead, type TopicLogStore } from './topic-log.js';
 import { ownerJobOf, type BusEvent } from './types.js';
 
 const MAX_CAS_ATTEMPTS = 200;
@@ -287,7 +287,7 @@ export class RedisTopicLogStore implements TopicLogStore {
     if (afterOffset >= current.head.offset) return { events: [], covered: true };
     const entries = await this.redis.xrange(layout.eventsKey(topic), `${afterOffset + 1}-0`, '+');
     const events = entries.map(([, fields]) => JSON.parse(fields[1]!) as E);
-    return { events, covered: events.length > 0 && events[0]!.offset === afterOffset + 1 };
+    return { events, covered: historyCovers(afterOffset, current.head.offset, events) };
   }
 }
 

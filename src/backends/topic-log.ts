@@ -79,3 +79,13 @@ export function assertConsecutive(topic: string, headOffset: number, events: rea
     if (event.offset !== headOffset + i + 1) throw new Error(`topic ${topic}: event offset ${event.offset}, expected ${headOffset + i + 1}`);
   });
 }
+
+/**
+ * The completeness rule of history reads: the events read after `afterOffset` (those with offset > afterOffset
+ * still held, in offset order) cover the gap up to the head iff history holds every event after afterOffset —
+ * afterOffset >= headOffset (there is none), or the first one read has offset afterOffset + 1 (none before it was
+ * trimmed; offsets are consecutive, see {@link assertConsecutive}). `covered` of LogHistoryRead and JobStore.history.
+ */
+export function historyCovers(afterOffset: number, headOffset: number, events: readonly BusEvent[]): boolean {
+  return afterOffset >= headOffset || events[0]?.offset === afterOffset + 1;
+}

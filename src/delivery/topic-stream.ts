@@ -90,9 +90,10 @@ export interface TopicStreamSpec<E, H> {
  * The events a stream starts with: the replay after `resume.after` when the
  * head's epoch is the cursor's, the cursor is not ahead of the head and
  * history covers the gap, and the replay is not an empty one of a finished
- * stream; else `freshStart(head)`.
+ * stream; else `freshStart(head)` (which may be async: the reconnect
+ * catch-up's, catch-up.ts, reads more to make it).
  */
-export async function startEvents<E, H>(head: H, freshStart: (head: H) => E[], resume?: ResumeSpec<E, H>): Promise<E[]> {
+export async function startEvents<E, H>(head: H, freshStart: (head: H) => E[] | Promise<E[]>, resume?: ResumeSpec<E, H>): Promise<E[]> {
   const after = resume?.after;
   if (!resume || !after) return freshStart(head);
   const position = resume.positionOf(head);

@@ -30,6 +30,7 @@ import {
 import type { Backend, JobFilter, ListPosition } from '../backends/types.js';
 import { jobTopic } from '../backends/types.js';
 import { queuePolicy, type LiveStream, type LiveStreamPolicy, type StreamHooks, type StreamTransport } from '../delivery/live-stream.js';
+import { catchUpEvents } from '../delivery/catch-up.js';
 import { openTopicStream, StreamRegistry } from '../delivery/topic-stream.js';
 import { newEpoch, newJobId } from '../domain/ids.js';
 import type { Clock } from './clock.js';
@@ -131,13 +132,13 @@ export class JobService {
   }
 
   /**
-   * Catch-up of one job topic after the bus reconnected (see EventBus.onReconnect):
-   * - the events stored after the newest one this instance saw, when history has them;
-   * - a SNAPSHOT (which resets subscribers) when it does not, when the job's
-   *   epoch changed, or when the job went back in time (Redis restored an older
-   *   state: the epoch is rotated so old cursors cannot resume into the new timeline);
-   * - when Redis lost the job (restarted empty), the job is restored from the
-   *   newest event seen, under a new epoch, and a SNAPSHOT follows.
+   * Catch-up of one job topic after the bus reconnected (see EventBus.onReconnect
+   * and delivery/catch-up.ts): first, when Redis lost the job (restarted
+   * empty), the job is restored from the newest event seen, under a new epoch;
+   * when the job went back in time (Redis restored an older state), its epoch
+   * is rotated so old cursors cannot resume into the new timeline. Then the
+   * events stored after the newest one seen, or a SNAPSHOT (which resets
+   * subscribers) when the epoch changed or history does not cover the gap.
    */
   private async catchUp(topic: string, last: JobEvent | null): Promise<JobEvent[]> {
     const jobId = topic.slice(JOB_TOPIC_PREFIX.length);
@@ -147,8 +148,7 @@ export class JobService {
       await store.restore(restoreJob(last, newEpoch()));
       job = await store.get(jobId);
     }
-    if (!job) return [];
-    if (last) {
+    if (job && last) {
       const seen = decodeCursor(last.cursor);
       if (seen.epoch === job.epoch && job.offset < seen.offset) {
         const rotated = await store.update(jobId, (current) =>
@@ -156,10 +156,14 @@ export class JobService {
         );
         job = rotated?.job ?? (await store.get(jobId)) ?? job;
       }
-      if (seen.epoch !== job.epoch) return [snapshotEvent(job, this.clock())];
     }
-    const read = await store.history(jobId, last?.offset ?? 0);
-    return read.covered ? read.events : [snapshotEvent(job, this.clock())];
+    const head = job;
+    return catchUpEvents<JobEvent, JobRecord>(last, {
+      readHead: async () => head,
+      positionOf: (j) => j,
+      history: (afterOffset) => store.history(jobId, afterOffset),
+      freshStart: (j) => [snapshotEvent(j, this.clock())],
+    });
   }
 
   /**

@@ -36,6 +36,7 @@ import {
   type TrainingStreamSettings,
   type TrainingStreamState,
 } from '../domain/training-stream.js';
+import { catchUpEvents } from '../delivery/catch-up.js';
 import { FilteredStream } from '../delivery/filtered-stream.js';
 import { queuePolicy } from '../delivery/live-stream.js';
 import { openTopicStream, StreamRegistry } from '../delivery/topic-stream.js';
@@ -133,21 +134,21 @@ export class TrainingService {
 
   /**
    * Catch-up of one training topic after the bus reconnected (see
-   * EventBus.onReconnect): the events stored after the newest one this
-   * instance saw, or — when history does not cover it or the epoch changed —
-   * a fresh start (snapshot events, which reset subscribers).
+   * EventBus.onReconnect and delivery/catch-up.ts): the events stored after
+   * the newest one this instance saw, or — when history does not cover it or
+   * the epoch changed — a fresh start (snapshot events, which reset subscribers).
    */
-  private async catchUp(topic: string, last: TrainingEvent | null): Promise<TrainingEvent[]> {
-    const head = await this.backend.logs.head<TrainingStreamState>(topic);
-    if (!head) return [];
-    const seen = last ? decodeCursor(last.cursor) : { epoch: head.epoch, offset: 0 };
-    if (seen.epoch === head.epoch && seen.offset <= head.offset) {
-      const read = await this.backend.logs.history<TrainingEvent>(topic, seen.offset);
-      if (read.covered) return read.events;
-    }
+  private catchUp(topic: string, last: TrainingEvent | null): Promise<TrainingEvent[]> {
     const runId = topic.slice(trainingTopic('').length);
-    const job = await this.backend.store.get(runId);
-    return trainingSnapshot(head.state, { epoch: head.epoch, offset: head.offset, runId }, job?.status ?? 'RUNNING', this.clock());
+    return catchUpEvents<TrainingEvent, LogHead<TrainingStreamState>>(last, {
+      readHead: () => this.backend.logs.head<TrainingStreamState>(topic),
+      positionOf: (head) => head,
+      history: (afterOffset) => this.backend.logs.history<TrainingEvent>(topic, afterOffset),
+      freshStart: async (head) => {
+        const job = await this.backend.store.get(runId);
+        return trainingSnapshot(head.state, { epoch: head.epoch, offset: head.offset, runId }, job?.status ?? 'RUNNING', this.clock());
+      },
+    });
   }
 
   /**
