@@ -7,8 +7,9 @@
  * a table. Categories match the frame's script URL (and function name for
  * GC and natives), first rule wins; see {@link CATEGORIES}.
  *
- * CLI: `npx tsx bench/profile-breakdown.ts <file.cpuprofile> [--per <n>]`
- * (with `--per`, also milliseconds per unit: e.g. reports in the window).
+ * CLI: `npx tsx bench/profile-breakdown.ts <file.cpuprofile> [--per <n>] [--skip <seconds>]`
+ * (with `--per`, also milliseconds per unit: e.g. reports in the window; with
+ * `--skip`, samples of the profile's first seconds, such as start-up, are left out).
  */
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -89,11 +90,17 @@ export interface Breakdown {
 
 const shortUrl = (url: string) => url.replace(/^file:\/\//, '').replace(/^.*\/node_modules\//, '').replace(/^.*\/(src|bench)\//, '$1/');
 
-/** Self time per category and per function of a profile. */
-export function breakdown(profile: CpuProfile, topFunctions = 25): Breakdown {
+/**
+ * Self time per category and per function of a profile.
+ * @param skipUs microseconds at the start of the profile left out (e.g. start-up); default none.
+ */
+export function breakdown(profile: CpuProfile, topFunctions = 25, skipUs = 0): Breakdown {
   const byId = new Map(profile.nodes.map((n) => [n.id, n]));
   const selfUs = new Map<number, number>();
+  let elapsedUs = 0;
   for (let i = 0; i < profile.samples.length; i++) {
+    elapsedUs += profile.timeDeltas[i] ?? 0;
+    if (elapsedUs < skipUs) continue;
     // timeDeltas[i] is the time before sample i; attribute the interval after it (as DevTools does) to sample i.
     const dt = profile.timeDeltas[i + 1] ?? 0;
     selfUs.set(profile.samples[i]!, (selfUs.get(profile.samples[i]!) ?? 0) + Math.max(0, dt));
@@ -135,7 +142,7 @@ export function formatBreakdown(b: Breakdown, per?: number, cpuMsPerUnit?: numbe
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
-  const { values, positionals } = parseArgs({ allowPositionals: true, options: { per: { type: 'string' } } });
+  const { values, positionals } = parseArgs({ allowPositionals: true, options: { per: { type: 'string' }, skip: { type: 'string' } } });
   const profile = JSON.parse(readFileSync(positionals[0]!, 'utf8')) as CpuProfile;
-  console.log(formatBreakdown(breakdown(profile), values.per ? Number(values.per) : undefined));
+  console.log(formatBreakdown(breakdown(profile, 25, Number(values.skip ?? 0) * 1e6), values.per ? Number(values.per) : undefined));
 }
