@@ -26,6 +26,11 @@
  * - serializes a shared result once ({@link serializeResult}: errors masked
  *   first, then `JSON.stringify`, cached per result object), so each further
  *   subscriber costs a frame splice and a send, not a stringify.
+ * SSE gets the same shared text: a shared result carries a `stringify`
+ * ({@link sharedJson}), which Yoga's result processors call instead of
+ * `JSON.stringify` (graphql-yoga `plugins/result-processor/stringify.js`:
+ * `result.stringify || JSON.stringify`), so every SSE subscriber of an event
+ * gets the text made once.
  */
 import { createSourceEventStream, execute, type DocumentNode, type ExecutionArgs, type ExecutionResult } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
@@ -43,7 +48,7 @@ function operationKey(args: ExecutionArgs, scopes: string): string {
 /** Per event object: results by operation key. */
 const resultsByEvent = new WeakMap<object, Map<string, ExecutionResult>>();
 
-/** Counters for diagnostics, tests and benchmarks: executions run vs reused, serializations run vs reused. */
+/** Counters for diagnostics, tests and benchmarks: executions run vs reused, serializations (JSON texts, for WebSocket and SSE) run vs reused. */
 export const sharedExecutionStats = { executed: 0, reused: 0, serialized: 0, serializedReused: 0 };
 
 /** Executes one source event for an operation, reusing the result another subscriber's execution left on the event. */
@@ -58,6 +63,8 @@ function executeShared(args: ExecutionArgs, key: string, payload: unknown): Exec
   const result = execute({ ...args, rootValue: payload });
   if (result instanceof Promise) return result; // async resolvers: not shared
   sharedExecutionStats.executed++;
+  // Not enumerable: JSON.stringify and spreads (e.g. a masked copy of a result with errors) leave it out.
+  Object.defineProperty(result, 'stringify', { value: sharedJson });
   if (!results) resultsByEvent.set(payload, (results = new Map()));
   results.set(key, result);
   return result;
@@ -142,6 +149,29 @@ async function sharedSubscribe(args: ExecutionArgs): Promise<AsyncIterable<Execu
 
 /** Serialized results (UTF-8 JSON of the masked result), by result object. */
 const serializedByResult = new WeakMap<ExecutionResult, Buffer>();
+/** JSON texts of shared results, by result object. */
+const jsonByResult = new WeakMap<object, string>();
+
+/**
+ * `JSON.stringify(value)`, computed once per object: the `stringify` of a
+ * shared result (see the header), and the text {@link serializeResult} encodes.
+ * Shared results are never mutated, so the text stays right. Yoga strips
+ * internals from a result's errors before calling this, on a copy, which then
+ * gets a text of its own.
+ * @returns the JSON text ('' for undefined).
+ */
+export function sharedJson(value: unknown): string {
+  if (typeof value !== 'object' || value === null) return JSON.stringify(value) ?? '';
+  const cached = jsonByResult.get(value);
+  if (cached !== undefined) {
+    sharedExecutionStats.serializedReused++;
+    return cached;
+  }
+  sharedExecutionStats.serialized++;
+  const text = JSON.stringify(value);
+  jsonByResult.set(value, text);
+  return text;
+}
 
 /**
  * The UTF-8 JSON of `result` with its errors masked by `maskError` (each
@@ -156,10 +186,14 @@ export function serializeResult(result: ExecutionResult, maskError: (error: unkn
     sharedExecutionStats.serializedReused++;
     return cached;
   }
-  sharedExecutionStats.serialized++;
   const errors = result.errors;
-  const shown = errors?.length ? { ...result, errors: errors.map((e) => errorJson(maskError(e))) } : result;
-  const bytes = Buffer.from(JSON.stringify(shown));
+  let bytes: Buffer;
+  if (errors?.length) {
+    sharedExecutionStats.serialized++;
+    bytes = Buffer.from(JSON.stringify({ ...result, errors: errors.map((e) => errorJson(maskError(e))) }));
+  } else {
+    bytes = Buffer.from(sharedJson(result));
+  }
   serializedByResult.set(result, bytes);
   return bytes;
 }

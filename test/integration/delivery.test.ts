@@ -8,7 +8,8 @@ import { runInNewContext } from 'node:vm';
 import { describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { decodeCursor } from '../../src/domain/cursor.js';
-import { deferred, errorCode, gql, gqlHttp, subscribeWs, withTimeout, wsClient } from '../helpers/clients.js';
+import { sharedExecutionStats } from '../../src/delivery/shared-execution.js';
+import { deferred, errorCode, gql, gqlHttp, subscribeSse, subscribeWs, withTimeout, wsClient } from '../helpers/clients.js';
 import { startRedis } from '../helpers/redis.js';
 import { BACKENDS, freshInstitute, startTestServer, token, viewerOf } from '../helpers/servers.js';
 import { waitUntil } from '../helpers/wait.js';
@@ -123,6 +124,27 @@ describe('conflation', () => {
     const completed = all.map((e) => e.job.completed);
     for (let i = 1; i < completed.length; i++) expect(completed[i]).toBeGreaterThanOrEqual(completed[i - 1]!);
   }, 120_000);
+});
+
+describe('SSE', () => {
+  it('gives every SSE subscriber of one document the same events, serialized once per event, not once per subscriber', async () => {
+    const server = await startTestServer();
+    const tok = await token({ inst: freshInstitute() });
+    const { createBatchJob: job } = await gql(server.url, tok, CREATE, { input: { name: 'sse fan-out', total: 100 } });
+    const subscribers = 4;
+    const streams = Array.from({ length: subscribers }, () => subscribeSse(server.url, tok, WATCH, { runId: job.id }, 'runProgress'));
+    await Promise.all(streams.map((s) => s.waitForCount(1)));
+    const before = { ...sharedExecutionStats };
+    const viewer = await viewerOf(tok);
+    for (let i = 1; i <= 20; i++) await server.services.jobs.report(viewer, job.id, { completedDelta: 1, stage: `stage ${i}` });
+    await gql(server.url, tok, COMPLETE, { id: job.id });
+    const received = await Promise.all(streams.map((s) => s.done()));
+    for (const events of received) expect(events.slice(1)).toEqual(received[0]!.slice(1));
+    const shared = received[0]!.length - 1; // all but each subscriber's own SNAPSHOT
+    expect(received[0]!.at(-1)).toMatchObject({ type: 'COMPLETED', job: { completed: 20, stage: 'stage 20' } });
+    expect(sharedExecutionStats.serializedReused - before.serializedReused).toBeGreaterThanOrEqual(shared * (subscribers - 1));
+    expect(sharedExecutionStats.serialized - before.serialized).toBeLessThanOrEqual(shared);
+  });
 });
 
 describe('backpressure', () => {
