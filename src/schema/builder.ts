@@ -6,8 +6,9 @@
  * Subscriptions are authorized once, when they start (`authorizeOnSubscribe`).
  */
 import SchemaBuilder from '@pothos/core';
-import ScopeAuthPlugin from '@pothos/plugin-scope-auth';
+import ScopeAuthPlugin, { RequestCache } from '@pothos/plugin-scope-auth';
 import { GraphQLError } from 'graphql';
+import type { Plugin } from 'graphql-yoga';
 import type { Scope } from '../auth/tokens.js';
 import type { Context } from './context.js';
 import { BoundedJSON } from './json-input.js';
@@ -40,6 +41,30 @@ export const builder = new SchemaBuilder<{
   },
 
 });
+
+/** The hooks of {@link useScopeCacheRelease}: one object for every subscription (no closure per subscription). */
+const RELEASE_SCOPE_CACHE = {
+  onSubscribeResult({ args }: { args: { contextValue: unknown } }): void {
+    if (typeof args.contextValue === 'object' && args.contextValue !== null) RequestCache.clearForContext(args.contextValue);
+  },
+};
+
+/**
+ * An envelop plugin: once a subscription has started (its root field
+ * authorized, `authorizeOnSubscribe`), drops scope-auth's per-request cache
+ * for the subscription's GraphQL context (Pothos `RequestCache`: granted scopes
+ * by path in six Maps, about 1.2 KB), which the context would otherwise keep
+ * for as long as the subscription runs. Events are executed with one shared
+ * context per operation (delivery/shared-execution.ts), which builds its own
+ * cache again on the first event. Install it after the schema's plugins.
+ */
+export function useScopeCacheRelease(): Plugin {
+  return {
+    onSubscribe() {
+      return RELEASE_SCOPE_CACHE;
+    },
+  };
+}
 
 builder.queryType({ description: 'Read jobs and account activity. Every field needs a bearer token.' });
 builder.mutationType({ description: 'Create jobs and report their progress (workers), control them (people).' });

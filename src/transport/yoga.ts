@@ -12,6 +12,7 @@ import type { Backend } from '../backends/types.js';
 import type { Context, Services } from '../schema/context.js';
 import { createErrorMasker } from '../schema/errors.js';
 import { useSharedSubscriptionExecution } from '../delivery/shared-execution.js';
+import { useScopeCacheRelease } from '../schema/builder.js';
 import { useVariableDepthLimit } from '../schema/json-input.js';
 import { graphiqlOptions, renderOfflineGraphiQL } from './graphiql.js';
 import { useRequestBodyLimit } from '../limits/body-limit.js';
@@ -74,6 +75,7 @@ export function createYogaApp(deps: YogaDeps): YogaServerInstance<TransportConte
       ...useDocumentLimits(DOCUMENT_LIMITS),
       useVariableDepthLimit(),
       useSharedSubscriptionExecution(),
+      useScopeCacheRelease(),
       useReadinessCheck({
         endpoint: '/readyz',
         check: async () => {
