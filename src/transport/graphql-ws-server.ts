@@ -389,8 +389,10 @@ class Connection<V> implements WsConnection<V>, Outlet {
 /** One `subscribe` message's operation, from setup to release. */
 class OperationRun<V> implements Operation {
   private cancelled = false;
-  /** Set once running: what releases it. */
+  /** Set while it iterates (the fallback): what stops it. */
   private stop: (() => void) | null = null;
+  /** Set while it pushes: its delivery (a field, not a closure: one object fewer per subscription). */
+  private delivery: PushDelivery | null = null;
 
   constructor(
     private readonly connection: Connection<V>,
@@ -403,6 +405,13 @@ class OperationRun<V> implements Operation {
     const stop = this.stop;
     this.stop = null;
     stop?.();
+    this.delivery?.finish(false);
+  }
+
+  /** Its push delivery ended (PushDelivery.finish): forget both. */
+  released(delivery: PushDelivery): void {
+    this.delivery = null;
+    this.connection.release(this.id, this, delivery);
   }
 
   private get current(): boolean {
@@ -449,19 +458,16 @@ class OperationRun<V> implements Operation {
       this.connection.sendMessage({ id: this.id, type: MessageType.Next, payload: result });
       this.sendComplete();
     } finally {
-      if (!this.stop) connection.release(this.id, this);
+      if (!this.stop && !this.delivery) connection.release(this.id, this);
     }
   }
 
   /** Push mode; false when the stream declined (then iterate). */
   private push(shared: SharedSubscription, source: PushSource<unknown>, wrapper: AsyncIterable<unknown>): boolean {
-    const delivery = new PushDelivery(this.connection, this.id, shared.executor, source, wrapper, () => {
-      this.stop = null;
-      this.connection.release(this.id, this, delivery);
-    });
-    this.stop = () => delivery.finish(false);
+    const delivery = new PushDelivery(this.connection, this, shared.executor, source, wrapper);
+    this.delivery = delivery;
     if (source.pipe(delivery)) return true;
-    this.stop = null;
+    this.delivery = null;
     return false;
   }
 
@@ -510,13 +516,12 @@ class PushDelivery implements StreamSink<unknown> {
 
   constructor(
     private readonly connection: Outlet,
-    private readonly id: string,
+    private readonly operation: OperationRun<unknown>,
     private readonly executor: SharedExecutor,
     private readonly source: PushSource<unknown>,
     private readonly wrapper: AsyncIterable<unknown>,
-    private readonly onRelease: () => void,
   ) {
-    this.prefix = framePrefix(id);
+    this.prefix = framePrefix(operation.id);
   }
 
   next(event: unknown): boolean {
@@ -576,7 +581,7 @@ class PushDelivery implements StreamSink<unknown> {
 
   private fail(error: unknown): void {
     if (this.ended) return;
-    this.connection.sendMessage({ id: this.id, type: MessageType.Error, payload: [errorJson(this.connection.opts.maskError(error))] });
+    this.connection.sendMessage({ id: this.operation.id, type: MessageType.Error, payload: [errorJson(this.connection.opts.maskError(error))] });
     this.finish(false);
   }
 
@@ -584,9 +589,9 @@ class PushDelivery implements StreamSink<unknown> {
   finish(notify: boolean): void {
     if (this.ended) return;
     this.ended = true;
-    this.onRelease();
+    this.operation.released(this);
     void this.source.return();
     void closeIterable(this.wrapper);
-    if (notify) this.connection.sendMessage({ id: this.id, type: MessageType.Complete });
+    if (notify) this.connection.sendMessage({ id: this.operation.id, type: MessageType.Complete });
   }
 }
