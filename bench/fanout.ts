@@ -21,7 +21,7 @@ import { parseArgs } from 'node:util';
 import { SCOPES, signToken } from '../src/auth/tokens.js';
 import { startRedis } from '../test/helpers/redis.js';
 import { runLoadgen, runwatchBenchEnv } from './instances.js';
-import { BENCH_SECRET as SECRET, createJobs, start } from './lib/procs.js';
+import { BENCH_SECRET as SECRET, createJobs, start, stop } from './lib/procs.js';
 import type { LoadgenConfig, StepResult } from './loadgen.js';
 
 const { values: flags } = parseArgs({
@@ -68,7 +68,7 @@ async function main() {
       const steady = results.find((r) => r.kind === 'steady')!;
       const passing = results.filter((r) => r.passed).map((r) => r.deliveredPerSecond);
       rows.push({ peer, steady, saturation: passing.length ? Math.max(...passing) : 0 });
-      for (const child of [a.child, b.child]) child.kill('SIGKILL');
+      await Promise.all([stop(a.child), stop(b.child)]);
     }
   } finally {
     for (const child of children) if (child.exitCode === null) child.kill('SIGKILL');

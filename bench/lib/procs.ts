@@ -15,10 +15,14 @@ export const BENCH_SECRET = 'bench-secret-0123456789abcdef-0123456789abcdef';
  * with it and its base URL (e.g. `http://127.0.0.1:4000`) once it prints
  * `listening <port>` or runwatch's `running at <url>`. Its stdout keeps
  * flowing afterwards (attach a `data` listener to read later lines).
+ * With `BENCH_CPU_PROF=<dir>` in the environment, every process started here
+ * writes a V8 CPU profile into that directory when it exits (`--cpu-prof`;
+ * read one with bench/profile-breakdown.ts).
  * @throws (rejects) when the process exits first, with what it printed.
  */
 export function start(args: string[], env: Record<string, string> = {}, nodeArgs: string[] = []): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
+  const profile = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [];
+  const child = spawn(process.execPath, [...profile, ...nodeArgs, '--import', 'tsx', ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
   return new Promise((resolve, reject) => {
     let out = '';
     const onData = (chunk: Buffer) => {
@@ -34,6 +38,24 @@ export function start(args: string[], env: Record<string, string> = {}, nodeArgs
     child.stdout!.on('data', onData);
     child.once('exit', (code) => reject(new Error(`${args.join(' ')} exited ${code}: ${out}`)));
   });
+}
+
+/**
+ * Ends a process {@link start} started: SIGKILL, or with BENCH_CPU_PROF set,
+ * SIGTERM (so it writes its profile) and SIGKILL if it has not exited within 10 s.
+ * Resolves once it has exited.
+ */
+export async function stop(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  if (!process.env.BENCH_CPU_PROF) {
+    child.kill('SIGKILL');
+    return exited;
+  }
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+  await exited;
+  clearTimeout(timer);
 }
 
 const CLOCK_TICKS = 100; // USER_HZ on Linux
