@@ -24,7 +24,14 @@ export default defineConfig({
       // Real servers, a real redis-server (started once by the global setup), the CLI, the package, the browser.
       {
         extends: true,
-        test: { name: 'integration', include: ['test/**/*.test.ts'], exclude: ['test/unit/**'], globalSetup: ['test/helpers/global-setup.ts'] },
+        test: {
+          name: 'integration',
+          include: ['test/**/*.test.ts'],
+          exclude: ['test/unit/**'],
+          globalSetup: ['test/helpers/global-setup.ts'],
+          setupFiles: ['test/helpers/per-file-cleanup.ts'],
+          isolate: false,
+        },
       },
     ],
   },
