@@ -1,5 +1,6 @@
 import { createRequire } from 'node:module';
 import { defineConfig } from 'vitest/config';
+import LongestFirstSequencer from './test/helpers/sequencer.js';
 
 const require = createRequire(import.meta.url);
 
@@ -18,6 +19,8 @@ export default defineConfig({
     // Integration files start their own servers and share one redis-server; two cores.
     fileParallelism: true,
     maxWorkers: 2,
+    // Longest files first, also without vitest's cache of durations (a fresh clone): test/helpers/sequencer.ts.
+    sequence: { sequencer: LongestFirstSequencer },
     projects: [
       // Pure logic, no server, no Redis: `npm run test:unit` runs in seconds.
       { extends: true, test: { name: 'unit', include: ['test/unit/**/*.test.ts'] } },
