@@ -23,7 +23,7 @@ export default defineConfig({
     sequence: { sequencer: LongestFirstSequencer },
     projects: [
       // Pure logic, no server, no Redis: `npm run test:unit` runs in seconds.
-      { extends: true, test: { name: 'unit', include: ['test/unit/**/*.test.ts'] } },
+      { extends: true, test: { name: 'unit', include: ['test/unit/**/*.test.ts'], isolate: false } },
       // Real servers, a real redis-server (started once by the global setup), the CLI, the package, the browser.
       {
         extends: true,
