@@ -1,5 +1,6 @@
 import { createRequire } from 'node:module';
 import { defineConfig } from 'vitest/config';
+import LongestFirstSequencer from './test/helpers/sequencer.js';
 
 const require = createRequire(import.meta.url);
 
@@ -18,13 +19,22 @@ export default defineConfig({
     // Integration files start their own servers and share one redis-server; two cores.
     fileParallelism: true,
     maxWorkers: 2,
+    // Longest files first, also without vitest's cache of durations (a fresh clone): test/helpers/sequencer.ts.
+    sequence: { sequencer: LongestFirstSequencer },
     projects: [
       // Pure logic, no server, no Redis: `npm run test:unit` runs in seconds.
-      { extends: true, test: { name: 'unit', include: ['test/unit/**/*.test.ts'] } },
+      { extends: true, test: { name: 'unit', include: ['test/unit/**/*.test.ts'], isolate: false } },
       // Real servers, a real redis-server (started once by the global setup), the CLI, the package, the browser.
       {
         extends: true,
-        test: { name: 'integration', include: ['test/**/*.test.ts'], exclude: ['test/unit/**'], globalSetup: ['test/helpers/global-setup.ts'] },
+        test: {
+          name: 'integration',
+          include: ['test/**/*.test.ts'],
+          exclude: ['test/unit/**'],
+          globalSetup: ['test/helpers/global-setup.ts'],
+          setupFiles: ['test/helpers/per-file-cleanup.ts'],
+          isolate: false,
+        },
       },
     ],
   },

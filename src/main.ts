@@ -7,8 +7,7 @@
 import { ConfigError, loadConfig } from './config.js';
 import { createLogger } from './log.js';
 import { installProcessNet } from './observe/process-net.js';
-import { stopProcessTracing } from './observe/tracing.js';
-import { startServer, type RunningServer } from './server.js';
+import type { RunningServer } from './server.js';
 
 async function main(): Promise<void> {
   let config;
@@ -21,6 +20,9 @@ async function main(): Promise<void> {
     }
     throw error;
   }
+  // The server's modules (Yoga, Pothos, OpenTelemetry, ioredis: about 2 s of loading) load only once
+  // the configuration is valid, so a bad variable is reported at once.
+  const [{ startServer }, { stopProcessTracing }] = await Promise.all([import('./server.js'), import('./observe/tracing.js')]);
   const log = createLogger(config.logLevel);
   let server: RunningServer | null = null;
   installProcessNet({

@@ -4,7 +4,6 @@
  * awaited and what arrived.
  */
 import { createClient, type Client } from 'graphql-ws';
-import { afterAll } from 'vitest';
 import WebSocket from 'ws';
 
 /** A GraphQL response. */
@@ -63,9 +62,10 @@ export async function withTimeout<T>(promise: Promise<T>, ms: number, what: stri
 }
 
 const wsClients: Client[] = [];
-afterAll(async () => {
+/** Disposes every client made by {@link wsClient}; run after each test file by test/helpers/per-file-cleanup.ts. */
+export async function disposeWsClients(): Promise<void> {
   await Promise.all(wsClients.splice(0).map((c) => c.dispose()));
-});
+}
 
 /** A graphql-ws client with no retries (failures show at once). `http://` URLs become `ws://`. */
 export function wsClient(url: string, tok: string | null, opts: { onClose?: (code: number, reason: string) => void } = {}): Client {

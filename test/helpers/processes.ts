@@ -1,16 +1,16 @@
 /**
  * runwatch servers as real child processes (`node --import tsx src/main.ts`),
- * for tests that kill them. Each is SIGKILLed in afterAll if still running.
+ * for tests that kill them. Each is SIGKILLed after its test file if still running.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { afterAll } from 'vitest';
 import { withTimeout } from './clients.js';
 import { TEST_SECRET } from './servers.js';
 
 const children: ChildProcess[] = [];
-afterAll(() => {
+/** SIGKILLs every server process still running; run after each test file by test/helpers/per-file-cleanup.ts. */
+export function killServerProcesses(): void {
   for (const child of children.splice(0)) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-});
+}
 
 /** A server process. */
 export interface ServerProcess {

@@ -4,7 +4,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { pino } from 'pino';
-import { afterAll, inject } from 'vitest';
+import { inject } from 'vitest';
 import { signToken, SCOPES, TokenVerifier, type TokenClaims, type Viewer } from '../../src/auth/tokens.js';
 import type { Config } from '../../src/config.js';
 import { startServer, type RunningServer, type ServerOptions } from '../../src/server.js';
@@ -13,9 +13,14 @@ import { startServer, type RunningServer, type ServerOptions } from '../../src/s
 export const TEST_SECRET = 'runwatch-test-secret-0123456789abcdef-0123456789';
 
 const running: RunningServer[] = [];
-afterAll(async () => {
+/**
+ * Closes every server started by {@link startTestServer} and not closed yet. Run after each test
+ * file by test/helpers/per-file-cleanup.ts (a setup file, so it also runs when a worker reuses
+ * this module for its next file, `isolate: false`).
+ */
+export async function closeTestServers(): Promise<void> {
   await Promise.all(running.splice(0).map((s) => s.close(1000)));
-});
+}
 
 /** The backends every shared suite runs against. */
 export const BACKENDS = ['memory', 'redis'] as const;

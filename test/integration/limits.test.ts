@@ -76,7 +76,9 @@ describe('mutation rate limit (Redis-backed)', () => {
   });
 });
 
-describe('live token expiry', () => {
+// Each test has its own server and waits out a token's lifetime (whole seconds, as JWT `exp` is):
+// they run at the same time, so the file waits about 4 s instead of the sum of their waits.
+describe.concurrent('live token expiry', () => {
   it('closes a WebSocket with 4403 when its token expires during a subscription', async () => {
     const server = await startTestServer();
     const institute = freshInstitute();

@@ -3,7 +3,7 @@
  * child spans for the Redis commands it issued, into an in-memory exporter;
  * the operation's error log line carries the same trace id.
  */
-import { SpanKind, SpanStatusCode } from '@opentelemetry/api';
+import { context, propagation, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import { InMemorySpanExporter, SimpleSpanProcessor, type ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import { NodeTracerProvider } from '@opentelemetry/sdk-trace-node';
 import { pino } from 'pino';
@@ -27,6 +27,10 @@ describe('tracing', () => {
   afterAll(async () => {
     await server.close(1000);
     await provider.shutdown();
+    // register() set process-wide globals; the worker runs other files next (isolate: false).
+    trace.disable();
+    context.disable();
+    propagation.disable();
   });
 
   const spansOf = (traceId: string) => exporter.getFinishedSpans().filter((s) => s.spanContext().traceId === traceId);
