@@ -124,13 +124,17 @@ describe('an instance whose Redis subscriber connection drops', () => {
     const progress = subscribeWs(wsClient(a.url, tok), WATCH, { runId: job.id }, 'runProgress');
     const logs = subscribeWs(wsClient(a.url, tok), TRAIN, { runId: job.id }, 'trainingEvents');
     await progress.waitForCount(1);
+    // A log-only subscription starts with no event of its own (its fresh start has no TRAINING_LOG): it is live once
+    // A holds the run's training channel, and only lines published after that reach it.
+    const bus = a.backend.bus as RedisEventBus;
+    const subscriber = bus.subscriber;
+    await waitUntil(() => bus.subscribedChannels(), (channels) => channels.includes(`runwatch:training:${job.id}`), 'the training subscription to be live on A');
     await log('before');
     await logs.waitFor((items) => items.some((e) => e.message === 'before'), 'the first log line');
     await gql(b.url, tok, REPORT, { input: { jobId: job.id, completed: 1, stage: 'warmup' } });
     await progress.waitFor((items) => items.at(-1)?.job.stage === 'warmup', 'the first stage');
 
     // A's subscriber connection goes away; what B publishes meanwhile never reaches A over pub/sub.
-    const subscriber = (a.backend.bus as RedisEventBus).subscriber;
     subscriber.disconnect();
     for (let i = 1; i <= 5; i++) {
       await gql(b.url, tok, REPORT, { input: { jobId: job.id, completed: 1 + i, stage: `gap-${i}` } });
