@@ -33,6 +33,13 @@ async function main(): Promise<void> {
       closing.finally(() => process.exit(1)).catch(() => process.exit(1));
     },
   });
+  // A reader that goes away (`npm start | head`) makes writes to stdout fail with EPIPE. Unhandled, that error
+  // would be an uncaught exception, whose fatal log line pino flushes synchronously and, on a broken pipe, retries
+  // forever (sonic-boom's flushSync), blocking the event loop: the server would stop answering and ignore SIGTERM.
+  // The banner is lost instead and the server keeps serving (pino drops its own lines after an EPIPE).
+  process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code !== 'EPIPE') throw error;
+  });
   server = await startServer(config, { logger: log });
   process.stdout.write(`\nrunwatch is running at ${server.url} (backend: ${server.backend.kind})\n`);
   process.stdout.write(`GraphiQL:  ${server.url} (open it in a browser)\n`);

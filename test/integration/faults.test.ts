@@ -2,6 +2,8 @@
  * Faults with real processes: redis-server killed and restarted mid-stream,
  * a server process SIGKILLed mid-stream, and a graceful SIGTERM.
  */
+import { spawn } from 'node:child_process';
+import { createServer, type AddressInfo } from 'node:net';
 import { Redis } from 'ioredis';
 import { describe, expect, it } from 'vitest';
 import { decodeCursor } from '../../src/domain/cursor.js';
@@ -10,7 +12,7 @@ import type { RunningServer } from '../../src/server.js';
 import { Collector, deferred, errorCode, gql, gqlHttp, subscribeSse, subscribeWs, withTimeout, wsClient } from '../helpers/clients.js';
 import { spawnServer } from '../helpers/processes.js';
 import { startRedis } from '../helpers/redis.js';
-import { freshInstitute, sharedRedisUrl, startTestServer, token, viewerOf } from '../helpers/servers.js';
+import { freshInstitute, sharedRedisUrl, startTestServer, TEST_SECRET, token, viewerOf } from '../helpers/servers.js';
 import { waitUntil } from '../helpers/wait.js';
 
 const CREATE = `mutation($input: CreateBatchJobInput!) { createBatchJob(input: $input) { id } }`;
@@ -210,3 +212,34 @@ describe('graceful shutdown', () => {
     expect(Date.now() - started).toBeLessThan(6000);
   });
 });
+
+describe('a server whose stdout reader went away', () => {
+  it('keeps serving when the pipe its banner goes to is closed (as `npm start | head` does), and still exits 0 on SIGTERM', async () => {
+    // A free port chosen here: the server's own announcement of it goes to the closed stdout.
+    const port = await new Promise<number>((resolve) => {
+      const probe = createServer().listen(0, '127.0.0.1', () => {
+        const { port } = probe.address() as AddressInfo;
+        probe.close(() => resolve(port));
+      });
+    });
+    const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+      env: { ...process.env, PORT: String(port), HOST: '127.0.0.1', RUNWATCH_JWT_SECRET: TEST_SECRET, LOG_LEVEL: 'info' },
+      stdio: ['ignore', 'pipe', 'ignore'],
+    });
+    const exited = new Promise<number | string>((resolve) => child.once('exit', (code, signal) => resolve(code ?? signal ?? -1)));
+    child.stdout!.destroy(); // the reader is gone before the first line: every write to stdout fails with EPIPE
+    try {
+      const url = `http://127.0.0.1:${port}`;
+      const ready = () => fetch(`${url}/readyz`, { signal: AbortSignal.timeout(2000) }).then((r) => r.status, () => 0);
+      await waitUntil(ready, (status) => status === 200, 'the server to answer /readyz', 20_000);
+      const tok = await token({ inst: freshInstitute() });
+      const { createBatchJob: job } = await gql(`${url}/graphql`, tok, CREATE, { input: { name: 'headless' } });
+      expect(job.id).toMatch(/^j_/);
+      child.kill('SIGTERM');
+      expect(await withTimeout(exited, 10_000, 'the process to exit after SIGTERM')).toBe(0);
+    } finally {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    }
+  });
+});
+
