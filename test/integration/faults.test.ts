@@ -214,8 +214,13 @@ describe('graceful shutdown', () => {
 });
 
 describe('a server whose stdout reader went away', () => {
-  it('keeps serving when the pipe its banner goes to is closed (as `npm start | head` does), and still exits 0 on SIGTERM', async () => {
-    // A free port chosen here: the server's own announcement of it goes to the closed stdout.
+  /**
+   * Starts `src/main.ts` on a free port with stdout piped to this test, and closes that pipe `before` the server
+   * writes its first line or `after` its banner (as `npm start | head` does); then checks that it serves and exits 0
+   * on SIGTERM.
+   */
+  async function servesAndStops(close: 'before' | 'after') {
+    // A free port chosen here: with the pipe closed first, the server's announcement of it is lost.
     const port = await new Promise<number>((resolve) => {
       const probe = createServer().listen(0, '127.0.0.1', () => {
         const { port } = probe.address() as AddressInfo;
@@ -227,8 +232,17 @@ describe('a server whose stdout reader went away', () => {
       stdio: ['ignore', 'pipe', 'ignore'],
     });
     const exited = new Promise<number | string>((resolve) => child.once('exit', (code, signal) => resolve(code ?? signal ?? -1)));
-    child.stdout!.destroy(); // the reader is gone before the first line: every write to stdout fails with EPIPE
     try {
+      if (close === 'before') child.stdout!.destroy();
+      else {
+        let printed = '';
+        await withTimeout(
+          new Promise<void>((resolve) => child.stdout!.on('data', (chunk: Buffer) => (printed += chunk.toString()).includes('runwatch is running') && resolve())),
+          20_000,
+          'the banner',
+        );
+        child.stdout!.destroy();
+      }
       const url = `http://127.0.0.1:${port}`;
       const ready = () => fetch(`${url}/readyz`, { signal: AbortSignal.timeout(2000) }).then((r) => r.status, () => 0);
       await waitUntil(ready, (status) => status === 200, 'the server to answer /readyz', 20_000);
@@ -240,6 +254,8 @@ describe('a server whose stdout reader went away', () => {
     } finally {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
     }
-  });
-});
+  }
 
+  it('serves and exits 0 on SIGTERM when the reader is gone before the first line (every write to stdout fails)', () => servesAndStops('before'));
+  it('serves and exits 0 on SIGTERM when the reader goes away after the banner, as `npm start | head` does', () => servesAndStops('after'));
+});
