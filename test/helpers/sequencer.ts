@@ -20,7 +20,7 @@ export const ESTIMATED_SECONDS: Readonly<Record<string, number>> = {
   'test/dashboard/graphiql.test.ts': 21,
   'test/package/package.test.ts': 20,
   'test/integration/chaos.test.ts': 16,
-  'test/integration/faults.test.ts': 12,
+  'test/integration/faults.test.ts': 16,
   'test/cli/cli.test.ts': 11,
   'test/integration/activity.test.ts': 10,
   'test/integration/limits.test.ts': 9,
