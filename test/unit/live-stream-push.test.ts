@@ -12,18 +12,12 @@ import { FilteredStream } from '../../src/delivery/filtered-stream.js';
 import { LiveStream, SlowConsumerError, type StreamSink } from '../../src/delivery/live-stream.js';
 import { serializeResult } from '../../src/delivery/shared-execution.js';
 import { createErrorMasker } from '../../src/schema/errors.js';
+import { testStreamOptions, type Ev, type StreamOptions } from '../helpers/live-stream-options.js';
 
-type Ev = { offset: number; kind: 'P' | 'S' | 'END' | 'SNAP' };
-
-function stream(overrides: Partial<ConstructorParameters<typeof LiveStream<Ev>>[0]> = {}) {
+function stream(overrides: Partial<StreamOptions> = {}) {
   const counts = { released: 0, overflows: 0, conflated: 0, delivered: 0 };
   const s = new LiveStream<Ev>({
-    offsetOf: (e) => e.offset,
-    isConflatable: (e) => e.kind === 'P',
-    isFinal: (e) => e.kind === 'END',
-    isReset: (e) => e.kind === 'SNAP',
-    conflateAbove: 4,
-    maxQueued: 8,
+    ...testStreamOptions,
     onOverflow: () => counts.overflows++,
     onConflated: (n) => (counts.conflated += n),
     onDelivered: () => counts.delivered++,

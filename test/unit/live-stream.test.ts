@@ -4,19 +4,9 @@
  */
 import { describe, expect, it } from 'vitest';
 import { LiveStream, SlowConsumerError } from '../../src/delivery/live-stream.js';
+import { testStreamOptions, type Ev, type StreamOptions } from '../helpers/live-stream-options.js';
 
-type Ev = { offset: number; kind: 'P' | 'S' | 'END' | 'SNAP' };
-const stream = (overrides: Partial<ConstructorParameters<typeof LiveStream<Ev>>[0]> = {}) =>
-  new LiveStream<Ev>({
-    offsetOf: (e) => e.offset,
-    isConflatable: (e) => e.kind === 'P',
-    isFinal: (e) => e.kind === 'END',
-    isReset: (e) => e.kind === 'SNAP',
-    conflateAbove: 4,
-    maxQueued: 8,
-    onOverflow: () => {},
-    ...overrides,
-  });
+const stream = (overrides: Partial<StreamOptions> = {}) => new LiveStream<Ev>({ ...testStreamOptions, onOverflow: () => {}, ...overrides });
 
 async function take(s: LiveStream<Ev>, n: number): Promise<number[]> {
   const out: number[] = [];
