@@ -188,10 +188,14 @@ export class RedisTopicLogStore implements TopicLogStore {
     // The script's number of keys varies: it is the first argument.
     redis.defineCommand('runwatchLogCommit', { lua: COMMIT_LUA });
     this.redis = redis as ScriptedRedis;
+    this.layouts = Object.entries(opts.layouts ?? {});
   }
 
+  /** The layouts by prefix, listed once (looked up on every commit and read). */
+  private readonly layouts: readonly (readonly [string, RedisLogLayout<unknown>])[];
+
   private layoutFor(topic: string): RedisLogLayout<unknown> {
-    for (const [prefix, layout] of Object.entries(this.opts.layouts ?? {})) if (topic.startsWith(prefix)) return layout;
+    for (const [prefix, layout] of this.layouts) if (topic.startsWith(prefix)) return layout;
     return LOG_LAYOUT;
   }
 
