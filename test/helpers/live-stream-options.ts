@@ -1,12 +1,12 @@
 /**
  * The LiveStream options the delivery unit tests share: events with an offset
- * and a kind (P conflatable progress, S stage, END final, SNAP reset), the
+ * and a kind (P conflatable progress, S and E plain events, END final, SNAP reset), the
  * queue conflating above 4 and overflowing above 8.
  */
 import type { LiveStream } from '../../src/delivery/live-stream.js';
 
 /** A test event. */
-export type Ev = { offset: number; kind: 'P' | 'S' | 'END' | 'SNAP' };
+export type Ev = { offset: number; kind: 'P' | 'S' | 'E' | 'END' | 'SNAP' };
 
 /** LiveStream's options. */
 export type StreamOptions = ConstructorParameters<typeof LiveStream<Ev>>[0];

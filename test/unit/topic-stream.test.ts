@@ -16,6 +16,7 @@ import { ActivityService } from '../../src/services/activity.js';
 import { CommandService } from '../../src/services/commands.js';
 import { JobService } from '../../src/services/jobs.js';
 import { TrainingService } from '../../src/services/training.js';
+import { testStreamOptions, type Ev } from '../helpers/live-stream-options.js';
 import type { TrainingEventInput } from '../../src/domain/training.js';
 import { MemoryEventBus } from '../../src/backends/memory.js';
 
@@ -121,16 +122,7 @@ function manualSource<E>() {
   return { source, open, fail, released, push: (e: E) => push(e) };
 }
 
-type Ev = BusEvent & { kind: 'SNAP' | 'E' | 'P' | 'END' };
-const basePolicy = {
-  offsetOf: (e: Ev) => e.offset,
-  isConflatable: (e: Ev) => e.kind === 'P',
-  isFinal: (e: Ev) => e.kind === 'END',
-  isReset: (e: Ev) => e.kind === 'SNAP',
-  conflateAbove: 4,
-  maxQueued: 8,
-  onOverflow: () => {},
-};
+const basePolicy = { ...testStreamOptions, onOverflow: () => {} };
 type Head = { epoch: string; offset: number; finished?: boolean };
 
 describe('openTopicStream', () => {
