@@ -3,7 +3,8 @@
  * chromium (never a downloaded one) with every request to another origin
  * aborted. The page renders, loads the schema (its docs explorer lists
  * BatchJob), and a subscription typed into the editor streams a job to
- * COMPLETED. Screenshots go to test-artifacts/.
+ * COMPLETED; its first tab opens with the Variables pane and the example clear
+ * of the toolbar at 1440×900. Screenshots go to test-artifacts/.
  */
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -45,8 +46,8 @@ afterAll(async () => {
  * GraphiQL in a fresh browser context (its own storage, so each test starts from the default tab, in whichever
  * order the tests run), with every request to another origin aborted.
  */
-async function openGraphiQL(): Promise<Page> {
-  const context = await browser.newContext({ viewport: { width: 1400, height: 900 } });
+async function openGraphiQL(viewport = { width: 1400, height: 900 }): Promise<Page> {
+  const context = await browser.newContext({ viewport });
   const origin = new URL(server.url).origin;
   await context.route('**/*', (route) => {
     const url = route.request().url();
@@ -78,6 +79,38 @@ describe('GraphiQL offline', () => {
 
     expect(pageErrors).toEqual([]);
     expect(foreign).toEqual([]);
+  }, 120_000);
+
+  it('opens the first tab with the Variables pane showing runId, and the whole example clear of the toolbar at 1440×900', async () => {
+    const page = await openGraphiQL({ width: 1440, height: 900 });
+    await page.waitForFunction(() => document.querySelector('.graphiql-query-editor')?.textContent?.includes('WatchJob'), undefined, { timeout: 30_000 });
+    await page.screenshot({ path: join(ARTIFACTS, 'graphiql-first-tab.png') });
+    // The Variables tab is the active one and its editor is on screen with the example's variable.
+    expect(await page.locator('.graphiql-editor-tools button[data-name="variables"]').getAttribute('class')).toMatch(/\bactive\b/);
+    const variables = page.locator('.graphiql-editor-tool .graphiql-editor').filter({ hasText: 'runId' });
+    await variables.waitFor({ state: 'visible', timeout: 10_000 });
+    const box = (await variables.boundingBox())!;
+    expect(box.height).toBeGreaterThan(60);
+    expect(box.y + box.height).toBeLessThanOrEqual(900);
+    // Every line of the example (Monaco draws spaces as U+00A0) ends left of the toolbar (run, prettify, …) and above the Variables pane.
+    const layout = await page.evaluate(() => {
+      const rect = (el: Element | null) => el?.getBoundingClientRect();
+      const spans = [...document.querySelectorAll('.graphiql-query-editor .view-line > span')].filter((s) => s.textContent?.trim());
+      return {
+        toolbarLeft: rect(document.querySelector('.graphiql-toolbar'))!.left,
+        editorBottom: rect(document.querySelector('.graphiql-query-editor'))!.bottom,
+        lines: spans.map((s) => ({ text: s.textContent!.replace(/\u00a0/g, ' '), right: rect(s)!.right, bottom: rect(s)!.bottom })),
+      };
+    });
+    const text = layout.lines.map((l) => l.text).join('\n');
+    expect(text).toContain('mutation CreateJob');
+    expect(text).toContain('job { status completed total stage etaSeconds }');
+    expect(layout.lines.filter((l) => l.right > layout.toolbarLeft).map((l) => l.text)).toEqual([]);
+    expect(layout.lines.filter((l) => l.bottom > layout.editorBottom).map((l) => l.text)).toEqual([]);
+    // The dev token is still in the Headers tab.
+    await page.click('.graphiql-editor-tools button[data-name="headers"]');
+    await page.locator('.graphiql-editor-tool .graphiql-editor').filter({ hasText: 'Authorization' }).waitFor({ state: 'visible', timeout: 10_000 });
+    expect(pageErrors).toEqual([]);
   }, 120_000);
 
   it('streams a job to COMPLETED from a subscription typed into the editor', async () => {
