@@ -15,6 +15,7 @@ import { useSharedSubscriptionExecution } from '../delivery/shared-execution.js'
 import { useScopeCacheRelease } from '../schema/builder.js';
 import { useVariableDepthLimit } from '../schema/json-input.js';
 import { graphiqlOptions, renderOfflineGraphiQL } from './graphiql.js';
+import { useMultipartErrorCodes } from './multipart-errors.js';
 import { useRequestBodyLimit } from '../limits/body-limit.js';
 import { useDocumentCache } from '../limits/document-cache.js';
 import { DOCUMENT_LIMITS, useDocumentLimits } from '../limits/document-limits.js';
@@ -88,6 +89,7 @@ export function createYogaApp(deps: YogaDeps): YogaServerInstance<TransportConte
         },
       }),
       ...(deps.plugins ?? []),
+      useMultipartErrorCodes(),
       useRequestBodyLimit(LIMITS.maxBodyBytes),
       useDocumentCache(),
     ],

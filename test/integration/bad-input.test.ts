@@ -1,7 +1,8 @@
 /**
  * Bad input never reaches an unexpected error: deeply nested JSON, variables
  * graphql-js cannot coerce, and tokens the policy refuses each get a coded
- * refusal (BAD_USER_INPUT, UNAUTHENTICATED), and no job changes.
+ * refusal (BAD_USER_INPUT, UNAUTHENTICATED), malformed request bodies (JSON or
+ * multipart) get BAD_REQUEST, and no job changes.
  */
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -190,6 +191,46 @@ describe('bad input gets a coded refusal and changes nothing', () => {
       const watch = subscribeSse(server.url, tok, WATCH, { runId: { not: 'an id' } }, 'runProgress');
       await watch.done(5000);
       expect((watch.errors[0] as GqlResult['errors'])?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');
+    });
+  });
+
+  describe('malformed request bodies', () => {
+    /** POSTs `body` with `contentType` (none: fetch sets it, e.g. a FormData boundary); status, code and message. */
+    const post = async (body: BodyInit, contentType?: string) => {
+      const res = await fetch(server.url, { method: 'POST', headers: { authorization: `Bearer ${tok}`, ...(contentType ? { 'content-type': contentType } : {}) }, body });
+      const result = (await res.json()) as GqlResult;
+      return { status: res.status, code: result.errors?.[0]?.extensions?.code, message: result.errors?.[0]?.message };
+    };
+    const form = (fields: Record<string, string>) => {
+      const data = new FormData();
+      for (const [name, value] of Object.entries(fields)) data.append(name, value);
+      return data;
+    };
+    const mutation = JSON.stringify({ query: REPORT, variables: { id: jobId, c: 99 } });
+
+    it('refuses a multipart body whose operations or map is not JSON, or that has no operations, with BAD_REQUEST (HTTP 400), and changes nothing', async () => {
+      expect(await post(form({ operations: 'not json', map: '{}' }))).toEqual({ status: 400, code: 'BAD_REQUEST', message: 'Multipart form field "operations" must be a valid JSON string' });
+      expect(await post(form({ operations: mutation, map: '[' }))).toEqual({ status: 400, code: 'BAD_REQUEST', message: 'Multipart form field "map" must be a valid JSON string' });
+      expect(await post(form({ map: '{}' }))).toEqual({ status: 400, code: 'BAD_REQUEST', message: 'Missing multipart form field "operations"' });
+      expect(await post('garbage', 'multipart/form-data; boundary=x')).toMatchObject({ status: 400, code: 'BAD_REQUEST' });
+      expect(await jobNow()).toEqual(before);
+    });
+
+    it('still runs a well-formed multipart request', async () => {
+      const res = await fetch(server.url, { method: 'POST', headers: { authorization: `Bearer ${tok}` }, body: form({ operations: JSON.stringify({ query: GET, variables: { id: jobId } }), map: '{}' }) });
+      expect(res.status).toBe(200);
+      expect(((await res.json()) as GqlResult).data?.batchJob).toEqual(before);
+    });
+
+    it('keeps the codes of the other malformed bodies (JSON, params, batching)', async () => {
+      const json = 'application/json';
+      expect(await post('not json', json)).toMatchObject({ status: 400, code: 'BAD_REQUEST', message: 'POST body sent invalid JSON.' });
+      expect(await post('[1]', json)).toMatchObject({ status: 400, code: 'BAD_REQUEST' });
+      expect(await post('{"query":5}', json)).toMatchObject({ status: 400, code: 'BAD_REQUEST' });
+      expect(await post(JSON.stringify({ query: GET, variables: 5 }), json)).toMatchObject({ status: 400, code: 'BAD_REQUEST' });
+      expect(await post('{}', json)).toMatchObject({ code: 'BAD_REQUEST', message: 'Must provide query string.' });
+      expect(await post('query=%7B', 'application/x-www-form-urlencoded')).toMatchObject({ code: 'GRAPHQL_PARSE_FAILED' });
+      expect(await jobNow()).toEqual(before);
     });
   });
 });
