@@ -5,6 +5,7 @@
  * uncaught exception (see src/observe/process-net.ts), 2 for bad configuration.
  */
 import { ConfigError, loadConfig } from './config.js';
+import { banner } from './banner.js';
 import { createLogger } from './log.js';
 import { installProcessNet } from './observe/process-net.js';
 import type { RunningServer } from './server.js';
@@ -23,7 +24,8 @@ async function main(): Promise<void> {
   // The server's modules (Yoga, Pothos, OpenTelemetry, ioredis: about 2 s of loading) load only once
   // the configuration is valid, so a bad variable is reported at once.
   const [{ startServer }, { stopProcessTracing }] = await Promise.all([import('./server.js'), import('./observe/tracing.js')]);
-  const log = createLogger(config.logLevel);
+  // Human-readable lines on a terminal; JSON lines for pipes, files and log collectors.
+  const log = createLogger(config.logLevel, { pretty: Boolean(process.stdout.isTTY) });
   let server: RunningServer | null = null;
   installProcessNet({
     log,
@@ -41,13 +43,7 @@ async function main(): Promise<void> {
     if (error.code !== 'EPIPE') throw error;
   });
   server = await startServer(config, { logger: log });
-  process.stdout.write(`\nrunwatch is running at ${server.url} (backend: ${server.backend.kind})\n`);
-  process.stdout.write(`GraphiQL:  ${server.url} (open it in a browser)\n`);
-  process.stdout.write(`Dashboard: ${server.url.replace(/\/graphql$/, '/')}\n`);
-  if (server.devToken) {
-    process.stdout.write(`\nDev mode (RUNWATCH_JWT_SECRET unset): a random secret; this token has every scope:\n`);
-    process.stdout.write(`RUNWATCH_TOKEN=${server.devToken}\n\n`);
-  }
+  process.stdout.write(banner(server.url, server.backend.kind, server.devToken));
   let signals = 0;
   const running = server;
   const stop = (signal: NodeJS.Signals) => {

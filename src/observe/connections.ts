@@ -1,7 +1,7 @@
 /**
  * WebSocket connections as operators see them: the open gauge and one log
- * line when a socket opens and when it closes, with the close code, reason
- * and duration. (SSE streams are observed in graphql.ts, where they start.)
+ * line (debug: one per socket is noise at info) when a socket opens and when it closes,
+ * with the close code, reason and duration. (SSE streams are observed in graphql.ts, where they start.)
  * Nothing secret is logged: no connection params, no token.
  */
 import type { IncomingMessage } from 'node:http';
@@ -29,10 +29,10 @@ export function observeWebSockets(wss: WebSocketServer, opts: ObserveWebSocketsO
     const opened = now();
     opts.metrics.connectionsOpen.inc({ transport: 'ws' });
     opts.metrics.connectionsTotal.inc({ transport: 'ws' });
-    log.info({ event: 'connection_open', transport: 'ws', peer: peerOf(request), origin: request.headers.origin }, 'websocket open');
+    log.debug({ event: 'connection_open', transport: 'ws', peer: peerOf(request), origin: request.headers.origin }, 'websocket open');
     socket.once('close', (code: number, reason: Buffer) => {
       opts.metrics.connectionsOpen.dec({ transport: 'ws' });
-      log.info(
+      log.debug(
         { event: 'connection_close', transport: 'ws', code, reason: reason.toString('utf8').slice(0, 120), durationMs: now() - opened, sub: opts.userOf?.(socket) },
         'websocket closed',
       );

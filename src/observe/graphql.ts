@@ -139,7 +139,7 @@ class SubscriptionEnd {
     if (transport === 'sse') {
       metrics.connectionsOpen.inc({ transport: 'sse' });
       metrics.connectionsTotal.inc({ transport: 'sse' });
-      log.info({ event: 'connection_open', transport: 'sse', field, sub }, 'sse stream open');
+      log.debug({ event: 'connection_open', transport: 'sse', field, sub }, 'sse stream open');
     }
   }
 
@@ -148,7 +148,7 @@ class SubscriptionEnd {
     this.metrics.subscriptionsActive.dec(this.active);
     if (this.active.transport !== 'sse') return;
     this.metrics.connectionsOpen.dec({ transport: 'sse' });
-    this.log.info(
+    this.log.debug(
       { event: 'connection_close', transport: 'sse', field: this.field, reason, durationMs: this.clock() - this.opened, sub: this.sub },
       'sse stream closed',
     );

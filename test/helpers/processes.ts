@@ -23,8 +23,12 @@ export interface ServerProcess {
   output(): string;
 }
 
-/** Starts `src/main.ts` on a free port with the test secret; resolves when it prints its URL. */
-export async function spawnServer(env: Record<string, string>): Promise<ServerProcess> {
+/**
+ * Starts `src/main.ts` on a free port with the test secret; resolves when it prints its URL.
+ * `env` adds to or overrides the environment; a variable set to undefined is removed (e.g.
+ * `RUNWATCH_JWT_SECRET: undefined` for dev mode).
+ */
+export async function spawnServer(env: Record<string, string | undefined>): Promise<ServerProcess> {
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
     env: { ...process.env, PORT: '0', HOST: '127.0.0.1', RUNWATCH_JWT_SECRET: TEST_SECRET, LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -32,6 +32,7 @@ export const ESTIMATED_SECONDS: Readonly<Record<string, number>> = {
   'test/integration/schema-and-config.test.ts': 6,
   'test/integration/delivery.test.ts': 5,
   'test/integration/bad-input.test.ts': 4,
+  'test/integration/start.test.ts': 11,
   'test/client/sdk.test.ts': 3,
   'test/integration/subscription-leak.test.ts': 2,
 };
