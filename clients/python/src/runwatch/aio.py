@@ -205,19 +205,22 @@ class AsyncClient:
         """See :meth:`Client.cancel_job`."""
         return await self._run(self.sync.cancel_job, job_id, reason)
 
-    def watch(self, job_id: str, after: Optional[str] = None) -> ThreadedStream[ProgressEvent]:
-        """``async for event in client.watch(id)`` — see :meth:`Client.watch`."""
-        return ThreadedStream(lambda h: self.sync.watch(job_id, after, _handle=h))
+    def watch(self, job_id: str, after: Optional[str] = None, *,
+              retry_forever: bool = False) -> ThreadedStream[ProgressEvent]:
+        """``async for event in client.watch(id)`` — see :meth:`Client.watch` (the same bounded first
+        connection, unless ``retry_forever``)."""
+        return ThreadedStream(lambda h: self.sync.watch(job_id, after, retry_forever=retry_forever, _handle=h))
 
     async def wait(self, job_id: str, timeout: Optional[float] = None,
-                   on_progress: Optional[Callable[[ProgressEvent], Union[Awaitable[Any], Any]]] = None) -> Job:
+                   on_progress: Optional[Callable[[ProgressEvent], Union[Awaitable[Any], Any]]] = None, *,
+                   retry_forever: bool = False) -> Job:
         """See :meth:`Client.wait`; ``on_progress`` may be a plain function or a coroutine function.
 
         Raises:
             WaitTimeout: not finished within ``timeout`` seconds (``.job`` is the last state seen).
         """
         last: Dict[str, Optional[Job]] = {"job": None}
-        stream = self.watch(job_id)
+        stream = self.watch(job_id, retry_forever=retry_forever)
 
         async def follow() -> Job:
             async for event in stream:

@@ -1,12 +1,17 @@
 """``python -m runwatch run|watch|activity``: the Python twin of the Node ``runwatch`` command.
 
     python -m runwatch run [--name N] [--kind K] [--total N] -- cmd args…
-    python -m runwatch watch [--json] ID…
-    python -m runwatch activity [--scope S] [--json]
+    python -m runwatch watch [--json | --lines] [--connect-timeout S | --retry-forever] ID…
+    python -m runwatch activity [--scope S] [--json] [--connect-timeout S | --retry-forever]
 
 Every command takes ``--url`` and ``--token`` (default ``RUNWATCH_URL`` and ``RUNWATCH_TOKEN``).
+``watch`` and ``activity`` never wait in silence: while the server cannot be reached at the start, each
+attempt says ``runwatch: connecting to <url>… retry n in s (reason)`` on stderr, and after
+``--connect-timeout`` seconds (``RUNWATCH_CONNECT_TIMEOUT``, default 30) they exit 1, unless
+``--retry-forever``. Once connected, a dropped connection is resumed from the last event without limit.
 Exit codes: ``run`` exits with the child's code (128 + signal when killed, 127 when it cannot start);
-``watch`` 0 when every job COMPLETED, 1 otherwise; 2 for usage errors.
+``watch`` 0 when every job COMPLETED, 1 otherwise (also when a job could not be watched or the server
+could not be reached); 2 for usage errors.
 """
 from __future__ import annotations
 
@@ -23,6 +28,7 @@ from typing import Any, Dict, List, Optional, Sequence
 from .client import Client, Job
 from .errors import RunwatchError
 from .progress import LineSplitter, ProgressTracker, parse_progress_line
+from .track import job_line
 from .training import TrainingRun
 
 log = logging.getLogger("runwatch")
@@ -120,7 +126,7 @@ def run_command(client: Optional[Client], argv: Sequence[str], name: Optional[st
     if client is not None:
         try:
             job = client.create_job((name or command_line)[:200] or "command", kind=kind, total=total)
-            sys.stderr.write(f"runwatch: job {job.id} (watch it: python -m runwatch watch {job.id})\n")
+            sys.stderr.write(f"{job_line(job)} (watch it: python -m runwatch watch {job.id})\n")
         except RunwatchError as exc:
             sys.stderr.write(f"runwatch: cannot create a job ({exc}); running the command without reporting\n")
     runner = _Runner(job, kind, total, tail_lines)
@@ -188,7 +194,27 @@ def run_command(client: Optional[Client], argv: Sequence[str], name: Optional[st
 
 
 def _client(args: argparse.Namespace) -> Client:
-    return Client(args.url, args.token)
+    return Client(args.url, args.token, connect_timeout=getattr(args, "connect_timeout", None))
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"not a number of seconds ≥ 0: {text!r}")
+    return value
+
+
+def _add_connect_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--connect-timeout", type=_seconds, metavar="S",
+                   help="give up (exit 1) when the server cannot be reached within S seconds at the start; "
+                        "each failed attempt says 'connecting to <url>… retry n in s' on stderr "
+                        "(default: RUNWATCH_CONNECT_TIMEOUT, else 30). Once connected, a dropped "
+                        "connection is resumed without limit")
+    p.add_argument("--retry-forever", action="store_true",
+                   help="keep trying a server that cannot be reached at the start, without limit")
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -208,10 +234,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     p_watch.add_argument("ids", nargs="+", metavar="ID")
     p_watch.add_argument("--json", action="store_true", help="one JSON object per event")
     p_watch.add_argument("--lines", action="store_true", help="one line per event instead of bars")
+    _add_connect_options(p_watch)
     p_act = sub.add_parser("activity", help="the resource and budget table of your environment, live")
     p_act.add_argument("--scope", choices=["USER", "ENVIRONMENT", "INSTITUTE"], default="ENVIRONMENT")
     p_act.add_argument("--environment", help="the environment you expect (a mismatch is reported)")
     p_act.add_argument("--json", action="store_true", help="one JSON object per event")
+    _add_connect_options(p_act)
     for p in (p_run, p_watch, p_act):
         p.add_argument("--url", help=argparse.SUPPRESS, default=argparse.SUPPRESS)
         p.add_argument("--token", help=argparse.SUPPRESS, default=argparse.SUPPRESS)
@@ -236,10 +264,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if args.command == "watch":
             from .display import watch_bars, watch_lines
             if args.json or args.lines or not sys.stdout.isatty():
-                return watch_lines(client, args.ids, as_json=args.json)
-            return watch_bars(client, args.ids)
+                return watch_lines(client, args.ids, as_json=args.json, retry_forever=args.retry_forever)
+            return watch_bars(client, args.ids, retry_forever=args.retry_forever)
         from .display import print_activity
-        return print_activity(client, args.scope, args.environment, as_json=args.json)
+        return print_activity(client, args.scope, args.environment, as_json=args.json,
+                              retry_forever=args.retry_forever)
     except KeyboardInterrupt:
         return 130
     except RunwatchError as exc:

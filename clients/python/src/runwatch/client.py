@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import json
 import logging
 import os
 import time
@@ -13,7 +14,7 @@ import uuid
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Union
 
 from . import documents as D
-from .errors import NotFound, RunwatchError, WaitTimeout
+from .errors import NotFound, RunwatchConnectionError, RunwatchError, WaitTimeout, job_not_found
 from .job import Job, _bind, _check_count
 from .reporter import Reporter
 from .transport import DEFAULT_URL, StreamHandle, StreamIdle, Transport, backoff_seconds, SSE_IDLE_SECONDS
@@ -23,7 +24,28 @@ from .types import (ActivityEvent, ActivityScope, ActivitySnapshot, JobKind, Pro
 
 log = logging.getLogger("runwatch")
 
-__all__ = ["Client", "Job"]
+__all__ = ["Client", "Job", "default_connect_timeout"]
+
+#: Seconds a stream keeps trying a server it has not reached yet (``RUNWATCH_CONNECT_TIMEOUT`` overrides it).
+CONNECT_TIMEOUT_SECONDS = 30.0
+
+
+def default_connect_timeout() -> float:
+    """``RUNWATCH_CONNECT_TIMEOUT`` (seconds, ≥ 0) when set, else 30.
+
+    Raises:
+        ValueError: the variable is set but is not a number ≥ 0.
+    """
+    raw = os.environ.get("RUNWATCH_CONNECT_TIMEOUT", "").strip()
+    if not raw:
+        return CONNECT_TIMEOUT_SECONDS
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not value >= 0 or value == float("inf"):
+        raise ValueError(f"runwatch: RUNWATCH_CONNECT_TIMEOUT must be a number of seconds ≥ 0, got {raw!r}")
+    return value
 
 
 def _enum_value(value: Any) -> Any:
@@ -49,19 +71,27 @@ class Client:
         min_interval: least seconds between two progress requests of one job (default 0.25).
         max_backoff: most seconds between two retries of a failed report or a dropped stream.
         flush_timeout: seconds :meth:`Job.complete` and friends wait for delivery (default 10).
+        connect_timeout: seconds a stream (:meth:`watch`, :meth:`wait`, :meth:`training_events`,
+            :meth:`activity`) keeps retrying a server it has not reached yet before it gives up with
+            :class:`RunwatchConnectionError` (default ``RUNWATCH_CONNECT_TIMEOUT``, else 30). Each failed
+            attempt logs ``runwatch: connecting to <url>… retry <n> in <s> s (<reason>)`` at once.
+            Once a stream has connected, it resumes after dropped connections without limit. Pass
+            ``retry_forever=True`` to a stream to keep trying from the start too.
 
     Raises:
-        ValueError: ``url`` is not an http(s) URL.
+        ValueError: ``url`` is not an http(s) URL, or ``RUNWATCH_CONNECT_TIMEOUT`` is not a number ≥ 0.
     """
 
     def __init__(self, url: Optional[str] = None, token: Optional[str] = None, timeout: float = 10.0, *,
-                 min_interval: float = 0.25, max_backoff: float = 5.0, flush_timeout: float = 10.0) -> None:
+                 min_interval: float = 0.25, max_backoff: float = 5.0, flush_timeout: float = 10.0,
+                 connect_timeout: Optional[float] = None) -> None:
         url = url or os.environ.get("RUNWATCH_URL") or DEFAULT_URL
         token = token if token is not None else os.environ.get("RUNWATCH_TOKEN") or None
         self._transport = Transport(url, token, timeout)
         self.timeout = float(timeout)
         self.max_backoff = float(max_backoff)
         self.flush_timeout = float(flush_timeout)
+        self.connect_timeout = default_connect_timeout() if connect_timeout is None else float(connect_timeout)
         self._reporter = Reporter(self._transport, min_interval=min_interval, max_backoff=max_backoff)
 
     @property
@@ -149,11 +179,12 @@ class Client:
         """The job's current state.
 
         Raises:
-            NotFound: no such job in the token's tenant (another tenant's job looks the same).
+            NotFound: no such job in the token's tenant (another tenant's job looks the same), with the
+                server's wording: ``no job with id "<id>"``.
         """
         data = self._transport.execute(D.GET_JOB, {"id": job_id})
         if data.get("batchJob") is None:
-            raise NotFound(f"job {job_id} not found", "NOT_FOUND")
+            raise job_not_found(job_id)
         return _bind(self, data["batchJob"])
 
     def jobs(self, status: Any = None, kind: Any = None, first: int = 20, limit: Optional[int] = None) -> Iterator[Job]:
@@ -187,12 +218,24 @@ class Client:
     def _resumable(self, query: str, variables: Callable[[Optional[str]], Dict[str, Any]], field_name: str,
                    after: Optional[str], deadline: Optional[float] = None,
                    on_timeout: Optional[Callable[[], BaseException]] = None,
-                   handle: Optional[StreamHandle] = None) -> Iterator[Dict[str, Any]]:
+                   handle: Optional[StreamHandle] = None, retry_forever: bool = False) -> Iterator[Dict[str, Any]]:
         """Yields ``data[field_name]`` of a subscription, resubscribing with the newest ``cursor`` after a
-        dropped connection (with backoff) until the server completes the stream or ``handle`` is closed."""
+        dropped connection (with backoff) until the server completes the stream or ``handle`` is closed.
+
+        Until a stream has opened once, each failed attempt logs ``connecting to <url>… retry n in s``
+        and, after ``connect_timeout`` seconds (unless ``retry_forever``), raises RunwatchConnectionError."""
         cursor = after
         attempt = 0
         warned = False
+        connected = [False]
+        started = time.monotonic()
+        give_up_at = None if retry_forever else started + self.connect_timeout
+
+        def opened() -> None:
+            connected[0] = True
+            if handle is not None:
+                handle.opened.set()
+
         while handle is None or not handle.closed:
             idle = SSE_IDLE_SECONDS
             if deadline is not None:
@@ -201,9 +244,9 @@ class Client:
                     raise on_timeout() if on_timeout else TimeoutError()
                 idle = max(0.05, min(idle, remaining))
             stream = self._transport.subscribe(query, variables(cursor), idle_seconds=idle)
+            stream.on_open = opened
             if handle is not None:
                 handle.stream = stream
-                stream.on_open = handle.opened.set
                 if handle.closed:
                     stream.close()
             try:
@@ -224,17 +267,30 @@ class Client:
                 if deadline is not None and time.monotonic() >= deadline:
                     raise (on_timeout() if on_timeout else exc) from None
                 attempt += 1
-                if not warned and not isinstance(exc, StreamIdle):
-                    warned = True
-                    log.warning("runwatch: stream dropped (%s); resubscribing from the last event", exc)
                 delay = backoff_seconds(attempt, 0.1, self.max_backoff)
                 if deadline is not None:
                     delay = min(delay, max(0.0, deadline - time.monotonic()))
+                if not connected[0]:
+                    now = time.monotonic()
+                    reason = getattr(exc, "reason", "") or exc.message
+                    if give_up_at is not None:
+                        if now >= give_up_at:
+                            error = RunwatchConnectionError(
+                                f"cannot reach {self.url} within {self.connect_timeout:g} s "
+                                f"({attempt} attempts; last: {reason})")
+                            error.reason = reason
+                            raise error from None
+                        delay = min(delay, give_up_at - now)  # one last attempt at the limit
+                    log.warning("runwatch: connecting to %s… retry %d in %.1f s (%s)", self.url, attempt, delay,
+                                reason)
+                elif not warned and not isinstance(exc, StreamIdle):
+                    warned = True
+                    log.warning("runwatch: stream dropped (%s); resubscribing from the last event", exc)
                 time.sleep(delay)
             finally:
                 stream.close()
 
-    def watch(self, job_id: str, after: Optional[str] = None, *,
+    def watch(self, job_id: str, after: Optional[str] = None, *, retry_forever: bool = False,
               _handle: Optional[StreamHandle] = None) -> Iterator[ProgressEvent]:
         """A job's events over SSE: a SNAPSHOT first, then each event in order, ending after the terminal
         one (COMPLETED, FAILED, CANCELLED; or a SNAPSHOT of a finished job).
@@ -242,17 +298,23 @@ class Client:
         A dropped connection is resumed with the last cursor (no gap, no duplicate), with backoff. ``after``
         starts after that cursor. Close the iterator (or break out of the loop) to stop early.
 
+        Until the first connection succeeds, each failed attempt logs ``runwatch: connecting to <url>…
+        retry <n> in <s> s (<reason>)`` and the stream gives up after the client's ``connect_timeout``
+        seconds (default 30) unless ``retry_forever``.
+
         Raises:
-            NotFound: no such job in the token's tenant. Unauthenticated, Forbidden.
+            NotFound: no such job in the token's tenant (the server's ``no job with id "<id>"``).
+            Unauthenticated, Forbidden. RunwatchConnectionError: the server could not be reached within
+            ``connect_timeout`` seconds.
         """
-        return self._watch(job_id, after, None, None, _handle)
+        return self._watch(job_id, after, None, None, _handle, retry_forever)
 
     def _watch(self, job_id: str, after: Optional[str], deadline: Optional[float],
                on_timeout: Optional[Callable[[], BaseException]],
-               handle: Optional[StreamHandle] = None) -> Iterator[ProgressEvent]:
+               handle: Optional[StreamHandle] = None, retry_forever: bool = False) -> Iterator[ProgressEvent]:
         seen: List[str] = []
         for item in self._resumable(D.WATCH_JOB, lambda c: {"runId": job_id, "after": c}, "runProgress", after,
-                                    deadline, on_timeout, handle):
+                                    deadline, on_timeout, handle, retry_forever):
             event = ProgressEvent.from_graphql(item)
             if event.type != ProgressEventType.SNAPSHOT:
                 if event.cursor in seen:
@@ -267,7 +329,7 @@ class Client:
                 raise on_timeout() if on_timeout else TimeoutError()
 
     def wait(self, job_id: str, timeout: Optional[float] = None,
-             on_progress: Optional[Callable[[ProgressEvent], Any]] = None) -> Job:
+             on_progress: Optional[Callable[[ProgressEvent], Any]] = None, *, retry_forever: bool = False) -> Job:
         """Waits for the job to finish (over the live stream, no polling) and returns its final state,
         whatever the final status (check ``job.status``).
 
@@ -276,14 +338,18 @@ class Client:
             on_progress: called with each :class:`ProgressEvent` (the first is a SNAPSHOT); a coroutine
                 function is run to completion on a private event loop (from async code, use AsyncClient.wait).
 
+            retry_forever: keep trying a server not reached yet (default: give up after the client's
+                ``connect_timeout`` seconds, as :meth:`watch` does).
+
         Raises:
             WaitTimeout: not finished within ``timeout`` seconds (``.job`` is the last state seen).
-            NotFound, Unauthenticated, Forbidden.
+            NotFound, Unauthenticated, Forbidden. RunwatchConnectionError: the server could not be
+            reached within ``connect_timeout`` seconds.
         """
         last: List[Optional[Job]] = [None]
         deadline = None if timeout is None else time.monotonic() + timeout
         timeout_error = lambda: WaitTimeout(job_id, float(timeout or 0), last[0])  # noqa: E731
-        for event in self._watch(job_id, None, deadline, timeout_error):
+        for event in self._watch(job_id, None, deadline, timeout_error, retry_forever=retry_forever):
             last[0] = event.job  # type: ignore[assignment]
             if on_progress is not None:
                 result = on_progress(event)
@@ -319,14 +385,15 @@ class Client:
         return TrainingRun(self, job, max_steps=job.total)
 
     def training_events(self, run_id: str, types: Any = None, after: Optional[str] = None,
-                        min_log_level: Optional[str] = None, *,
+                        min_log_level: Optional[str] = None, *, retry_forever: bool = False,
                         _handle: Optional[StreamHandle] = None) -> Iterator[TrainingEvent]:
         """A training run's events over SSE, as dataclasses named like their GraphQL types.
 
         Without ``after``: a fresh start first (``snapshot=True``: newest progress and stats, then the
         current status), then every event in order. ``types`` (one TrainingEventType or a list, e.g.
         ``"TRAINING_PROGRESS"``) and ``min_log_level`` filter. Resumes after a dropped connection; ends
-        after a final TrainingStatusChange (STOPPED, ERROR, COMPLETED).
+        after a final TrainingStatusChange (STOPPED, ERROR, COMPLETED). Gives up on a server not reached
+        within ``connect_timeout`` seconds unless ``retry_forever`` (see :meth:`watch`).
 
         Raises:
             NotFound, Unauthenticated, Forbidden, BadUserInput (bad type or cursor).
@@ -335,7 +402,7 @@ class Client:
         level = _enum_value(min_log_level).upper() if min_log_level else None
         for item in self._resumable(D.TRAINING_EVENTS, lambda c: {"runId": run_id, "types": type_list, "after": c,
                                                                   "minLogLevel": level},
-                                    "trainingEvents", after, handle=_handle):
+                                    "trainingEvents", after, handle=_handle, retry_forever=retry_forever):
             event = training_event_from_graphql(item)
             if event is not None:
                 yield event
@@ -356,7 +423,7 @@ class Client:
         """A command with its current state (PENDING, ACKNOWLEDGED, REJECTED, EXPIRED). Raises NotFound."""
         data = self._transport.execute(D.GET_TRAINING_COMMAND, {"id": command_id})
         if data.get("trainingCommand") is None:
-            raise NotFound(f"training command {command_id} not found", "NOT_FOUND")
+            raise NotFound(f"no training command with id {json.dumps(command_id, ensure_ascii=False)}", "NOT_FOUND")
         return TrainingCommand.from_graphql(data["trainingCommand"])
 
     def acknowledge_training_command(self, command_id: str, accepted: bool = True,
@@ -369,19 +436,20 @@ class Client:
     # ---- activity ----
 
     def activity(self, scope: Union[ActivityScope, str] = "ENVIRONMENT",
-                 environment_id: Optional[str] = None, *,
+                 environment_id: Optional[str] = None, *, retry_forever: bool = False,
                  _handle: Optional[StreamHandle] = None) -> Iterator[ActivityEvent]:
         """Live account activity of a scope (USER, ENVIRONMENT, INSTITUTE): an ActivityUpdate snapshot
         first, then ActivityUpdate, BillingUpdate and ActivityHint events. With an ``environment_id`` that
         is not the token's: one ContextMismatch, then the stream ends. Open until you close it; reconnects
-        (with a fresh snapshot) after a dropped connection. Needs ``activity:read``.
+        (with a fresh snapshot) after a dropped connection; gives up on a server not reached within
+        ``connect_timeout`` seconds unless ``retry_forever``. Needs ``activity:read``.
 
         Raises:
             Forbidden, Unauthenticated, BadUserInput (unknown scope).
         """
         for item in self._resumable(D.WATCH_ACTIVITY, lambda _c: {"scope": _enum_value(scope).upper(),
                                                                   "environmentId": environment_id},
-                                    "activity", None, handle=_handle):
+                                    "activity", None, handle=_handle, retry_forever=retry_forever):
             event = activity_event_from_graphql(item)
             if event is not None:
                 yield event

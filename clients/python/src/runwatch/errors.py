@@ -7,6 +7,7 @@ No message ever contains a token.
 """
 from __future__ import annotations
 
+import json
 from typing import Any, Dict, Optional
 
 __all__ = [
@@ -21,6 +22,7 @@ __all__ = [
     "RunwatchConnectionError",
     "WaitTimeout",
     "error_from_graphql",
+    "job_not_found",
 ]
 
 
@@ -109,6 +111,8 @@ class RunwatchConnectionError(RunwatchError, ConnectionError):
 
     default_code = "NETWORK"
     transient = True
+    #: Why, without the URL (e.g. ``[Errno 111] Connection refused``); the message when not known.
+    reason: str = ""
 
 
 class WaitTimeout(RunwatchError, TimeoutError):
@@ -125,6 +129,13 @@ class WaitTimeout(RunwatchError, TimeoutError):
         self.job_id = job_id
         self.timeout = timeout
         self.job = job
+
+
+def job_not_found(job_id: str) -> NotFound:
+    """The NOT_FOUND error for a missing job, worded as the server words it (``no job with id "<id>"``,
+    ``notFound`` in the server's src/domain/errors.ts), so :meth:`Client.get_job` (whose query answers
+    null) and :meth:`Client.watch` (whose subscription answers the server's error) say the same."""
+    return NotFound(f"no job with id {json.dumps(job_id, ensure_ascii=False)}", "NOT_FOUND")
 
 
 _BY_CODE = {

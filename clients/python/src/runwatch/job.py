@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import urllib.parse
 from dataclasses import dataclass
 from typing import Any, Dict, Mapping, Optional, Union
 
@@ -126,6 +127,16 @@ class Job(JobState):
         if self._client is None:
             return True
         return self._client._reporter.flush(self._client.flush_timeout if timeout is None else timeout)
+
+    @property
+    def dashboard_url(self) -> Optional[str]:
+        """The job's page on the server's web dashboard, ``<server>/jobs/<id>`` (e.g.
+        ``http://127.0.0.1:4000/jobs/j_…``); None when the job is not bound to a client."""
+        if self._client is None:
+            return None
+        endpoint = self._client.url
+        base = endpoint[:-len("/graphql")] if endpoint.endswith("/graphql") else endpoint.rstrip("/")
+        return f"{base}/jobs/{urllib.parse.quote(self.id, safe='')}"
 
     def refresh(self) -> "Job":
         """Reloads the state from the server (after sending what is pending). Raises like :meth:`Client.get_job`."""

@@ -4,7 +4,8 @@ Same arguments as tqdm (plus ``client=``, ``kind=`` and ``job=``). It draws the 
 widget in Jupyter, through ``tqdm.auto``) and reports a job: ``desc`` is its name, ``total`` its total,
 ``update(n)`` advances it, ``set_description`` sets the stage, and ``set_postfix(loss=…)`` on a TRAINING
 job (``kind="TRAINING"``) publishes a TrainingProgress with that loss (and ``lr``/``learning_rate``).
-``close()`` completes the job; an exception escaping the ``with`` block fails it.
+``close()`` completes the job; an exception escaping the ``with`` block fails it. A new job is announced
+on stderr as ``runwatch: job <id> <dashboard URL>``; ``bar.job`` is its :class:`runwatch.Job`.
 
 Needs tqdm (``pip install tqdm``, or ``apt-get install python3-tqdm``); without it, importing this
 module raises ImportError saying so.
@@ -59,8 +60,8 @@ class tqdm(_tqdm_auto):  # type: ignore[misc,valid-type]
         name = (getattr(self, "desc", "") or "").rstrip(": ").strip() or "tqdm"
         total = int(self.total) if self.total is not None and math.isfinite(self.total) else None
         kind = str(getattr(kind, "value", kind)).upper()
-        if job is None:
-            job = start_job(client, name, total, kind)
+        if job is None:  # a new job: say which on stderr, above the bar (tqdm.write keeps the bar whole)
+            job = start_job(client, name, total, kind, write=lambda line: self.write(line, file=sys.stderr))
         if job is None:
             return
         self._rw_job = job
@@ -71,7 +72,8 @@ class tqdm(_tqdm_auto):  # type: ignore[misc,valid-type]
 
     @property
     def job(self) -> Any:
-        """The :class:`runwatch.Job` being reported (None when it could not be created)."""
+        """The :class:`runwatch.Job` being reported (None when it could not be created): ``bar.job.id``,
+        ``bar.job.dashboard_url``, and the reporting methods (``bar.job.update(message=…)``)."""
         return self._rw_job
 
     def _rw_sync(self) -> None:

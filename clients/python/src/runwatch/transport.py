@@ -109,7 +109,7 @@ class Transport:
                 resp = conn.getresponse()
                 raw = resp.read()
             except (OSError, http.client.HTTPException) as exc:
-                raise RunwatchConnectionError(f"cannot reach {self.url}: {_describe(exc)}") from None
+                raise _unreachable(self.url, exc) from None
             return _data_of(raw, resp.status, resp.getheader("retry-after"), self.url)
         finally:
             conn.close()
@@ -123,6 +123,13 @@ class Transport:
 def _describe(exc: BaseException) -> str:
     text = str(exc) or type(exc).__name__
     return text
+
+
+def _unreachable(url: str, exc: BaseException) -> RunwatchConnectionError:
+    """``cannot reach <url>: <why>``, with the why alone in ``reason`` (e.g. ``[Errno 111] Connection refused``)."""
+    error = RunwatchConnectionError(f"cannot reach {url}: {_describe(exc)}")
+    error.reason = _describe(exc)
+    return error
 
 
 def _data_of(raw: bytes, status: int, retry_after: Optional[str], url: str) -> Dict[str, Any]:
@@ -216,7 +223,7 @@ class SseStream:
             except (OSError, http.client.HTTPException) as exc:
                 if self._closed:
                     return
-                raise RunwatchConnectionError(f"cannot reach {url}: {_describe(exc)}") from None
+                raise _unreachable(url, exc) from None
             ctype = resp.getheader("content-type") or ""
             if "text/event-stream" not in ctype:
                 raw = resp.read()

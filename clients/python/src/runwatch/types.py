@@ -142,6 +142,11 @@ def format_datetime(value: Optional[datetime]) -> Optional[str]:
     return value.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+def _value(value: Any) -> str:
+    """An enum member's value (``"COMPLETED"``), or the string as it is."""
+    return str(getattr(value, "value", value))
+
+
 def _enum(cls: Any, value: Any) -> Any:
     try:
         return cls(value)
@@ -221,6 +226,28 @@ class JobState:
         """True when the status is COMPLETED, FAILED or CANCELLED."""
         return self.status in (JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED)
 
+    def progress_text(self) -> str:
+        """The job's progress for people: ``40/40 100% 9.9 items/s``, then ``ETA 3m 05s`` while it runs
+        and ``stage …`` when it has one (percent, rate and ETA left out while unknown; numbers rounded
+        as the Node CLI rounds them)."""
+        from .format import format_count, format_duration, format_percent, format_rate_number
+        parts = [format_count(self.completed, self.total)]
+        if self.percent is not None:
+            parts.append(format_percent(self.percent))
+        if self.rate is not None:
+            parts.append(f"{format_rate_number(self.rate)} items/s")
+        if self.eta_seconds is not None and not self.finished:
+            parts.append(f"ETA {format_duration(self.eta_seconds)}")
+        if self.failed:
+            parts.append(f"{self.failed} failed")
+        if self.stage:
+            parts.append(f"stage {self.stage}")
+        return " ".join(parts)
+
+    def __str__(self) -> str:
+        """``name (id) STATUS 40/40 100% 9.9 items/s`` (see :meth:`progress_text`); ``repr()`` keeps every field."""
+        return f"{self.name} ({self.id}) {_value(self.status)} {self.progress_text()}"
+
     @classmethod
     def from_graphql(cls, d: Mapping[str, Any]) -> "JobState":
         """From a GraphQL ``BatchJob`` object (any subset of its fields)."""
@@ -259,6 +286,11 @@ class ProgressEvent:
         """True when the job is finished after this event (the stream ends with it)."""
         return self.type in (ProgressEventType.COMPLETED, ProgressEventType.FAILED, ProgressEventType.CANCELLED) \
             or (self.type == ProgressEventType.SNAPSHOT and self.job.finished)
+
+    def __str__(self) -> str:
+        """The event for people: ``COMPLETED 40/40 100% 9.9 items/s`` (the type, then the job's
+        :meth:`JobState.progress_text`); ``repr()`` keeps every field."""
+        return f"{_value(self.type)} {self.job.progress_text()}"
 
     @classmethod
     def from_graphql(cls, d: Mapping[str, Any]) -> "ProgressEvent":
