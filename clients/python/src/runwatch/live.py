@@ -17,7 +17,8 @@ from typing import Any, Callable, Dict, Iterable, List, Optional, TextIO
 
 from .client import Client, Job
 from .display import _error_text, _final_code, _one_line, _run_all, _summary, _value
-from .format import Cell, clip, format_count, format_duration, format_percent, format_rate, layout_line, text_bar
+from .format import (Cell, clip, format_count, format_duration, format_percent, format_rate, layout_line, text_bar,
+                     wrap_parts)
 from .types import JobState
 
 __all__ = ["watch_bars", "bar_line", "terminal_width"]
@@ -114,9 +115,12 @@ class _Board:
             self._drawn = len(lines)
 
     def message(self, text: str) -> None:
-        """Writes ``text`` (one or more lines) above the block, then redraws the block under it."""
+        """Writes ``text`` above the block (wrapped between words at the width), then redraws the block
+        under it."""
         with self.lock:
-            self.out.write(self._erase() + text.rstrip("\n") + "\n")
+            width = self.width()
+            lines = [wrapped for line in text.rstrip("\n").split("\n") for wrapped in wrap_parts([line], width, indent="  ")]
+            self.out.write(self._erase() + "".join(line + "\n" for line in lines))
             self._drawn = 0
             self.draw()
 
