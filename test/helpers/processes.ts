@@ -47,7 +47,8 @@ export async function spawnServer(env: Record<string, string | undefined>): Prom
       child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
       void exited.then((code) => reject(new Error(`server exited (${code}) before listening:\n${output}`)));
     }),
-    20_000,
+    // Loading the server's modules takes about 2 s alone, and far longer on a loaded 2-core machine.
+    60_000,
     'the server process to listen',
   );
   return { url, pid: child.pid!, exited, kill: (signal) => child.kill(signal), output: () => output };

@@ -58,7 +58,7 @@ describe.concurrent('npm start', () => {
     const rest = server.output().split('\n').filter((l) => l.trim() && !/^(runwatch is running|GraphiQL:|Dashboard:|Dev mode|export RUNWATCH_URL)/.test(l));
     expect(rest.length).toBeGreaterThan(3);
     for (const l of rest) expect(() => JSON.parse(l), l).not.toThrow();
-  }, 60_000);
+  }, 120_000);
 
   it('with a real secret prints only the URL to export, and at the default level no line per WebSocket', async ({ expect }) => {
     const server = await spawnServer({ LOG_LEVEL: 'info' });
@@ -71,7 +71,7 @@ describe.concurrent('npm start', () => {
     const lines = logLines(server.output());
     expect(lines.map((l) => l.msg)).toContain('stopped'); // logging worked until the end
     expect(lines.filter((l) => l.event === 'connection_open' || l.event === 'connection_close')).toEqual([]);
-  }, 60_000);
+  }, 120_000);
 
   it('on a terminal writes human-readable log lines (pino-pretty)', async ({ expect }) => {
     if (!existsSync('/usr/bin/script')) throw new Error('`script` (util-linux) is missing: apt-get install -y bsdutils');
@@ -85,12 +85,12 @@ describe.concurrent('npm start', () => {
     child.stdout!.on('data', (chunk: Buffer) => (shown += chunk.toString()));
     const exited = new Promise((resolve) => child.once('exit', resolve));
     try {
-      await waitUntil(() => shown, (s) => s.includes('export RUNWATCH_URL'), 'the banner on the terminal', 30_000);
+      await waitUntil(() => shown, (s) => s.includes('export RUNWATCH_URL'), 'the banner on the terminal', 60_000);
       expect(shown).toMatch(/^\[\d\d:\d\d:\d\d\.\d{3}\] INFO: runwatch listening \{"url":"http:\/\/127\.0\.0\.1:\d+\/graphql"/m);
       expect(shown).not.toMatch(/^\{"level"/m);
     } finally {
       process.kill(-child.pid!, 'SIGTERM'); // the process group this test started (script and the server)
       await withTimeout(exited, 10_000, 'script and the server to exit');
     }
-  }, 60_000);
+  }, 120_000);
 });

@@ -103,11 +103,11 @@ class NeverSilent(unittest.TestCase):
             first_at = time.monotonic()
             self.assertRegex(first_line, rf"^runwatch: connecting to {re.escape(url)}/graphql… retry 1 in [\d.]+ s \(")
             try:
-                code = proc.wait(2 + 5)
+                code = proc.wait(2 + 10)
             except subprocess.TimeoutExpired:
                 proc.kill()
                 raise AssertionError("watch did not give up within RUNWATCH_CONNECT_TIMEOUT")
-            self.assertLess(time.monotonic() - first_at, 2 + 3)
+            self.assertLess(time.monotonic() - first_at, 2 + 5, "exited soon after RUNWATCH_CONNECT_TIMEOUT")
             err = proc.stderr.read().decode()
             out = proc.stdout.read().decode()
             proc.stdout.close()
