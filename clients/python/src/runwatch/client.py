@@ -9,6 +9,7 @@ import inspect
 import json
 import logging
 import os
+import threading
 import time
 import uuid
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Union
@@ -245,6 +246,13 @@ class Client:
                 idle = max(0.05, min(idle, remaining))
             stream = self._transport.subscribe(query, variables(cursor), idle_seconds=idle)
             stream.on_open = opened
+            slow: Optional[threading.Timer] = None
+            if not connected[0]:  # a host that drops packets: say so after 1 s, not after the whole timeout
+                slow = threading.Timer(1.0, log.warning, ("runwatch: connecting to %s… no answer after 1 s (an attempt "
+                                                          "waits up to %g s)", self.url, self._transport.timeout))
+                slow.daemon = True
+                stream.on_connected = slow.cancel
+                slow.start()
             if handle is not None:
                 handle.stream = stream
                 if handle.closed:
@@ -288,6 +296,8 @@ class Client:
                     log.warning("runwatch: stream dropped (%s); resubscribing from the last event", exc)
                 time.sleep(delay)
             finally:
+                if slow is not None:
+                    slow.cancel()
                 stream.close()
 
     def watch(self, job_id: str, after: Optional[str] = None, *, retry_forever: bool = False,
@@ -299,7 +309,8 @@ class Client:
         starts after that cursor. Close the iterator (or break out of the loop) to stop early.
 
         Until the first connection succeeds, each failed attempt logs ``runwatch: connecting to <url>…
-        retry <n> in <s> s (<reason>)`` and the stream gives up after the client's ``connect_timeout``
+        retry <n> in <s> s (<reason>)`` (and a host that answers nothing is reported after 1 s:
+        ``connecting to <url>… no answer after 1 s``) and the stream gives up after the client's ``connect_timeout``
         seconds (default 30) unless ``retry_forever``.
 
         Raises:

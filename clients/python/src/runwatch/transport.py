@@ -182,6 +182,8 @@ class SseStream:
         self._lock = threading.Lock()
         #: Called once the server answered with an event stream.
         self.on_open: Optional[Any] = None
+        #: Called once the TCP (and TLS) connection is up, before the request is sent.
+        self.on_connected: Optional[Any] = None
 
     def close(self) -> None:
         """Ends the stream (the server then releases the subscription). Safe from any thread, idempotent."""
@@ -217,6 +219,9 @@ class SseStream:
             self._conn = conn
         try:
             try:
+                conn.connect()
+                if self.on_connected is not None:
+                    self.on_connected()
                 conn.request("POST", self._transport._path, body=body,
                              headers=self._transport._headers("text/event-stream"))
                 resp = conn.getresponse()
