@@ -13,8 +13,9 @@ import urllib.request
 from datetime import datetime, timezone
 
 import runwatch
-from runwatch.display import bar_line, format_event, summary_line, watch_bars
-from runwatch.format import format_duration, format_percent, format_rate, layout_line, wrap_parts
+from runwatch.display import format_event, summary_line, watch_bars
+from runwatch.live import bar_fit, bar_line
+from runwatch.format import format_duration, format_percent, format_rate, one_line, wrap_words
 from runwatch.transport import StreamHandle
 from runwatch.types import ProgressEvent
 
@@ -55,7 +56,8 @@ class NeverSilent(unittest.TestCase):
             thread.start()
             wait_until(lambda: logs.warnings(), 1.0, "the first 'connecting to' warning (within 1 s)")
             self.assertRegex(logs.warnings()[0],
-                             rf"^runwatch: connecting to {re.escape(url)}/graphql… retry 1 in \d+\.\d s \(.*refused.*\)$")
+                             rf"^runwatch: connecting to {re.escape(url)}/graphql… retry 1 in [\d.]+ s \(.*refused.*\); "
+                             r"giving up after 1\.5 s$")
             thread.join(10)
             elapsed = time.monotonic() - started
             self.assertFalse(thread.is_alive(), "watch gave up")
@@ -82,7 +84,7 @@ class NeverSilent(unittest.TestCase):
             thread = threading.Thread(target=lambda: errors.append(self._drain(client.watch("j_x"))), daemon=True)
             thread.start()
             wait_until(lambda: logs.warnings(), 2.5, "a 'connecting to' warning about 1 s after the start")
-            self.assertRegex(logs.warnings()[0], r"^runwatch: connecting to http://127\.0\.0\.1:\d+/graphql… no answer after 1 s")
+            self.assertRegex(logs.warnings()[0], r"^runwatch: connecting to http://127\.0\.0\.1:\d+/graphql… giving up after 2 s$")
             self.assertGreaterEqual(time.monotonic() - started, 0.9)
             thread.join(15)
             self.assertFalse(thread.is_alive(), "watch gave up")
@@ -124,7 +126,8 @@ class NeverSilent(unittest.TestCase):
                                                                            RUNWATCH_CONNECT_TIMEOUT="2"))
             first_line = proc.stderr.readline().decode()  # blocks until the first line: the process's start is load-dependent
             first_at = time.monotonic()
-            self.assertRegex(first_line, rf"^runwatch: connecting to {re.escape(url)}/graphql… retry 1 in [\d.]+ s \(")
+            self.assertRegex(first_line, rf"^runwatch: connecting to {re.escape(url)}/graphql… retry 1 in [\d.]+ s \(.*\); "
+                                         r"giving up after 2 s$")
             try:
                 code = proc.wait(2 + 10)
             except subprocess.TimeoutExpired:
@@ -253,23 +256,27 @@ class TerminalLines(unittest.TestCase):
             usable = width - 1
             for status in STATUSES:
                 job = _event(name=long_name, status=status, completed=123456, total=1000000, stage="tokenise").job
-                line = bar_line(job, usable, len(long_name))
+                line = bar_line(job, usable, bar_fit([job]))
                 self.assertLessEqual(len(line), usable, (width, line))
                 self.assertTrue(line.endswith(status), (width, line))
                 self.assertIn("ETA", line)
-        wide = bar_line(_event(name=long_name).job, 199, len(long_name))
+        wide = bar_line(_event(name=long_name).job, 199)
         self.assertTrue(wide.startswith(long_name + " "), f"the whole name at 200 columns: {wide!r}")
-        self.assertRegex(bar_line(_event(name=long_name).job, 59, len(long_name)), r"^embed the .*…")
+        self.assertRegex(bar_line(_event(name=long_name).job, 59), r"^embed the.*… ")
 
-    def test_summaries_wrap_between_fields_never_inside_a_word(self) -> None:
-        parts = ["✖", "embed the whole corpus", "FAILED", "7/10", "1 failed", "in 3m 05s", "(2.5/s)",
-                 "error: CUDA out of memory while allocating 20 GiB"]
+    def test_summaries_wrap_between_words_never_inside_one(self) -> None:
+        line = "  ✖  embed the whole corpus  FAILED  7/10  1 failed  in 3m 05s  (2.5/s)  error: CUDA out of memory"
         for width in WIDTHS:
-            lines = wrap_parts(parts, width - 3)
-            self.assertTrue(all(len(l) <= width - 3 for l in lines), lines)
-            # every word whole and in order: lines break only between fields or words
-            self.assertEqual(" ".join(" ".join(lines).split()), " ".join(" ".join(parts).split()), (width, lines))
-        self.assertEqual(wrap_parts(["x", "a" * 50], 20), ["x", "    " + "a" * 15 + "…"], "only a word wider than a line is cut")
+            lines = wrap_words(line, width - 1, "     ")
+            self.assertTrue(all(len(l) <= width - 1 for l in lines), lines)
+            self.assertEqual(" ".join(" ".join(lines).split()), " ".join(line.split()), (width, lines))  # words whole
+            self.assertTrue(all(l.startswith("     ") for l in lines[1:]), lines)
+        self.assertEqual(wrap_words("x " + "a" * 50, 20), ["x", "a" * 19 + "…"], "only a word wider than a line is cut")
+
+    def test_user_text_stays_on_one_line(self) -> None:
+        self.assertEqual(one_line("eval\nmmlu\t\x1b[31m"), "eval\\nmmlu\\t\\x1b[31m")
+        line = bar_line(_event(name="eval\nmmlu").job, 119)
+        self.assertTrue(line.startswith("eval\\nmmlu "), line)
 
     def test_watch_bars_frames_fit_show_status_and_end_clean_with_a_summary(self) -> None:
         for width in WIDTHS:
@@ -360,7 +367,7 @@ class TerminalLines(unittest.TestCase):
         screen.feed(shown.decode())
         final = screen.lines()
         self.assertEqual(screen.wrapped, 0, final)
-        self.assertRegex(final[0], r"^embed the .*█+ 100% +10/10 ETA \S+ +COMPLETED$")
+        self.assertRegex(final[0], r"^embed the.*█+ 100% +10/10 ETA \S+ +COMPLETED$")
         self.assertEqual(final[1:3], ["", "Summary:"])
         self.assertRegex(" ".join(" ".join(final[3:]).split()),
                          r"^✔ embed the whole multilingual corpus with e5-large COMPLETED 10/10 in \d+s")

@@ -6,7 +6,8 @@
 
 Every command takes ``--url`` and ``--token`` (default ``RUNWATCH_URL`` and ``RUNWATCH_TOKEN``).
 ``watch`` and ``activity`` never wait in silence: while the server cannot be reached at the start, each
-attempt says ``runwatch: connecting to <url>… retry n in s (reason)`` on stderr, and after
+attempt says ``runwatch: connecting to <url>… retry n in s s (reason); giving up after 30 s`` on stderr
+(the Node CLI's wording), and after
 ``--connect-timeout`` seconds (``RUNWATCH_CONNECT_TIMEOUT``, default 30) they exit 1, unless
 ``--retry-forever``. Once connected, a dropped connection is resumed from the last event without limit.
 Exit codes: ``run`` exits with the child's code (128 + signal when killed, 127 when it cannot start);
@@ -210,7 +211,7 @@ def _seconds(text: str) -> float:
 def _add_connect_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--connect-timeout", type=_seconds, metavar="S",
                    help="give up (exit 1) when the server cannot be reached within S seconds at the start; "
-                        "each failed attempt says 'connecting to <url>… retry n in s' on stderr "
+                        "each failed attempt says 'connecting to <url>… retry n in s s (why); giving up after S s' on stderr "
                         "(default: RUNWATCH_CONNECT_TIMEOUT, else 30). Once connected, a dropped "
                         "connection is resumed without limit")
     p.add_argument("--retry-forever", action="store_true",

@@ -31,6 +31,11 @@ __all__ = ["Client", "Job", "default_connect_timeout"]
 CONNECT_TIMEOUT_SECONDS = 30.0
 
 
+def _seconds(value: float) -> str:
+    """Seconds to one decimal, without a trailing ``.0`` (``0.1``, ``2``, ``30``), as the Node CLI prints them."""
+    return f"{round(value, 1):g}"
+
+
 def default_connect_timeout() -> float:
     """``RUNWATCH_CONNECT_TIMEOUT`` (seconds, ≥ 0) when set, else 30.
 
@@ -223,14 +228,17 @@ class Client:
         """Yields ``data[field_name]`` of a subscription, resubscribing with the newest ``cursor`` after a
         dropped connection (with backoff) until the server completes the stream or ``handle`` is closed.
 
-        Until a stream has opened once, each failed attempt logs ``connecting to <url>… retry n in s``
-        and, after ``connect_timeout`` seconds (unless ``retry_forever``), raises RunwatchConnectionError."""
+        Until a stream has opened once, each failed attempt logs ``connecting to <url>… retry n in s s
+        (why); giving up after T s`` (a connection still not up after 1 s: ``connecting to <url>… giving up
+        after T s``) and, after ``connect_timeout`` seconds (unless ``retry_forever``), raises
+        RunwatchConnectionError. The wording is the Node CLI's."""
         cursor = after
         attempt = 0
         warned = False
         connected = [False]
         started = time.monotonic()
         give_up_at = None if retry_forever else started + self.connect_timeout
+        bound = "retrying until stopped" if give_up_at is None else f"giving up after {_seconds(self.connect_timeout)} s"
 
         def opened() -> None:
             connected[0] = True
@@ -248,8 +256,7 @@ class Client:
             stream.on_open = opened
             slow: Optional[threading.Timer] = None
             if not connected[0]:  # a host that drops packets: say so after 1 s, not after the whole timeout
-                slow = threading.Timer(1.0, log.warning, ("runwatch: connecting to %s… no answer after 1 s (an attempt "
-                                                          "waits up to %g s)", self.url, self._transport.timeout))
+                slow = threading.Timer(1.0, log.warning, ("runwatch: connecting to %s… %s", self.url, bound))
                 slow.daemon = True
                 stream.on_connected = slow.cancel
                 slow.start()
@@ -284,13 +291,13 @@ class Client:
                     if give_up_at is not None:
                         if now >= give_up_at:
                             error = RunwatchConnectionError(
-                                f"cannot reach {self.url} within {self.connect_timeout:g} s "
+                                f"cannot reach {self.url} within {_seconds(self.connect_timeout)} s "
                                 f"({attempt} attempts; last: {reason})")
                             error.reason = reason
                             raise error from None
                         delay = min(delay, give_up_at - now)  # one last attempt at the limit
-                    log.warning("runwatch: connecting to %s… retry %d in %.1f s (%s)", self.url, attempt, delay,
-                                reason)
+                    log.warning("runwatch: connecting to %s… retry %d in %s s (%s); %s", self.url, attempt,
+                                _seconds(delay), reason, bound)
                 elif not warned and not isinstance(exc, StreamIdle):
                     warned = True
                     log.warning("runwatch: stream dropped (%s); resubscribing from the last event", exc)
@@ -309,8 +316,8 @@ class Client:
         starts after that cursor. Close the iterator (or break out of the loop) to stop early.
 
         Until the first connection succeeds, each failed attempt logs ``runwatch: connecting to <url>…
-        retry <n> in <s> s (<reason>)`` (and a host that answers nothing is reported after 1 s:
-        ``connecting to <url>… no answer after 1 s``) and the stream gives up after the client's ``connect_timeout``
+        retry <n> in <s> s (<reason>); giving up after 30 s`` (a host that answers nothing is reported
+        after 1 s: ``connecting to <url>… giving up after 30 s``) and the stream gives up after the client's ``connect_timeout``
         seconds (default 30) unless ``retry_forever``.
 
         Raises:

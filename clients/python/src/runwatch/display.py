@@ -7,7 +7,6 @@ Used by ``python -m runwatch watch`` and ``python -m runwatch activity``; call t
 from __future__ import annotations
 
 import json
-import re
 import sys
 import threading
 import time
@@ -17,7 +16,7 @@ from enum import Enum
 from typing import Any, Dict, Iterable, List, Optional, TextIO, Tuple
 
 from .client import Client, Job
-from .format import format_count, format_duration, format_percent, format_rate, wrap_parts
+from .format import format_count, format_duration, format_percent, format_rate, one_line, wrap_words
 from .types import (ActivityHint, ActivityUpdate, BillingUpdate, ContextMismatch, JobState, JobStatus, ProgressEvent,
                     ProgressEventType)
 
@@ -47,14 +46,6 @@ def to_json(obj: Any) -> str:
     return json.dumps(data, default=str)
 
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
-
-
-def _one_line(text: str) -> str:
-    """``text`` on one line: newlines, tabs and other control characters become one space."""
-    return _CONTROL.sub(" ", text)
-
-
 def _value(value: Any) -> str:
     return str(getattr(value, "value", value))
 
@@ -68,15 +59,15 @@ def format_event(event: ProgressEvent) -> str:
     etype = _value(event.type)
     parts = [
         when.strftime("%H:%M:%S"),
-        f"{_one_line(job.name)} ({job.id})",
+        f"{one_line(job.name)} ({job.id})",
         etype.ljust(11),
         format_count(job.completed, job.total),
         format_percent(job.percent),
         f"rate {format_rate(job.rate)}",
         f"ETA {format_duration(job.eta_seconds)}",
-        f"stage {_one_line(job.stage)}" if job.stage else "",
+        f"stage {one_line(job.stage)}" if job.stage else "",
         _value(job.status),
-        f"- {_one_line(event.message)}" if event.message and etype != "STAGE" else "",
+        f"- {one_line(event.message)}" if event.message and etype != "STAGE" else "",
     ]
     return "  ".join(p for p in parts if p)
 
@@ -90,52 +81,45 @@ def _marks(out: Any) -> Tuple[str, str]:
         return "ok", "x"
 
 
-def summary_parts(job: Optional[JobState], job_id: str, error: Optional[str] = None,
-                  marks: Tuple[str, str] = ("✔", "✖")) -> List[str]:
-    """The fields of a job's summary line, as the Node ``runwatch watch`` prints them: mark, name,
+def summary_line(job: Optional[JobState], job_id: str, error: Optional[str] = None,
+                 marks: Tuple[str, str] = ("✔", "✖")) -> str:
+    """A job's summary, as the Node ``runwatch watch`` prints it, fields two spaces apart: mark, name,
     status, done/total, failed items, duration, rate, the error (FAILED) or reason (CANCELLED), and the
-    error that stopped the watch. A job never seen: mark, id and the error."""
+    error that stopped the watch. A job never seen: ``✖ <id>  <error>``."""
     ok, bad = marks
     if job is None:
-        return [f"{bad} {job_id}", error or "not watched"]
+        return f"{bad} {job_id}  {error or 'not watched'}"
     status = _value(job.status)
     seconds = (job.finished_at - job.started_at).total_seconds() if job.started_at and job.finished_at else None
     detail = ""
     if status == "FAILED":
-        detail = f"error: {_one_line(job.error_message or '?')}"
+        detail = f"error: {one_line(job.error_message or '?')}"
     elif status == "CANCELLED" and job.message:
-        detail = f"reason: {_one_line(job.message)}"
+        detail = f"reason: {one_line(job.message)}"
     parts = [
         ok if status == "COMPLETED" else bad,
-        _one_line(job.name),
+        one_line(job.name),
         status,
         format_count(job.completed, job.total),
         f"{job.failed} failed" if job.failed else "",
         f"in {format_duration(seconds)}" if seconds is not None else "",
         f"({format_rate(job.rate)})" if job.rate is not None else "",
         detail,
-        f"({error})" if error else "",
+        f"({one_line(error)})" if error else "",
     ]
-    return [p for p in parts if p]
-
-
-def summary_line(job: Optional[JobState], job_id: str, error: Optional[str] = None) -> str:
-    """A job's summary on one line (see :func:`summary_parts`), fields two spaces apart."""
-    return "  ".join(summary_parts(job, job_id, error))
+    return "  ".join(p for p in parts if p)
 
 
 def _summary(out: TextIO, ids: List[str], finals: Dict[str, Optional[Job]], errors: Dict[str, str],
              width: Optional[int] = None) -> None:
-    """Writes the summary block: a heading, then each job's summary indented by two; with ``width``,
-    a long summary continues on further lines, broken between fields (never inside one)."""
+    """Writes the summary block: a heading, then each job's :func:`summary_line` indented by two; with
+    ``width``, a long one continues on further lines, broken between words (never inside one) and
+    indented under the name, as the Node CLI's ``summaryLines``."""
     marks = _marks(out)
     lines = ["", f"Summary of {len(ids)} jobs:" if len(ids) > 1 else "Summary:"]
     for job_id in ids:
-        parts = summary_parts(finals.get(job_id), job_id, errors.get(job_id), marks)
-        if width is None:
-            lines.append("  " + "  ".join(parts))
-        else:
-            lines.extend("  " + line for line in wrap_parts(parts, width - 2, indent="    "))
+        line = "  " + summary_line(finals.get(job_id), job_id, errors.get(job_id), marks)
+        lines.extend([line] if width is None else wrap_words(line, width, "     "))
     out.write("\n".join(lines) + "\n")
     out.flush()
 

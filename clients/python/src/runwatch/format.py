@@ -6,11 +6,12 @@ and Node watchers print the same lines. Pure functions; no I/O.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from typing import Callable, List, Optional, Sequence
 
 __all__ = ["format_duration", "format_rate", "format_rate_number", "format_percent", "format_count", "text_bar",
-           "clip", "Cell", "layout_line", "wrap_parts"]
+           "clip", "Cell", "layout_line", "one_line", "wrap_words"]
 
 
 def _finite(value: Optional[float]) -> bool:
@@ -95,18 +96,21 @@ class Cell:
             never dropped.
         min: narrowest useful width (characters). max: widest it grows to when there is room.
         render: the cell's text at a given width (it may pad or cut).
+        want: the width it grows to before any cell grows past its own ``want`` (default ``min``): the
+            width that shows it whole.
     """
     priority: float
     min: int
     max: int
     render: Callable[[int], str]
+    want: Optional[int] = None
 
 
-def layout_line(cells: Sequence[Cell], width: int, fill_in_order: bool = False) -> str:
+def layout_line(cells: Sequence[Cell], width: int) -> str:
     """Lays cells out on one line of at most ``width`` characters, one space apart: drops the
     lowest-priority cells until the rest fit at their ``min`` widths, then shares what is left one
-    character at a time, highest priority first, up to each cell's ``max`` (with ``fill_in_order``:
-    the highest-priority cell grows to its ``max`` before the next one grows). Cells keep their order.
+    character at a time, highest priority first, first up to each cell's ``want`` (so a name is shown
+    whole before a bar grows longer), then up to its ``max``. Cells keep their order.
     (``layoutLine`` of the Node CLI, without colour.)"""
     kept: List[Cell] = list(cells)
 
@@ -124,47 +128,50 @@ def layout_line(cells: Sequence[Cell], width: int, fill_in_order: bool = False) 
     widths = [c.min for c in kept]
     spare = width - used()
     order = sorted(range(len(kept)), key=lambda i: -kept[i].priority)
-    if fill_in_order:
-        for i in order:
-            grow = max(0, min(spare, kept[i].max - widths[i]))
-            widths[i] += grow
-            spare -= grow
-    while spare > 0:
-        grew = False
-        for i in order:
-            if spare > 0 and widths[i] < kept[i].max:
-                widths[i] += 1
-                spare -= 1
-                grew = True
-        if not grew:
-            break
+    for limit in (lambda c: min(c.max, max(c.min, c.want if c.want is not None else c.min)), lambda c: c.max):
+        while spare > 0:
+            grew = False
+            for i in order:
+                if spare > 0 and widths[i] < limit(kept[i]):
+                    widths[i] += 1
+                    spare -= 1
+                    grew = True
+            if not grew:
+                break
     return " ".join(c.render(w) for c, w in zip(kept, widths)).rstrip()
 
 
-def wrap_parts(parts: Sequence[str], width: int, sep: str = "  ", indent: str = "    ") -> List[str]:
-    """Joins ``parts`` with ``sep`` into lines of at most ``width`` characters, breaking between parts;
-    continuation lines start with ``indent``. A part too long for a line of its own is broken between
-    its words; only a single word wider than a line is cut (with ``…``). Never breaks inside a word."""
-    room = max(1, width - len(indent))
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def one_line(text: str) -> str:
+    """Text that came from users (job names, stages, messages) made safe for one terminal line: line
+    breaks and tabs become the visible escapes ``\\n``, ``\\r``, ``\\t``, other control characters
+    (which could move the cursor or recolour the terminal) ``\\xNN``. (``oneLine`` of the Node CLI.)"""
+    return _CONTROL.sub(lambda m: _ESCAPES.get(m.group(0), f"\\x{ord(m.group(0)):02x}"), text)
+
+
+def wrap_words(text: str, width: int, indent: str = "") -> List[str]:
+    """``text`` as lines of at most ``width`` characters, broken only between words (never inside one);
+    continuation lines start with ``indent``; the text's own spacing (two spaces between fields) is kept
+    within a line; only a single word wider than a line is cut, with ``…``. (``wrapWords`` of the Node
+    CLI.)"""
+    if len(text) <= width:
+        return [text]
     lines: List[str] = []
     line = ""
-
-    def add(text: str, joiner: str) -> None:
-        nonlocal line
-        if not line:
-            line = clip(text, width)
-        elif len(line) + len(joiner) + len(text) <= width:
-            line = f"{line}{joiner}{text}"
-        else:
+    fresh = True  # nothing on the line yet but the indent
+    for m in re.finditer(r"( *)([^ ]+)", text):
+        gap, word = m.group(1), m.group(2)
+        if not fresh and len(line) + len(gap) + len(word) > width:
             lines.append(line)
-            line = indent + clip(text, room)
-
-    for part in parts:
-        if len(part) <= room or (not line and len(part) <= width) or (line and len(line) + len(sep) + len(part) <= width):
-            add(part, sep)
-            continue
-        for i, word in enumerate(part.split()):  # a long part: word by word
-            add(word, sep if i == 0 else " ")
-    if line:
+            line = indent
+            fresh = True
+        sep = "" if fresh and lines else gap  # the text's own indent stays on its first line
+        room = width - len(line) - len(sep)
+        line += sep + (word if len(word) <= room else clip(word, max(1, room)))
+        fresh = False
+    if not fresh:
         lines.append(line)
     return lines

@@ -1,6 +1,6 @@
 """``watch`` on a terminal: one line per job, redrawn in place from the jobs' streams, then the final frame
 and a summary per job (tqdm widgets in Jupyter). The line layout follows the Node ``runwatch watch``
-(``barLine``), with the name taking the free width first.
+(``barLine``): the name takes the free width first.
 
 Public through :mod:`runwatch.display` (``watch_bars``, ``bar_line``, ``terminal_width``).
 """
@@ -13,15 +13,15 @@ import os
 import sys
 import threading
 import time
-from typing import Any, Callable, Dict, Iterable, List, Optional, TextIO
+from typing import Any, Callable, Dict, Iterable, List, Optional, TextIO, Tuple
 
 from .client import Client, Job
-from .display import _error_text, _final_code, _one_line, _run_all, _summary, _value
-from .format import (Cell, clip, format_count, format_duration, format_percent, format_rate, layout_line, text_bar,
-                     wrap_parts)
+from .display import _error_text, _final_code, _run_all, _summary, _value
+from .format import (Cell, clip, format_count, format_duration, format_percent, format_rate, layout_line, one_line,
+                     text_bar, wrap_words)
 from .types import JobState
 
-__all__ = ["watch_bars", "bar_line", "terminal_width"]
+__all__ = ["watch_bars", "bar_line", "bar_fit", "terminal_width"]
 
 
 def terminal_width(out: Any, default: int = 80) -> int:
@@ -34,30 +34,41 @@ def terminal_width(out: Any, default: int = 80) -> int:
     return max(20, (columns or default) - 1)
 
 
-def bar_line(job: JobState, width: int, name_width: Optional[int] = None) -> str:
+def bar_fit(jobs: Iterable[JobState]) -> Tuple[int, int]:
+    """The widths the name and stage cells of every line grow to: the longest name (at least 8) and
+    stage (at least 6) among the watched jobs, so all lines line up (the Node CLI's ``barFit``)."""
+    name, stage = 8, 6
+    for job in jobs:
+        name = max(name, len(one_line(job.name)))
+        stage = max(stage, len(one_line(job.stage or "")))
+    return name, stage
+
+
+def bar_line(job: JobState, width: int, fit: Optional[Tuple[int, int]] = None) -> str:
     """A job's line on a terminal, at most ``width`` characters: name, bar, percent, done/total, rate,
     ``ETA``, stage, status. Status, percent and ETA always show; when the line does not fit, stage goes
-    first, then rate, then done/total, then the bar. Free width goes to the name first (up to
-    ``name_width``, default its own length: pass the longest name so bars line up), then the bar (up to
-    30), then the stage. (The Node CLI's ``barLine`` with the name first.)"""
+    first, then rate, then done/total, then the bar and name shrink. Free columns go to the name first
+    (up to the longest watched name, ``fit``: see :func:`bar_fit`), then the stage, then the bar (up to
+    40). The Node CLI's ``barLine``."""
+    fit_name, fit_stage = fit if fit is not None else bar_fit([job])
     status = _value(job.status)
-    name = _one_line(job.name)
+    name = one_line(job.name)
+    stage = one_line(job.stage or "")
     if job.total:
         fraction: Optional[float] = min(1.0, (job.completed + job.failed) / job.total)
     else:
         fraction = 1.0 if status == "COMPLETED" else None
-    stage = _one_line(job.stage or "")
     cells = [
-        Cell(5, 8, max(8, name_width if name_width is not None else len(name)), lambda w: clip(name, w).ljust(w)),
-        Cell(4, 8, 30, lambda w: text_bar(fraction, w)),
+        Cell(5, 8, fit_name, lambda w: clip(name, w).ljust(w), want=fit_name),
+        Cell(4, 8, 40, lambda w: text_bar(fraction, w), want=10),
         Cell(math.inf, 4, 4, lambda w: format_percent(job.percent).rjust(4)),
         Cell(3, 11, 11, lambda w: _fit_count(job.completed, job.total, w).rjust(w)),
         Cell(2, 8, 8, lambda w: format_rate(job.rate).rjust(w)),
         Cell(math.inf, 11, 11, lambda w: f"ETA {format_duration(job.eta_seconds)}".ljust(w)),
-        Cell(1, 6, 16, lambda w: clip(stage, w).ljust(w)),
+        Cell(1, 6, min(fit_stage, 24), lambda w: clip(stage, w).ljust(w), want=min(fit_stage, 24)),
         Cell(math.inf, 9, 9, lambda w: status),
     ]
-    return clip(layout_line(cells, width, fill_in_order=True), width)
+    return clip(layout_line(cells, width), width)
 
 
 def _fit_count(completed: int, total: Optional[int], width: int) -> str:
@@ -91,13 +102,12 @@ class _Board:
     def lines(self) -> List[str]:
         """The block's lines at the current width."""
         width = self.width()
-        names = [len(_one_line(j.name)) for j in self.jobs.values() if j is not None]
-        name_width = max(names) if names else None
+        fit = bar_fit(j for j in self.jobs.values() if j is not None)
         lines = []
         for job_id in self.ids:
             job = self.jobs[job_id]
             if job is not None:
-                lines.append(bar_line(job, width, name_width))
+                lines.append(bar_line(job, width, fit))
             else:
                 lines.append(clip(f"{job_id}  {self.errors.get(job_id, 'connecting…')}", width))
         return lines
@@ -119,7 +129,7 @@ class _Board:
         under it."""
         with self.lock:
             width = self.width()
-            lines = [wrapped for line in text.rstrip("\n").split("\n") for wrapped in wrap_parts([line], width, indent="  ")]
+            lines = [wrapped for line in text.rstrip("\n").split("\n") for wrapped in wrap_words(line, width, "  ")]
             self.out.write(self._erase() + "".join(line + "\n" for line in lines))
             self._drawn = 0
             self.draw()
@@ -229,7 +239,7 @@ def _watch_widgets(client: Client, ids: List[str], retry_forever: bool) -> int:
             for event in client.watch(job_id, retry_forever=retry_forever):
                 job = event.job
                 if bar is None:
-                    bar = bar_class(total=job.total, desc=_one_line(job.name)[:40], leave=True, unit="it")
+                    bar = bar_class(total=job.total, desc=one_line(job.name)[:40], leave=True, unit="it")
                 if job.total is not None and bar.total != job.total:
                     bar.total = job.total
                 bar.n = job.completed
