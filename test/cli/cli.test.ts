@@ -1,5 +1,5 @@
 /**
- * The `runwatch` CLI as people run it: a real child process of bin/runwatch.js
+ * The `runwatch` CLI as people run it: a real child process of clients/typescript/bin/runwatch.js
  * against a real server, output through pipes (so stdout is not a TTY).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -10,7 +10,7 @@ import { deferred, gql, subscribeWs, withTimeout, wsClient } from '../helpers/cl
 import { freshInstitute, startTestServer, token } from '../helpers/servers.js';
 import { waitUntil } from '../helpers/wait.js';
 
-const BIN = fileURLToPath(new URL('../../bin/runwatch.js', import.meta.url));
+const BIN = fileURLToPath(new URL('../../clients/typescript/bin/runwatch.js', import.meta.url));
 const CREATE = `mutation($name: String!, $total: Int) { createBatchJob(input: { name: $name, total: $total }) { id } }`;
 const REPORT = `mutation($input: ReportProgressInput!) { reportProgress(input: $input) { id } }`;
 const COMPLETE = `mutation($id: ID!) { completeBatchJob(id: $id) { id } }`;

@@ -3,7 +3,7 @@
  * same port), waitForCompletion's outcomes, ProgressReporter coalescing.
  */
 import { describe, expect, it } from 'vitest';
-import { JobCancelledError, JobFailedError, ProgressReporter, RunwatchClient, RunwatchError, WaitTimeoutError, type ProgressEvent } from '../../src/client/index.js';
+import { JobCancelledError, JobFailedError, ProgressReporter, RunwatchClient, RunwatchError, WaitTimeoutError, type ProgressEvent } from '../../clients/typescript/src/client/index.js';
 import { deferred, gql, subscribeWs, withTimeout, wsClient } from '../helpers/clients.js';
 import { freshInstitute, startTestServer, token } from '../helpers/servers.js';
 

@@ -6,11 +6,11 @@
  */
 import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { activityScreen, watchActivity } from '../../src/cli/activity.js';
-import { fitTable, visibleLength } from '../../src/cli/format.js';
-import { barLine, watchJobs } from '../../src/cli/watch.js';
+import { activityScreen, watchActivity } from '../../clients/typescript/src/cli/activity.js';
+import { fitTable, visibleLength } from '../../clients/typescript/src/cli/format.js';
+import { barLine, watchJobs } from '../../clients/typescript/src/cli/watch.js';
 import { waitUntil } from '../helpers/wait.js';
-import type { ActivityEvent, Job, ProgressEvent, RunwatchClient } from '../../src/client/index.js';
+import type { ActivityEvent, Job, ProgressEvent, RunwatchClient } from '../../clients/typescript/src/client/index.js';
 
 const job = (over: Partial<Job>): Job =>
   ({

@@ -1,13 +1,13 @@
 /**
- * The `runwatch` command line (commander). Commands: serve, token, jobs,
- * watch, activity, run, share, demo. Networked commands take `--url` / `--token` or
+ * The `runwatch` command line (commander). Commands: jobs, watch, activity,
+ * run, share, demo (the server and token minting are the server package's
+ * `runwatch-server serve|token`). Networked commands take `--url` / `--token` or
  * RUNWATCH_URL / RUNWATCH_TOKEN. Exit codes: 0 success; 1 failure (a watched
  * job failed, the server refused); 2 usage or configuration error; `run`
  * exits with its command's code.
  */
 import { readFileSync } from 'node:fs';
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { PERSONAL_INSTITUTE_PREFIX, SCOPES, signToken } from '../auth/tokens.js';
 import { RunwatchError } from '../client/index.js';
 import { graphqlEndpoint } from '../client/http.js';
 import { CliError, connect, serverUrl, type ConnectionFlags } from './connection.js';
@@ -44,10 +44,7 @@ const withConnection = (cmd: Command) =>
     .option('--token <jwt>', 'bearer token (env RUNWATCH_TOKEN)');
 
 /** package.json: two levels up from both src/cli/main.ts and dist/cli/main.js. */
-const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
-  version: string;
-  peerDependencies?: Record<string, string>;
-};
+const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
 const program = new Command()
   .name('runwatch')
@@ -57,62 +54,20 @@ const program = new Command()
   .showHelpAfterError()
   .exitOverride();
 
-program
-  .command('serve')
-  .description('start a server (same as npm start; configured by PORT, HOST, REDIS_URL, RUNWATCH_JWT_SECRET, ...)')
-  .option('--port <port>', 'port (env PORT, default 4000; 0: any free port)')
-  .option('--host <host>', 'listen address (env HOST, default 127.0.0.1)')
-  .action(async (o: { port?: string; host?: string }) => {
-    if (o.port !== undefined) process.env.PORT = o.port;
-    if (o.host !== undefined) process.env.HOST = o.host;
-    await importServerModule(() => import('../main.js'));
-  });
-
-/**
- * Loads a module of the server's side (the server itself, its config). The server's packages are optional peer
- * dependencies that an SDK user does not install.
- * @throws CliError (exit 1) naming the `npm install` line when one of them is missing.
- */
-async function importServerModule<T>(load: () => Promise<T>): Promise<T> {
-  try {
-    return await load();
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'ERR_MODULE_NOT_FOUND') throw error;
-    const peers = Object.entries(pkg.peerDependencies ?? {}).map(([name, range]) => `${name}@${range}`);
-    throw new CliError(`the server needs packages that are not installed (${(error as Error).message}); install them with:\n  npm install ${peers.join(' ')}`, 1);
-  }
+// The server and the minting of tokens live in the server package (runwatch-server), which a GPU box or a
+// laptop that only watches does not install; these two commands say where they went.
+for (const [name, what] of [
+  ['serve', 'npx runwatch-server serve (or npm start in a checkout of the repository)'],
+  ['token', 'npx runwatch-server token --sub <user> (on a machine with RUNWATCH_JWT_SECRET)'],
+] as const) {
+  program
+    .command(name, { hidden: true })
+    .allowUnknownOption()
+    .allowExcessArguments()
+    .action(() => {
+      throw new CliError(`\`runwatch ${name}\` moved to the server package: ${what}`, 2);
+    });
 }
-
-program
-  .command('token')
-  .description('mint a token signed with RUNWATCH_JWT_SECRET')
-  .requiredOption('--sub <user>', 'user id')
-  .option('--inst <institute>', "institute (default: the user's own)")
-  .option('--env <environment>', 'environment (default: default)')
-  .option('--scope <scopes>', `space-separated scopes among: ${SCOPES.join(' ')}`, 'jobs:read jobs:write jobs:control activity:read')
-  .option('--job <id>', 'a job-view token: reads only this job (scope becomes jobs:read)')
-  .option('--ttl <seconds>', 'lifetime in seconds (at most RUNWATCH_MAX_TOKEN_TTL_DAYS, default 365 days)', positiveInt('--ttl'), 24 * 3600)
-  .action(async (o: { sub: string; inst?: string; env?: string; scope: string; job?: string; ttl: number }) => {
-    const secret = process.env.RUNWATCH_JWT_SECRET;
-    if (!secret || secret.length < 32) throw new CliError('RUNWATCH_JWT_SECRET must be set (at least 32 characters) to mint tokens', 2);
-    const unknown = o.scope.split(' ').filter((s) => s && !(SCOPES as readonly string[]).includes(s));
-    if (unknown.length) throw new CliError(`unknown scope(s): ${unknown.join(', ')}; known: ${SCOPES.join(' ')}`, 2);
-    const scope = o.job ? 'jobs:read' : o.scope;
-    if (o.inst?.startsWith(PERSONAL_INSTITUTE_PREFIX) && o.inst !== `${PERSONAL_INSTITUTE_PREFIX}${o.sub}`)
-      throw new CliError(`--inst may not start with "${PERSONAL_INSTITUTE_PREFIX}": that namespace is reserved for personal institutes (leave --inst out for the user's own)`, 2);
-    const { ConfigError, loadConfig, tokenPolicy } = await importServerModule(() => import('../config.js'));
-    let maxTtlSeconds: number;
-    try {
-      // Only the variable that matters here, so an unrelated bad server setting does not stop minting.
-      maxTtlSeconds = tokenPolicy(loadConfig({ RUNWATCH_MAX_TOKEN_TTL_DAYS: process.env.RUNWATCH_MAX_TOKEN_TTL_DAYS })).maxTtlSeconds;
-    } catch (error) {
-      if (error instanceof ConfigError) throw new CliError(error.message, 2);
-      throw error;
-    }
-    if (o.ttl > maxTtlSeconds)
-      throw new CliError(`--ttl ${o.ttl} is over the longest lifetime servers accept (${maxTtlSeconds} s; RUNWATCH_MAX_TOKEN_TTL_DAYS)`, 2);
-    process.stdout.write(`${await signToken(secret, { sub: o.sub, inst: o.inst, env: o.env, scope, job: o.job }, o.ttl)}\n`);
-  });
 
 withConnection(program.command('jobs'))
   .description("list the tenant's jobs, newest first")

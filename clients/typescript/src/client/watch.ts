@@ -7,7 +7,7 @@
  * are only ever passed back, never parsed.
  */
 import type { Client } from 'graphql-ws';
-import { CloseCode } from '../close-codes.js';
+import { CloseCode } from './close-codes.js';
 import { fromGraphQLErrors, RunwatchError } from './errors.js';
 import { WatchJobDocument, type WatchJobSubscription } from './generated/graphql.js';
 
