@@ -74,6 +74,15 @@ export interface Cell {
   colour?: Colour | null;
 }
 
+/**
+ * Text that came from users (job names, stages, messages) made safe for one terminal line: line breaks and tabs
+ * become the visible escapes `\\n`, `\\r`, `\\t`, and other control characters (which could move the cursor or
+ * recolour the terminal) `\\xNN`. Other text is unchanged.
+ */
+export const oneLine = (text: string) =>
+  // eslint-disable-next-line no-control-regex
+  text.replace(/[\u0000-\u001f\u007f]/g, (c) => (c === '\n' ? '\\n' : c === '\r' ? '\\r' : c === '\t' ? '\\t' : `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`));
+
 /** Cuts text to `width` characters, ending in `…` when cut. */
 export const clip = (text: string, width: number) => (text.length <= width ? text : width <= 1 ? text.slice(0, width) : `${text.slice(0, width - 1)}…`);
 

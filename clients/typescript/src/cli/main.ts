@@ -11,21 +11,22 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { RunwatchError } from '../client/index.js';
 import { graphqlEndpoint } from '../client/http.js';
 import { CliError, connect, serverUrl, type ConnectionFlags } from './connection.js';
-import { clip, fitTable, formatCount, formatDuration, formatPercent, formatRate, type TableColumn } from './format.js';
+import { clip, fitTable, oneLine, formatCount, formatDuration, formatPercent, formatRate, type TableColumn } from './format.js';
 import { runCommand } from './run.js';
-import { watchJobs } from './watch.js';
+import { DEFAULT_CONNECT_TIMEOUT_MS, watchJobs } from './watch.js';
 import { watchActivity } from './activity.js';
 
 const KINDS = ['BATCH', 'EVALUATION', 'TRAINING', 'PIPELINE'] as const;
 const STATUSES = ['QUEUED', 'RUNNING', 'PAUSED', 'COMPLETED', 'FAILED', 'CANCELLED'] as const;
 
-/** `runwatch jobs` columns; on a narrow terminal CREATED goes first, then KIND, STAGE, RATE, DONE; NAME is cut to 12 first. */
+/** `runwatch jobs` columns; on a narrow terminal CREATED goes first, then KIND, STAGE, RATE, FAILED, DONE; NAME is cut to 12 first. */
 const JOB_COLUMNS: TableColumn[] = [
   { header: 'ID', priority: Infinity },
   { header: 'NAME', priority: 9, minWidth: 12 },
   { header: 'KIND', priority: 1 },
   { header: 'STATUS', priority: Infinity },
   { header: 'DONE', priority: 5 },
+  { header: 'FAILED', priority: 4 },
   { header: '%', priority: Infinity },
   { header: 'RATE', priority: 3 },
   { header: 'ETA', priority: Infinity },
@@ -73,7 +74,7 @@ withConnection(program.command('jobs'))
   .description("list the tenant's jobs, newest first")
   .addOption(new Option('--status <status...>', 'only these statuses').choices(STATUSES))
   .addOption(new Option('--kind <kind...>', 'only these kinds').choices(KINDS))
-  .option('--first <n>', 'how many (max 100)', positiveInt('--first'), 20)
+  .option('--first <n>', 'how many of the newest jobs to list (max 100)', positiveInt('--first'), 20)
   .option('--json', 'one JSON job per line')
   .action(async (o: ConnectionFlags & { status?: (typeof STATUSES)[number][]; kind?: (typeof KINDS)[number][]; first: number; json?: boolean }) => {
     const client = connect(o);
@@ -88,20 +89,27 @@ withConnection(program.command('jobs'))
     }
     const rows = page.nodes.map((j) => [
       j.id,
-      clip(j.name, 32),
+      clip(oneLine(j.name), 32),
       j.kind,
       j.status,
       formatCount(j.completed, j.total),
+      String(j.failed),
       formatPercent(j.percent),
       formatRate(j.rate),
       formatDuration(j.etaSeconds),
-      j.stage ?? '',
+      oneLine(j.stage ?? ''),
       j.createdAt.slice(0, 19).replace('T', ' '),
     ]);
     // On a terminal the table fits its width (least useful columns dropped first); in a pipe every column stays.
     const width = process.stdout.isTTY ? Math.max(20, process.stdout.columns - 1) : Infinity;
     process.stdout.write(`${fitTable(JOB_COLUMNS, rows, width)}\n`);
-    if (page.pageInfo.hasNextPage) process.stdout.write(`… more: --first ${Math.min(100, o.first * 2)}\n`);
+    if (page.pageInfo.hasNextPage) {
+      process.stdout.write(
+        o.first < 100
+          ? `… more jobs: --first ${Math.min(100, o.first * 2)} lists the newest ${Math.min(100, o.first * 2)} (at most 100); --status and --kind narrow the list\n`
+          : '… more jobs than the 100 --first lists at most: --status and --kind narrow the list\n',
+      );
+    }
   });
 
 withConnection(program.command('watch'))
@@ -110,9 +118,22 @@ withConnection(program.command('watch'))
   .option('--json', 'one JSON event per line')
   .option('--after <cursor>', 'resume after this cursor (one job only)')
   .option('--interval <ms>', 'plain output: least milliseconds between PROGRESS lines of a job', positiveInt('--interval'), 1000)
-  .action(async (ids: string[], o: ConnectionFlags & { json?: boolean; after?: string; interval: number }) => {
+  .option(
+    '--connect-timeout <seconds>',
+    'give up (exit 1) when the server cannot be reached within this many seconds; each retry is reported on stderr. Once connected, watch resumes after disconnects',
+    positiveInt('--connect-timeout'),
+    DEFAULT_CONNECT_TIMEOUT_MS / 1000,
+  )
+  .option('--retry-forever', 'never give up: keep retrying the first connection and every reconnect until stopped')
+  .action(async (ids: string[], o: ConnectionFlags & { json?: boolean; after?: string; interval: number; connectTimeout: number; retryForever?: boolean }) => {
     const client = connect(o);
-    process.exitCode = await watchJobs(client, ids, { json: o.json, after: o.after, intervalMs: o.interval });
+    process.exitCode = await watchJobs(client, ids, {
+      json: o.json,
+      after: o.after,
+      intervalMs: o.interval,
+      connectTimeoutMs: o.connectTimeout * 1000,
+      retryForever: o.retryForever,
+    });
     await client.close();
   });
 
@@ -158,7 +179,9 @@ withConnection(program.command('share'))
   });
 
 withConnection(program.command('demo'))
-  .description('report three demo jobs at a human pace (about 30 s), to watch in the CLI or the dashboard (same as npm run demo)')
+  .description(
+    'report four demo jobs at a human pace (about 30 s): an embedding batch, an evaluation with failing items, a five-stage pipeline and a training run; to watch in the CLI or the dashboard (same as npm run demo)',
+  )
   .action(async (o: ConnectionFlags) => {
     // Reuses the demo producer of `npm run demo` (src/cli/demo.ts), which reads RUNWATCH_URL / RUNWATCH_TOKEN
     // and, against a dev-mode server, fetches the dev token itself.

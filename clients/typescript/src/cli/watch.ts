@@ -20,9 +20,22 @@ export interface WatchCommandOptions {
   tty?: boolean;
   /** Colours (default: a TTY and NO_COLOR unset). */
   colour?: boolean;
+  /**
+   * Until a job's first event arrives, give up on it after this many milliseconds (default
+   * {@link DEFAULT_CONNECT_TIMEOUT_MS}); once connected, watching resumes after disconnects as the SDK does.
+   */
+  connectTimeoutMs?: number;
+  /** Never give up: no connect timeout and unlimited reconnect attempts (`--retry-forever`). */
+  retryForever?: boolean;
   out?: NodeJS.WritableStream;
   err?: NodeJS.WritableStream;
 }
+
+/** How long `runwatch watch` tries to reach the server before it gives up with exit code 1: 30 s (`--connect-timeout`). */
+export const DEFAULT_CONNECT_TIMEOUT_MS = 30_000;
+
+/** After this long without a first event, say on stderr that the watcher is still connecting (milliseconds). */
+const CONNECTING_NOTICE_MS = 1000;
 
 /** A one-line plain description of an event: `time name (id) TYPE completed/total pct rate ETA stage status`. */
 export function plainLine(event: ProgressEvent, colour: boolean): string {
@@ -97,6 +110,9 @@ function fitCount(completed: number, total: number | null | undefined, width: nu
   return clip(`${short(completed)}/${total == null ? '?' : short(total)}`, width);
 }
 
+/** Milliseconds as seconds with at most one decimal: `0.3`, `30`. */
+const seconds = (ms: number) => String(Math.round(ms / 100) / 10);
+
 /** Columns to lay a bar out in: the terminal's width (one spare column), or 80 when unknown. */
 export const terminalWidth = (out: NodeJS.WritableStream) => Math.max(20, ((out as NodeJS.WriteStream).columns || 80) - 1);
 
@@ -112,6 +128,21 @@ export async function watchJobs(client: RunwatchClient, ids: string[], opts: Wat
   const interval = opts.intervalMs ?? 1000;
   const finals = new Map<string, Job | null>();
   const errors = new Map<string, string>();
+  const connectTimeoutMs = opts.retryForever ? undefined : (opts.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS);
+  const bound = connectTimeoutMs === undefined ? 'retrying until stopped' : `giving up after ${seconds(connectTimeoutMs)} s`;
+  // Say so on stderr when the server is not there yet: a failed first connection reports each retry at once
+  // (once for all jobs: they share one connection), a hanging one after a second.
+  let connectedOnce = false;
+  let lastNotice = 0;
+  const notice = (attempt: number | null, delayMs: number, reason: string) => {
+    if (attempt !== null && attempt <= lastNotice) return;
+    if (attempt !== null) lastNotice = attempt;
+    const retry = attempt === null ? '' : ` retry ${attempt} in ${seconds(delayMs)} s (${reason});`;
+    err.write(`runwatch: connecting to ${client.endpoint}…${retry} ${bound}\n`);
+  };
+  const slowNotice = setTimeout(() => {
+    if (!connectedOnce && lastNotice === 0) notice(null, 0, '');
+  }, CONNECTING_NOTICE_MS);
 
   const multibar =
     !opts.json && tty
@@ -137,7 +168,15 @@ export async function watchJobs(client: RunwatchClient, ids: string[], opts: Wat
       let lastPlainAt = 0;
       let last: Job | null = null;
       try {
-        for await (const event of client.watchJob(id, { after: ids.length === 1 ? opts.after : undefined })) {
+        const watch = client.watchJob(id, {
+          after: ids.length === 1 ? opts.after : undefined,
+          retry: { connectTimeoutMs, maxAttempts: opts.retryForever ? Infinity : undefined },
+          onReconnect: ({ attempt, delayMs, reason, connected }) => {
+            if (!connected && !connectedOnce) notice(attempt, delayMs, reason);
+          },
+        });
+        for await (const event of watch) {
+          connectedOnce = true;
           last = event.job;
           if (opts.json) {
             out.write(`${JSON.stringify(event)}\n`);
@@ -160,6 +199,7 @@ export async function watchJobs(client: RunwatchClient, ids: string[], opts: Wat
       finals.set(id, last);
     }),
   );
+  clearTimeout(slowNotice);
   multibar?.stop();
   out.off('resize', onResize);
   if (!opts.json) {

@@ -59,6 +59,19 @@ export type ActivityEvent = WatchActivitySubscription['activity'];
 /** A read-only share token for one job, from {@link RunwatchClient.createJobViewToken}. */
 export type JobViewToken = CreateJobViewTokenMutation['createJobViewToken'];
 
+/** Longest wait for a WebSocket's opening handshake and for graphql-ws's connection_ack, in milliseconds. */
+const HANDSHAKE_TIMEOUT_MS = 10_000;
+
+/**
+ * `ws` with a handshake timeout: a host that drops packets fails the attempt after {@link HANDSHAKE_TIMEOUT_MS}
+ * instead of the operating system's TCP timeout (minutes), so watchJob's retry and connect timeout stay in charge.
+ */
+class BoundedWebSocket extends WebSocket {
+  constructor(address: string | URL, protocols?: string | string[]) {
+    super(address, protocols, { handshakeTimeout: HANDSHAKE_TIMEOUT_MS });
+  }
+}
+
 /** An environment variable, where there is a `process` (Node); undefined in a browser. */
 const env = (name: string): string | undefined => (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env?.[name] || undefined;
 
@@ -96,7 +109,9 @@ export class RunwatchClient {
   private socket(): Client {
     this.ws ??= createClient({
       url: this.endpoint.replace(/^http/, 'ws'),
-      webSocketImpl: WebSocket,
+      webSocketImpl: BoundedWebSocket,
+      // A server that accepts the socket but never acknowledges: fail the attempt (and retry) instead of waiting forever.
+      connectionAckWaitTimeout: HANDSHAKE_TIMEOUT_MS,
       lazy: true,
       lazyCloseTimeout: 0,
       retryAttempts: 0,
@@ -105,9 +120,16 @@ export class RunwatchClient {
     return this.ws;
   }
 
-  /** A job by id, or null when there is none in the token's tenant. @throws RunwatchError */
-  async getJob(id: string): Promise<Job | null> {
-    return (await this.request(GetJobDocument, { id })).batchJob;
+  /**
+   * A job by id.
+   * @throws RunwatchError NOT_FOUND (`no job with id "<id>"`, the server's wording) when there is none in the token's
+   *   tenant (another tenant's job looks exactly the same), as `watchJob` and the Python client's `get_job` do;
+   *   FORBIDDEN, UNAUTHENTICATED, NETWORK.
+   */
+  async getJob(id: string): Promise<Job> {
+    const job = (await this.request(GetJobDocument, { id })).batchJob;
+    if (!job) throw new RunwatchError('NOT_FOUND', `no job with id ${JSON.stringify(id)}`);
+    return job;
   }
 
   /**
