@@ -231,3 +231,24 @@ describe('runwatch activity', () => {
     json.child.kill('SIGINT');
   });
 });
+
+describe('runwatch jobs', () => {
+  it('keeps one row per job when a name holds line breaks, shows the failed count, and says what --first does', async () => {
+    const server = await startTestServer();
+    const tok = await token({ inst: freshInstitute() });
+    const first = (await gql(server.url, tok, CREATE, { name: 'older', total: 10 })).createBatchJob.id as string;
+    const id = (await gql(server.url, tok, CREATE, { name: 'line one\nline two\r\n\tthree', total: 10 })).createBatchJob.id as string;
+    await gql(server.url, tok, REPORT, { input: { jobId: id, completed: 4, failedDelta: 2 } });
+    const run = cli(['jobs', '--first', '1'], { RUNWATCH_URL: server.url, RUNWATCH_TOKEN: tok });
+    expect(await run.exit(), run.stderr).toBe(0);
+    const lines = run.stdout.trimEnd().split('\n');
+    expect(lines, run.stdout).toHaveLength(3); // header, one row, the "more" hint
+    expect(lines[0]).toMatch(/ DONE +FAILED /);
+    expect(lines[1]).toContain(id);
+    expect(lines[1]).toContain('line one\\nline two\\r\\n\\tthree');
+    // The FAILED column holds the row's failed count, under its header.
+    expect(lines[1]!.slice(lines[0]!.indexOf('FAILED')).trimStart()).toMatch(/^2 /);
+    expect(lines[2]).toBe('… more jobs: --first 2 lists the newest 2 (at most 100); --status and --kind narrow the list');
+    expect(run.stdout).not.toContain(first);
+  });
+});
