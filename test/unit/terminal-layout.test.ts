@@ -9,7 +9,7 @@
  */
 import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { activityScreen, watchActivity } from '../../clients/typescript/src/cli/activity.js';
+import { activityScreen, budgetLine, watchActivity } from '../../clients/typescript/src/cli/activity.js';
 import { fitTable, visibleLength } from '../../clients/typescript/src/cli/format.js';
 import { barFit, barLine, summaryLine, watchJobs } from '../../clients/typescript/src/cli/watch.js';
 import { fakeScreen } from '../helpers/screen.js';
@@ -213,6 +213,11 @@ describe('activity screen', () => {
       expect(screen).toContain(BUDGET);
     });
   }
+
+  it('says how far a budget is overspent instead of a negative amount left', () => {
+    expect(budgetLine({ budgetTotal: 20, budgetUsed: 22.5, budgetRemaining: -2.5, currency: 'EUR' })).toBe('used 22.50 of 20.00 EUR, 2.50 over');
+    expect(budgetLine({ budgetTotal: 20, budgetUsed: 2.25, budgetRemaining: 17.75, currency: 'EUR' })).toBe('used 2.25 of 20.00 EUR, 17.75 left');
+  });
 
   it('drops CONTAINERS first and keeps every column at 120', () => {
     const at = (w: number) => activityScreen('ENVIRONMENT', update as never, BUDGET, [], w);

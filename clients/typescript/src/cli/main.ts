@@ -58,15 +58,15 @@ const program = new Command()
 // The server and the minting of tokens live in the server package (runwatch-server), which a GPU box or a
 // laptop that only watches does not install; these two commands say where they went.
 for (const [name, what] of [
-  ['serve', 'npx runwatch-server serve (or npm start in a checkout of the repository)'],
-  ['token', 'npx runwatch-server token --sub <user> (on a machine with RUNWATCH_JWT_SECRET)'],
+  ['serve', 'the server is its own package: npx runwatch-server serve (npm start in the repository)'],
+  ['token', 'tokens are minted by the server package: npx runwatch-server token --sub <user>'],
 ] as const) {
   program
     .command(name, { hidden: true })
     .allowUnknownOption()
     .allowExcessArguments()
     .action(() => {
-      throw new CliError(`\`runwatch ${name}\` moved to the server package: ${what}`, 2);
+      throw new CliError(what, 2);
     });
 }
 
