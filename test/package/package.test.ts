@@ -29,7 +29,7 @@ const clientPkg = JSON.parse(readFileSync(join(CLIENT_DIR, 'package.json'), 'utf
 const cleanEnv = () => Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.toLowerCase().startsWith('npm_')));
 
 /** Runs a command to its end; rejects with its output when it exits non-zero or cannot start. */
-async function run(cmd: string, args: string[], cwd: string, timeoutMs = 240_000): Promise<{ stdout: string; stderr: string }> {
+async function run(cmd: string, args: string[], cwd: string, timeoutMs = 360_000): Promise<{ stdout: string; stderr: string }> {
   try {
     return await promisify(execFile)(cmd, args, { cwd, env: cleanEnv(), encoding: 'utf8', timeout: timeoutMs, maxBuffer: 64 << 20 });
   } catch (error) {
