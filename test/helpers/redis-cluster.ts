@@ -233,7 +233,13 @@ export async function startRedisCluster(opts: RedisClusterOptions = {}): Promise
     );
   };
 
+  // Should the process end without stop() (a crash, Ctrl-C of a benchmark), its nodes end with it.
+  const killAll = () => {
+    for (const p of procs.values()) if (p.child && p.child.exitCode === null && p.child.signalCode === null) p.child.kill('SIGKILL');
+  };
+  process.once('exit', killAll);
   const stop = async () => {
+    process.off('exit', killAll);
     for (const c of clients.values()) c.disconnect();
     clients.clear();
     await Promise.all(
