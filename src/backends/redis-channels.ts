@@ -106,6 +106,16 @@ export class RedisChannels implements PubSubChannels {
     return [...this.handlers.keys()];
   }
 
+  /** How many channels have a handler now. */
+  get size(): number {
+    return this.handlers.size;
+  }
+
+  /** Whether `channel` has a handler now. */
+  has(channel: string): boolean {
+    return this.handlers.has(channel);
+  }
+
   /**
    * Listens to `channel` with `handler` (one handler per channel: the caller
    * fans out). Resolves once Redis confirmed the SUBSCRIBE.

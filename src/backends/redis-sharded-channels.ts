@@ -54,6 +54,12 @@ import { Redis, type Cluster, type RedisOptions } from 'ioredis';
 import { DomainError } from '../domain/errors.js';
 import { RedisChannels, SHARDED_PUBSUB, type PubSubChannels, type RedisChannelsHooks } from './redis-channels.js';
 
+/**
+ * What ioredis 5.11.1 reports when a node pushes `sunsubscribe` on its own and
+ * no command is waiting (the error's "Last reply" is the push: kind, channel, count).
+ */
+const UNSOLICITED_SUNSUBSCRIBE = /^Command queue state error\..*Last reply: sunsubscribe,(.*),\d+$/s;
+
 const unavailable = () => new DomainError('SERVICE_UNAVAILABLE', 'the backend (Redis Cluster shard) is unreachable; retry later');
 
 /** Options of {@link RedisShardedChannels}. */
@@ -88,6 +94,8 @@ export class RedisShardedChannels implements PubSubChannels {
   private readonly handlers = new Map<string, (message: string) => void>();
   /** The shard each desired channel is subscribed on (or queued for, see {@link moving}). */
   private readonly assigned = new Map<string, string>();
+  /** How many channels {@link assigned} holds per shard (absent: none). */
+  private readonly perShard = new Map<string, number>();
   /** Desired channels that must be subscribed on their (new) owner before nothing is missed again. */
   private readonly moving = new Set<string>();
   private readonly shards = new Map<string, Shard>();
@@ -137,14 +145,14 @@ export class RedisShardedChannels implements PubSubChannels {
     if (previous !== undefined && previous !== owner) this.release(channel);
     const shard = await this.shardFor(owner);
     this.handlers.set(channel, handler);
-    this.assigned.set(channel, owner);
+    this.assign(channel, owner);
     try {
       await shard.channels.subscribe(channel, handler);
       if (this.assigned.get(channel) === owner && this.moving.delete(channel)) this.settle();
     } catch (error) {
       if (this.handlers.get(channel) === handler) {
         this.handlers.delete(channel);
-        this.assigned.delete(channel);
+        this.assign(channel, null);
       }
       this.retireIfIdle(shard);
       this.scheduleRefresh(); // a MOVED reply or a dropped shard: the slot map may be stale
@@ -177,7 +185,7 @@ export class RedisShardedChannels implements PubSubChannels {
   /** Removes `channel` from the shard it is assigned to (SUNSUBSCRIBE with its name, or recorded while down). */
   private release(channel: string): void {
     const key = this.assigned.get(channel);
-    this.assigned.delete(channel);
+    this.assign(channel, null);
     if (key === undefined) return;
     const shard = this.shards.get(key);
     if (!shard) return;
@@ -201,7 +209,11 @@ export class RedisShardedChannels implements PubSubChannels {
         enableOfflineQueue: false,
         autoResubscribe: false,
       });
-      connection.on('error', (error: unknown) => this.opts.onConnectionError?.(key, error));
+      connection.on('error', (error: unknown) => {
+        this.opts.onConnectionError?.(key, error);
+        const dropped = UNSOLICITED_SUNSUBSCRIBE.exec(error instanceof Error ? error.message : '');
+        if (dropped) this.droppedByServer(key, dropped[1]!);
+      });
       const created: Shard = {
         key,
         connection,
@@ -211,7 +223,7 @@ export class RedisShardedChannels implements PubSubChannels {
           {
             onLost: () => {
               if (this.shards.get(key) !== created || this.closed) return;
-              if (created.channels.channels.length > 0) this.markDown(key);
+              if (this.perShard.has(key)) this.markDown(key);
               this.scheduleRefresh();
             },
             onResubscribed: () => {
@@ -242,11 +254,48 @@ export class RedisShardedChannels implements PubSubChannels {
     return shard;
   }
 
+  /**
+   * Master `key` told us it no longer serves `channel` (it lost the slot: a
+   * migration, or a failover that demoted it). Seen only through ioredis
+   * 5.11.1's misreading of the push (see the header), so the connection is
+   * reconnected too; the channel moves once the slot map shows its new owner.
+   */
+  private droppedByServer(key: string, channel: string): void {
+    if (this.closed || this.assigned.get(channel) !== key || !this.handlers.has(channel)) return;
+    const shard = this.shards.get(key);
+    this.assign(channel, null);
+    this.moving.add(channel);
+    this.settle();
+    if (shard) {
+      shard.channels.unsubscribe(channel);
+      this.retireIfIdle(shard);
+      if (this.shards.get(key) === shard && shard.connection.status === 'ready') shard.connection.disconnect(true);
+    }
+    this.cluster.refreshSlotsCache(() => this.reconcile());
+    this.scheduleRefresh();
+  }
+
+  /** Sets (or with null clears) the shard `channel` is assigned to, keeping {@link perShard} in step. */
+  private assign(channel: string, key: string | null): void {
+    const previous = this.assigned.get(channel);
+    if (previous === key) return;
+    if (previous !== undefined) {
+      const left = this.perShard.get(previous)! - 1;
+      if (left === 0) this.perShard.delete(previous);
+      else this.perShard.set(previous, left);
+      this.assigned.delete(channel);
+    }
+    if (key !== null) {
+      this.assigned.set(channel, key);
+      this.perShard.set(key, (this.perShard.get(key) ?? 0) + 1);
+    }
+  }
+
   /** Closes a shard connection nobody listens on (and that waits for nothing). */
   private retireIfIdle(shard: Shard): void {
     if (this.shards.get(shard.key) !== shard) return;
-    if (shard.channels.channels.length > 0) return;
-    for (const key of this.assigned.values()) if (key === shard.key) return;
+    if (shard.channels.size > 0) return;
+    if (this.perShard.has(shard.key)) return;
     this.shards.delete(shard.key);
     this.down.delete(shard.key);
     shard.connection.disconnect();
@@ -322,12 +371,12 @@ export class RedisShardedChannels implements PubSubChannels {
       if (owner === null || owner === current) continue;
       if (current !== undefined) {
         const old = this.shards.get(current);
-        if (old) {
+        if (old?.channels.has(channel)) {
           old.channels.unsubscribe(channel);
           recycle.add(current);
         }
       }
-      this.assigned.set(channel, owner);
+      this.assign(channel, owner);
       this.moving.add(channel);
     }
     if (this.moving.size > 0) this.settle();

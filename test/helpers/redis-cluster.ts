@@ -107,12 +107,18 @@ export interface RedisClusterOptions {
   timeoutMs?: number;
 }
 
-/** Two free ports that differ (client port, cluster bus port). */
-async function portPair(): Promise<[number, number]> {
-  for (;;) {
-    const [a, b] = [await freePort(), await freePort()];
-    if (a !== b) return [a, b];
-  }
+/** Two free ports (client port, cluster bus port) that are not in `taken`, which they join. */
+async function portPair(taken: Set<number>): Promise<[number, number]> {
+  const pick = async () => {
+    for (;;) {
+      const port = await freePort();
+      if (!taken.has(port)) {
+        taken.add(port);
+        return port;
+      }
+    }
+  };
+  return [await pick(), await pick()];
 }
 
 function parseNodes(text: string): ClusterNodeView[] {
@@ -256,13 +262,26 @@ export async function startRedisCluster(opts: RedisClusterOptions = {}): Promise
 
   try {
     const total = masters * (1 + replicas);
-    for (let i = 0; i < total; i++) {
-      const [port, busPort] = await portPair();
-      const dir = join(root, String(port));
-      mkdirSync(dir);
-      procs.set(port, { child: null, busPort, dir });
-    }
-    await Promise.all([...procs.keys()].map(launch));
+    const taken = new Set<number>();
+    // A port found free may be taken by another process before redis-server binds it: that node is
+    // started again on fresh ports (the cluster does not exist yet, so nothing refers to them).
+    const startNode = async () => {
+      for (let attempt = 0; ; attempt++) {
+        const [port, busPort] = await portPair(taken);
+        const dir = join(root, String(port));
+        mkdirSync(dir);
+        procs.set(port, { child: null, busPort, dir });
+        try {
+          await launch(port);
+          return;
+        } catch (error) {
+          procs.get(port)!.child?.kill('SIGKILL');
+          procs.delete(port);
+          if (attempt >= 3) throw error;
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: total }, startNode));
     const create = spawnSync(
       'redis-cli',
       ['--cluster', 'create', ...[...procs.keys()].map((p) => `127.0.0.1:${p}`), '--cluster-replicas', String(replicas), '--cluster-yes'],
@@ -272,6 +291,23 @@ export async function startRedisCluster(opts: RedisClusterOptions = {}): Promise
       throw new Error(`redis-cli --cluster create failed (${create.error?.message ?? `exit ${create.status}`}):\n${create.stdout}\n${create.stderr}`);
     }
     await awaitHealthy(timeoutMs);
+    // Every node agrees on the roles (gossip spreads which nodes are replicas a moment after the create).
+    await waitUntil(
+      async () =>
+        Promise.all(
+          running().map(async (port) => {
+            try {
+              const nodes = parseNodes(String(await client(port).cluster('NODES')));
+              return nodes.filter((n) => n.role === 'master').length === masters && nodes.filter((n) => n.role === 'replica').length === masters * replicas;
+            } catch {
+              return false;
+            }
+          }),
+        ),
+      (oks) => oks.every(Boolean),
+      `every node to see ${masters} masters and ${masters * replicas} replicas`,
+      timeoutMs,
+    );
     if (replicas > 0) await awaitReplicasLinked(timeoutMs);
   } catch (error) {
     await stop();

@@ -81,8 +81,9 @@ describe('sharded pub/sub on a Redis Cluster', () => {
   /** One channel per master: names tried in order until every master owns one. */
   const channelPerMaster = async (prefix: string): Promise<Map<number, string>> => {
     const byMaster = new Map<number, string>();
-    const masters = (await cluster.view()).filter((n) => n.role === 'master' && !n.failed).length;
+    const masters = (await cluster.view()).filter((n) => n.role === 'master' && !n.failed && n.slots.length > 0).length;
     for (let i = 0; byMaster.size < masters; i++) {
+      if (i > 10_000) throw new Error(`no channel found for every master: ${[...byMaster.keys()].join(', ')} of ${masters}`);
       const channel = `runwatch:{${prefix}-${i}}:job`;
       const owner = await cluster.masterOf(await cluster.slotOf(channel));
       if (!byMaster.has(owner)) byMaster.set(owner, channel);
@@ -205,6 +206,52 @@ describe('sharded pub/sub on a Redis Cluster', () => {
     await waitUntil(() => shardNumSub(kept), (n) => n === 0, 'SHARDNUMSUB of the kept channel to return to 0');
     expect(a.errors).toEqual([]);
   }, 60_000);
+
+  it('follows a slot migrated to another master: subscribed on the new owner, gone from the old one', async () => {
+    const a = instance();
+    const channel = 'runwatch:{migrate}:job';
+    const kept = await (async () => {
+      for (let i = 0; ; i++) {
+        const c = `runwatch:{migrate-kept-${i}}:job`;
+        if ((await cluster.masterOf(await cluster.slotOf(c))) === (await cluster.masterOf(await cluster.slotOf(channel)))) return c;
+      }
+    })();
+    const got: string[] = [];
+    const keptGot: string[] = [];
+    await a.channels.subscribe(channel, (m) => got.push(m));
+    await a.channels.subscribe(kept, (m) => keptGot.push(m));
+    const slot = await cluster.slotOf(channel);
+    const view = await cluster.view();
+    const from = view.find((n) => n.port === (view.find((m) => m.role === 'master' && m.slots.some(([x, y]) => slot >= x && slot <= y)) ?? { port: -1 }).port)!;
+    const to = view.find((n) => n.role === 'master' && !n.failed && n.id !== from.id)!;
+    const back = a.nextResubscribe();
+    // The slot holds no keys: importing/migrating, then every master is told the new owner.
+    await cluster.client(to.port).cluster('SETSLOT', slot, 'IMPORTING', from.id);
+    await cluster.client(from.port).cluster('SETSLOT', slot, 'MIGRATING', to.id);
+    await cluster.client(to.port).cluster('SETSLOT', slot, 'NODE', to.id);
+    await cluster.client(from.port).cluster('SETSLOT', slot, 'NODE', to.id);
+    for (const m of view.filter((n) => n.role === 'master' && !n.failed && n.id !== from.id && n.id !== to.id)) {
+      await cluster.client(m.port).cluster('SETSLOT', slot, 'NODE', to.id);
+    }
+    await withTimeout(back, 15_000, 'the instance to re-subscribe the migrated channel');
+    expect(await cluster.masterOf(slot)).toBe(to.port);
+    expect(((await cluster.client(to.port).call('PUBSUB', 'SHARDNUMSUB', channel)) as [string, number])[1]).toBe(1);
+    expect(((await cluster.client(from.port).call('PUBSUB', 'SHARDNUMSUB', channel)) as [string, number])[1]).toBe(0);
+    await cluster.client(to.port).spublish(channel, 'after the migration');
+    await waitUntil(() => got, (g) => g.includes('after the migration'), 'the message published on the new owner');
+    // The channel that stayed on the old master still works (its connection was renewed).
+    await waitUntil(
+      async () => ((await cluster.client(from.port).call('PUBSUB', 'SHARDNUMSUB', kept)) as [string, number])[1],
+      (n) => n === 1,
+      'the channel left on the old master to be subscribed there',
+    );
+    await cluster.client(from.port).spublish(kept, 'still here');
+    await waitUntil(() => keptGot, (g) => g.includes('still here'), 'the message on the channel that stayed');
+    a.channels.unsubscribe(channel);
+    a.channels.unsubscribe(kept);
+    await waitUntil(() => shardNumSub(channel), (n) => n === 0, 'SHARDNUMSUB of the migrated channel to return to 0');
+    expect(a.errors).toEqual([]);
+  }, 30_000);
 
   it('after a failover, re-subscribes the channel on the promoted replica and delivers new messages', async () => {
     const a = instance();
