@@ -19,6 +19,7 @@ import { BaseSequencer, type TestSpecification } from 'vitest/node';
 export const ESTIMATED_SECONDS: Readonly<Record<string, number>> = {
   'test/dashboard/graphiql.test.ts': 21,
   'test/package/package.test.ts': 150,
+  'test/integration/redis-cluster.test.ts': 30,
   'test/integration/chaos.test.ts': 16,
   'test/integration/faults.test.ts': 16,
   'test/cli/cli.test.ts': 12,
