@@ -1,14 +1,14 @@
 /**
  * graphql-codegen: typed documents for the SDK and CLI, from the printed
- * schema.graphql and the operations in src/client/documents/*.graphql.
- * Output: src/client/generated/ (committed). `CODEGEN_OUT` redirects it,
+ * schema.graphql and the operations in clients/typescript/src/client/documents/*.graphql.
+ * Output: clients/typescript/src/client/generated/ (committed; the client package). `CODEGEN_OUT` redirects it,
  * which the staleness test uses to regenerate into a temp dir and compare.
  * `CODEGEN_SCHEMA_URL` (with `CODEGEN_TOKEN`, a bearer token) reads the schema
  * from a running server by introspection instead of from schema.graphql.
  */
 import type { CodegenConfig } from '@graphql-codegen/cli';
 
-const out = process.env.CODEGEN_OUT ?? 'src/client/generated/';
+const out = process.env.CODEGEN_OUT ?? 'clients/typescript/src/client/generated/';
 
 const schemaUrl = process.env.CODEGEN_SCHEMA_URL;
 const schema: CodegenConfig['schema'] = schemaUrl
@@ -17,7 +17,7 @@ const schema: CodegenConfig['schema'] = schemaUrl
 
 const config: CodegenConfig = {
   schema,
-  documents: ['src/client/documents/*.graphql'],
+  documents: ['clients/typescript/src/client/documents/*.graphql'],
   ignoreNoDocuments: false,
   generates: {
     [out]: {

@@ -41,16 +41,55 @@ export interface RedisChannelsHooks {
 
 const unavailable = () => new DomainError('SERVICE_UNAVAILABLE', 'the backend (Redis) is unreachable; retry later');
 
+/**
+ * The desired-set contract both channel classes keep ({@link RedisChannels}
+ * on one node, RedisShardedChannels on a Redis Cluster), so the event bus can
+ * take either: one subscription per channel, confirmed before `subscribe`
+ * resolves, fail fast while down, releases never lost to an outage.
+ */
+export interface PubSubChannels {
+  /** Channels with a handler now (what the connection(s) listen to once connected). */
+  readonly channels: string[];
+  /**
+   * Listens to `channel` with `handler` (one handler per channel: the caller fans out); resolves once Redis confirmed it.
+   * @throws DomainError SERVICE_UNAVAILABLE when the connection is down or drops before the confirmation.
+   */
+  subscribe(channel: string, handler: (message: string) => void): Promise<void>;
+  /** Stops listening to `channel`. Never throws; a release during an outage is reconciled on reconnect. */
+  unsubscribe(channel: string): void;
+}
+
+/**
+ * Which pub/sub commands a {@link RedisChannels} sends: classic
+ * (SUBSCRIBE/UNSUBSCRIBE, `message` events) or sharded (SSUBSCRIBE/SUNSUBSCRIBE,
+ * `smessage` events, Redis 7). A sharded SSUBSCRIBE may name only channels of
+ * one slot (CROSSSLOT otherwise), so after a reconnect the sharded set is
+ * re-subscribed one command per channel (`oneCommandPerChannel`), as ioredis
+ * itself does since its PR 2021.
+ */
+export interface PubSubCommands {
+  subscribe: 'subscribe' | 'ssubscribe';
+  unsubscribe: 'unsubscribe' | 'sunsubscribe';
+  message: 'message' | 'smessage';
+  oneCommandPerChannel: boolean;
+}
+/** SUBSCRIBE/UNSUBSCRIBE on one Redis node (the default). */
+export const CLASSIC_PUBSUB: PubSubCommands = { subscribe: 'subscribe', unsubscribe: 'unsubscribe', message: 'message', oneCommandPerChannel: false };
+/** SSUBSCRIBE/SUNSUBSCRIBE on the connection to one Redis Cluster shard (redis-sharded-channels.ts). */
+export const SHARDED_PUBSUB: PubSubCommands = { subscribe: 'ssubscribe', unsubscribe: 'sunsubscribe', message: 'smessage', oneCommandPerChannel: true };
+
 /** Desired channel subscriptions on one ioredis subscriber connection (created with `autoResubscribe: false`). */
-export class RedisChannels {
+export class RedisChannels implements PubSubChannels {
   private readonly handlers = new Map<string, (message: string) => void>();
   private lost = false;
 
+  /** @param commands classic (default) or sharded pub/sub, see {@link PubSubCommands}. */
   constructor(
     readonly subscriber: Redis,
     private readonly hooks: RedisChannelsHooks,
+    private readonly commands: PubSubCommands = CLASSIC_PUBSUB,
   ) {
-    subscriber.on('message', (channel: string, message: string) => this.handlers.get(channel)?.(message));
+    subscriber.on(commands.message, (channel: string, message: string) => this.handlers.get(channel)?.(message));
     subscriber.on('close', () => {
       this.lost = true;
       this.hooks.onLost();
@@ -67,6 +106,16 @@ export class RedisChannels {
     return [...this.handlers.keys()];
   }
 
+  /** How many channels have a handler now. */
+  get size(): number {
+    return this.handlers.size;
+  }
+
+  /** Whether `channel` has a handler now. */
+  has(channel: string): boolean {
+    return this.handlers.has(channel);
+  }
+
   /**
    * Listens to `channel` with `handler` (one handler per channel: the caller
    * fans out). Resolves once Redis confirmed the SUBSCRIBE.
@@ -76,7 +125,7 @@ export class RedisChannels {
     if (this.subscriber.status !== 'ready') throw unavailable();
     this.handlers.set(channel, handler);
     try {
-      await this.subscriber.subscribe(channel);
+      await this.subscriber[this.commands.subscribe](channel);
     } catch {
       if (this.handlers.get(channel) === handler) this.handlers.delete(channel);
       throw unavailable();
@@ -89,7 +138,7 @@ export class RedisChannels {
   unsubscribe(channel: string): void {
     if (!this.handlers.delete(channel)) return;
     if (this.subscriber.status !== 'ready') return; // the next connection subscribes only to what is still desired
-    this.subscriber.unsubscribe(channel).catch(() => {
+    this.subscriber[this.commands.unsubscribe](channel).catch(() => {
       // The connection dropped with the command in flight: the next connection starts without the channel.
     });
   }
@@ -97,7 +146,7 @@ export class RedisChannels {
   /** A SUBSCRIBE for a channel released meanwhile (e.g. re-sent by ioredis after a reconnect) is undone. */
   private undoIfReleased(channel: string): void {
     if (this.handlers.has(channel) || this.subscriber.status !== 'ready') return;
-    this.subscriber.unsubscribe(channel).catch(() => {});
+    this.subscriber[this.commands.unsubscribe](channel).catch(() => {});
   }
 
   /** After a reconnect: SUBSCRIBE the desired set on the fresh connection, PING behind it, then tell the owner. */
@@ -105,7 +154,8 @@ export class RedisChannels {
     try {
       const channels = this.channels;
       if (channels.length > 0) {
-        await this.subscriber.subscribe(...channels);
+        if (this.commands.oneCommandPerChannel) await Promise.all(channels.map((c) => this.subscriber[this.commands.subscribe](c)));
+        else await this.subscriber[this.commands.subscribe](...channels);
         // Released while the SUBSCRIBE was in flight: undo.
         for (const channel of channels) this.undoIfReleased(channel);
       }

@@ -1,5 +1,5 @@
 /**
- * The `runwatch` CLI as people run it: a real child process of bin/runwatch.js
+ * The `runwatch` CLI as people run it: a real child process of clients/typescript/bin/runwatch.js
  * against a real server, output through pipes (so stdout is not a TTY).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -10,7 +10,7 @@ import { deferred, gql, subscribeWs, withTimeout, wsClient } from '../helpers/cl
 import { freshInstitute, startTestServer, token } from '../helpers/servers.js';
 import { waitUntil } from '../helpers/wait.js';
 
-const BIN = fileURLToPath(new URL('../../bin/runwatch.js', import.meta.url));
+const BIN = fileURLToPath(new URL('../../clients/typescript/bin/runwatch.js', import.meta.url));
 const CREATE = `mutation($name: String!, $total: Int) { createBatchJob(input: { name: $name, total: $total }) { id } }`;
 const REPORT = `mutation($input: ReportProgressInput!) { reportProgress(input: $input) { id } }`;
 const COMPLETE = `mutation($id: ID!) { completeBatchJob(id: $id) { id } }`;
@@ -229,5 +229,26 @@ describe('runwatch activity', () => {
     expect(withJob.activeJobs[0]).toMatchObject({ job: { id, name: 'gpu job' }, resources: { containers: 2, cpuCores: 8, memoryGb: 30, gpus: 4 } });
     lines.child.kill('SIGINT');
     json.child.kill('SIGINT');
+  });
+});
+
+describe('runwatch jobs', () => {
+  it('keeps one row per job when a name holds line breaks, shows the failed count, and says what --first does', async () => {
+    const server = await startTestServer();
+    const tok = await token({ inst: freshInstitute() });
+    const first = (await gql(server.url, tok, CREATE, { name: 'older', total: 10 })).createBatchJob.id as string;
+    const id = (await gql(server.url, tok, CREATE, { name: 'line one\nline two\r\n\tthree', total: 10 })).createBatchJob.id as string;
+    await gql(server.url, tok, REPORT, { input: { jobId: id, completed: 4, failedDelta: 2 } });
+    const run = cli(['jobs', '--first', '1'], { RUNWATCH_URL: server.url, RUNWATCH_TOKEN: tok });
+    expect(await run.exit(), run.stderr).toBe(0);
+    const lines = run.stdout.trimEnd().split('\n');
+    expect(lines, run.stdout).toHaveLength(3); // header, one row, the "more" hint
+    expect(lines[0]).toMatch(/ DONE +FAILED /);
+    expect(lines[1]).toContain(id);
+    expect(lines[1]).toContain('line one\\nline two\\r\\n\\tthree');
+    // The FAILED column holds the row's failed count, under its header.
+    expect(lines[1]!.slice(lines[0]!.indexOf('FAILED')).trimStart()).toMatch(/^2 /);
+    expect(lines[2]).toBe('… more jobs: --first 2 lists the newest 2 (at most 100); --status and --kind narrow the list');
+    expect(run.stdout).not.toContain(first);
   });
 });

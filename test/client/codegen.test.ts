@@ -1,6 +1,6 @@
 /**
  * The committed generated SDK code matches what codegen makes from
- * schema.graphql and src/client/documents now (regenerated into a temp dir),
+ * schema.graphql and clients/typescript/src/client/documents now (regenerated into a temp dir),
  * and graphql-codegen pointed at a live server's URL (introspection with the
  * token header) generates exactly the same.
  */
@@ -24,7 +24,7 @@ async function expectSameAsCommitted(env: Record<string, string>, hint: string) 
     child.stderr.setEncoding('utf8').on('data', (c: string) => (output += c));
     const status = await withTimeout(new Promise<number | null>((resolve) => child.once('close', resolve)), 90_000, () => `codegen to finish (output: ${output.slice(-800)})`);
     expect(status, `codegen failed: ${output}`).toBe(0);
-    const committedDir = 'src/client/generated';
+    const committedDir = 'clients/typescript/src/client/generated';
     const files = readdirSync(out).sort();
     expect(readdirSync(committedDir).sort()).toEqual(files);
     for (const file of files) {
@@ -35,7 +35,7 @@ async function expectSameAsCommitted(env: Record<string, string>, hint: string) 
   }
 }
 
-it('src/client/generated is up to date (else run `npm run codegen` and commit)', async () => {
+it('clients/typescript/src/client/generated is up to date (else run `npm run codegen` and commit)', async () => {
   await expectSameAsCommitted({}, 'stale: run `npm run codegen` and commit');
 }, 120_000);
 

@@ -3,7 +3,7 @@
  * same port), waitForCompletion's outcomes, ProgressReporter coalescing.
  */
 import { describe, expect, it } from 'vitest';
-import { JobCancelledError, JobFailedError, ProgressReporter, RunwatchClient, RunwatchError, WaitTimeoutError, type ProgressEvent } from '../../src/client/index.js';
+import { JobCancelledError, JobFailedError, ProgressReporter, RunwatchClient, RunwatchError, WaitTimeoutError, type ProgressEvent } from '../../clients/typescript/src/client/index.js';
 import { deferred, gql, subscribeWs, withTimeout, wsClient } from '../helpers/clients.js';
 import { freshInstitute, startTestServer, token } from '../helpers/servers.js';
 
@@ -82,8 +82,51 @@ describe('watchJob', () => {
     const owner = new RunwatchClient({ url: server.url, token: await token({ inst: freshInstitute() }) });
     const job = await owner.createJob({ name: 'mine' });
     const stranger = new RunwatchClient({ url: server.url, token: await token({ inst: freshInstitute() }) });
-    await expect(stranger.watchJob(job.id).next()).rejects.toMatchObject({ code: 'NOT_FOUND' });
+    const notFound = { code: 'NOT_FOUND', message: `no job with id "${job.id}"` };
+    await expect(stranger.watchJob(job.id).next()).rejects.toMatchObject(notFound);
+    // One wording everywhere: getJob raises the same NOT_FOUND as watchJob (and the server) for a job it cannot see.
+    await expect(stranger.getJob(job.id)).rejects.toMatchObject(notFound);
+    await expect(stranger.getJob(job.id)).rejects.toBeInstanceOf(RunwatchError);
+    expect((await owner.getJob(job.id)).name).toBe('mine');
     await Promise.all([bad.close(), owner.close(), stranger.close()]);
+  });
+});
+
+describe('new RunwatchClient', () => {
+  const saved = { url: process.env.RUNWATCH_URL, token: process.env.RUNWATCH_TOKEN };
+  const restore = () => {
+    for (const [name, value] of [['RUNWATCH_URL', saved.url], ['RUNWATCH_TOKEN', saved.token]] as const) {
+      if (value === undefined) delete process.env[name];
+      else process.env[name] = value;
+    }
+  };
+
+  it('reads RUNWATCH_URL and RUNWATCH_TOKEN when url or token is left out, as the CLI and the Python client do', async () => {
+    const server = await startTestServer();
+    try {
+      process.env.RUNWATCH_URL = server.url.replace(/\/graphql$/, '');
+      process.env.RUNWATCH_TOKEN = await token({ inst: freshInstitute() });
+      const fromEnv = new RunwatchClient();
+      expect(fromEnv.endpoint).toBe(server.url);
+      expect((await fromEnv.createJob({ name: 'from env' })).name).toBe('from env');
+      const tokenOnly = new RunwatchClient({ token: process.env.RUNWATCH_TOKEN });
+      expect((await tokenOnly.listJobs({ first: 1 })).nodes[0]!.name).toBe('from env');
+    } finally {
+      restore();
+    }
+  });
+
+  it('says which setting is missing instead of a TypeError: Invalid URL', () => {
+    try {
+      delete process.env.RUNWATCH_URL;
+      delete process.env.RUNWATCH_TOKEN;
+      expect(() => new RunwatchClient({ token: 't' })).toThrow(expect.objectContaining({ code: 'BAD_USER_INPUT', message: expect.stringContaining('RUNWATCH_URL') }));
+      expect(() => new RunwatchClient({ url: 'http://127.0.0.1:4000' })).toThrow(expect.objectContaining({ code: 'BAD_USER_INPUT', message: expect.stringContaining('RUNWATCH_TOKEN') }));
+      process.env.RUNWATCH_URL = 'localhost 4000';
+      expect(() => new RunwatchClient({ token: 't' })).toThrow(expect.objectContaining({ code: 'BAD_USER_INPUT', message: expect.stringContaining('"localhost 4000" (from RUNWATCH_URL)') }));
+    } finally {
+      restore();
+    }
   });
 });
 

@@ -18,7 +18,8 @@ export function assertRedisInstalled(): void {
   if (probe.error || probe.status !== 0) throw new Error(REDIS_MISSING);
 }
 
-async function freePort(): Promise<number> {
+/** A port free on 127.0.0.1 now (the OS picks it; closed again before this resolves). */
+export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const srv = createServer();
     srv.once('error', reject);

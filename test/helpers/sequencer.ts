@@ -18,10 +18,12 @@ import { BaseSequencer, type TestSpecification } from 'vitest/node';
 /** Seconds per file, for files that take more than about 2 s; the rest sort by size after them. */
 export const ESTIMATED_SECONDS: Readonly<Record<string, number>> = {
   'test/dashboard/graphiql.test.ts': 27,
-  'test/package/package.test.ts': 20,
+  'test/package/package.test.ts': 150,
+  'test/integration/redis-cluster.test.ts': 30,
   'test/integration/chaos.test.ts': 16,
   'test/integration/faults.test.ts': 16,
-  'test/cli/cli.test.ts': 11,
+  'test/cli/cli.test.ts': 12,
+  'test/cli/connect.test.ts': 6,
   'test/integration/activity.test.ts': 10,
   'test/integration/limits.test.ts': 9,
   'test/client/codegen.test.ts': 8,

@@ -310,8 +310,8 @@ describe('token policy', () => {
     }
   });
 
-  it('`runwatch token` mints tokens the server accepts, and refuses a user: institute or a lifetime over the maximum', async () => {
-    const bin = fileURLToPath(new URL('../../bin/runwatch.js', import.meta.url));
+  it('`runwatch-server token` mints tokens the server accepts, and refuses a user: institute or a lifetime over the maximum', async () => {
+    const bin = fileURLToPath(new URL('../../bin/runwatch-server.js', import.meta.url));
     const run = (args: string[]) =>
       promisify(execFile)(process.execPath, [bin, 'token', ...args], { env: { ...process.env, RUNWATCH_JWT_SECRET: server.jwtSecret }, timeout: 60_000 }).then(
         (r) => ({ code: 0, stdout: r.stdout, stderr: r.stderr }),

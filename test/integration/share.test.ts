@@ -3,7 +3,7 @@
  * write or mint tokens, and expires (HTTP 401, graphql-ws 4403).
  */
 import { describe, expect, it } from 'vitest';
-import { RunwatchClient } from '../../src/client/index.js';
+import { RunwatchClient } from '../../clients/typescript/src/client/index.js';
 import { deferred, errorCode, gql, gqlHttp, subscribeWs, withTimeout, wsClient } from '../helpers/clients.js';
 import { freshInstitute, startTestServer, token } from '../helpers/servers.js';
 

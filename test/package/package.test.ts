@@ -1,132 +1,211 @@
 /**
- * The npm package as a user gets it: `npm pack` (which builds dist/ in
- * `prepack`), the tarball installed into a scratch project in a temporary
- * directory (dependencies from the npm registry or cache), then used from plain
- * Node ESM, compiled against by strict TypeScript consumers (node16 and
- * bundler resolution), and run as `npx runwatch` without tsx. One pack and one
- * install serve every check.
+ * The two npm packages as users get them. `npm pack` each (its `prepack` builds dist/): the server
+ * (`runwatch-server`, the repository root) and the client (`runwatch`, clients/typescript). Each tarball is
+ * installed ALONE into its own empty scratch project (dependencies from the npm registry or cache,
+ * `--prefer-offline`), then:
+ * - the server starts with `npx runwatch-server serve` (PORT=0: the printed URL) and answers /readyz;
+ * - the client is imported by plain Node ESM (no TypeScript loader), watches a job on that server to
+ *   COMPLETED and exits; `npx runwatch` runs without tsx; strict TypeScript users compile against it;
+ * - the client's installed size and dependency count are printed.
+ * One pack and one install per package serve every check (the two run side by side).
  */
-import { spawn, spawnSync, type SpawnSyncReturns } from 'node:child_process';
+import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { RunningServer } from '../../src/server.js';
 import { deferred, gql, withTimeout } from '../helpers/clients.js';
-import { startTestServer, token } from '../helpers/servers.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const CLIENT_DIR = join(ROOT, 'clients/typescript');
 const TSC = join(ROOT, 'node_modules/typescript/bin/tsc');
-const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as {
-  version: string;
-  dependencies: Record<string, string>;
-  peerDependencies: Record<string, string>;
-};
+type Manifest = { name: string; version: string; bin: Record<string, string>; dependencies: Record<string, string> };
+const serverPkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as Manifest;
+const clientPkg = JSON.parse(readFileSync(join(CLIENT_DIR, 'package.json'), 'utf8')) as Manifest;
 
 /** The environment without the `npm_*` variables of an enclosing `npm test`, which would redirect npm. */
 const cleanEnv = () => Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.toLowerCase().startsWith('npm_')));
 
-/** Runs a command to its end; fails the test with its output when it exits non-zero. */
-function run(cmd: string, args: string[], cwd: string, timeoutMs = 240_000): SpawnSyncReturns<string> {
-  const r = spawnSync(cmd, args, { cwd, env: cleanEnv(), encoding: 'utf8', timeout: timeoutMs });
-  if (r.error) throw new Error(`${cmd} ${args.join(' ')} could not run (${r.error.message}); is npm installed (Debian: apt-get install -y npm, or Node's own npm)?`);
-  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} exited ${r.status}:\n${r.stdout.slice(-3000)}\n${r.stderr.slice(-3000)}`);
-  return r;
+/** Runs a command to its end; rejects with its output when it exits non-zero or cannot start. */
+async function run(cmd: string, args: string[], cwd: string, timeoutMs = 360_000): Promise<{ stdout: string; stderr: string }> {
+  try {
+    return await promisify(execFile)(cmd, args, { cwd, env: cleanEnv(), encoding: 'utf8', timeout: timeoutMs, maxBuffer: 64 << 20 });
+  } catch (error) {
+    const e = error as { code?: string | number; stdout?: string; stderr?: string; message: string };
+    if (e.code === 'ENOENT') throw new Error(`${cmd} could not run; is npm installed (Debian: apt-get install -y npm, or Node's own npm)?`);
+    throw new Error(`${cmd} ${args.join(' ')} (in ${cwd}) failed: ${e.message}\n${(e.stdout ?? '').slice(-3000)}\n${(e.stderr ?? '').slice(-3000)}`);
+  }
+}
+
+interface Installed {
+  /** The paths `npm pack` put in the tarball (its --json report). */
+  files: string[];
+  /** The scratch project the tarball was installed into, alone. */
+  project: string;
+  /** npm install's warnings (EBADENGINE and others). */
+  installLog: string;
 }
 
 let dir: string;
-let project: string;
-let tarball: string;
-/** The paths `npm pack` put in the tarball (its --json report). */
-let packedFiles: string[];
+let server: Installed;
+let client: Installed;
+
+/** Packs the package in `pkgDir` and installs the tarball alone into `<dir>/<name>`. */
+async function packAndInstall(pkgDir: string, name: string): Promise<Installed> {
+  const out = join(dir, `${name}-tarball`);
+  mkdirSync(out);
+  const packed = JSON.parse((await run('npm', ['pack', '--json', '--pack-destination', out], pkgDir)).stdout) as { filename: string; files: { path: string }[] }[];
+  const project = join(dir, name);
+  mkdirSync(project);
+  writeFileSync(join(project, 'package.json'), JSON.stringify({ name: `scratch-${name}`, private: true, type: 'module' }));
+  const install = await run('npm', ['install', '--no-audit', '--no-fund', '--prefer-offline', join(out, packed[0]!.filename)], project);
+  return { files: packed[0]!.files.map((f) => f.path), project, installLog: install.stderr };
+}
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'runwatch-pack-'));
-  project = join(dir, 'project');
-  mkdirSync(project);
-  const packed = JSON.parse(run('npm', ['pack', '--json', '--pack-destination', dir], ROOT).stdout) as { filename: string; files: { path: string }[] }[];
-  tarball = join(dir, packed[0]!.filename);
-  packedFiles = packed[0]!.files.map((f) => f.path);
-  writeFileSync(join(project, 'package.json'), JSON.stringify({ name: 'scratch', private: true, type: 'module' }));
-  run('npm', ['install', '--no-audit', '--no-fund', '--prefer-offline', tarball], project);
-}, 300_000);
+  [server, client] = await Promise.all([packAndInstall(ROOT, 'server'), packAndInstall(CLIENT_DIR, 'client')]);
+}, 420_000);
 
 afterAll(() => {
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
-describe('npm pack', () => {
-  it('ships only what users need: dist/, the bin, schema.graphql, README and package.json', () => {
-    const files = packedFiles; // the tarball the other tests install, as npm pack listed it
-    const outside = files.filter((f) => !/^(dist\/|bin\/runwatch\.js$|schema\.graphql$|README\.md$|package\.json$|LICENSE)/.test(f));
-    expect(outside).toEqual([]);
-    expect(files).toEqual(expect.arrayContaining(['dist/client/index.js', 'dist/client/index.d.ts', 'dist/client/index.js.map', 'dist/server.js', 'dist/server.d.ts', 'dist/cli/main.js', 'dist/dashboard/public/index.html']));
-    expect(files.some((f) => f.startsWith('dist/') && /(test|bench)/.test(f.split('/')[1]!))).toBe(false);
-  }, 90_000);
+const installed = (project: string, name: string) => existsSync(join(project, 'node_modules', name, 'package.json'));
 
-  it("installs the SDK without the server's packages (no Pothos, OpenTelemetry, Yoga or Redis client) and without tsx", () => {
-    const installed = (name: string) => existsSync(join(project, 'node_modules', name, 'package.json'));
-    for (const name of Object.keys(pkg.dependencies)) expect(installed(name), name).toBe(true);
-    for (const name of ['tsx', '@pothos/core', '@opentelemetry/api', 'graphql-yoga', 'ioredis', 'pino', 'zod']) expect(installed(name), name).toBe(false);
+describe('npm pack', () => {
+  it('the server tarball ships dist/, its bin, schema.graphql, README and package.json: no client, tests or benches', () => {
+    const outside = server.files.filter((f) => !/^(dist\/|bin\/runwatch-server\.js$|schema\.graphql$|README\.md$|package\.json$|LICENSE)/.test(f));
+    expect(outside).toEqual([]);
+    expect(server.files).toEqual(expect.arrayContaining(['dist/server.js', 'dist/server.d.ts', 'dist/bin.js', 'dist/main.js', 'dist/dashboard/public/index.html']));
+    expect(server.files.filter((f) => /^dist\/(client|cli|test|bench)\//.test(f))).toEqual([]);
   });
 
-  it('runs `npx runwatch --version` without tsx', () => {
-    const r = run('npx', ['--no-install', 'runwatch', '--version'], project, 60_000);
-    expect(r.stdout.trim()).toBe(pkg.version);
-  }, 90_000);
+  it('the client tarball ships the compiled SDK and CLI, its bin, README and package.json: nothing of the server', () => {
+    const outside = client.files.filter((f) => !/^(dist\/|bin\/runwatch\.js$|README\.md$|package\.json$|LICENSE)/.test(f));
+    expect(outside).toEqual([]);
+    expect(client.files).toEqual(expect.arrayContaining(['dist/client/index.js', 'dist/client/index.d.ts', 'dist/client/index.js.map', 'dist/cli/main.js']));
+    expect(client.files.filter((f) => !/^dist\/(client|cli)\//.test(f) && f.startsWith('dist/'))).toEqual([]);
+  });
 
-  it('says which packages to install when `runwatch serve` runs without the server packages', () => {
-    const r = spawnSync('npx', ['--no-install', 'runwatch', 'serve', '--port', '0'], { cwd: project, env: cleanEnv(), encoding: 'utf8', timeout: 60_000 });
-    expect(r.status).toBe(1);
-    expect(r.stderr).toContain('npm install');
-    expect(r.stderr).toContain(`graphql-yoga@${pkg.peerDependencies['graphql-yoga']}`);
+  it("installs the client without the server's packages (no Pothos, OpenTelemetry, Yoga, Redis client, pino, zod, jose) and without tsx", () => {
+    for (const name of Object.keys(clientPkg.dependencies)) expect(installed(client.project, name), name).toBe(true);
+    for (const name of ['tsx', 'runwatch-server', '@pothos/core', '@opentelemetry/api', 'graphql-yoga', 'ioredis', 'pino', 'zod', 'jose', 'prom-client'])
+      expect(installed(client.project, name), name).toBe(false);
+    // What a GPU box or a laptop that only watches pays for the client (printed in the test output).
+    const du = spawnSync('du', ['-sk', join(client.project, 'node_modules')], { encoding: 'utf8' });
+    const lock = JSON.parse(readFileSync(join(client.project, 'node_modules/.package-lock.json'), 'utf8')) as { packages: Record<string, unknown> };
+    const packages = Object.keys(lock.packages).filter((p) => p.startsWith('node_modules/') && p !== 'node_modules/runwatch');
+    const serverLock = JSON.parse(readFileSync(join(server.project, 'node_modules/.package-lock.json'), 'utf8')) as { packages: Record<string, unknown> };
+    const serverDu = spawnSync('du', ['-sk', join(server.project, 'node_modules')], { encoding: 'utf8' });
+    console.log(
+      `installed client (runwatch): ${(Number.parseInt(du.stdout, 10) / 1024).toFixed(1)} MB in node_modules, ${packages.length} packages besides runwatch itself (${Object.keys(clientPkg.dependencies).length} direct)\n` +
+        `installed server (runwatch-server): ${(Number.parseInt(serverDu.stdout, 10) / 1024).toFixed(1)} MB in node_modules, ${Object.keys(serverLock.packages).length - 1} packages`,
+    );
+    // npm ignores the repository's `overrides` in a user's install: say what Node 20 users see there.
+    const engineWarnings = (log: string) => [...new Set([...log.matchAll(/EBADENGINE\s+package: '([^']+)'/g)].map((m) => m[1]))];
+    console.log(`EBADENGINE in a user's install: client ${JSON.stringify(engineWarnings(client.installLog))}, server ${JSON.stringify(engineWarnings(server.installLog))}`);
+    expect(engineWarnings(client.installLog)).toEqual([]);
+    expect(packages.length).toBeLessThan(30);
+  });
+
+  it('installs the server with every package it imports: no peer dependency left for the user to add', () => {
+    for (const name of Object.keys(serverPkg.dependencies)) expect(installed(server.project, name), name).toBe(true);
+    expect(installed(server.project, 'runwatch'), 'the client package').toBe(false);
+    expect(installed(server.project, 'tsx')).toBe(false);
+  });
+
+  it('runs `npx runwatch --version` and `npx runwatch-server --version` without tsx', async () => {
+    const [c, s] = await Promise.all([
+      run('npx', ['--no-install', 'runwatch', '--version'], client.project, 60_000),
+      run('npx', ['--no-install', 'runwatch-server', '--version'], server.project, 60_000),
+    ]);
+    expect(c.stdout.trim()).toBe(clientPkg.version);
+    expect(s.stdout.trim()).toBe(serverPkg.version);
   }, 90_000);
 });
 
-describe('the installed SDK', () => {
-  let server: RunningServer;
+describe('the installed server and client together', () => {
+  let child: ChildProcess;
+  let url: string;
   let tok: string;
+  let exited: Promise<number | null>;
+
   beforeAll(async () => {
-    server = await startTestServer();
-    tok = await token();
+    // `npx runwatch-server serve` in its own process group, so the test can end npx and the server it started.
+    child = spawn('npx', ['--no-install', 'runwatch-server', 'serve'], {
+      cwd: server.project,
+      env: { ...cleanEnv(), PORT: '0', HOST: '127.0.0.1', RUNWATCH_JWT_SECRET: '', REDIS_URL: '' },
+      detached: true,
+    });
+    exited = new Promise((resolve) => child.once('close', resolve));
+    let out = '';
+    let err = '';
+    const ready = deferred<{ url: string; token: string }>();
+    child.stdout!.setEncoding('utf8').on('data', (c: string) => {
+      out += c;
+      const u = /(http:\/\/127\.0\.0\.1:\d+\/graphql)/.exec(out)?.[1];
+      const t = /RUNWATCH_TOKEN=(\S+)/.exec(out)?.[1];
+      if (u && t) ready.resolve({ url: u, token: t });
+    });
+    child.stderr!.setEncoding('utf8').on('data', (c: string) => (err += c));
+    void exited.then((code) => ready.reject(new Error(`runwatch-server serve exited ${code}: ${out}\n${err}`)));
+    ({ url, token: tok } = await withTimeout(ready.promise, 60_000, () => `runwatch-server serve to print its URL and dev token (stdout ${out}; stderr ${err})`));
+  }, 90_000);
+
+  afterAll(async () => {
+    if (child?.pid && child.exitCode === null) {
+      process.kill(-child.pid, 'SIGTERM');
+      await withTimeout(exited, 15_000, 'runwatch-server to stop on SIGTERM');
+    }
+  }, 30_000);
+
+  it('`npx runwatch-server serve` starts an in-memory server that answers /readyz', async () => {
+    const res = await fetch(new URL('/readyz', url));
+    expect(res.status).toBe(200);
+    expect((await gql(url, tok, '{ batchJobs(first: 1) { nodes { id } } }')).batchJobs.nodes).toEqual([]);
   });
 
-  it('is imported by plain Node ESM and watches a job to COMPLETED', async () => {
-    const id = (await gql(server.url, tok, 'mutation { createBatchJob(input: { name: "packed", total: 4 }) { id } }')).createBatchJob.id as string;
+  it('the client is imported by plain Node ESM and watches a job on that server to COMPLETED, then exits', async () => {
     writeFileSync(
-      join(project, 'watch.mjs'),
+      join(client.project, 'watch.mjs'),
       `import { RunwatchClient, isFinalEvent } from 'runwatch';
-const client = new RunwatchClient({ url: process.env.RUNWATCH_URL, token: process.env.RUNWATCH_TOKEN });
-for await (const event of client.watchJob(process.argv[2])) {
+// No url: RUNWATCH_URL, as the CLI and the Python client do.
+const client = new RunwatchClient({ token: process.env.RUNWATCH_TOKEN });
+const job = await client.createJob({ name: 'packed', total: 4 });
+console.log(JSON.stringify({ created: job.id }));
+for await (const event of client.watchJob(job.id)) {
   console.log(JSON.stringify({ type: event.type, status: event.job.status, completed: event.job.completed }));
   if (isFinalEvent(event)) break;
 }
 await client.close();
 `,
     );
-    const child = spawn(process.execPath, ['watch.mjs', id], { cwd: project, env: { ...cleanEnv(), RUNWATCH_URL: server.url, RUNWATCH_TOKEN: tok } });
+    const watcher = spawn(process.execPath, ['watch.mjs'], { cwd: client.project, env: { ...cleanEnv(), RUNWATCH_URL: url, RUNWATCH_TOKEN: tok } });
     let out = '';
     let err = '';
     const snapshot = deferred();
-    child.stdout.setEncoding('utf8').on('data', (c: string) => {
+    watcher.stdout.setEncoding('utf8').on('data', (c: string) => {
       out += c;
       if (out.includes('"SNAPSHOT"')) snapshot.resolve();
     });
-    child.stderr.setEncoding('utf8').on('data', (c: string) => (err += c));
-    const exited = new Promise<number | null>((resolve) => child.once('close', resolve));
-    await withTimeout(snapshot.promise, 20_000, () => `the SNAPSHOT line (stdout ${out}; stderr ${err})`);
-    await gql(server.url, tok, 'mutation($id: ID!) { reportProgress(input: { jobId: $id, completed: 4 }) { id } }', { id });
-    await gql(server.url, tok, 'mutation($id: ID!) { completeBatchJob(id: $id) { id } }', { id });
-    expect(await withTimeout(exited, 20_000, () => `the script to exit (stdout ${out}; stderr ${err})`)).toBe(0);
-    const events = out.trim().split('\n').map((l) => JSON.parse(l) as { type: string; status: string; completed: number });
+    watcher.stderr.setEncoding('utf8').on('data', (c: string) => (err += c));
+    const done = new Promise<number | null>((resolve) => watcher.once('close', resolve));
+    await withTimeout(snapshot.promise, 30_000, () => `the SNAPSHOT line (stdout ${out}; stderr ${err})`);
+    const id = (JSON.parse(out.split('\n')[0]!) as { created: string }).created;
+    await gql(url, tok, 'mutation($id: ID!) { reportProgress(input: { jobId: $id, completed: 4 }) { id } }', { id });
+    await gql(url, tok, 'mutation($id: ID!) { completeBatchJob(id: $id) { id } }', { id });
+    expect(await withTimeout(done, 20_000, () => `the script to exit (stdout ${out}; stderr ${err})`)).toBe(0);
+    const events = out.trim().split('\n').slice(1).map((l) => JSON.parse(l) as { type: string; status: string; completed: number });
     expect(events[0]!.type).toBe('SNAPSHOT');
     expect(events.at(-1)).toEqual({ type: 'COMPLETED', status: 'COMPLETED', completed: 4 });
   }, 90_000);
 
   for (const resolution of ['node16', 'bundler'] as const) {
     it(`compiles a strict SDK user (moduleResolution ${resolution}, exactOptionalPropertyTypes, skipLibCheck off) with 0 errors`, () => {
-      const sub = join(project, `ts-${resolution}`);
+      const sub = join(client.project, `ts-${resolution}`);
       mkdirSync(sub, { recursive: true });
       writeFileSync(
         join(sub, 'user.ts'),

@@ -11,6 +11,8 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 
 const SRC = resolve(dirname(fileURLToPath(import.meta.url)), '../../src');
+/** The client package (SDK and user CLI): a separate program that only speaks GraphQL to the server. */
+const CLIENT = resolve(dirname(fileURLToPath(import.meta.url)), '../../clients/typescript/src');
 
 /** The layer of a src-relative path: its top folder, or `top` for files directly in src/. */
 const layerOf = (path: string): string => (path.includes('/') ? path.slice(0, path.indexOf('/')) : NEUTRAL_FILES.has(path) ? 'neutral' : 'top');
@@ -18,7 +20,7 @@ const layerOf = (path: string): string => (path.includes('/') ? path.slice(0, pa
 /** Files in src/ that any layer may use: small shared types and settings, importing only the domain and auth. */
 const NEUTRAL_FILES = new Set(['config.ts', 'close-codes.ts', 'request-context.ts']);
 
-/** What each layer may import (besides itself and packages). Layers not listed (top: server wiring, cli, client, dashboard) may import anything. */
+/** What each layer may import (besides itself and packages). Layers not listed (top: server wiring, dashboard) may import anything in src/. */
 const ALLOWED: Record<string, readonly string[]> = {
   domain: [],
   auth: ['domain'],
@@ -40,11 +42,11 @@ function* sourceFiles(dir: string): Generator<string> {
   }
 }
 
-/** Every relative import (`from '…'`, `import('…')`, `export … from '…'`) of a file, as src-relative .ts paths. */
-function importsOf(file: string): string[] {
+/** Every relative import (`from '…'`, `import('…')`, `export … from '…'`) of a file, as `root`-relative .ts paths. */
+function importsOf(file: string, root = SRC): string[] {
   const text = readFileSync(file, 'utf8');
   const specifiers = [...text.matchAll(/(?:from\s+|import\s*\(\s*|import\s+)'(\.{1,2}\/[^']+)'/g)].map((m) => m[1]!);
-  return specifiers.map((s) => relative(SRC, resolve(dirname(file), s)).replace(/\.js$/, '.ts'));
+  return specifiers.map((s) => relative(root, resolve(dirname(file), s)).replace(/\.js$/, '.ts'));
 }
 
 describe('import direction', () => {
@@ -63,6 +65,19 @@ describe('import direction', () => {
       }
     }
     expect(checked).toBeGreaterThan(100);
+    expect(wrong).toEqual([]);
+  });
+
+  it('the server (src/) and the client package (clients/typescript) import nothing of each other', () => {
+    const wrong: string[] = [];
+    for (const file of sourceFiles(SRC)) for (const target of importsOf(file)) if (target.startsWith('..')) wrong.push(`src/${relative(SRC, file)} -> ${target}`);
+    let checked = 0;
+    for (const file of sourceFiles(CLIENT))
+      for (const target of importsOf(file, CLIENT)) {
+        checked++;
+        if (target.startsWith('..')) wrong.push(`clients/typescript/src/${relative(CLIENT, file)} -> ${target}`);
+      }
+    expect(checked).toBeGreaterThan(20);
     expect(wrong).toEqual([]);
   });
 });

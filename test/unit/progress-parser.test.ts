@@ -4,7 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { LineSplitter, parseProgressLine, ProgressTracker, type ParsedProgress, type ProgressUpdate } from '../../src/cli/progress-parser.js';
+import { LineSplitter, parseProgressLine, ProgressTracker, type ParsedProgress, type ProgressUpdate } from '../../clients/typescript/src/cli/progress-parser.js';
 
 interface Samples {
   parse: { line: string; expected: ParsedProgress }[];

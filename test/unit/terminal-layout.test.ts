@@ -1,16 +1,20 @@
 /**
  * `runwatch watch` and `runwatch activity` lay out to the terminal's width:
- * at 60, 80 and 120 columns every watch bar shows the whole status, the
- * percent and the ETA; the least useful columns go first; the activity screen
- * never wraps and is redrawn to the new width when the terminal is resized.
+ * from 40 to 200 columns every watch bar shows the whole status, the percent
+ * and the ETA on every frame, names take the free width, the final frame has
+ * no stale lines and the summary never wraps inside a word (drawn on a
+ * terminal emulated by test/helpers/screen.ts); the least useful columns go
+ * first; the activity screen never wraps and is redrawn to the new width when
+ * the terminal is resized.
  */
 import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { activityScreen, watchActivity } from '../../src/cli/activity.js';
-import { fitTable, visibleLength } from '../../src/cli/format.js';
-import { barLine, watchJobs } from '../../src/cli/watch.js';
+import { activityScreen, budgetLine, watchActivity } from '../../clients/typescript/src/cli/activity.js';
+import { fitTable, visibleLength } from '../../clients/typescript/src/cli/format.js';
+import { barFit, barLine, summaryLine, watchJobs } from '../../clients/typescript/src/cli/watch.js';
+import { fakeScreen } from '../helpers/screen.js';
 import { waitUntil } from '../helpers/wait.js';
-import type { ActivityEvent, Job, ProgressEvent, RunwatchClient } from '../../src/client/index.js';
+import type { ActivityEvent, Job, ProgressEvent, RunwatchClient } from '../../clients/typescript/src/client/index.js';
 
 const job = (over: Partial<Job>): Job =>
   ({
@@ -53,15 +57,16 @@ describe('watch bars', () => {
         expect(line).toMatch(j.percent === null ? / - / : / \d+% /);
         expect(line).toMatch(/ ETA (\d+s|\d+m \d\ds|\d+h \d\dm|-)/);
       }
-      // Every job gets the same cells at the same widths, so the bars line up.
-      const statusColumn = new Set(JOBS.map((j) => barLine(j, width).lastIndexOf(` ${j.status}`)));
+      // Every job gets the same cells at the same widths (the fit of the watched jobs), so the bars line up.
+      const fit = barFit(JOBS);
+      const statusColumn = new Set(JOBS.map((j) => barLine(j, width, false, fit).lastIndexOf(` ${j.status}`)));
       expect(statusColumn.size).toBe(1);
     });
   }
 
   it('drop the least useful columns first: stage, then rate, then done/total', () => {
     const j = JOBS[0]!;
-    expect(barLine(j, 120)).toContain('embed with e5-l…');
+    expect(barLine(j, 120)).toContain('embed with e5-large-v2');
     expect(barLine(j, 120)).toContain('17.3/s');
     expect(barLine(j, 120)).toContain('2750/5000');
     expect(barLine(j, 60)).not.toContain('embed');
@@ -130,6 +135,59 @@ describe('runwatch watch on a terminal', () => {
   });
 });
 
+describe('runwatch watch from 40 to 200 columns', () => {
+  const NAMES = ['embed corpus with e5-large and a long name', 'eval: qa-benchmark v3', 'two\nlines'];
+  const FINAL = [
+    { status: 'COMPLETED', completed: 5000, percent: 100, etaSeconds: 0 },
+    { status: 'FAILED', errorMessage: 'CUDA error: out of memory (tried to allocate 2.00 GiB) while embedding batch 17 of 40' },
+    { status: 'CANCELLED', message: 'stopped by alice because the budget ran out' },
+  ] as Partial<Job>[];
+  const at = (i: number, type: string, over: Partial<Job>) =>
+    ({ cursor: `1.${type}`, runId: `j${i}`, type, timestamp: '2026-12-01T00:00:00.000Z', message: null, job: job({ id: `j_${i}`, name: NAMES[i]!, ...over }) }) as ProgressEvent;
+
+  for (const columns of [40, 60, 120, 200]) {
+    it(`at ${columns} columns: no line longer than the terminal, STATUS on every frame, a clean final frame, summaries wrapped between words`, async () => {
+      const screen = fakeScreen(columns);
+      let finish!: () => void;
+      const finished = new Promise<void>((resolve) => (finish = resolve));
+      const client = {
+        async *watchJob(id: string): AsyncGenerator<ProgressEvent> {
+          const i = Number(id.slice(1));
+          yield at(i, 'SNAPSHOT', { stage: i === 0 ? 'embed' : null });
+          await finished;
+          yield at(i, FINAL[i]!.status!, { finishedAt: '2026-12-01T00:01:00.000Z', ...FINAL[i] });
+        },
+      } as unknown as RunwatchClient;
+      const ids = ['j0', 'j1', 'j2'];
+      const done = watchJobs(client, ids, { out: screen.out, err: new PassThrough(), colour: true });
+      const bars = (rows: string[]) => rows.filter((r) => / \d+% /.test(r));
+      const running = await waitUntil(() => bars(screen.rows()), (b) => b.length === 3 && b.every((r) => r.endsWith(' RUNNING')), 'three RUNNING bars', 10_000);
+      if (columns >= 120) expect(running[0]).toContain(NAMES[0]); // names take the free width: shown whole
+      expect(running[2]).toContain('two\\nlines'); // a line break in a name is shown escaped, not drawn
+      finish();
+      expect(await done).toBe(1);
+      await new Promise((resolve) => setImmediate(resolve));
+      const rows = screen.rows();
+      expect(screen.overflows, rows.join('\n')).toBe(0);
+      for (const row of rows) expect(row.length, row).toBeLessThanOrEqual(columns);
+      // The final frame: one bar per job, each with its final status; nothing left of the running frames.
+      const summaryAt = rows.indexOf('Summary of 3 jobs:');
+      expect(summaryAt, rows.join('\n')).toBeGreaterThan(0);
+      const finalBars = rows.slice(0, summaryAt).filter((r) => r.trim());
+      expect(finalBars).toHaveLength(3);
+      finalBars.forEach((r, i) => expect(r, r).toMatch(new RegExp(` ${FINAL[i]!.status}$`)));
+      expect(rows.join('\n')).not.toContain('RUNNING');
+      // The summary: every job's line, wrapped only between words (joined back, the words are the same).
+      const summary = rows.slice(summaryAt + 1).join(' ').replace(/\s+/g, ' ').trim();
+      const expected = ids
+        .map((id, i) => summaryLine({ ...job({ id: `j_${i}`, name: NAMES[i]! }), finishedAt: '2026-12-01T00:01:00.000Z', ...FINAL[i] } as Job, id, false))
+        .join(' ')
+        .replace(/\s+/g, ' ');
+      expect(summary).toBe(expected);
+    });
+  }
+});
+
 const update = {
   __typename: 'ActivityUpdate' as const,
   scope: 'ENVIRONMENT',
@@ -155,6 +213,11 @@ describe('activity screen', () => {
       expect(screen).toContain(BUDGET);
     });
   }
+
+  it('says how far a budget is overspent instead of a negative amount left', () => {
+    expect(budgetLine({ budgetTotal: 20, budgetUsed: 22.5, budgetRemaining: -2.5, currency: 'EUR' })).toBe('used 22.50 of 20.00 EUR, 2.50 over');
+    expect(budgetLine({ budgetTotal: 20, budgetUsed: 2.25, budgetRemaining: 17.75, currency: 'EUR' })).toBe('used 2.25 of 20.00 EUR, 17.75 left');
+  });
 
   it('drops CONTAINERS first and keeps every column at 120', () => {
     const at = (w: number) => activityScreen('ENVIRONMENT', update as never, BUDGET, [], w);

@@ -33,6 +33,6 @@ export const serverUrl = (flags: ConnectionFlags) => flags.url ?? process.env.RU
  */
 export function connect(flags: ConnectionFlags): RunwatchClient {
   const token = flags.token ?? process.env.RUNWATCH_TOKEN;
-  if (!token) throw new CliError('no token: pass --token or set RUNWATCH_TOKEN (`runwatch token` mints one; `npm start` prints a dev token)', 2);
+  if (!token) throw new CliError('no token: pass --token or set RUNWATCH_TOKEN (`runwatch-server token` mints one; `npm start` prints a dev token)', 2);
   return new RunwatchClient({ url: serverUrl(flags), token });
 }

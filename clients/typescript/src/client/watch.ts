@@ -7,7 +7,7 @@
  * are only ever passed back, never parsed.
  */
 import type { Client } from 'graphql-ws';
-import { CloseCode } from '../close-codes.js';
+import { CloseCode } from './close-codes.js';
 import { fromGraphQLErrors, RunwatchError } from './errors.js';
 import { WatchJobDocument, type WatchJobSubscription } from './generated/graphql.js';
 
@@ -22,6 +22,12 @@ export interface RetryPolicy {
   initialDelayMs?: number | undefined;
   /** Longest delay in milliseconds. Default 10000. */
   maxDelayMs?: number | undefined;
+  /**
+   * Until the first event arrives (the first connection, which fails at once when the URL is wrong), give up with
+   * UNAVAILABLE after this many milliseconds even if attempts are left; an attempt still hanging then is ended.
+   * Default: no bound besides `maxAttempts`. Once an event has arrived, only `maxAttempts` applies.
+   */
+  connectTimeoutMs?: number | undefined;
 }
 
 /** Options of `watchJob`. */
@@ -31,8 +37,11 @@ export interface WatchOptions {
   /** Aborting ends the iteration quietly (the loop just stops). */
   signal?: AbortSignal | undefined;
   retry?: RetryPolicy | undefined;
-  /** Called before each reconnect: the attempt number (1-based), the delay in ms, and why. */
-  onReconnect?: ((info: { attempt: number; delayMs: number; reason: string }) => void) | undefined;
+  /**
+   * Called before each reconnect: the attempt number (1-based), the delay in ms, why, and whether this watch has
+   * received an event yet (`connected: false`: the first connection has not succeeded).
+   */
+  onReconnect?: ((info: { attempt: number; delayMs: number; reason: string; connected: boolean }) => void) | undefined;
 }
 
 const TERMINAL = new Set(['COMPLETED', 'FAILED', 'CANCELLED']);
@@ -86,7 +95,8 @@ const sleep = (ms: number, signal?: AbortSignal) =>
  * the final event (COMPLETED, FAILED, CANCELLED, or the SNAPSHOT of a finished
  * job) or when `signal` aborts.
  * @throws RunwatchError NOT_FOUND, FORBIDDEN, BAD_USER_INPUT (from the server); UNAUTHENTICATED
- *   (close 4401, or 4403 without a token provider); UNAVAILABLE after `retry.maxAttempts` failed attempts.
+ *   (close 4401, or 4403 without a token provider); UNAVAILABLE after `retry.maxAttempts` failed attempts, or when
+ *   no event arrived within `retry.connectTimeoutMs`.
  */
 export async function* watchJobStream(
   ws: Client,
@@ -95,6 +105,11 @@ export async function* watchJobStream(
 ): AsyncGenerator<ProgressEvent, void, undefined> {
   let cursor = opts.after ?? null;
   let failures = 0;
+  let connected = false;
+  const connectTimeoutMs = opts.retry?.connectTimeoutMs;
+  const deadline = connectTimeoutMs === undefined ? Infinity : Date.now() + connectTimeoutMs;
+  const gaveUp = (reason: string) =>
+    new RunwatchError('UNAVAILABLE', `could not connect to watch job ${jobId} within ${Math.round(connectTimeoutMs! / 100) / 10} s: ${reason}`, true);
   // Insurance against a transport that re-sends an old subscribe: never yield a cursor twice
   // (cursors are compared for equality only, never parsed).
   const seen = new Set<string>();
@@ -102,14 +117,20 @@ export async function* watchJobStream(
     const iterator = ws.iterate<WatchJobSubscription>({ query: WatchJobDocument.toString(), variables: { runId: jobId, after: cursor } });
     const stop = () => void iterator.return?.();
     opts.signal?.addEventListener('abort', stop, { once: true });
+    // Before the first event, an attempt that hangs (a host that drops packets) is ended at the deadline.
+    let timedOut = false;
+    const connectTimer = connected || deadline === Infinity ? undefined : setTimeout(() => ((timedOut = true), stop()), Math.max(0, deadline - Date.now()));
     try {
       for (;;) {
         const step = await iterator.next();
+        if (timedOut) throw new Error('no answer');
         if (step.done) return; // completed by the server (after the final event) or aborted
         const result = step.value;
         if (result.errors?.length) throw [...result.errors];
         const event = result.data?.runProgress;
         if (!event) continue;
+        clearTimeout(connectTimer);
+        connected = true;
         failures = 0;
         if (seen.has(event.cursor)) continue;
         seen.add(event.cursor);
@@ -122,13 +143,20 @@ export async function* watchJobStream(
       if (opts.signal?.aborted) return;
       const verdict = classifyStreamError(error, opts.canRefreshToken);
       if ('fatal' in verdict) throw verdict.fatal;
+      if (timedOut) throw gaveUp(verdict.retry);
       failures++;
       const maxAttempts = opts.retry?.maxAttempts ?? 20;
       if (failures > maxAttempts) throw new RunwatchError('UNAVAILABLE', `gave up watching job ${jobId} after ${maxAttempts} attempts: ${verdict.retry}`, true);
-      const delayMs = backoffMs(failures, opts.retry);
-      opts.onReconnect?.({ attempt: failures, delayMs, reason: verdict.retry });
+      let delayMs = backoffMs(failures, opts.retry);
+      if (!connected && deadline !== Infinity) {
+        const left = deadline - Date.now();
+        if (left <= 0) throw gaveUp(verdict.retry);
+        delayMs = Math.min(delayMs, left);
+      }
+      opts.onReconnect?.({ attempt: failures, delayMs, reason: verdict.retry, connected });
       await sleep(delayMs, opts.signal);
     } finally {
+      clearTimeout(connectTimer);
       opts.signal?.removeEventListener('abort', stop);
       await iterator.return?.();
     }

@@ -1,31 +1,32 @@
 /**
- * The `runwatch` command line (commander). Commands: serve, token, jobs,
- * watch, activity, run, share, demo. Networked commands take `--url` / `--token` or
+ * The `runwatch` command line (commander). Commands: jobs, watch, activity,
+ * run, share, demo (the server and token minting are the server package's
+ * `runwatch-server serve|token`). Networked commands take `--url` / `--token` or
  * RUNWATCH_URL / RUNWATCH_TOKEN. Exit codes: 0 success; 1 failure (a watched
  * job failed, the server refused); 2 usage or configuration error; `run`
  * exits with its command's code.
  */
 import { readFileSync } from 'node:fs';
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { PERSONAL_INSTITUTE_PREFIX, SCOPES, signToken } from '../auth/tokens.js';
 import { RunwatchError } from '../client/index.js';
 import { graphqlEndpoint } from '../client/http.js';
 import { CliError, connect, serverUrl, type ConnectionFlags } from './connection.js';
-import { clip, fitTable, formatCount, formatDuration, formatPercent, formatRate, type TableColumn } from './format.js';
+import { clip, fitTable, oneLine, formatCount, formatDuration, formatPercent, formatRate, type TableColumn } from './format.js';
 import { runCommand } from './run.js';
-import { watchJobs } from './watch.js';
+import { DEFAULT_CONNECT_TIMEOUT_MS, watchJobs } from './watch.js';
 import { watchActivity } from './activity.js';
 
 const KINDS = ['BATCH', 'EVALUATION', 'TRAINING', 'PIPELINE'] as const;
 const STATUSES = ['QUEUED', 'RUNNING', 'PAUSED', 'COMPLETED', 'FAILED', 'CANCELLED'] as const;
 
-/** `runwatch jobs` columns; on a narrow terminal CREATED goes first, then KIND, STAGE, RATE, DONE; NAME is cut to 12 first. */
+/** `runwatch jobs` columns; on a narrow terminal CREATED goes first, then KIND, STAGE, RATE, FAILED, DONE; NAME is cut to 12 first. */
 const JOB_COLUMNS: TableColumn[] = [
   { header: 'ID', priority: Infinity },
   { header: 'NAME', priority: 9, minWidth: 12 },
   { header: 'KIND', priority: 1 },
   { header: 'STATUS', priority: Infinity },
   { header: 'DONE', priority: 5 },
+  { header: 'FAILED', priority: 4 },
   { header: '%', priority: Infinity },
   { header: 'RATE', priority: 3 },
   { header: 'ETA', priority: Infinity },
@@ -44,10 +45,7 @@ const withConnection = (cmd: Command) =>
     .option('--token <jwt>', 'bearer token (env RUNWATCH_TOKEN)');
 
 /** package.json: two levels up from both src/cli/main.ts and dist/cli/main.js. */
-const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
-  version: string;
-  peerDependencies?: Record<string, string>;
-};
+const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
 const program = new Command()
   .name('runwatch')
@@ -57,68 +55,26 @@ const program = new Command()
   .showHelpAfterError()
   .exitOverride();
 
-program
-  .command('serve')
-  .description('start a server (same as npm start; configured by PORT, HOST, REDIS_URL, RUNWATCH_JWT_SECRET, ...)')
-  .option('--port <port>', 'port (env PORT, default 4000; 0: any free port)')
-  .option('--host <host>', 'listen address (env HOST, default 127.0.0.1)')
-  .action(async (o: { port?: string; host?: string }) => {
-    if (o.port !== undefined) process.env.PORT = o.port;
-    if (o.host !== undefined) process.env.HOST = o.host;
-    await importServerModule(() => import('../main.js'));
-  });
-
-/**
- * Loads a module of the server's side (the server itself, its config). The server's packages are optional peer
- * dependencies that an SDK user does not install.
- * @throws CliError (exit 1) naming the `npm install` line when one of them is missing.
- */
-async function importServerModule<T>(load: () => Promise<T>): Promise<T> {
-  try {
-    return await load();
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'ERR_MODULE_NOT_FOUND') throw error;
-    const peers = Object.entries(pkg.peerDependencies ?? {}).map(([name, range]) => `${name}@${range}`);
-    throw new CliError(`the server needs packages that are not installed (${(error as Error).message}); install them with:\n  npm install ${peers.join(' ')}`, 1);
-  }
+// The server and the minting of tokens live in the server package (runwatch-server), which a GPU box or a
+// laptop that only watches does not install; these two commands say where they went.
+for (const [name, what] of [
+  ['serve', 'the server is its own package: npx runwatch-server serve (npm start in the repository)'],
+  ['token', 'tokens are minted by the server package: npx runwatch-server token --sub <user>'],
+] as const) {
+  program
+    .command(name, { hidden: true })
+    .allowUnknownOption()
+    .allowExcessArguments()
+    .action(() => {
+      throw new CliError(what, 2);
+    });
 }
-
-program
-  .command('token')
-  .description('mint a token signed with RUNWATCH_JWT_SECRET')
-  .requiredOption('--sub <user>', 'user id')
-  .option('--inst <institute>', "institute (default: the user's own)")
-  .option('--env <environment>', 'environment (default: default)')
-  .option('--scope <scopes>', `space-separated scopes among: ${SCOPES.join(' ')}`, 'jobs:read jobs:write jobs:control activity:read')
-  .option('--job <id>', 'a job-view token: reads only this job (scope becomes jobs:read)')
-  .option('--ttl <seconds>', 'lifetime in seconds (at most RUNWATCH_MAX_TOKEN_TTL_DAYS, default 365 days)', positiveInt('--ttl'), 24 * 3600)
-  .action(async (o: { sub: string; inst?: string; env?: string; scope: string; job?: string; ttl: number }) => {
-    const secret = process.env.RUNWATCH_JWT_SECRET;
-    if (!secret || secret.length < 32) throw new CliError('RUNWATCH_JWT_SECRET must be set (at least 32 characters) to mint tokens', 2);
-    const unknown = o.scope.split(' ').filter((s) => s && !(SCOPES as readonly string[]).includes(s));
-    if (unknown.length) throw new CliError(`unknown scope(s): ${unknown.join(', ')}; known: ${SCOPES.join(' ')}`, 2);
-    const scope = o.job ? 'jobs:read' : o.scope;
-    if (o.inst?.startsWith(PERSONAL_INSTITUTE_PREFIX) && o.inst !== `${PERSONAL_INSTITUTE_PREFIX}${o.sub}`)
-      throw new CliError(`--inst may not start with "${PERSONAL_INSTITUTE_PREFIX}": that namespace is reserved for personal institutes (leave --inst out for the user's own)`, 2);
-    const { ConfigError, loadConfig, tokenPolicy } = await importServerModule(() => import('../config.js'));
-    let maxTtlSeconds: number;
-    try {
-      // Only the variable that matters here, so an unrelated bad server setting does not stop minting.
-      maxTtlSeconds = tokenPolicy(loadConfig({ RUNWATCH_MAX_TOKEN_TTL_DAYS: process.env.RUNWATCH_MAX_TOKEN_TTL_DAYS })).maxTtlSeconds;
-    } catch (error) {
-      if (error instanceof ConfigError) throw new CliError(error.message, 2);
-      throw error;
-    }
-    if (o.ttl > maxTtlSeconds)
-      throw new CliError(`--ttl ${o.ttl} is over the longest lifetime servers accept (${maxTtlSeconds} s; RUNWATCH_MAX_TOKEN_TTL_DAYS)`, 2);
-    process.stdout.write(`${await signToken(secret, { sub: o.sub, inst: o.inst, env: o.env, scope, job: o.job }, o.ttl)}\n`);
-  });
 
 withConnection(program.command('jobs'))
   .description("list the tenant's jobs, newest first")
   .addOption(new Option('--status <status...>', 'only these statuses').choices(STATUSES))
   .addOption(new Option('--kind <kind...>', 'only these kinds').choices(KINDS))
-  .option('--first <n>', 'how many (max 100)', positiveInt('--first'), 20)
+  .option('--first <n>', 'how many of the newest jobs to list (max 100)', positiveInt('--first'), 20)
   .option('--json', 'one JSON job per line')
   .action(async (o: ConnectionFlags & { status?: (typeof STATUSES)[number][]; kind?: (typeof KINDS)[number][]; first: number; json?: boolean }) => {
     const client = connect(o);
@@ -133,20 +89,27 @@ withConnection(program.command('jobs'))
     }
     const rows = page.nodes.map((j) => [
       j.id,
-      clip(j.name, 32),
+      clip(oneLine(j.name), 32),
       j.kind,
       j.status,
       formatCount(j.completed, j.total),
+      String(j.failed),
       formatPercent(j.percent),
       formatRate(j.rate),
       formatDuration(j.etaSeconds),
-      j.stage ?? '',
+      oneLine(j.stage ?? ''),
       j.createdAt.slice(0, 19).replace('T', ' '),
     ]);
     // On a terminal the table fits its width (least useful columns dropped first); in a pipe every column stays.
     const width = process.stdout.isTTY ? Math.max(20, process.stdout.columns - 1) : Infinity;
     process.stdout.write(`${fitTable(JOB_COLUMNS, rows, width)}\n`);
-    if (page.pageInfo.hasNextPage) process.stdout.write(`… more: --first ${Math.min(100, o.first * 2)}\n`);
+    if (page.pageInfo.hasNextPage) {
+      process.stdout.write(
+        o.first < 100
+          ? `… more jobs: --first ${Math.min(100, o.first * 2)} lists the newest ${Math.min(100, o.first * 2)} (at most 100); --status and --kind narrow the list\n`
+          : '… more jobs than the 100 --first lists at most: --status and --kind narrow the list\n',
+      );
+    }
   });
 
 withConnection(program.command('watch'))
@@ -155,9 +118,22 @@ withConnection(program.command('watch'))
   .option('--json', 'one JSON event per line')
   .option('--after <cursor>', 'resume after this cursor (one job only)')
   .option('--interval <ms>', 'plain output: least milliseconds between PROGRESS lines of a job', positiveInt('--interval'), 1000)
-  .action(async (ids: string[], o: ConnectionFlags & { json?: boolean; after?: string; interval: number }) => {
+  .option(
+    '--connect-timeout <seconds>',
+    'give up (exit 1) when the server cannot be reached within this many seconds; each retry is reported on stderr. Once connected, watch resumes after disconnects',
+    positiveInt('--connect-timeout'),
+    DEFAULT_CONNECT_TIMEOUT_MS / 1000,
+  )
+  .option('--retry-forever', 'never give up: keep retrying the first connection and every reconnect until stopped')
+  .action(async (ids: string[], o: ConnectionFlags & { json?: boolean; after?: string; interval: number; connectTimeout: number; retryForever?: boolean }) => {
     const client = connect(o);
-    process.exitCode = await watchJobs(client, ids, { json: o.json, after: o.after, intervalMs: o.interval });
+    process.exitCode = await watchJobs(client, ids, {
+      json: o.json,
+      after: o.after,
+      intervalMs: o.interval,
+      connectTimeoutMs: o.connectTimeout * 1000,
+      retryForever: o.retryForever,
+    });
     await client.close();
   });
 
@@ -203,7 +179,9 @@ withConnection(program.command('share'))
   });
 
 withConnection(program.command('demo'))
-  .description('report three demo jobs at a human pace (about 30 s), to watch in the CLI or the dashboard (same as npm run demo)')
+  .description(
+    'report four demo jobs at a human pace (about 30 s): an embedding batch, an evaluation with failing items, a five-stage pipeline and a training run; to watch in the CLI or the dashboard (same as npm run demo)',
+  )
   .action(async (o: ConnectionFlags) => {
     // Reuses the demo producer of `npm run demo` (src/cli/demo.ts), which reads RUNWATCH_URL / RUNWATCH_TOKEN
     // and, against a dev-mode server, fetches the dev token itself.

@@ -66,6 +66,8 @@ export interface Cell {
   priority: number;
   /** Narrowest useful width in characters. */
   min: number;
+  /** Width it grows to before any cell grows past its own `want` (default `min`): the width that shows it whole. */
+  want?: number;
   /** Widest it grows to when there is room. */
   max: number;
   /** The cell's plain text at `width` characters (it may pad or cut; colour is added by `paint`). */
@@ -74,6 +76,15 @@ export interface Cell {
   colour?: Colour | null;
 }
 
+/**
+ * Text that came from users (job names, stages, messages) made safe for one terminal line: line breaks and tabs
+ * become the visible escapes `\\n`, `\\r`, `\\t`, and other control characters (which could move the cursor or
+ * recolour the terminal) `\\xNN`. Other text is unchanged.
+ */
+export const oneLine = (text: string) =>
+  // eslint-disable-next-line no-control-regex
+  text.replace(/[\u0000-\u001f\u007f]/g, (c) => (c === '\n' ? '\\n' : c === '\r' ? '\\r' : c === '\t' ? '\\t' : `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`));
+
 /** Cuts text to `width` characters, ending in `…` when cut. */
 export const clip = (text: string, width: number) => (text.length <= width ? text : width <= 1 ? text.slice(0, width) : `${text.slice(0, width - 1)}…`);
 
@@ -81,7 +92,8 @@ export const clip = (text: string, width: number) => (text.length <= width ? tex
  * Lays cells out on one line of at most `width` characters (plus colour codes),
  * one space apart: drops the lowest-priority cells until the rest fit at their
  * `min` widths, then shares what is left out one character at a time, highest
- * priority first, up to each cell's `max`. Cells keep their order. Cells with
+ * priority first, first up to each cell's `want` (so a name is shown whole before
+ * a bar grows longer), then up to its `max`. Cells keep their order. Cells with
  * priority `Infinity` are never dropped (they may overflow a very narrow terminal).
  */
 export function layoutLine(cells: Cell[], width: number, colour = false): string {
@@ -98,16 +110,18 @@ export function layoutLine(cells: Cell[], width: number, colour = false): string
   const widths = kept.map((c) => c.min);
   let spare = width - used();
   const growOrder = kept.map((_, i) => i).sort((a, b) => kept[b]!.priority - kept[a]!.priority);
-  while (spare > 0) {
-    let grew = false;
-    for (const i of growOrder) {
-      if (spare > 0 && widths[i]! < kept[i]!.max) {
-        widths[i]!++;
-        spare--;
-        grew = true;
+  for (const limit of [(c: Cell) => Math.min(c.max, Math.max(c.min, c.want ?? c.min)), (c: Cell) => c.max]) {
+    while (spare > 0) {
+      let grew = false;
+      for (const i of growOrder) {
+        if (spare > 0 && widths[i]! < limit(kept[i]!)) {
+          widths[i]!++;
+          spare--;
+          grew = true;
+        }
       }
+      if (!grew) break;
     }
-    if (!grew) break;
   }
   return kept
     .map((c, i) => {
@@ -160,6 +174,37 @@ export function fitTable(columns: TableColumn[], rows: string[][], width: number
     const victim = droppable.reduce((a, b) => (columns[b]!.priority <= columns[a]!.priority ? b : a));
     keep = keep.filter((i) => i !== victim);
   }
+}
+
+/**
+ * Word-wraps one line of text (which may hold ANSI colour codes) to `width` visible characters: breaks only at
+ * spaces, never inside a word (a single word wider than the line is cut with `…`); continuation lines start with
+ * `indent`. Runs of spaces at a break are dropped.
+ */
+export function wrapWords(text: string, width: number, indent = ''): string[] {
+  if (visibleLength(text) <= width) return [text];
+  const lines: string[] = [];
+  let line = '';
+  let used = 0; // visible length of `line`
+  let fresh = true; // nothing on `line` yet but the indent
+  // Each word with the spaces before it, so a line keeps the text's own spacing (two spaces between fields).
+  for (const [, gap, word] of text.matchAll(/( *)([^ ]+)/g)) {
+    const w = visibleLength(word!);
+    if (!fresh && used + gap!.length + w > width) {
+      lines.push(line);
+      line = indent;
+      used = indent.length;
+      fresh = true;
+    }
+    const sep = fresh && lines.length > 0 ? '' : gap!; // the text's own indent stays on its first line
+    const room = width - used - sep.length;
+    const shown = w <= room ? word! : clip(word!.replace(/\u001b\[[0-9;]*m/g, ''), Math.max(1, room));
+    line += sep + shown;
+    used += sep.length + visibleLength(shown);
+    fresh = false;
+  }
+  if (!fresh) lines.push(line);
+  return lines;
 }
 
 /** Splits a summary made of `sep`-joined parts into lines of at most `width` characters. */

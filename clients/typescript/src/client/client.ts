@@ -34,10 +34,13 @@ export type Job = JobFieldsFragment;
 
 /** Options of {@link RunwatchClient}. */
 export interface RunwatchClientOptions {
-  /** Server URL: `http://127.0.0.1:4000` or its `/graphql` endpoint. */
-  url: string;
-  /** Bearer token, or a function returning a fresh one (then an expired token, close 4403, is retried with a new one). */
-  token: TokenSource;
+  /** Server URL: `http://127.0.0.1:4000` or its `/graphql` endpoint. Default: the RUNWATCH_URL environment variable. */
+  url?: string | undefined;
+  /**
+   * Bearer token, or a function returning a fresh one (then an expired token, close 4403, is retried with a new one).
+   * Default: the RUNWATCH_TOKEN environment variable.
+   */
+  token?: TokenSource | undefined;
   /** fetch implementation for HTTP calls (default: global fetch); handy for proxies and for counting requests. */
   fetch?: typeof fetch | undefined;
   /** Per-request HTTP timeout in milliseconds (default 15000). */
@@ -56,36 +59,77 @@ export type ActivityEvent = WatchActivitySubscription['activity'];
 /** A read-only share token for one job, from {@link RunwatchClient.createJobViewToken}. */
 export type JobViewToken = CreateJobViewTokenMutation['createJobViewToken'];
 
+/** Longest wait for a WebSocket's opening handshake and for graphql-ws's connection_ack, in milliseconds. */
+const HANDSHAKE_TIMEOUT_MS = 10_000;
+
+/**
+ * `ws` with a handshake timeout: a host that drops packets fails the attempt after {@link HANDSHAKE_TIMEOUT_MS}
+ * instead of the operating system's TCP timeout (minutes), so watchJob's retry and connect timeout stay in charge.
+ */
+class BoundedWebSocket extends WebSocket {
+  constructor(address: string | URL, protocols?: string | string[]) {
+    super(address, protocols, { handshakeTimeout: HANDSHAKE_TIMEOUT_MS });
+  }
+}
+
+/** An environment variable, where there is a `process` (Node); undefined in a browser. */
+const env = (name: string): string | undefined => (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env?.[name] || undefined;
+
 export class RunwatchClient {
   /** The `/graphql` HTTP endpoint. */
   readonly endpoint: string;
+  /** The token (or token provider) in use: `options.token`, else RUNWATCH_TOKEN. */
+  private readonly token: TokenSource;
   private ws: Client | null = null;
 
-  constructor(readonly options: RunwatchClientOptions) {
-    this.endpoint = graphqlEndpoint(options.url);
+  /**
+   * A client of one server. Nothing is sent until the first call.
+   * @throws RunwatchError BAD_USER_INPUT when there is no URL (neither `url` nor RUNWATCH_URL) or it is not a URL,
+   *   or when there is no token (neither `token` nor RUNWATCH_TOKEN).
+   */
+  constructor(readonly options: RunwatchClientOptions = {}) {
+    const url = options.url ?? env('RUNWATCH_URL');
+    if (!url) throw new RunwatchError('BAD_USER_INPUT', 'no server URL: pass { url } (e.g. http://127.0.0.1:4000) or set RUNWATCH_URL');
+    try {
+      this.endpoint = graphqlEndpoint(url);
+    } catch {
+      throw new RunwatchError('BAD_USER_INPUT', `not a server URL: ${JSON.stringify(url)}${options.url === undefined ? ' (from RUNWATCH_URL)' : ''}; expected e.g. http://127.0.0.1:4000`);
+    }
+    const token = options.token ?? env('RUNWATCH_TOKEN');
+    if (!token) throw new RunwatchError('BAD_USER_INPUT', 'no token: pass { token } or set RUNWATCH_TOKEN');
+    this.token = token;
   }
 
   /** @internal Runs one typed operation over HTTP. @throws RunwatchError */
   request<TResult, TVariables>(document: DocumentTypeDecoration<TResult, TVariables> & { toString(): string }, variables: TVariables): Promise<TResult> {
-    return httpRequest({ endpoint: this.endpoint, token: this.options.token, fetch: this.options.fetch, timeoutMs: this.options.requestTimeoutMs }, document, variables);
+    return httpRequest({ endpoint: this.endpoint, token: this.token, fetch: this.options.fetch, timeoutMs: this.options.requestTimeoutMs }, document, variables);
   }
 
   /** The shared graphql-ws client; it never retries by itself (watchJob resubscribes with the newest cursor instead). */
   private socket(): Client {
     this.ws ??= createClient({
       url: this.endpoint.replace(/^http/, 'ws'),
-      webSocketImpl: WebSocket,
+      webSocketImpl: BoundedWebSocket,
+      // A server that accepts the socket but never acknowledges: fail the attempt (and retry) instead of waiting forever.
+      connectionAckWaitTimeout: HANDSHAKE_TIMEOUT_MS,
       lazy: true,
       lazyCloseTimeout: 0,
       retryAttempts: 0,
-      connectionParams: async () => ({ authorization: `Bearer ${await resolveToken(this.options.token)}` }),
+      connectionParams: async () => ({ authorization: `Bearer ${await resolveToken(this.token)}` }),
     });
     return this.ws;
   }
 
-  /** A job by id, or null when there is none in the token's tenant. @throws RunwatchError */
-  async getJob(id: string): Promise<Job | null> {
-    return (await this.request(GetJobDocument, { id })).batchJob;
+  /**
+   * A job by id.
+   * @throws RunwatchError NOT_FOUND (`no job with id "<id>"`, the server's wording) when there is none in the token's
+   *   tenant (another tenant's job looks exactly the same), as `watchJob` and the Python client's `get_job` do;
+   *   FORBIDDEN, UNAUTHENTICATED, NETWORK.
+   */
+  async getJob(id: string): Promise<Job> {
+    const job = (await this.request(GetJobDocument, { id })).batchJob;
+    if (!job) throw new RunwatchError('NOT_FOUND', `no job with id ${JSON.stringify(id)}`);
+    return job;
   }
 
   /**
@@ -123,7 +167,7 @@ export class RunwatchClient {
    * @throws RunwatchError NOT_FOUND, FORBIDDEN, BAD_USER_INPUT, UNAUTHENTICATED (4401 is never retried), UNAVAILABLE.
    */
   watchJob(id: string, opts: WatchOptions = {}): AsyncGenerator<ProgressEvent, void, undefined> {
-    return watchJobStream(this.socket(), id, { ...opts, canRefreshToken: typeof this.options.token === 'function' });
+    return watchJobStream(this.socket(), id, { ...opts, canRefreshToken: typeof this.token === 'function' });
   }
 
   /**

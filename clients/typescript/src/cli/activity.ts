@@ -60,10 +60,10 @@ export function activityScreen(scope: string, update: Pick<Update, 'totals' | 'a
 
 const money = (n: number | null | undefined) => (n == null ? '–' : n.toFixed(2));
 
-/** "used 42.50 of 500.00 EUR, 457.50 left" or "used 3.20 (no budget)". */
+/** "used 42.50 of 500.00 EUR, 457.50 left", "used 22.50 of 20.00 EUR, 2.50 over" or "used 3.20 (no budget)". */
 export function budgetLine(b: Pick<Billing, 'budgetTotal' | 'budgetUsed' | 'budgetRemaining' | 'currency'>): string {
   const cur = b.currency ? ` ${b.currency}` : '';
-  return b.budgetTotal == null ? `used ${money(b.budgetUsed)}${cur} (no budget)` : `used ${money(b.budgetUsed)} of ${money(b.budgetTotal)}${cur}, ${money(b.budgetRemaining)} left`;
+  return b.budgetTotal == null ? `used ${money(b.budgetUsed)}${cur} (no budget)` : `used ${money(b.budgetUsed)} of ${money(b.budgetTotal)}${cur}, ${b.budgetRemaining != null && b.budgetRemaining < 0 ? `${money(-b.budgetRemaining)} over` : `${money(b.budgetRemaining)} left`}`;
 }
 
 /** Follows activity until the stream ends. @returns the exit code (0; 1 on ContextMismatch). */
