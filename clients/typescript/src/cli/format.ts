@@ -15,7 +15,7 @@ export function formatDuration(seconds: number | null | undefined): string {
 export function formatRate(rate: number | null | undefined): string {
   if (rate == null || !Number.isFinite(rate)) return '-';
   if (rate >= 10_000) return `${(rate / 1000).toFixed(1)}k/s`;
-  return `${rate >= 100 ? Math.round(rate) : rate.toPrecision(3).replace(/\.?0+$/, '')}/s`;
+  return `${rate >= 100 ? Math.round(rate) : rate.toPrecision(3).replace(/(\.\d*?)0+$/, '$1').replace(/\.$/, '')}/s`;
 }
 
 /** `completed/total` (or `completed/?` while the total is unknown). */
