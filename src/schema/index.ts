@@ -6,6 +6,7 @@ import { builder } from './builder.js';
 import './jobs.js';
 import './progress.js';
 import './share.js';
+import './commands.js';
 import './training.js';
 import './activity.js';
 

@@ -4,7 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import { activityChangeOf, entriesInScope, throttleHint, totalsOf, withEntry, emptyHintThrottle, type Hint } from '../../src/domain/activity.js';
 import { budgetCrossings, emptyBudget, recordUsage, setBudget, viewBudget } from '../../src/domain/budget.js';
-import { addCommand, answerCommand, commandState, parseCommandId } from '../../src/domain/commands.js';
+import { addCommand, answerCommand, commandState, fromTrainingKind, parseCommandId, trainingKindOf, TRAINING_COMMAND_KINDS } from '../../src/domain/commands.js';
 import { DomainError } from '../../src/domain/errors.js';
 import { createJob, type JobRecord } from '../../src/domain/job.js';
 
@@ -96,6 +96,17 @@ describe('training commands', () => {
     expect(() => answerCommand(state, record.id, true, null, 10_000)).toThrow(/EXPIRED/);
     const answered = answerCommand(state, record.id, false, 'busy', 5).state;
     expect(() => answerCommand(answered, record.id, true, null, 6)).toThrow(/REJECTED/);
-    expect(() => addCommand(null, { runId: 'r', seq: 1, command: 'STOP', args: null, senderId: 'u', ttlSeconds: 0 }, 0)).toThrow(DomainError);
+    expect(() => addCommand(null, { runId: 'r', seq: 1, command: 'CANCEL', args: null, senderId: 'u', ttlSeconds: 0 }, 0)).toThrow(DomainError);
+  });
+
+  it('CUSTOM needs a name and only CUSTOM takes one; training kinds are job commands and map back', () => {
+    const base = { runId: 'r', seq: 1, args: null, senderId: 'u', ttlSeconds: 10 };
+    expect(() => addCommand(null, { ...base, command: 'CUSTOM' }, 0)).toThrow(/needs a name/);
+    expect(() => addCommand(null, { ...base, command: 'CUSTOM', name: '  ' }, 0)).toThrow(/needs a name/);
+    expect(() => addCommand(null, { ...base, command: 'CANCEL', name: 'x' }, 0)).toThrow(/only for CUSTOM/);
+    expect(addCommand(null, { ...base, command: 'CUSTOM', name: ' reload ' }, 0).record).toMatchObject({ command: 'CUSTOM', name: 'reload' });
+    for (const kind of TRAINING_COMMAND_KINDS) expect(trainingKindOf(fromTrainingKind(kind))).toBe(kind);
+    expect(fromTrainingKind('STOP')).toEqual({ command: 'CANCEL', name: null });
+    expect(trainingKindOf({ command: 'CUSTOM', name: 'reload' })).toBeNull();
   });
 });

@@ -14,6 +14,7 @@ import { openTopicStream, StreamRegistry, type LiveSource, type TopicStreamSpec 
 import { DomainError } from '../../src/domain/errors.js';
 import { ActivityService } from '../../src/services/activity.js';
 import { CommandService } from '../../src/services/commands.js';
+import { fromTrainingKind } from '../../src/domain/commands.js';
 import { JobService } from '../../src/services/jobs.js';
 import { TrainingService } from '../../src/services/training.js';
 import { testStreamOptions, type Ev } from '../helpers/live-stream-options.js';
@@ -514,14 +515,14 @@ describe('trainingCommands on the topic stream', () => {
   it('fresh start: the pending, unexpired commands in order; then new ones live; answered or expired ones never', async () => {
     const w = world();
     const run = await w.jobs.create(viewer, { name: 'r', kind: 'TRAINING' });
-    const a = await w.commands.send(viewer, run.id, 'SAVE_CHECKPOINT', null, 60);
-    const b = await w.commands.send(viewer, run.id, 'SAMPLE', null, 5);
-    const c = await w.commands.send(viewer, run.id, 'PAUSE', null, 60);
+    const a = await w.commands.send(viewer, run.id, fromTrainingKind('SAVE_CHECKPOINT'), null, 60);
+    const b = await w.commands.send(viewer, run.id, fromTrainingKind('SAMPLE'), null, 5);
+    const c = await w.commands.send(viewer, run.id, fromTrainingKind('PAUSE'), null, 60);
     await w.commands.acknowledge(viewer, c.id, true, null);
     w.advance(10_000); // b expired
     const s = await w.commands.openStream(viewer, run.id);
     expect((await take(s, 1)).map((x) => x.id)).toEqual([a.id]);
-    const d = await w.commands.send(viewer, run.id, 'RESUME', null, 60);
+    const d = await w.commands.send(viewer, run.id, fromTrainingKind('RESUME'), null, 60);
     expect((await take(s, 1)).map((x) => x.id)).toEqual([d.id]);
     void b;
     await s.return();
@@ -534,12 +535,12 @@ describe('trainingCommands on the topic stream', () => {
     const head = w.backend.logs.head.bind(w.backend.logs);
     let sent: string | null = null;
     w.backend.logs.head = (async (topic: string) => {
-      if (!sent) sent = (await w.commands.send(viewer, run.id, 'SAVE_CHECKPOINT', null, 60)).id;
+      if (!sent) sent = (await w.commands.send(viewer, run.id, fromTrainingKind('SAVE_CHECKPOINT'), null, 60)).id;
       return head(topic);
     }) as typeof w.backend.logs.head;
     const s = await w.commands.openStream(viewer, run.id);
     w.backend.logs.head = head;
-    const next = await w.commands.send(viewer, run.id, 'PAUSE', null, 60);
+    const next = await w.commands.send(viewer, run.id, fromTrainingKind('PAUSE'), null, 60);
     expect((await take(s, 2)).map((x) => x.id)).toEqual([sent, next.id]);
     await s.return();
   });
@@ -551,9 +552,9 @@ describe('trainingCommands on the topic stream', () => {
     const stuck = await w.commands.openStream(viewer, run.id, { dropSlowConsumer: () => drops++ });
     const otherRun = await w.jobs.create(viewer, { name: 'r2', kind: 'TRAINING' });
     const other = await w.commands.openStream(viewer, otherRun.id);
-    await w.commands.send(viewer, otherRun.id, 'SAVE_CHECKPOINT', null, 60);
+    await w.commands.send(viewer, otherRun.id, fromTrainingKind('SAVE_CHECKPOINT'), null, 60);
     await take(other, 1);
-    for (let i = 0; i < 1001; i++) await w.commands.send(viewer, run.id, 'SAVE_CHECKPOINT', null, 60);
+    for (let i = 0; i < 1001; i++) await w.commands.send(viewer, run.id, fromTrainingKind('SAVE_CHECKPOINT'), null, 60);
     expect(drops).toBe(1);
     await expect(stuck.next()).rejects.toMatchObject({ code: 'SLOW_CONSUMER' });
     w.commands.close();
