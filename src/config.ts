@@ -6,6 +6,7 @@
  * it and exits with code 2.
  */
 import { z } from 'zod';
+import { DEFAULT_STALL_SECONDS } from './domain/job.js';
 
 const intFrom = (min: number, max: number) =>
   z
@@ -53,6 +54,11 @@ const envSchema = z.object({
     .transform((v) => v.split(',').map((o) => o.trim()).filter(Boolean))
     .pipe(z.array(z.string().regex(/^(\*|https?:\/\/[^/\s]+)$/, 'must be * or comma-separated origins like https://app.example.com')))
     .optional(),
+  // Stalls and webhooks (issue 18). Defaults in JOBOPS_DEFAULTS.
+  RUNWATCH_STALL_SECONDS: intFrom(0, 30 * 24 * 3600).optional(),
+  RUNWATCH_WEBHOOK_ALLOW_PRIVATE: z.enum(['true', 'false'], 'must be true or false').optional(),
+  RUNWATCH_WEBHOOK_TIMEOUT_SECONDS: numberFrom(0.1, 300).optional(),
+  RUNWATCH_WEBHOOK_RETRY_BASE_SECONDS: numberFrom(0.001, 3600).optional(),
   OTEL_SDK_DISABLED: z.enum(['true', 'false']).optional(),
   OTEL_TRACES_EXPORTER: z.enum(['otlp', 'console', 'none']).optional(),
   OTEL_EXPORTER_OTLP_ENDPOINT: z.url('must be a URL').optional(),
@@ -119,6 +125,47 @@ export interface Config {
   allowTokensWithoutExp?: boolean;
   /** RUNWATCH_MAX_TOKEN_TTL_DAYS × 86 400: longest accepted token lifetime (`exp − iat`), seconds. */
   maxTokenTtlSeconds?: number;
+  // Stalls and webhooks: optional like the others; see jobOpsSettings().
+  /** RUNWATCH_STALL_SECONDS: `heartbeatSeconds` of a job created without one; 0 turns stall detection off by default. */
+  stallSeconds?: number;
+  /** Ms between stall sweeps on an instance (a stall is seen at most this late); no variable, tests set it. */
+  stallSweepMs?: number;
+  /**
+   * RUNWATCH_WEBHOOK_ALLOW_PRIVATE: webhook URLs may point at private, loopback and link-local addresses.
+   * Dev mode (no RUNWATCH_JWT_SECRET) allows loopback without it.
+   */
+  webhookAllowPrivate?: boolean;
+  /** RUNWATCH_WEBHOOK_TIMEOUT_SECONDS: most seconds one delivery POST may take (then it counts as failed and is retried). */
+  webhookTimeoutSeconds?: number;
+  /** RUNWATCH_WEBHOOK_RETRY_BASE_SECONDS: delay before the first retry of a delivery; doubles per retry (see docs/webhooks.md). */
+  webhookRetryBaseSeconds?: number;
+}
+
+/** Defaults of the stall and webhook settings of {@link Config}. */
+export const JOBOPS_DEFAULTS = {
+  stallSeconds: DEFAULT_STALL_SECONDS,
+  stallSweepMs: 1000,
+  webhookAllowPrivate: false,
+  webhookTimeoutSeconds: 10,
+  /** 10 attempts, 10 s doubling to at most 1 h: the last attempt comes at most about 85 minutes after the first. */
+  webhookRetryBaseSeconds: 10,
+  webhookAttempts: 10,
+  webhookMaxDelaySeconds: 3600,
+} as const;
+
+/** The stall and webhook settings of a config with defaults filled in. */
+export function jobOpsSettings(config: Config) {
+  return {
+    stallSeconds: config.stallSeconds ?? JOBOPS_DEFAULTS.stallSeconds,
+    stallSweepMs: config.stallSweepMs ?? JOBOPS_DEFAULTS.stallSweepMs,
+    webhookAllowPrivate: config.webhookAllowPrivate ?? JOBOPS_DEFAULTS.webhookAllowPrivate,
+    webhookTimeoutMs: (config.webhookTimeoutSeconds ?? JOBOPS_DEFAULTS.webhookTimeoutSeconds) * 1000,
+    webhookRetry: {
+      attempts: JOBOPS_DEFAULTS.webhookAttempts,
+      baseDelayMs: (config.webhookRetryBaseSeconds ?? JOBOPS_DEFAULTS.webhookRetryBaseSeconds) * 1000,
+      maxDelayMs: JOBOPS_DEFAULTS.webhookMaxDelaySeconds * 1000,
+    },
+  };
 }
 
 /** Defaults of the retention settings of {@link Config}. */
@@ -248,5 +295,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     memoryMaxJobs: v.RUNWATCH_MEMORY_MAX_JOBS,
     allowTokensWithoutExp: v.RUNWATCH_ALLOW_TOKENS_WITHOUT_EXP === undefined ? undefined : v.RUNWATCH_ALLOW_TOKENS_WITHOUT_EXP === 'true',
     maxTokenTtlSeconds: v.RUNWATCH_MAX_TOKEN_TTL_DAYS === undefined ? undefined : daysToSeconds(v.RUNWATCH_MAX_TOKEN_TTL_DAYS),
+    stallSeconds: v.RUNWATCH_STALL_SECONDS,
+    webhookAllowPrivate: v.RUNWATCH_WEBHOOK_ALLOW_PRIVATE === undefined ? undefined : v.RUNWATCH_WEBHOOK_ALLOW_PRIVATE === 'true',
+    webhookTimeoutSeconds: v.RUNWATCH_WEBHOOK_TIMEOUT_SECONDS,
+    webhookRetryBaseSeconds: v.RUNWATCH_WEBHOOK_RETRY_BASE_SECONDS,
   };
 }

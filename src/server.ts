@@ -13,7 +13,7 @@ import { createMemoryBackend } from './backends/memory.js';
 import { createRedisBackend, redactUrl } from './backends/redis.js';
 import type { Backend } from './backends/types.js';
 import { CloseCode } from './close-codes.js';
-import { retentionSettings, tokenPolicy, type Config } from './config.js';
+import { jobOpsSettings, retentionSettings, tokenPolicy, type Config } from './config.js';
 import { createLogger } from './log.js';
 import type { Metrics } from './observe/metrics.js';
 import { createOps } from './ops.js';
@@ -22,6 +22,7 @@ import { ActivityService } from './services/activity.js';
 import { CommandService } from './services/commands.js';
 import { JobService } from './services/jobs.js';
 import { ShareService } from './services/share.js';
+import { StallService } from './services/stalls.js';
 import { createDashboard } from './dashboard/serve.js';
 import { TrainingService } from './services/training.js';
 import { attachGraphqlWs } from './transport/ws.js';
@@ -109,8 +110,10 @@ export async function startServer(config: Config, opts: ServerOptions = {}): Pro
   const devToken = config.jwtSecret ? null : await signToken(jwtSecret, { sub: 'dev', scope: SCOPES.join(' ') }, 30 * 24 * 3600);
   const verifier = new TokenVerifier(jwtSecret, tokenPolicy(config));
   const onError = (message: string, error: unknown) => log.warn({ err: error }, message);
+  const jobOps = jobOpsSettings(config);
   const jobs = new JobService(backend, clock, {
     progressHz: config.progressHz,
+    stallSeconds: jobOps.stallSeconds,
     maxQueued: config.subscriberQueue,
     onError,
     hooks: ops.streamHooks,
@@ -124,6 +127,14 @@ export async function startServer(config: Config, opts: ServerOptions = {}): Pro
   });
   const activity = new ActivityService(backend, jobs, clock, { onError });
   const commands = new CommandService(backend, jobs, clock);
+  // One stall sweep per instance. Until job changes reach projectors through the log, a STALLED commit
+  // is announced to the change listeners (activity hints) like the service's own changes.
+  const stalls = new StallService(backend, clock, {
+    sweepIntervalMs: jobOps.stallSweepMs,
+    onError,
+    onStalled: (before, after) => jobs.notifyChange(after.id, before, after),
+  });
+  stalls.start();
   const services: Services = { jobs, training, activity, commands, share: new ShareService(jwtSecret, jobs) };
   const yoga = createYogaApp({ verifier, services, backend, log, devToken: devToken ?? undefined, plugins: [...ops.yogaPlugins, ...(opts.plugins ?? [])], cors: ops.policy.cors });
   const dashboard = createDashboard({ devToken: devToken ?? undefined });
@@ -166,6 +177,7 @@ export async function startServer(config: Config, opts: ServerOptions = {}): Pro
       // WebSocket clients reconnect, to another instance, and resume from their cursors.
       for (const client of ws.wss.clients) client.close(CloseCode.ServiceRestart, 'Server restarting: reconnect');
       // SSE streams end with SERVICE_UNAVAILABLE, so their clients resume too.
+      stalls.close();
       jobs.close();
       training.close();
       commands.close();

@@ -17,6 +17,8 @@ import { DomainError, notFound } from '../domain/errors.js';
 import type { JobChange, JobEvent, JobRecord, Tenant } from '../domain/job.js';
 import { TopicFanout } from './topic-fanout.js';
 import { MemoryTopicLogStore } from './memory-log.js';
+import { MemoryDeadlineIndex } from './memory-deadlines.js';
+import { MemoryWorkQueues } from './memory-queue.js';
 import {
   jobLogTopics,
   jobTopic,
@@ -280,13 +282,17 @@ export function createMemoryBackend(opts: MemoryBackendOptions): Backend {
   // Frees memory even when nobody calls the store; every read also sweeps first.
   const sweeper = setInterval(() => store.sweep(), sweepIntervalMs(retentionSeconds));
   sweeper.unref();
+  const queues = new MemoryWorkQueues(opts.clock ?? Date.now, opts.onError);
   return {
     kind: 'memory',
     store,
     bus,
     logs,
+    deadlines: new MemoryDeadlineIndex(),
+    queues,
     close: async () => {
       clearInterval(sweeper);
+      await queues.close();
     },
   };
 }

@@ -9,6 +9,8 @@
  * - `runwatch:idem:<inst>:<env>:<key>` idempotency key → "<jobId>\n<fingerprint>", 7 days
  * - `runwatch:retention`         sorted set of finished jobs ("<tenant index key>\n<id>") by
  *                                removal time (Redis TIME, seconds), for the index sweep
+ * - `runwatch:{deadlines:<n>}`   16 sorted sets of job ids by next stall check (ms); see redis-deadlines.ts
+ * - `runwatch:{q:<name>}:…`      BullMQ's keys of a work queue (webhook deliveries); see bullmq-queue.ts
  * Channels: `runwatch:<topic>`, e.g. `runwatch:job:<id>`.
  *
  * Retention: the commit that finishes a job also sets, in the same script, an
@@ -31,7 +33,9 @@
 import { Redis, type RedisOptions } from 'ioredis';
 import { DomainError, isUnavailable, notFound } from '../domain/errors.js';
 import type { JobChange, JobEvent, JobRecord, Tenant } from '../domain/job.js';
+import { BullWorkQueues } from './bullmq-queue.js';
 import { RedisChannels } from './redis-channels.js';
+import { RedisDeadlineIndex } from './redis-deadlines.js';
 import {
   channelFor,
   idemKey,
@@ -517,13 +521,17 @@ export async function createRedisBackend(opts: RedisBackendOptions): Promise<Bac
   }, sweepIntervalMs(retentionSeconds));
   sweeper.unref();
   const bus = new RedisEventBus(subscriber, (topic, error) => opts.onError(`pubsub ${topic}`, error));
+  const queues = new BullWorkQueues(opts.url, opts.onError);
   return {
     kind: 'redis',
     store,
     bus,
     logs,
+    deadlines: new RedisDeadlineIndex(commands),
+    queues,
     close: async () => {
       clearInterval(sweeper);
+      await queues.close();
       outage.stop();
       await bus.close();
       commands.disconnect();

@@ -5,6 +5,7 @@
  * what the domain computed and delivers events.
  */
 import type { TopicLogStore } from './topic-log.js';
+import type { WorkQueues } from './work-queue.js';
 import type { JobChange, JobEvent, JobKind, JobRecord, JobStatus, Tenant } from '../domain/job.js';
 
 /** Filter of {@link JobStore.list}; empty arrays or undefined match everything. */
@@ -103,6 +104,28 @@ export interface EventBus {
 /** See {@link EventBus.onReconnect}. */
 export type CatchUp<E extends BusEvent = JobEvent> = (topic: string, last: E | null) => Promise<E[]>;
 
+/**
+ * When to look at each job next: one check time (epoch ms) per job id, shared
+ * by every instance, read by one sweep timer per instance (stall detection,
+ * services/stalls.ts) — never a timer per job. Entries are hints: the job's
+ * record decides, so an entry that is early only costs one extra look.
+ * Memory: a binary heap. Redis: sorted sets sharded by job id (see redis-deadlines.ts).
+ */
+export interface DeadlineIndex {
+  /** Sets (or moves) the job's check time, epoch ms. */
+  schedule(jobId: string, atMs: number): Promise<void>;
+  /**
+   * Claims up to `limit` jobs whose check time is at or before `nowMs`: each
+   * claimed entry moves to `nowMs + leaseMs`, so no other instance claims it
+   * meanwhile and, should this one die before it reschedules, another claims
+   * it after the lease. Atomic per entry across instances.
+   * @returns the claimed job ids.
+   */
+  claimDue(nowMs: number, leaseMs: number, limit: number): Promise<string[]>;
+  /** Forgets the job (finished, removed, or no stall detection). */
+  remove(jobId: string): Promise<void>;
+}
+
 /** A backend: the interfaces plus what it is. */
 export interface Backend {
   kind: 'memory' | 'redis';
@@ -110,6 +133,10 @@ export interface Backend {
   bus: EventBus;
   /** Generic per-topic event logs with state (training events, commands, activity, budgets); see topic-log.ts. */
   logs: TopicLogStore;
+  /** Next stall check of every open job with a heartbeat (services/stalls.ts). */
+  deadlines: DeadlineIndex;
+  /** Durable work queues with retries (webhook deliveries); see work-queue.ts. */
+  queues: WorkQueues;
   close(): Promise<void>;
 }
 

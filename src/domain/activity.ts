@@ -37,7 +37,7 @@ export interface ResourceTotals {
   gpus: number;
 }
 
-export const HINT_KINDS = ['JOB_STARTED', 'JOB_FINISHED', 'JOB_FAILED', 'JOB_CANCELLED', 'NEAR_BUDGET', 'OVER_BUDGET'] as const;
+export const HINT_KINDS = ['JOB_STARTED', 'JOB_FINISHED', 'JOB_FAILED', 'JOB_CANCELLED', 'JOB_STALLED', 'JOB_RECOVERED', 'NEAR_BUDGET', 'OVER_BUDGET'] as const;
 /** What a hint is about. */
 export type HintKind = (typeof HINT_KINDS)[number];
 
@@ -80,7 +80,8 @@ export function activityChangeOf(before: JobRecord, after: JobRecord, nowMs: num
   const wasActive = isActive(before.status);
   const nowActive = isActive(after.status);
   if (!wasActive && !nowActive) return null;
-  if (wasActive && nowActive && before.status === after.status && sameResources(before.resources, after.resources)) return null;
+  const stallChanged = (before.stalled ?? false) !== (after.stalled ?? false);
+  if (wasActive && nowActive && before.status === after.status && !stallChanged && sameResources(before.resources, after.resources)) return null;
   const entry = nowActive
     ? { jobId: after.id, environment: after.tenant.environment, ownerId: after.ownerId, status: after.status, resources: after.resources }
     : null;
@@ -97,6 +98,8 @@ export function activityChangeOf(before: JobRecord, after: JobRecord, nowMs: num
   else if (after.status === 'COMPLETED') hint = make('JOB_FINISHED', `${after.name} finished`);
   else if (after.status === 'FAILED') hint = make('JOB_FAILED', `${after.name} failed${after.errorMessage ? `: ${after.errorMessage}` : ''}`);
   else if (after.status === 'CANCELLED') hint = make('JOB_CANCELLED', `${after.name} was cancelled`);
+  else if (stallChanged && after.stalled) hint = make('JOB_STALLED', `${after.name} stalled: no report for ${after.heartbeatSeconds} s`);
+  else if (stallChanged && nowActive) hint = make('JOB_RECOVERED', `${after.name} is reporting again`);
   return { entry, hint };
 }
 

@@ -35,6 +35,8 @@ export const PROGRESS_EVENT_TYPES = [
   'COMPLETED',
   'FAILED',
   'CANCELLED',
+  'STALLED',
+  'RECOVERED',
 ] as const;
 /** The kinds of event on a job's stream. */
 export type ProgressEventType = (typeof PROGRESS_EVENT_TYPES)[number];
@@ -87,6 +89,12 @@ export interface JobRecord {
   lastProgressAt: number | null;
   /** A state change has not been sent as an event yet (a PROGRESS is owed). */
   progressPending: boolean;
+  /** Seconds without a report after which a RUNNING job is stalled; 0: never (see {@link stallCheck}). */
+  heartbeatSeconds: number;
+  /** No report for `heartbeatSeconds` while RUNNING; cleared by the next report (RECOVERED). */
+  stalled: boolean;
+  /** When the worker last reported (progress, pause or resume), epoch ms; the creation time before that. */
+  lastReportAt: number;
 }
 
 /** What clients see of a job: the record's public fields plus derived numbers. */
@@ -114,6 +122,10 @@ export interface JobView {
   finishedAt: number | null;
   updatedAt: number;
   lastCursor: string | null;
+  /** Seconds without a report after which a RUNNING job is stalled; 0: never. */
+  heartbeatSeconds: number;
+  /** RUNNING with no report for `heartbeatSeconds`. */
+  stalled: boolean;
 }
 
 /** One event of a job's stream, as stored in history and published. */
@@ -144,6 +156,8 @@ export interface NewJobInput {
   kind: JobKind;
   total?: number | null;
   metadata?: unknown;
+  /** Seconds without a report after which a RUNNING job is stalled (0: never); default 0 here (the service fills RUNWATCH_STALL_SECONDS). */
+  heartbeatSeconds?: number | null;
 }
 
 /** Input of {@link applyProgress}; every field optional. */
@@ -159,7 +173,7 @@ export interface ProgressReport {
 }
 
 /** Limits on free-text and metadata sizes, characters. */
-export const LIMITS = { name: 200, text: 2000, metadataJson: 16_384, maxCount: 2_147_483_647 } as const;
+export const LIMITS = { name: 200, text: 2000, metadataJson: 16_384, maxCount: 2_147_483_647, maxHeartbeatSeconds: 30 * 24 * 3600 } as const;
 
 function checkText(field: string, value: string | null | undefined, max: number): void {
   if (value != null && value.length > max) throw badInput(field, `${field} is longer than ${max} characters`);
@@ -186,6 +200,9 @@ export function validateNewJob(input: NewJobInput): void {
   if (input.name.trim().length === 0) throw badInput('name', 'name must not be empty');
   checkText('name', input.name, LIMITS.name);
   checkCount('total', input.total);
+  const hb = input.heartbeatSeconds;
+  if (hb != null && (!Number.isInteger(hb) || hb < 0 || hb > LIMITS.maxHeartbeatSeconds))
+    throw badInput('heartbeatSeconds', `heartbeatSeconds must be a whole number from 0 (off) to ${LIMITS.maxHeartbeatSeconds}, got ${hb}`);
   if (input.metadata !== undefined && input.metadata !== null) {
     const size = JSON.stringify(input.metadata).length;
     if (size > LIMITS.metadataJson) throw badInput('metadata', `metadata is larger than ${LIMITS.metadataJson} characters of JSON`);
@@ -223,6 +240,9 @@ export function createJob(
     samples: [],
     lastProgressAt: null,
     progressPending: false,
+    heartbeatSeconds: input.heartbeatSeconds ?? 0,
+    stalled: false,
+    lastReportAt: nowMs,
   };
 }
 
@@ -259,6 +279,9 @@ export function viewJob(job: JobRecord, nowMs: number): JobView {
     finishedAt: job.finishedAt,
     updatedAt: job.updatedAt,
     lastCursor: job.offset > 0 ? encodeCursor(job.epoch, job.offset) : null,
+    // `?? 0` / `?? false`: records stored before stall detection existed have neither field.
+    heartbeatSeconds: job.heartbeatSeconds ?? 0,
+    stalled: job.stalled ?? false,
   };
 }
 
@@ -309,6 +332,9 @@ export function restoreJob(last: JobEvent, epoch: string): JobRecord {
     samples: [],
     lastProgressAt: null,
     progressPending: false,
+    heartbeatSeconds: v.heartbeatSeconds,
+    stalled: v.stalled,
+    lastReportAt: last.timestamp,
   };
 }
 
@@ -341,7 +367,7 @@ function assertOpen(job: JobRecord): void {
  * Applies a progress report.
  *
  * Events: STARTED when a QUEUED job gets its first report, RESUMED when a
- * PAUSED one does, STAGE when the stage changes, ITEM_FAILED when failedDelta > 0,
+ * PAUSED one does, RECOVERED when a stalled one does (see {@link stallCheck}), STAGE when the stage changes, ITEM_FAILED when failedDelta > 0,
  * and otherwise PROGRESS — at most one per `progressIntervalMs` (conflation);
  * a report inside the interval only updates state and returns `flushAtMs`.
  *
@@ -393,6 +419,7 @@ export function applyProgress(job: JobRecord, report: ProgressReport, nowMs: num
     status = 'RUNNING';
     drafts.push({ type: 'RESUMED', message: null });
   }
+  if (job.stalled) drafts.push({ type: 'RECOVERED', message: null });
   const stage = report.stage !== undefined && report.stage !== null ? report.stage : job.stage;
   if (stage !== job.stage) drafts.push({ type: 'STAGE', message: stage });
   if ((report.failedDelta ?? 0) > 0) drafts.push({ type: 'ITEM_FAILED', message: report.message ?? null });
@@ -408,6 +435,8 @@ export function applyProgress(job: JobRecord, report: ProgressReport, nowMs: num
     stage,
     message: report.message ?? job.message,
     resources: report.resources ?? job.resources,
+    stalled: false,
+    lastReportAt: nowMs,
     samples: processedChanged || job.samples.length === 0 ? addRateSample(job.samples, nowMs, completed + failed) : job.samples,
   };
   const changed =
@@ -461,6 +490,7 @@ export function finishJob(
     finishedAt: nowMs,
     message: outcome === 'FAILED' ? job.message : (message ?? job.message),
     errorMessage: outcome === 'FAILED' ? message : job.errorMessage,
+    stalled: false,
   };
   return seal(next, [{ type: outcome, message }], nowMs, null);
 }
@@ -475,7 +505,42 @@ export function setPaused(job: JobRecord, paused: boolean, message: string | nul
   checkText('message', message, LIMITS.text);
   if (paused && job.status === 'QUEUED') throw conflict(`job ${job.id} has not started`);
   if (paused === (job.status === 'PAUSED') || (!paused && job.status === 'QUEUED')) return { job, events: [], flushAtMs: null };
-  const next: JobRecord = { ...job, status: paused ? 'PAUSED' : 'RUNNING', message: message ?? job.message };
+  // A pause or resume is a report from the worker: it ends a stall (no RECOVERED: the PAUSED/RESUMED event says it).
+  const next: JobRecord = { ...job, status: paused ? 'PAUSED' : 'RUNNING', message: message ?? job.message, stalled: false, lastReportAt: nowMs };
   if (!paused) next.samples = addRateSample([], nowMs, job.completed + job.failed);
   return seal(next, [{ type: paused ? 'PAUSED' : 'RESUMED', message }], nowMs, null);
+}
+
+/**
+ * Stall detection (RUNWATCH_STALL_SECONDS, `heartbeatSeconds` per job): a
+ * RUNNING job with no report for `heartbeatSeconds` becomes stalled, with one
+ * STALLED event; its next report clears it with RECOVERED (see
+ * {@link applyProgress}). The idea is Temporal's activity heartbeat timeout and
+ * BullMQ's `stalled` event.
+ *
+ * Called by a sweep that keeps one check time per job in a deadline index:
+ * `change` is the STALLED commit when the job is due now (null otherwise —
+ * committed through the store's compare-and-set update, so when several
+ * instances check the same job only one STALLED commits), and `nextCheckAtMs`
+ * when to look at the job again (null: never — finished, or heartbeat 0).
+ * The next check is never later than the job's real deadline: a QUEUED,
+ * PAUSED or stalled job cannot stall sooner than a heartbeat after it next
+ * reports, so it is looked at again a heartbeat from now; a RUNNING one at its
+ * deadline. Reports therefore never have to touch the index.
+ */
+/** Default of RUNWATCH_STALL_SECONDS, a new job's `heartbeatSeconds`: 300 s. */
+export const DEFAULT_STALL_SECONDS = 300;
+
+/** When a new job is first looked at for a stall (a heartbeat after its creation), epoch ms; null: never (heartbeat 0). */
+export const firstStallCheckAt = (job: Pick<JobRecord, 'heartbeatSeconds' | 'createdAt'>): number | null =>
+  job.heartbeatSeconds > 0 ? job.createdAt + job.heartbeatSeconds * 1000 : null;
+
+export function stallCheck(job: JobRecord, nowMs: number): { change: JobChange | null; nextCheckAtMs: number | null } {
+  const heartbeatMs = (job.heartbeatSeconds ?? 0) * 1000;
+  if (heartbeatMs <= 0 || isTerminal(job.status)) return { change: null, nextCheckAtMs: null };
+  if (job.status !== 'RUNNING' || job.stalled) return { change: null, nextCheckAtMs: nowMs + heartbeatMs };
+  const deadline = (job.lastReportAt ?? job.updatedAt) + heartbeatMs;
+  if (nowMs < deadline) return { change: null, nextCheckAtMs: deadline };
+  const next: JobRecord = { ...job, stalled: true };
+  return { change: seal(next, [{ type: 'STALLED', message: `no report for ${job.heartbeatSeconds} s` }], nowMs, null), nextCheckAtMs: nowMs + heartbeatMs };
 }

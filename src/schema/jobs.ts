@@ -74,6 +74,12 @@ export const BatchJobRef = builder.objectRef<JobView>('BatchJob').implement({
     finishedAt: t.expose('finishedAt', { type: 'DateTime', nullable: true }),
     updatedAt: t.expose('updatedAt', { type: 'DateTime' }),
     resources: t.expose('resources', { type: ResourcesRef, nullable: true, description: 'What the job holds now, as last reported.' }),
+    heartbeatSeconds: t.exposeInt('heartbeatSeconds', {
+      description: 'Seconds without a report after which a RUNNING job is stalled (STALLED event, `stalled: true`); 0: stall detection is off.',
+    }),
+    stalled: t.exposeBoolean('stalled', {
+      description: 'RUNNING, but no report for `heartbeatSeconds`: the worker may be stuck or gone. The next report clears it (RECOVERED event).',
+    }),
     lastCursor: t.exposeString('lastCursor', {
       nullable: true,
       description: 'Cursor of the newest event; pass it as `runProgress(after:)` to get only what comes next. Null before the first event.',
@@ -180,6 +186,10 @@ const CreateBatchJobInput = builder.inputType('CreateBatchJobInput', {
     kind: t.field({ type: JobKindEnum, defaultValue: 'BATCH', description: 'Default BATCH.' }),
     total: t.int({ description: 'Items in the job, if known.' }),
     metadata: t.field({ type: 'JSON', description: 'Free-form JSON, at most 16 KiB serialized.' }),
+    heartbeatSeconds: t.int({
+      description:
+        'Seconds without a report after which a RUNNING job counts as stalled (a STALLED event, `stalled: true`, an activity hint, STALLED webhooks); 0 turns stall detection off. Default RUNWATCH_STALL_SECONDS (300). Whole seconds, 0..2592000; negative is BAD_USER_INPUT.',
+    }),
     idempotencyKey: t.string({
       description: 'A retried create with the same key and input returns the first job; the same key with other input is CONFLICT. Kept 7 days, or until the job is removed (RUNWATCH_RETENTION_DAYS after it finishes) if that is sooner.',
     }),
@@ -212,6 +222,7 @@ builder.mutationFields((t) => ({
         kind: input.kind ?? 'BATCH',
         total: input.total,
         metadata: input.metadata,
+        heartbeatSeconds: input.heartbeatSeconds,
         idempotencyKey: input.idempotencyKey,
       }),
   }),

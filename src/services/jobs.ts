@@ -12,7 +12,9 @@ import { conflict, DomainError, isUnavailable, notFound } from '../domain/errors
 import {
   applyProgress,
   createJob,
+  DEFAULT_STALL_SECONDS,
   finishJob,
+  firstStallCheckAt,
   flushProgress,
   isTerminal,
   restoreJob,
@@ -73,6 +75,8 @@ export const RESTARTING = 'server restarting: resubscribe with `after` set to yo
 export interface JobServiceOptions {
   /** RUNWATCH_PROGRESS_HZ: most PROGRESS events per second per job. */
   progressHz: number;
+  /** RUNWATCH_STALL_SECONDS: `heartbeatSeconds` of a job created without one (0: no stall detection); default 300. */
+  stallSeconds?: number;
   /** Subscriber queue length above which PROGRESS events conflate (events). */
   conflateAbove?: number;
   /** Most events queued for one lagging subscriber before it is dropped. */
@@ -173,7 +177,11 @@ export class JobService {
    */
   async create(viewer: Viewer, input: NewJobInput & { idempotencyKey?: string | null }): Promise<JobView> {
     const now = this.clock();
-    const job = createJob(input, { id: newJobId(now), epoch: newEpoch(), tenant: viewer.tenant, ownerId: viewer.userId }, now);
+    const job = createJob(
+      { ...input, heartbeatSeconds: input.heartbeatSeconds ?? this.opts.stallSeconds ?? DEFAULT_STALL_SECONDS },
+      { id: newJobId(now), epoch: newEpoch(), tenant: viewer.tenant, ownerId: viewer.userId },
+      now,
+    );
     const key = input.idempotencyKey ?? undefined;
     const fingerprint = createHash('sha256')
       .update(JSON.stringify([job.name, job.kind, job.total, job.metadata]))
@@ -181,6 +189,13 @@ export class JobService {
     const result = await this.backend.store.create(job, key ? { key, fingerprint } : undefined);
     if (!result.created && result.fingerprint !== fingerprint)
       throw conflict(`idempotencyKey ${JSON.stringify(key)} was already used with other input`);
+    // Its first stall check (services/stalls.ts); reports never touch the index again.
+    const checkAt = result.created ? firstStallCheckAt(result.job) : null;
+    if (checkAt !== null) {
+      await this.backend.deadlines.schedule(job.id, checkAt).catch((error: unknown) => {
+        this.opts.onError?.(`job ${job.id}: cannot schedule its stall check; it will not be marked stalled`, error);
+      });
+    }
     return viewJob(result.job, this.clock());
   }
 
@@ -239,7 +254,11 @@ export class JobService {
     return viewJob(change.job, this.clock());
   }
 
-  private async notifyChange(jobId: string, before: JobRecord, after: JobRecord): Promise<void> {
+  /**
+   * Runs the change listeners (see {@link onChange}) for a change committed elsewhere (the stall sweep,
+   * services/stalls.ts), as for the service's own changes. Goes away once projectors read changes from the log.
+   */
+  async notifyChange(jobId: string, before: JobRecord, after: JobRecord): Promise<void> {
     await Promise.all(
       this.changeListeners.map(async (listener) => {
         try {
