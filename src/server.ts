@@ -23,6 +23,9 @@ import { CommandService } from './services/commands.js';
 import { JobService } from './services/jobs.js';
 import { ShareService } from './services/share.js';
 import { StallService } from './services/stalls.js';
+import { WebhookService } from './services/webhooks.js';
+import { snapshotEvent, type JobRecord } from './domain/job.js';
+import { webhookTransition } from './domain/webhooks.js';
 import { createDashboard } from './dashboard/serve.js';
 import { TrainingService } from './services/training.js';
 import { attachGraphqlWs } from './transport/ws.js';
@@ -125,17 +128,35 @@ export async function startServer(config: Config, opts: ServerOptions = {}): Pro
     onError,
     hooks: ops.streamHooks,
   });
-  const activity = new ActivityService(backend, jobs, clock, { onError });
+  const webhooks = new WebhookService(backend, clock, {
+    allowPrivate: jobOps.webhookAllowPrivate,
+    allowLoopback: !config.jwtSecret,
+    timeoutMs: jobOps.webhookTimeoutMs,
+    retry: jobOps.webhookRetry,
+    onError,
+  });
+  const activity = new ActivityService(backend, jobs, clock, {
+    onError,
+    onBudgetHint: (tenant, kind, budget, version, atMs) => (kind === 'OVER_BUDGET' ? webhooks.onOverBudget(tenant, budget, version, atMs) : undefined),
+  });
   const commands = new CommandService(backend, jobs, clock);
-  // One stall sweep per instance. Until job changes reach projectors through the log, a STALLED commit
-  // is announced to the change listeners (activity hints) like the service's own changes.
+  // Until job changes reach projectors through the log, the webhook effect of a change (its terminal or
+  // STALLED event) is applied by a change listener, on the instance that committed the change.
+  jobs.onChange((before: JobRecord, after: JobRecord) => {
+    const type = webhookTransition(before, after);
+    if (!type) return undefined;
+    const message = type === 'STALLED' ? `no report for ${after.heartbeatSeconds} s` : type === 'FAILED' ? after.errorMessage : after.message;
+    return webhooks.onJobEvent({ ...snapshotEvent(after, clock()), type, message });
+  });
+  // One stall sweep per instance; a STALLED commit is announced to the change listeners (activity hints,
+  // webhooks) like the service's own changes.
   const stalls = new StallService(backend, clock, {
     sweepIntervalMs: jobOps.stallSweepMs,
     onError,
     onStalled: (before, after) => jobs.notifyChange(after.id, before, after),
   });
   stalls.start();
-  const services: Services = { jobs, training, activity, commands, share: new ShareService(jwtSecret, jobs) };
+  const services: Services = { jobs, training, activity, commands, webhooks, share: new ShareService(jwtSecret, jobs) };
   const yoga = createYogaApp({ verifier, services, backend, log, devToken: devToken ?? undefined, plugins: [...ops.yogaPlugins, ...(opts.plugins ?? [])], cors: ops.policy.cors });
   const dashboard = createDashboard({ devToken: devToken ?? undefined });
   // Idle keep-alive connections must not hold a shutdown up until the client's keep-alive

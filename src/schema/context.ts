@@ -8,6 +8,7 @@ import type { CommandService } from '../services/commands.js';
 import type { JobService, StreamTransport } from '../services/jobs.js';
 import type { ShareService } from '../services/share.js';
 import type { TrainingService } from '../services/training.js';
+import type { WebhookService } from '../services/webhooks.js';
 
 /** Services resolvers may call. Resolvers stay thin: they translate arguments and call these. */
 export interface Services {
@@ -17,6 +18,7 @@ export interface Services {
   training: TrainingService;
   commands: CommandService;
   activity: ActivityService;
+  webhooks: WebhookService;
 }
 
 /** The context resolvers get: the {@link ViewerContext} plugins read, plus the services. */

@@ -9,6 +9,7 @@ import './share.js';
 import './commands.js';
 import './training.js';
 import './activity.js';
+import './webhooks.js';
 
 /** The runwatch GraphQL schema. */
 export const schema: GraphQLSchema = builder.toSchema();

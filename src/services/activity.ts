@@ -93,6 +93,12 @@ export interface ActivityServiceOptions {
   /** Most ActivityUpdates per second per scope (default 4). */
   updateHz?: number;
   onError?: (message: string, error: unknown) => void;
+  /**
+   * Called once per budget crossing after its commit, on the instance that made it (OVER_BUDGET webhooks):
+   * the tenant, the hint, the budget then, its version (unique per change) and the time (epoch ms).
+   * A throw is reported to `onError`; the usage stands.
+   */
+  onBudgetHint?: (tenant: Tenant, kind: BudgetHint, budget: BudgetView, version: number, atMs: number) => Promise<void> | void;
 }
 
 /** A subscriber of a scope topic. */
@@ -357,10 +363,14 @@ export class ActivityService {
   private async changeBudget(viewer: Viewer, step: (b: Budget) => { budget: Budget; hints: BudgetHint[] }): Promise<BudgetView> {
     const { institute, environment } = viewer.tenant;
     let result: Budget | null = null;
+    let crossed: BudgetHint[] = [];
+    let at = 0;
     await this.backend.logs.append<Budget, never>(budgetTopic(viewer.tenant), (head) => {
       const now = this.clock();
       const { budget, hints } = step(head.state ?? emptyBudget());
       result = budget;
+      crossed = hints;
+      at = now;
       const view = viewBudget(budget);
       const billing = { ...view, environmentId: environment, version: budget.version, timestamp: now };
       const notices: ActivityNotice[] = [{ offset: 0, jobsChanged: false, hint: null, billing }];
@@ -375,7 +385,15 @@ export class ActivityService {
         notify: notices.flatMap((message) => [billingTopic(institute, environment), instTopic(institute)].map((topic) => ({ topic, message }))),
       };
     });
-    return viewBudget(result!);
+    const committed = result! as Budget;
+    for (const kind of crossed) {
+      try {
+        await this.opts.onBudgetHint?.(viewer.tenant, kind, viewBudget(committed), committed.version, at);
+      } catch (error) {
+        this.opts.onError?.(`budget hint listener failed (${kind})`, error);
+      }
+    }
+    return viewBudget(committed);
   }
 
   /**

@@ -23,8 +23,11 @@ export interface ServerProcess {
   output(): string;
 }
 
-/** Starts `src/main.ts` on a free port with the test secret; resolves when it prints its URL. */
-export async function spawnServer(env: Record<string, string>): Promise<ServerProcess> {
+/**
+ * Starts `src/main.ts` on a free port with the test secret; resolves when it prints its URL, or fails after
+ * `listenTimeoutMs` (default 20 000; loading the server's modules under tsx takes long on a busy machine).
+ */
+export async function spawnServer(env: Record<string, string>, opts: { listenTimeoutMs?: number } = {}): Promise<ServerProcess> {
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
     env: { ...process.env, PORT: '0', HOST: '127.0.0.1', RUNWATCH_JWT_SECRET: TEST_SECRET, LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -43,7 +46,7 @@ export async function spawnServer(env: Record<string, string>): Promise<ServerPr
       child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
       void exited.then((code) => reject(new Error(`server exited (${code}) before listening:\n${output}`)));
     }),
-    20_000,
+    opts.listenTimeoutMs ?? 20_000,
     'the server process to listen',
   );
   return { url, pid: child.pid!, exited, kill: (signal) => child.kill(signal), output: () => output };
