@@ -87,6 +87,10 @@ export interface JobRecord {
   lastProgressAt: number | null;
   /** A state change has not been sent as an event yet (a PROGRESS is owed). */
   progressPending: boolean;
+  /** The job's parent (a job group), or null/absent for a top-level job. */
+  parentId?: string | null;
+  /** Tags given at creation (see {@link TAG_LIMITS}); absent on jobs created before tags existed. */
+  tags?: string[];
 }
 
 /** What clients see of a job: the record's public fields plus derived numbers. */

@@ -5,7 +5,8 @@ import type { Logger } from 'pino';
 import type { ViewerContext } from '../request-context.js';
 import type { ActivityService } from '../services/activity.js';
 import type { CommandService } from '../services/commands.js';
-import type { JobService, StreamTransport } from '../services/jobs.js';
+import type { StreamTransport } from '../delivery/live-stream.js';
+import type { JobService } from '../services/jobs.js';
 import type { ShareService } from '../services/share.js';
 import type { TrainingService } from '../services/training.js';
 
