@@ -24,9 +24,8 @@ import { JobService } from './services/jobs.js';
 import { ShareService } from './services/share.js';
 import { StallService } from './services/stalls.js';
 import { WebhookService } from './services/webhooks.js';
-import { snapshotEvent, type JobRecord } from './domain/job.js';
-import { webhookTransition } from './domain/webhooks.js';
 import { createDashboard } from './dashboard/serve.js';
+import { createInfra } from './delivery/job-writer.js';
 import { TrainingService } from './services/training.js';
 import { attachGraphqlWs } from './transport/ws.js';
 import { createYogaApp } from './transport/yoga.js';
@@ -89,6 +88,8 @@ export async function startServer(config: Config, opts: ServerOptions = {}): Pro
         url: config.redisUrl,
         historySize: config.historySize,
         retentionSeconds: retentionSettings(config).retentionSeconds,
+        changePartitions: config.changePartitions,
+        changeClaimIdleMs: config.changeClaimMs,
         onError: onBackendError,
         onConnectionError: () => ops.onBackendError('redis', null),
         // One warning when an outage starts and one line when it ends, whatever the number of retries in between.
@@ -114,49 +115,31 @@ export async function startServer(config: Config, opts: ServerOptions = {}): Pro
   const verifier = new TokenVerifier(jwtSecret, tokenPolicy(config));
   const onError = (message: string, error: unknown) => log.warn({ err: error }, message);
   const jobOps = jobOpsSettings(config);
-  const jobs = new JobService(backend, clock, {
-    progressHz: config.progressHz,
-    stallSeconds: jobOps.stallSeconds,
-    maxQueued: config.subscriberQueue,
-    onError,
-    hooks: ops.streamHooks,
-  });
-  // Training and activity follow job changes themselves (JobService.onChange).
-  const training = new TrainingService(backend, jobs, clock, {
-    progressHz: config.progressHz,
-    maxQueued: config.subscriberQueue,
-    onError,
-    hooks: ops.streamHooks,
-  });
-  const webhooks = new WebhookService(backend, clock, {
+  // One write path, one set of stream kinds and one change feed per server; services share them, never each other.
+  const infra = createInfra(backend, clock, { progressHz: config.progressHz, onError });
+  const streamSettings = { maxQueued: config.subscriberQueue, onError, hooks: ops.streamHooks };
+  const jobs = new JobService(infra, { ...streamSettings, stallSeconds: jobOps.stallSeconds });
+  // Training, activity and webhooks follow job changes as projectors of the change log (backends ChangeFeed).
+  const training = new TrainingService(infra, { progressHz: config.progressHz, ...streamSettings });
+  const webhooks = new WebhookService(infra, {
     allowPrivate: jobOps.webhookAllowPrivate,
     allowLoopback: !config.jwtSecret,
     timeoutMs: jobOps.webhookTimeoutMs,
     retry: jobOps.webhookRetry,
     onError,
   });
-  const activity = new ActivityService(backend, jobs, clock, {
+  const activity = new ActivityService(infra, {
     onError,
+    // OVER_BUDGET webhooks: the budget is not a job, so its crossing is handed over after its commit (see ActivityServiceOptions).
     onBudgetHint: (tenant, kind, budget, version, atMs) => (kind === 'OVER_BUDGET' ? webhooks.onOverBudget(tenant, budget, version, atMs) : undefined),
   });
-  const commands = new CommandService(backend, jobs, clock);
-  // Until job changes reach projectors through the log, the webhook effect of a change (its terminal or
-  // STALLED event) is applied by a change listener, on the instance that committed the change.
-  jobs.onChange((before: JobRecord, after: JobRecord) => {
-    const type = webhookTransition(before, after);
-    if (!type) return undefined;
-    const message = type === 'STALLED' ? `no report for ${after.heartbeatSeconds} s` : type === 'FAILED' ? after.errorMessage : after.message;
-    return webhooks.onJobEvent({ ...snapshotEvent(after, clock()), type, message });
-  });
-  // One stall sweep per instance; a STALLED commit is announced to the change listeners (activity hints,
-  // webhooks) like the service's own changes.
-  const stalls = new StallService(backend, clock, {
-    sweepIntervalMs: jobOps.stallSweepMs,
-    onError,
-    onStalled: (before, after) => jobs.notifyChange(after.id, before, after),
-  });
+  const commands = new CommandService(infra);
+  // One stall sweep per instance; its STALLED commits reach activity and webhooks through the change log.
+  const stalls = new StallService(backend, clock, { sweepIntervalMs: jobOps.stallSweepMs, onError });
+  const services: Services = { jobs, training, activity, commands, webhooks, share: new ShareService(jwtSecret, backend.store) };
+  // Every projector's consumer group exists before the first request: no change committed from now on is missed.
+  await backend.changes.ready();
   stalls.start();
-  const services: Services = { jobs, training, activity, commands, webhooks, share: new ShareService(jwtSecret, jobs) };
   const yoga = createYogaApp({ verifier, services, backend, log, devToken: devToken ?? undefined, plugins: [...ops.yogaPlugins, ...(opts.plugins ?? [])], cors: ops.policy.cors });
   const dashboard = createDashboard({ devToken: devToken ?? undefined });
   // Idle keep-alive connections must not hold a shutdown up until the client's keep-alive

@@ -20,6 +20,9 @@ import type { WorkHandler, WorkQueue, WorkQueueOptions, WorkQueues } from './wor
 /** The BullMQ key prefix of a queue: `runwatch:{q:<name>}`. */
 export const queuePrefix = (name: string) => `${KEY_PREFIX}{q:${name}}`;
 
+/** Most ms a queue's close waits for BullMQ before cutting its connections. */
+const CLOSE_GRACE_MS = 2000;
+
 /** Finished work kept (for add-once by id, and inspection): a day, at most 10 000 per queue. */
 const KEEP = { age: 24 * 3600, count: 10_000 };
 
@@ -66,8 +69,16 @@ export class BullWorkQueues implements WorkQueues {
       if (job && job.attemptsMade >= opts.retry.attempts) this.onError(`queue ${name}: gave up on ${job.id}`, error);
     });
     this.closers.push(async () => {
-      await worker.close().catch(() => {});
-      await queue.close().catch(() => {});
+      // Work in hand is not waited for (force): its lock lapses and another instance takes it. With Redis
+      // away BullMQ's close would wait for it forever, so it gets CLOSE_GRACE_MS and the connections are cut.
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        Promise.all([worker.close(true).catch(() => {}), queue.close().catch(() => {})]),
+        new Promise<void>((resolve) => {
+          timer = setTimeout(resolve, CLOSE_GRACE_MS);
+        }),
+      ]);
+      clearTimeout(timer);
       queueConnection.disconnect();
       workerConnection.disconnect();
     });

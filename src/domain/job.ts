@@ -95,6 +95,10 @@ export interface JobRecord {
   stalled: boolean;
   /** When the worker last reported (progress, pause or resume), epoch ms; the creation time before that. */
   lastReportAt: number;
+  /** The job's parent (a job group), or null/absent for a top-level job. */
+  parentId?: string | null;
+  /** Tags given at creation (see {@link TAG_LIMITS}); absent on jobs created before tags existed. */
+  tags?: string[];
 }
 
 /** What clients see of a job: the record's public fields plus derived numbers. */

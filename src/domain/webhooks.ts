@@ -13,7 +13,7 @@ import { randomBytes } from 'node:crypto';
 import { BlockList, isIP } from 'node:net';
 import type { BudgetView } from './budget.js';
 import { badInput, DomainError } from './errors.js';
-import { isTerminal, type JobEvent, type JobRecord, type JobView, type Tenant } from './job.js';
+import type { JobEvent, JobView, Tenant } from './job.js';
 
 export const WEBHOOK_EVENTS = ['COMPLETED', 'FAILED', 'CANCELLED', 'STALLED', 'OVER_BUDGET'] as const;
 /** What a webhook can be told about: a job finishing (three ways) or stalling, or the tenant going over budget. */
@@ -190,17 +190,6 @@ export const addAttempt = (state: WebhookAttemptsState | null, attempt: Delivery
 /** The webhook event a job event is, if any: the terminal events and STALLED. */
 export function webhookEventOf(type: JobEvent['type']): WebhookEvent | null {
   return type === 'COMPLETED' || type === 'FAILED' || type === 'CANCELLED' || type === 'STALLED' ? type : null;
-}
-
-/**
- * The webhook-worthy event a committed change made, from the record before and after it (the change's
- * last event is the one at `after.offset`): finishing, or stalling. For wiring before job changes reach
- * projectors through the log, which see the events themselves.
- */
-export function webhookTransition(before: JobRecord, after: JobRecord): 'COMPLETED' | 'FAILED' | 'CANCELLED' | 'STALLED' | null {
-  if (!isTerminal(before.status) && isTerminal(after.status)) return after.status as 'COMPLETED' | 'FAILED' | 'CANCELLED';
-  if (!before.stalled && after.stalled) return 'STALLED';
-  return null;
 }
 
 /**

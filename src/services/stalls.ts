@@ -19,7 +19,7 @@
  */
 import type { Backend } from '../backends/types.js';
 import { DomainError, isUnavailable } from '../domain/errors.js';
-import { stallCheck, type JobRecord } from '../domain/job.js';
+import { stallCheck } from '../domain/job.js';
 import type { Clock } from './clock.js';
 
 /** Settings of {@link StallService}. */
@@ -31,11 +31,6 @@ export interface StallServiceOptions {
   /** Most jobs checked per sweep (default 500); the rest wait for the next sweep. */
   batch?: number;
   onError?: (message: string, error: unknown) => void;
-  /**
-   * Called after a STALLED commit with the record before and after it. Until job changes flow through
-   * the log to projectors, this is how activity and webhooks hear of stalls (see server.ts).
-   */
-  onStalled?: (before: JobRecord, after: JobRecord) => Promise<void> | void;
 }
 
 export class StallService {
@@ -94,13 +89,11 @@ export class StallService {
 
   private async check(jobId: string): Promise<boolean> {
     let next: number | null = null;
-    let before: JobRecord | null = null;
     let committed;
     try {
       committed = await this.backend.store.update(jobId, (job) => {
         const result = stallCheck(job, this.clock());
         next = result.nextCheckAtMs;
-        before = job;
         return result.change;
       });
     } catch (error) {
@@ -113,13 +106,8 @@ export class StallService {
     }
     if (next === null) await this.backend.deadlines.remove(jobId);
     else await this.backend.deadlines.schedule(jobId, next);
-    if (!committed || !before) return false;
-    try {
-      await this.opts.onStalled?.(before, committed.job);
-    } catch (error) {
-      this.opts.onError?.(`stall listener failed for job ${jobId}`, error);
-    }
-    return true;
+    // The STALLED commit is in the job's change log: activity hints and webhooks follow as projectors.
+    return committed !== null;
   }
 
   /** Stops the sweep timer. */

@@ -22,16 +22,22 @@
  *   loopback). Checked when the webhook is created and again before every
  *   attempt (a host may move); redirects are not followed.
  *
- * What triggers a delivery is {@link WebhookService.onJobEvent} (a job event:
- * COMPLETED, FAILED, CANCELLED, STALLED) and {@link WebhookService.onOverBudget}.
+ * What triggers a delivery: the `webhooks` projector of the job change log
+ * (a change whose events include COMPLETED, FAILED, CANCELLED or STALLED;
+ * see {@link WebhookService.applyChange}) — so every such event is handed to
+ * one instance at least once, even when the instance that committed it died,
+ * and the derived `webhook-id` makes it one delivery — and
+ * {@link WebhookService.onOverBudget} for budget crossings.
  */
 import { lookup } from 'node:dns/promises';
 import { Webhook } from 'standardwebhooks';
 import type { Viewer } from '../auth/tokens.js';
 import type { Backend } from '../backends/types.js';
+import type { Infra } from '../delivery/job-writer.js';
+import type { JobChangeRecord } from '../domain/changes.js';
 import type { WorkQueue } from '../backends/work-queue.js';
 import type { BudgetView } from '../domain/budget.js';
-import type { JobEvent, Tenant } from '../domain/job.js';
+import { viewJob, type Tenant } from '../domain/job.js';
 import type { RetryPolicy } from '../domain/retry.js';
 import {
   addAttempt,
@@ -54,7 +60,6 @@ import {
   type WebhookEvent,
   type WebhookRecord,
 } from '../domain/webhooks.js';
-import type { Clock } from './clock.js';
 
 /** A webhook as its tenant sees it (never the secret). */
 export type WebhookView = Omit<WebhookRecord, 'secret'>;
@@ -88,14 +93,18 @@ const systemResolve = async (host: string) => (await lookup(host, { all: true, v
 export class WebhookService {
   private readonly queue: WorkQueue<DeliveryTask>;
   private readonly resolve: (host: string) => Promise<string[]>;
+  private readonly backend: Backend;
+  private readonly clock: () => number;
 
   constructor(
-    private readonly backend: Backend,
-    private readonly clock: Clock,
+    infra: Infra,
     private readonly opts: WebhookServiceOptions,
   ) {
+    this.backend = infra.backend;
+    this.clock = infra.clock;
     this.resolve = opts.resolve ?? systemResolve;
-    this.queue = backend.queues.open<DeliveryTask>('webhooks', (task, info) => this.send(task, info.attempt), {
+    infra.changes.project('webhooks', (change) => this.applyChange(change));
+    this.queue = this.backend.queues.open<DeliveryTask>('webhooks', (task, info) => this.send(task, info.attempt), {
       retry: opts.retry,
       concurrency: opts.concurrency ?? 16,
       // BullMQ renews the lock every lockMs / 2 while a POST runs; it lapses only when the instance is gone.
@@ -167,15 +176,20 @@ export class WebhookService {
   }
 
   /**
-   * Queues a delivery of a job event to each of its tenant's webhooks that asked for it (COMPLETED, FAILED,
-   * CANCELLED, STALLED; other events are ignored). Idempotent per event: call it again with the same event
-   * and nothing more is sent. This is the effect a job-change projector applies.
+   * The `webhooks` projector: queues a delivery of each COMPLETED, FAILED, CANCELLED or STALLED event of a
+   * job change to each of the job's tenant's webhooks that asked for it. Idempotent by offset: the same
+   * change applied again (a hand-over after a crash) adds deliveries whose ids exist already, which the queue
+   * ignores — so each event is one delivery per webhook across the deployment.
    */
-  async onJobEvent(event: Pick<JobEvent, 'type' | 'offset' | 'runId' | 'timestamp' | 'job' | 'message' | 'owner'>): Promise<void> {
-    const kind = webhookEventOf(event.type);
-    if (!kind) return;
-    const body = jobEventBody(kind, event.job, event.message, event.timestamp);
-    await this.enqueue(event.owner.tenant, kind, `${event.runId}.${event.offset}`, event.runId, body);
+  async applyChange(change: JobChangeRecord): Promise<void> {
+    const job = change.job;
+    for (const type of change.types) {
+      const kind = webhookEventOf(type);
+      if (!kind) continue;
+      const message = kind === 'STALLED' ? `no report for ${job.heartbeatSeconds} s` : kind === 'FAILED' ? job.errorMessage : job.message;
+      const body = jobEventBody(kind, viewJob(job, job.updatedAt), message, job.updatedAt);
+      await this.enqueue(job.tenant, kind, `${job.id}.${change.offset}.${kind}`, job.id, body);
+    }
   }
 
   /** Queues an OVER_BUDGET delivery of a budget crossing (budget `version` makes it once per crossing). */

@@ -62,7 +62,7 @@ describe.each(SETUPS)('webhooks on $name', ({ backend, instances }) => {
     receiver.answers.push(500);
     const failed = (await gql(a.url, admin, CREATE_JOB, { name: 'oom', hb: 0 })).createBatchJob.id;
     await gql(a.url, admin, FAIL, { id: failed });
-    await receiver.received.waitForCount(3);
+    await receiver.received.waitForCount(3, 30_000);
     const [tryOne, tryTwo] = receiver.received.items.slice(1);
     expect(tryOne!.headers['webhook-id']).toBe(tryTwo!.headers['webhook-id']);
     expect(verify(created.secret, tryTwo!)).toMatchObject({ type: 'job.failed', data: { job: { id: failed, errorMessage: 'out of memory' } } });
