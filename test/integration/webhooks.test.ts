@@ -126,3 +126,29 @@ describe.each(SETUPS)('webhooks on $name', ({ backend, instances }) => {
     expect(errorCode(unknown.body)).toBe('NOT_FOUND');
   });
 });
+
+describe('OVER_BUDGET webhooks', () => {
+  it('one delivery when usage passes the budget, none for staying under it', async () => {
+    const server = await startTestServer({ backend: 'memory', config: FAST });
+    const receiver = await startReceiver();
+    try {
+      const admin = await token({ inst: freshInstitute() });
+      const { secret } = (await gql(server.url, admin, CREATE_HOOK, { url: receiver.url, events: ['OVER_BUDGET'] })).createWebhook;
+      await gql(server.url, admin, `mutation { setBudget(total: 10, currency: "EUR") { budgetTotal } }`);
+      const jobId = (await gql(server.url, admin, CREATE_JOB, { name: 'costly', hb: 0 })).createBatchJob.id;
+      const use = (amount: number) => gql(server.url, admin, `mutation($id: ID!, $a: Float!) { recordUsage(jobId: $id, amount: $a) { budgetUsed } }`, { id: jobId, a: amount });
+      await use(4);
+      await use(7); // 11 of 10: over
+      await use(1); // still over: no second crossing
+      const [delivery] = await receiver.received.waitForCount(1);
+      expect(verify(secret, delivery!)).toMatchObject({ type: 'budget.over_budget', data: { environmentId: 'default', budget: { budgetTotal: 10, budgetUsed: 11, currency: 'EUR' } } });
+      // Barrier: a COMPLETED webhook of the same tenant arrives after anything queued before it.
+      await gql(server.url, admin, CREATE_HOOK, { url: receiver.url, events: ['COMPLETED'] });
+      await gql(server.url, admin, COMPLETE, { id: jobId });
+      await receiver.received.waitForCount(2);
+      expect(receiver.received.items.map((r) => r.json.type)).toEqual(['budget.over_budget', 'job.completed']);
+    } finally {
+      await receiver.close();
+    }
+  });
+});
