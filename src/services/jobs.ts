@@ -54,7 +54,8 @@ const JOB_EVENTS = {
     return e.type === 'PROGRESS';
   },
   isFinal(e: JobEvent): boolean {
-    return isTerminal(e.job.status) && e.type !== 'PROGRESS';
+    // The terminal event, or a SNAPSHOT of a finished job; a parent's CHILD event before its own COMPLETED is not.
+    return isTerminal(e.job.status) && e.type !== 'PROGRESS' && e.type !== 'CHILD';
   },
   isReset(e: JobEvent): boolean {
     return e.type === 'SNAPSHOT';
