@@ -9,6 +9,9 @@
  * - `runwatch:idem:<inst>:<env>:<key>` idempotency key → "<jobId>\n<fingerprint>", 7 days
  * - `runwatch:retention`         sorted set of finished jobs ("<tenant index key>\n<id>") by
  *                                removal time (Redis TIME, seconds), for the index sweep
+ * - `runwatch:changes:{<p>}`     partition p of the change log (stream; redis-changes.ts): the create
+ *                                and update scripts XADD each job creation / change with events to
+ *                                the job's partition in the same atomic step
  * Channels: `runwatch:<topic>`, e.g. `runwatch:job:<id>`.
  *
  * Retention: the commit that finishes a job also sets, in the same script, an
