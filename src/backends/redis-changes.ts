@@ -27,6 +27,8 @@ import { changesKey } from './redis-keys.js';
 import type { ChangeFeed } from './types.js';
 
 const BATCH = 200;
+/** Most milliseconds a projector loop's stop waits for the loop's current step. */
+const STOP_WAIT_MS = 500;
 
 /** Options of {@link RedisChangeFeed}. */
 export interface RedisChangeFeedOptions {
@@ -124,10 +126,17 @@ class Loop {
     });
   }
 
+  /**
+   * Stops the loop: it ends at its next step. Waits for that at most STOP_WAIT_MS: a command caught in a
+   * reconnection while Redis is gone may never settle (ioredis keeps it for a resend), and a shutdown must not
+   * wait for Redis. Whatever the loop had read and not acknowledged is taken over by another instance.
+   */
   async stop(): Promise<void> {
     this.stopped = true;
     this.conn?.disconnect();
-    await this.running;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([this.running, new Promise<void>((resolve) => (timer = setTimeout(resolve, STOP_WAIT_MS)))]);
+    clearTimeout(timer);
   }
 
   private async run(): Promise<void> {

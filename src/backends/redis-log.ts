@@ -176,7 +176,7 @@ export interface RedisTopicLogOptions {
   layouts?: Record<string, RedisLogLayout<unknown>>;
   /** Which topic logs belong to a job (default domain/topics.ts JOB_OWNED). */
   owned?: JobOwnedTopics;
-  /** Entries kept per change-log partition (approximately; default 100 000). */
+  /** Entries kept per change-log partition (approximately; default 10 000). */
   changeLogMaxLen?: number;
 }
 
@@ -294,7 +294,7 @@ export class RedisTopicLogStore implements TopicLogStore {
         retained?.seconds ?? 0,
         retained?.member ?? '',
         changesKey ? JSON.stringify(change) : '',
-        this.opts.changeLogMaxLen ?? 100_000,
+        this.opts.changeLogMaxLen ?? 10_000,
         fields.length / 2,
         ...fields,
         events.length,

@@ -11,6 +11,9 @@
  *                                removal time (Redis TIME, seconds), for the index sweep
  * - `runwatch:{deadlines:<n>}`   16 sorted sets of job ids by next stall check (ms); see redis-deadlines.ts
  * - `runwatch:{q:<name>}:…`      BullMQ's keys of a work queue (webhook deliveries); see bullmq-queue.ts
+ * - `runwatch:changes:{<p>}`     partition p of the change log (stream; redis-changes.ts): the create
+ *                                and update scripts XADD each job creation / change with events to
+ *                                the job's partition in the same atomic step
  * Channels: `runwatch:<topic>`, e.g. `runwatch:job:<id>`.
  *
  * Retention: the commit that finishes a job also sets, in the same script, an
@@ -469,12 +472,18 @@ export interface RedisBackendOptions {
   changePartitions?: number;
   /** Milliseconds an unacknowledged change waits before another instance takes it over (RUNWATCH_CHANGE_CLAIM_MS; default 5000). */
   changeClaimIdleMs?: number;
-  /** Entries kept per change-log partition (approximately; default 100 000). */
+  /** Entries kept per change-log partition (approximately; default {@link DEFAULT_CHANGE_LOG_MAXLEN}). */
   changeLogMaxLen?: number;
 }
 
 /** Default number of change-log partitions. */
 export const DEFAULT_CHANGE_PARTITIONS = 4;
+/**
+ * Default entries kept per change-log partition (approximately). An entry carries the job's record (about 1 KB plus
+ * its metadata), so 4 partitions hold about 40 MB with small metadata. Trimming does not wait for consumers: the
+ * projectors must not fall this far behind (they read within milliseconds; see docs/operations.md).
+ */
+export const DEFAULT_CHANGE_LOG_MAXLEN = 10_000;
 
 /** Default retention: 30 days, in seconds. */
 export const DEFAULT_RETENTION_SECONDS = 30 * 24 * 3600;
@@ -521,7 +530,7 @@ export async function createRedisBackend(opts: RedisBackendOptions): Promise<Bac
   const retentionSeconds = opts.retentionSeconds ?? DEFAULT_RETENTION_SECONDS;
   const owned = opts.owned ?? JOB_OWNED;
   const partitions = opts.changePartitions ?? DEFAULT_CHANGE_PARTITIONS;
-  const changeLogMaxLen = opts.changeLogMaxLen ?? 100_000;
+  const changeLogMaxLen = opts.changeLogMaxLen ?? DEFAULT_CHANGE_LOG_MAXLEN;
   const logs = new RedisTopicLogStore(commands, {
     historySize: opts.historySize,
     retentionKey: RETENTION_KEY,

@@ -7,6 +7,7 @@
 import type { TopicLogStore } from './topic-log.js';
 import type { WorkQueues } from './work-queue.js';
 import type { JobChangeRecord } from '../domain/changes.js';
+import { matchesJobFilter } from '../domain/job-list.js';
 import type { JobChange, JobEvent, JobKind, JobRecord, JobStatus, Tenant } from '../domain/job.js';
 
 /** Filter of {@link JobStore.list}; empty arrays or undefined match everything. */
@@ -20,13 +21,7 @@ export interface JobFilter {
 }
 
 /** Does `job` match `filter` (see {@link JobFilter})? */
-export function matchesFilter(job: JobRecord, filter: JobFilter): boolean {
-  if (filter.status?.length && !filter.status.includes(job.status)) return false;
-  if (filter.kind?.length && !filter.kind.includes(job.kind)) return false;
-  if (filter.tags?.length && !filter.tags.every((t) => (job.tags ?? []).includes(t))) return false;
-  if (filter.parentId != null && (job.parentId ?? null) !== filter.parentId) return false;
-  return true;
-}
+export const matchesFilter = (job: JobRecord, filter: JobFilter): boolean => matchesJobFilter(job, filter);
 
 /** A position in a tenant's newest-first job list: the last job of the previous page. */
 export interface ListPosition {

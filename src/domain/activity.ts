@@ -32,7 +32,7 @@ export interface ActivityState {
 }
 
 /** Most jobs whose applied offset an institute's activity state remembers. */
-export const ACTIVITY_APPLIED_MAX = 5000;
+export const ACTIVITY_APPLIED_MAX = 2000;
 
 /** Sums over active jobs. Memory in GB. */
 export interface ResourceTotals {

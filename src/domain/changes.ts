@@ -60,16 +60,16 @@ export function changePartition(jobId: string, partitions: number): number {
 }
 
 /**
- * A bounded map of job id → newest applied offset, kept in a projection's
+ * A bounded map of job id → newest applied offset (or a value carrying it), kept in a projection's
  * state for idempotency: at most `max` jobs, the least recently changed ones
  * forgotten first (a change of a forgotten job older than `max` changes of
  * other jobs is then applied again; projections choose `max` so that this
  * cannot happen in practice).
  */
-export function remember(applied: Record<string, number>, jobId: string, offset: number, max: number): Record<string, number> {
+export function remember<T>(applied: Record<string, T>, jobId: string, value: T, max: number): Record<string, T> {
   const next = { ...applied };
   delete next[jobId];
-  next[jobId] = offset;
+  next[jobId] = value;
   const keys = Object.keys(next);
   for (let i = 0; i < keys.length - max; i++) delete next[keys[i]!];
   return next;

@@ -37,6 +37,7 @@ export const PROGRESS_EVENT_TYPES = [
   'CANCELLED',
   'STALLED',
   'RECOVERED',
+  'CHILD',
 ] as const;
 /** The kinds of event on a job's stream. */
 export type ProgressEventType = (typeof PROGRESS_EVENT_TYPES)[number];
@@ -97,8 +98,44 @@ export interface JobRecord {
   lastReportAt: number;
   /** The job's parent (a job group), or null/absent for a top-level job. */
   parentId?: string | null;
-  /** Tags given at creation (see {@link TAG_LIMITS}); absent on jobs created before tags existed. */
+  /** Depth in its group: 1 for a top-level job, 2 for a child, 3 for a grandchild (at most {@link MAX_DEPTH}); absent: 1. */
+  depth?: number;
+  /** Tags given at creation (see domain/groups.ts TAG_LIMITS); absent on jobs created before tags existed. */
   tags?: string[];
+  /** A parent's summary of its children (domain/groups.ts); absent on jobs without children. */
+  group?: GroupState;
+  /** The status was set by a person or program (finish, pause, resume): a parent's children no longer decide it. */
+  statusExplicit?: boolean;
+}
+
+/** Deepest level of a job group: a top-level job (1), its children (2), their children (3). */
+export const MAX_DEPTH = 3;
+
+/** What a parent keeps of one child: the child's state as of its change at `offset`. */
+export interface ChildSummary {
+  /** Offset of the child's newest change applied (idempotency of the parent aggregation). */
+  offset: number;
+  status: JobStatus;
+  total: number | null;
+  completed: number;
+  failed: number;
+  resources: Resources | null;
+}
+
+/** A parent's children (by id) and the rate samples of its aggregate (own + children's processed items). */
+export interface GroupState {
+  children: Record<string, ChildSummary>;
+  samples: RateSample[];
+}
+
+/** How many of a parent's children are in each status. */
+export interface ChildCounts {
+  queued: number;
+  running: number;
+  paused: number;
+  completed: number;
+  failed: number;
+  cancelled: number;
 }
 
 /** What clients see of a job: the record's public fields plus derived numbers. */
@@ -130,6 +167,12 @@ export interface JobView {
   heartbeatSeconds: number;
   /** RUNNING with no report for `heartbeatSeconds`. */
   stalled: boolean;
+  /** The job's parent, or null. */
+  parentId: string | null;
+  /** Tags given at creation. */
+  tags: string[];
+  /** Children per status; null for a job without children. */
+  childCounts: ChildCounts | null;
 }
 
 /** One event of a job's stream, as stored in history and published. */
@@ -144,6 +187,8 @@ export interface JobEvent {
   message: string | null;
   /** Owner of the job; internal (not in the GraphQL type), lets an instance restore a job Redis lost. */
   owner: { tenant: Tenant; userId: string };
+  /** CHILD events: the child whose status changed. */
+  childId?: string | null;
 }
 
 /** The result of a state change: the new record, its events, and when a conflated PROGRESS is due. */
@@ -162,6 +207,8 @@ export interface NewJobInput {
   metadata?: unknown;
   /** Seconds without a report after which a RUNNING job is stalled (0: never); default 0 here (the service fills RUNWATCH_STALL_SECONDS). */
   heartbeatSeconds?: number | null;
+  /** Tags (see domain/groups.ts TAG_LIMITS). */
+  tags?: readonly string[] | null;
 }
 
 /** Input of {@link applyProgress}; every field optional. */
@@ -216,10 +263,11 @@ export function validateNewJob(input: NewJobInput): void {
 /** Creates the record of a new, QUEUED job. @throws DomainError BAD_USER_INPUT (see {@link validateNewJob}). */
 export function createJob(
   input: NewJobInput,
-  ids: { id: string; epoch: string; tenant: Tenant; ownerId: string },
+  ids: { id: string; epoch: string; tenant: Tenant; ownerId: string; parentId?: string | null; depth?: number },
   nowMs: number,
 ): JobRecord {
   validateNewJob(input);
+  const tags = normalizeTags(input.tags);
   return {
     id: ids.id,
     kind: input.kind,
@@ -247,37 +295,61 @@ export function createJob(
     heartbeatSeconds: input.heartbeatSeconds ?? 0,
     stalled: false,
     lastReportAt: nowMs,
+    ...(ids.parentId ? { parentId: ids.parentId, depth: ids.depth ?? 2 } : {}),
+    ...(tags.length > 0 ? { tags } : {}),
   };
+}
+
+/** Bounds of a job's tags: how many, and characters per tag. */
+export const TAG_LIMITS = { maxTags: 20, maxLength: 64 } as const;
+
+/**
+ * Validates and normalizes tags: trimmed, duplicates dropped, order kept.
+ * @throws DomainError BAD_USER_INPUT for more than {@link TAG_LIMITS}.maxTags tags, an empty tag, or one longer than maxLength.
+ */
+export function normalizeTags(tags: readonly string[] | null | undefined): string[] {
+  if (!tags) return [];
+  const out: string[] = [];
+  for (const raw of tags) {
+    const tag = raw.trim();
+    if (tag.length === 0) throw badInput('tags', 'a tag must not be empty');
+    if (tag.length > TAG_LIMITS.maxLength) throw badInput('tags', `a tag is at most ${TAG_LIMITS.maxLength} characters, got ${tag.length}`);
+    if (!out.includes(tag)) out.push(tag);
+  }
+  if (out.length > TAG_LIMITS.maxTags) throw badInput('tags', `a job has at most ${TAG_LIMITS.maxTags} tags, got ${out.length}`);
+  return out;
 }
 
 /** The public view of a record at time `nowMs` (rate and ETA depend on it). */
 export function viewJob(job: JobRecord, nowMs: number): JobView {
-  const processed = job.completed + job.failed;
+  const agg = aggregateOf(job);
+  const processed = agg.completed + agg.failed;
   const finished = isTerminal(job.status);
   let rate: number | null;
   if (finished) {
     const seconds = job.startedAt !== null && job.finishedAt !== null ? (job.finishedAt - job.startedAt) / 1000 : 0;
     rate = seconds > 0 ? processed / seconds : null;
   } else {
-    rate = job.status === 'RUNNING' ? rateAt(job.samples, nowMs) : job.status === 'PAUSED' ? 0 : null;
+    rate = job.status === 'RUNNING' ? rateAt(job.group ? job.group.samples : job.samples, nowMs) : job.status === 'PAUSED' ? 0 : null;
   }
-  const remaining = job.total === null ? null : job.total - processed;
+  const total = agg.total;
+  const remaining = total === null ? null : Math.max(0, total - processed);
   return {
     id: job.id,
     kind: job.kind,
     name: job.name,
     status: job.status,
-    total: job.total,
-    completed: job.completed,
-    failed: job.failed,
-    percent: job.total === null ? null : job.total === 0 ? 100 : Math.min(100, (processed / job.total) * 100),
+    total,
+    completed: agg.completed,
+    failed: agg.failed,
+    percent: total === null ? null : total === 0 ? 100 : Math.min(100, (processed / total) * 100),
     rate,
     etaSeconds: finished ? (job.status === 'COMPLETED' ? 0 : null) : etaSeconds(remaining, rate),
     stage: job.stage,
     message: job.message,
     errorMessage: job.errorMessage,
     metadata: job.metadata,
-    resources: job.resources,
+    resources: agg.resources,
     createdAt: job.createdAt,
     startedAt: job.startedAt,
     finishedAt: job.finishedAt,
@@ -286,7 +358,41 @@ export function viewJob(job: JobRecord, nowMs: number): JobView {
     // `?? 0` / `?? false`: records stored before stall detection existed have neither field.
     heartbeatSeconds: job.heartbeatSeconds ?? 0,
     stalled: job.stalled ?? false,
+    parentId: job.parentId ?? null,
+    tags: job.tags ?? [],
+    childCounts: job.group ? childCountsOf(job.group) : null,
   };
+}
+
+/**
+ * A job's numbers with its children's: its own total, completed, failed and resources plus every child's (as of
+ * the newest child change applied). A total is known when the job's own or any child's is; unknown ones count 0.
+ */
+export function aggregateOf(job: JobRecord): { total: number | null; completed: number; failed: number; resources: Resources | null } {
+  if (!job.group) return { total: job.total, completed: job.completed, failed: job.failed, resources: job.resources };
+  let total = job.total;
+  let completed = job.completed;
+  let failed = job.failed;
+  let resources = job.resources;
+  for (const child of Object.values(job.group.children)) {
+    if (child.total !== null) total = (total ?? 0) + child.total;
+    completed += child.completed;
+    failed += child.failed;
+    if (child.resources) resources = addResources(resources, child.resources);
+  }
+  return { total, completed, failed, resources };
+}
+
+function addResources(a: Resources | null, b: Resources): Resources {
+  if (!a) return { ...b };
+  return { containers: a.containers + b.containers, cpuCores: a.cpuCores + b.cpuCores, memoryGb: a.memoryGb + b.memoryGb, gpus: a.gpus + b.gpus };
+}
+
+/** Children per status. */
+export function childCountsOf(group: GroupState): ChildCounts {
+  const counts: ChildCounts = { queued: 0, running: 0, paused: 0, completed: 0, failed: 0, cancelled: 0 };
+  for (const child of Object.values(group.children)) counts[child.status.toLowerCase() as keyof ChildCounts]++;
+  return counts;
 }
 
 /** A SNAPSHOT event of the job's current state, at the job's current offset (not stored in history). */
@@ -339,6 +445,8 @@ export function restoreJob(last: JobEvent, epoch: string): JobRecord {
     heartbeatSeconds: v.heartbeatSeconds,
     stalled: v.stalled,
     lastReportAt: last.timestamp,
+    ...(v.parentId ? { parentId: v.parentId } : {}),
+    ...(v.tags?.length ? { tags: [...v.tags] } : {}),
   };
 }
 
@@ -347,10 +455,11 @@ export function rotateEpoch(job: JobRecord, epoch: string): JobChange {
   return { job: { ...job, epoch }, events: [], flushAtMs: null };
 }
 
-type Draft = { type: ProgressEventType; message: string | null };
+/** An event before {@link seal} gives it its offset and cursor. */
+export type Draft = { type: ProgressEventType; message: string | null; childId?: string };
 
 /** Gives drafts their offsets and cursors; every event carries the job's state after the whole change. */
-function seal(job: JobRecord, drafts: Draft[], nowMs: number, flushAtMs: number | null): JobChange {
+export function seal(job: JobRecord, drafts: Draft[], nowMs: number, flushAtMs: number | null): JobChange {
   const sealedJob: JobRecord = { ...job, offset: job.offset + drafts.length, updatedAt: nowMs };
   if (drafts.length > 0) sealedJob.progressPending = false;
   if (drafts.some((d) => d.type === 'PROGRESS')) sealedJob.lastProgressAt = nowMs;
@@ -358,7 +467,9 @@ function seal(job: JobRecord, drafts: Draft[], nowMs: number, flushAtMs: number 
   const events = drafts.map((d, i) => {
     const offset = job.offset + i + 1;
     const owner = { tenant: job.tenant, userId: job.ownerId };
-    return { cursor: encodeCursor(job.epoch, offset), offset, runId: job.id, type: d.type, timestamp: nowMs, job: view, message: d.message, owner };
+    const event: JobEvent = { cursor: encodeCursor(job.epoch, offset), offset, runId: job.id, type: d.type, timestamp: nowMs, job: view, message: d.message, owner };
+    if (d.childId) event.childId = d.childId;
+    return event;
   });
   return { job: sealedJob, events, flushAtMs: sealedJob.progressPending ? flushAtMs : null };
 }
@@ -490,6 +601,7 @@ export function finishJob(
   const next: JobRecord = {
     ...job,
     status: outcome,
+    statusExplicit: true,
     startedAt: job.startedAt ?? nowMs,
     finishedAt: nowMs,
     message: outcome === 'FAILED' ? job.message : (message ?? job.message),
@@ -510,7 +622,7 @@ export function setPaused(job: JobRecord, paused: boolean, message: string | nul
   if (paused && job.status === 'QUEUED') throw conflict(`job ${job.id} has not started`);
   if (paused === (job.status === 'PAUSED') || (!paused && job.status === 'QUEUED')) return { job, events: [], flushAtMs: null };
   // A pause or resume is a report from the worker: it ends a stall (no RECOVERED: the PAUSED/RESUMED event says it).
-  const next: JobRecord = { ...job, status: paused ? 'PAUSED' : 'RUNNING', message: message ?? job.message, stalled: false, lastReportAt: nowMs };
+  const next: JobRecord = { ...job, status: paused ? 'PAUSED' : 'RUNNING', message: message ?? job.message, statusExplicit: true, stalled: false, lastReportAt: nowMs };
   if (!paused) next.samples = addRateSample([], nowMs, job.completed + job.failed);
   return seal(next, [{ type: paused ? 'PAUSED' : 'RESUMED', message }], nowMs, null);
 }

@@ -4,6 +4,7 @@
 import { lexicographicSortSchema, printSchema, type GraphQLSchema } from 'graphql';
 import { builder } from './builder.js';
 import './jobs.js';
+import './job-updates.js';
 import './progress.js';
 import './share.js';
 import './commands.js';

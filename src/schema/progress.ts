@@ -20,6 +20,10 @@ export const ProgressEventTypeEnum = builder.enumType('ProgressEventType', {
     COMPLETED: { description: 'Finished successfully (terminal).' },
     FAILED: { description: 'Finished with an error (terminal); `message` is the error.' },
     CANCELLED: { description: 'Cancelled (terminal); `message` is the reason.' },
+    CHILD: {
+      description:
+        'A child of this job (a job group) was added or changed status; `childId` names it, `message` is "<child name>: <STATUS>". The parent\'s aggregate travels in `job` (its own PROGRESS is conflated).',
+    },
   } satisfies Record<(typeof PROGRESS_EVENT_TYPES)[number], unknown>,
 });
 
@@ -32,6 +36,7 @@ export const ProgressEventRef = builder.objectRef<JobEvent>('ProgressEvent').imp
     timestamp: t.expose('timestamp', { type: 'DateTime', description: 'When the event happened.' }),
     job: t.expose('job', { type: BatchJobRef, description: 'The job as it was right after this event.' }),
     message: t.exposeString('message', { nullable: true }),
+    childId: t.id({ nullable: true, description: 'CHILD events: the child that changed; null otherwise.', resolve: (e) => e.childId ?? null }),
   }),
 });
 

@@ -9,9 +9,12 @@
  */
 import { createHash } from 'node:crypto';
 import { canSeeJob, type Viewer } from '../auth/tokens.js';
-import type { JobFilter, ListPosition } from '../backends/types.js';
+import { matchesFilter, type JobFilter, type ListPosition } from '../backends/types.js';
+import type { JobChangeRecord } from '../domain/changes.js';
 import { decodeCursor } from '../domain/cursor.js';
-import { conflict, notFound } from '../domain/errors.js';
+import { conflict, DomainError, notFound } from '../domain/errors.js';
+import { applyChild, childDepth } from '../domain/groups.js';
+import { projectJobList, snapshotUpdate, updateConcerns, type JobListFilter, type JobListState, type JobUpdate } from '../domain/job-list.js';
 import {
   applyProgress,
   createJob,
@@ -31,7 +34,9 @@ import {
   type ProgressReport,
 } from '../domain/job.js';
 import { newEpoch, newJobId } from '../domain/ids.js';
-import { JOB_PREFIX, jobTopic } from '../domain/topics.js';
+import { JOB_LIST_PREFIX, JOB_PREFIX, jobListTopic, jobTopic } from '../domain/topics.js';
+import type { LogHead } from '../backends/topic-log.js';
+import { FilteredStream } from '../delivery/filtered-stream.js';
 import type { Infra } from '../delivery/job-writer.js';
 import { queuePolicy, type LiveStream, type StreamHooks, type StreamTransport } from '../delivery/live-stream.js';
 import type { StreamKind } from '../delivery/stream-kinds.js';
@@ -51,7 +56,8 @@ const JOB_EVENTS = {
     return e.type === 'PROGRESS';
   },
   isFinal(e: JobEvent): boolean {
-    return isTerminal(e.job.status) && e.type !== 'PROGRESS';
+    // The terminal event, or a SNAPSHOT of a finished job; a parent's CHILD event before its own COMPLETED is not.
+    return isTerminal(e.job.status) && e.type !== 'PROGRESS' && e.type !== 'CHILD';
   },
   isReset(e: JobEvent): boolean {
     return e.type === 'SNAPSHOT';
@@ -71,6 +77,31 @@ export interface JobServiceOptions {
   hooks?: StreamHooks;
 }
 
+/** How a jobUpdates stream treats its events: one object for every stream (no per-stream closures). */
+const JOB_UPDATE_EVENTS = {
+  offsetOf(e: JobUpdate): number {
+    return e.offset;
+  },
+  isConflatable(e: JobUpdate): boolean {
+    return e.type === 'PROGRESS';
+  },
+  conflationKey(e: JobUpdate): string {
+    return e.job.id;
+  },
+  isFinal(): boolean {
+    return false;
+  },
+  isReset(e: JobUpdate): boolean {
+    return e.type === 'SNAPSHOT';
+  },
+};
+
+/** Jobs in the first page of a jobUpdates stream (its SNAPSHOT events), newest first. */
+export const JOB_UPDATES_SNAPSHOT = 100;
+
+/** Input of {@link JobService.create}. */
+export type CreateJobInput = NewJobInput & { idempotencyKey?: string | null; parentId?: string | null };
+
 /** A page of {@link JobService.list}. */
 export interface JobPage {
   jobs: JobView[];
@@ -81,6 +112,9 @@ export class JobService {
   private readonly streams = new StreamRegistry<JobEvent>();
   /** The `job:` stream kind: runProgress subscriptions and the reconnect catch-up of job topics. */
   private readonly kind: StreamKind<JobEvent, JobRecord>;
+  private readonly updateStreams = new StreamRegistry<JobUpdate>();
+  /** The `joblist:` stream kind: jobUpdates subscriptions and the reconnect catch-up of tenant job lists. */
+  private readonly listKind: StreamKind<JobUpdate, LogHead<JobListState>>;
 
   /** Job streams (runProgress subscriptions) open on this instance now. */
   get activeStreams(): number {
@@ -108,6 +142,48 @@ export class JobService {
       freshStart: (_topic, job) => [snapshotEvent(job, infra.clock())],
       isFinished: (job) => isTerminal(job.status),
       repair: (topic, last) => this.repair(idOf(topic), last),
+    });
+    const logs = infra.backend.logs;
+    this.listKind = infra.kinds.register<JobUpdate, LogHead<JobListState>>({
+      prefix: JOB_LIST_PREFIX,
+      events: JOB_UPDATE_EVENTS,
+      readHead: (topic) => logs.head<JobListState>(topic),
+      positionOf: (head) => head,
+      positionOfEvent: (e) => decodeCursor(e.cursor),
+      history: (topic, afterOffset) => logs.history<JobUpdate>(topic, afterOffset),
+      // After a reconnect whose gap history no longer covers (more than RUNWATCH_HISTORY updates missed), nothing
+      // is replayed: live updates continue, and a client that needs the full picture resubscribes without `after`.
+      freshStart: () => [],
+    });
+    // Parent aggregation: each child change is applied to its parent's record, in the parent's own commit.
+    infra.changes.project('groups', (change) => this.projectToParent(change));
+    // The tenant's live job list.
+    infra.changes.project('joblist', (change) => this.projectToList(change));
+  }
+
+  /**
+   * The `groups` projector: a child's change moves its parent's aggregate (domain/groups.ts `applyChild`, which
+   * skips a change the parent has at that offset or newer: idempotent). A parent removed by retention is skipped.
+   * Why a projector and not inside the child's commit: a child and its parent are different records with
+   * different keys (no shared hash tag), and many children report concurrently; the parent's compare-and-set
+   * commit serializes them, and the per-child offset makes a retried change harmless.
+   */
+  async projectToParent(change: JobChangeRecord): Promise<void> {
+    const parentId = change.job.parentId;
+    if (!parentId) return;
+    try {
+      await this.infra.writer.change(parentId, (parent, now) => applyChild(parent, change, now, this.infra.writer.intervalMs));
+    } catch (error) {
+      if (error instanceof DomainError && error.code === 'NOT_FOUND') return;
+      throw error;
+    }
+  }
+
+  /** The `joblist` projector: one update per job created, status change and PROGRESS, on the tenant's job list log (idempotent by offset). */
+  async projectToList(change: JobChangeRecord): Promise<void> {
+    await this.infra.backend.logs.append<JobListState, JobUpdate>(jobListTopic(change.job.tenant), (head) => {
+      const projected = projectJobList(head.state, head, change, this.now());
+      return projected && { state: projected.state, events: [projected.event] };
     });
   }
 
@@ -140,20 +216,25 @@ export class JobService {
   }
 
   /**
-   * Creates a QUEUED job in the viewer's tenant. A reused `idempotencyKey` with
-   * the same input returns the first job.
-   * @throws DomainError BAD_USER_INPUT (invalid input), CONFLICT (key reused with other input).
+   * Creates a QUEUED job in the viewer's tenant; with `parentId`, a child of that job (a job group, at most
+   * MAX_DEPTH levels), whose parent then aggregates it. A reused `idempotencyKey` with the same input returns
+   * the first job.
+   * @throws DomainError BAD_USER_INPUT (invalid input, tags out of bounds, too deep), NOT_FOUND (no such parent
+   *   in the viewer's tenant), CONFLICT (key reused with other input; the parent is finished).
    */
-  async create(viewer: Viewer, input: NewJobInput & { idempotencyKey?: string | null }): Promise<JobView> {
+  async create(viewer: Viewer, input: CreateJobInput): Promise<JobView> {
     const now = this.now();
-    const job = createJob(
-      { ...input, heartbeatSeconds: input.heartbeatSeconds ?? this.opts.stallSeconds ?? DEFAULT_STALL_SECONDS },
-      { id: newJobId(now), epoch: newEpoch(), tenant: viewer.tenant, ownerId: viewer.userId },
-      now,
-    );
+    const parentId = input.parentId ?? null;
+    let depth: number | undefined;
+    if (parentId !== null) {
+      const parent = await this.getRecord(viewer, parentId);
+      if (!parent) throw notFound(parentId);
+      depth = childDepth(parent, await this.ancestry(parent));
+    }
+    const job = createJob({ ...input, heartbeatSeconds: input.heartbeatSeconds ?? this.opts.stallSeconds ?? DEFAULT_STALL_SECONDS }, { id: newJobId(now), epoch: newEpoch(), tenant: viewer.tenant, ownerId: viewer.userId, parentId, depth }, now);
     const key = input.idempotencyKey ?? undefined;
     const fingerprint = createHash('sha256')
-      .update(JSON.stringify([job.name, job.kind, job.total, job.metadata]))
+      .update(JSON.stringify([job.name, job.kind, job.total, job.metadata, job.parentId ?? null, job.tags ?? []]))
       .digest('base64url');
     const result = await this.infra.backend.store.create(job, key ? { key, fingerprint } : undefined);
     if (!result.created && result.fingerprint !== fingerprint)
@@ -166,6 +247,18 @@ export class JobService {
       });
     }
     return viewJob(result.job, this.now());
+  }
+
+  /** The ids from a job up through its ancestors (at most MAX_DEPTH + 1 reads; stops at a repeat: the cycle check sees it). */
+  private async ancestry(job: JobRecord): Promise<string[]> {
+    const ids = [job.id];
+    let current: JobRecord | null = job;
+    while (current?.parentId && ids.length <= 4) {
+      ids.push(current.parentId);
+      if (ids.indexOf(current.parentId) !== ids.length - 1) break;
+      current = await this.infra.backend.store.get(current.parentId);
+    }
+    return ids;
   }
 
   /** The job as the viewer sees it, or null when missing or not the viewer's. */
@@ -183,8 +276,7 @@ export class JobService {
   async list(viewer: Viewer, filter: JobFilter, first: number, after: ListPosition | null): Promise<JobPage> {
     if (viewer.jobId !== null) {
       const job = after ? null : await this.getRecord(viewer, viewer.jobId);
-      const matches =
-        job && (!filter.status?.length || filter.status.includes(job.status)) && (!filter.kind?.length || filter.kind.includes(job.kind));
+      const matches = job && matchesFilter(job, filter);
       return { jobs: matches && first > 0 ? [viewJob(job, this.now())] : [], hasNextPage: false };
     }
     const page = await this.infra.backend.store.list(viewer.tenant, filter, first, after);
@@ -242,6 +334,44 @@ export class JobService {
   }
 
   /**
+   * Opens the viewer's tenant's live job list (`jobUpdates`): first a SNAPSHOT per matching job (the newest
+   * {@link JOB_UPDATES_SNAPSHOT}), then every update of a matching job (created, status change, PROGRESS
+   * conflated per job) in log order; with `after` (a cursor of a previous update), the updates after it from
+   * history instead of the snapshot (no gap, no duplicate), or the snapshot when history no longer covers it.
+   * A job-view token sees its one job only. Never ends by itself.
+   * @throws DomainError BAD_USER_INPUT (bad cursor), SERVICE_UNAVAILABLE (Redis away).
+   */
+  async openUpdates(viewer: Viewer, filter: JobListFilter, after: string | null, transport: StreamTransport = {}): Promise<AsyncIterableIterator<JobUpdate>> {
+    const position = after ? decodeCursor(after) : null;
+    const topic = jobListTopic(viewer.tenant);
+    const logs = this.infra.backend.logs;
+    const stream = await this.infra.kinds.open(this.listKind, {
+      topic,
+      after: position,
+      queue: queuePolicy(this.opts, transport),
+      registry: this.updateStreams,
+      readHead: async () => {
+        let head = await logs.head<JobListState>(topic);
+        if (!head) {
+          // A tenant with no list yet gets one, so the snapshot's cursor means something.
+          await logs.append<JobListState, JobUpdate>(topic, (h) => (h.state ? null : { state: { jobs: {} }, events: [] }));
+          head = await logs.head<JobListState>(topic);
+          if (!head) throw new Error(`job list ${topic} vanished`);
+        }
+        return head;
+      },
+      freshStart: async (head) => {
+        const page = await this.list(viewer, filter, JOB_UPDATES_SNAPSHOT, null);
+        const now = this.now();
+        return page.jobs.map((job) => snapshotUpdate(job, head, now));
+      },
+      onReplayed: (count) => this.opts.hooks?.onReplayed?.(count),
+    });
+    const only = viewer.jobId;
+    return new FilteredStream(stream, (e) => (only === null || e.job.id === only) && (e.type === 'SNAPSHOT' || updateConcerns(e, filter)));
+  }
+
+  /**
    * Shutdown: stops conflation timers and ends every open stream with
    * SERVICE_UNAVAILABLE ("server restarting"), so SSE clients see an error
    * (not a normal completion) and resume from their cursor elsewhere.
@@ -249,5 +379,6 @@ export class JobService {
   close(): void {
     this.infra.writer.close();
     this.streams.closeAll(RESTARTING);
+    this.updateStreams.closeAll(RESTARTING);
   }
 }

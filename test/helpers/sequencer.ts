@@ -22,6 +22,8 @@ export const ESTIMATED_SECONDS: Readonly<Record<string, number>> = {
   'test/integration/chaos.test.ts': 16,
   'test/integration/faults.test.ts': 16,
   'test/integration/webhooks-failover.test.ts': 11,
+  'test/integration/groups.test.ts': 12,
+  'test/integration/projectors.test.ts': 8,
   'test/cli/cli.test.ts': 11,
   'test/integration/activity.test.ts': 10,
   'test/integration/stalls.test.ts': 10,

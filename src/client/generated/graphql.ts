@@ -44,6 +44,10 @@ export type CreateBatchJobInput = {
   metadata?: unknown;
   /** Human-readable name, 1..200 characters. */
   name: string;
+  /** Makes the job a child of this one (same tenant): the parent then shows its children's aggregate. Groups are at most 3 levels deep. An unknown parent (or another tenant's) is NOT_FOUND; too deep is BAD_USER_INPUT; a finished parent is CONFLICT. */
+  parentId?: string | null | undefined;
+  /** Tags to filter by (batchJobs, jobUpdates): at most 20, each 1..64 characters after trimming; duplicates are dropped. */
+  tags?: Array<string> | null | undefined;
   /** Items in the job, if known. */
   total?: number | null | undefined;
 };
@@ -78,6 +82,8 @@ export type JobStatus =
 export type ProgressEventType =
   /** Cancelled (terminal); `message` is the reason. */
   | 'CANCELLED'
+  /** A child of this job (a job group) was added or changed status; `childId` names it, `message` is "<child name>: <STATUS>". The parent's aggregate travels in `job` (its own PROGRESS is conflated). */
+  | 'CHILD'
   /** Finished successfully (terminal). */
   | 'COMPLETED'
   /** Finished with an error (terminal); `message` is the error. */
