@@ -16,7 +16,7 @@
  * - Each attempt is recorded (time, status or error, duration): `webhookDeliveries`.
  * - Sent by one instance at a time; on Redis an instance that dies mid-delivery
  *   loses nothing (the queue hands the delivery to another instance once its
- *   lock lapses, after about RUNWATCH_WEBHOOK_TIMEOUT_SECONDS).
+ *   lock lapses: after twice RUNWATCH_WEBHOOK_TIMEOUT_SECONDS, 5 to 30 s).
  * - Addresses: http/https only; every address the host resolves to must be
  *   public unless RUNWATCH_WEBHOOK_ALLOW_PRIVATE=true (dev mode allows
  *   loopback). Checked when the webhook is created and again before every
@@ -107,8 +107,9 @@ export class WebhookService {
     this.queue = this.backend.queues.open<DeliveryTask>('webhooks', (task, info) => this.send(task, info.attempt), {
       retry: opts.retry,
       concurrency: opts.concurrency ?? 16,
-      // BullMQ renews the lock every lockMs / 2 while a POST runs; it lapses only when the instance is gone.
-      lockMs: Math.min(30_000, Math.max(1000, opts.timeoutMs)),
+      // BullMQ renews the lock every lockMs / 2 while a POST runs; it lapses only when the instance is gone (or its
+      // event loop stalls for longer than that, which would send the delivery twice: hence at least 5 s).
+      lockMs: Math.min(30_000, Math.max(5000, 2 * opts.timeoutMs)),
     });
   }
 

@@ -2,7 +2,7 @@
  * Webhooks on Redis when the instance sending a delivery dies (SIGKILL) with
  * the POST in flight: the delivery is not lost — another instance sends it,
  * with the same `webhook-id` and a valid signature, once the dead instance's
- * queue lock lapses (about RUNWATCH_WEBHOOK_TIMEOUT_SECONDS).
+ * queue lock lapses (twice RUNWATCH_WEBHOOK_TIMEOUT_SECONDS, at least 5 s).
  */
 import { describe, expect, it } from 'vitest';
 import { gql } from '../helpers/clients.js';
