@@ -65,11 +65,14 @@ export const JOB_LIST_APPLIED_MAX = 1000;
 
 const STATUS_EVENTS: ReadonlySet<ProgressEventType> = new Set(['STARTED', 'PAUSED', 'RESUMED', 'COMPLETED', 'FAILED', 'CANCELLED']);
 
-/** The job-list update type of a change: CREATED, STATUS, PROGRESS, or null (nothing the list shows: STAGE, ITEM_FAILED alone). */
+/** Event types whose change moves the job's numbers: PROGRESS (conflated per job), and STAGE, ITEM_FAILED, CHILD (which a report emits instead of a PROGRESS). */
+const PROGRESS_EVENTS: ReadonlySet<ProgressEventType> = new Set(['PROGRESS', 'STAGE', 'ITEM_FAILED', 'CHILD']);
+
+/** The job-list update type of a change: CREATED, STATUS, PROGRESS, or null (nothing the list shows). */
 export function updateTypeOf(change: JobChangeRecord): JobUpdateType | null {
   if (change.created) return 'CREATED';
   if (change.types.some((t) => STATUS_EVENTS.has(t))) return 'STATUS';
-  if (change.types.includes('PROGRESS') || change.types.includes('CHILD')) return 'PROGRESS';
+  if (change.types.some((t) => PROGRESS_EVENTS.has(t))) return 'PROGRESS';
   return null;
 }
 

@@ -11,7 +11,10 @@ const JobUpdateTypeEnum = builder.enumType('JobUpdateType', {
     SNAPSHOT: { description: 'A matching job as it is now: the first events of a stream (its first page, newest first).' },
     CREATED: { description: 'A matching job was created.' },
     STATUS: { description: 'A job changed status (started, paused, resumed, finished); `previousStatus` is the one it left.' },
-    PROGRESS: { description: "A job's progress (conflated per job to RUNWATCH_PROGRESS_HZ, like runProgress)." },
+    PROGRESS: {
+      description:
+        "A job's numbers moved: its PROGRESS (conflated per job to RUNWATCH_PROGRESS_HZ, like runProgress), a stage change, failed items, or a child's change for a parent.",
+    },
   } satisfies Record<(typeof JOB_UPDATE_TYPES)[number], unknown>,
 });
 
