@@ -6,6 +6,7 @@
  * it and exits with code 2.
  */
 import { z } from 'zod';
+import { DEFAULT_STALL_SECONDS } from './domain/job.js';
 
 const intFrom = (min: number, max: number) =>
   z
@@ -35,6 +36,9 @@ const envSchema = z.object({
   RUNWATCH_PROGRESS_HZ: numberFrom(0.1, 1000).default(10),
   RUNWATCH_HISTORY: intFrom(1, 1_000_000).default(1000),
   RUNWATCH_SUBSCRIBER_QUEUE: intFrom(10, 1_000_000).default(1000),
+  // The change log projectors consume (issue 18): partitions (Redis), and the takeover time of a change left unacknowledged.
+  RUNWATCH_CHANGE_PARTITIONS: intFrom(1, 1024).default(4),
+  RUNWATCH_CHANGE_CLAIM_MS: intFrom(50, 3_600_000).default(5000),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   // Retention and token policy (issue 9). Defaults in RETENTION_DEFAULTS / TOKEN_DEFAULTS.
   RUNWATCH_RETENTION_DAYS: numberFrom(0.00001, 36_500).optional(),
@@ -53,6 +57,11 @@ const envSchema = z.object({
     .transform((v) => v.split(',').map((o) => o.trim()).filter(Boolean))
     .pipe(z.array(z.string().regex(/^(\*|https?:\/\/[^/\s]+)$/, 'must be * or comma-separated origins like https://app.example.com')))
     .optional(),
+  // Stalls and webhooks (issue 18). Defaults in JOBOPS_DEFAULTS.
+  RUNWATCH_STALL_SECONDS: intFrom(0, 30 * 24 * 3600).optional(),
+  RUNWATCH_WEBHOOK_ALLOW_PRIVATE: z.enum(['true', 'false'], 'must be true or false').optional(),
+  RUNWATCH_WEBHOOK_TIMEOUT_SECONDS: numberFrom(0.1, 300).optional(),
+  RUNWATCH_WEBHOOK_RETRY_BASE_SECONDS: numberFrom(0.001, 3600).optional(),
   OTEL_SDK_DISABLED: z.enum(['true', 'false']).optional(),
   OTEL_TRACES_EXPORTER: z.enum(['otlp', 'console', 'none']).optional(),
   OTEL_EXPORTER_OTLP_ENDPOINT: z.url('must be a URL').optional(),
@@ -74,6 +83,10 @@ export interface Config {
   progressHz: number;
   /** Events kept per job for replay. */
   historySize: number;
+  /** RUNWATCH_CHANGE_PARTITIONS: streams the change log is split into (Redis; see docs/operations.md). */
+  changePartitions: number;
+  /** RUNWATCH_CHANGE_CLAIM_MS: milliseconds a change may stay unacknowledged before another instance applies it. */
+  changeClaimMs: number;
   /**
    * Most events queued for one subscription whose client reads too slowly
    * (PROGRESS beyond the first 64 queued collapses to the newest and does not
@@ -119,6 +132,47 @@ export interface Config {
   allowTokensWithoutExp?: boolean;
   /** RUNWATCH_MAX_TOKEN_TTL_DAYS × 86 400: longest accepted token lifetime (`exp − iat`), seconds. */
   maxTokenTtlSeconds?: number;
+  // Stalls and webhooks: optional like the others; see jobOpsSettings().
+  /** RUNWATCH_STALL_SECONDS: `heartbeatSeconds` of a job created without one; 0 turns stall detection off by default. */
+  stallSeconds?: number;
+  /** Ms between stall sweeps on an instance (a stall is seen at most this late); no variable, tests set it. */
+  stallSweepMs?: number;
+  /**
+   * RUNWATCH_WEBHOOK_ALLOW_PRIVATE: webhook URLs may point at private, loopback and link-local addresses.
+   * Dev mode (no RUNWATCH_JWT_SECRET) allows loopback without it.
+   */
+  webhookAllowPrivate?: boolean;
+  /** RUNWATCH_WEBHOOK_TIMEOUT_SECONDS: most seconds one delivery POST may take (then it counts as failed and is retried). */
+  webhookTimeoutSeconds?: number;
+  /** RUNWATCH_WEBHOOK_RETRY_BASE_SECONDS: delay before the first retry of a delivery; doubles per retry (see docs/webhooks.md). */
+  webhookRetryBaseSeconds?: number;
+}
+
+/** Defaults of the stall and webhook settings of {@link Config}. */
+export const JOBOPS_DEFAULTS = {
+  stallSeconds: DEFAULT_STALL_SECONDS,
+  stallSweepMs: 1000,
+  webhookAllowPrivate: false,
+  webhookTimeoutSeconds: 10,
+  /** 10 attempts, 10 s doubling to at most 1 h: the last attempt comes at most about 85 minutes after the first. */
+  webhookRetryBaseSeconds: 10,
+  webhookAttempts: 10,
+  webhookMaxDelaySeconds: 3600,
+} as const;
+
+/** The stall and webhook settings of a config with defaults filled in. */
+export function jobOpsSettings(config: Config) {
+  return {
+    stallSeconds: config.stallSeconds ?? JOBOPS_DEFAULTS.stallSeconds,
+    stallSweepMs: config.stallSweepMs ?? JOBOPS_DEFAULTS.stallSweepMs,
+    webhookAllowPrivate: config.webhookAllowPrivate ?? JOBOPS_DEFAULTS.webhookAllowPrivate,
+    webhookTimeoutMs: (config.webhookTimeoutSeconds ?? JOBOPS_DEFAULTS.webhookTimeoutSeconds) * 1000,
+    webhookRetry: {
+      attempts: JOBOPS_DEFAULTS.webhookAttempts,
+      baseDelayMs: (config.webhookRetryBaseSeconds ?? JOBOPS_DEFAULTS.webhookRetryBaseSeconds) * 1000,
+      maxDelayMs: JOBOPS_DEFAULTS.webhookMaxDelaySeconds * 1000,
+    },
+  };
 }
 
 /** Defaults of the retention settings of {@link Config}. */
@@ -234,6 +288,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     jwtSecret: v.RUNWATCH_JWT_SECRET,
     progressHz: v.RUNWATCH_PROGRESS_HZ,
     historySize: v.RUNWATCH_HISTORY,
+    changePartitions: v.RUNWATCH_CHANGE_PARTITIONS,
+    changeClaimMs: v.RUNWATCH_CHANGE_CLAIM_MS,
     subscriberQueue: v.RUNWATCH_SUBSCRIBER_QUEUE,
     logLevel: v.LOG_LEVEL,
     metricsToken: v.RUNWATCH_METRICS_TOKEN,
@@ -248,5 +304,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     memoryMaxJobs: v.RUNWATCH_MEMORY_MAX_JOBS,
     allowTokensWithoutExp: v.RUNWATCH_ALLOW_TOKENS_WITHOUT_EXP === undefined ? undefined : v.RUNWATCH_ALLOW_TOKENS_WITHOUT_EXP === 'true',
     maxTokenTtlSeconds: v.RUNWATCH_MAX_TOKEN_TTL_DAYS === undefined ? undefined : daysToSeconds(v.RUNWATCH_MAX_TOKEN_TTL_DAYS),
+    stallSeconds: v.RUNWATCH_STALL_SECONDS,
+    webhookAllowPrivate: v.RUNWATCH_WEBHOOK_ALLOW_PRIVATE === undefined ? undefined : v.RUNWATCH_WEBHOOK_ALLOW_PRIVATE === 'true',
+    webhookTimeoutSeconds: v.RUNWATCH_WEBHOOK_TIMEOUT_SECONDS,
+    webhookRetryBaseSeconds: v.RUNWATCH_WEBHOOK_RETRY_BASE_SECONDS,
   };
 }

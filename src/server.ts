@@ -13,7 +13,7 @@ import { createMemoryBackend } from './backends/memory.js';
 import { createRedisBackend, redactUrl } from './backends/redis.js';
 import type { Backend } from './backends/types.js';
 import { CloseCode } from './close-codes.js';
-import { retentionSettings, tokenPolicy, type Config } from './config.js';
+import { jobOpsSettings, retentionSettings, tokenPolicy, type Config } from './config.js';
 import { createLogger } from './log.js';
 import type { Metrics } from './observe/metrics.js';
 import { createOps } from './ops.js';
@@ -22,7 +22,10 @@ import { ActivityService } from './services/activity.js';
 import { CommandService } from './services/commands.js';
 import { JobService } from './services/jobs.js';
 import { ShareService } from './services/share.js';
+import { StallService } from './services/stalls.js';
+import { WebhookService } from './services/webhooks.js';
 import { createDashboard } from './dashboard/serve.js';
+import { createInfra } from './delivery/job-writer.js';
 import { TrainingService } from './services/training.js';
 import { attachGraphqlWs } from './transport/ws.js';
 import { createYogaApp } from './transport/yoga.js';
@@ -85,6 +88,8 @@ export async function startServer(config: Config, opts: ServerOptions = {}): Pro
         url: config.redisUrl,
         historySize: config.historySize,
         retentionSeconds: retentionSettings(config).retentionSeconds,
+        changePartitions: config.changePartitions,
+        changeClaimIdleMs: config.changeClaimMs,
         onError: onBackendError,
         onConnectionError: () => ops.onBackendError('redis', null),
         // One warning when an outage starts and one line when it ends, whatever the number of retries in between.
@@ -109,22 +114,32 @@ export async function startServer(config: Config, opts: ServerOptions = {}): Pro
   const devToken = config.jwtSecret ? null : await signToken(jwtSecret, { sub: 'dev', scope: SCOPES.join(' ') }, 30 * 24 * 3600);
   const verifier = new TokenVerifier(jwtSecret, tokenPolicy(config));
   const onError = (message: string, error: unknown) => log.warn({ err: error }, message);
-  const jobs = new JobService(backend, clock, {
-    progressHz: config.progressHz,
-    maxQueued: config.subscriberQueue,
+  const jobOps = jobOpsSettings(config);
+  // One write path, one set of stream kinds and one change feed per server; services share them, never each other.
+  const infra = createInfra(backend, clock, { progressHz: config.progressHz, onError });
+  const streamSettings = { maxQueued: config.subscriberQueue, onError, hooks: ops.streamHooks };
+  const jobs = new JobService(infra, { ...streamSettings, stallSeconds: jobOps.stallSeconds });
+  // Training, activity and webhooks follow job changes as projectors of the change log (backends ChangeFeed).
+  const training = new TrainingService(infra, { progressHz: config.progressHz, ...streamSettings });
+  const webhooks = new WebhookService(infra, {
+    allowPrivate: jobOps.webhookAllowPrivate,
+    allowLoopback: !config.jwtSecret,
+    timeoutMs: jobOps.webhookTimeoutMs,
+    retry: jobOps.webhookRetry,
     onError,
-    hooks: ops.streamHooks,
   });
-  // Training and activity follow job changes themselves (JobService.onChange).
-  const training = new TrainingService(backend, jobs, clock, {
-    progressHz: config.progressHz,
-    maxQueued: config.subscriberQueue,
+  const activity = new ActivityService(infra, {
     onError,
-    hooks: ops.streamHooks,
+    // OVER_BUDGET webhooks: the budget is not a job, so its crossing is handed over after its commit (see ActivityServiceOptions).
+    onBudgetHint: (tenant, kind, budget, version, atMs) => (kind === 'OVER_BUDGET' ? webhooks.onOverBudget(tenant, budget, version, atMs) : undefined),
   });
-  const activity = new ActivityService(backend, jobs, clock, { onError });
-  const commands = new CommandService(backend, jobs, clock);
-  const services: Services = { jobs, training, activity, commands, share: new ShareService(jwtSecret, jobs) };
+  const commands = new CommandService(infra);
+  // One stall sweep per instance; its STALLED commits reach activity and webhooks through the change log.
+  const stalls = new StallService(backend, clock, { sweepIntervalMs: jobOps.stallSweepMs, onError });
+  const services: Services = { jobs, training, activity, commands, webhooks, share: new ShareService(jwtSecret, backend.store) };
+  // Every projector's consumer group exists before the first request: no change committed from now on is missed.
+  await backend.changes.ready();
+  stalls.start();
   const yoga = createYogaApp({ verifier, services, backend, log, devToken: devToken ?? undefined, plugins: [...ops.yogaPlugins, ...(opts.plugins ?? [])], cors: ops.policy.cors });
   const dashboard = createDashboard({ devToken: devToken ?? undefined });
   // Idle keep-alive connections must not hold a shutdown up until the client's keep-alive
@@ -166,6 +181,7 @@ export async function startServer(config: Config, opts: ServerOptions = {}): Pro
       // WebSocket clients reconnect, to another instance, and resume from their cursors.
       for (const client of ws.wss.clients) client.close(CloseCode.ServiceRestart, 'Server restarting: reconnect');
       // SSE streams end with SERVICE_UNAVAILABLE, so their clients resume too.
+      stalls.close();
       jobs.close();
       training.close();
       commands.close();

@@ -35,6 +35,9 @@ export const PROGRESS_EVENT_TYPES = [
   'COMPLETED',
   'FAILED',
   'CANCELLED',
+  'STALLED',
+  'RECOVERED',
+  'CHILD',
 ] as const;
 /** The kinds of event on a job's stream. */
 export type ProgressEventType = (typeof PROGRESS_EVENT_TYPES)[number];
@@ -87,6 +90,52 @@ export interface JobRecord {
   lastProgressAt: number | null;
   /** A state change has not been sent as an event yet (a PROGRESS is owed). */
   progressPending: boolean;
+  /** Seconds without a report after which a RUNNING job is stalled; 0: never (see {@link stallCheck}). */
+  heartbeatSeconds: number;
+  /** No report for `heartbeatSeconds` while RUNNING; cleared by the next report (RECOVERED). */
+  stalled: boolean;
+  /** When the worker last reported (progress, pause or resume), epoch ms; the creation time before that. */
+  lastReportAt: number;
+  /** The job's parent (a job group), or null/absent for a top-level job. */
+  parentId?: string | null;
+  /** Depth in its group: 1 for a top-level job, 2 for a child, 3 for a grandchild (at most {@link MAX_DEPTH}); absent: 1. */
+  depth?: number;
+  /** Tags given at creation (see domain/groups.ts TAG_LIMITS); absent on jobs created before tags existed. */
+  tags?: string[];
+  /** A parent's summary of its children (domain/groups.ts); absent on jobs without children. */
+  group?: GroupState;
+  /** The status was set by a person or program (finish, pause, resume): a parent's children no longer decide it. */
+  statusExplicit?: boolean;
+}
+
+/** Deepest level of a job group: a top-level job (1), its children (2), their children (3). */
+export const MAX_DEPTH = 3;
+
+/** What a parent keeps of one child: the child's state as of its change at `offset`. */
+export interface ChildSummary {
+  /** Offset of the child's newest change applied (idempotency of the parent aggregation). */
+  offset: number;
+  status: JobStatus;
+  total: number | null;
+  completed: number;
+  failed: number;
+  resources: Resources | null;
+}
+
+/** A parent's children (by id) and the rate samples of its aggregate (own + children's processed items). */
+export interface GroupState {
+  children: Record<string, ChildSummary>;
+  samples: RateSample[];
+}
+
+/** How many of a parent's children are in each status. */
+export interface ChildCounts {
+  queued: number;
+  running: number;
+  paused: number;
+  completed: number;
+  failed: number;
+  cancelled: number;
 }
 
 /** What clients see of a job: the record's public fields plus derived numbers. */
@@ -114,6 +163,16 @@ export interface JobView {
   finishedAt: number | null;
   updatedAt: number;
   lastCursor: string | null;
+  /** Seconds without a report after which a RUNNING job is stalled; 0: never. */
+  heartbeatSeconds: number;
+  /** RUNNING with no report for `heartbeatSeconds`. */
+  stalled: boolean;
+  /** The job's parent, or null. */
+  parentId: string | null;
+  /** Tags given at creation. */
+  tags: string[];
+  /** Children per status; null for a job without children. */
+  childCounts: ChildCounts | null;
 }
 
 /** One event of a job's stream, as stored in history and published. */
@@ -128,6 +187,8 @@ export interface JobEvent {
   message: string | null;
   /** Owner of the job; internal (not in the GraphQL type), lets an instance restore a job Redis lost. */
   owner: { tenant: Tenant; userId: string };
+  /** CHILD events: the child whose status changed. */
+  childId?: string | null;
 }
 
 /** The result of a state change: the new record, its events, and when a conflated PROGRESS is due. */
@@ -144,6 +205,10 @@ export interface NewJobInput {
   kind: JobKind;
   total?: number | null;
   metadata?: unknown;
+  /** Seconds without a report after which a RUNNING job is stalled (0: never); default 0 here (the service fills RUNWATCH_STALL_SECONDS). */
+  heartbeatSeconds?: number | null;
+  /** Tags (see domain/groups.ts TAG_LIMITS). */
+  tags?: readonly string[] | null;
 }
 
 /** Input of {@link applyProgress}; every field optional. */
@@ -159,7 +224,7 @@ export interface ProgressReport {
 }
 
 /** Limits on free-text and metadata sizes, characters. */
-export const LIMITS = { name: 200, text: 2000, metadataJson: 16_384, maxCount: 2_147_483_647 } as const;
+export const LIMITS = { name: 200, text: 2000, metadataJson: 16_384, maxCount: 2_147_483_647, maxHeartbeatSeconds: 30 * 24 * 3600 } as const;
 
 function checkText(field: string, value: string | null | undefined, max: number): void {
   if (value != null && value.length > max) throw badInput(field, `${field} is longer than ${max} characters`);
@@ -186,6 +251,9 @@ export function validateNewJob(input: NewJobInput): void {
   if (input.name.trim().length === 0) throw badInput('name', 'name must not be empty');
   checkText('name', input.name, LIMITS.name);
   checkCount('total', input.total);
+  const hb = input.heartbeatSeconds;
+  if (hb != null && (!Number.isInteger(hb) || hb < 0 || hb > LIMITS.maxHeartbeatSeconds))
+    throw badInput('heartbeatSeconds', `heartbeatSeconds must be a whole number from 0 (off) to ${LIMITS.maxHeartbeatSeconds}, got ${hb}`);
   if (input.metadata !== undefined && input.metadata !== null) {
     const size = JSON.stringify(input.metadata).length;
     if (size > LIMITS.metadataJson) throw badInput('metadata', `metadata is larger than ${LIMITS.metadataJson} characters of JSON`);
@@ -195,10 +263,11 @@ export function validateNewJob(input: NewJobInput): void {
 /** Creates the record of a new, QUEUED job. @throws DomainError BAD_USER_INPUT (see {@link validateNewJob}). */
 export function createJob(
   input: NewJobInput,
-  ids: { id: string; epoch: string; tenant: Tenant; ownerId: string },
+  ids: { id: string; epoch: string; tenant: Tenant; ownerId: string; parentId?: string | null; depth?: number },
   nowMs: number,
 ): JobRecord {
   validateNewJob(input);
+  const tags = normalizeTags(input.tags);
   return {
     id: ids.id,
     kind: input.kind,
@@ -223,43 +292,107 @@ export function createJob(
     samples: [],
     lastProgressAt: null,
     progressPending: false,
+    heartbeatSeconds: input.heartbeatSeconds ?? 0,
+    stalled: false,
+    lastReportAt: nowMs,
+    ...(ids.parentId ? { parentId: ids.parentId, depth: ids.depth ?? 2 } : {}),
+    ...(tags.length > 0 ? { tags } : {}),
   };
+}
+
+/** Bounds of a job's tags: how many, and characters per tag. */
+export const TAG_LIMITS = { maxTags: 20, maxLength: 64 } as const;
+
+/**
+ * Validates and normalizes tags: trimmed, duplicates dropped, order kept.
+ * @throws DomainError BAD_USER_INPUT for more than {@link TAG_LIMITS}.maxTags tags, an empty tag, or one longer than maxLength.
+ */
+export function normalizeTags(tags: readonly string[] | null | undefined): string[] {
+  if (!tags) return [];
+  const out: string[] = [];
+  for (const raw of tags) {
+    const tag = raw.trim();
+    if (tag.length === 0) throw badInput('tags', 'a tag must not be empty');
+    if (tag.length > TAG_LIMITS.maxLength) throw badInput('tags', `a tag is at most ${TAG_LIMITS.maxLength} characters, got ${tag.length}`);
+    if (!out.includes(tag)) out.push(tag);
+  }
+  if (out.length > TAG_LIMITS.maxTags) throw badInput('tags', `a job has at most ${TAG_LIMITS.maxTags} tags, got ${out.length}`);
+  return out;
 }
 
 /** The public view of a record at time `nowMs` (rate and ETA depend on it). */
 export function viewJob(job: JobRecord, nowMs: number): JobView {
-  const processed = job.completed + job.failed;
+  const agg = aggregateOf(job);
+  const processed = agg.completed + agg.failed;
   const finished = isTerminal(job.status);
   let rate: number | null;
   if (finished) {
     const seconds = job.startedAt !== null && job.finishedAt !== null ? (job.finishedAt - job.startedAt) / 1000 : 0;
     rate = seconds > 0 ? processed / seconds : null;
   } else {
-    rate = job.status === 'RUNNING' ? rateAt(job.samples, nowMs) : job.status === 'PAUSED' ? 0 : null;
+    rate = job.status === 'RUNNING' ? rateAt(job.group ? job.group.samples : job.samples, nowMs) : job.status === 'PAUSED' ? 0 : null;
   }
-  const remaining = job.total === null ? null : job.total - processed;
+  const total = agg.total;
+  const remaining = total === null ? null : Math.max(0, total - processed);
   return {
     id: job.id,
     kind: job.kind,
     name: job.name,
     status: job.status,
-    total: job.total,
-    completed: job.completed,
-    failed: job.failed,
-    percent: job.total === null ? null : job.total === 0 ? 100 : Math.min(100, (processed / job.total) * 100),
+    total,
+    completed: agg.completed,
+    failed: agg.failed,
+    percent: total === null ? null : total === 0 ? 100 : Math.min(100, (processed / total) * 100),
     rate,
     etaSeconds: finished ? (job.status === 'COMPLETED' ? 0 : null) : etaSeconds(remaining, rate),
     stage: job.stage,
     message: job.message,
     errorMessage: job.errorMessage,
     metadata: job.metadata,
-    resources: job.resources,
+    resources: agg.resources,
     createdAt: job.createdAt,
     startedAt: job.startedAt,
     finishedAt: job.finishedAt,
     updatedAt: job.updatedAt,
     lastCursor: job.offset > 0 ? encodeCursor(job.epoch, job.offset) : null,
+    // `?? 0` / `?? false`: records stored before stall detection existed have neither field.
+    heartbeatSeconds: job.heartbeatSeconds ?? 0,
+    stalled: job.stalled ?? false,
+    parentId: job.parentId ?? null,
+    tags: job.tags ?? [],
+    childCounts: job.group ? childCountsOf(job.group) : null,
   };
+}
+
+/**
+ * A job's numbers with its children's: its own total, completed, failed and resources plus every child's (as of
+ * the newest child change applied). A total is known when the job's own or any child's is; unknown ones count 0.
+ */
+export function aggregateOf(job: JobRecord): { total: number | null; completed: number; failed: number; resources: Resources | null } {
+  if (!job.group) return { total: job.total, completed: job.completed, failed: job.failed, resources: job.resources };
+  let total = job.total;
+  let completed = job.completed;
+  let failed = job.failed;
+  let resources = job.resources;
+  for (const child of Object.values(job.group.children)) {
+    if (child.total !== null) total = (total ?? 0) + child.total;
+    completed += child.completed;
+    failed += child.failed;
+    if (child.resources) resources = addResources(resources, child.resources);
+  }
+  return { total, completed, failed, resources };
+}
+
+function addResources(a: Resources | null, b: Resources): Resources {
+  if (!a) return { ...b };
+  return { containers: a.containers + b.containers, cpuCores: a.cpuCores + b.cpuCores, memoryGb: a.memoryGb + b.memoryGb, gpus: a.gpus + b.gpus };
+}
+
+/** Children per status. */
+export function childCountsOf(group: GroupState): ChildCounts {
+  const counts: ChildCounts = { queued: 0, running: 0, paused: 0, completed: 0, failed: 0, cancelled: 0 };
+  for (const child of Object.values(group.children)) counts[child.status.toLowerCase() as keyof ChildCounts]++;
+  return counts;
 }
 
 /** A SNAPSHOT event of the job's current state, at the job's current offset (not stored in history). */
@@ -309,6 +442,11 @@ export function restoreJob(last: JobEvent, epoch: string): JobRecord {
     samples: [],
     lastProgressAt: null,
     progressPending: false,
+    heartbeatSeconds: v.heartbeatSeconds,
+    stalled: v.stalled,
+    lastReportAt: last.timestamp,
+    ...(v.parentId ? { parentId: v.parentId } : {}),
+    ...(v.tags?.length ? { tags: [...v.tags] } : {}),
   };
 }
 
@@ -317,10 +455,11 @@ export function rotateEpoch(job: JobRecord, epoch: string): JobChange {
   return { job: { ...job, epoch }, events: [], flushAtMs: null };
 }
 
-type Draft = { type: ProgressEventType; message: string | null };
+/** An event before {@link seal} gives it its offset and cursor. */
+export type Draft = { type: ProgressEventType; message: string | null; childId?: string };
 
 /** Gives drafts their offsets and cursors; every event carries the job's state after the whole change. */
-function seal(job: JobRecord, drafts: Draft[], nowMs: number, flushAtMs: number | null): JobChange {
+export function seal(job: JobRecord, drafts: Draft[], nowMs: number, flushAtMs: number | null): JobChange {
   const sealedJob: JobRecord = { ...job, offset: job.offset + drafts.length, updatedAt: nowMs };
   if (drafts.length > 0) sealedJob.progressPending = false;
   if (drafts.some((d) => d.type === 'PROGRESS')) sealedJob.lastProgressAt = nowMs;
@@ -328,7 +467,9 @@ function seal(job: JobRecord, drafts: Draft[], nowMs: number, flushAtMs: number 
   const events = drafts.map((d, i) => {
     const offset = job.offset + i + 1;
     const owner = { tenant: job.tenant, userId: job.ownerId };
-    return { cursor: encodeCursor(job.epoch, offset), offset, runId: job.id, type: d.type, timestamp: nowMs, job: view, message: d.message, owner };
+    const event: JobEvent = { cursor: encodeCursor(job.epoch, offset), offset, runId: job.id, type: d.type, timestamp: nowMs, job: view, message: d.message, owner };
+    if (d.childId) event.childId = d.childId;
+    return event;
   });
   return { job: sealedJob, events, flushAtMs: sealedJob.progressPending ? flushAtMs : null };
 }
@@ -341,7 +482,7 @@ function assertOpen(job: JobRecord): void {
  * Applies a progress report.
  *
  * Events: STARTED when a QUEUED job gets its first report, RESUMED when a
- * PAUSED one does, STAGE when the stage changes, ITEM_FAILED when failedDelta > 0,
+ * PAUSED one does, RECOVERED when a stalled one does (see {@link stallCheck}), STAGE when the stage changes, ITEM_FAILED when failedDelta > 0,
  * and otherwise PROGRESS — at most one per `progressIntervalMs` (conflation);
  * a report inside the interval only updates state and returns `flushAtMs`.
  *
@@ -393,6 +534,7 @@ export function applyProgress(job: JobRecord, report: ProgressReport, nowMs: num
     status = 'RUNNING';
     drafts.push({ type: 'RESUMED', message: null });
   }
+  if (job.stalled) drafts.push({ type: 'RECOVERED', message: null });
   const stage = report.stage !== undefined && report.stage !== null ? report.stage : job.stage;
   if (stage !== job.stage) drafts.push({ type: 'STAGE', message: stage });
   if ((report.failedDelta ?? 0) > 0) drafts.push({ type: 'ITEM_FAILED', message: report.message ?? null });
@@ -408,6 +550,8 @@ export function applyProgress(job: JobRecord, report: ProgressReport, nowMs: num
     stage,
     message: report.message ?? job.message,
     resources: report.resources ?? job.resources,
+    stalled: false,
+    lastReportAt: nowMs,
     samples: processedChanged || job.samples.length === 0 ? addRateSample(job.samples, nowMs, completed + failed) : job.samples,
   };
   const changed =
@@ -457,10 +601,12 @@ export function finishJob(
   const next: JobRecord = {
     ...job,
     status: outcome,
+    statusExplicit: true,
     startedAt: job.startedAt ?? nowMs,
     finishedAt: nowMs,
     message: outcome === 'FAILED' ? job.message : (message ?? job.message),
     errorMessage: outcome === 'FAILED' ? message : job.errorMessage,
+    stalled: false,
   };
   return seal(next, [{ type: outcome, message }], nowMs, null);
 }
@@ -475,7 +621,42 @@ export function setPaused(job: JobRecord, paused: boolean, message: string | nul
   checkText('message', message, LIMITS.text);
   if (paused && job.status === 'QUEUED') throw conflict(`job ${job.id} has not started`);
   if (paused === (job.status === 'PAUSED') || (!paused && job.status === 'QUEUED')) return { job, events: [], flushAtMs: null };
-  const next: JobRecord = { ...job, status: paused ? 'PAUSED' : 'RUNNING', message: message ?? job.message };
+  // A pause or resume is a report from the worker: it ends a stall (no RECOVERED: the PAUSED/RESUMED event says it).
+  const next: JobRecord = { ...job, status: paused ? 'PAUSED' : 'RUNNING', message: message ?? job.message, statusExplicit: true, stalled: false, lastReportAt: nowMs };
   if (!paused) next.samples = addRateSample([], nowMs, job.completed + job.failed);
   return seal(next, [{ type: paused ? 'PAUSED' : 'RESUMED', message }], nowMs, null);
+}
+
+/**
+ * Stall detection (RUNWATCH_STALL_SECONDS, `heartbeatSeconds` per job): a
+ * RUNNING job with no report for `heartbeatSeconds` becomes stalled, with one
+ * STALLED event; its next report clears it with RECOVERED (see
+ * {@link applyProgress}). The idea is Temporal's activity heartbeat timeout and
+ * BullMQ's `stalled` event.
+ *
+ * Called by a sweep that keeps one check time per job in a deadline index:
+ * `change` is the STALLED commit when the job is due now (null otherwise —
+ * committed through the store's compare-and-set update, so when several
+ * instances check the same job only one STALLED commits), and `nextCheckAtMs`
+ * when to look at the job again (null: never — finished, or heartbeat 0).
+ * The next check is never later than the job's real deadline: a QUEUED,
+ * PAUSED or stalled job cannot stall sooner than a heartbeat after it next
+ * reports, so it is looked at again a heartbeat from now; a RUNNING one at its
+ * deadline. Reports therefore never have to touch the index.
+ */
+/** Default of RUNWATCH_STALL_SECONDS, a new job's `heartbeatSeconds`: 300 s. */
+export const DEFAULT_STALL_SECONDS = 300;
+
+/** When a new job is first looked at for a stall (a heartbeat after its creation), epoch ms; null: never (heartbeat 0). */
+export const firstStallCheckAt = (job: Pick<JobRecord, 'heartbeatSeconds' | 'createdAt'>): number | null =>
+  job.heartbeatSeconds > 0 ? job.createdAt + job.heartbeatSeconds * 1000 : null;
+
+export function stallCheck(job: JobRecord, nowMs: number): { change: JobChange | null; nextCheckAtMs: number | null } {
+  const heartbeatMs = (job.heartbeatSeconds ?? 0) * 1000;
+  if (heartbeatMs <= 0 || isTerminal(job.status)) return { change: null, nextCheckAtMs: null };
+  if (job.status !== 'RUNNING' || job.stalled) return { change: null, nextCheckAtMs: nowMs + heartbeatMs };
+  const deadline = (job.lastReportAt ?? job.updatedAt) + heartbeatMs;
+  if (nowMs < deadline) return { change: null, nextCheckAtMs: deadline };
+  const next: JobRecord = { ...job, stalled: true };
+  return { change: seal(next, [{ type: 'STALLED', message: `no report for ${job.heartbeatSeconds} s` }], nowMs, null), nextCheckAtMs: nowMs + heartbeatMs };
 }

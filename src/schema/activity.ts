@@ -26,6 +26,8 @@ export const ActivityHintKindEnum = builder.enumType('ActivityHintKind', {
     JOB_FINISHED: { description: 'A job completed.' },
     JOB_FAILED: { description: 'A job failed.' },
     JOB_CANCELLED: { description: 'A job was cancelled.' },
+    JOB_STALLED: { description: 'A RUNNING job sent no report for its `heartbeatSeconds` (it may be stuck or gone).' },
+    JOB_RECOVERED: { description: 'A stalled job reported again.' },
     NEAR_BUDGET: { description: 'Usage reached 90% of the budget.' },
     OVER_BUDGET: { description: 'Usage passed the budget (usage is still recorded; nothing is stopped).' },
   } satisfies Record<(typeof HINT_KINDS)[number], unknown>,

@@ -5,9 +5,11 @@ import type { Logger } from 'pino';
 import type { ViewerContext } from '../request-context.js';
 import type { ActivityService } from '../services/activity.js';
 import type { CommandService } from '../services/commands.js';
-import type { JobService, StreamTransport } from '../services/jobs.js';
+import type { StreamTransport } from '../delivery/live-stream.js';
+import type { JobService } from '../services/jobs.js';
 import type { ShareService } from '../services/share.js';
 import type { TrainingService } from '../services/training.js';
+import type { WebhookService } from '../services/webhooks.js';
 
 /** Services resolvers may call. Resolvers stay thin: they translate arguments and call these. */
 export interface Services {
@@ -17,6 +19,7 @@ export interface Services {
   training: TrainingService;
   commands: CommandService;
   activity: ActivityService;
+  webhooks: WebhookService;
 }
 
 /** The context resolvers get: the {@link ViewerContext} plugins read, plus the services. */

@@ -4,10 +4,13 @@
 import { lexicographicSortSchema, printSchema, type GraphQLSchema } from 'graphql';
 import { builder } from './builder.js';
 import './jobs.js';
+import './job-updates.js';
 import './progress.js';
 import './share.js';
+import './commands.js';
 import './training.js';
 import './activity.js';
+import './webhooks.js';
 
 /** The runwatch GraphQL schema. */
 export const schema: GraphQLSchema = builder.toSchema();

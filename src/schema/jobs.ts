@@ -2,7 +2,9 @@
  * Jobs: the BatchJob type, its queries and the worker/people mutations.
  */
 import { badInput } from '../domain/errors.js';
-import { JOB_KINDS, JOB_STATUSES, type JobView, type Resources } from '../domain/job.js';
+import { JOB_KINDS, JOB_STATUSES, MAX_DEPTH, TAG_LIMITS, type ChildCounts, type JobStatus, type JobView, type Resources } from '../domain/job.js';
+import type { JobPage } from '../services/jobs.js';
+import type { Context } from './context.js';
 import type { ListPosition } from '../backends/types.js';
 import { builder } from './builder.js';
 
@@ -74,10 +76,37 @@ export const BatchJobRef = builder.objectRef<JobView>('BatchJob').implement({
     finishedAt: t.expose('finishedAt', { type: 'DateTime', nullable: true }),
     updatedAt: t.expose('updatedAt', { type: 'DateTime' }),
     resources: t.expose('resources', { type: ResourcesRef, nullable: true, description: 'What the job holds now, as last reported.' }),
+    heartbeatSeconds: t.exposeInt('heartbeatSeconds', {
+      description: 'Seconds without a report after which a RUNNING job is stalled (STALLED event, `stalled: true`); 0: stall detection is off.',
+    }),
+    stalled: t.exposeBoolean('stalled', {
+      description: 'RUNNING, but no report for `heartbeatSeconds`: the worker may be stuck or gone. The next report clears it (RECOVERED event).',
+    }),
     lastCursor: t.exposeString('lastCursor', {
       nullable: true,
       description: 'Cursor of the newest event; pass it as `runProgress(after:)` to get only what comes next. Null before the first event.',
     }),
+    parentId: t.exposeID('parentId', { nullable: true, description: 'The parent of this job in a job group; null for a top-level job.' }),
+    tags: t.exposeStringList('tags', { description: `Tags given at creation (at most ${TAG_LIMITS.maxTags}, each 1..${TAG_LIMITS.maxLength} characters).` }),
+    childCounts: t.field({
+      type: ChildCountsRef,
+      nullable: true,
+      description:
+        "This job's children per status; null for a job without children. A parent's total, completed, failed, percent, rate, etaSeconds and resources are its own plus its children's.",
+      resolve: (job) => job.childCounts,
+    }),
+  }),
+});
+
+const ChildCountsRef = builder.objectRef<ChildCounts>('ChildCounts').implement({
+  description: "How many of a parent's children are in each status.",
+  fields: (t) => ({
+    queued: t.exposeInt('queued'),
+    running: t.exposeInt('running'),
+    paused: t.exposeInt('paused'),
+    completed: t.exposeInt('completed'),
+    failed: t.exposeInt('failed'),
+    cancelled: t.exposeInt('cancelled'),
   }),
 });
 
@@ -135,6 +164,46 @@ function decodeListCursor(cursor: string): ListPosition {
 /** Most jobs per page. */
 export const MAX_PAGE_SIZE = 100;
 
+/** A Relay connection of a page of jobs read after `after`. */
+function connectionOf(page: JobPage, after: ListPosition | null) {
+  const edges = page.jobs.map((node) => ({ cursor: encodeListCursor(node), node }));
+  return {
+    edges,
+    pageInfo: {
+      hasNextPage: page.hasNextPage,
+      hasPreviousPage: after !== null,
+      startCursor: edges[0]?.cursor ?? null,
+      endCursor: edges[edges.length - 1]?.cursor ?? null,
+    },
+  };
+}
+
+/** Reads one page of the viewer's jobs. @throws DomainError BAD_USER_INPUT for a bad `first` or `after`. */
+async function jobPage(
+  ctx: Context,
+  filter: { status?: readonly JobStatus[] | null; kind?: readonly (typeof JOB_KINDS)[number][] | null; tags?: readonly string[] | null; parentId?: string | null },
+  firstArg: number | null | undefined,
+  afterArg: string | null | undefined,
+) {
+  const first = firstArg ?? 20;
+  if (first < 0 || first > MAX_PAGE_SIZE) throw badInput('first', `first must be from 0 to ${MAX_PAGE_SIZE}`);
+  const after = afterArg ? decodeListCursor(afterArg) : null;
+  return connectionOf(await ctx.services.jobs.list(ctx.viewer, filter, first, after), after);
+}
+
+builder.objectField(BatchJobRef, 'children', (t) =>
+  t.field({
+    type: BatchJobConnection,
+    description: `This job's children (a job group), newest first, as a Relay connection; \`first\` defaults to 20 (at most ${MAX_PAGE_SIZE}). Raises BAD_USER_INPUT for a bad \`first\` or \`after\`.`,
+    args: {
+      first: t.arg.int({ description: `Page size, 0..${MAX_PAGE_SIZE}; default 20.` }),
+      after: t.arg.string({ description: 'An `endCursor` or edge `cursor` of a previous page.' }),
+      status: t.arg({ type: [JobStatusEnum], description: 'Only children in one of these statuses.' }),
+    },
+    resolve: (job, args, ctx) => jobPage(ctx, { parentId: job.id, status: args.status }, args.first, args.after),
+  }),
+);
+
 builder.queryFields((t) => ({
   batchJob: t.field({
     type: BatchJobRef,
@@ -151,25 +220,13 @@ builder.queryFields((t) => ({
     args: {
       status: t.arg({ type: [JobStatusEnum], description: 'Only jobs in one of these statuses.' }),
       kind: t.arg({ type: [JobKindEnum], description: 'Only jobs of one of these kinds.' }),
+      tags: t.arg.stringList({ description: 'Only jobs carrying every one of these tags.' }),
+      parentId: t.arg.id({ description: 'Only children of this job.' }),
       first: t.arg.int({ description: `Page size, 0..${MAX_PAGE_SIZE}; default 20.` }),
       after: t.arg.string({ description: 'An `endCursor` or edge `cursor` of a previous page.' }),
     },
-    resolve: async (_root, args, ctx) => {
-      const first = args.first ?? 20;
-      if (first < 0 || first > MAX_PAGE_SIZE) throw badInput('first', `first must be from 0 to ${MAX_PAGE_SIZE}`);
-      const after = args.after ? decodeListCursor(args.after) : null;
-      const page = await ctx.services.jobs.list(ctx.viewer, { status: args.status, kind: args.kind }, first, after);
-      const edges = page.jobs.map((node) => ({ cursor: encodeListCursor(node), node }));
-      return {
-        edges,
-        pageInfo: {
-          hasNextPage: page.hasNextPage,
-          hasPreviousPage: after !== null,
-          startCursor: edges[0]?.cursor ?? null,
-          endCursor: edges[edges.length - 1]?.cursor ?? null,
-        },
-      };
-    },
+    resolve: (_root, args, ctx) =>
+      jobPage(ctx, { status: args.status, kind: args.kind, tags: args.tags, parentId: args.parentId == null ? null : String(args.parentId) }, args.first, args.after),
   }),
 }));
 
@@ -180,6 +237,16 @@ const CreateBatchJobInput = builder.inputType('CreateBatchJobInput', {
     kind: t.field({ type: JobKindEnum, defaultValue: 'BATCH', description: 'Default BATCH.' }),
     total: t.int({ description: 'Items in the job, if known.' }),
     metadata: t.field({ type: 'JSON', description: 'Free-form JSON, at most 16 KiB serialized.' }),
+    heartbeatSeconds: t.int({
+      description:
+        'Seconds without a report after which a RUNNING job counts as stalled (a STALLED event, `stalled: true`, an activity hint, STALLED webhooks); 0 turns stall detection off. Default RUNWATCH_STALL_SECONDS (300). Whole seconds, 0..2592000; negative is BAD_USER_INPUT.',
+    }),
+    parentId: t.id({
+      description: `Makes the job a child of this one (same tenant): the parent then shows its children's aggregate. Groups are at most ${MAX_DEPTH} levels deep. An unknown parent (or another tenant's) is NOT_FOUND; too deep is BAD_USER_INPUT; a finished parent is CONFLICT.`,
+    }),
+    tags: t.stringList({
+      description: `Tags to filter by (batchJobs, jobUpdates): at most ${TAG_LIMITS.maxTags}, each 1..${TAG_LIMITS.maxLength} characters after trimming; duplicates are dropped.`,
+    }),
     idempotencyKey: t.string({
       description: 'A retried create with the same key and input returns the first job; the same key with other input is CONFLICT. Kept 7 days, or until the job is removed (RUNWATCH_RETENTION_DAYS after it finishes) if that is sooner.',
     }),
@@ -204,7 +271,7 @@ builder.mutationFields((t) => ({
   createBatchJob: t.field({
     type: BatchJobRef,
     authScopes: { 'jobs:write': true },
-    description: "Creates a QUEUED job in the caller's tenant. Needs `jobs:write`. Raises BAD_USER_INPUT, CONFLICT (idempotency key reused with other input).",
+    description: "Creates a QUEUED job in the caller's tenant. Needs `jobs:write`. With `parentId`, a child of that job (a job group). Raises BAD_USER_INPUT (input, tags, too deep), NOT_FOUND (no such parent in your tenant), CONFLICT (idempotency key reused with other input; parent finished).",
     args: { input: t.arg({ type: CreateBatchJobInput, required: true }) },
     resolve: (_root, { input }, ctx) =>
       ctx.services.jobs.create(ctx.viewer, {
@@ -212,7 +279,10 @@ builder.mutationFields((t) => ({
         kind: input.kind ?? 'BATCH',
         total: input.total,
         metadata: input.metadata,
+        heartbeatSeconds: input.heartbeatSeconds,
         idempotencyKey: input.idempotencyKey,
+        parentId: input.parentId == null ? null : String(input.parentId),
+        tags: input.tags,
       }),
   }),
   reportProgress: t.field({

@@ -14,10 +14,16 @@ export const ProgressEventTypeEnum = builder.enumType('ProgressEventType', {
     STAGE: { description: 'The stage changed; `message` is the new stage.' },
     ITEM_FAILED: { description: 'Items failed (failedDelta > 0); `message` is the report message.' },
     PAUSED: { description: 'The job was paused.' },
-    RESUMED: { description: 'The job was resumed.' },
+    RESUMED: { description: 'The job was resumed: back from PAUSED.' },
+    STALLED: { description: 'A RUNNING job sent no report for `heartbeatSeconds`; `job.stalled` is true until its next report. `message` says how long. One per stall.' },
+    RECOVERED: { description: 'A stalled job reported again; `job.stalled` is false.' },
     COMPLETED: { description: 'Finished successfully (terminal).' },
     FAILED: { description: 'Finished with an error (terminal); `message` is the error.' },
     CANCELLED: { description: 'Cancelled (terminal); `message` is the reason.' },
+    CHILD: {
+      description:
+        'A child of this job (a job group) was added or changed status; `childId` names it, `message` is "<child name>: <STATUS>". The parent\'s aggregate travels in `job` (its own PROGRESS is conflated).',
+    },
   } satisfies Record<(typeof PROGRESS_EVENT_TYPES)[number], unknown>,
 });
 
@@ -30,6 +36,7 @@ export const ProgressEventRef = builder.objectRef<JobEvent>('ProgressEvent').imp
     timestamp: t.expose('timestamp', { type: 'DateTime', description: 'When the event happened.' }),
     job: t.expose('job', { type: BatchJobRef, description: 'The job as it was right after this event.' }),
     message: t.exposeString('message', { nullable: true }),
+    childId: t.id({ nullable: true, description: 'CHILD events: the child that changed; null otherwise.', resolve: (e) => e.childId ?? null }),
   }),
 });
 

@@ -11,7 +11,8 @@ import {
   type TrainingEvent,
   type TrainingEventInput,
 } from '../domain/training.js';
-import { COMMAND_STATES, COMMAND_TTL, TRAINING_COMMAND_KINDS } from '../domain/commands.js';
+import { COMMAND_STATES, COMMAND_TTL, fromTrainingKind, trainingKindOf, TRAINING_COMMAND_KINDS } from '../domain/commands.js';
+import { COMMAND_STATE_VALUES } from './commands.js';
 import type { CommandView } from '../services/commands.js';
 import { builder } from './builder.js';
 
@@ -324,7 +325,8 @@ function toDomain(e: Record<string, any>, i: number): TrainingEventInput {
 // ---- commands ------------------------------------------------------------
 
 export const TrainingCommandKindEnum = builder.enumType('TrainingCommandKind', {
-  description: 'What a command asks the trainer to do.',
+  description:
+    'What a command asks the trainer to do: the training names of job commands (STOP is the job command CANCEL; SAMPLE and SAVE_CHECKPOINT are CUSTOM job commands of that name, so a worker on `jobCommands` sees them too).',
   values: {
     PAUSE: { description: 'Pause training (the trainer then reports TrainingStatus PAUSED).' },
     RESUME: { description: 'Resume a paused run.' },
@@ -336,12 +338,7 @@ export const TrainingCommandKindEnum = builder.enumType('TrainingCommandKind', {
 
 export const TrainingCommandStateEnum = builder.enumType('TrainingCommandState', {
   description: 'Where a command is: PENDING until the trainer answers (ACKNOWLEDGED or REJECTED) or its time to live passes (EXPIRED).',
-  values: {
-    PENDING: { description: 'Sent; delivered to every trainer subscription of the run until answered or expired.' },
-    ACKNOWLEDGED: { description: 'The trainer accepted it.' },
-    REJECTED: { description: 'The trainer refused it; `message` says why.' },
-    EXPIRED: { description: 'No answer before `expiresAt`; no longer delivered.' },
-  } satisfies Record<(typeof COMMAND_STATES)[number], unknown>,
+  values: COMMAND_STATE_VALUES satisfies Record<(typeof COMMAND_STATES)[number], unknown>,
 });
 
 export const TrainingCommandRef = builder.objectRef<CommandView>('TrainingCommand').implement({
@@ -349,7 +346,8 @@ export const TrainingCommandRef = builder.objectRef<CommandView>('TrainingComman
   fields: (t) => ({
     id: t.exposeID('id', { description: 'Opaque; pass to acknowledgeTrainingCommand and trainingCommand.' }),
     runId: t.exposeID('runId'),
-    command: t.expose('command', { type: TrainingCommandKindEnum }),
+    // Only commands with a training name reach this type (CommandFamily 'training').
+    command: t.field({ type: TrainingCommandKindEnum, resolve: (c) => trainingKindOf(c)! }),
     args: t.expose('args', { type: 'JSON', nullable: true, description: 'Free-form arguments from the sender.' }),
     state: t.expose('state', { type: TrainingCommandStateEnum, description: 'The state when this was read.' }),
     senderId: t.exposeString('senderId', { description: 'User id of the sender.' }),
@@ -369,14 +367,14 @@ builder.queryFields((t) => ({
     authScopes: { 'jobs:read': true },
     description: "A training command by id, with its current state; null when unknown in the caller's tenant. Needs `jobs:read`.",
     args: { id: t.arg.id({ required: true }) },
-    resolve: (_root, args, ctx) => ctx.services.commands.get(ctx.viewer, String(args.id)),
+    resolve: (_root, args, ctx) => ctx.services.commands.get(ctx.viewer, String(args.id), 'training'),
   }),
   recentTrainingCommands: t.field({
     type: [TrainingCommandRef],
     authScopes: { 'jobs:read': true },
     description: "A run's newest commands (up to 200), newest first, with their current states. Needs `jobs:read`. Raises NOT_FOUND (no such run in your tenant).",
     args: { runId: t.arg.id({ required: true }) },
-    resolve: (_root, args, ctx) => ctx.services.commands.list(ctx.viewer, String(args.runId)),
+    resolve: (_root, args, ctx) => ctx.services.commands.list(ctx.viewer, String(args.runId), 'training'),
   }),
 }));
 
@@ -409,7 +407,7 @@ builder.mutationFields((t) => ({
       ttlSeconds: t.arg.int({ description: `Seconds until a PENDING command expires; default ${COMMAND_TTL.defaultSeconds}.` }),
     },
     resolve: (_root, args, ctx) =>
-      ctx.services.commands.send(ctx.viewer, String(args.runId), args.command, args.args ?? null, args.ttlSeconds ?? null),
+      ctx.services.commands.send(ctx.viewer, String(args.runId), fromTrainingKind(args.command), args.args ?? null, args.ttlSeconds ?? null),
   }),
   acknowledgeTrainingCommand: t.field({
     type: TrainingCommandRef,
@@ -417,7 +415,7 @@ builder.mutationFields((t) => ({
     description:
       'The trainer answers a command: accepted → ACKNOWLEDGED, else REJECTED (with `message` saying why). Needs `jobs:write`. Raises NOT_FOUND (no such command in your tenant), CONFLICT (already answered, or EXPIRED), BAD_USER_INPUT (message over 2000 characters).',
     args: { id: t.arg.id({ required: true }), accepted: t.arg.boolean({ required: true }), message: t.arg.string() },
-    resolve: (_root, args, ctx) => ctx.services.commands.acknowledge(ctx.viewer, String(args.id), args.accepted, args.message ?? null),
+    resolve: (_root, args, ctx) => ctx.services.commands.acknowledge(ctx.viewer, String(args.id), args.accepted, args.message ?? null, 'training'),
   }),
 }));
 
@@ -454,7 +452,7 @@ builder.subscriptionFields((t) => ({
     description:
       "For the run's trainer: every PENDING, unexpired command in send order (those sent while no trainer listened first), then new ones live. A command comes again on a new subscription until answered with acknowledgeTrainingCommand. Open until you leave. Needs `jobs:write`. Raises NOT_FOUND (no such run in your tenant).",
     args: { runId: t.arg.id({ required: true }) },
-    subscribe: (_root, args, ctx) => ctx.services.commands.openStream(ctx.viewer, String(args.runId), ctx.transport),
+    subscribe: (_root, args, ctx) => ctx.services.commands.openStream(ctx.viewer, String(args.runId), ctx.transport, 'training'),
     resolve: (c) => c,
   }),
 }));

@@ -1,43 +1,46 @@
 /**
  * Job operations on behalf of a viewer: the thin layer between resolvers,
  * the pure domain and a backend. It checks tenancy (another tenant's job is
- * NOT_FOUND), runs domain changes through the store's atomic update, and
- * owns the trailing-edge flush of conflated PROGRESS (one timer per job with
- * a pending flush, on the instance that deferred it — never per subscriber).
+ * NOT_FOUND), runs domain changes through the shared write path
+ * (delivery/job-writer.ts: the store's atomic update and the trailing-edge
+ * flush of conflated PROGRESS), and opens runProgress streams through the
+ * `job:` stream kind. What reacts to job changes are projectors
+ * (backends ChangeFeed), not callbacks of this service.
  */
 import { createHash } from 'node:crypto';
 import { canSeeJob, type Viewer } from '../auth/tokens.js';
+import { matchesFilter, type JobFilter, type ListPosition } from '../backends/types.js';
+import type { JobChangeRecord } from '../domain/changes.js';
 import { decodeCursor } from '../domain/cursor.js';
-import { conflict, DomainError, isUnavailable, notFound } from '../domain/errors.js';
+import { conflict, DomainError, notFound } from '../domain/errors.js';
+import { applyChild, childDepth } from '../domain/groups.js';
+import { projectJobList, snapshotUpdate, updateConcerns, type JobListFilter, type JobListState, type JobUpdate } from '../domain/job-list.js';
 import {
   applyProgress,
   createJob,
+  DEFAULT_STALL_SECONDS,
   finishJob,
-  flushProgress,
+  firstStallCheckAt,
   isTerminal,
   restoreJob,
   rotateEpoch,
   setPaused,
   snapshotEvent,
   viewJob,
-  type JobChange,
   type JobEvent,
   type JobRecord,
   type JobView,
   type NewJobInput,
   type ProgressReport,
 } from '../domain/job.js';
-import type { Backend, JobFilter, ListPosition } from '../backends/types.js';
-import { jobTopic } from '../backends/types.js';
-import { queuePolicy, type LiveStream, type LiveStreamPolicy, type StreamHooks, type StreamTransport } from '../delivery/live-stream.js';
-import { catchUpEvents } from '../delivery/catch-up.js';
-import { openTopicStream, StreamRegistry } from '../delivery/topic-stream.js';
 import { newEpoch, newJobId } from '../domain/ids.js';
-import type { Clock } from './clock.js';
-
-const JOB_TOPIC_PREFIX = jobTopic('');
-/** A job stream's fresh start (its reset rule, for streams and for the bus's catch-up). */
-const isSnapshot = (e: JobEvent) => e.type === 'SNAPSHOT';
+import { JOB_LIST_PREFIX, JOB_PREFIX, jobListTopic, jobTopic } from '../domain/topics.js';
+import type { LogHead } from '../backends/topic-log.js';
+import { FilteredStream } from '../delivery/filtered-stream.js';
+import type { Infra } from '../delivery/job-writer.js';
+import { queuePolicy, type LiveStream, type StreamHooks, type StreamTransport } from '../delivery/live-stream.js';
+import type { StreamKind } from '../delivery/stream-kinds.js';
+import { RESTARTING, StreamRegistry } from '../delivery/topic-stream.js';
 
 /**
  * How a job stream treats its events (the event half of its LiveStreamPolicy):
@@ -53,26 +56,18 @@ const JOB_EVENTS = {
     return e.type === 'PROGRESS';
   },
   isFinal(e: JobEvent): boolean {
-    return isTerminal(e.job.status) && e.type !== 'PROGRESS';
+    // The terminal event, or a SNAPSHOT of a finished job; a parent's CHILD event before its own COMPLETED is not.
+    return isTerminal(e.job.status) && e.type !== 'PROGRESS' && e.type !== 'CHILD';
   },
-  isReset: isSnapshot,
-} satisfies Partial<LiveStreamPolicy<JobEvent>>;
-
-/**
- * Called after every committed change made through a {@link JobService}
- * (report, finish, pause/resume) with the record before and after it.
- * Awaited before the mutation returns; a throw is reported to `onError` and
- * the change stands.
- */
-export type JobChangeListener = (before: JobRecord, after: JobRecord) => Promise<void> | void;
-
-/** Message streams end with on shutdown (code SERVICE_UNAVAILABLE). */
-export const RESTARTING = 'server restarting: resubscribe with `after` set to your last cursor';
+  isReset(e: JobEvent): boolean {
+    return e.type === 'SNAPSHOT';
+  },
+};
 
 /** Settings of {@link JobService}. */
 export interface JobServiceOptions {
-  /** RUNWATCH_PROGRESS_HZ: most PROGRESS events per second per job. */
-  progressHz: number;
+  /** RUNWATCH_STALL_SECONDS: `heartbeatSeconds` of a job created without one (0: no stall detection); default 300. */
+  stallSeconds?: number;
   /** Subscriber queue length above which PROGRESS events conflate (events). */
   conflateAbove?: number;
   /** Most events queued for one lagging subscriber before it is dropped. */
@@ -82,7 +77,30 @@ export interface JobServiceOptions {
   hooks?: StreamHooks;
 }
 
-export type { StreamHooks, StreamTransport } from '../delivery/live-stream.js';
+/** How a jobUpdates stream treats its events: one object for every stream (no per-stream closures). */
+const JOB_UPDATE_EVENTS = {
+  offsetOf(e: JobUpdate): number {
+    return e.offset;
+  },
+  isConflatable(e: JobUpdate): boolean {
+    return e.type === 'PROGRESS';
+  },
+  conflationKey(e: JobUpdate): string {
+    return e.job.id;
+  },
+  isFinal(): boolean {
+    return false;
+  },
+  isReset(e: JobUpdate): boolean {
+    return e.type === 'SNAPSHOT';
+  },
+};
+
+/** Jobs in the first page of a jobUpdates stream (its SNAPSHOT events), newest first. */
+export const JOB_UPDATES_SNAPSHOT = 100;
+
+/** Input of {@link JobService.create}. */
+export type CreateJobInput = NewJobInput & { idempotencyKey?: string | null; parentId?: string | null };
 
 /** A page of {@link JobService.list}. */
 export interface JobPage {
@@ -91,10 +109,12 @@ export interface JobPage {
 }
 
 export class JobService {
-  private readonly intervalMs: number;
-  private readonly flushTimers = new Map<string, NodeJS.Timeout>();
   private readonly streams = new StreamRegistry<JobEvent>();
-  private readonly changeListeners: JobChangeListener[] = [];
+  /** The `job:` stream kind: runProgress subscriptions and the reconnect catch-up of job topics. */
+  private readonly kind: StreamKind<JobEvent, JobRecord>;
+  private readonly updateStreams = new StreamRegistry<JobUpdate>();
+  /** The `joblist:` stream kind: jobUpdates subscriptions and the reconnect catch-up of tenant job lists. */
+  private readonly listKind: StreamKind<JobUpdate, LogHead<JobListState>>;
 
   /** Job streams (runProgress subscriptions) open on this instance now. */
   get activeStreams(): number {
@@ -103,46 +123,81 @@ export class JobService {
 
   /** Jobs with a conflation flush timer pending on this instance (at most one each; diagnostics, tests). */
   get pendingFlushes(): number {
-    return this.flushTimers.size;
+    return this.infra.writer.pendingFlushes;
   }
 
   constructor(
-    private readonly backend: Backend,
-    private readonly clock: Clock,
+    private readonly infra: Infra,
     private readonly opts: JobServiceOptions,
   ) {
-    this.intervalMs = 1000 / opts.progressHz;
-    backend.bus.onReconnect<JobEvent>(JOB_TOPIC_PREFIX, (topic, last) => this.catchUp(topic, last), isSnapshot);
+    const store = infra.backend.store;
+    const idOf = (topic: string) => topic.slice(JOB_PREFIX.length);
+    this.kind = infra.kinds.register<JobEvent, JobRecord>({
+      prefix: JOB_PREFIX,
+      events: JOB_EVENTS,
+      readHead: (topic) => store.get(idOf(topic)),
+      positionOf: (job) => job,
+      positionOfEvent: (e) => decodeCursor(e.cursor),
+      history: (topic, afterOffset) => store.history(idOf(topic), afterOffset),
+      freshStart: (_topic, job) => [snapshotEvent(job, infra.clock())],
+      isFinished: (job) => isTerminal(job.status),
+      repair: (topic, last) => this.repair(idOf(topic), last),
+    });
+    const logs = infra.backend.logs;
+    this.listKind = infra.kinds.register<JobUpdate, LogHead<JobListState>>({
+      prefix: JOB_LIST_PREFIX,
+      events: JOB_UPDATE_EVENTS,
+      readHead: (topic) => logs.head<JobListState>(topic),
+      positionOf: (head) => head,
+      positionOfEvent: (e) => decodeCursor(e.cursor),
+      history: (topic, afterOffset) => logs.history<JobUpdate>(topic, afterOffset),
+      // After a reconnect whose gap history no longer covers (more than RUNWATCH_HISTORY updates missed), nothing
+      // is replayed: live updates continue, and a client that needs the full picture resubscribes without `after`.
+      freshStart: () => [],
+    });
+    // Parent aggregation: each child change is applied to its parent's record, in the parent's own commit.
+    infra.changes.project('groups', (change) => this.projectToParent(change));
+    // The tenant's live job list.
+    infra.changes.project('joblist', (change) => this.projectToList(change));
   }
 
   /**
-   * Registers a listener of committed job changes (see {@link JobChangeListener}):
-   * services that keep state derived from jobs (account activity, training
-   * streams) register themselves when they are made. Listeners run
-   * concurrently, after the change is stored and before the mutation returns,
-   * on the instance that made the change (once per change, not once per
-   * instance). @returns a function that removes the listener.
+   * The `groups` projector: a child's change moves its parent's aggregate (domain/groups.ts `applyChild`, which
+   * skips a change the parent has at that offset or newer: idempotent). A parent removed by retention is skipped.
+   * Why a projector and not inside the child's commit: a child and its parent are different records with
+   * different keys (no shared hash tag), and many children report concurrently; the parent's compare-and-set
+   * commit serializes them, and the per-child offset makes a retried change harmless.
    */
-  onChange(listener: JobChangeListener): () => void {
-    this.changeListeners.push(listener);
-    return () => {
-      const i = this.changeListeners.indexOf(listener);
-      if (i >= 0) this.changeListeners.splice(i, 1);
-    };
+  async projectToParent(change: JobChangeRecord): Promise<void> {
+    const parentId = change.job.parentId;
+    if (!parentId) return;
+    try {
+      await this.infra.writer.change(parentId, (parent, now) => applyChild(parent, change, now, this.infra.writer.intervalMs));
+    } catch (error) {
+      if (error instanceof DomainError && error.code === 'NOT_FOUND') return;
+      throw error;
+    }
+  }
+
+  /** The `joblist` projector: one update per job created, status change and PROGRESS, on the tenant's job list log (idempotent by offset). */
+  async projectToList(change: JobChangeRecord): Promise<void> {
+    await this.infra.backend.logs.append<JobListState, JobUpdate>(jobListTopic(change.job.tenant), (head) => {
+      const projected = projectJobList(head.state, head, change, this.now());
+      return projected && { state: projected.state, events: [projected.event] };
+    });
   }
 
   /**
-   * Catch-up of one job topic after the bus reconnected (see EventBus.onReconnect
-   * and delivery/catch-up.ts): first, when Redis lost the job (restarted
-   * empty), the job is restored from the newest event seen, under a new epoch;
-   * when the job went back in time (Redis restored an older state), its epoch
-   * is rotated so old cursors cannot resume into the new timeline. Then the
-   * events stored after the newest one seen, or a SNAPSHOT (which resets
-   * subscribers) when the epoch changed or history does not cover the gap.
+   * Before a job topic catches up after the bus reconnected: when Redis lost
+   * the job (restarted empty), the job is restored from the newest event seen,
+   * under a new epoch; when the job went back in time (Redis restored an older
+   * state), its epoch is rotated so old cursors cannot resume into the new
+   * timeline. The catch-up then delivers the events stored after the newest
+   * one seen, or a SNAPSHOT (which resets subscribers) when the epoch changed
+   * or history does not cover the gap (delivery/stream-kinds.ts).
    */
-  private async catchUp(topic: string, last: JobEvent | null): Promise<JobEvent[]> {
-    const jobId = topic.slice(JOB_TOPIC_PREFIX.length);
-    const store = this.backend.store;
+  private async repair(jobId: string, last: JobEvent | null): Promise<void> {
+    const store = this.infra.backend.store;
     let job = await store.get(jobId);
     if (!job && last) {
       await store.restore(restoreJob(last, newEpoch()));
@@ -151,47 +206,69 @@ export class JobService {
     if (job && last) {
       const seen = decodeCursor(last.cursor);
       if (seen.epoch === job.epoch && job.offset < seen.offset) {
-        const rotated = await store.update(jobId, (current) =>
-          current.epoch === seen.epoch && current.offset < seen.offset ? rotateEpoch(current, newEpoch()) : null,
-        );
-        job = rotated?.job ?? (await store.get(jobId)) ?? job;
+        await store.update(jobId, (current) => (current.epoch === seen.epoch && current.offset < seen.offset ? rotateEpoch(current, newEpoch()) : null));
       }
     }
-    const head = job;
-    return catchUpEvents<JobEvent, JobRecord>(last, {
-      readHead: async () => head,
-      positionOf: (j) => j,
-      history: (afterOffset) => store.history(jobId, afterOffset),
-      freshStart: (j) => [snapshotEvent(j, this.clock())],
-    });
+  }
+
+  private now(): number {
+    return this.infra.clock();
   }
 
   /**
-   * Creates a QUEUED job in the viewer's tenant. A reused `idempotencyKey` with
-   * the same input returns the first job.
-   * @throws DomainError BAD_USER_INPUT (invalid input), CONFLICT (key reused with other input).
+   * Creates a QUEUED job in the viewer's tenant; with `parentId`, a child of that job (a job group, at most
+   * MAX_DEPTH levels), whose parent then aggregates it. A reused `idempotencyKey` with the same input returns
+   * the first job.
+   * @throws DomainError BAD_USER_INPUT (invalid input, tags out of bounds, too deep), NOT_FOUND (no such parent
+   *   in the viewer's tenant), CONFLICT (key reused with other input; the parent is finished).
    */
-  async create(viewer: Viewer, input: NewJobInput & { idempotencyKey?: string | null }): Promise<JobView> {
-    const now = this.clock();
-    const job = createJob(input, { id: newJobId(now), epoch: newEpoch(), tenant: viewer.tenant, ownerId: viewer.userId }, now);
+  async create(viewer: Viewer, input: CreateJobInput): Promise<JobView> {
+    const now = this.now();
+    const parentId = input.parentId ?? null;
+    let depth: number | undefined;
+    if (parentId !== null) {
+      const parent = await this.getRecord(viewer, parentId);
+      if (!parent) throw notFound(parentId);
+      depth = childDepth(parent, await this.ancestry(parent));
+    }
+    const job = createJob({ ...input, heartbeatSeconds: input.heartbeatSeconds ?? this.opts.stallSeconds ?? DEFAULT_STALL_SECONDS }, { id: newJobId(now), epoch: newEpoch(), tenant: viewer.tenant, ownerId: viewer.userId, parentId, depth }, now);
     const key = input.idempotencyKey ?? undefined;
     const fingerprint = createHash('sha256')
-      .update(JSON.stringify([job.name, job.kind, job.total, job.metadata]))
+      .update(JSON.stringify([job.name, job.kind, job.total, job.metadata, job.parentId ?? null, job.tags ?? []]))
       .digest('base64url');
-    const result = await this.backend.store.create(job, key ? { key, fingerprint } : undefined);
+    const result = await this.infra.backend.store.create(job, key ? { key, fingerprint } : undefined);
     if (!result.created && result.fingerprint !== fingerprint)
       throw conflict(`idempotencyKey ${JSON.stringify(key)} was already used with other input`);
-    return viewJob(result.job, this.clock());
+    // Its first stall check (services/stalls.ts); reports never touch the index again.
+    const checkAt = result.created ? firstStallCheckAt(result.job) : null;
+    if (checkAt !== null) {
+      await this.infra.backend.deadlines.schedule(job.id, checkAt).catch((error: unknown) => {
+        this.opts.onError?.(`job ${job.id}: cannot schedule its stall check; it will not be marked stalled`, error);
+      });
+    }
+    return viewJob(result.job, this.now());
+  }
+
+  /** The ids from a job up through its ancestors (at most MAX_DEPTH + 1 reads; stops at a repeat: the cycle check sees it). */
+  private async ancestry(job: JobRecord): Promise<string[]> {
+    const ids = [job.id];
+    let current: JobRecord | null = job;
+    while (current?.parentId && ids.length <= 4) {
+      ids.push(current.parentId);
+      if (ids.indexOf(current.parentId) !== ids.length - 1) break;
+      current = await this.infra.backend.store.get(current.parentId);
+    }
+    return ids;
   }
 
   /** The job as the viewer sees it, or null when missing or not the viewer's. */
   async get(viewer: Viewer, id: string): Promise<JobView | null> {
     const job = await this.getRecord(viewer, id);
-    return job && viewJob(job, this.clock());
+    return job && viewJob(job, this.now());
   }
 
   private async getRecord(viewer: Viewer, id: string): Promise<JobRecord | null> {
-    const job = await this.backend.store.get(id);
+    const job = await this.infra.backend.store.get(id);
     return job && canSeeJob(viewer, job) ? job : null;
   }
 
@@ -199,12 +276,11 @@ export class JobService {
   async list(viewer: Viewer, filter: JobFilter, first: number, after: ListPosition | null): Promise<JobPage> {
     if (viewer.jobId !== null) {
       const job = after ? null : await this.getRecord(viewer, viewer.jobId);
-      const matches =
-        job && (!filter.status?.length || filter.status.includes(job.status)) && (!filter.kind?.length || filter.kind.includes(job.kind));
-      return { jobs: matches && first > 0 ? [viewJob(job, this.clock())] : [], hasNextPage: false };
+      const matches = job && matchesFilter(job, filter);
+      return { jobs: matches && first > 0 ? [viewJob(job, this.now())] : [], hasNextPage: false };
     }
-    const page = await this.backend.store.list(viewer.tenant, filter, first, after);
-    const now = this.clock();
+    const page = await this.infra.backend.store.list(viewer.tenant, filter, first, after);
+    const now = this.now();
     return { jobs: page.jobs.map((j) => viewJob(j, now)), hasNextPage: page.hasNextPage };
   }
 
@@ -213,7 +289,7 @@ export class JobService {
    * @throws DomainError NOT_FOUND, CONFLICT, BAD_USER_INPUT; nothing changes on error.
    */
   report(viewer: Viewer, jobId: string, report: ProgressReport): Promise<JobView> {
-    return this.change(viewer, jobId, (job, now) => applyProgress(job, report, now, this.intervalMs));
+    return this.change(viewer, jobId, (job, now) => applyProgress(job, report, now, this.infra.writer.intervalMs));
   }
 
   /** Completes, fails or cancels a job. @throws DomainError NOT_FOUND, CONFLICT, BAD_USER_INPUT. */
@@ -226,50 +302,12 @@ export class JobService {
     return this.change(viewer, jobId, (job, now) => setPaused(job, paused, message, now));
   }
 
-  private async change(viewer: Viewer, jobId: string, apply: (job: JobRecord, nowMs: number) => JobChange): Promise<JobView> {
-    let before: JobRecord | null = null;
-    const result = await this.backend.store.update(jobId, (job) => {
+  private async change(viewer: Viewer, jobId: string, apply: (job: JobRecord, nowMs: number) => ReturnType<typeof applyProgress>): Promise<JobView> {
+    const change = await this.infra.writer.change(jobId, (job, now) => {
       if (!canSeeJob(viewer, job)) throw notFound(jobId);
-      before = job;
-      return apply(job, this.clock());
+      return apply(job, now);
     });
-    const change = result!;
-    if (change.flushAtMs !== null) this.scheduleFlush(jobId, change.flushAtMs);
-    if (before) await this.notifyChange(jobId, before, change.job);
-    return viewJob(change.job, this.clock());
-  }
-
-  private async notifyChange(jobId: string, before: JobRecord, after: JobRecord): Promise<void> {
-    await Promise.all(
-      this.changeListeners.map(async (listener) => {
-        try {
-          await listener(before, after);
-        } catch (error) {
-          this.opts.onError?.(`job change listener failed for job ${jobId}`, error);
-        }
-      }),
-    );
-  }
-
-  /** One timer per job: when it fires, the owed PROGRESS goes out if no newer event already carried the state. */
-  private scheduleFlush(jobId: string, atMs: number): void {
-    if (this.flushTimers.has(jobId)) return;
-    const timer = setTimeout(() => {
-      this.flushTimers.delete(jobId);
-      this.backend.store
-        .update(jobId, (job) => flushProgress(job, this.clock(), this.intervalMs))
-        .then((change) => {
-          if (change?.flushAtMs != null) this.scheduleFlush(jobId, change.flushAtMs);
-        })
-        .catch((error) => {
-          // The job is gone or finished: nothing is owed. Redis away: try again later.
-          if (error instanceof DomainError && error.code !== 'SERVICE_UNAVAILABLE') return;
-          if (!isUnavailable(error)) this.opts.onError?.(`conflation flush of job ${jobId} failed; retrying`, error);
-          this.scheduleFlush(jobId, this.clock() + this.intervalMs);
-        });
-    }, Math.max(0, atMs - this.clock()));
-    timer.unref();
-    this.flushTimers.set(jobId, timer);
+    return viewJob(change!.job, this.now());
   }
 
   /**
@@ -281,24 +319,56 @@ export class JobService {
    */
   async openStream(viewer: Viewer, jobId: string, after: string | null, transport: StreamTransport = {}): Promise<LiveStream<JobEvent>> {
     const position = after ? decodeCursor(after) : null;
-    return openTopicStream<JobEvent, JobRecord>({
-      source: { bus: this.backend.bus, topic: jobTopic(jobId) },
-      policy: { ...JOB_EVENTS, ...queuePolicy(this.opts, transport) },
+    return this.infra.kinds.open(this.kind, {
+      topic: jobTopic(jobId),
+      after: position,
+      queue: queuePolicy(this.opts, transport),
       registry: this.streams,
       readHead: async () => {
         const job = await this.getRecord(viewer, jobId);
         if (!job) throw notFound(jobId);
         return job;
       },
-      freshStart: (job) => [snapshotEvent(job, this.clock())],
-      resume: {
-        after: position,
-        positionOf: (job) => job,
-        history: (afterOffset) => this.backend.store.history(jobId, afterOffset),
-        isFinished: (job) => isTerminal(job.status),
-        onReplayed: (count) => this.opts.hooks?.onReplayed?.(count),
-      },
+      onReplayed: (count) => this.opts.hooks?.onReplayed?.(count),
     });
+  }
+
+  /**
+   * Opens the viewer's tenant's live job list (`jobUpdates`): first a SNAPSHOT per matching job (the newest
+   * {@link JOB_UPDATES_SNAPSHOT}), then every update of a matching job (created, status change, PROGRESS
+   * conflated per job) in log order; with `after` (a cursor of a previous update), the updates after it from
+   * history instead of the snapshot (no gap, no duplicate), or the snapshot when history no longer covers it.
+   * A job-view token sees its one job only. Never ends by itself.
+   * @throws DomainError BAD_USER_INPUT (bad cursor), SERVICE_UNAVAILABLE (Redis away).
+   */
+  async openUpdates(viewer: Viewer, filter: JobListFilter, after: string | null, transport: StreamTransport = {}): Promise<AsyncIterableIterator<JobUpdate>> {
+    const position = after ? decodeCursor(after) : null;
+    const topic = jobListTopic(viewer.tenant);
+    const logs = this.infra.backend.logs;
+    const stream = await this.infra.kinds.open(this.listKind, {
+      topic,
+      after: position,
+      queue: queuePolicy(this.opts, transport),
+      registry: this.updateStreams,
+      readHead: async () => {
+        let head = await logs.head<JobListState>(topic);
+        if (!head) {
+          // A tenant with no list yet gets one, so the snapshot's cursor means something.
+          await logs.append<JobListState, JobUpdate>(topic, (h) => (h.state ? null : { state: { jobs: {} }, events: [] }));
+          head = await logs.head<JobListState>(topic);
+          if (!head) throw new Error(`job list ${topic} vanished`);
+        }
+        return head;
+      },
+      freshStart: async (head) => {
+        const page = await this.list(viewer, filter, JOB_UPDATES_SNAPSHOT, null);
+        const now = this.now();
+        return page.jobs.map((job) => snapshotUpdate(job, head, now));
+      },
+      onReplayed: (count) => this.opts.hooks?.onReplayed?.(count),
+    });
+    const only = viewer.jobId;
+    return new FilteredStream(stream, (e) => (only === null || e.job.id === only) && (e.type === 'SNAPSHOT' || updateConcerns(e, filter)));
   }
 
   /**
@@ -307,8 +377,8 @@ export class JobService {
    * (not a normal completion) and resume from their cursor elsewhere.
    */
   close(): void {
-    for (const timer of this.flushTimers.values()) clearTimeout(timer);
-    this.flushTimers.clear();
+    this.infra.writer.close();
     this.streams.closeAll(RESTARTING);
+    this.updateStreams.closeAll(RESTARTING);
   }
 }

@@ -27,8 +27,9 @@ export interface ServerProcess {
  * Starts `src/main.ts` on a free port with the test secret; resolves when it prints its URL.
  * `env` adds to or overrides the environment; a variable set to undefined is removed (e.g.
  * `RUNWATCH_JWT_SECRET: undefined` for dev mode).
+ * `opts.listenTimeoutMs` (default 60 000): loading the server's modules under tsx takes long on a busy machine.
  */
-export async function spawnServer(env: Record<string, string | undefined>): Promise<ServerProcess> {
+export async function spawnServer(env: Record<string, string | undefined>, opts: { listenTimeoutMs?: number } = {}): Promise<ServerProcess> {
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
     env: { ...process.env, PORT: '0', HOST: '127.0.0.1', RUNWATCH_JWT_SECRET: TEST_SECRET, LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -48,7 +49,7 @@ export async function spawnServer(env: Record<string, string | undefined>): Prom
       void exited.then((code) => reject(new Error(`server exited (${code}) before listening:\n${output}`)));
     }),
     // Loading the server's modules takes about 2 s alone, and far longer on a loaded 2-core machine.
-    60_000,
+    opts.listenTimeoutMs ?? 60_000,
     'the server process to listen',
   );
   return { url, pid: child.pid!, exited, kill: (signal) => child.kill(signal), output: () => output };

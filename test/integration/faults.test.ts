@@ -116,7 +116,7 @@ describe('redis-server restarted mid-stream with its data (AOF)', () => {
 });
 
 describe('an instance whose Redis subscriber connection drops', () => {
-  it('catches job and training streams up from history when it reconnects', async () => {
+  it('catches job, training, command and job-list streams up when it reconnects', async () => {
     const [a, b] = await Promise.all([startTestServer({ backend: 'redis' }), startTestServer({ backend: 'redis' })]);
     const tok = await token({ inst: freshInstitute() });
     const { createBatchJob: job } = await gql(b.url, tok, CREATE, { input: { name: 'blip', kind: 'TRAINING', total: 100 } });
@@ -135,14 +135,33 @@ describe('an instance whose Redis subscriber connection drops', () => {
     await logs.waitFor((items) => items.some((e) => e.message === 'before'), 'the first log line');
     await gql(b.url, tok, REPORT, { input: { jobId: job.id, completed: 1, stage: 'warmup' } });
     await progress.waitFor((items) => items.at(-1)?.job.stage === 'warmup', 'the first stage');
+    // A trainer's command stream and the tenant's job list, on A too (every stream kind catches up the same way).
+    const COMMANDS = `subscription($runId: ID!) { trainingCommands(runId: $runId) { id command } }`;
+    const SEND = `mutation($runId: ID!, $command: TrainingCommandKind!) { sendTrainingCommand(runId: $runId, command: $command) { id } }`;
+    const UPDATES = `subscription { jobUpdates { type cursor job { id stage } } }`;
+    const commands = subscribeWs(wsClient(a.url, tok), COMMANDS, { runId: job.id }, 'trainingCommands');
+    const updates = subscribeWs(wsClient(a.url, tok), UPDATES, {}, 'jobUpdates');
+    await updates.waitForCount(1); // the snapshot: live
+    await waitUntil(() => bus.subscribedChannels(), (channels) => channels.includes(`runwatch:commands:${job.id}`), 'the command subscription to be live on A');
+    const first = (await gql(b.url, tok, SEND, { runId: job.id, command: 'SAMPLE' })).sendTrainingCommand.id;
+    await commands.waitFor((items) => items.some((c) => c.id === first), 'the first command');
 
     // A's subscriber connection goes away; what B publishes meanwhile never reaches A over pub/sub.
     subscriber.disconnect();
+    const sentInGap: string[] = [];
     for (let i = 1; i <= 5; i++) {
       await gql(b.url, tok, REPORT, { input: { jobId: job.id, completed: 1 + i, stage: `gap-${i}` } });
       await log(`gap-${i}`);
+      if (i <= 2) sentInGap.push((await gql(b.url, tok, SEND, { runId: job.id, command: 'SAMPLE' })).sendTrainingCommand.id);
     }
     await subscriber.connect();
+    await commands.waitFor((items) => sentInGap.every((id) => items.some((c) => c.id === id)), 'the commands sent while disconnected', 15_000);
+    expect(commands.items.map((c) => c.id)).toEqual([first, ...sentInGap]);
+    await updates.waitFor((items) => items.some((u) => u.job.stage === 'gap-5'), 'the job list updates made while disconnected', 15_000);
+    const listed = updates.items.slice(1).map((u) => u.cursor);
+    expect(new Set(listed).size).toBe(listed.length);
+    commands.dispose();
+    updates.dispose();
     await progress.waitFor((items) => items.at(-1)?.job.stage === 'gap-5', 'the stages published while disconnected', 15_000);
     await logs.waitFor((items) => items.some((e) => e.message === 'gap-5'), 'the log lines published while disconnected', 15_000);
     expect(progress.items.filter((e) => e.type === 'STAGE').map((e) => e.job.stage)).toEqual(['warmup', 'gap-1', 'gap-2', 'gap-3', 'gap-4', 'gap-5']);

@@ -23,6 +23,8 @@ describe('configuration', () => {
       jwtSecret: undefined,
       progressHz: 10,
       historySize: 1000,
+      changePartitions: 4,
+      changeClaimMs: 5000,
       subscriberQueue: 1000,
       logLevel: 'info',
     });

@@ -14,7 +14,10 @@ import { openTopicStream, StreamRegistry, type LiveSource, type TopicStreamSpec 
 import { DomainError } from '../../src/domain/errors.js';
 import { ActivityService } from '../../src/services/activity.js';
 import { CommandService } from '../../src/services/commands.js';
+import { fromTrainingKind } from '../../src/domain/commands.js';
 import { JobService } from '../../src/services/jobs.js';
+import { createInfra } from '../../src/delivery/job-writer.js';
+import type { MemoryChangeFeed } from '../../src/backends/memory-changes.js';
 import { TrainingService } from '../../src/services/training.js';
 import { testStreamOptions, type Ev } from '../helpers/live-stream-options.js';
 import type { TrainingEventInput } from '../../src/domain/training.js';
@@ -33,7 +36,7 @@ function countingBus(bus: EventBus) {
       };
     },
     topicCount: () => bus.topicCount(),
-    onReconnect: (prefix, catchUp, isReset) => bus.onReconnect(prefix, catchUp, isReset),
+    onGap: (handler) => bus.onGap(handler),
     close: () => bus.close(),
   };
   return { bus: counted, releases };
@@ -65,10 +68,11 @@ function world(opts: { conflateAbove?: number; maxQueued?: number } = {}) {
   const hooks = { onDropped: (n: number) => dropped.push(n) };
   const errors: unknown[] = [];
   const onError = (_m: string, e: unknown) => errors.push(e);
-  const jobs = new JobService(backend, clock, { progressHz: 10, onError, hooks, ...opts });
-  const training = new TrainingService(backend, jobs, clock, { progressHz: 10, onError, hooks, ...opts });
-  const commands = new CommandService(backend, jobs, clock);
-  const activity = new ActivityService(backend, jobs, clock, { onError, updateHz: 1000 });
+  const infra = createInfra(backend, clock, { progressHz: 10, onError });
+  const jobs = new JobService(infra, { onError, hooks, ...opts });
+  const training = new TrainingService(infra, { progressHz: 10, onError, hooks, ...opts });
+  const commands = new CommandService(infra);
+  const activity = new ActivityService(infra, { onError, updateHz: 1000 });
   const close = () => {
     jobs.close();
     training.close();
@@ -76,7 +80,9 @@ function world(opts: { conflateAbove?: number; maxQueued?: number } = {}) {
     activity.close();
   };
   closers.push(close);
-  return { backend, raw, bus, releases, jobs, training, commands, activity, clock, advance: (ms: number) => (now += ms), dropped, errors, close };
+  /** Resolves when the projectors (activity, training) have applied every job change so far. */
+  const projected = () => (raw.changes as MemoryChangeFeed).idle();
+  return { backend, raw, bus, releases, jobs, training, commands, activity, clock, advance: (ms: number) => (now += ms), dropped, errors, close, projected };
 }
 const closers: (() => void)[] = [];
 afterEach(() => {
@@ -514,14 +520,14 @@ describe('trainingCommands on the topic stream', () => {
   it('fresh start: the pending, unexpired commands in order; then new ones live; answered or expired ones never', async () => {
     const w = world();
     const run = await w.jobs.create(viewer, { name: 'r', kind: 'TRAINING' });
-    const a = await w.commands.send(viewer, run.id, 'SAVE_CHECKPOINT', null, 60);
-    const b = await w.commands.send(viewer, run.id, 'SAMPLE', null, 5);
-    const c = await w.commands.send(viewer, run.id, 'PAUSE', null, 60);
+    const a = await w.commands.send(viewer, run.id, fromTrainingKind('SAVE_CHECKPOINT'), null, 60);
+    const b = await w.commands.send(viewer, run.id, fromTrainingKind('SAMPLE'), null, 5);
+    const c = await w.commands.send(viewer, run.id, fromTrainingKind('PAUSE'), null, 60);
     await w.commands.acknowledge(viewer, c.id, true, null);
     w.advance(10_000); // b expired
     const s = await w.commands.openStream(viewer, run.id);
     expect((await take(s, 1)).map((x) => x.id)).toEqual([a.id]);
-    const d = await w.commands.send(viewer, run.id, 'RESUME', null, 60);
+    const d = await w.commands.send(viewer, run.id, fromTrainingKind('RESUME'), null, 60);
     expect((await take(s, 1)).map((x) => x.id)).toEqual([d.id]);
     void b;
     await s.return();
@@ -534,12 +540,12 @@ describe('trainingCommands on the topic stream', () => {
     const head = w.backend.logs.head.bind(w.backend.logs);
     let sent: string | null = null;
     w.backend.logs.head = (async (topic: string) => {
-      if (!sent) sent = (await w.commands.send(viewer, run.id, 'SAVE_CHECKPOINT', null, 60)).id;
+      if (!sent) sent = (await w.commands.send(viewer, run.id, fromTrainingKind('SAVE_CHECKPOINT'), null, 60)).id;
       return head(topic);
     }) as typeof w.backend.logs.head;
     const s = await w.commands.openStream(viewer, run.id);
     w.backend.logs.head = head;
-    const next = await w.commands.send(viewer, run.id, 'PAUSE', null, 60);
+    const next = await w.commands.send(viewer, run.id, fromTrainingKind('PAUSE'), null, 60);
     expect((await take(s, 2)).map((x) => x.id)).toEqual([sent, next.id]);
     await s.return();
   });
@@ -551,9 +557,9 @@ describe('trainingCommands on the topic stream', () => {
     const stuck = await w.commands.openStream(viewer, run.id, { dropSlowConsumer: () => drops++ });
     const otherRun = await w.jobs.create(viewer, { name: 'r2', kind: 'TRAINING' });
     const other = await w.commands.openStream(viewer, otherRun.id);
-    await w.commands.send(viewer, otherRun.id, 'SAVE_CHECKPOINT', null, 60);
+    await w.commands.send(viewer, otherRun.id, fromTrainingKind('SAVE_CHECKPOINT'), null, 60);
     await take(other, 1);
-    for (let i = 0; i < 1001; i++) await w.commands.send(viewer, run.id, 'SAVE_CHECKPOINT', null, 60);
+    for (let i = 0; i < 1001; i++) await w.commands.send(viewer, run.id, fromTrainingKind('SAVE_CHECKPOINT'), null, 60);
     expect(drops).toBe(1);
     await expect(stuck.next()).rejects.toMatchObject({ code: 'SLOW_CONSUMER' });
     w.commands.close();
@@ -622,6 +628,8 @@ describe('activity on the topic stream', () => {
       const job = await w.jobs.create(viewer, { name: `j${i}`, kind: 'BATCH', total: 10 });
       w.advance(1100);
       await w.jobs.report(viewer, job.id, { completed: 1 });
+      // The hint comes from the activity projector, right after the commit.
+      await w.projected();
     }
     expect(drops).toBe(1);
     await expect((async () => { for (;;) await stuck.next(); })()).rejects.toMatchObject({ code: 'SLOW_CONSUMER' });

@@ -20,9 +20,10 @@ from .client import Client, Job
 from .errors import (BadUserInput, Conflict, Forbidden, NotFound, RateLimited, RunwatchConnectionError,
                      RunwatchError, ServiceUnavailable, Unauthenticated, WaitTimeout)
 from .track import default_client, track
-from .training import CommandListener, SystemStatsSampler, TrainingRun
+from .commands import CommandListener
+from .training import SystemStatsSampler, TrainingRun
 from .types import (ActiveJob, ActivityEvent, ActivityHint, ActivityScope, ActivitySnapshot, ActivityUpdate,
-                    BillingUpdate, Budget, ContextMismatch, JobKind, JobState, JobStatus, LogLevel, ProgressEvent,
+                    BillingUpdate, Budget, ContextMismatch, JobCommand, JobCommandKind, JobCommandState, JobKind, JobState, JobStatus, LogLevel, ProgressEvent,
                     ProgressEventType, Resources, ResourceTotals, SampleGenerated, SampleType, SystemStats,
                     TrainingCommand, TrainingCommandKind, TrainingCommandState, TrainingEvent, TrainingLog,
                     TrainingProgress, TrainingStatus, TrainingStatusChange, ValidationResult)
@@ -34,7 +35,7 @@ __all__ = [
     "default_client",
     "RunwatchError", "Unauthenticated", "Forbidden", "NotFound", "BadUserInput", "Conflict", "RateLimited",
     "ServiceUnavailable", "RunwatchConnectionError", "WaitTimeout",
-    "JobKind", "JobStatus", "ProgressEventType", "TrainingStatus", "TrainingCommandKind", "TrainingCommandState",
+    "JobCommand", "JobCommandKind", "JobCommandState", "JobKind", "JobStatus", "ProgressEventType", "TrainingStatus", "TrainingCommandKind", "TrainingCommandState",
     "LogLevel", "ActivityScope", "SampleType", "Resources", "ProgressEvent", "TrainingEvent", "TrainingProgress",
     "TrainingStatusChange", "SampleGenerated", "TrainingLog", "SystemStats", "ValidationResult", "TrainingCommand",
     "ActivityEvent", "ActivityUpdate", "BillingUpdate", "ActivityHint", "ContextMismatch", "ActivitySnapshot",

@@ -11,13 +11,13 @@ import asyncio
 import functools
 import inspect
 import threading
-from typing import Any, AsyncIterator, Awaitable, Callable, Dict, Iterator, Optional, TypeVar, Union
+from typing import Any, AsyncIterator, Awaitable, Callable, Dict, Iterator, List, Optional, TypeVar, Union
 
 from .client import Client, Job
 from .errors import WaitTimeout
 from .training import TrainingRun
 from .transport import StreamHandle
-from .types import ActivityEvent, ActivitySnapshot, ProgressEvent, TrainingCommand, TrainingEvent
+from .types import ActivityEvent, ActivitySnapshot, JobCommand, ProgressEvent, TrainingCommand, TrainingEvent
 
 __all__ = ["AsyncClient"]
 
@@ -268,6 +268,24 @@ class AsyncClient:
                                            message: Optional[str] = None) -> TrainingCommand:
         """See :meth:`Client.acknowledge_training_command`."""
         return await self._run(self.sync.acknowledge_training_command, command_id, accepted, message)
+
+    async def send_job_command(self, job_id: str, command: str, name: Optional[str] = None, args: Any = None,
+                               ttl_seconds: Optional[int] = None) -> JobCommand:
+        """See :meth:`Client.send_job_command`."""
+        return await self._run(self.sync.send_job_command, job_id, command, name, args, ttl_seconds)
+
+    async def acknowledge_job_command(self, command_id: str, accepted: bool = True,
+                                      message: Optional[str] = None) -> JobCommand:
+        """See :meth:`Client.acknowledge_job_command`."""
+        return await self._run(self.sync.acknowledge_job_command, command_id, accepted, message)
+
+    async def recent_job_commands(self, job_id: str) -> List[JobCommand]:
+        """See :meth:`Client.recent_job_commands`."""
+        return await self._run(self.sync.recent_job_commands, job_id)
+
+    def job_commands(self, job_id: str) -> ThreadedStream[JobCommand]:
+        """See :meth:`Client.job_commands`: an async iterator of the worker's commands, each once."""
+        return ThreadedStream(lambda handle: self.sync.job_commands(job_id, handle))
 
     def activity(self, scope: str = "ENVIRONMENT", environment_id: Optional[str] = None) -> ThreadedStream[ActivityEvent]:
         """See :meth:`Client.activity` (an async iterator)."""

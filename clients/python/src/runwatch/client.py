@@ -19,8 +19,9 @@ from .errors import NotFound, RunwatchConnectionError, RunwatchError, WaitTimeou
 from .job import Job, _bind, _check_count
 from .reporter import Reporter
 from .transport import DEFAULT_URL, StreamHandle, StreamIdle, Transport, backoff_seconds, SSE_IDLE_SECONDS
-from .types import (ActivityEvent, ActivityScope, ActivitySnapshot, JobKind, ProgressEvent, ProgressEventType,
-                    TrainingCommand, TrainingCommandKind, TrainingEvent, activity_event_from_graphql,
+from .commands import iter_commands
+from .types import (ActivityEvent, ActivityScope, ActivitySnapshot, JobCommand, JobCommandKind, JobKind, ProgressEvent,
+                    ProgressEventType, TrainingCommand, TrainingCommandKind, TrainingEvent, activity_event_from_graphql,
                     training_event_from_graphql)
 
 log = logging.getLogger("runwatch")
@@ -450,6 +451,50 @@ class Client:
         data = self._transport.execute(D.ACK_TRAINING_COMMAND, {"id": command_id, "accepted": bool(accepted),
                                                                 "message": message})
         return TrainingCommand.from_graphql(data["acknowledgeTrainingCommand"])
+
+    # ---- job commands ----
+
+    def send_job_command(self, job_id: str, command: Union[JobCommandKind, str], name: Optional[str] = None,
+                         args: Any = None, ttl_seconds: Optional[int] = None) -> JobCommand:
+        """Sends CANCEL, PAUSE, RESUME or a CUSTOM command (``name`` required) to any job's worker; it is
+        PENDING until the worker answers or ``ttl_seconds`` pass (default 60, 1..3600), then EXPIRED.
+        Needs ``jobs:control``.
+
+        Raises:
+            NotFound (no such job in your tenant), Conflict (job finished), BadUserInput (CUSTOM without a
+            name, a name on another kind, ttl out of range, args over 16 KiB), Forbidden.
+        """
+        data = self._transport.execute(D.SEND_JOB_COMMAND, {"jobId": job_id, "command": _enum_value(command).upper(),
+                                                            "name": name, "args": args, "ttlSeconds": ttl_seconds})
+        return JobCommand.from_graphql(data["sendJobCommand"])
+
+    def acknowledge_job_command(self, command_id: str, accepted: bool = True,
+                                message: Optional[str] = None) -> JobCommand:
+        """Answers a command (the worker's side): accepted → ACKNOWLEDGED, else REJECTED with ``message``.
+        An accepted CANCEL cancels the job (answer once you have stopped); an accepted PAUSE / RESUME pauses
+        or resumes it. Needs ``jobs:write``.
+
+        Raises:
+            NotFound, Conflict (already answered or expired), BadUserInput (message over 2000 characters).
+        """
+        data = self._transport.execute(D.ACK_JOB_COMMAND, {"id": command_id, "accepted": bool(accepted),
+                                                           "message": message})
+        return JobCommand.from_graphql(data["acknowledgeJobCommand"])
+
+    def recent_job_commands(self, job_id: str) -> List[JobCommand]:
+        """A job's newest commands (up to 200), newest first, with their current states. Raises NotFound."""
+        data = self._transport.execute(D.RECENT_JOB_COMMANDS, {"jobId": job_id})
+        return [JobCommand.from_graphql(c) for c in data["jobCommands"]]
+
+    def job_commands(self, job_id: str, _handle: Optional[StreamHandle] = None) -> Iterator[JobCommand]:
+        """The worker's command stream of a job: PENDING commands first, then new ones as they arrive, each
+        once; resubscribes after a dropped connection. Answer each with :meth:`acknowledge_job_command`.
+        Needs ``jobs:write``. Close the iterator to stop.
+
+        Raises:
+            NotFound, Unauthenticated, Forbidden.
+        """
+        return iter_commands(self, D.JOB_COMMANDS, {"jobId": job_id}, "jobCommands", JobCommand.from_graphql, _handle)
 
     # ---- activity ----
 

@@ -55,6 +55,22 @@ GET_TRAINING_COMMAND = "query TrainingCommand($id: ID!) { trainingCommand(id: $i
 
 TRAINING_COMMANDS = "subscription TrainingCommands($runId: ID!) { trainingCommands(runId: $runId) { %s } }" % COMMAND_FIELDS
 
+JOB_COMMAND_FIELDS = "id jobId command name args state message createdAt expiresAt senderId"
+
+SEND_JOB_COMMAND = """
+mutation SendJobCommand($jobId: ID!, $command: JobCommandKind!, $name: String, $args: JSON, $ttlSeconds: Int) {
+  sendJobCommand(jobId: $jobId, command: $command, name: $name, args: $args, ttlSeconds: $ttlSeconds) { %s }
+}""" % JOB_COMMAND_FIELDS
+
+ACK_JOB_COMMAND = """
+mutation AcknowledgeJobCommand($id: ID!, $accepted: Boolean!, $message: String) {
+  acknowledgeJobCommand(id: $id, accepted: $accepted, message: $message) { %s }
+}""" % JOB_COMMAND_FIELDS
+
+RECENT_JOB_COMMANDS = "query JobCommands($jobId: ID!) { jobCommands(jobId: $jobId) { %s } }" % JOB_COMMAND_FIELDS
+
+JOB_COMMANDS = "subscription JobCommands($jobId: ID!) { jobCommands(jobId: $jobId) { %s } }" % JOB_COMMAND_FIELDS
+
 TRAINING_EVENTS = """
 subscription TrainingEvents($runId: ID!, $types: [TrainingEventType!], $after: String, $minLogLevel: LogLevel) {
   trainingEvents(runId: $runId, types: $types, after: $after, minLogLevel: $minLogLevel) {

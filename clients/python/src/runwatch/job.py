@@ -4,11 +4,13 @@ from __future__ import annotations
 import logging
 import urllib.parse
 from dataclasses import dataclass
-from typing import Any, Dict, Mapping, Optional, Union
+from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Union
 
 from . import documents as D
+from .commands import CommandListener
 from .errors import BadUserInput
-from .types import JobState, JobStatus, Resources
+from .transport import StreamHandle
+from .types import JobCommand, JobState, JobStatus, Resources
 
 log = logging.getLogger("runwatch")
 
@@ -92,6 +94,8 @@ class Job(JobState):
         self.completed = slot.completed
 
     def _finish(self, document: str, variables: Dict[str, Any], status: JobStatus, timeout: Optional[float]) -> bool:
+        for listener in self.__dict__.pop("_command_listeners", []):
+            listener.stop()
         slot = self._slot()
         delivered = self._client._reporter.finish(slot, document, variables,
                                                   self._client.flush_timeout if timeout is None else timeout)
@@ -121,6 +125,40 @@ class Job(JobState):
     def cancel(self, reason: Optional[str] = None, timeout: Optional[float] = None) -> bool:
         """Cancels the job (needs the ``jobs:control`` scope). Waits like :meth:`complete`."""
         return self._finish(D.CANCEL_JOB, {"id": self.id, "reason": reason}, JobStatus.CANCELLED, timeout)
+
+    # ---- commands (CANCEL, PAUSE, RESUME, CUSTOM) ----
+
+    def commands(self, _handle: Optional[StreamHandle] = None) -> Iterator[JobCommand]:
+        """Commands sent to this job (:meth:`Client.send_job_command`) as they arrive, PENDING ones first,
+        each once. Answer each with :meth:`acknowledge_command`; an unanswered one comes again on the next
+        subscription. Resubscribes after a dropped connection; close the iterator to stop.
+
+        Raises:
+            NotFound, Unauthenticated, Forbidden (needs ``jobs:write``).
+        """
+        return self._client.job_commands(self.id, _handle)
+
+    def acknowledge_command(self, command: Union[JobCommand, str], accepted: bool = True,
+                            message: Optional[str] = None) -> JobCommand:
+        """Answers a command: accepted → ACKNOWLEDGED, else REJECTED with ``message``. An accepted CANCEL
+        cancels the job on the server (answer once you have stopped); PAUSE / RESUME pause or resume it.
+
+        Raises:
+            Conflict: already answered or expired. NotFound.
+        """
+        command_id = command.id if isinstance(command, JobCommand) else str(command)
+        return self._client.acknowledge_job_command(command_id, accepted, message)
+
+    def on_command(self, callback: Callable[[JobCommand], Any]) -> "CommandListener[JobCommand]":
+        """Runs ``callback(command)`` on a daemon thread for each command sent to this job. Its return
+        value answers it: True (or None) → ACKNOWLEDGED, False → REJECTED; raising → REJECTED with the
+        exception as message. For a CANCEL, return once the work has stopped: the acknowledgement cancels
+        the job. Returns the listener (``stop()`` ends it; it also ends when this handle finishes the job)."""
+        listener: CommandListener[JobCommand] = CommandListener(f"job {self.id}", self.commands, self.acknowledge_command, callback)
+        listeners: List[CommandListener[JobCommand]] = self.__dict__.setdefault("_command_listeners", [])
+        listeners.append(listener)
+        listener.start()
+        return listener
 
     def close(self, timeout: Optional[float] = None) -> bool:
         """Sends what is pending (without finishing the job). True when everything was sent within ``timeout`` s."""

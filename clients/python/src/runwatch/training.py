@@ -8,13 +8,13 @@ from __future__ import annotations
 import logging
 import math
 import threading
-import time
 import uuid
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, Mapping, Optional, Set, Union
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, Mapping, Optional, Union
 
 from . import documents as D
-from .errors import BadUserInput, RunwatchError
+from .commands import CommandListener, iter_commands
+from .errors import BadUserInput
 from .transport import StreamHandle
 from .types import JobStatus, TrainingCommand, TrainingStatus, format_datetime
 
@@ -262,14 +262,8 @@ class TrainingRun:
         Raises:
             NotFound, Unauthenticated, Forbidden (needs ``jobs:write``).
         """
-        seen: Set[str] = set()
-        for item in self._client._resumable(D.TRAINING_COMMANDS, lambda _c: {"runId": self.id}, "trainingCommands", None,
-                                            handle=_handle):
-            command = TrainingCommand.from_graphql(item)
-            if command.id in seen:
-                continue
-            seen.add(command.id)
-            yield command
+        return iter_commands(self._client, D.TRAINING_COMMANDS, {"runId": self.id}, "trainingCommands",
+                             TrainingCommand.from_graphql, _handle)
 
     def acknowledge(self, command: Union[TrainingCommand, str], accepted: bool = True,
                     message: Optional[str] = None) -> TrainingCommand:
@@ -281,71 +275,14 @@ class TrainingRun:
         command_id = command.id if isinstance(command, TrainingCommand) else str(command)
         return self._client.acknowledge_training_command(command_id, accepted, message)
 
-    def on_command(self, callback: Callable[[TrainingCommand], Any]) -> "CommandListener":
+    def on_command(self, callback: Callable[[TrainingCommand], Any]) -> "CommandListener[TrainingCommand]":
         """Runs ``callback(command)`` on a daemon thread for each command. Its return value answers it:
         True (or None) → ACKNOWLEDGED, False → REJECTED; raising → REJECTED with the exception as message.
         Returns the listener (``stop()`` ends it; it also ends when the run finishes)."""
-        listener = CommandListener(self, callback)
+        listener: CommandListener[TrainingCommand] = CommandListener(f"run {self.id}", self.commands, self.acknowledge, callback)
         self._listeners.append(listener)
         listener.start()
         return listener
-
-
-class CommandListener:
-    """The thread behind :meth:`TrainingRun.on_command`. ``ready`` is set once the first subscription is open."""
-
-    def __init__(self, run: TrainingRun, callback: Callable[[TrainingCommand], Any]) -> None:
-        self._run = run
-        self._callback = callback
-        self._stopped = threading.Event()
-        self._handle = StreamHandle()
-        #: Set once the command stream is open on the server (commands sent after it arrive live).
-        self.ready = self._handle.opened
-        self._thread = threading.Thread(target=self._loop, name=f"runwatch-commands-{run.id}", daemon=True)
-        #: Commands answered so far.
-        self.handled = 0
-
-    def start(self) -> None:
-        """Starts the thread."""
-        self._thread.start()
-
-    def stop(self, timeout: float = 2.0) -> None:
-        """Stops listening (closes the stream) and waits up to ``timeout`` seconds for the thread."""
-        self._stopped.set()
-        self._handle.close()
-        if threading.current_thread() is not self._thread and self._thread.is_alive():
-            self._thread.join(timeout)
-
-    def _loop(self) -> None:
-        while not self._stopped.is_set():
-            try:
-                for command in self._run.commands(self._handle):
-                    if self._stopped.is_set():
-                        return
-                    self._answer(command)
-                return
-            except RunwatchError as exc:
-                if self._stopped.is_set():
-                    return
-                log.warning("runwatch: run %s: command stream ended: %s", self._run.id, exc)
-                return
-            except Exception:  # never let the thread die silently
-                if self._stopped.is_set():
-                    return
-                log.exception("runwatch: run %s: command listener failed", self._run.id)
-                time.sleep(1.0)
-
-    def _answer(self, command: TrainingCommand) -> None:
-        try:
-            result = self._callback(command)
-            accepted, message = (result is not False), None
-        except Exception as exc:  # the callback's failure is the trainer's answer
-            accepted, message = False, f"{type(exc).__name__}: {exc}"[:2000]
-        try:
-            self._run.acknowledge(command, accepted, message)
-            self.handled += 1
-        except RunwatchError as exc:
-            log.warning("runwatch: run %s: cannot answer command %s: %s", self._run.id, command.id, exc)
 
 
 class SystemStatsSampler:

@@ -89,6 +89,15 @@ class TrainingCommandKind(_StrEnum):
     SAVE_CHECKPOINT = "SAVE_CHECKPOINT"
 
 
+class JobCommandKind(_StrEnum):
+    """What a command asks a job's worker to do; CUSTOM carries a ``name``. A training run's STOP is a
+    CANCEL, and its SAMPLE and SAVE_CHECKPOINT are CUSTOM commands of that name."""
+    CANCEL = "CANCEL"
+    PAUSE = "PAUSE"
+    RESUME = "RESUME"
+    CUSTOM = "CUSTOM"
+
+
 class TrainingCommandState(_StrEnum):
     """PENDING until answered (ACKNOWLEDGED / REJECTED) or expired (EXPIRED)."""
     PENDING = "PENDING"
@@ -425,6 +434,35 @@ class TrainingCommand:
                    created_at=parse_datetime(d.get("createdAt")), expires_at=parse_datetime(d.get("expiresAt")),
                    run_id=d.get("runId"), state=_enum(TrainingCommandState, d.get("state")) if d.get("state") else None,
                    message=d.get("message"), sender_id=d.get("senderId"))
+
+
+#: The states of a job command: the same life cycle as a training command's.
+JobCommandState = TrainingCommandState
+
+
+@dataclass
+class JobCommand:
+    """A command to a job's worker. ``name`` is set for CUSTOM commands; ``args`` is free-form JSON from
+    the sender; ``state`` is as of when it was read (PENDING, ACKNOWLEDGED, REJECTED or EXPIRED)."""
+    id: str
+    command: Union[JobCommandKind, str]
+    name: Optional[str] = None
+    args: Any = None
+    job_id: Optional[str] = None
+    state: Union[TrainingCommandState, str, None] = None
+    message: Optional[str] = None
+    created_at: Optional[datetime] = None
+    expires_at: Optional[datetime] = None
+    sender_id: Optional[str] = None
+
+    @classmethod
+    def from_graphql(cls, d: Mapping[str, Any]) -> "JobCommand":
+        """From a GraphQL ``JobCommand``."""
+        return cls(id=d.get("id", ""), command=_enum(JobCommandKind, d.get("command")), name=d.get("name"),
+                   args=d.get("args"), job_id=d.get("jobId"),
+                   state=_enum(TrainingCommandState, d.get("state")) if d.get("state") else None,
+                   message=d.get("message"), created_at=parse_datetime(d.get("createdAt")),
+                   expires_at=parse_datetime(d.get("expiresAt")), sender_id=d.get("senderId"))
 
 
 @dataclass

@@ -12,6 +12,10 @@ export type ActivityHintKind =
   | 'JOB_FAILED'
   /** A job completed. */
   | 'JOB_FINISHED'
+  /** A stalled job reported again. */
+  | 'JOB_RECOVERED'
+  /** A RUNNING job sent no report for its `heartbeatSeconds` (it may be stuck or gone). */
+  | 'JOB_STALLED'
   /** A job started (its first progress). */
   | 'JOB_STARTED'
   /** Usage reached 90% of the budget. */
@@ -30,6 +34,8 @@ export type ActivityScope =
 
 /** A new job. */
 export type CreateBatchJobInput = {
+  /** Seconds without a report after which a RUNNING job counts as stalled (a STALLED event, `stalled: true`, an activity hint, STALLED webhooks); 0 turns stall detection off. Default RUNWATCH_STALL_SECONDS (300). Whole seconds, 0..2592000; negative is BAD_USER_INPUT. */
+  heartbeatSeconds?: number | null | undefined;
   /** A retried create with the same key and input returns the first job; the same key with other input is CONFLICT. Kept 7 days, or until the job is removed (RUNWATCH_RETENTION_DAYS after it finishes) if that is sooner. */
   idempotencyKey?: string | null | undefined;
   /** Default BATCH. */
@@ -38,6 +44,10 @@ export type CreateBatchJobInput = {
   metadata?: unknown;
   /** Human-readable name, 1..200 characters. */
   name: string;
+  /** Makes the job a child of this one (same tenant): the parent then shows its children's aggregate. Groups are at most 3 levels deep. An unknown parent (or another tenant's) is NOT_FOUND; too deep is BAD_USER_INPUT; a finished parent is CONFLICT. */
+  parentId?: string | null | undefined;
+  /** Tags to filter by (batchJobs, jobUpdates): at most 20, each 1..64 characters after trimming; duplicates are dropped. */
+  tags?: Array<string> | null | undefined;
   /** Items in the job, if known. */
   total?: number | null | undefined;
 };
@@ -72,6 +82,8 @@ export type JobStatus =
 export type ProgressEventType =
   /** Cancelled (terminal); `message` is the reason. */
   | 'CANCELLED'
+  /** A child of this job (a job group) was added or changed status; `childId` names it, `message` is "<child name>: <STATUS>". The parent's aggregate travels in `job` (its own PROGRESS is conflated). */
+  | 'CHILD'
   /** Finished successfully (terminal). */
   | 'COMPLETED'
   /** Finished with an error (terminal); `message` is the error. */
@@ -82,12 +94,16 @@ export type ProgressEventType =
   | 'PAUSED'
   /** Counts, total, message or resources changed (conflated). */
   | 'PROGRESS'
-  /** The job was resumed. */
+  /** A stalled job reported again; `job.stalled` is false. */
+  | 'RECOVERED'
+  /** The job was resumed: back from PAUSED. */
   | 'RESUMED'
   /** The current state: first event of a stream (not stored in history). */
   | 'SNAPSHOT'
   /** The stage changed; `message` is the new stage. */
   | 'STAGE'
+  /** A RUNNING job sent no report for `heartbeatSeconds`; `job.stalled` is true until its next report. `message` says how long. One per stall. */
+  | 'STALLED'
   /** The first progress report arrived: QUEUED → RUNNING. */
   | 'STARTED';
 

@@ -1,0 +1,107 @@
+/**
+ * Projectors are idempotent by offset: the change feed hands a change over at
+ * least once (a retry, a takeover after an instance died), so applying the
+ * same change a second time must change nothing. One test per projector
+ * (training, groups, joblist here; activity's is in activity-domain.test.ts); and the in-process
+ * feed's own guarantees (every projector sees every change, a failed apply is
+ * retried, one job's changes in order).
+ */
+import { describe, expect, it } from 'vitest';
+import { MemoryChangeFeed } from '../../src/backends/memory-changes.js';
+import { creationChange, updateChange, type JobChangeRecord } from '../../src/domain/changes.js';
+import { createJob, finishJob, viewJob, type JobRecord } from '../../src/domain/job.js';
+import { applyChild } from '../../src/domain/groups.js';
+import { projectJobList } from '../../src/domain/job-list.js';
+import { DEFAULT_LOG_LIMITS, emptyTrainingState } from '../../src/domain/training-stream.js';
+import { projectTrainingStatus } from '../../src/services/training.js';
+
+const tenant = { institute: 'i', environment: 'e' };
+const job = (over: Partial<JobRecord> = {}): JobRecord => ({
+  ...createJob({ name: 'run', kind: 'TRAINING', total: 10 }, { id: 'j1', epoch: 'ep', tenant, ownerId: 'u' }, 1),
+  ...over,
+});
+const settings = { intervalMs: 100, ...DEFAULT_LOG_LIMITS };
+
+describe('training projector', () => {
+  it('ends the training stream once when the job is cancelled; the same change again commits nothing', () => {
+    const cancelled = finishJob(job({ status: 'RUNNING', offset: 3 }), 'CANCELLED', 'stop', 10);
+    const change = updateChange(cancelled.job, cancelled.events.map((e) => e.type))!;
+    const head = { epoch: 'tr', offset: 0, runId: 'j1' };
+    const first = projectTrainingStatus(change, head, emptyTrainingState(settings), 20, settings)!;
+    expect(first.events).toMatchObject([{ type: 'TRAINING_STATUS_CHANGE', status: 'STOPPED' }]);
+    const again = projectTrainingStatus(change, { ...head, offset: first.events.length }, first.state, 30, settings);
+    expect(again).toBeNull();
+  });
+  it('ignores changes that do not finish the job, and runs without a training log', () => {
+    const started = updateChange(job({ status: 'RUNNING', offset: 1 }), ['STARTED'])!;
+    expect(projectTrainingStatus(started, { epoch: 'tr', offset: 0, runId: 'j1' }, emptyTrainingState(settings), 20, settings)).toBeNull();
+    const done = finishJob(job({ status: 'RUNNING', offset: 3 }), 'COMPLETED', null, 10);
+    expect(projectTrainingStatus(updateChange(done.job, ['COMPLETED'])!, { epoch: 'tr', offset: 0, runId: 'j1' }, null, 20, settings)).toBeNull();
+  });
+});
+
+describe('the in-process change feed', () => {
+  it('hands every change to every projector, one job in order, and retries a failed apply', async () => {
+    const feed = new MemoryChangeFeed(() => {}, 5);
+    const seen: string[] = [];
+    const other: number[] = [];
+    let failOnce = true;
+    feed.project('a', async (c) => {
+      if (c.offset === 2 && failOnce) {
+        failOnce = false;
+        throw new Error('flaky');
+      }
+      seen.push(`${c.jobId}@${c.offset}`);
+    });
+    feed.project('b', async (c) => void other.push(c.offset));
+    const changes: JobChangeRecord[] = [creationChange(job()), ...[1, 2, 3].map((offset) => updateChange(job({ offset }), ['PROGRESS'])!)];
+    for (const c of changes) feed.append(c);
+    await feed.idle();
+    // The retry starts again at the failed change; projectors are idempotent, so a change may come twice, never out of order.
+    expect(seen).toEqual(['j1@0', 'j1@1', 'j1@2', 'j1@3']);
+    expect(other).toEqual([0, 1, 2, 3]);
+    await feed.close();
+  });
+});
+
+describe('groups projector (parent aggregation)', () => {
+  const parent = () => job({ id: 'p', kind: 'BATCH', name: 'batch', total: null, offset: 0 });
+  const child = (id: string, over: Partial<JobRecord>) => job({ id, name: id, kind: 'BATCH', parentId: 'p', depth: 2, ...over });
+  it('applies a child change once: the same change again (or an older one) changes nothing', () => {
+    const c1 = updateChange(child('c1', { status: 'RUNNING', completed: 4, total: 10, offset: 2 }), ['STARTED'])!;
+    const once = applyChild(parent(), c1, 100, 100)!;
+    expect(viewJob(once.job, 100)).toMatchObject({ status: 'RUNNING', completed: 4, total: 10, childCounts: { running: 1 } });
+    expect(once.events.map((e) => e.type)).toEqual(['CHILD', 'STARTED']);
+    expect(applyChild(once.job, c1, 200, 100)).toBeNull();
+    const c1later = updateChange(child('c1', { status: 'COMPLETED', completed: 10, total: 10, offset: 5 }), ['COMPLETED'])!;
+    const done = applyChild(once.job, c1later, 300, 100)!;
+    expect(viewJob(done.job, 300)).toMatchObject({ status: 'COMPLETED', completed: 10, childCounts: { completed: 1, running: 0 } });
+    expect(done.events.map((e) => e.type)).toEqual(['CHILD', 'COMPLETED']);
+    expect(applyChild(done.job, c1, 400, 100)).toBeNull();
+  });
+  it('derives FAILED when a child failed and the rest finished; an explicit status is kept', () => {
+    let p = applyChild(parent(), creationChange(child('a', {})), 1, 100)!.job;
+    p = applyChild(p, creationChange(child('b', {})), 2, 100)!.job;
+    p = applyChild(p, updateChange(child('a', { status: 'FAILED', offset: 2, errorMessage: 'x' }), ['FAILED'])!, 3, 100)!.job;
+    expect(p.status).toBe('QUEUED');
+    const last = applyChild(p, updateChange(child('b', { status: 'COMPLETED', completed: 10, offset: 2 }), ['COMPLETED'])!, 4, 100)!;
+    expect(last.job).toMatchObject({ status: 'FAILED', errorMessage: '1 of 2 children failed' });
+    const explicit = { ...parent(), status: 'PAUSED' as const, statusExplicit: true };
+    expect(applyChild(explicit, creationChange(child('a', {})), 5, 100)!.job.status).toBe('PAUSED');
+  });
+});
+
+describe('joblist projector', () => {
+  it('appends one update per change; the same change again appends nothing', () => {
+    const head = { epoch: 'e', offset: 7 };
+    const created = creationChange(job({ tags: ['t'] }));
+    const first = projectJobList(null, head, created, 10)!;
+    expect(first.event).toMatchObject({ offset: 8, type: 'CREATED', job: { id: 'j1', tags: ['t'] }, previousStatus: null });
+    expect(projectJobList(first.state, { ...head, offset: 8 }, created, 11)).toBeNull();
+    const started = updateChange(job({ status: 'RUNNING', offset: 1 }), ['STARTED'])!;
+    const second = projectJobList(first.state, { ...head, offset: 8 }, started, 12)!;
+    expect(second.event).toMatchObject({ offset: 9, type: 'STATUS', previousStatus: 'QUEUED', job: { status: 'RUNNING' } });
+    expect(projectJobList(second.state, { ...head, offset: 9 }, started, 13)).toBeNull();
+    expect(projectJobList(second.state, { ...head, offset: 9 }, created, 14)).toBeNull();
+  });
+});
