@@ -43,7 +43,9 @@ export async function spawnServer(env: Record<string, string>): Promise<ServerPr
       child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
       void exited.then((code) => reject(new Error(`server exited (${code}) before listening:\n${output}`)));
     }),
-    20_000,
+    // tsx compiles the server's modules at each start: on a starved CPU (the suite's workers, other jobs) that takes
+    // far longer than on a quiet one.
+    45_000,
     'the server process to listen',
   );
   return { url, pid: child.pid!, exited, kill: (signal) => child.kill(signal), output: () => output };
