@@ -7,7 +7,7 @@
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import type { RunningServer } from '../../src/server.js';
-import { Collector, errorCode, gql, gqlHttp, subscribeWs, withTimeout, wsClient } from '../helpers/clients.js';
+import { errorCode, gql, gqlHttp, subscribeWs, withTimeout, wsClient } from '../helpers/clients.js';
 import { spawnServer } from '../helpers/processes.js';
 import { startRedis, type TestRedis } from '../helpers/redis.js';
 import { BACKENDS, freshInstitute, startTestServer, token, viewerOf } from '../helpers/servers.js';
@@ -28,11 +28,11 @@ afterAll(async () => {
   for (const c of cleanup.splice(0).reverse()) await c();
 });
 
-async function makeGroup(url: string, tok: string, perChild: number, resources = false) {
+/** A parent (tag `grp`) with 3 children of `perChild` items each, created over HTTP. */
+async function makeGroup(url: string, tok: string, perChild: number) {
   const parent = (await gql(url, tok, CREATE, { input: { name: 'batch', tags: ['grp'] } })).createBatchJob;
   const children: string[] = [];
   for (let i = 0; i < 3; i++) children.push((await gql(url, tok, CREATE, { input: { name: `part ${i}`, total: perChild, parentId: parent.id } })).createBatchJob.id);
-  void resources;
   return { parent: parent.id as string, children };
 }
 
@@ -196,4 +196,3 @@ describe('a job group with an instance SIGKILLed mid-way (Redis)', () => {
     expect(done).toMatchObject({ completed: 3 * perChild, total: 3 * perChild, childCounts: { completed: 3 } });
   });
 });
-void Collector;
