@@ -13,6 +13,11 @@ import { encodeCursor } from './cursor.js';
 import { badInput, conflict } from './errors.js';
 import { addRateSample, etaSeconds, rateAt, type RateSample } from './rate.js';
 import { progressDue } from './conflation.js';
+import { toItemResults, validateItems, type ItemResult, type ItemResultInput } from './items.js';
+import { admitLogLine, emptyLogBucket, refillInPlace, type LogBucket, type LogLimits } from './log-limit.js';
+import { LATENCY_METRIC, successRate, summarize, validateMetrics, viewSummary, type MetricInput, type MetricSummary, type MetricSummaryView } from './metrics.js';
+import { applyStepReport, enterStage, finishSteps, viewStep, type StepRecord, type StepReport, type StepView } from './steps.js';
+import { LOG_LEVELS, type LogLevel } from './training.js';
 
 export const JOB_KINDS = ['BATCH', 'EVALUATION', 'TRAINING', 'PIPELINE'] as const;
 /** What sort of work a job is. */
@@ -35,6 +40,8 @@ export const PROGRESS_EVENT_TYPES = [
   'COMPLETED',
   'FAILED',
   'CANCELLED',
+  'ITEM_RESULTS',
+  'LOG',
 ] as const;
 /** The kinds of event on a job's stream. */
 export type ProgressEventType = (typeof PROGRESS_EVENT_TYPES)[number];
@@ -87,6 +94,15 @@ export interface JobRecord {
   lastProgressAt: number | null;
   /** A state change has not been sent as an event yet (a PROGRESS is owed). */
   progressPending: boolean;
+  /** Metric summaries (gauges and item metrics), in order of first report; absent: none yet. */
+  metrics?: MetricSummary[];
+  /** Item results reported with ok true / false (reportItems); absent: 0. */
+  okItems?: number;
+  failedItems?: number;
+  /** Steps in order of first report (stages and reportStep); absent: none. */
+  steps?: StepRecord[];
+  /** The job's log rate-limit bucket (appendLogs); absent: full. */
+  logs?: LogBucket;
 }
 
 /** What clients see of a job: the record's public fields plus derived numbers. */
@@ -114,6 +130,33 @@ export interface JobView {
   finishedAt: number | null;
   updatedAt: number;
   lastCursor: string | null;
+  /** Metric summaries, in order of first report. */
+  metrics: MetricSummaryView[];
+  /** ok / (ok + failed) over the item results reported; null before the first. */
+  successRate: number | null;
+  /** Steps, in order of first report, with durations at the view's time. */
+  steps: StepView[];
+}
+
+/** One log line on a job stream (a LOG event carries the lines of one appendLogs call that passed the rate limit). */
+export interface LogLine {
+  level: LogLevel;
+  message: string;
+  /** Where it came from (a logger name, `stderr`); null when not given. */
+  source: string | null;
+  /** Epoch ms: given by the worker, or when runwatch received it. */
+  timestamp: number;
+  /** Lines of this job dropped by the rate limit just before this one. */
+  droppedBefore: number;
+}
+
+/** A log line as a worker sends it. */
+export interface LogLineInput {
+  level: LogLevel;
+  message: string;
+  source?: string | null;
+  /** Epoch ms; default: when runwatch receives it. */
+  timestamp?: number | null;
 }
 
 /** One event of a job's stream, as stored in history and published. */
@@ -128,6 +171,12 @@ export interface JobEvent {
   message: string | null;
   /** Owner of the job; internal (not in the GraphQL type), lets an instance restore a job Redis lost. */
   owner: { tenant: Tenant; userId: string };
+  /** ITEM_RESULTS: the batch of one reportItems call. */
+  items?: ItemResult[];
+  /** STAGE: the step that started or changed. */
+  step?: StepView;
+  /** LOG: the lines of one appendLogs call that passed the rate limit. */
+  logs?: LogLine[];
 }
 
 /** The result of a state change: the new record, its events, and when a conflated PROGRESS is due. */
@@ -156,6 +205,8 @@ export interface ProgressReport {
   stage?: string | null;
   message?: string | null;
   resources?: Resources | null;
+  /** Gauges to set (tokens per second, cost so far): each summarized per name; finite values, at most 50. */
+  metrics?: readonly MetricInput[] | null;
 }
 
 /** Limits on free-text and metadata sizes, characters. */
@@ -259,6 +310,9 @@ export function viewJob(job: JobRecord, nowMs: number): JobView {
     finishedAt: job.finishedAt,
     updatedAt: job.updatedAt,
     lastCursor: job.offset > 0 ? encodeCursor(job.epoch, job.offset) : null,
+    metrics: (job.metrics ?? []).map(viewSummary),
+    successRate: successRate(job.okItems ?? 0, job.failedItems ?? 0),
+    steps: (job.steps ?? []).map((s) => viewStep(s, nowMs)),
   };
 }
 
@@ -309,6 +363,9 @@ export function restoreJob(last: JobEvent, epoch: string): JobRecord {
     samples: [],
     lastProgressAt: null,
     progressPending: false,
+    // The view's mean times its count is the sum again (to the last bits).
+    metrics: (v.metrics ?? []).map((m) => ({ name: m.name, last: m.last, count: m.count, sum: m.mean * m.count, min: m.min, max: m.max, updatedAt: m.updatedAt })),
+    steps: (v.steps ?? []).map(({ durationSeconds: _d, ...step }) => step),
   };
 }
 
@@ -317,7 +374,7 @@ export function rotateEpoch(job: JobRecord, epoch: string): JobChange {
   return { job: { ...job, epoch }, events: [], flushAtMs: null };
 }
 
-type Draft = { type: ProgressEventType; message: string | null };
+type Draft = { type: ProgressEventType; message: string | null; items?: ItemResult[]; step?: StepRecord; logs?: LogLine[] };
 
 /** Gives drafts their offsets and cursors; every event carries the job's state after the whole change. */
 function seal(job: JobRecord, drafts: Draft[], nowMs: number, flushAtMs: number | null): JobChange {
@@ -328,7 +385,11 @@ function seal(job: JobRecord, drafts: Draft[], nowMs: number, flushAtMs: number 
   const events = drafts.map((d, i) => {
     const offset = job.offset + i + 1;
     const owner = { tenant: job.tenant, userId: job.ownerId };
-    return { cursor: encodeCursor(job.epoch, offset), offset, runId: job.id, type: d.type, timestamp: nowMs, job: view, message: d.message, owner };
+    const event: JobEvent = { cursor: encodeCursor(job.epoch, offset), offset, runId: job.id, type: d.type, timestamp: nowMs, job: view, message: d.message, owner };
+    if (d.items) event.items = d.items;
+    if (d.step) event.step = viewStep(d.step, nowMs);
+    if (d.logs) event.logs = d.logs;
+    return event;
   });
   return { job: sealedJob, events, flushAtMs: sealedJob.progressPending ? flushAtMs : null };
 }
@@ -364,6 +425,8 @@ export function applyProgress(job: JobRecord, report: ProgressReport, nowMs: num
   checkText('stage', report.stage, LIMITS.name);
   checkText('message', report.message, LIMITS.text);
   checkResources(report.resources);
+  validateMetrics('metrics', report.metrics ?? []);
+  const metrics = report.metrics?.length ? summarize(job.metrics ?? [], report.metrics, nowMs) : job.metrics;
 
   let completed = job.completed;
   if (report.completed != null) {
@@ -394,7 +457,12 @@ export function applyProgress(job: JobRecord, report: ProgressReport, nowMs: num
     drafts.push({ type: 'RESUMED', message: null });
   }
   const stage = report.stage !== undefined && report.stage !== null ? report.stage : job.stage;
-  if (stage !== job.stage) drafts.push({ type: 'STAGE', message: stage });
+  let steps = job.steps;
+  if (stage !== job.stage && stage !== null) {
+    const entered = enterStage(job.steps ?? [], job.stage, stage, nowMs);
+    steps = entered.steps;
+    drafts.push({ type: 'STAGE', message: stage, step: entered.step });
+  }
   if ((report.failedDelta ?? 0) > 0) drafts.push({ type: 'ITEM_FAILED', message: report.message ?? null });
 
   const processedChanged = completed !== job.completed || failed !== job.failed;
@@ -408,12 +476,15 @@ export function applyProgress(job: JobRecord, report: ProgressReport, nowMs: num
     stage,
     message: report.message ?? job.message,
     resources: report.resources ?? job.resources,
+    metrics,
+    steps,
     samples: processedChanged || job.samples.length === 0 ? addRateSample(job.samples, nowMs, completed + failed) : job.samples,
   };
   const changed =
     processedChanged ||
     total !== job.total ||
     next.message !== job.message ||
+    metrics !== job.metrics ||
     (report.resources != null && JSON.stringify(report.resources) !== JSON.stringify(job.resources));
 
   let flushAtMs: number | null = null;
@@ -462,6 +533,7 @@ export function finishJob(
     message: outcome === 'FAILED' ? job.message : (message ?? job.message),
     errorMessage: outcome === 'FAILED' ? message : job.errorMessage,
   };
+  if (job.steps?.length) next.steps = finishSteps(job.steps, outcome, outcome === 'FAILED' ? message : null, nowMs);
   return seal(next, [{ type: outcome, message }], nowMs, null);
 }
 
@@ -478,4 +550,109 @@ export function setPaused(job: JobRecord, paused: boolean, message: string | nul
   const next: JobRecord = { ...job, status: paused ? 'PAUSED' : 'RUNNING', message: message ?? job.message };
   if (!paused) next.samples = addRateSample([], nowMs, job.completed + job.failed);
   return seal(next, [{ type: paused ? 'PAUSED' : 'RESUMED', message }], nowMs, null);
+}
+
+/** A QUEUED job starts (STARTED) and a PAUSED one resumes (RESUMED) on a worker's report; the fields and drafts that follow. */
+function wakeUp(job: JobRecord, nowMs: number): { status: JobStatus; startedAt: number | null; drafts: Draft[] } {
+  if (job.status === 'QUEUED') return { status: 'RUNNING', startedAt: nowMs, drafts: [{ type: 'STARTED', message: null }] };
+  if (job.status === 'PAUSED') return { status: 'RUNNING', startedAt: job.startedAt, drafts: [{ type: 'RESUMED', message: null }] };
+  return { status: job.status, startedAt: job.startedAt, drafts: [] };
+}
+
+/**
+ * Applies a batch of item results (reportItems) as one change: `completed`
+ * grows by the items with ok true, `failed` by the others; each item's
+ * metrics and its `latencySeconds` (as the metric `latencySeconds`) join the
+ * job's summaries, in item order; and one ITEM_RESULTS event carries the
+ * whole batch (after STARTED or RESUMED when the report wakes the job up).
+ * ITEM_RESULTS is never conflated; it also carries the job's newest state,
+ * so no PROGRESS is owed after it.
+ * @throws DomainError CONFLICT when the job is finished; BAD_USER_INPUT for an invalid batch
+ *   (items.ts `validateItems`), completed + failed beyond total, or more than 50 metric names. Nothing changes on error.
+ */
+export function applyItems(job: JobRecord, items: readonly ItemResultInput[], nowMs: number): JobChange {
+  assertOpen(job);
+  validateItems(items);
+  const okCount = items.filter((i) => i.ok).length;
+  const completed = job.completed + okCount;
+  const failed = job.failed + (items.length - okCount);
+  if (job.total !== null && completed + failed > job.total)
+    throw badInput('items', `completed + failed (${completed} + ${failed}) would exceed total (${job.total})`);
+  if (completed > LIMITS.maxCount || failed > LIMITS.maxCount) throw badInput('items', 'count out of range');
+  const values: MetricInput[] = [];
+  for (const item of items) {
+    if (item.latencySeconds != null) values.push({ name: LATENCY_METRIC, value: item.latencySeconds });
+    for (const m of item.metrics ?? []) values.push(m);
+  }
+  const okItems = job.okItems ?? 0;
+  const failedItems = job.failedItems ?? 0;
+  const results = toItemResults(items, okItems + failedItems + 1, nowMs);
+  const { status, startedAt, drafts } = wakeUp(job, nowMs);
+  drafts.push({ type: 'ITEM_RESULTS', message: null, items: results });
+  const next: JobRecord = {
+    ...job,
+    status,
+    startedAt,
+    completed,
+    failed,
+    metrics: values.length ? summarize(job.metrics ?? [], values, nowMs) : job.metrics,
+    okItems: okItems + okCount,
+    failedItems: failedItems + items.length - okCount,
+    samples: addRateSample(job.samples, nowMs, completed + failed),
+  };
+  return seal(next, drafts, nowMs, null);
+}
+
+/**
+ * Applies an explicit step report (reportStep; see steps.ts `applyStepReport`):
+ * one STAGE event carrying the step, whose `message` is the step's name
+ * (after STARTED or RESUMED when the report wakes the job up). The job's
+ * `stage` is left as it is: parallel steps have no single current stage.
+ * @throws DomainError CONFLICT when the job is finished; BAD_USER_INPUT (see steps.ts). Nothing changes on error.
+ */
+export function applyStep(job: JobRecord, report: StepReport, nowMs: number): JobChange {
+  assertOpen(job);
+  const { steps, step } = applyStepReport(job.steps ?? [], report, nowMs);
+  const { status, startedAt, drafts } = wakeUp(job, nowMs);
+  drafts.push({ type: 'STAGE', message: step.name, step });
+  return seal({ ...job, status, startedAt, steps }, drafts, nowMs, null);
+}
+
+/** Bounds of appendLogs (characters unless noted). */
+export const LOG_LINE_LIMITS = { perCall: 1000, message: 8000, source: 200 } as const;
+
+/**
+ * Appends log lines to a job's stream through its rate limit (log-limit.ts:
+ * `logBurst` lines at once, `logRatePerSecond` sustained, per job across
+ * every instance): the lines that pass go out in one LOG event, each with
+ * the count of lines dropped just before it (`droppedBefore`). Logs do not
+ * start or resume a job.
+ * @returns the change (no event when every line was dropped) and the number of lines that passed.
+ * @throws DomainError CONFLICT when the job is finished; BAD_USER_INPUT for an empty or over-long batch
+ *   (1000 lines), an unknown level, an empty or long message (8000), a long source (200), a bad timestamp.
+ */
+export function applyLogs(job: JobRecord, lines: readonly LogLineInput[], nowMs: number, limits: LogLimits): { change: JobChange; accepted: number } {
+  assertOpen(job);
+  if (lines.length === 0) throw badInput('lines', 'lines must not be empty');
+  if (lines.length > LOG_LINE_LIMITS.perCall) throw badInput('lines', `at most ${LOG_LINE_LIMITS.perCall} lines per call`);
+  lines.forEach((line, i) => {
+    if (!(LOG_LEVELS as readonly string[]).includes(line.level)) throw badInput(`lines[${i}].level`, `unknown level ${line.level}`);
+    if (line.message.length === 0) throw badInput(`lines[${i}].message`, 'message must not be empty');
+    checkText(`lines[${i}].message`, line.message, LOG_LINE_LIMITS.message);
+    checkText(`lines[${i}].source`, line.source, LOG_LINE_LIMITS.source);
+    if (line.timestamp != null && !Number.isFinite(line.timestamp)) throw badInput(`lines[${i}].timestamp`, 'timestamp is not a valid time');
+  });
+  const bucket: LogBucket = { ...(job.logs ?? emptyLogBucket(limits)) };
+  refillInPlace(bucket, nowMs, limits);
+  const passed: LogLine[] = [];
+  for (const line of lines) {
+    const droppedBefore = admitLogLine(bucket);
+    if (droppedBefore !== null)
+      passed.push({ level: line.level, message: line.message, source: line.source ?? null, timestamp: line.timestamp ?? nowMs, droppedBefore });
+  }
+  const drafts: Draft[] = passed.length ? [{ type: 'LOG', message: null, logs: passed }] : [];
+  const next: JobRecord = { ...job, logs: bucket };
+  // A LOG event carries the newest state too, so it also delivers a PROGRESS owed by conflation.
+  const change = drafts.length ? seal(next, drafts, nowMs, null) : { job: next, events: [], flushAtMs: null };
+  return { change, accepted: passed.length };
 }

@@ -18,6 +18,8 @@ export const ProgressEventTypeEnum = builder.enumType('ProgressEventType', {
     COMPLETED: { description: 'Finished successfully (terminal).' },
     FAILED: { description: 'Finished with an error (terminal); `message` is the error.' },
     CANCELLED: { description: 'Cancelled (terminal); `message` is the reason.' },
+    ITEM_RESULTS: { description: 'A batch of item results (`items`), one per reportItems call; never conflated. Only with `runProgress(items: true)`.' },
+    LOG: { description: 'Log lines of one appendLogs call that passed the rate limit (`logs`). Only with `runProgress(logs: true)`.' },
   } satisfies Record<(typeof PROGRESS_EVENT_TYPES)[number], unknown>,
 });
 
