@@ -21,6 +21,7 @@ import { systemClock, type Clock } from './services/clock.js';
 import { ActivityService } from './services/activity.js';
 import { CommandService } from './services/commands.js';
 import { JobService } from './services/jobs.js';
+import { ResultsService } from './services/results.js';
 import { ShareService } from './services/share.js';
 import { createDashboard } from './dashboard/serve.js';
 import { TrainingService } from './services/training.js';
@@ -115,16 +116,18 @@ export async function startServer(config: Config, opts: ServerOptions = {}): Pro
     onError,
     hooks: ops.streamHooks,
   });
+  const results = new ResultsService(backend, jobs, clock, { onError });
   // Training and activity follow job changes themselves (JobService.onChange).
   const training = new TrainingService(backend, jobs, clock, {
     progressHz: config.progressHz,
     maxQueued: config.subscriberQueue,
     onError,
     hooks: ops.streamHooks,
+    history: results,
   });
   const activity = new ActivityService(backend, jobs, clock, { onError });
   const commands = new CommandService(backend, jobs, clock);
-  const services: Services = { jobs, training, activity, commands, share: new ShareService(jwtSecret, jobs) };
+  const services: Services = { jobs, results, training, activity, commands, share: new ShareService(jwtSecret, jobs) };
   const yoga = createYogaApp({ verifier, services, backend, log, devToken: devToken ?? undefined, plugins: [...ops.yogaPlugins, ...(opts.plugins ?? [])], cors: ops.policy.cors });
   const dashboard = createDashboard({ devToken: devToken ?? undefined });
   // Idle keep-alive connections must not hold a shutdown up until the client's keep-alive

@@ -120,12 +120,17 @@ export const trainingTopic = (runId: string) => `training:${runId}`;
 /** The topic log of a training run's commands (CommandService). */
 export const commandsTopic = (runId: string) => `commands:${runId}`;
 
-/** The topic logs that belong to one job: removed with it when retention ends. */
-export const jobLogTopics = (jobId: string) => [trainingTopic(jobId), commandsTopic(jobId)];
+/** The topic log of a job's newest item results, one event per item (ResultsService, itemResults). */
+export const itemsTopic = (jobId: string) => `items:${jobId}`;
+/** The topic log whose state is a job's downsampled metric history (ResultsService, metricSeries); it has no events. */
+export const metricsTopic = (jobId: string) => `metrics:${jobId}`;
 
-/** The job a topic log belongs to (`training:<id>`, `commands:<id>`), or null for account-level logs (activity, budgets). */
+/** The topic logs that belong to one job: removed with it when retention ends. */
+export const jobLogTopics = (jobId: string) => [trainingTopic(jobId), commandsTopic(jobId), itemsTopic(jobId), metricsTopic(jobId)];
+
+/** The job a topic log belongs to (`training:<id>`, `commands:<id>`, `items:<id>`, `metrics:<id>`), or null for account-level logs (activity, budgets). */
 export function ownerJobOf(topic: string): string | null {
-  const match = /^(?:training|commands):(.+)$/s.exec(topic);
+  const match = /^(?:training|commands|items|metrics):(.+)$/s.exec(topic);
   return match ? match[1]! : null;
 }
 

@@ -8,6 +8,7 @@ import './progress.js';
 import './share.js';
 import './training.js';
 import './activity.js';
+import './results.js';
 
 /** The runwatch GraphQL schema. */
 export const schema: GraphQLSchema = builder.toSchema();

@@ -66,6 +66,26 @@ const JOB_EVENTS = {
  */
 export type JobChangeListener = (before: JobRecord, after: JobRecord) => Promise<void> | void;
 
+/** The opt-in event types of a job stream (`runProgress(items:, logs:)`); both default to false. */
+export interface StreamInclude {
+  /** ITEM_RESULTS events (a batch of item results each). */
+  items?: boolean;
+  /** LOG events (log lines). */
+  logs?: boolean;
+}
+
+/** The filter of a stream's opt-in events, one of four shared predicates (none per subscriber); undefined: every event passes. */
+function eventFilter(include: StreamInclude): ((e: JobEvent) => boolean) | undefined {
+  return EVENT_FILTERS[(include.items ? 1 : 0) + (include.logs ? 2 : 0)];
+}
+
+const EVENT_FILTERS: readonly (((e: JobEvent) => boolean) | undefined)[] = [
+  (e) => e.type !== 'ITEM_RESULTS' && e.type !== 'LOG',
+  (e) => e.type !== 'LOG',
+  (e) => e.type !== 'ITEM_RESULTS',
+  undefined,
+];
+
 /** Message streams end with on shutdown (code SERVICE_UNAVAILABLE). */
 export const RESTARTING = 'server restarting: resubscribe with `after` set to your last cursor';
 
@@ -216,6 +236,11 @@ export class JobService {
     return this.change(viewer, jobId, (job, now) => applyProgress(job, report, now, this.intervalMs));
   }
 
+  /** {@link report}, returning the committed change (for services that derive more from it: metric history). */
+  reportChange(viewer: Viewer, jobId: string, report: ProgressReport): Promise<JobChange> {
+    return this.commit(viewer, jobId, (job, now) => applyProgress(job, report, now, this.intervalMs));
+  }
+
   /** Completes, fails or cancels a job. @throws DomainError NOT_FOUND, CONFLICT, BAD_USER_INPUT. */
   finish(viewer: Viewer, jobId: string, outcome: 'COMPLETED' | 'FAILED' | 'CANCELLED', message: string | null): Promise<JobView> {
     return this.change(viewer, jobId, (job, now) => finishJob(job, outcome, message, now));
@@ -227,6 +252,19 @@ export class JobService {
   }
 
   private async change(viewer: Viewer, jobId: string, apply: (job: JobRecord, nowMs: number) => JobChange): Promise<JobView> {
+    const change = await this.commit(viewer, jobId, apply);
+    return viewJob(change.job, this.clock());
+  }
+
+  /**
+   * Applies a pure domain change to a job the viewer can see, as one atomic
+   * commit (record, history, publication), then schedules the conflation
+   * flush it owes and notifies the change listeners. For services whose
+   * changes are more job changes (item results, steps, logs: services/results.ts).
+   * @returns the committed change (the new record and its events).
+   * @throws DomainError NOT_FOUND (missing or another tenant's job) and whatever `apply` throws; nothing changes then.
+   */
+  async commit(viewer: Viewer, jobId: string, apply: (job: JobRecord, nowMs: number) => JobChange): Promise<JobChange> {
     let before: JobRecord | null = null;
     const result = await this.backend.store.update(jobId, (job) => {
       if (!canSeeJob(viewer, job)) throw notFound(jobId);
@@ -236,7 +274,7 @@ export class JobService {
     const change = result!;
     if (change.flushAtMs !== null) this.scheduleFlush(jobId, change.flushAtMs);
     if (before) await this.notifyChange(jobId, before, change.job);
-    return viewJob(change.job, this.clock());
+    return change;
   }
 
   private async notifyChange(jobId: string, before: JobRecord, after: JobRecord): Promise<void> {
@@ -277,12 +315,23 @@ export class JobService {
    * the events after that cursor from history), then live events in offset
    * order; the stream ends after the terminal event. The topic subscription
    * opens before state is read, so nothing published in between is lost.
+   * ITEM_RESULTS and LOG events are left out unless `include` asks for them
+   * (a progress bar stays cheap): live ones before they are queued, replayed
+   * ones as history is read.
    * @throws DomainError NOT_FOUND (missing or another tenant's), BAD_USER_INPUT (bad cursor).
    */
-  async openStream(viewer: Viewer, jobId: string, after: string | null, transport: StreamTransport = {}): Promise<LiveStream<JobEvent>> {
+  async openStream(
+    viewer: Viewer,
+    jobId: string,
+    after: string | null,
+    transport: StreamTransport = {},
+    include: StreamInclude = {},
+  ): Promise<LiveStream<JobEvent>> {
     const position = after ? decodeCursor(after) : null;
+    const accept = eventFilter(include);
+    const history = (afterOffset: number) => this.backend.store.history(jobId, afterOffset);
     return openTopicStream<JobEvent, JobRecord>({
-      source: { bus: this.backend.bus, topic: jobTopic(jobId) },
+      source: { bus: this.backend.bus, topic: jobTopic(jobId), accept },
       policy: { ...JOB_EVENTS, ...queuePolicy(this.opts, transport) },
       registry: this.streams,
       readHead: async () => {
@@ -294,7 +343,10 @@ export class JobService {
       resume: {
         after: position,
         positionOf: (job) => job,
-        history: (afterOffset) => this.backend.store.history(jobId, afterOffset),
+        history: accept ? async (afterOffset) => {
+          const read = await history(afterOffset);
+          return { events: read.events.filter(accept), covered: read.covered };
+        } : history,
         isFinished: (job) => isTerminal(job.status),
         onReplayed: (count) => this.opts.hooks?.onReplayed?.(count),
       },

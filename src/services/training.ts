@@ -42,6 +42,7 @@ import { queuePolicy } from '../delivery/live-stream.js';
 import { openTopicStream, StreamRegistry } from '../delivery/topic-stream.js';
 import type { LogCommit, LogHead } from '../backends/topic-log.js';
 import type { Clock } from './clock.js';
+import type { NamedPoint } from './results.js';
 import { RESTARTING, type JobService, type StreamHooks, type StreamTransport } from './jobs.js';
 
 /** The topic of a run's training events (removed with the run when retention ends; see backends/types.ts). */
@@ -62,6 +63,30 @@ export interface TrainingServiceOptions {
   onError?: (message: string, error: unknown) => void;
   /** Metrics hooks, as for job streams. */
   hooks?: StreamHooks;
+  /** Where loss, learning rate and validation results go for charts (ResultsService), every value before conflation. */
+  history?: { feedHistory(jobId: string, points: readonly NamedPoint[]): Promise<void> };
+}
+
+/**
+ * The chart series of a training batch, every value (before conflation): `loss` and `learningRate` at `globalStep`,
+ * `validationLoss` and `validation.<metric>` at the result's `step` (else the batch's newest globalStep, else 0).
+ */
+export function trainingSeries(inputs: readonly TrainingEventInput[], nowMs: number): NamedPoint[] {
+  const points: NamedPoint[] = [];
+  let lastStep = 0;
+  for (const e of inputs) {
+    const timestamp = e.timestamp ?? nowMs;
+    if (e.type === 'TRAINING_PROGRESS') {
+      lastStep = e.globalStep;
+      if (e.loss != null) points.push({ name: 'loss', step: e.globalStep, value: e.loss, timestamp });
+      if (e.learningRate != null) points.push({ name: 'learningRate', step: e.globalStep, value: e.learningRate, timestamp });
+    } else if (e.type === 'VALIDATION_RESULT') {
+      const step = e.step ?? lastStep;
+      points.push({ name: 'validationLoss', step, value: e.validationLoss, timestamp });
+      for (const m of e.metrics) points.push({ name: `validation.${m.name}`, step, value: m.value, timestamp });
+    }
+  }
+  return points;
 }
 
 /** What a trainingEvents subscriber asked to see. */
@@ -169,6 +194,7 @@ export class TrainingService {
       return c;
     });
     if (change?.flushAtMs != null) this.scheduleFlush(runId, change.flushAtMs);
+    await this.opts.history?.feedHistory(runId, trainingSeries(inputs, this.clock()));
     for (const op of ops) await this.applyJobOp(viewer, runId, op);
     return inputs.length - dropped;
   }
