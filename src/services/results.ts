@@ -150,8 +150,8 @@ export class ResultsService {
   async itemResults(viewer: Viewer, jobId: string, args: { first?: number | null; after?: string | null; ok?: boolean | null }): Promise<ItemPage> {
     const first = args.first ?? 20;
     if (!Number.isInteger(first) || first < 0 || first > MAX_ITEMS_PAGE) throw badInput('first', `first must be from 0 to ${MAX_ITEMS_PAGE}`);
-    const before = args.after == null ? Infinity : Number(args.after);
-    if (!Number.isInteger(before) || before < 0) throw badInput('after', 'not a cursor from itemResults');
+    const before = args.after == null ? Infinity : /^[1-9][0-9]{0,15}$/.test(args.after) ? Number(args.after) : NaN;
+    if (Number.isNaN(before)) throw badInput('after', 'not a cursor from itemResults');
     if (!(await this.jobs.get(viewer, jobId))) throw notFound(jobId);
     const { events } = await this.backend.logs.history<StoredItem>(itemsTopic(jobId), 0);
     const edges: ItemPage['edges'] = [];

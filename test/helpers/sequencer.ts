@@ -22,6 +22,7 @@ export const ESTIMATED_SECONDS: Readonly<Record<string, number>> = {
   'test/integration/chaos.test.ts': 16,
   'test/integration/faults.test.ts': 16,
   'test/cli/cli.test.ts': 11,
+  'test/integration/results.test.ts': 11,
   'test/integration/activity.test.ts': 10,
   'test/integration/limits.test.ts': 9,
   'test/client/codegen.test.ts': 8,
