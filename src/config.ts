@@ -35,6 +35,9 @@ const envSchema = z.object({
   RUNWATCH_PROGRESS_HZ: numberFrom(0.1, 1000).default(10),
   RUNWATCH_HISTORY: intFrom(1, 1_000_000).default(1000),
   RUNWATCH_SUBSCRIBER_QUEUE: intFrom(10, 1_000_000).default(1000),
+  // The change log projectors consume (issue 18): partitions (Redis), and the takeover time of a change left unacknowledged.
+  RUNWATCH_CHANGE_PARTITIONS: intFrom(1, 1024).default(4),
+  RUNWATCH_CHANGE_CLAIM_MS: intFrom(50, 3_600_000).default(5000),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   // Retention and token policy (issue 9). Defaults in RETENTION_DEFAULTS / TOKEN_DEFAULTS.
   RUNWATCH_RETENTION_DAYS: numberFrom(0.00001, 36_500).optional(),
@@ -74,6 +77,10 @@ export interface Config {
   progressHz: number;
   /** Events kept per job for replay. */
   historySize: number;
+  /** RUNWATCH_CHANGE_PARTITIONS: streams the change log is split into (Redis; see docs/operations.md). */
+  changePartitions: number;
+  /** RUNWATCH_CHANGE_CLAIM_MS: milliseconds a change may stay unacknowledged before another instance applies it. */
+  changeClaimMs: number;
   /**
    * Most events queued for one subscription whose client reads too slowly
    * (PROGRESS beyond the first 64 queued collapses to the newest and does not
@@ -234,6 +241,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     jwtSecret: v.RUNWATCH_JWT_SECRET,
     progressHz: v.RUNWATCH_PROGRESS_HZ,
     historySize: v.RUNWATCH_HISTORY,
+    changePartitions: v.RUNWATCH_CHANGE_PARTITIONS,
+    changeClaimMs: v.RUNWATCH_CHANGE_CLAIM_MS,
     subscriberQueue: v.RUNWATCH_SUBSCRIBER_QUEUE,
     logLevel: v.LOG_LEVEL,
     metricsToken: v.RUNWATCH_METRICS_TOKEN,

@@ -19,7 +19,7 @@ import { Metrics } from './observe/metrics.js';
 import { useMetricsEndpoint } from './observe/metrics-endpoint.js';
 import { instrumentBackend } from './observe/store.js';
 import { startProcessTracing, traceRedisCommands, TRACER_NAME, useOperationTracing } from './observe/tracing.js';
-import type { StreamHooks } from './services/jobs.js';
+import type { StreamHooks } from './delivery/live-stream.js';
 
 /** Options of {@link createOps}. */
 export interface OpsOptions {

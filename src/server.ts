@@ -24,6 +24,7 @@ import { JobService } from './services/jobs.js';
 import { ResultsService } from './services/results.js';
 import { ShareService } from './services/share.js';
 import { createDashboard } from './dashboard/serve.js';
+import { createInfra } from './delivery/job-writer.js';
 import { TrainingService } from './services/training.js';
 import { attachGraphqlWs } from './transport/ws.js';
 import { createYogaApp } from './transport/yoga.js';
@@ -86,6 +87,8 @@ export async function startServer(config: Config, opts: ServerOptions = {}): Pro
         url: config.redisUrl,
         historySize: config.historySize,
         retentionSeconds: retentionSettings(config).retentionSeconds,
+        changePartitions: config.changePartitions,
+        changeClaimIdleMs: config.changeClaimMs,
         onError: onBackendError,
         onConnectionError: () => ops.onBackendError('redis', null),
         // One warning when an outage starts and one line when it ends, whatever the number of retries in between.
@@ -110,24 +113,18 @@ export async function startServer(config: Config, opts: ServerOptions = {}): Pro
   const devToken = config.jwtSecret ? null : await signToken(jwtSecret, { sub: 'dev', scope: SCOPES.join(' ') }, 30 * 24 * 3600);
   const verifier = new TokenVerifier(jwtSecret, tokenPolicy(config));
   const onError = (message: string, error: unknown) => log.warn({ err: error }, message);
-  const jobs = new JobService(backend, clock, {
-    progressHz: config.progressHz,
-    maxQueued: config.subscriberQueue,
-    onError,
-    hooks: ops.streamHooks,
-  });
-  const results = new ResultsService(backend, jobs, clock, { onError });
-  // Training and activity follow job changes themselves (JobService.onChange).
-  const training = new TrainingService(backend, jobs, clock, {
-    progressHz: config.progressHz,
-    maxQueued: config.subscriberQueue,
-    onError,
-    hooks: ops.streamHooks,
-    history: results,
-  });
-  const activity = new ActivityService(backend, jobs, clock, { onError });
-  const commands = new CommandService(backend, jobs, clock);
-  const services: Services = { jobs, results, training, activity, commands, share: new ShareService(jwtSecret, jobs) };
+  // One write path, one set of stream kinds and one change feed per server; services share them, never each other.
+  const infra = createInfra(backend, clock, { progressHz: config.progressHz, onError });
+  const streamSettings = { maxQueued: config.subscriberQueue, onError, hooks: ops.streamHooks };
+  const jobs = new JobService(infra, streamSettings);
+  // Training and activity follow job changes as projectors of the change log (backends ChangeFeed).
+  const training = new TrainingService(infra, { progressHz: config.progressHz, ...streamSettings });
+  const activity = new ActivityService(infra, { onError });
+  const commands = new CommandService(infra);
+  const results = new ResultsService(infra, { onError });
+  const services: Services = { jobs, results, training, activity, commands, share: new ShareService(jwtSecret, backend.store) };
+  // Every projector's consumer group exists before the first request: no change committed from now on is missed.
+  await backend.changes.ready();
   const yoga = createYogaApp({ verifier, services, backend, log, devToken: devToken ?? undefined, plugins: [...ops.yogaPlugins, ...(opts.plugins ?? [])], cors: ops.policy.cors });
   const dashboard = createDashboard({ devToken: devToken ?? undefined });
   // Idle keep-alive connections must not hold a shutdown up until the client's keep-alive

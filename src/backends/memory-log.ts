@@ -16,7 +16,9 @@ import { newEpoch } from '../domain/ids.js';
 import { HistoryRing } from './history-ring.js';
 import type { MemoryEventBus } from './memory.js';
 import { assertConsecutive, type LogCommit, type LogCommitted, type LogHead, type LogHistoryRead, type TopicLogStore } from './topic-log.js';
-import { jobTopic, ownerJobOf, type BusEvent } from './types.js';
+import type { BusEvent } from './types.js';
+import { JOB_OWNED, jobTopic, type JobOwnedTopics } from '../domain/topics.js';
+import type { MemoryChangeFeed } from './memory-changes.js';
 
 interface Entry {
   head: LogHead<unknown>;
@@ -32,10 +34,16 @@ export interface MemoryLogCommit<S, E extends BusEvent> extends LogCommit<S, E> 
 export class MemoryTopicLogStore implements TopicLogStore {
   private readonly logs = new Map<string, Entry>();
 
-  /** @param historySize events kept per topic (RUNWATCH_HISTORY). */
+  /**
+   * @param historySize events kept per topic (RUNWATCH_HISTORY).
+   * @param feed the change log that commits carrying a `change` append to (none: dropped).
+   * @param owned which logs belong to a job (refused once it is gone).
+   */
   constructor(
     private readonly bus: MemoryEventBus,
     private readonly historySize: number,
+    private readonly feed: MemoryChangeFeed | null = null,
+    private readonly owned: JobOwnedTopics = JOB_OWNED,
   ) {}
 
   /** Drops a topic's log (its job was removed). */
@@ -69,7 +77,7 @@ export class MemoryTopicLogStore implements TopicLogStore {
    * applies `change` to the head (a fresh epoch, offset 0 and null state
    * when the log does not exist; then the log is created), stores the new
    * state and epoch, pushes the events into history and publishes them,
-   * then the notices.
+   * then the notices, and appends its job change (if any) to the change log.
    * @throws Error when the events' offsets do not follow the head's (a programming error); whatever `change` throws. Nothing changes then.
    * @returns the committed change with its epoch, or null when `change` returned null.
    */
@@ -86,6 +94,7 @@ export class MemoryTopicLogStore implements TopicLogStore {
     for (const event of commit.events) entry.ring.push(event);
     for (const event of commit.events) this.bus.publish(topic, event);
     for (const { topic: other, message } of commit.notify ?? []) this.bus.publish(other, message);
+    if (commit.change) this.feed?.append(commit.change);
     return { ...commit, epoch };
   }
 
@@ -96,7 +105,7 @@ export class MemoryTopicLogStore implements TopicLogStore {
 
   /** See {@link TopicLogStore.append}; a job-owned log's job exists while its `job:<id>` log does. */
   async append<S, E extends BusEvent>(topic: string, change: (head: LogHead<S>) => LogCommit<S, E> | null): Promise<LogCommitted<S, E> | null> {
-    const owner = ownerJobOf(topic);
+    const owner = this.owned.ownerOf(topic);
     if (owner !== null && !this.logs.has(jobTopic(owner))) throw notFound(owner);
     return this.commit(topic, change);
   }

@@ -12,14 +12,19 @@
  * jobs: creating one more first removes the oldest finished job. Unfinished
  * jobs are never removed: when all `maxJobs` are unfinished, creating is
  * refused with SERVICE_UNAVAILABLE until some finish.
+ *
+ * Job changes go to an in-process change feed (memory-changes.ts) in the same
+ * synchronous step as the commit; projectors apply them right after.
  */
 import { DomainError, notFound } from '../domain/errors.js';
 import type { JobChange, JobEvent, JobRecord, Tenant } from '../domain/job.js';
 import { TopicFanout } from './topic-fanout.js';
 import { MemoryTopicLogStore } from './memory-log.js';
+import { MemoryChangeFeed } from './memory-changes.js';
+import { creationChange, updateChange } from '../domain/changes.js';
+import { JOB_OWNED, jobTopic, type JobOwnedTopics } from '../domain/topics.js';
 import {
-  jobLogTopics,
-  jobTopic,
+  matchesFilter,
   type Backend,
   type BusEvent,
   type EventBus,
@@ -57,14 +62,18 @@ export class MemoryEventBus implements EventBus {
   topicCount(): number {
     return this.fanout.size;
   }
-  onReconnect(): void {
-    // An in-process bus never loses its connection.
+  onGap(): void {
+    // An in-process bus never loses its connection: there is never a gap.
   }
   async close(): Promise<void> {}
 }
 
 /** Settings of {@link MemoryJobStore}. */
 export interface MemoryStoreOptions extends RetentionOptions {
+  /** The topic logs removed with a job (default: domain/topics.ts JOB_OWNED). */
+  owned?: JobOwnedTopics;
+  /** Where job creations are appended for projectors (updates go through the log store's commit). */
+  feed?: MemoryChangeFeed;
   /** Most jobs kept; creating one more removes the oldest finished job first. */
   maxJobs: number;
   /** Epoch ms now (the server's clock). */
@@ -122,7 +131,7 @@ export class MemoryJobStore implements JobStore {
     return due.length;
   }
 
-  /** Removes jobs with everything about them: their logs (`job:<id>` and {@link jobLogTopics}), index and idempotency entries. */
+  /** Removes jobs with everything about them: their logs (`job:<id>` and the job-owned ones), index and idempotency entries. */
   private remove(ids: readonly string[]): void {
     if (ids.length === 0) return;
     const tenants = new Set<string>();
@@ -130,7 +139,7 @@ export class MemoryJobStore implements JobStore {
       const job = this.record(id);
       if (!job) continue;
       tenants.add(tenantKey(job.tenant));
-      for (const topic of [jobTopic(id), ...jobLogTopics(id)]) this.logs.remove(topic);
+      for (const topic of [jobTopic(id), ...(this.opts.owned ?? JOB_OWNED).of(id)]) this.logs.remove(topic);
       this.count--;
       this.finished.delete(id);
       const idem = this.idempotencyOf.get(id);
@@ -183,6 +192,7 @@ export class MemoryJobStore implements JobStore {
     list.push(job.id);
     this.byTenant.set(key, list);
     this.noteFinished(job);
+    this.opts.feed?.append(creationChange(job));
     return { job, created: true };
   }
 
@@ -203,8 +213,7 @@ export class MemoryJobStore implements JobStore {
         started = job.id === after!.id;
         continue;
       }
-      if (filter.status?.length && !filter.status.includes(job.status)) continue;
-      if (filter.kind?.length && !filter.kind.includes(job.kind)) continue;
+      if (!matchesFilter(job, filter)) continue;
       if (jobs.length === first) {
         hasNextPage = true;
         break;
@@ -221,7 +230,14 @@ export class MemoryJobStore implements JobStore {
     // The log stores the record, appends the events to history and publishes them on the job's topic.
     this.logs.commit<JobRecord, JobEvent>(jobTopic(id), (head) => {
       result = change(head.state!);
-      return result && { state: result.job, events: result.events, epoch: result.job.epoch };
+      return (
+        result && {
+          state: result.job,
+          events: result.events,
+          epoch: result.job.epoch,
+          change: updateChange(result.job, result.events.map((e) => e.type)) ?? undefined,
+        }
+      );
     });
     const committed = result as JobChange | null;
     if (committed) this.noteFinished(committed.job);
@@ -259,6 +275,8 @@ export interface MemoryBackendOptions {
   maxJobs?: number;
   /** Epoch ms now; default Date.now. */
   clock?: () => number;
+  /** The topic logs removed with a job (default: domain/topics.ts JOB_OWNED). */
+  owned?: JobOwnedTopics;
 }
 
 /** Default cap of the in-memory backend: 1 000 jobs (about 450 KB each with a full 1 000-event history). */
@@ -270,12 +288,16 @@ const sweepIntervalMs = (retentionSeconds: number) => Math.min(60_000, Math.max(
 /** Creates the in-memory backend (see the header for what it keeps). */
 export function createMemoryBackend(opts: MemoryBackendOptions): Backend {
   const bus = new MemoryEventBus(opts.onError);
-  const logs = new MemoryTopicLogStore(bus, opts.historySize);
+  const feed = new MemoryChangeFeed(opts.onError);
+  const owned = opts.owned ?? JOB_OWNED;
+  const logs = new MemoryTopicLogStore(bus, opts.historySize, feed, owned);
   const retentionSeconds = opts.retentionSeconds ?? 30 * 24 * 3600;
   const store = new MemoryJobStore(logs, {
     retentionSeconds,
     maxJobs: opts.maxJobs ?? DEFAULT_MEMORY_MAX_JOBS,
     clock: opts.clock ?? Date.now,
+    owned,
+    feed,
   });
   // Frees memory even when nobody calls the store; every read also sweeps first.
   const sweeper = setInterval(() => store.sweep(), sweepIntervalMs(retentionSeconds));
@@ -285,8 +307,10 @@ export function createMemoryBackend(opts: MemoryBackendOptions): Backend {
     store,
     bus,
     logs,
+    changes: feed,
     close: async () => {
       clearInterval(sweeper);
+      await feed.close();
     },
   };
 }

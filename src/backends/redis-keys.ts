@@ -25,3 +25,8 @@ export const idemKey = (t: Tenant, key: string) => `${KEY_PREFIX}idem:${part(t.i
 export const RETENTION_KEY = `${KEY_PREFIX}retention`;
 /** A finished job's member in {@link RETENTION_KEY}: "<tenant index key>\n<id>". */
 export const retentionMember = (job: JobRecord) => `${tenantJobsKey(job.tenant)}\n${job.id}`;
+/**
+ * Partition `p` of the change log (a stream; entries {c: JSON JobChangeRecord}), one consumer group per projector.
+ * The braces are a Redis Cluster hash tag: see docs/operations.md "Change log partitions".
+ */
+export const changesKey = (p: number) => `${KEY_PREFIX}changes:{${p}}`;

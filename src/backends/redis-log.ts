@@ -27,7 +27,9 @@ import { newEpoch } from '../domain/ids.js';
 import { FlatCombiner, type Pending } from './flat-combining.js';
 import { channelFor, jobKey, logEventsKey, logHeadKey } from './redis-keys.js';
 import { assertConsecutive, historyCovers, type LogCommit, type LogCommitted, type LogHead, type LogHistoryRead, type TopicLogStore } from './topic-log.js';
-import { ownerJobOf, type BusEvent } from './types.js';
+import type { BusEvent } from './types.js';
+import type { JobChangeRecord } from '../domain/changes.js';
+import { JOB_OWNED, type JobOwnedTopics } from '../domain/topics.js';
 
 const MAX_CAS_ATTEMPTS = 200;
 /** Most heads {@link RedisTopicLogStore} remembers as last committed by this instance. */
@@ -72,26 +74,28 @@ export interface RedisLogLayout<S = unknown> {
   owner(topic: string): string | null;
   /** The expiries of a commit that leaves the log in `head` (values: the stored fields); null while it is kept. */
   retention(topic: string, head: LogHead<S>, values: readonly (string | null)[]): RetentionExpiry | null;
+  /** The change-log stream a commit's job change is XADDed to (jobs only; see redis-changes.ts). */
+  changesKey?(change: JobChangeRecord): string;
 }
 
-/** The layout of every topic log but jobs: `runwatch:log:<t>` {v, epoch, offset, state}. */
-const LOG_LAYOUT: RedisLogLayout = {
+/** The layout of every topic log but jobs: `runwatch:log:<t>` {v, epoch, offset, state}; `owned` tells which belong to a job. */
+const logLayout = (owned: JobOwnedTopics): RedisLogLayout => ({
   headKey: logHeadKey,
   eventsKey: logEventsKey,
   fields: ['epoch', 'offset', 'state'],
   decode: ([epoch, offset, state]) => (epoch == null || offset == null || state == null ? null : { epoch, offset: Number(offset), state: JSON.parse(state) }),
   encode: (head) => ['epoch', head.epoch, 'offset', String(head.offset), 'state', JSON.stringify(head.state)],
   missing: () => ({ epoch: newEpoch(), offset: 0, state: null }),
-  owner: ownerJobOf,
+  owner: owned.ownerOf,
   retention: () => null,
-};
+});
 
 // The one commit of a topic log (jobs included).
 // KEYS: 1 head, 2 history stream, 3 the owning job's record ('' none), 4 retention set ('' none),
-//       5.. keys removed with the head when it is retained.
+//       5 change-log partition stream ('' none), 6.. keys removed with the head when it is retained.
 // ARGV: 1 expected version ('' = must not exist), 2 new version, 3 channel, 4 history maxlen,
 //       5 seconds of its own expiry (0: none; set again by every commit), 6 retention seconds (0: kept),
-//       7 retention member, 8 m, then m (field, value) pairs of the head,
+//       7 retention member, 8 change JSON ('' none), 9 change-log maxlen, 10 m, then m (field, value) pairs of the head,
 //       then n, n × (offset, event JSON), then (channel, JSON) notices up to the end.
 // Returns 1 committed, 0 version changed (recompute), -1 the owning job is gone, -2 the head is gone.
 // A job-owned log takes its job's expiry. The first commit that retains a head sets the expiry of
@@ -111,11 +115,14 @@ elseif not v then
 elseif v ~= ARGV[1] then
   return 0
 end
-local m = tonumber(ARGV[8])
+local m = tonumber(ARGV[10])
 local head = {'v', ARGV[2]}
-for i = 9, 8 + 2 * m do head[#head + 1] = ARGV[i] end
+for i = 11, 10 + 2 * m do head[#head + 1] = ARGV[i] end
 redis.call('HSET', KEYS[1], unpack(head))
-local i = 9 + 2 * m
+if KEYS[5] ~= '' and ARGV[8] ~= '' then
+  redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[9], '*', 'c', ARGV[8])
+end
+local i = 11 + 2 * m
 local n = tonumber(ARGV[i])
 i = i + 1
 for _ = 1, n do
@@ -135,7 +142,7 @@ end
 local ttl = tonumber(ARGV[6])
 if ttl > 0 and redis.call('PTTL', KEYS[1]) == -1 then
   for k = 1, #KEYS do
-    if k ~= 3 and k ~= 4 and KEYS[k] ~= '' then
+    if k ~= 3 and k ~= 4 and k ~= 5 and KEYS[k] ~= '' then
       local current = redis.call('TTL', KEYS[k])
       if current == -1 or current > ttl then redis.call('EXPIRE', KEYS[k], ttl) end
     end
@@ -167,6 +174,10 @@ export interface RedisTopicLogOptions {
   retentionKey: string;
   /** Layouts by topic prefix (e.g. `job:`); other topics use the default `runwatch:log:<t>` layout. */
   layouts?: Record<string, RedisLogLayout<unknown>>;
+  /** Which topic logs belong to a job (default domain/topics.ts JOB_OWNED). */
+  owned?: JobOwnedTopics;
+  /** Entries kept per change-log partition (approximately; default 100 000). */
+  changeLogMaxLen?: number;
 }
 
 /** {@link TopicLogStore} on Redis; see the header. */
@@ -189,14 +200,17 @@ export class RedisTopicLogStore implements TopicLogStore {
     redis.defineCommand('runwatchLogCommit', { lua: COMMIT_LUA });
     this.redis = redis as ScriptedRedis;
     this.layouts = Object.entries(opts.layouts ?? {});
+    this.defaultLayout = logLayout(opts.owned ?? JOB_OWNED);
   }
+
+  private readonly defaultLayout: RedisLogLayout<unknown>;
 
   /** The layouts by prefix, listed once (looked up on every commit and read). */
   private readonly layouts: readonly (readonly [string, RedisLogLayout<unknown>])[];
 
   private layoutFor(topic: string): RedisLogLayout<unknown> {
     for (const [prefix, layout] of this.layouts) if (topic.startsWith(prefix)) return layout;
-    return LOG_LAYOUT;
+    return this.defaultLayout;
   }
 
   private async read(topic: string, layout: RedisLogLayout<unknown>): Promise<StoredHead | null> {
@@ -233,6 +247,7 @@ export class RedisTopicLogStore implements TopicLogStore {
       const events: BusEvent[] = [];
       const notices: (string | number)[] = [];
       let ttlSeconds = 0;
+      let change: JobChangeRecord | undefined;
       const outcomes: Outcome[] = batch.map((pending) => {
         try {
           const commit = pending.item({ ...head });
@@ -242,6 +257,8 @@ export class RedisTopicLogStore implements TopicLogStore {
           events.push(...commit.events);
           for (const { topic: other, message } of commit.notify ?? []) notices.push(channelFor(other), JSON.stringify(message));
           if (commit.ttlSeconds !== undefined) ttlSeconds = commit.ttlSeconds;
+          // Combined commits of one job: the newest change carries the newest record (projectors read absolute state).
+          if (commit.change) change = mergeChanges(change, commit.change);
           return { ok: true, value: { ...commit, epoch: head.epoch } };
         } catch (error) {
           return { ok: false, error };
@@ -259,7 +276,15 @@ export class RedisTopicLogStore implements TopicLogStore {
       for (let f = 0; f < fields.length; f += 2) values[layout.fields.indexOf(fields[f]!)] = fields[f + 1]!;
       const retained = layout.retention(topic, head, values);
       const owner = layout.owner(topic);
-      const keys = [layout.headKey(topic), layout.eventsKey(topic), owner === null ? '' : jobKey(owner), retained ? this.opts.retentionKey : '', ...(retained?.keys ?? [])];
+      const changesKey = change && layout.changesKey ? layout.changesKey(change) : '';
+      const keys = [
+        layout.headKey(topic),
+        layout.eventsKey(topic),
+        owner === null ? '' : jobKey(owner),
+        retained ? this.opts.retentionKey : '',
+        changesKey,
+        ...(retained?.keys ?? []),
+      ];
       const args: (string | number)[] = [
         current?.version ?? '',
         version,
@@ -268,6 +293,8 @@ export class RedisTopicLogStore implements TopicLogStore {
         ttlSeconds,
         retained?.seconds ?? 0,
         retained?.member ?? '',
+        changesKey ? JSON.stringify(change) : '',
+        this.opts.changeLogMaxLen ?? 100_000,
         fields.length / 2,
         ...fields,
         events.length,
@@ -293,6 +320,14 @@ export class RedisTopicLogStore implements TopicLogStore {
     const events = entries.map(([, fields]) => JSON.parse(fields[1]!) as E);
     return { events, covered: historyCovers(afterOffset, current.head.offset, events) };
   }
+}
+
+/**
+ * One change record for several commits of one job combined into one script call: the newest record and offset,
+ * the event types of all of them in order (a STARTED and a COMPLETED combined still tell both transitions).
+ */
+function mergeChanges(older: JobChangeRecord | undefined, newer: JobChangeRecord): JobChangeRecord {
+  return older ? { ...newer, types: [...older.types, ...newer.types] } : newer;
 }
 
 /** Settles each submission of a batch with its own outcome. */

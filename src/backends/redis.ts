@@ -31,8 +31,13 @@
 import { Redis, type RedisOptions } from 'ioredis';
 import { DomainError, isUnavailable, notFound } from '../domain/errors.js';
 import type { JobChange, JobEvent, JobRecord, Tenant } from '../domain/job.js';
+import { changePartition, creationChange, updateChange } from '../domain/changes.js';
+import { newEpoch } from '../domain/ids.js';
+import { JOB_OWNED, jobTopic, type JobOwnedTopics } from '../domain/topics.js';
+import { RedisChangeFeed } from './redis-changes.js';
 import { RedisChannels } from './redis-channels.js';
 import {
+  changesKey,
   channelFor,
   idemKey,
   jobEventsKey,
@@ -46,12 +51,11 @@ import {
 import { firstVersion, RedisTopicLogStore, type RedisLogLayout } from './redis-log.js';
 import { TopicFanout } from './topic-fanout.js';
 import {
-  jobLogTopics,
-  jobTopic,
+  matchesFilter,
   type Backend,
   type BusEvent,
-  type CatchUp,
   type EventBus,
+  type GapHandler,
   type HistoryRead,
   type JobFilter,
   type JobStore,
@@ -64,8 +68,8 @@ export { channelFor, jobKey, KEY_PREFIX, RETENTION_KEY } from './redis-keys.js';
 const SWEEP_BATCH = 500;
 const IDEMPOTENCY_TTL_SECONDS = 7 * 24 * 3600;
 
-// KEYS: 1 record, 2 tenant index, 3 idempotency key ('' when none).
-// ARGV: 1 data, 2 createdAt, 3 id, 4 idempotency value, 5 its TTL, 6 first version.
+// KEYS: 1 record, 2 tenant index, 3 idempotency key ('' when none), 4 change-log partition.
+// ARGV: 1 data, 2 createdAt, 3 id, 4 idempotency value, 5 its TTL, 6 first version, 7 change JSON, 8 change-log maxlen.
 const CREATE_LUA = `
 if KEYS[3] ~= '' then
   local seen = redis.call('GET', KEYS[3])
@@ -75,6 +79,7 @@ end
 redis.call('HSET', KEYS[1], 'v', ARGV[6], 'data', ARGV[1])
 if KEYS[3] ~= '' then redis.call('HSET', KEYS[1], 'idem', KEYS[3]) end
 redis.call('ZADD', KEYS[2], ARGV[2], ARGV[3])
+redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[8], '*', 'c', ARGV[7])
 return false
 `;
 
@@ -114,7 +119,7 @@ return #due
 `;
 
 type ScriptedRedis = Redis & {
-  runwatchCreate(jobKey: string, tenantKey: string, idemKey: string, ...args: (string | number)[]): Promise<string | null>;
+  runwatchCreate(jobKey: string, tenantKey: string, idemKey: string, changesKey: string, ...args: (string | number)[]): Promise<string | null>;
   runwatchRestore(jobKey: string, tenantKey: string, retentionKey: string, ...args: (string | number)[]): Promise<number>;
   runwatchSweep(retentionKey: string, batch: number, recordPrefix: string): Promise<number>;
 };
@@ -144,7 +149,7 @@ async function guard<T>(redis: Redis, op: () => Promise<T>): Promise<T> {
  * its idempotency key and its training and command logs expire
  * `retentionSeconds` later, and the job joins the retention set.
  */
-export function jobLogLayout(retentionSeconds: number): RedisLogLayout<JobRecord> {
+export function jobLogLayout(retentionSeconds: number, owned: JobOwnedTopics = JOB_OWNED, partitions = 1): RedisLogLayout<JobRecord> {
   const idOf = (topic: string) => topic.slice(jobTopic('').length);
   return {
     headKey: (topic) => jobKey(idOf(topic)),
@@ -166,8 +171,9 @@ export function jobLogLayout(retentionSeconds: number): RedisLogLayout<JobRecord
         : {
             seconds: retentionSeconds,
             member: retentionMember(head.state!),
-            keys: [idem ?? '', ...jobLogTopics(idOf(topic)).flatMap((t) => [logHeadKey(t), logEventsKey(t)])],
+            keys: [idem ?? '', ...owned.of(idOf(topic)).flatMap((t) => [logHeadKey(t), logEventsKey(t)])],
           },
+    changesKey: (change) => changesKey(changePartition(change.jobId, partitions)),
   };
 }
 
@@ -182,9 +188,9 @@ export class RedisJobStore implements JobStore {
   constructor(
     redis: Redis,
     private readonly logs: RedisTopicLogStore,
-    private readonly retention: RetentionOptions,
+    private readonly retention: RetentionOptions & { partitions: number; changeLogMaxLen: number },
   ) {
-    redis.defineCommand('runwatchCreate', { numberOfKeys: 3, lua: CREATE_LUA });
+    redis.defineCommand('runwatchCreate', { numberOfKeys: 4, lua: CREATE_LUA });
     redis.defineCommand('runwatchRestore', { numberOfKeys: 3, lua: RESTORE_LUA });
     redis.defineCommand('runwatchSweep', { numberOfKeys: 1, lua: SWEEP_LUA });
     this.redis = redis as ScriptedRedis;
@@ -210,12 +216,15 @@ export class RedisJobStore implements JobStore {
         jobKey(job.id),
         tenantJobsKey(job.tenant),
         idem ? idemKey(job.tenant, idem.key) : '',
+        changesKey(changePartition(job.id, this.retention.partitions)),
         JSON.stringify(job),
         job.createdAt,
         job.id,
         idem ? `${job.id}\n${idem.fingerprint}` : '',
         IDEMPOTENCY_TTL_SECONDS,
         firstVersion(),
+        JSON.stringify(creationChange(job)),
+        this.retention.changeLogMaxLen,
       );
       if (seen === null) return { job, created: true };
       const [id, fingerprint] = seen.split('\n') as [string, string];
@@ -256,8 +265,7 @@ export class RedisJobStore implements JobStore {
         for (const [error, data] of results) {
           if (error || typeof data !== 'string') continue;
           const job = JSON.parse(data) as JobRecord;
-          if (filter.status?.length && !filter.status.includes(job.status)) continue;
-          if (filter.kind?.length && !filter.kind.includes(job.kind)) continue;
+          if (!matchesFilter(job, filter)) continue;
           if (jobs.length === first) return { jobs, hasNextPage: true };
           jobs.push(job);
         }
@@ -278,7 +286,7 @@ export class RedisJobStore implements JobStore {
       let result: JobChange | null = null;
       const committed = await this.logs.append<JobRecord, JobEvent>(jobTopic(id), (head) => {
         result = change(head.state!);
-        return result && { state: result.job, events: result.events };
+        return result && { state: result.job, events: result.events, change: updateChange(result.job, result.events.map((e) => e.type)) ?? undefined };
       });
       return committed && result;
     });
@@ -320,12 +328,12 @@ const isBusEvent = (value: unknown): value is BusEvent =>
  * {@link EventBus} on Redis pub/sub: one SUBSCRIBE per channel per instance
  * ({@link RedisChannels}), released when the topic's last local listener
  * leaves, also while Redis is away. A malformed message is logged and dropped.
- * After a reconnect every open topic catches up from history (onReconnect).
+ * After a reconnect every open topic's gap is filled by the gap handler (onGap).
  */
 export class RedisEventBus implements EventBus {
   private readonly fanout: TopicFanout<string>;
   private readonly channels: RedisChannels;
-  private readonly catchUps = new Map<string, { catchUp: CatchUp<BusEvent>; isReset?: (event: BusEvent) => boolean }>();
+  private gapHandler: GapHandler | null = null;
   private recovering: Promise<void> | null = null;
   private recoverAgain = false;
   private closed = false;
@@ -375,16 +383,8 @@ export class RedisEventBus implements EventBus {
   topicCount() {
     return this.fanout.size;
   }
-  onReconnect<E extends BusEvent>(topicPrefix: string, catchUp: CatchUp<E>, isReset?: (event: E) => boolean) {
-    this.catchUps.set(topicPrefix, {
-      catchUp: catchUp as unknown as CatchUp<BusEvent>,
-      isReset: isReset as ((event: BusEvent) => boolean) | undefined,
-    });
-  }
-
-  private catchUpFor(topic: string): { catchUp: CatchUp<BusEvent>; isReset?: (event: BusEvent) => boolean } | undefined {
-    for (const [prefix, entry] of this.catchUps) if (topic.startsWith(prefix)) return entry;
-    return undefined;
+  onGap(handler: GapHandler) {
+    this.gapHandler = handler;
   }
 
   /** One recovery at a time; a reconnect during one runs another after it. */
@@ -420,10 +420,9 @@ export class RedisEventBus implements EventBus {
         for (let i = pending.length - 1; i >= 0; i--) {
           const { topic, last } = pending[i]!;
           try {
-            const entry = this.catchUpFor(topic);
-            const events = (await entry?.catchUp(topic, last)) ?? [];
+            const fill = this.gapHandler ? await this.gapHandler(topic, last) : null;
             // Live events held back since the connection dropped follow the caught-up ones, in offset order.
-            this.fanout.resume(topic, events, entry?.isReset);
+            this.fanout.resume(topic, fill?.events ?? [], fill?.isReset);
             pending.splice(i, 1);
           } catch (error) {
             if (!isUnavailable(error)) this.onError(topic, error);
@@ -460,7 +459,18 @@ export interface RedisBackendOptions {
   connectTimeoutMs?: number;
   /** Seconds a finished job is kept (RUNWATCH_RETENTION_DAYS); default 30 days. */
   retentionSeconds?: number;
+  /** The topic logs that belong to a job (default domain/topics.ts JOB_OWNED). */
+  owned?: JobOwnedTopics;
+  /** Partitions of the change log (RUNWATCH_CHANGE_PARTITIONS; default 4). */
+  changePartitions?: number;
+  /** Milliseconds an unacknowledged change waits before another instance takes it over (RUNWATCH_CHANGE_CLAIM_MS; default 5000). */
+  changeClaimIdleMs?: number;
+  /** Entries kept per change-log partition (approximately; default 100 000). */
+  changeLogMaxLen?: number;
 }
+
+/** Default number of change-log partitions. */
+export const DEFAULT_CHANGE_PARTITIONS = 4;
 
 /** Default retention: 30 days, in seconds. */
 export const DEFAULT_RETENTION_SECONDS = 30 * 24 * 3600;
@@ -505,12 +515,24 @@ export async function createRedisBackend(opts: RedisBackendOptions): Promise<Bac
   }
   outage.started();
   const retentionSeconds = opts.retentionSeconds ?? DEFAULT_RETENTION_SECONDS;
+  const owned = opts.owned ?? JOB_OWNED;
+  const partitions = opts.changePartitions ?? DEFAULT_CHANGE_PARTITIONS;
+  const changeLogMaxLen = opts.changeLogMaxLen ?? 100_000;
   const logs = new RedisTopicLogStore(commands, {
     historySize: opts.historySize,
     retentionKey: RETENTION_KEY,
-    layouts: { [jobTopic('')]: jobLogLayout(retentionSeconds) },
+    layouts: { [jobTopic('')]: jobLogLayout(retentionSeconds, owned, partitions) },
+    owned,
+    changeLogMaxLen,
   });
-  const store = new RedisJobStore(commands, logs, { retentionSeconds });
+  const store = new RedisJobStore(commands, logs, { retentionSeconds, partitions, changeLogMaxLen });
+  const changes = new RedisChangeFeed(commands, {
+    partitions,
+    consumer: `${process.pid}-${newEpoch()}`,
+    claimIdleMs: opts.changeClaimIdleMs,
+    connect: () => new Redis(opts.url, { ...common, enableOfflineQueue: false }),
+    onError: opts.onError,
+  });
   const sweeper = setInterval(() => {
     if (commands.status !== 'ready') return; // an outage is reported elsewhere; the next sweep catches up
     store.sweep().catch((error: unknown) => opts.onError('retention sweep', error));
@@ -522,9 +544,11 @@ export async function createRedisBackend(opts: RedisBackendOptions): Promise<Bac
     store,
     bus,
     logs,
+    changes,
     close: async () => {
       clearInterval(sweeper);
       outage.stop();
+      await changes.close();
       await bus.close();
       commands.disconnect();
       subscriber.disconnect();

@@ -15,6 +15,7 @@
  * atomic step, retrying the function when another writer (any instance) got
  * there first. Offsets are therefore gap-free and in one order everywhere.
  */
+import type { JobChangeRecord } from '../domain/changes.js';
 import type { BusEvent } from './types.js';
 
 /** The head of a topic log, as `append`'s change function sees it. */
@@ -35,6 +36,11 @@ export interface LogCommit<S, E extends BusEvent> {
   events: E[];
   /** Messages published (not stored) on other topics after the events, in the same atomic step. */
   notify?: { topic: string; message: BusEvent }[];
+  /**
+   * A job change appended to the change log (backends' ChangeFeed) in the same atomic step: set by the job
+   * store for commits of `job:<id>` logs that produced events. Other logs leave it unset.
+   */
+  change?: JobChangeRecord;
   /**
    * Seconds until the whole log (head and history) expires (Redis only); unset or 0: no expiry of its own,
    * and an expiry already set (the retention of the job that owns the log) stays.
@@ -59,7 +65,7 @@ export interface TopicLogStore {
   head<S>(topic: string): Promise<LogHead<S> | null>;
   /**
    * Atomically applies `change` to the topic's log. A log owned by a job
-   * (`training:<jobId>`, `commands:<jobId>`; see types.ts `ownerJobOf`) shares
+   * (`training:<jobId>`, `commands:<jobId>`; see domain/topics.ts `JobOwnedTopics`) shares
    * its job's retention: it expires with the job, and appending to it once
    * the job is gone is refused.
    * @throws DomainError NOT_FOUND when the log's owning job no longer exists. `change` sees the current

@@ -5,12 +5,26 @@
  * what the domain computed and delivers events.
  */
 import type { TopicLogStore } from './topic-log.js';
+import type { JobChangeRecord } from '../domain/changes.js';
 import type { JobChange, JobEvent, JobKind, JobRecord, JobStatus, Tenant } from '../domain/job.js';
 
 /** Filter of {@link JobStore.list}; empty arrays or undefined match everything. */
 export interface JobFilter {
   status?: readonly JobStatus[] | null;
   kind?: readonly JobKind[] | null;
+  /** Jobs carrying every one of these tags. */
+  tags?: readonly string[] | null;
+  /** Children of this job only. */
+  parentId?: string | null;
+}
+
+/** Does `job` match `filter` (see {@link JobFilter})? */
+export function matchesFilter(job: JobRecord, filter: JobFilter): boolean {
+  if (filter.status?.length && !filter.status.includes(job.status)) return false;
+  if (filter.kind?.length && !filter.kind.includes(job.kind)) return false;
+  if (filter.tags?.length && !filter.tags.every((t) => (job.tags ?? []).includes(t))) return false;
+  if (filter.parentId != null && (job.parentId ?? null) !== filter.parentId) return false;
+  return true;
 }
 
 /** A position in a tenant's newest-first job list: the last job of the previous page. */
@@ -85,23 +99,53 @@ export interface EventBus {
   /** Number of topics this instance holds a subscription for (diagnostics, tests). */
   topicCount(): number;
   /**
-   * Sets the catch-up for topics starting with `topicPrefix` (e.g. `job:`),
-   * run after the bus lost its connection and re-subscribed (Redis only; the
-   * memory bus never loses one). It is called once per open topic with the
-   * newest event seen there (null: none yet) and returns the events to deliver
-   * to that topic's listeners, which drop what they already have.
-   * `isReset` tells the fresh starts among those events (a SNAPSHOT made
-   * because history no longer covered the gap): they are delivered even at an
-   * offset already seen, and are not where the next catch-up starts. The bus
-   * keeps events opaque; the service that makes them supplies the rule.
-   * Default: no event is a reset.
+   * Sets the gap handler: after the bus lost its connection and re-subscribed
+   * (Redis only; the memory bus never loses one), it is called once per open
+   * topic with the newest event seen there (null: none yet) and returns the
+   * events to deliver to that topic's listeners (they drop what they already
+   * have), and which of them are fresh starts (`isReset`: delivered even at an
+   * offset already seen, and not where the next catch-up starts). Null: nothing
+   * to deliver. The bus keeps events and topic names opaque: the handler (the
+   * stream kinds, delivery/stream-kinds.ts) knows them. One handler per bus; a
+   * second call replaces the first.
    */
-  onReconnect<E extends BusEvent>(topicPrefix: string, catchUp: CatchUp<E>, isReset?: (event: E) => boolean): void;
+  onGap(handler: GapHandler): void;
   close(): Promise<void>;
 }
 
-/** See {@link EventBus.onReconnect}. */
-export type CatchUp<E extends BusEvent = JobEvent> = (topic: string, last: E | null) => Promise<E[]>;
+/** What a {@link GapHandler} delivers: the events, and which of them are fresh starts. */
+export interface GapFill {
+  events: BusEvent[];
+  isReset?: (event: BusEvent) => boolean;
+}
+
+/** See {@link EventBus.onGap}. */
+export type GapHandler = (topic: string, last: BusEvent | null) => Promise<GapFill | null>;
+
+/**
+ * The log of job changes (see domain/changes.ts), consumed by projectors.
+ *
+ * Each projector is a named consumer group: every change committed after the
+ * projector was first registered anywhere in the deployment is handed to
+ * exactly one instance's `apply` at a time, at least once, until `apply`
+ * resolves (then it is acknowledged). A change whose `apply` threw, or whose
+ * instance died before acknowledging, is handed over again (on Redis: claimed
+ * by any instance after the claim timeout). Changes of one job are applied in
+ * commit order on one instance, but after a hand-over an older change may come
+ * after a newer one: projectors are idempotent by the change's offset
+ * (domain/changes.ts `isNewer`). Different jobs' changes are applied concurrently.
+ */
+export interface ChangeFeed {
+  /**
+   * Registers projector `name` on this instance (once per name per instance).
+   * @param apply the projection of one change; a throw leaves it unacknowledged (retried later).
+   */
+  project(name: string, apply: (change: JobChangeRecord) => Promise<void>): void;
+  /** Resolves once every registered projector's group exists (Redis: XGROUP CREATE done), so no change committed from now on is missed. */
+  ready(): Promise<void>;
+  /** Stops consuming (changes in flight are handed over later, to this or another instance). */
+  close(): Promise<void>;
+}
 
 /** A backend: the interfaces plus what it is. */
 export interface Backend {
@@ -110,34 +154,15 @@ export interface Backend {
   bus: EventBus;
   /** Generic per-topic event logs with state (training events, commands, activity, budgets); see topic-log.ts. */
   logs: TopicLogStore;
+  /** Job changes for projectors (see {@link ChangeFeed}). */
+  changes: ChangeFeed;
   close(): Promise<void>;
-}
-
-/** The topic of a job's events. */
-export const jobTopic = (jobId: string) => `job:${jobId}`;
-/** The topic log of a training run's events (TrainingService). */
-export const trainingTopic = (runId: string) => `training:${runId}`;
-/** The topic log of a training run's commands (CommandService). */
-export const commandsTopic = (runId: string) => `commands:${runId}`;
-
-/** The topic log of a job's newest item results, one event per item (ResultsService, itemResults). */
-export const itemsTopic = (jobId: string) => `items:${jobId}`;
-/** The topic log whose state is a job's downsampled metric history (ResultsService, metricSeries); it has no events. */
-export const metricsTopic = (jobId: string) => `metrics:${jobId}`;
-
-/** The topic logs that belong to one job: removed with it when retention ends. */
-export const jobLogTopics = (jobId: string) => [trainingTopic(jobId), commandsTopic(jobId), itemsTopic(jobId), metricsTopic(jobId)];
-
-/** The job a topic log belongs to (`training:<id>`, `commands:<id>`, `items:<id>`, `metrics:<id>`), or null for account-level logs (activity, budgets). */
-export function ownerJobOf(topic: string): string | null {
-  const match = /^(?:training|commands|items|metrics):(.+)$/s.exec(topic);
-  return match ? match[1]! : null;
 }
 
 /**
  * Retention (RUNWATCH_RETENTION_DAYS): how long a finished job is kept.
  * When a job finishes, its record, history, tenant-index entry, idempotency
- * entry and job-owned topic logs ({@link jobLogTopics}) are kept
+ * entry and job-owned topic logs (domain/topics.ts `JobOwnedTopics`, given to the backend) are kept
  * `retentionSeconds` more and then removed; unfinished jobs are never removed.
  */
 export interface RetentionOptions {

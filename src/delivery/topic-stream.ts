@@ -73,7 +73,7 @@ export interface TopicStreamSpec<E, H> {
   /** Reads the state the stream starts from; a throw fails the open (e.g. DomainError NOT_FOUND). */
   readHead(): Promise<H>;
   /** The fresh start made from the head (e.g. one SNAPSHOT; a trainer's pending commands). */
-  freshStart(head: H): E[];
+  freshStart(head: H): E[] | Promise<E[]>;
   /** Resume from a cursor; omitted: every stream starts fresh. */
   resume?: ResumeSpec<E, H>;
   /**
@@ -90,8 +90,7 @@ export interface TopicStreamSpec<E, H> {
  * The events a stream starts with: the replay after `resume.after` when the
  * head's epoch is the cursor's, the cursor is not ahead of the head and
  * history covers the gap, and the replay is not an empty one of a finished
- * stream; else `freshStart(head)` (which may be async: the reconnect
- * catch-up's, catch-up.ts, reads more to make it).
+ * stream; else `freshStart(head)` (which may be async: it may read more to make it).
  */
 export async function startEvents<E, H>(head: H, freshStart: (head: H) => E[] | Promise<E[]>, resume?: ResumeSpec<E, H>): Promise<E[]> {
   const after = resume?.after;
@@ -185,6 +184,9 @@ function subscribe<E>(source: LiveSource<E>, push: (event: E) => void): Promise<
   const { accept } = source;
   return source.bus.subscribe<E & BusEvent>(source.topic, accept ? (e) => accept(e) && push(e) : push);
 }
+
+/** Message streams end with on shutdown (code SERVICE_UNAVAILABLE). */
+export const RESTARTING = 'server restarting: resubscribe with `after` set to your last cursor';
 
 /**
  * A service's open streams, so that its `close()` can end them all. Streams

@@ -8,6 +8,7 @@
  * - INSTITUTE: every job of every environment of the institute.
  * A job is active while RUNNING or PAUSED (a paused job may still hold its resources).
  */
+import { isNewer, remember, type JobChangeRecord } from './changes.js';
 import type { JobRecord, JobStatus, Resources } from './job.js';
 
 export const ACTIVITY_SCOPES = ['USER', 'ENVIRONMENT', 'INSTITUTE'] as const;
@@ -26,7 +27,12 @@ export interface ActiveJobEntry {
 /** The activity state of an institute: its active jobs by id. */
 export interface ActivityState {
   jobs: Record<string, ActiveJobEntry>;
+  /** Per job, the offset of the newest change applied (idempotency of {@link projectActivity}); bounded. */
+  applied?: Record<string, number>;
 }
+
+/** Most jobs whose applied offset an institute's activity state remembers. */
+export const ACTIVITY_APPLIED_MAX = 5000;
 
 /** Sums over active jobs. Memory in GB. */
 export interface ResourceTotals {
@@ -71,41 +77,42 @@ export function inScope(entry: { environment: string; ownerId: string }, scope: 
   return scope === 'ENVIRONMENT' || entry.ownerId === viewer.userId;
 }
 
-/**
- * What a committed job change means for activity.
- * @returns null when nothing activity shows changed; otherwise the job's new
- *   entry (null: no longer active) and the hint it raises, if any.
- */
-export function activityChangeOf(before: JobRecord, after: JobRecord, nowMs: number): { entry: ActiveJobEntry | null; hint: Hint | null } | null {
-  const wasActive = isActive(before.status);
-  const nowActive = isActive(after.status);
-  if (!wasActive && !nowActive) return null;
-  if (wasActive && nowActive && before.status === after.status && sameResources(before.resources, after.resources)) return null;
-  const entry = nowActive
-    ? { jobId: after.id, environment: after.tenant.environment, ownerId: after.ownerId, status: after.status, resources: after.resources }
-    : null;
-  let hint: Hint | null = null;
-  const make = (kind: HintKind, message: string): Hint => ({
-    kind,
-    message,
-    jobId: after.id,
-    environment: after.tenant.environment,
-    ownerId: after.ownerId,
-    timestamp: nowMs,
-  });
-  if (!wasActive && nowActive && before.status === 'QUEUED') hint = make('JOB_STARTED', `${after.name} started`);
-  else if (after.status === 'COMPLETED') hint = make('JOB_FINISHED', `${after.name} finished`);
-  else if (after.status === 'FAILED') hint = make('JOB_FAILED', `${after.name} failed${after.errorMessage ? `: ${after.errorMessage}` : ''}`);
-  else if (after.status === 'CANCELLED') hint = make('JOB_CANCELLED', `${after.name} was cancelled`);
-  return { entry, hint };
-}
-
 /** The state with one job's entry set (or removed when `entry` is null). */
 export function withEntry(state: ActivityState | null, jobId: string, entry: ActiveJobEntry | null): ActivityState {
   const jobs = { ...(state?.jobs ?? {}) };
   if (entry) jobs[jobId] = entry;
   else delete jobs[jobId];
-  return { jobs };
+  return { ...state, jobs };
+}
+
+/**
+ * The activity projection of one job change (the `activity` projector): the
+ * institute's state compared with the job after the change — its entry set,
+ * changed or removed — and the hint the change's events raise (STARTED,
+ * COMPLETED, FAILED, CANCELLED).
+ * @returns null when the change was applied already (offset not newer than the
+ *   one remembered for the job) or changes nothing activity shows; otherwise the
+ *   new state and the hint (null: none).
+ */
+export function projectActivity(state: ActivityState | null, change: JobChangeRecord, nowMs: number): { state: ActivityState; hint: Hint | null } | null {
+  if (!isNewer(change, state?.applied?.[change.jobId])) return null;
+  const job = change.job;
+  const before = state?.jobs[change.jobId] ?? null;
+  const entry = isActive(job.status)
+    ? { jobId: job.id, environment: job.tenant.environment, ownerId: job.ownerId, status: job.status, resources: job.resources }
+    : null;
+  const make = (kind: HintKind, message: string): Hint => ({ kind, message, jobId: job.id, environment: job.tenant.environment, ownerId: job.ownerId, timestamp: nowMs });
+  let hint: Hint | null = null;
+  // Like the active set, hints are about jobs that were active (finished) or become active (started).
+  if (before === null && entry === null) hint = null;
+  else if (change.types.includes('COMPLETED')) hint = make('JOB_FINISHED', `${job.name} finished`);
+  else if (change.types.includes('FAILED')) hint = make('JOB_FAILED', `${job.name} failed${job.errorMessage ? `: ${job.errorMessage}` : ''}`);
+  else if (change.types.includes('CANCELLED')) hint = make('JOB_CANCELLED', `${job.name} was cancelled`);
+  else if (change.types.includes('STARTED')) hint = make('JOB_STARTED', `${job.name} started`);
+  const same = before === null ? entry === null : entry !== null && before.status === entry.status && sameResources(before.resources, entry.resources);
+  if (same && !hint) return null;
+  const next = withEntry(state, job.id, entry);
+  return { state: { ...next, applied: remember(state?.applied ?? {}, job.id, change.offset, ACTIVITY_APPLIED_MAX) }, hint };
 }
 
 /** The active entries in a scope, oldest job id first (ids sort by creation time). */

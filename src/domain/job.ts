@@ -103,6 +103,10 @@ export interface JobRecord {
   steps?: StepRecord[];
   /** The job's log rate-limit bucket (appendLogs); absent: full. */
   logs?: LogBucket;
+  /** The job's parent (a job group), or null/absent for a top-level job. */
+  parentId?: string | null;
+  /** Tags given at creation (see {@link TAG_LIMITS}); absent on jobs created before tags existed. */
+  tags?: string[];
 }
 
 /** What clients see of a job: the record's public fields plus derived numbers. */

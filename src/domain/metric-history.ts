@@ -32,6 +32,11 @@ export interface MetricPoint {
   timestamp: number;
 }
 
+/** A point of a named series, to feed into a job's history. */
+export interface NamedPoint extends MetricPoint {
+  name: string;
+}
+
 /**
  * A bucket of consecutive points, flattened for compact JSON:
  * `[count, ...first, ...min, ...max, ...last]`, each point as `step, value, timestamp`.

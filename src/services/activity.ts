@@ -5,8 +5,8 @@
  *
  * Storage (topic logs, see backends/topic-log.ts):
  * - `activity:<inst>`: state = the institute's active jobs (ActivityState),
- *   updated from every job change (JobService.onChange) when a job starts, pauses,
- *   resumes, finishes or changes resources;
+ *   updated by the `activity` projector from job changes (the change log) when a
+ *   job starts, pauses, resumes, finishes or changes resources;
  * - `budget:<inst>:<env>`: state = the tenant's Budget.
  * Both publish small notices, in the same atomic step, on per-scope topics,
  * so an instance subscribes only to the scopes its clients watch:
@@ -20,16 +20,25 @@
  * shared by all its subscribers), throttles hints to one a second, and fans
  * the resulting objects out. No work or timer per subscriber.
  */
-import type { Viewer } from '../auth/tokens.js';
+import { canSeeJob, type Viewer } from '../auth/tokens.js';
 import type { Backend } from '../backends/types.js';
+import type { JobChangeRecord } from '../domain/changes.js';
 import {
-  activityChangeOf,
+  ACTIVITY_NOTICE_PREFIX,
+  activityBillingTopic as billingTopic,
+  activityEnvTopic as envTopic,
+  activityInstTopic as instTopic,
+  activityStateTopic as stateTopic,
+  activityUserTopic as userTopic,
+  budgetTopic,
+} from '../domain/topics.js';
+import {
   entriesInScope,
   emptyHintThrottle,
   isActive,
+  projectActivity,
   throttleHint,
   totalsOf,
-  withEntry,
   type ActivityScope,
   type ActivityState,
   type Hint,
@@ -39,19 +48,10 @@ import {
 } from '../domain/activity.js';
 import { emptyBudget, recordUsage, setBudget, viewBudget, type Budget, type BudgetHint, type BudgetView } from '../domain/budget.js';
 import { isUnavailable, notFound } from '../domain/errors.js';
-import { viewJob, type JobRecord, type JobView, type Resources, type Tenant } from '../domain/job.js';
-import type { LiveStream } from '../delivery/live-stream.js';
+import { viewJob, type JobView, type Resources, type Tenant } from '../domain/job.js';
+import type { Infra } from '../delivery/job-writer.js';
+import type { LiveStream, StreamTransport } from '../delivery/live-stream.js';
 import { openTopicStream, StreamRegistry } from '../delivery/topic-stream.js';
-import type { Clock } from './clock.js';
-import type { JobService, StreamTransport } from './jobs.js';
-
-const part = (s: string) => encodeURIComponent(s);
-const stateTopic = (inst: string) => `activity:${part(inst)}`;
-const budgetTopic = (t: Tenant) => `budget:${part(t.institute)}:${part(t.environment)}`;
-const envTopic = (inst: string, env: string) => `activity:env:${part(inst)}:${part(env)}`;
-const instTopic = (inst: string) => `activity:inst:${part(inst)}`;
-const userTopic = (inst: string, env: string, user: string) => `activity:user:${part(inst)}:${part(env)}:${part(user)}`;
-const billingTopic = (inst: string, env: string) => `activity:billing:${part(inst)}:${part(env)}`;
 
 /** A notice on a scope topic (offset 0: notices are not a stream of their own). */
 interface ActivityNotice {
@@ -256,6 +256,13 @@ class ScopeTopic {
   }
 }
 
+/**
+ * The gap fill of an activity notice channel after the bus reconnected: notices have no history, so a missed one
+ * is replaced by "the active set changed" (a reset, delivered whatever its offset), and every scope watching the
+ * channel recomputes its view.
+ */
+const RECOMPUTE: ActivityNotice = { offset: 0, jobsChanged: true, hint: null, billing: null };
+
 /** How an activity stream treats its events: one object for every stream (no per-stream closures). */
 const ACTIVITY_EVENTS = {
   offsetOf(e: ActivityEvent): number {
@@ -278,14 +285,41 @@ export class ActivityService {
   /** Open activity streams, ended on shutdown. */
   private readonly streams = new StreamRegistry<ActivityEvent>();
 
+  readonly backend: Backend;
+  readonly clock: () => number;
+
+  /**
+   * Registers the `activity:` notice stream kind (the reconnect catch-up of notice channels: a recompute) and the
+   * `activity` projector (the institute's active set and job hints, from job changes; see domain `projectActivity`).
+   */
   constructor(
-    readonly backend: Backend,
-    private readonly jobs: JobService,
-    readonly clock: Clock,
+    infra: Infra,
     private readonly opts: ActivityServiceOptions = {},
   ) {
+    this.backend = infra.backend;
+    this.clock = infra.clock;
     this.updateIntervalMs = 1000 / (opts.updateHz ?? 4);
-    jobs.onChange((before, after) => this.onJobChanged(before, after));
+    infra.kinds.register<ActivityNotice, true>({
+      prefix: ACTIVITY_NOTICE_PREFIX,
+      // Method syntax: no closures per stream.
+      events: {
+        offsetOf(e: ActivityNotice): number {
+          return e.offset;
+        },
+        isConflatable(): boolean {
+          return false;
+        },
+        isFinal(): boolean {
+          return false;
+        },
+        isReset(): boolean {
+          return true;
+        },
+      },
+      readHead: async () => true,
+      freshStart: () => [RECOMPUTE],
+    });
+    infra.changes.project('activity', (change) => this.project(change));
   }
 
   /** Activity streams open on this instance now (diagnostics, tests). */
@@ -309,23 +343,26 @@ export class ActivityService {
   }
 
   /**
-   * Called for every job change (registered with JobService `onChange`): keeps the
-   * institute's active set, and notifies the job's scopes (with a hint when it
-   * started, finished, failed or was cancelled).
+   * The `activity` projector: keeps the institute's active set and notifies the job's scopes (with a hint when it
+   * started, finished, failed or was cancelled). Idempotent: a change applied already commits nothing and
+   * notifies nobody (see domain `projectActivity`).
    */
-  private async onJobChanged(before: JobRecord, after: JobRecord): Promise<void> {
-    const change = activityChangeOf(before, after, this.clock());
-    if (!change) return;
-    const { institute, environment } = after.tenant;
-    const notice: ActivityNotice = { offset: 0, jobsChanged: true, hint: change.hint, billing: null };
-    await this.backend.logs.append<ActivityState, never>(stateTopic(institute), (head) => ({
-      state: withEntry(head.state, after.id, change.entry),
-      events: [],
-      notify: [envTopic(institute, environment), instTopic(institute), userTopic(institute, environment, after.ownerId)].map((topic) => ({
-        topic,
-        message: notice,
-      })),
-    }));
+  async project(change: JobChangeRecord): Promise<void> {
+    const job = change.job;
+    const { institute, environment } = job.tenant;
+    await this.backend.logs.append<ActivityState, never>(stateTopic(institute), (head) => {
+      const projected = projectActivity(head.state, change, this.clock());
+      if (!projected) return null;
+      const notice: ActivityNotice = { offset: 0, jobsChanged: true, hint: projected.hint, billing: null };
+      return {
+        state: projected.state,
+        events: [],
+        notify: [envTopic(institute, environment), instTopic(institute), userTopic(institute, environment, job.ownerId)].map((topic) => ({
+          topic,
+          message: notice,
+        })),
+      };
+    });
   }
 
   /** @internal One read of the scope's state and jobs. */
@@ -383,7 +420,8 @@ export class ActivityService {
    * @throws DomainError NOT_FOUND (no such job in the viewer's tenant), BAD_USER_INPUT (amount not positive and finite).
    */
   async recordUsage(viewer: Viewer, jobId: string, amount: number): Promise<BudgetView> {
-    if (!(await this.jobs.get(viewer, jobId))) throw notFound(jobId);
+    const job = await this.backend.store.get(jobId);
+    if (!job || !canSeeJob(viewer, job)) throw notFound(jobId);
     return this.changeBudget(viewer, (b) => recordUsage(b, amount));
   }
 

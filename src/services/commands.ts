@@ -9,8 +9,8 @@
  * delivery is at least once until answered or expired (a trainer that
  * reconnects without answering gets the command again).
  */
-import type { Viewer } from '../auth/tokens.js';
-import { commandsTopic, type Backend } from '../backends/types.js';
+import { canSeeJob, type Viewer } from '../auth/tokens.js';
+import type { Backend } from '../backends/types.js';
 import {
   addCommand,
   answerCommand,
@@ -23,15 +23,13 @@ import {
   type TrainingCommandKind,
 } from '../domain/commands.js';
 import { conflict, DomainError, notFound } from '../domain/errors.js';
-import { isTerminal } from '../domain/job.js';
-import type { LiveStream } from '../delivery/live-stream.js';
-import { openTopicStream, StreamRegistry } from '../delivery/topic-stream.js';
+import { isTerminal, type JobRecord } from '../domain/job.js';
+import { COMMANDS_PREFIX, commandsTopic } from '../domain/topics.js';
+import type { Infra } from '../delivery/job-writer.js';
+import type { LiveStream, StreamTransport } from '../delivery/live-stream.js';
+import type { StreamKind } from '../delivery/stream-kinds.js';
+import { StreamRegistry } from '../delivery/topic-stream.js';
 import type { LogHead } from '../backends/topic-log.js';
-import type { Clock } from './clock.js';
-import type { JobService, StreamTransport } from './jobs.js';
-
-/** The topic of a run's commands (removed with the run when retention ends; see backends/types.ts). */
-export { commandsTopic } from '../backends/types.js';
 
 /** A command as published to trainers: the record with its seq as the stream offset. */
 export type CommandDelivery = CommandRecord & { offset: number };
@@ -54,14 +52,39 @@ const COMMAND_EVENTS = {
   },
 };
 
+/** A run's commands log head as a command stream starts from it (null: no command yet). */
+type CommandsHead = LogHead<RunCommandsState> | null;
+
 export class CommandService {
   private readonly streams = new StreamRegistry<CommandDelivery>();
+  private readonly backend: Backend;
+  private readonly clock: () => number;
+  /**
+   * The `commands:` stream kind. No cursors: a stream (and the reconnect catch-up) starts from the commands
+   * still pending, in send order; after a reconnect, subscribers drop the ones they already got (by offset =
+   * seq) and receive those sent while the connection was down.
+   */
+  private readonly kind: StreamKind<CommandDelivery, CommandsHead>;
 
-  constructor(
-    private readonly backend: Backend,
-    private readonly jobs: JobService,
-    private readonly clock: Clock,
-  ) {}
+  constructor(private readonly infra: Infra) {
+    this.backend = infra.backend;
+    this.clock = infra.clock;
+    this.kind = infra.kinds.register<CommandDelivery, CommandsHead>({
+      prefix: COMMANDS_PREFIX,
+      events: COMMAND_EVENTS,
+      readHead: (topic) => this.backend.logs.head<RunCommandsState>(topic),
+      freshStart: (_topic, head) => {
+        const now = this.clock();
+        return (head?.state?.commands ?? []).filter((c) => isDeliverable(c, now)).map((c) => ({ ...c, offset: c.seq }));
+      },
+    });
+  }
+
+  /** The run's job record when the viewer may see it, else null. */
+  private async visibleJob(viewer: Viewer, runId: string): Promise<JobRecord | null> {
+    const job = await this.backend.store.get(runId);
+    return job && canSeeJob(viewer, job) ? job : null;
+  }
 
   private view(record: CommandRecord): CommandView {
     return { ...record, state: commandState(record, this.clock()) };
@@ -72,7 +95,7 @@ export class CommandService {
    * @throws DomainError NOT_FOUND (no such run in the viewer's tenant), CONFLICT (run finished), BAD_USER_INPUT (ttl, args).
    */
   async send(viewer: Viewer, runId: string, command: TrainingCommandKind, args: unknown, ttlSeconds: number | null): Promise<CommandView> {
-    const job = await this.jobs.get(viewer, runId);
+    const job = await this.visibleJob(viewer, runId);
     if (!job) throw notFound(runId);
     if (isTerminal(job.status)) throw conflict(`run ${runId} is already ${job.status}`);
     let record: CommandRecord | null = null;
@@ -88,7 +111,7 @@ export class CommandService {
   /** A command by id, with its current state; null when unknown in the viewer's tenant (or forgotten). */
   async get(viewer: Viewer, id: string): Promise<CommandView | null> {
     const parsed = parseCommandId(id);
-    if (!parsed || !(await this.jobs.get(viewer, parsed.runId))) return null;
+    if (!parsed || !(await this.visibleJob(viewer, parsed.runId))) return null;
     const head = await this.backend.logs.head<RunCommandsState>(commandsTopic(parsed.runId));
     const record = head?.state?.commands.find((c) => c.id === id);
     return record ? this.view(record) : null;
@@ -96,7 +119,7 @@ export class CommandService {
 
   /** The run's kept commands, newest first. @throws DomainError NOT_FOUND (no such run in the viewer's tenant). */
   async list(viewer: Viewer, runId: string): Promise<CommandView[]> {
-    if (!(await this.jobs.get(viewer, runId))) throw notFound(runId);
+    if (!(await this.visibleJob(viewer, runId))) throw notFound(runId);
     const head = await this.backend.logs.head<RunCommandsState>(commandsTopic(runId));
     return (head?.state?.commands ?? []).map((c) => this.view(c)).reverse();
   }
@@ -107,7 +130,7 @@ export class CommandService {
    */
   async acknowledge(viewer: Viewer, id: string, accepted: boolean, message: string | null): Promise<CommandView> {
     const parsed = parseCommandId(id);
-    if (!parsed || !(await this.jobs.get(viewer, parsed.runId))) throw missingCommand(id);
+    if (!parsed || !(await this.visibleJob(viewer, parsed.runId))) throw missingCommand(id);
     let record: CommandRecord | null = null;
     await this.backend.logs.append<RunCommandsState, CommandDelivery>(commandsTopic(parsed.runId), (head) => {
       const answered = answerCommand(head.state, id, accepted, message, this.clock());
@@ -123,12 +146,12 @@ export class CommandService {
    * @throws DomainError NOT_FOUND (no such run in the viewer's tenant).
    */
   async openStream(viewer: Viewer, runId: string, transport: StreamTransport = {}): Promise<LiveStream<CommandDelivery>> {
-    return openTopicStream<CommandDelivery, LogHead<RunCommandsState> | null>({
+    return this.infra.kinds.open(this.kind, {
+      topic: commandsTopic(runId),
       // Expired commands are not delivered, live or from the head.
-      source: { bus: this.backend.bus, topic: commandsTopic(runId), accept: (c) => isDeliverable(c, this.clock()) },
+      accept: (c) => isDeliverable(c, this.clock()),
       // Method syntax: tsx names arrows in object literals with defineProperty, a dictionary per closure per stream.
-      policy: {
-        ...COMMAND_EVENTS,
+      queue: {
         conflateAbove: 1000,
         maxQueued: 1000,
         onOverflow() {
@@ -137,13 +160,8 @@ export class CommandService {
       },
       registry: this.streams,
       readHead: async () => {
-        if (!(await this.jobs.get(viewer, runId))) throw notFound(runId);
+        if (!(await this.visibleJob(viewer, runId))) throw notFound(runId);
         return this.backend.logs.head<RunCommandsState>(commandsTopic(runId));
-      },
-      // No cursor: a trainer always starts from the commands still pending, in send order.
-      freshStart: (head) => {
-        const now = this.clock();
-        return (head?.state?.commands ?? []).filter((c) => isDeliverable(c, now)).map((c) => ({ ...c, offset: c.seq }));
       },
     });
   }

@@ -9,9 +9,9 @@
  * {@link VIEW_TOKEN_TTL} seconds (default 3600, from 1 s to 7 days).
  */
 import { decodeJwt } from 'jose';
-import { signToken, type Viewer } from '../auth/tokens.js';
+import { canSeeJob, signToken, type Viewer } from '../auth/tokens.js';
+import type { JobStore } from '../backends/types.js';
 import { badInput, DomainError, notFound } from '../domain/errors.js';
-import type { JobService } from './jobs.js';
 
 /** Bounds and default of a job-view token's lifetime, in seconds. */
 export const VIEW_TOKEN_TTL = { minSeconds: 1, maxSeconds: 7 * 24 * 3600, defaultSeconds: 3600 } as const;
@@ -30,7 +30,7 @@ export interface JobViewToken {
 export class ShareService {
   constructor(
     private readonly secret: string,
-    private readonly jobs: JobService,
+    private readonly store: JobStore,
   ) {}
 
   /**
@@ -44,8 +44,8 @@ export class ShareService {
       throw badInput('ttlSeconds', `ttlSeconds must be a whole number from ${VIEW_TOKEN_TTL.minSeconds} to ${VIEW_TOKEN_TTL.maxSeconds}`);
     }
     if (viewer.jobId !== null) throw new DomainError('FORBIDDEN', 'a job-view token cannot create other tokens');
-    const job = await this.jobs.get(viewer, jobId);
-    if (!job) throw notFound(jobId);
+    const job = await this.store.get(jobId);
+    if (!job || !canSeeJob(viewer, job)) throw notFound(jobId);
     const token = await signToken(
       this.secret,
       { sub: viewer.userId, inst: viewer.tenant.institute, env: viewer.tenant.environment, scope: 'jobs:read', job: job.id },

@@ -10,14 +10,16 @@
  * many instances the trainer's requests reach. The trailing-edge flush timer
  * is one per run, on the instance that deferred something; never per subscriber.
  */
-import type { Viewer } from '../auth/tokens.js';
-import { trainingTopic, type Backend } from '../backends/types.js';
+import { canSeeJob, type Viewer } from '../auth/tokens.js';
+import type { JobChangeRecord } from '../domain/changes.js';
 import { decodeCursor } from '../domain/cursor.js';
 import { DomainError, isUnavailable, notFound } from '../domain/errors.js';
-import { isTerminal, type JobRecord, type JobStatus } from '../domain/job.js';
+import { applyProgress, finishJob, isTerminal, setPaused, type JobChange, type JobRecord, type JobStatus } from '../domain/job.js';
+import { TRAINING_PREFIX, trainingTopic } from '../domain/topics.js';
 import {
   logLevelAtLeast,
   planJobOps,
+  trainingSeries,
   validateTrainingEvents,
   type JobOp,
   type LogLevel,
@@ -36,17 +38,14 @@ import {
   type TrainingStreamSettings,
   type TrainingStreamState,
 } from '../domain/training-stream.js';
-import { catchUpEvents } from '../delivery/catch-up.js';
 import { FilteredStream } from '../delivery/filtered-stream.js';
-import { queuePolicy } from '../delivery/live-stream.js';
-import { openTopicStream, StreamRegistry } from '../delivery/topic-stream.js';
+import { MetricHistoryStore } from '../delivery/metric-history.js';
+import type { Infra } from '../delivery/job-writer.js';
+import { queuePolicy, type StreamHooks, type StreamTransport } from '../delivery/live-stream.js';
+import type { StreamKind } from '../delivery/stream-kinds.js';
+import { RESTARTING, StreamRegistry } from '../delivery/topic-stream.js';
+import type { Backend } from '../backends/types.js';
 import type { LogCommit, LogHead } from '../backends/topic-log.js';
-import type { Clock } from './clock.js';
-import type { NamedPoint } from './results.js';
-import { RESTARTING, type JobService, type StreamHooks, type StreamTransport } from './jobs.js';
-
-/** The topic of a run's training events (removed with the run when retention ends; see backends/types.ts). */
-export { trainingTopic } from '../backends/types.js';
 
 /** Settings of {@link TrainingService}. */
 export interface TrainingServiceOptions {
@@ -63,30 +62,6 @@ export interface TrainingServiceOptions {
   onError?: (message: string, error: unknown) => void;
   /** Metrics hooks, as for job streams. */
   hooks?: StreamHooks;
-  /** Where loss, learning rate and validation results go for charts (ResultsService), every value before conflation. */
-  history?: { feedHistory(jobId: string, points: readonly NamedPoint[]): Promise<void> };
-}
-
-/**
- * The chart series of a training batch, every value (before conflation): `loss` and `learningRate` at `globalStep`,
- * `validationLoss` and `validation.<metric>` at the result's `step` (else the batch's newest globalStep, else 0).
- */
-export function trainingSeries(inputs: readonly TrainingEventInput[], nowMs: number): NamedPoint[] {
-  const points: NamedPoint[] = [];
-  let lastStep = 0;
-  for (const e of inputs) {
-    const timestamp = e.timestamp ?? nowMs;
-    if (e.type === 'TRAINING_PROGRESS') {
-      lastStep = e.globalStep;
-      if (e.loss != null) points.push({ name: 'loss', step: e.globalStep, value: e.loss, timestamp });
-      if (e.learningRate != null) points.push({ name: 'learningRate', step: e.globalStep, value: e.learningRate, timestamp });
-    } else if (e.type === 'VALIDATION_RESULT') {
-      const step = e.step ?? lastStep;
-      points.push({ name: 'validationLoss', step, value: e.validationLoss, timestamp });
-      for (const m of e.metrics) points.push({ name: `validation.${m.name}`, step, value: m.value, timestamp });
-    }
-  }
-  return points;
 }
 
 /** What a trainingEvents subscriber asked to see. */
@@ -126,10 +101,48 @@ const TRAINING_EVENTS = {
   },
 };
 
+/** The training-status change that ends a run's training stream when its job finished by other means. */
+function finalTrainingStatus(job: JobRecord): TrainingEventInput {
+  const status = job.status === 'COMPLETED' ? 'COMPLETED' : job.status === 'FAILED' ? 'ERROR' : 'STOPPED';
+  return {
+    type: 'TRAINING_STATUS_CHANGE',
+    status,
+    message: job.status === 'FAILED' ? null : job.message,
+    error: job.status === 'FAILED' ? job.errorMessage : null,
+  };
+}
+
+/**
+ * The training projection of one job change, as a pure step on the run's
+ * training log: when the change finished the job (cancelBatchJob,
+ * failBatchJob, completeBatchJob...) and the run's training stream has not
+ * said a final status yet, the matching final TrainingStatusChange. Null
+ * (nothing to commit) otherwise — in particular when the same change is
+ * applied again: the stream then has its final status already.
+ */
+export function projectTrainingStatus(
+  change: JobChangeRecord,
+  head: Head,
+  state: TrainingStreamState | null,
+  nowMs: number,
+  settings: TrainingStreamSettings,
+): TrainingStreamChange | null {
+  if (!state || !isTerminal(change.job.status) || !change.types.some((t) => t === change.job.status)) return null;
+  const said = state.status?.status;
+  if (said === 'COMPLETED' || said === 'ERROR' || said === 'STOPPED') return null;
+  return applyTrainingBatch(state, head, [finalTrainingStatus(change.job)], nowMs, settings);
+}
+
 export class TrainingService {
   private readonly settings: TrainingStreamSettings;
+  /** Where loss, learning rate and validation results go for charts (metricSeries), every value before conflation. */
+  private readonly history: MetricHistoryStore;
   private readonly flushTimers = new Map<string, NodeJS.Timeout>();
   private readonly streams = new StreamRegistry<TrainingEvent>();
+  private readonly backend: Backend;
+  private readonly clock: () => number;
+  /** The `training:` stream kind: trainingEvents subscriptions and the reconnect catch-up of training topics. */
+  private readonly kind: StreamKind<TrainingEvent, StreamHead>;
 
   /** Training streams (trainingEvents subscriptions) open on this instance now. */
   get activeStreams(): number {
@@ -141,39 +154,60 @@ export class TrainingService {
     return this.flushTimers.size;
   }
 
+  /**
+   * Registers the `training:` stream kind and the `training` projector (a run's training stream gets its final
+   * status when its job finishes by other means; see {@link projectTrainingStatus}).
+   */
   constructor(
-    private readonly backend: Backend,
-    private readonly jobs: JobService,
-    private readonly clock: Clock,
+    private readonly infra: Infra,
     private readonly opts: TrainingServiceOptions,
   ) {
+    this.backend = infra.backend;
+    this.clock = infra.clock;
+    this.history = new MetricHistoryStore(infra.backend.logs, opts.onError);
     this.settings = {
       intervalMs: 1000 / opts.progressHz,
       logRatePerSecond: opts.logRatePerSecond ?? DEFAULT_LOG_LIMITS.logRatePerSecond,
       logBurst: opts.logBurst ?? DEFAULT_LOG_LIMITS.logBurst,
     };
-    // A fresh start is several events at the head's offset (newest progress, stats, status): all are resets.
-    backend.bus.onReconnect<TrainingEvent>(trainingTopic(''), (topic, last) => this.catchUp(topic, last), (e) => e.snapshot);
-    jobs.onChange((before, after) => this.onJobChanged(before, after));
+    const logs = this.backend.logs;
+    const runOf = (topic: string) => topic.slice(TRAINING_PREFIX.length);
+    this.kind = infra.kinds.register<TrainingEvent, StreamHead>({
+      prefix: TRAINING_PREFIX,
+      events: TRAINING_EVENTS,
+      readHead: async (topic) => {
+        const log = await logs.head<TrainingStreamState>(topic);
+        if (!log) return null;
+        const job = await this.backend.store.get(runOf(topic));
+        return { log, jobStatus: job?.status ?? 'RUNNING' };
+      },
+      positionOf: ({ log }) => log,
+      positionOfEvent: (e) => decodeCursor(e.cursor),
+      history: (topic, afterOffset) => logs.history<TrainingEvent>(topic, afterOffset),
+      // A fresh start is several events at the head's offset (newest progress, stats, status): all are resets.
+      freshStart: (topic, { log, jobStatus }) =>
+        trainingSnapshot(log.state, { epoch: log.epoch, offset: log.offset, runId: runOf(topic) }, jobStatus, this.clock()),
+      isFinished: ({ jobStatus }) => isTerminal(jobStatus),
+    });
+    infra.changes.project('training', (change) => this.project(change));
   }
 
-  /**
-   * Catch-up of one training topic after the bus reconnected (see
-   * EventBus.onReconnect and delivery/catch-up.ts): the events stored after
-   * the newest one this instance saw, or — when history does not cover it or
-   * the epoch changed — a fresh start (snapshot events, which reset subscribers).
-   */
-  private catchUp(topic: string, last: TrainingEvent | null): Promise<TrainingEvent[]> {
-    const runId = topic.slice(trainingTopic('').length);
-    return catchUpEvents<TrainingEvent, LogHead<TrainingStreamState>>(last, {
-      readHead: () => this.backend.logs.head<TrainingStreamState>(topic),
-      positionOf: (head) => head,
-      history: (afterOffset) => this.backend.logs.history<TrainingEvent>(topic, afterOffset),
-      freshStart: async (head) => {
-        const job = await this.backend.store.get(runId);
-        return trainingSnapshot(head.state, { epoch: head.epoch, offset: head.offset, runId }, job?.status ?? 'RUNNING', this.clock());
-      },
+  /** The `training` projector: see {@link projectTrainingStatus}. Idempotent (a second application commits nothing). */
+  async project(change: JobChangeRecord): Promise<void> {
+    if (!isTerminal(change.job.status)) return;
+    const head = await this.backend.logs.head<TrainingStreamState>(trainingTopic(change.jobId));
+    if (!head?.state) return;
+    await this.append(change.jobId, (h, state) => projectTrainingStatus(change, h, state, this.clock(), this.settings)).catch((error: unknown) => {
+      // The run's job is gone (retention): nothing to end.
+      if (error instanceof DomainError && error.code === 'NOT_FOUND') return;
+      throw error;
     });
+  }
+
+  /** The run's job record when the viewer may see it, else null. */
+  private async visibleJob(viewer: Viewer, runId: string): Promise<JobRecord | null> {
+    const job = await this.backend.store.get(runId);
+    return job && canSeeJob(viewer, job) ? job : null;
   }
 
   /**
@@ -184,7 +218,7 @@ export class TrainingService {
    */
   async publish(viewer: Viewer, runId: string, inputs: readonly TrainingEventInput[]): Promise<number> {
     validateTrainingEvents(inputs);
-    const job = await this.jobs.get(viewer, runId);
+    const job = await this.visibleJob(viewer, runId);
     if (!job) throw notFound(runId);
     const ops = planJobOps(job, inputs);
     let dropped = 0;
@@ -194,28 +228,30 @@ export class TrainingService {
       return c;
     });
     if (change?.flushAtMs != null) this.scheduleFlush(runId, change.flushAtMs);
-    await this.opts.history?.feedHistory(runId, trainingSeries(inputs, this.clock()));
+    await this.history.feed(runId, trainingSeries(inputs, this.clock()));
     for (const op of ops) await this.applyJobOp(viewer, runId, op);
     return inputs.length - dropped;
   }
 
+  /** Moves the run's job (through the shared job write path; the viewer's tenancy was checked by `publish`). */
   private async applyJobOp(viewer: Viewer, runId: string, op: JobOp): Promise<void> {
-    try {
+    const interval = this.infra.writer.intervalMs;
+    const step = (job: JobRecord, now: number): JobChange => {
+      if (!canSeeJob(viewer, job)) throw notFound(runId);
       switch (op.op) {
         case 'progress':
-          await this.jobs.report(viewer, runId, { completed: op.completed, total: op.total });
-          return;
+          return applyProgress(job, { completed: op.completed, total: op.total }, now, interval);
         case 'start':
-          await this.jobs.report(viewer, runId, {});
-          return;
+          return applyProgress(job, {}, now, interval);
         case 'pause':
         case 'resume':
-          await this.jobs.setPaused(viewer, runId, op.op === 'pause', op.message);
-          return;
+          return setPaused(job, op.op === 'pause', op.message, now);
         case 'finish':
-          await this.jobs.finish(viewer, runId, op.outcome, op.message);
-          return;
+          return finishJob(job, op.outcome, op.message, now);
       }
+    };
+    try {
+      await this.infra.writer.change(runId, step);
     } catch (error) {
       // The job was finished concurrently (e.g. cancelBatchJob): the events stand.
       if (error instanceof DomainError && error.code === 'CONFLICT') return;
@@ -262,30 +298,6 @@ export class TrainingService {
   }
 
   /**
-   * Called for every job change (registered with JobService `onChange`): when a run whose
-   * training log exists is finished by other means (cancelBatchJob,
-   * failBatchJob, completeBatchJob), its training stream gets the matching
-   * final TrainingStatusChange, so trainingEvents subscribers end too.
-   */
-  private async onJobChanged(before: JobRecord, after: JobRecord): Promise<void> {
-    if (isTerminal(before.status) || !isTerminal(after.status)) return;
-    const head = await this.backend.logs.head<TrainingStreamState>(trainingTopic(after.id));
-    if (!head?.state) return;
-    const status = after.status === 'COMPLETED' ? 'COMPLETED' : after.status === 'FAILED' ? 'ERROR' : 'STOPPED';
-    await this.append(after.id, (h, state) => {
-      const said = state?.status?.status;
-      if (said === 'COMPLETED' || said === 'ERROR' || said === 'STOPPED') return null;
-      const input: TrainingEventInput = {
-        type: 'TRAINING_STATUS_CHANGE',
-        status,
-        message: after.status === 'FAILED' ? null : after.message,
-        error: after.status === 'FAILED' ? after.errorMessage : null,
-      };
-      return applyTrainingBatch(state, h, [input], this.clock(), this.settings);
-    });
-  }
-
-  /**
    * Opens a run's training stream: the events after `after` from history
    * (or, without a cursor or when history no longer covers it, a fresh start:
    * the newest TrainingProgress and SystemStats, then the current
@@ -302,20 +314,13 @@ export class TrainingService {
     transport: StreamTransport = {},
   ): Promise<AsyncIterableIterator<TrainingEvent>> {
     const position = after ? decodeCursor(after) : null;
-    const topic = trainingTopic(runId);
-    const stream = await openTopicStream<TrainingEvent, StreamHead>({
-      source: { bus: this.backend.bus, topic },
-      policy: { ...TRAINING_EVENTS, ...queuePolicy(this.opts, transport) },
+    const stream = await this.infra.kinds.open(this.kind, {
+      topic: trainingTopic(runId),
+      after: position,
+      queue: queuePolicy(this.opts, transport),
       registry: this.streams,
       readHead: () => this.readStreamHead(viewer, runId),
-      freshStart: ({ log, jobStatus }) => trainingSnapshot(log.state, { epoch: log.epoch, offset: log.offset, runId }, jobStatus, this.clock()),
-      resume: {
-        after: position,
-        positionOf: ({ log }) => log,
-        history: (afterOffset) => this.backend.logs.history<TrainingEvent>(topic, afterOffset),
-        isFinished: ({ jobStatus }) => isTerminal(jobStatus),
-        onReplayed: (count) => this.opts.hooks?.onReplayed?.(count),
-      },
+      onReplayed: (count) => this.opts.hooks?.onReplayed?.(count),
     });
     const types = filter.types?.length ? new Set(filter.types) : null;
     const minLevel = filter.minLogLevel ?? null;
@@ -329,7 +334,7 @@ export class TrainingService {
   /** The run's job status and training log head, giving a run without a log one (so the fresh start's cursor means something). */
   private async readStreamHead(viewer: Viewer, runId: string): Promise<StreamHead> {
     const topic = trainingTopic(runId);
-    const job = await this.jobs.get(viewer, runId);
+    const job = await this.visibleJob(viewer, runId);
     if (!job) throw notFound(runId);
     let head = await this.backend.logs.head<TrainingStreamState>(topic);
     if (!head) {

@@ -19,7 +19,7 @@ import { useRequestBodyLimit } from '../limits/body-limit.js';
 import { useDocumentCache } from '../limits/document-cache.js';
 import { DOCUMENT_LIMITS, useDocumentLimits } from '../limits/document-limits.js';
 import { schema } from '../schema/index.js';
-import type { StreamTransport } from '../services/jobs.js';
+import type { StreamTransport } from '../delivery/live-stream.js';
 
 /**
  * Request limits: the HTTP body (and a WebSocket message) in bytes; the rest

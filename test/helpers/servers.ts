@@ -41,6 +41,9 @@ export async function startTestServer(
     jwtSecret: TEST_SECRET,
     progressHz: 10,
     historySize: 1000,
+    changePartitions: 4,
+    // Short, so that a change a closed test server had read is taken over quickly by another.
+    changeClaimMs: 1000,
     subscriberQueue: 1000,
     logLevel: 'silent',
     ...opts.config,

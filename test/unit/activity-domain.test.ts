@@ -2,7 +2,8 @@
  * The pure activity, budget and command domains with a fake clock.
  */
 import { describe, expect, it } from 'vitest';
-import { activityChangeOf, entriesInScope, throttleHint, totalsOf, withEntry, emptyHintThrottle, type Hint } from '../../src/domain/activity.js';
+import type { JobChangeRecord } from '../../src/domain/changes.js';
+import { projectActivity, entriesInScope, throttleHint, totalsOf, withEntry, emptyHintThrottle, type Hint } from '../../src/domain/activity.js';
 import { budgetCrossings, emptyBudget, recordUsage, setBudget, viewBudget } from '../../src/domain/budget.js';
 import { addCommand, answerCommand, commandState, parseCommandId } from '../../src/domain/commands.js';
 import { DomainError } from '../../src/domain/errors.js';
@@ -46,11 +47,25 @@ describe('activity', () => {
   it('tracks a job entering, changing and leaving the active set, with hints', () => {
     const queued = job();
     const running = job({ status: 'RUNNING', resources: R });
-    expect(activityChangeOf(queued, running, 5)).toMatchObject({ entry: { jobId: 'j1', resources: R }, hint: { kind: 'JOB_STARTED', jobId: 'j1' } });
-    expect(activityChangeOf(running, { ...running, completed: 5 }, 5)).toBeNull();
-    expect(activityChangeOf(running, { ...running, resources: { ...R, gpus: 2 } }, 5)).toMatchObject({ hint: null });
-    expect(activityChangeOf(running, { ...running, status: 'FAILED', errorMessage: 'OOM' }, 5)).toMatchObject({ entry: null, hint: { kind: 'JOB_FAILED', message: 'j failed: OOM' } });
-    expect(activityChangeOf(queued, { ...queued, status: 'CANCELLED' }, 5)).toBeNull();
+    const ch = (j: typeof queued, offset: number, types: string[]) => ({ jobId: j.id, offset, created: false, types, job: j }) as unknown as JobChangeRecord;
+    const started = projectActivity(null, ch(running, 1, ['STARTED']), 5)!;
+    expect(started).toMatchObject({ state: { jobs: { j1: { jobId: 'j1', resources: R } } }, hint: { kind: 'JOB_STARTED', jobId: 'j1' } });
+    expect(projectActivity(started.state, ch({ ...running, completed: 5 }, 2, ['PROGRESS']), 5)).toBeNull();
+    const more = projectActivity(started.state, ch({ ...running, resources: { ...R, gpus: 2 } }, 3, ['PROGRESS']), 5)!;
+    expect(more).toMatchObject({ state: { jobs: { j1: { resources: { gpus: 2 } } } }, hint: null });
+    const failed = projectActivity(more.state, ch({ ...running, status: 'FAILED', errorMessage: 'OOM' }, 4, ['FAILED']), 5)!;
+    expect(failed).toMatchObject({ state: { jobs: {} }, hint: { kind: 'JOB_FAILED', message: 'j failed: OOM' } });
+    expect(projectActivity(null, ch({ ...queued, status: 'CANCELLED' }, 1, ['CANCELLED']), 5)).toBeNull();
+  });
+  it('applies the same change twice once (the activity projector is idempotent by offset)', () => {
+    const running = job({ status: 'RUNNING', resources: R });
+    const change = { jobId: 'j1', offset: 1, created: false, types: ['STARTED'], job: running } as unknown as JobChangeRecord;
+    const once = projectActivity(null, change, 5)!;
+    expect(once.state.jobs.j1).toBeDefined();
+    expect(projectActivity(once.state, change, 6)).toBeNull();
+    // An older change arriving late (handed over after a newer one) changes nothing either.
+    const done = projectActivity(once.state, { ...change, offset: 2, types: ['COMPLETED'], job: { ...running, status: 'COMPLETED' } }, 7)!;
+    expect(projectActivity(done.state, change, 8)).toBeNull();
   });
   it('selects by scope and sums resources', () => {
     let s = withEntry(null, 'a', { jobId: 'a', environment: 'e1', ownerId: 'u1', status: 'RUNNING', resources: R });

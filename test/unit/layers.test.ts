@@ -65,4 +65,18 @@ describe('import direction', () => {
     expect(checked).toBeGreaterThan(100);
     expect(wrong).toEqual([]);
   });
+
+  it('no service imports another (they share delivery/job-writer.ts, stream kinds and projectors instead)', () => {
+    const SHARED = new Set(['services/clock.ts']); // the Clock type, not a service
+    const wrong: string[] = [];
+    let services = 0;
+    for (const file of sourceFiles(join(SRC, 'services'))) {
+      const from = relative(SRC, file);
+      if (SHARED.has(from)) continue;
+      services++;
+      for (const target of importsOf(file)) if (target.startsWith('services/') && !SHARED.has(target)) wrong.push(`${from} -> ${target}`);
+    }
+    expect(services).toBeGreaterThanOrEqual(5);
+    expect(wrong).toEqual([]);
+  });
 });

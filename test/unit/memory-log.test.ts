@@ -8,7 +8,8 @@
 import { describe, expect, it } from 'vitest';
 import { createMemoryBackend, MemoryEventBus } from '../../src/backends/memory.js';
 import { MemoryTopicLogStore } from '../../src/backends/memory-log.js';
-import { jobTopic, trainingTopic, type BusEvent } from '../../src/backends/types.js';
+import type { BusEvent } from '../../src/backends/types.js';
+import { jobTopic, trainingTopic } from '../../src/domain/topics.js';
 import { applyProgress, createJob, finishJob, type JobEvent, type JobRecord } from '../../src/domain/job.js';
 import { newEpoch } from '../../src/domain/ids.js';
 

@@ -15,6 +15,8 @@ import { DomainError } from '../../src/domain/errors.js';
 import { ActivityService } from '../../src/services/activity.js';
 import { CommandService } from '../../src/services/commands.js';
 import { JobService } from '../../src/services/jobs.js';
+import { createInfra } from '../../src/delivery/job-writer.js';
+import type { MemoryChangeFeed } from '../../src/backends/memory-changes.js';
 import { TrainingService } from '../../src/services/training.js';
 import { testStreamOptions, type Ev } from '../helpers/live-stream-options.js';
 import type { TrainingEventInput } from '../../src/domain/training.js';
@@ -33,7 +35,7 @@ function countingBus(bus: EventBus) {
       };
     },
     topicCount: () => bus.topicCount(),
-    onReconnect: (prefix, catchUp, isReset) => bus.onReconnect(prefix, catchUp, isReset),
+    onGap: (handler) => bus.onGap(handler),
     close: () => bus.close(),
   };
   return { bus: counted, releases };
@@ -65,10 +67,11 @@ function world(opts: { conflateAbove?: number; maxQueued?: number } = {}) {
   const hooks = { onDropped: (n: number) => dropped.push(n) };
   const errors: unknown[] = [];
   const onError = (_m: string, e: unknown) => errors.push(e);
-  const jobs = new JobService(backend, clock, { progressHz: 10, onError, hooks, ...opts });
-  const training = new TrainingService(backend, jobs, clock, { progressHz: 10, onError, hooks, ...opts });
-  const commands = new CommandService(backend, jobs, clock);
-  const activity = new ActivityService(backend, jobs, clock, { onError, updateHz: 1000 });
+  const infra = createInfra(backend, clock, { progressHz: 10, onError });
+  const jobs = new JobService(infra, { onError, hooks, ...opts });
+  const training = new TrainingService(infra, { progressHz: 10, onError, hooks, ...opts });
+  const commands = new CommandService(infra);
+  const activity = new ActivityService(infra, { onError, updateHz: 1000 });
   const close = () => {
     jobs.close();
     training.close();
@@ -76,7 +79,9 @@ function world(opts: { conflateAbove?: number; maxQueued?: number } = {}) {
     activity.close();
   };
   closers.push(close);
-  return { backend, raw, bus, releases, jobs, training, commands, activity, clock, advance: (ms: number) => (now += ms), dropped, errors, close };
+  /** Resolves when the projectors (activity, training) have applied every job change so far. */
+  const projected = () => (raw.changes as MemoryChangeFeed).idle();
+  return { backend, raw, bus, releases, jobs, training, commands, activity, clock, advance: (ms: number) => (now += ms), dropped, errors, close, projected };
 }
 const closers: (() => void)[] = [];
 afterEach(() => {
@@ -622,6 +627,8 @@ describe('activity on the topic stream', () => {
       const job = await w.jobs.create(viewer, { name: `j${i}`, kind: 'BATCH', total: 10 });
       w.advance(1100);
       await w.jobs.report(viewer, job.id, { completed: 1 });
+      // The hint comes from the activity projector, right after the commit.
+      await w.projected();
     }
     expect(drops).toBe(1);
     await expect((async () => { for (;;) await stuck.next(); })()).rejects.toMatchObject({ code: 'SLOW_CONSUMER' });
