@@ -14,7 +14,16 @@ import { badInput, conflict } from './errors.js';
 import { addRateSample, etaSeconds, rateAt, type RateSample } from './rate.js';
 import { progressDue } from './conflation.js';
 import { toItemResults, validateItems, type ItemResult, type ItemResultInput } from './items.js';
-import { admitLogLine, emptyLogBucket, refillInPlace, type LogBucket, type LogLimits } from './log-limit.js';
+import {
+  admitLogLine,
+  droppedLinesMessage,
+  droppedReportDueMs,
+  emptyLogBucket,
+  refillInPlace,
+  takeDroppedReport,
+  type LogBucket,
+  type LogLimits,
+} from './log-limit.js';
 import { LATENCY_METRIC, successRate, summarize, validateMetrics, viewSummary, type MetricInput, type MetricSummary, type MetricSummaryView } from './metrics.js';
 import { applyStepReport, enterStage, finishSteps, viewStep, type StepRecord, type StepReport, type StepView } from './steps.js';
 import { LOG_LEVELS, type LogLevel } from './training.js';
@@ -101,8 +110,8 @@ export interface JobRecord {
   failedItems?: number;
   /** Steps in order of first report (stages and reportStep); absent: none. */
   steps?: StepRecord[];
-  /** The job's log rate-limit bucket (appendLogs); absent: full. */
-  logs?: LogBucket;
+  /** The job's log rate-limit bucket and the limits it was filled under (appendLogs); absent: full. */
+  logs?: LogBucket & LogLimits;
   /** The job's parent (a job group), or null/absent for a top-level job. */
   parentId?: string | null;
   /** Tags given at creation (see {@link TAG_LIMITS}); absent on jobs created before tags existed. */
@@ -504,16 +513,37 @@ export function applyProgress(job: JobRecord, report: ProgressReport, nowMs: num
 }
 
 /**
- * Sends the PROGRESS owed by conflation, if it is still owed and due.
- * @returns a change with one PROGRESS event, a change with no events and a later
+ * The trailing edge of a job (JobWriter's one timer per job): sends the PROGRESS owed by conflation, if it
+ * is still owed and due, and reports log lines the rate limit dropped that no later line reported (a
+ * runwatch WARNING line with `droppedBefore`, once the bucket has a token; its LOG event also carries
+ * the state a PROGRESS would).
+ * @returns a change with one event (PROGRESS or LOG), a change with no events and a later
  *   `flushAtMs` when not yet due, or null when nothing is owed (already sent, or finished).
  */
 export function flushProgress(job: JobRecord, nowMs: number, progressIntervalMs: number): JobChange | null {
-  if (!job.progressPending || isTerminal(job.status)) return null;
-  if (!progressDue(job.lastProgressAt, nowMs, progressIntervalMs)) {
-    return { job, events: [], flushAtMs: (job.lastProgressAt ?? nowMs) + progressIntervalMs };
+  if (isTerminal(job.status)) return null;
+  const logsOwed = (job.logs?.droppedLogs ?? 0) > 0;
+  if (!job.progressPending && !logsOwed) return null;
+  const later: number[] = [];
+  const drafts: Draft[] = [];
+  let next = job;
+  if (logsOwed) {
+    // The trailing edge of appendLogs: lines dropped with no passing line after them are reported on a runwatch line.
+    const bucket = { ...job.logs! };
+    refillInPlace(bucket, nowMs, bucket);
+    const n = takeDroppedReport(bucket);
+    if (n === null) later.push(droppedReportDueMs(bucket, nowMs, bucket));
+    else drafts.push({ type: 'LOG', message: null, logs: [{ level: 'WARNING', message: droppedLinesMessage(n), source: 'runwatch', timestamp: nowMs, droppedBefore: n }] });
+    next = { ...job, logs: bucket };
   }
-  return seal(job, [{ type: 'PROGRESS', message: null }], nowMs, null);
+  // Any event carries the newest state, so a LOG also delivers a PROGRESS that conflation owes.
+  if (job.progressPending && drafts.length === 0) {
+    if (progressDue(job.lastProgressAt, nowMs, progressIntervalMs)) drafts.push({ type: 'PROGRESS', message: null });
+    else later.push((job.lastProgressAt ?? nowMs) + progressIntervalMs);
+  }
+  const flushAtMs = later.length > 0 ? Math.min(...later) : null;
+  if (drafts.length === 0) return { job: next, events: [], flushAtMs };
+  return { ...seal(next, drafts, nowMs, null), flushAtMs };
 }
 
 /**
@@ -646,7 +676,7 @@ export function applyLogs(job: JobRecord, lines: readonly LogLineInput[], nowMs:
     checkText(`lines[${i}].source`, line.source, LOG_LINE_LIMITS.source);
     if (line.timestamp != null && !Number.isFinite(line.timestamp)) throw badInput(`lines[${i}].timestamp`, 'timestamp is not a valid time');
   });
-  const bucket: LogBucket = { ...(job.logs ?? emptyLogBucket(limits)) };
+  const bucket: LogBucket & LogLimits = { ...(job.logs ?? emptyLogBucket(limits)), ...limits };
   refillInPlace(bucket, nowMs, limits);
   const passed: LogLine[] = [];
   for (const line of lines) {
@@ -658,5 +688,10 @@ export function applyLogs(job: JobRecord, lines: readonly LogLineInput[], nowMs:
   const next: JobRecord = { ...job, logs: bucket };
   // A LOG event carries the newest state too, so it also delivers a PROGRESS owed by conflation.
   const change = drafts.length ? seal(next, drafts, nowMs, null) : { job: next, events: [], flushAtMs: null };
+  // Dropped lines no later line reports go out on the trailing edge (flushProgress), when a token is back.
+  if (bucket.droppedLogs > 0) {
+    const due = droppedReportDueMs(bucket, nowMs, limits);
+    change.flushAtMs = change.flushAtMs === null ? due : Math.min(change.flushAtMs, due);
+  }
   return { change, accepted: passed.length };
 }

@@ -59,6 +59,22 @@ export function admitLogLine(bucket: LogBucket): number | null {
   return droppedBefore;
 }
 
+/**
+ * The trailing edge of a bucket with dropped lines: when a token is available, takes it (in place) and
+ * returns how many lines were dropped, to report on a runwatch WARNING line ({@link droppedLinesMessage});
+ * null when nothing is owed or no token is there yet.
+ */
+export function takeDroppedReport(bucket: LogBucket): number | null {
+  if (bucket.droppedLogs === 0 || bucket.logTokens < 1) return null;
+  bucket.logTokens -= 1;
+  const n = bucket.droppedLogs;
+  bucket.droppedLogs = 0;
+  return n;
+}
+
+/** The text of the runwatch line that reports `n` dropped lines. */
+export const droppedLinesMessage = (n: number) => `${n} log line${n === 1 ? '' : 's'} dropped by the rate limit`;
+
 /** When a bucket with dropped lines has a token again to report them (epoch ms), given it was refilled at `nowMs`. */
 export function droppedReportDueMs(bucket: LogBucket, nowMs: number, limits: LogLimits): number {
   const missing = Math.max(0, 1 - bucket.logTokens);

@@ -21,7 +21,7 @@
  */
 import { encodeCursor } from './cursor.js';
 import { progressDue } from './conflation.js';
-import { admitLogLine, droppedReportDueMs, refillInPlace, type LogBucket, type LogLimits } from './log-limit.js';
+import { admitLogLine, droppedLinesMessage, droppedReportDueMs, refillInPlace, takeDroppedReport, type LogBucket, type LogLimits } from './log-limit.js';
 import {
   isFinalTrainingStatus,
   trainingStatusOfJob,
@@ -156,14 +156,9 @@ class Builder {
 
   /** Reports dropped log lines on a runwatch line when a token is available. */
   reportDropped(): void {
-    if (this.state.droppedLogs === 0 || this.state.logTokens < 1) return;
-    this.state.logTokens -= 1;
-    const n = this.state.droppedLogs;
-    this.emit(
-      { type: 'TRAINING_LOG', level: 'WARNING', message: `${n} log line${n === 1 ? '' : 's'} dropped by the rate limit`, source: 'runwatch', droppedBefore: n },
-      this.nowMs,
-    );
-    this.state.droppedLogs = 0;
+    const n = takeDroppedReport(this.state);
+    if (n === null) return;
+    this.emit({ type: 'TRAINING_LOG', level: 'WARNING', message: droppedLinesMessage(n), source: 'runwatch', droppedBefore: n }, this.nowMs);
   }
 
   result(): TrainingStreamChange {

@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { DomainError } from '../../src/domain/errors.js';
-import { applyItems, applyLogs, applyProgress, applyStep, createJob, finishJob, viewJob, type JobRecord } from '../../src/domain/job.js';
+import { applyItems, applyLogs, applyProgress, applyStep, createJob, finishJob, flushProgress, viewJob, type JobRecord } from '../../src/domain/job.js';
 import { ITEM_LIMITS, type ItemResultInput } from '../../src/domain/items.js';
 import { METRIC_LIMITS } from '../../src/domain/metrics.js';
 import { STEP_LIMITS } from '../../src/domain/steps.js';
@@ -190,6 +190,18 @@ describe('log lines', () => {
       ['line 11', 0],
     ]);
     expect(r.change.job.status).toBe('QUEUED');
+  });
+
+  it('reports dropped lines that no later line reports on the trailing edge, once a token is back', () => {
+    const first = applyLogs(newJob(), lines(8), T0, limits).change;
+    expect(first.flushAtMs).toBe(T0 + 100); // one token every 100 ms
+    expect(flushProgress(first.job, T0 + 50, 100)).toMatchObject({ events: [], flushAtMs: T0 + 100 });
+    const flushed = flushProgress(first.job, T0 + 100, 100)!;
+    expect(flushed.events.map((e) => [e.type, e.logs])).toEqual([
+      ['LOG', [{ level: 'WARNING', message: '3 log lines dropped by the rate limit', source: 'runwatch', timestamp: T0 + 100, droppedBefore: 3 }]],
+    ]);
+    expect(flushed.flushAtMs).toBeNull();
+    expect(flushProgress(flushed.job, T0 + 500, 100)).toBeNull();
   });
 
   it('refuses bad lines and finished jobs', () => {
