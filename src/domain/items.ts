@@ -47,17 +47,20 @@ export const ITEM_LIMITS = {
   errorLength: 2000,
   /** Most characters of an item's `data` as JSON (4 KiB). */
   dataJson: 4096,
+  /** Most characters of `data` as JSON in one call (256 KiB), which bounds an ITEM_RESULTS event. */
+  dataJsonPerCall: 262_144,
 } as const;
 
 /**
  * Validates a reportItems batch.
  * @throws DomainError BAD_USER_INPUT naming the field (e.g. `items[3].metrics[0].value`): an empty or
  *   over-long batch, an empty or long itemId, a negative or non-finite latency, bad metrics (see
- *   metrics.ts `validateMetrics`), a long error, or `data` over 4 KiB of JSON.
+ *   metrics.ts `validateMetrics`), a long error, `data` over 4 KiB of JSON, or over 256 KiB of it in the call.
  */
 export function validateItems(items: readonly ItemResultInput[]): void {
   if (items.length === 0) throw badInput('items', 'items must not be empty');
   if (items.length > ITEM_LIMITS.perCall) throw badInput('items', `at most ${ITEM_LIMITS.perCall} items per call`);
+  let dataJson = 0;
   items.forEach((item, i) => {
     const at = `items[${i}]`;
     if (item.itemId.trim().length === 0) throw badInput(`${at}.itemId`, 'itemId must not be empty');
@@ -68,8 +71,13 @@ export function validateItems(items: readonly ItemResultInput[]): void {
     validateMetrics(`${at}.metrics`, item.metrics ?? []);
     if (item.error != null && item.error.length > ITEM_LIMITS.errorLength)
       throw badInput(`${at}.error`, `error is longer than ${ITEM_LIMITS.errorLength} characters`);
-    if (item.data !== undefined && item.data !== null && JSON.stringify(item.data).length > ITEM_LIMITS.dataJson)
-      throw badInput(`${at}.data`, `data is larger than ${ITEM_LIMITS.dataJson} characters of JSON`);
+    if (item.data !== undefined && item.data !== null) {
+      const size = JSON.stringify(item.data).length;
+      if (size > ITEM_LIMITS.dataJson) throw badInput(`${at}.data`, `data is larger than ${ITEM_LIMITS.dataJson} characters of JSON`);
+      dataJson += size;
+      if (dataJson > ITEM_LIMITS.dataJsonPerCall)
+        throw badInput('items', `the items' data is larger than ${ITEM_LIMITS.dataJsonPerCall} characters of JSON in all; send fewer items per call`);
+    }
   });
 }
 

@@ -107,7 +107,7 @@ const ItemResultInput = builder.inputType('ItemResultInput', {
     latencySeconds: t.float({ description: 'Seconds it took; finite, ≥ 0. Summarized as the metric `latencySeconds`.' }),
     metrics: t.field({ type: [MetricInput], description: 'Its metrics (at most 50, names distinct), summarized per name in `BatchJob.metrics`.' }),
     error: t.string({ description: `Why it failed, at most ${ITEM_LIMITS.errorLength} characters.` }),
-    data: t.field({ type: 'JSON', description: `What it produced, at most ${ITEM_LIMITS.dataJson} characters of JSON.` }),
+    data: t.field({ type: 'JSON', description: `What it produced, at most ${ITEM_LIMITS.dataJson} characters of JSON (and ${ITEM_LIMITS.dataJsonPerCall} for all items of one call).` }),
   }),
 });
 

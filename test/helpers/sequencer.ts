@@ -34,6 +34,7 @@ export const ESTIMATED_SECONDS: Readonly<Record<string, number>> = {
   'test/integration/delivery.test.ts': 5,
   'test/integration/bad-input.test.ts': 4,
   'test/client/sdk.test.ts': 3,
+  'test/client/python-documents.test.ts': 3,
   'test/integration/subscription-leak.test.ts': 2,
 };
 

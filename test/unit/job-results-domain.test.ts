@@ -73,6 +73,7 @@ describe('item results', () => {
     ['a NaN metric', () => applyItems(newJob(), [item(1, { metrics: [{ name: 'f1', value: NaN }] })], T0), 'BAD_USER_INPUT items[0].metrics[0].value'],
     ['an infinite latency', () => applyItems(newJob(), [item(1), item(2, { latencySeconds: Infinity })], T0), 'BAD_USER_INPUT items[1].latencySeconds'],
     ['oversized data', () => applyItems(newJob(), [item(1, { data: { text: 'x'.repeat(4096) } })], T0), 'BAD_USER_INPUT items[0].data'],
+    ['over 256 KiB of data in one call', () => applyItems(newJob(), Array.from({ length: 70 }, (_, i) => item(i, { data: 'x'.repeat(4000) })), T0), 'BAD_USER_INPUT items'],
     ['an empty itemId', () => applyItems(newJob(), [item(1, { itemId: ' ' })], T0), 'BAD_USER_INPUT items[0].itemId'],
     ['a duplicate metric name', () => applyItems(newJob(), [item(1, { metrics: [{ name: 'a', value: 1 }, { name: 'a', value: 2 }] })], T0), 'BAD_USER_INPUT items[0].metrics[1].name'],
     ['more items than total', () => applyItems(newJob(2), [item(1), item(2), item(3)], T0), 'BAD_USER_INPUT items'],
