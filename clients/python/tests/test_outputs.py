@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
+import subprocess
 import time
 import unittest
 
@@ -12,7 +14,7 @@ from runwatch.job import _bind
 from runwatch.outputs import LogHandler
 from runwatch.transport import StreamHandle
 
-from support import Events, LogCapture, free_port, fresh_tenant, mint_token, shared_server, wait_until
+from support import PYTHON, Events, LogCapture, free_port, fresh_tenant, mint_token, python_env, shared_server, wait_until
 
 server = None
 
@@ -120,6 +122,35 @@ class Outputs(unittest.TestCase):
             {"level": "INFO", "message": "loaded 42 documents", "source": "test_outputs.worker"},
             {"level": "WARNING", "message": "slow batch", "source": "test_outputs.worker"},
             {"level": "DEBUG", "message": "done with shard 1", "source": "me"},
+        ])
+
+
+class RunSendsStderr(unittest.TestCase):
+    def test_python_m_runwatch_run_sends_the_childs_stderr_lines_as_logs(self) -> None:
+        token = mint_token(inst=fresh_tenant())
+        client = runwatch.Client(server.url, token)
+        # The child copies its stdin to stderr, so the test writes its lines once it watches the job.
+        child = "import sys\nfor line in sys.stdin:\n    sys.stderr.write(line); sys.stderr.flush()\n"
+        proc = subprocess.Popen([PYTHON, "-m", "runwatch", "run", "--name", "etl", "--", PYTHON, "-c", child],
+                                env=python_env(RUNWATCH_URL=server.url, RUNWATCH_TOKEN=token),
+                                stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        self.addCleanup(lambda: proc.poll() is None and proc.kill())
+        first = proc.stderr.readline().decode()
+        job_id = re.search(r"runwatch: job (\S+)", first).group(1)
+        watch = "subscription($id: ID!) { runProgress(runId: $id, logs: true) { type cursor logs { level message source } } }"
+        handle = StreamHandle()
+        events = Events(client._resumable(watch, lambda _cursor: {"id": job_id}, "runProgress", None, handle=handle), handle)
+        self.addCleanup(handle.close)
+        events.wait_for(lambda items: items, "the SNAPSHOT")
+        proc.stdin.write(b"WARNING: disk is slow\nloaded 3 files\nTraceback (most recent call last):\n")
+        proc.stdin.close()
+        self.assertEqual(proc.wait(30), 0)
+        proc.stderr.close()
+        lines = [l for e in events.wait_done("the job's stream") if e["type"] == "LOG" for l in e["logs"]]
+        self.assertEqual(lines, [
+            {"level": "WARNING", "message": "WARNING: disk is slow", "source": "stderr"},
+            {"level": "INFO", "message": "loaded 3 files", "source": "stderr"},
+            {"level": "ERROR", "message": "Traceback (most recent call last):", "source": "stderr"},
         ])
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import re
 import time
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Mapping, Optional, Union
@@ -55,6 +56,18 @@ def level_name(level: Union[int, str, Any]) -> str:
     if name is None:
         raise _bad(f"level must be a logging level or one of {sorted(set(_LEVEL_NAMES))}, got {level!r}")
     return name
+
+
+_LEVEL_IN_LINE = re.compile(r"\b(DEBUG|INFO|WARN(?:ING)?|ERROR|CRITICAL|FATAL)\b", re.IGNORECASE)
+
+
+def guess_level(line: str) -> str:
+    """The level of a program's output line: the first level word in its first 40 characters (``WARNING:root:…``,
+    ``2026-12-07 10:00:00 ERROR …``), ERROR for a traceback's first line, else INFO."""
+    match = _LEVEL_IN_LINE.search(line[:40])
+    if match:
+        return level_name(match.group(1))
+    return "ERROR" if line.startswith("Traceback (most recent call last)") else "INFO"
 
 
 def metric_value(name: str, value: Any) -> Dict[str, Any]:
