@@ -20,6 +20,7 @@ interface HistoryState {
   series: [name: string, series: SeriesState][];
 }
 
+/** Reads and feeds jobs' `metrics:<jobId>` logs (see the module comment); stateless, so each service may hold one. */
 export class MetricHistoryStore {
   constructor(
     private readonly logs: TopicLogStore,

@@ -67,6 +67,7 @@ export interface ResultsServiceOptions extends Partial<LogLimits> {
 /** Most item results per itemResults page; default 20. */
 export const MAX_ITEMS_PAGE = 100;
 
+/** Item results, steps, logs, gauges and metric history of jobs, for resolvers (see the module comment). */
 export class ResultsService {
   private readonly logLimits: LogLimits;
   private readonly history: MetricHistoryStore;
