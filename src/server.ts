@@ -21,6 +21,7 @@ import { systemClock, type Clock } from './services/clock.js';
 import { ActivityService } from './services/activity.js';
 import { CommandService } from './services/commands.js';
 import { JobService } from './services/jobs.js';
+import { ResultsService } from './services/results.js';
 import { ShareService } from './services/share.js';
 import { StallService } from './services/stalls.js';
 import { WebhookService } from './services/webhooks.js';
@@ -134,9 +135,10 @@ export async function startServer(config: Config, opts: ServerOptions = {}): Pro
     onBudgetHint: (tenant, kind, budget, version, atMs) => (kind === 'OVER_BUDGET' ? webhooks.onOverBudget(tenant, budget, version, atMs) : undefined),
   });
   const commands = new CommandService(infra);
+  const results = new ResultsService(infra, { onError });
   // One stall sweep per instance; its STALLED commits reach activity and webhooks through the change log.
   const stalls = new StallService(backend, clock, { sweepIntervalMs: jobOps.stallSweepMs, onError });
-  const services: Services = { jobs, training, activity, commands, webhooks, share: new ShareService(jwtSecret, backend.store) };
+  const services: Services = { jobs, results, training, activity, commands, webhooks, share: new ShareService(jwtSecret, backend.store) };
   // Every projector's consumer group exists before the first request: no change committed from now on is missed.
   await backend.changes.ready();
   stalls.start();

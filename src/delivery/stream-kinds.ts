@@ -63,7 +63,7 @@ export interface OpenOptions<E, H> {
   readHead?(): Promise<H>;
   /** This subscriber's fresh start (e.g. a filtered snapshot page); default the kind's. */
   freshStart?(head: H): E[] | Promise<E[]>;
-  /** Live events to queue (a filter); default all. */
+  /** The events this subscriber gets (a filter), live and replayed from history alike; default all. */
   accept?(event: E): boolean;
   /** Called with the number of events replayed, when there are any (metrics). */
   onReplayed?(count: number): void;
@@ -126,7 +126,15 @@ export class StreamKinds {
         if (head === null) throw new Error(`topic ${topic} has no head`);
         return head;
       });
-    const history = kind.history;
+    const kindHistory = kind.history;
+    const accept = opts.accept;
+    const history =
+      kindHistory && accept
+        ? async (t: string, afterOffset: number) => {
+            const read = await kindHistory(t, afterOffset);
+            return { events: read.events.filter((e) => accept(e)), covered: read.covered };
+          }
+        : kindHistory;
     return openTopicStream<E, H>({
       source: { bus: this.bus, topic, accept: opts.accept },
       policy: { ...kind.events, ...opts.queue } as LiveStreamPolicy<E>,

@@ -13,6 +13,20 @@ import { encodeCursor } from './cursor.js';
 import { badInput, conflict } from './errors.js';
 import { addRateSample, etaSeconds, rateAt, type RateSample } from './rate.js';
 import { progressDue } from './conflation.js';
+import { toItemResults, validateItems, type ItemResult, type ItemResultInput } from './items.js';
+import {
+  admitLogLine,
+  droppedLinesMessage,
+  droppedReportDueMs,
+  emptyLogBucket,
+  refillInPlace,
+  takeDroppedReport,
+  type LogBucket,
+  type LogLimits,
+} from './log-limit.js';
+import { LATENCY_METRIC, successRate, summarize, validateMetrics, viewSummary, type MetricInput, type MetricSummary, type MetricSummaryView } from './metrics.js';
+import { applyStepReport, enterStage, finishSteps, viewStep, type StepRecord, type StepReport, type StepView } from './steps.js';
+import { LOG_LEVELS, type LogLevel } from './training.js';
 
 export const JOB_KINDS = ['BATCH', 'EVALUATION', 'TRAINING', 'PIPELINE'] as const;
 /** What sort of work a job is. */
@@ -38,6 +52,8 @@ export const PROGRESS_EVENT_TYPES = [
   'STALLED',
   'RECOVERED',
   'CHILD',
+  'ITEM_RESULTS',
+  'LOG',
 ] as const;
 /** The kinds of event on a job's stream. */
 export type ProgressEventType = (typeof PROGRESS_EVENT_TYPES)[number];
@@ -96,6 +112,15 @@ export interface JobRecord {
   stalled: boolean;
   /** When the worker last reported (progress, pause or resume), epoch ms; the creation time before that. */
   lastReportAt: number;
+  /** Metric summaries (gauges and item metrics), in order of first report; absent: none yet. */
+  metrics?: MetricSummary[];
+  /** Item results reported with ok true / false (reportItems); absent: 0. */
+  okItems?: number;
+  failedItems?: number;
+  /** Steps in order of first report (stages and reportStep); absent: none. */
+  steps?: StepRecord[];
+  /** The job's log rate-limit bucket and the limits it was filled under (appendLogs); absent: full. */
+  logs?: LogBucket & LogLimits;
   /** The job's parent (a job group), or null/absent for a top-level job. */
   parentId?: string | null;
   /** Depth in its group: 1 for a top-level job, 2 for a child, 3 for a grandchild (at most {@link MAX_DEPTH}); absent: 1. */
@@ -173,6 +198,33 @@ export interface JobView {
   tags: string[];
   /** Children per status; null for a job without children. */
   childCounts: ChildCounts | null;
+  /** Metric summaries, in order of first report. */
+  metrics: MetricSummaryView[];
+  /** ok / (ok + failed) over the item results reported; null before the first. */
+  successRate: number | null;
+  /** Steps, in order of first report, with durations at the view's time. */
+  steps: StepView[];
+}
+
+/** One log line on a job stream (a LOG event carries the lines of one appendLogs call that passed the rate limit). */
+export interface LogLine {
+  level: LogLevel;
+  message: string;
+  /** Where it came from (a logger name, `stderr`); null when not given. */
+  source: string | null;
+  /** Epoch ms: given by the worker, or when runwatch received it. */
+  timestamp: number;
+  /** Lines of this job dropped by the rate limit just before this one. */
+  droppedBefore: number;
+}
+
+/** A log line as a worker sends it. */
+export interface LogLineInput {
+  level: LogLevel;
+  message: string;
+  source?: string | null;
+  /** Epoch ms; default: when runwatch receives it. */
+  timestamp?: number | null;
 }
 
 /** One event of a job's stream, as stored in history and published. */
@@ -189,6 +241,12 @@ export interface JobEvent {
   owner: { tenant: Tenant; userId: string };
   /** CHILD events: the child whose status changed. */
   childId?: string | null;
+  /** ITEM_RESULTS: the batch of one reportItems call. */
+  items?: ItemResult[];
+  /** STAGE: the step that started or changed. */
+  step?: StepView;
+  /** LOG: the lines of one appendLogs call that passed the rate limit. */
+  logs?: LogLine[];
 }
 
 /** The result of a state change: the new record, its events, and when a conflated PROGRESS is due. */
@@ -221,6 +279,8 @@ export interface ProgressReport {
   stage?: string | null;
   message?: string | null;
   resources?: Resources | null;
+  /** Gauges to set (tokens per second, cost so far): each summarized per name; finite values, at most 50. */
+  metrics?: readonly MetricInput[] | null;
 }
 
 /** Limits on free-text and metadata sizes, characters. */
@@ -361,6 +421,9 @@ export function viewJob(job: JobRecord, nowMs: number): JobView {
     parentId: job.parentId ?? null,
     tags: job.tags ?? [],
     childCounts: job.group ? childCountsOf(job.group) : null,
+    metrics: (job.metrics ?? []).map(viewSummary),
+    successRate: successRate(job.okItems ?? 0, job.failedItems ?? 0),
+    steps: (job.steps ?? []).map((s) => viewStep(s, nowMs)),
   };
 }
 
@@ -447,6 +510,9 @@ export function restoreJob(last: JobEvent, epoch: string): JobRecord {
     lastReportAt: last.timestamp,
     ...(v.parentId ? { parentId: v.parentId } : {}),
     ...(v.tags?.length ? { tags: [...v.tags] } : {}),
+    // The view's mean times its count is the sum again (to the last bits).
+    metrics: (v.metrics ?? []).map((m) => ({ name: m.name, last: m.last, count: m.count, sum: m.mean * m.count, min: m.min, max: m.max, updatedAt: m.updatedAt })),
+    steps: (v.steps ?? []).map(({ durationSeconds: _d, ...step }) => step),
   };
 }
 
@@ -456,7 +522,7 @@ export function rotateEpoch(job: JobRecord, epoch: string): JobChange {
 }
 
 /** An event before {@link seal} gives it its offset and cursor. */
-export type Draft = { type: ProgressEventType; message: string | null; childId?: string };
+export type Draft = { type: ProgressEventType; message: string | null; childId?: string; items?: ItemResult[]; step?: StepRecord; logs?: LogLine[] };
 
 /** Gives drafts their offsets and cursors; every event carries the job's state after the whole change. */
 export function seal(job: JobRecord, drafts: Draft[], nowMs: number, flushAtMs: number | null): JobChange {
@@ -469,6 +535,9 @@ export function seal(job: JobRecord, drafts: Draft[], nowMs: number, flushAtMs: 
     const owner = { tenant: job.tenant, userId: job.ownerId };
     const event: JobEvent = { cursor: encodeCursor(job.epoch, offset), offset, runId: job.id, type: d.type, timestamp: nowMs, job: view, message: d.message, owner };
     if (d.childId) event.childId = d.childId;
+    if (d.items) event.items = d.items;
+    if (d.step) event.step = viewStep(d.step, nowMs);
+    if (d.logs) event.logs = d.logs;
     return event;
   });
   return { job: sealedJob, events, flushAtMs: sealedJob.progressPending ? flushAtMs : null };
@@ -505,6 +574,8 @@ export function applyProgress(job: JobRecord, report: ProgressReport, nowMs: num
   checkText('stage', report.stage, LIMITS.name);
   checkText('message', report.message, LIMITS.text);
   checkResources(report.resources);
+  validateMetrics('metrics', report.metrics ?? []);
+  const metrics = report.metrics?.length ? summarize(job.metrics ?? [], report.metrics, nowMs) : job.metrics;
 
   let completed = job.completed;
   if (report.completed != null) {
@@ -523,41 +594,35 @@ export function applyProgress(job: JobRecord, report: ProgressReport, nowMs: num
     );
   if (completed > LIMITS.maxCount || failed > LIMITS.maxCount) throw badInput('completed', 'count out of range');
 
-  const drafts: Draft[] = [];
-  let status = job.status;
-  let startedAt = job.startedAt;
-  if (status === 'QUEUED') {
-    status = 'RUNNING';
-    startedAt = nowMs;
-    drafts.push({ type: 'STARTED', message: null });
-  } else if (status === 'PAUSED') {
-    status = 'RUNNING';
-    drafts.push({ type: 'RESUMED', message: null });
-  }
-  if (job.stalled) drafts.push({ type: 'RECOVERED', message: null });
+  const { fields, drafts } = onWorkerReport(job, nowMs);
   const stage = report.stage !== undefined && report.stage !== null ? report.stage : job.stage;
-  if (stage !== job.stage) drafts.push({ type: 'STAGE', message: stage });
+  let steps = job.steps;
+  if (stage !== job.stage && stage !== null) {
+    const entered = enterStage(job.steps ?? [], job.stage, stage, nowMs);
+    steps = entered.steps;
+    drafts.push({ type: 'STAGE', message: stage, step: entered.step });
+  }
   if ((report.failedDelta ?? 0) > 0) drafts.push({ type: 'ITEM_FAILED', message: report.message ?? null });
 
   const processedChanged = completed !== job.completed || failed !== job.failed;
   const next: JobRecord = {
     ...job,
-    status,
-    startedAt,
+    ...fields,
     completed,
     failed,
     total,
     stage,
     message: report.message ?? job.message,
     resources: report.resources ?? job.resources,
-    stalled: false,
-    lastReportAt: nowMs,
+    metrics,
+    steps,
     samples: processedChanged || job.samples.length === 0 ? addRateSample(job.samples, nowMs, completed + failed) : job.samples,
   };
   const changed =
     processedChanged ||
     total !== job.total ||
     next.message !== job.message ||
+    metrics !== job.metrics ||
     (report.resources != null && JSON.stringify(report.resources) !== JSON.stringify(job.resources));
 
   let flushAtMs: number | null = null;
@@ -573,16 +638,37 @@ export function applyProgress(job: JobRecord, report: ProgressReport, nowMs: num
 }
 
 /**
- * Sends the PROGRESS owed by conflation, if it is still owed and due.
- * @returns a change with one PROGRESS event, a change with no events and a later
+ * The trailing edge of a job (JobWriter's one timer per job): sends the PROGRESS owed by conflation, if it
+ * is still owed and due, and reports log lines the rate limit dropped that no later line reported (a
+ * runwatch WARNING line with `droppedBefore`, once the bucket has a token; its LOG event also carries
+ * the state a PROGRESS would).
+ * @returns a change with one event (PROGRESS or LOG), a change with no events and a later
  *   `flushAtMs` when not yet due, or null when nothing is owed (already sent, or finished).
  */
 export function flushProgress(job: JobRecord, nowMs: number, progressIntervalMs: number): JobChange | null {
-  if (!job.progressPending || isTerminal(job.status)) return null;
-  if (!progressDue(job.lastProgressAt, nowMs, progressIntervalMs)) {
-    return { job, events: [], flushAtMs: (job.lastProgressAt ?? nowMs) + progressIntervalMs };
+  if (isTerminal(job.status)) return null;
+  const logsOwed = (job.logs?.droppedLogs ?? 0) > 0;
+  if (!job.progressPending && !logsOwed) return null;
+  const later: number[] = [];
+  const drafts: Draft[] = [];
+  let next = job;
+  if (logsOwed) {
+    // The trailing edge of appendLogs: lines dropped with no passing line after them are reported on a runwatch line.
+    const bucket = { ...job.logs! };
+    refillInPlace(bucket, nowMs, bucket);
+    const n = takeDroppedReport(bucket);
+    if (n === null) later.push(droppedReportDueMs(bucket, nowMs, bucket));
+    else drafts.push({ type: 'LOG', message: null, logs: [{ level: 'WARNING', message: droppedLinesMessage(n), source: 'runwatch', timestamp: nowMs, droppedBefore: n }] });
+    next = { ...job, logs: bucket };
   }
-  return seal(job, [{ type: 'PROGRESS', message: null }], nowMs, null);
+  // Any event carries the newest state, so a LOG also delivers a PROGRESS that conflation owes.
+  if (job.progressPending && drafts.length === 0) {
+    if (progressDue(job.lastProgressAt, nowMs, progressIntervalMs)) drafts.push({ type: 'PROGRESS', message: null });
+    else later.push((job.lastProgressAt ?? nowMs) + progressIntervalMs);
+  }
+  const flushAtMs = later.length > 0 ? Math.min(...later) : null;
+  if (drafts.length === 0) return { job: next, events: [], flushAtMs };
+  return { ...seal(next, drafts, nowMs, null), flushAtMs };
 }
 
 /**
@@ -608,6 +694,7 @@ export function finishJob(
     errorMessage: outcome === 'FAILED' ? message : job.errorMessage,
     stalled: false,
   };
+  if (job.steps?.length) next.steps = finishSteps(job.steps, outcome, outcome === 'FAILED' ? message : null, nowMs);
   return seal(next, [{ type: outcome, message }], nowMs, null);
 }
 
@@ -659,4 +746,127 @@ export function stallCheck(job: JobRecord, nowMs: number): { change: JobChange |
   if (nowMs < deadline) return { change: null, nextCheckAtMs: deadline };
   const next: JobRecord = { ...job, stalled: true };
   return { change: seal(next, [{ type: 'STALLED', message: `no report for ${job.heartbeatSeconds} s` }], nowMs, null), nextCheckAtMs: nowMs + heartbeatMs };
+}
+
+/**
+ * What every worker report (reportProgress, reportItems, reportStep) does to a job's life cycle: a QUEUED job
+ * starts (STARTED), a PAUSED one resumes (RESUMED), a stalled one recovers (RECOVERED, see {@link stallCheck}),
+ * and the report resets the stall deadline. @returns the fields to spread into the next record, and the drafts.
+ */
+function onWorkerReport(job: JobRecord, nowMs: number): { fields: Pick<JobRecord, 'status' | 'startedAt' | 'stalled' | 'lastReportAt'>; drafts: Draft[] } {
+  const drafts: Draft[] = [];
+  let status = job.status;
+  let startedAt = job.startedAt;
+  if (status === 'QUEUED') {
+    status = 'RUNNING';
+    startedAt = nowMs;
+    drafts.push({ type: 'STARTED', message: null });
+  } else if (status === 'PAUSED') {
+    status = 'RUNNING';
+    drafts.push({ type: 'RESUMED', message: null });
+  }
+  if (job.stalled) drafts.push({ type: 'RECOVERED', message: null });
+  return { fields: { status, startedAt, stalled: false, lastReportAt: nowMs }, drafts };
+}
+
+/**
+ * Applies a batch of item results (reportItems) as one change: `completed`
+ * grows by the items with ok true, `failed` by the others; each item's
+ * metrics and its `latencySeconds` (as the metric `latencySeconds`) join the
+ * job's summaries, in item order; and one ITEM_RESULTS event carries the
+ * whole batch (after STARTED or RESUMED when the report wakes the job up).
+ * ITEM_RESULTS is never conflated; it also carries the job's newest state,
+ * so no PROGRESS is owed after it.
+ * @throws DomainError CONFLICT when the job is finished; BAD_USER_INPUT for an invalid batch
+ *   (items.ts `validateItems`), completed + failed beyond total, or more than 50 metric names. Nothing changes on error.
+ */
+export function applyItems(job: JobRecord, items: readonly ItemResultInput[], nowMs: number): JobChange {
+  assertOpen(job);
+  validateItems(items);
+  const okCount = items.filter((i) => i.ok).length;
+  const completed = job.completed + okCount;
+  const failed = job.failed + (items.length - okCount);
+  if (job.total !== null && completed + failed > job.total)
+    throw badInput('items', `completed + failed (${completed} + ${failed}) would exceed total (${job.total})`);
+  if (completed > LIMITS.maxCount || failed > LIMITS.maxCount) throw badInput('items', 'count out of range');
+  const values: MetricInput[] = [];
+  for (const item of items) {
+    if (item.latencySeconds != null) values.push({ name: LATENCY_METRIC, value: item.latencySeconds });
+    for (const m of item.metrics ?? []) values.push(m);
+  }
+  const okItems = job.okItems ?? 0;
+  const failedItems = job.failedItems ?? 0;
+  const results = toItemResults(items, okItems + failedItems + 1, nowMs);
+  const { fields, drafts } = onWorkerReport(job, nowMs);
+  drafts.push({ type: 'ITEM_RESULTS', message: null, items: results });
+  const next: JobRecord = {
+    ...job,
+    ...fields,
+    completed,
+    failed,
+    metrics: values.length ? summarize(job.metrics ?? [], values, nowMs) : job.metrics,
+    okItems: okItems + okCount,
+    failedItems: failedItems + items.length - okCount,
+    samples: addRateSample(job.samples, nowMs, completed + failed),
+  };
+  return seal(next, drafts, nowMs, null);
+}
+
+/**
+ * Applies an explicit step report (reportStep; see steps.ts `applyStepReport`):
+ * one STAGE event carrying the step, whose `message` is the step's name
+ * (after STARTED or RESUMED when the report wakes the job up). The job's
+ * `stage` is left as it is: parallel steps have no single current stage.
+ * @throws DomainError CONFLICT when the job is finished; BAD_USER_INPUT (see steps.ts). Nothing changes on error.
+ */
+export function applyStep(job: JobRecord, report: StepReport, nowMs: number): JobChange {
+  assertOpen(job);
+  const { steps, step } = applyStepReport(job.steps ?? [], report, nowMs);
+  const { fields, drafts } = onWorkerReport(job, nowMs);
+  drafts.push({ type: 'STAGE', message: step.name, step });
+  return seal({ ...job, ...fields, steps }, drafts, nowMs, null);
+}
+
+/** Bounds of appendLogs (characters unless noted). */
+export const LOG_LINE_LIMITS = { perCall: 1000, message: 8000, source: 200 } as const;
+
+/**
+ * Appends log lines to a job's stream through its rate limit (log-limit.ts:
+ * `logBurst` lines at once, `logRatePerSecond` sustained, per job across
+ * every instance): the lines that pass go out in one LOG event, each with
+ * the count of lines dropped just before it (`droppedBefore`). Logs do not
+ * start or resume a job.
+ * @returns the change (no event when every line was dropped) and the number of lines that passed.
+ * @throws DomainError CONFLICT when the job is finished; BAD_USER_INPUT for an empty or over-long batch
+ *   (1000 lines), an unknown level, an empty or long message (8000), a long source (200), a bad timestamp.
+ */
+export function applyLogs(job: JobRecord, lines: readonly LogLineInput[], nowMs: number, limits: LogLimits): { change: JobChange; accepted: number } {
+  assertOpen(job);
+  if (lines.length === 0) throw badInput('lines', 'lines must not be empty');
+  if (lines.length > LOG_LINE_LIMITS.perCall) throw badInput('lines', `at most ${LOG_LINE_LIMITS.perCall} lines per call`);
+  lines.forEach((line, i) => {
+    if (!(LOG_LEVELS as readonly string[]).includes(line.level)) throw badInput(`lines[${i}].level`, `unknown level ${line.level}`);
+    if (line.message.length === 0) throw badInput(`lines[${i}].message`, 'message must not be empty');
+    checkText(`lines[${i}].message`, line.message, LOG_LINE_LIMITS.message);
+    checkText(`lines[${i}].source`, line.source, LOG_LINE_LIMITS.source);
+    if (line.timestamp != null && !Number.isFinite(line.timestamp)) throw badInput(`lines[${i}].timestamp`, 'timestamp is not a valid time');
+  });
+  const bucket: LogBucket & LogLimits = { ...(job.logs ?? emptyLogBucket(limits)), ...limits };
+  refillInPlace(bucket, nowMs, limits);
+  const passed: LogLine[] = [];
+  for (const line of lines) {
+    const droppedBefore = admitLogLine(bucket);
+    if (droppedBefore !== null)
+      passed.push({ level: line.level, message: line.message, source: line.source ?? null, timestamp: line.timestamp ?? nowMs, droppedBefore });
+  }
+  const drafts: Draft[] = passed.length ? [{ type: 'LOG', message: null, logs: passed }] : [];
+  const next: JobRecord = { ...job, logs: bucket };
+  // A LOG event carries the newest state too, so it also delivers a PROGRESS owed by conflation.
+  const change = drafts.length ? seal(next, drafts, nowMs, null) : { job: next, events: [], flushAtMs: null };
+  // Dropped lines no later line reports go out on the trailing edge (flushProgress), when a token is back.
+  if (bucket.droppedLogs > 0) {
+    const due = droppedReportDueMs(bucket, nowMs, limits);
+    change.flushAtMs = change.flushAtMs === null ? due : Math.min(change.flushAtMs, due);
+  }
+  return { change, accepted: passed.length };
 }

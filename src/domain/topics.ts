@@ -27,6 +27,16 @@ export const COMMANDS_PREFIX = 'commands:';
 /** The topic log of a job's commands (CommandService). */
 export const commandsTopic = (runId: string) => `${COMMANDS_PREFIX}${runId}`;
 
+/** Prefix of item-result topics. */
+export const ITEMS_PREFIX = 'items:';
+/** The topic log of a job's newest item results, one event per item (ResultsService, itemResults). */
+export const itemsTopic = (jobId: string) => `${ITEMS_PREFIX}${jobId}`;
+
+/** Prefix of metric-history topics. */
+export const METRICS_PREFIX = 'metrics:';
+/** The topic log whose state is a job's downsampled metric history (metricSeries); it has no events. */
+export const metricsTopic = (jobId: string) => `${METRICS_PREFIX}${jobId}`;
+
 /** Prefix of tenant job-list topics (`jobUpdates`). */
 export const JOB_LIST_PREFIX = 'joblist:';
 /** The topic log of a tenant's job list: one event per created job, status change and (conflated) progress. */
@@ -47,12 +57,14 @@ export const activityUserTopic = (inst: string, env: string, user: string) => `a
 /** Billing notices of a tenant. */
 export const activityBillingTopic = (inst: string, env: string) => `activity:billing:${part(inst)}:${part(env)}`;
 
-/** The topic logs that belong to one job (removed with it when retention ends): its training events and commands. */
-export const jobOwnedTopics = (jobId: string) => [trainingTopic(jobId), commandsTopic(jobId)];
+/** The topic logs that belong to one job (removed with it when retention ends): its training events, commands, item results and metric history. */
+export const jobOwnedTopics = (jobId: string) => [trainingTopic(jobId), commandsTopic(jobId), itemsTopic(jobId), metricsTopic(jobId)];
 
-/** The job a topic log belongs to (`training:<id>`, `commands:<id>`), or null for account-level logs (activity, budgets, job lists). */
+const JOB_OWNED_PREFIXES = [TRAINING_PREFIX, COMMANDS_PREFIX, ITEMS_PREFIX, METRICS_PREFIX] as const;
+
+/** The job a topic log belongs to (`training:<id>`, `commands:<id>`, `items:<id>`, `metrics:<id>`), or null for account-level logs (activity, budgets, job lists). */
 export function ownerJobOf(topic: string): string | null {
-  for (const prefix of [TRAINING_PREFIX, COMMANDS_PREFIX]) if (topic.startsWith(prefix)) return topic.slice(prefix.length);
+  for (const prefix of JOB_OWNED_PREFIXES) if (topic.startsWith(prefix)) return topic.slice(prefix.length);
   return null;
 }
 
@@ -64,5 +76,5 @@ export interface JobOwnedTopics {
   ownerOf(topic: string): string | null;
 }
 
-/** The default {@link JobOwnedTopics}: training and command logs. */
+/** The default {@link JobOwnedTopics}: training, command, item-result and metric-history logs. */
 export const JOB_OWNED: JobOwnedTopics = { of: jobOwnedTopics, ownerOf: ownerJobOf };

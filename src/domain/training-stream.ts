@@ -21,6 +21,7 @@
  */
 import { encodeCursor } from './cursor.js';
 import { progressDue } from './conflation.js';
+import { admitLogLine, droppedLinesMessage, droppedReportDueMs, refillInPlace, takeDroppedReport, type LogBucket, type LogLimits } from './log-limit.js';
 import {
   isFinalTrainingStatus,
   trainingStatusOfJob,
@@ -33,18 +34,13 @@ import {
 } from './training.js';
 import type { JobStatus } from './job.js';
 
-/** Rate settings of a training stream. */
-export interface TrainingStreamSettings {
+/** Rate settings of a training stream: the conflation interval and the log limits (log-limit.ts). */
+export interface TrainingStreamSettings extends LogLimits {
   /** Minimum milliseconds between two TrainingProgress (and, separately, two SystemStats) events: 1000 / RUNWATCH_PROGRESS_HZ. */
   intervalMs: number;
-  /** Sustained log lines per second per run. */
-  logRatePerSecond: number;
-  /** Log lines a run may send at once before the rate applies. */
-  logBurst: number;
 }
 
-/** Default log limits: 200 lines at once, 50 per second sustained. */
-export const DEFAULT_LOG_LIMITS = { logRatePerSecond: 50, logBurst: 200 } as const;
+export { DEFAULT_LOG_LIMITS, refillLogTokens } from './log-limit.js';
 
 type Conflated = 'progress' | 'stats';
 
@@ -56,8 +52,8 @@ interface Pending {
   seq: number;
 }
 
-/** The state a run's training topic log keeps. Times are epoch ms. */
-export interface TrainingStreamState {
+/** The state a run's training topic log keeps. Times are epoch ms. Its log bucket fields are log-limit.ts's {@link LogBucket}. */
+export interface TrainingStreamState extends LogBucket {
   /** The newest status the trainer reported, and when; null before the first. */
   status: { status: TrainingStatus; message: string | null; error: string | null; timestamp: number } | null;
   /** The newest TrainingProgress / SystemStats received (sent or pending), for fresh starts. */
@@ -66,11 +62,6 @@ export interface TrainingStreamState {
   lastSentMs: Record<Conflated, number | null>;
   pending: Record<Conflated, Pending | null>;
   seq: number;
-  /** Token bucket of log lines. */
-  logTokens: number;
-  logTokensAtMs: number | null;
-  /** Log lines dropped and not yet reported. */
-  droppedLogs: number;
 }
 
 /** The state of a run that has published nothing yet. */
@@ -99,13 +90,6 @@ export interface TrainingStreamChange {
 const kindOf = (type: TrainingEventData['type']): Conflated | null =>
   type === 'TRAINING_PROGRESS' ? 'progress' : type === 'SYSTEM_STATS' ? 'stats' : null;
 
-/** Refills the log bucket up to `logBurst` at `logRatePerSecond`. */
-export function refillLogTokens(state: TrainingStreamState, nowMs: number, settings: TrainingStreamSettings): number {
-  if (state.logTokensAtMs === null) return settings.logBurst;
-  const elapsedSeconds = Math.max(0, nowMs - state.logTokensAtMs) / 1000;
-  return Math.min(settings.logBurst, state.logTokens + elapsedSeconds * settings.logRatePerSecond);
-}
-
 class Builder {
   readonly events: TrainingEvent[] = [];
   readonly state: TrainingStreamState;
@@ -117,8 +101,7 @@ class Builder {
     private readonly settings: TrainingStreamSettings,
   ) {
     this.state = structuredClone(state);
-    this.state.logTokens = refillLogTokens(state, nowMs, settings);
-    this.state.logTokensAtMs = nowMs;
+    refillInPlace(this.state, nowMs, settings);
   }
 
   emit(data: TrainingEventData, timestamp: number): void {
@@ -159,14 +142,9 @@ class Builder {
       return;
     }
     if (data.type === 'TRAINING_LOG') {
-      if (this.state.logTokens < 1) {
-        this.state.droppedLogs++;
-        this.droppedNow++;
-        return;
-      }
-      this.state.logTokens -= 1;
-      this.emit({ ...data, droppedBefore: this.state.droppedLogs }, timestamp);
-      this.state.droppedLogs = 0;
+      const droppedBefore = admitLogLine(this.state);
+      if (droppedBefore === null) this.droppedNow++;
+      else this.emit({ ...data, droppedBefore }, timestamp);
       return;
     }
     this.flushPending(false);
@@ -178,14 +156,9 @@ class Builder {
 
   /** Reports dropped log lines on a runwatch line when a token is available. */
   reportDropped(): void {
-    if (this.state.droppedLogs === 0 || this.state.logTokens < 1) return;
-    this.state.logTokens -= 1;
-    const n = this.state.droppedLogs;
-    this.emit(
-      { type: 'TRAINING_LOG', level: 'WARNING', message: `${n} log line${n === 1 ? '' : 's'} dropped by the rate limit`, source: 'runwatch', droppedBefore: n },
-      this.nowMs,
-    );
-    this.state.droppedLogs = 0;
+    const n = takeDroppedReport(this.state);
+    if (n === null) return;
+    this.emit({ type: 'TRAINING_LOG', level: 'WARNING', message: droppedLinesMessage(n), source: 'runwatch', droppedBefore: n }, this.nowMs);
   }
 
   result(): TrainingStreamChange {
@@ -193,10 +166,7 @@ class Builder {
     for (const kind of ['progress', 'stats'] as const) {
       if (this.state.pending[kind]) times.push((this.state.lastSentMs[kind] ?? this.nowMs) + this.settings.intervalMs);
     }
-    if (this.state.droppedLogs > 0) {
-      const missing = Math.max(0, 1 - this.state.logTokens);
-      times.push(this.nowMs + Math.ceil((missing / this.settings.logRatePerSecond) * 1000));
-    }
+    if (this.state.droppedLogs > 0) times.push(droppedReportDueMs(this.state, this.nowMs, this.settings));
     return { state: this.state, events: this.events, flushAtMs: times.length ? Math.min(...times) : null, droppedNow: this.droppedNow };
   }
 }

@@ -8,6 +8,7 @@
  */
 import { badInput, conflict } from './errors.js';
 import { isTerminal, type JobStatus } from './job.js';
+import type { NamedPoint } from './metric-history.js';
 
 export const TRAINING_EVENT_TYPES = [
   'TRAINING_PROGRESS',
@@ -335,4 +336,27 @@ export function trainingStatusOfJob(status: JobStatus): TrainingStatus {
     case 'CANCELLED':
       return 'STOPPED';
   }
+}
+
+/**
+ * The chart series of a training batch, every value (before conflation): `loss` and `learningRate` at `globalStep`,
+ * `validationLoss` and `validation.<metric>` at the result's `step` (else the batch's newest globalStep, else 0).
+ * Timestamps: the event's, else `nowMs`.
+ */
+export function trainingSeries(inputs: readonly TrainingEventInput[], nowMs: number): NamedPoint[] {
+  const points: NamedPoint[] = [];
+  let lastStep = 0;
+  for (const e of inputs) {
+    const timestamp = e.timestamp ?? nowMs;
+    if (e.type === 'TRAINING_PROGRESS') {
+      lastStep = e.globalStep;
+      if (e.loss != null) points.push({ name: 'loss', step: e.globalStep, value: e.loss, timestamp });
+      if (e.learningRate != null) points.push({ name: 'learningRate', step: e.globalStep, value: e.learningRate, timestamp });
+    } else if (e.type === 'VALIDATION_RESULT') {
+      const step = e.step ?? lastStep;
+      points.push({ name: 'validationLoss', step, value: e.validationLoss, timestamp });
+      for (const m of e.metrics) points.push({ name: `validation.${m.name}`, step, value: m.value, timestamp });
+    }
+  }
+  return points;
 }

@@ -7,6 +7,7 @@ import type { ActivityService } from '../services/activity.js';
 import type { CommandService } from '../services/commands.js';
 import type { StreamTransport } from '../delivery/live-stream.js';
 import type { JobService } from '../services/jobs.js';
+import type { ResultsService } from '../services/results.js';
 import type { ShareService } from '../services/share.js';
 import type { TrainingService } from '../services/training.js';
 import type { WebhookService } from '../services/webhooks.js';
@@ -14,6 +15,8 @@ import type { WebhookService } from '../services/webhooks.js';
 /** Services resolvers may call. Resolvers stay thin: they translate arguments and call these. */
 export interface Services {
   jobs: JobService;
+  /** Item results, steps, logs, gauges and metric history of jobs. */
+  results: ResultsService;
   /** Job-view (share link) tokens; holds the server's signing secret. */
   share: ShareService;
   training: TrainingService;

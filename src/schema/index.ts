@@ -11,6 +11,7 @@ import './commands.js';
 import './training.js';
 import './activity.js';
 import './webhooks.js';
+import './results.js';
 
 /** The runwatch GraphQL schema. */
 export const schema: GraphQLSchema = builder.toSchema();

@@ -7,6 +7,7 @@ import type { JobPage } from '../services/jobs.js';
 import type { Context } from './context.js';
 import type { ListPosition } from '../backends/types.js';
 import { builder } from './builder.js';
+import { MetricInput } from './metrics.js';
 
 export const JobKindEnum = builder.enumType('JobKind', {
   description: 'What sort of work a job is.',
@@ -125,7 +126,7 @@ interface PageInfoShape {
   endCursor: string | null;
 }
 
-const PageInfoRef = builder.objectRef<PageInfoShape>('PageInfo').implement({
+export const PageInfoRef = builder.objectRef<PageInfoShape>('PageInfo').implement({
   description: 'Relay page information (forward pagination only).',
   fields: (t) => ({
     hasNextPage: t.exposeBoolean('hasNextPage'),
@@ -264,6 +265,10 @@ const ReportProgressInput = builder.inputType('ReportProgressInput', {
     stage: t.string({ description: 'Current stage; a change emits STAGE.' }),
     message: t.string({ description: 'Status message, at most 2000 characters.' }),
     resources: t.field({ type: ResourcesInput, description: 'What the job holds now.' }),
+    metrics: t.field({
+      type: [MetricInput],
+      description: 'Gauges to set (tokens per second, cost so far): each value joins `BatchJob.metrics` and `metricSeries`. At most 50 per report, names distinct, at most 50 names per job.',
+    }),
   }),
 });
 
@@ -289,10 +294,10 @@ builder.mutationFields((t) => ({
     type: BatchJobRef,
     authScopes: { 'jobs:write': true },
     description:
-      'Reports progress. The first report moves a QUEUED job to RUNNING (STARTED). Needs `jobs:write`. Raises NOT_FOUND, CONFLICT (job finished), BAD_USER_INPUT (completed going down, negative delta, completed + failed > total); nothing changes on error.',
+      'Reports progress. The first report moves a QUEUED job to RUNNING (STARTED); a new `stage` completes the previous stage\'s step and starts its own (`steps`). Needs `jobs:write`. Raises NOT_FOUND, CONFLICT (job finished), BAD_USER_INPUT (completed going down, negative delta, completed + failed > total, a non-finite or surplus metric); nothing changes on error.',
     args: { input: t.arg({ type: ReportProgressInput, required: true }) },
     resolve: (_root, { input }, ctx) =>
-      ctx.services.jobs.report(ctx.viewer, String(input.jobId), {
+      ctx.services.results.reportProgress(ctx.viewer, String(input.jobId), {
         completed: input.completed,
         completedDelta: input.completedDelta,
         failedDelta: input.failedDelta,
@@ -300,6 +305,7 @@ builder.mutationFields((t) => ({
         stage: input.stage,
         message: input.message,
         resources: input.resources,
+        metrics: input.metrics,
       }),
   }),
   completeBatchJob: t.field({

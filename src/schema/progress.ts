@@ -11,7 +11,7 @@ export const ProgressEventTypeEnum = builder.enumType('ProgressEventType', {
     SNAPSHOT: { description: 'The current state: first event of a stream (not stored in history).' },
     STARTED: { description: 'The first progress report arrived: QUEUED → RUNNING.' },
     PROGRESS: { description: 'Counts, total, message or resources changed (conflated).' },
-    STAGE: { description: 'The stage changed; `message` is the new stage.' },
+    STAGE: { description: 'A step started or changed (`step`); `message` is its name. A new `stage` from reportProgress is one, and so is every reportStep.' },
     ITEM_FAILED: { description: 'Items failed (failedDelta > 0); `message` is the report message.' },
     PAUSED: { description: 'The job was paused.' },
     RESUMED: { description: 'The job was resumed: back from PAUSED.' },
@@ -24,6 +24,8 @@ export const ProgressEventTypeEnum = builder.enumType('ProgressEventType', {
       description:
         'A child of this job (a job group) was added or changed status; `childId` names it, `message` is "<child name>: <STATUS>". The parent\'s aggregate travels in `job` (its own PROGRESS is conflated).',
     },
+    ITEM_RESULTS: { description: 'A batch of item results (`items`), one per reportItems call; never conflated. Only with `runProgress(items: true)`.' },
+    LOG: { description: 'Log lines of one appendLogs call that passed the rate limit (`logs`). Only with `runProgress(logs: true)`.' },
   } satisfies Record<(typeof PROGRESS_EVENT_TYPES)[number], unknown>,
 });
 
@@ -50,13 +52,17 @@ builder.subscriptionField('runProgress', (t) =>
       'A finished job yields its terminal SNAPSHOT and completes.',
       'With `after`, the events after that cursor are replayed from history (no gap, no duplicate) before live ones;',
       "when history no longer holds them (trimmed, or another epoch) a fresh SNAPSHOT comes first instead.",
+      'ITEM_RESULTS and LOG events come only to subscribers that ask for them with `items` and `logs`, live and replayed alike.',
       'Needs `jobs:read`. Raises NOT_FOUND (no such job in your tenant), BAD_USER_INPUT (not a cursor).',
     ].join(' '),
     args: {
       runId: t.arg.id({ required: true, description: 'The job id.' }),
       after: t.arg.string({ description: 'A cursor from a previous event of this job.' }),
+      items: t.arg.boolean({ defaultValue: false, description: 'Also ITEM_RESULTS events (each a batch of item results).' }),
+      logs: t.arg.boolean({ defaultValue: false, description: 'Also LOG events (log lines).' }),
     },
-    subscribe: (_root, args, ctx) => ctx.services.jobs.openStream(ctx.viewer, String(args.runId), args.after ?? null, ctx.transport),
+    subscribe: (_root, args, ctx) =>
+      ctx.services.jobs.openStream(ctx.viewer, String(args.runId), args.after ?? null, ctx.transport, { items: args.items ?? false, logs: args.logs ?? false }),
     resolve: (event) => event,
   }),
 );

@@ -15,6 +15,7 @@ import { COMMAND_STATES, COMMAND_TTL, fromTrainingKind, trainingKindOf, TRAINING
 import { COMMAND_STATE_VALUES } from './commands.js';
 import type { CommandView } from '../services/commands.js';
 import { builder } from './builder.js';
+import { MetricInput, NamedMetricRef } from './metrics.js';
 
 type Of<K extends TrainingEvent['type']> = Extract<TrainingEvent, { type: K }>;
 
@@ -150,11 +151,6 @@ const SystemStatsRef = builder.objectRef<Of<'SYSTEM_STATS'>>('SystemStats').impl
   }),
 });
 
-const NamedMetricRef = builder.objectRef<{ name: string; value: number }>('NamedMetric').implement({
-  description: 'A named validation metric.',
-  fields: (t) => ({ name: t.exposeString('name', { description: 'e.g. accuracy, perplexity, fid.' }), value: t.exposeFloat('value') }),
-});
-
 const ValidationResultRef = builder.objectRef<Of<'VALIDATION_RESULT'>>('ValidationResult').implement({
   description: 'A validation pass finished. Never dropped.',
   interfaces: [TrainingEventBase],
@@ -235,10 +231,6 @@ const SystemStatsInput = builder.inputType('SystemStatsInput', {
     ramTotalGb: t.float(),
     timestamp: t.field({ type: 'DateTime', ...timestampArg }),
   }),
-});
-const MetricInput = builder.inputType('MetricInput', {
-  description: 'A named metric; names unique within a result.',
-  fields: (t) => ({ name: t.string({ required: true, description: '1..100 characters.' }), value: t.float({ required: true, description: 'Finite.' }) }),
 });
 const ValidationResultInput = builder.inputType('ValidationResultInput', {
   description: 'A ValidationResult.',

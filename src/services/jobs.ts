@@ -64,6 +64,26 @@ const JOB_EVENTS = {
   },
 };
 
+/** The opt-in event types of a job stream (`runProgress(items:, logs:)`); both default to false. */
+export interface StreamInclude {
+  /** ITEM_RESULTS events (a batch of item results each). */
+  items?: boolean;
+  /** LOG events (log lines). */
+  logs?: boolean;
+}
+
+/** The filter of a stream's opt-in events: one of four shared predicates (none made per subscriber); undefined: every event passes. */
+function eventFilter(include: StreamInclude): ((e: JobEvent) => boolean) | undefined {
+  return EVENT_FILTERS[(include.items ? 1 : 0) + (include.logs ? 2 : 0)];
+}
+
+const EVENT_FILTERS: readonly (((e: JobEvent) => boolean) | undefined)[] = [
+  (e) => e.type !== 'ITEM_RESULTS' && e.type !== 'LOG',
+  (e) => e.type !== 'LOG',
+  (e) => e.type !== 'ITEM_RESULTS',
+  undefined,
+];
+
 /** Settings of {@link JobService}. */
 export interface JobServiceOptions {
   /** RUNWATCH_STALL_SECONDS: `heartbeatSeconds` of a job created without one (0: no stall detection); default 300. */
@@ -315,12 +335,21 @@ export class JobService {
    * the events after that cursor from history), then live events in offset
    * order; the stream ends after the terminal event. The topic subscription
    * opens before state is read, so nothing published in between is lost.
+   * ITEM_RESULTS and LOG events are left out unless `include` asks for them
+   * (a progress bar stays cheap), live and replayed alike.
    * @throws DomainError NOT_FOUND (missing or another tenant's), BAD_USER_INPUT (bad cursor).
    */
-  async openStream(viewer: Viewer, jobId: string, after: string | null, transport: StreamTransport = {}): Promise<LiveStream<JobEvent>> {
+  async openStream(
+    viewer: Viewer,
+    jobId: string,
+    after: string | null,
+    transport: StreamTransport = {},
+    include: StreamInclude = {},
+  ): Promise<LiveStream<JobEvent>> {
     const position = after ? decodeCursor(after) : null;
     return this.infra.kinds.open(this.kind, {
       topic: jobTopic(jobId),
+      accept: eventFilter(include),
       after: position,
       queue: queuePolicy(this.opts, transport),
       registry: this.streams,

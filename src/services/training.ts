@@ -19,6 +19,7 @@ import { TRAINING_PREFIX, trainingTopic } from '../domain/topics.js';
 import {
   logLevelAtLeast,
   planJobOps,
+  trainingSeries,
   validateTrainingEvents,
   type JobOp,
   type LogLevel,
@@ -38,6 +39,7 @@ import {
   type TrainingStreamState,
 } from '../domain/training-stream.js';
 import { FilteredStream } from '../delivery/filtered-stream.js';
+import { MetricHistoryStore } from '../delivery/metric-history.js';
 import type { Infra } from '../delivery/job-writer.js';
 import { queuePolicy, type StreamHooks, type StreamTransport } from '../delivery/live-stream.js';
 import type { StreamKind } from '../delivery/stream-kinds.js';
@@ -133,6 +135,8 @@ export function projectTrainingStatus(
 
 export class TrainingService {
   private readonly settings: TrainingStreamSettings;
+  /** Where loss, learning rate and validation results go for charts (metricSeries), every value before conflation. */
+  private readonly history: MetricHistoryStore;
   private readonly flushTimers = new Map<string, NodeJS.Timeout>();
   private readonly streams = new StreamRegistry<TrainingEvent>();
   private readonly backend: Backend;
@@ -160,6 +164,7 @@ export class TrainingService {
   ) {
     this.backend = infra.backend;
     this.clock = infra.clock;
+    this.history = new MetricHistoryStore(infra.backend.logs, opts.onError);
     this.settings = {
       intervalMs: 1000 / opts.progressHz,
       logRatePerSecond: opts.logRatePerSecond ?? DEFAULT_LOG_LIMITS.logRatePerSecond,
@@ -223,6 +228,7 @@ export class TrainingService {
       return c;
     });
     if (change?.flushAtMs != null) this.scheduleFlush(runId, change.flushAtMs);
+    await this.history.feed(runId, trainingSeries(inputs, this.clock()));
     for (const op of ops) await this.applyJobOp(viewer, runId, op);
     return inputs.length - dropped;
   }

@@ -27,6 +27,7 @@ export const ESTIMATED_SECONDS: Readonly<Record<string, number>> = {
   'test/integration/webhooks-failover.test.ts': 11,
   'test/integration/groups.test.ts': 12,
   'test/integration/projectors.test.ts': 8,
+  'test/integration/results.test.ts': 11,
   'test/integration/activity.test.ts': 10,
   'test/integration/stalls.test.ts': 10,
   'test/integration/webhooks.test.ts': 9,
@@ -42,6 +43,7 @@ export const ESTIMATED_SECONDS: Readonly<Record<string, number>> = {
   'test/integration/bad-input.test.ts': 4,
   'test/integration/start.test.ts': 11,
   'test/client/sdk.test.ts': 3,
+  'test/client/python-documents.test.ts': 3,
   'test/integration/subscription-leak.test.ts': 2,
 };
 

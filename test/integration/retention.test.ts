@@ -1,7 +1,7 @@
 /**
  * Retention (RUNWATCH_RETENTION_DAYS): a finished job and everything about it
  * (record, history, tenant index, idempotency entry, training events,
- * commands) is removed once its retention ends, on both backends; the API
+ * commands, item results, metric history) is removed once its retention ends, on both backends; the API
  * then answers NOT_FOUND / null and lists no longer show it. Unfinished jobs
  * stay. The in-memory backend also caps how many jobs it keeps.
  */
@@ -22,6 +22,8 @@ const PUBLISH = `mutation($runId: ID!, $events: [TrainingEventInput!]!) { publis
 const COMMAND = `mutation($runId: ID!) { sendTrainingCommand(runId: $runId, command: SAVE_CHECKPOINT) { id } }`;
 const COMMANDS = `query($id: ID!) { recentTrainingCommands(runId: $id) { id } }`;
 const WATCH = `subscription($runId: ID!) { runProgress(runId: $runId) { type } }`;
+const ITEMS = `mutation($id: ID!) { reportItems(jobId: $id, items: [{ itemId: "a", ok: true, metrics: [{ name: "f1", value: 0.5 }] }]) { completed } }`;
+const ITEM_RESULTS = `query($id: ID!) { itemResults(jobId: $id) { nodes { itemId } } }`;
 
 /**
  * Retention in these tests: 4 seconds (RUNWATCH_RETENTION_DAYS takes fractional days; the config takes
@@ -64,6 +66,7 @@ describe.each(BACKENDS)('retention (%s backend)', (backend) => {
     finishedId = (await gql(server.url, tok, CREATE, { input: { name: 'finished batch', total: 10, idempotencyKey, metadata: { a: 1 } } }))
       .createBatchJob.id;
     await gql(server.url, tok, REPORT, { id: finishedId, c: 4 });
+    await gql(server.url, tok, ITEMS, { id: finishedId });
     runId = (await gql(server.url, tok, CREATE, { input: { name: 'training run', kind: 'TRAINING' } })).createBatchJob.id;
     await gql(server.url, tok, PUBLISH, { runId, events: [{ progress: { globalStep: 5, maxStep: 50, loss: 1.5 } }, { log: { level: 'INFO', message: 'hi' } }] });
     await gql(server.url, tok, COMMAND, { runId });
@@ -76,13 +79,19 @@ describe.each(BACKENDS)('retention (%s backend)', (backend) => {
   });
 
   // One timeline (finish, look during the retention, look after it), so one test: its phases cannot run in another order.
-  it('keeps a finished job, its history, training data and commands during the retention, and removes them all once it ends; the unfinished one stays', async () => {
+  it('keeps a finished job, its history, training data, commands, item results and metric history during the retention, and removes them all once it ends; the unfinished one stays', async () => {
     await gql(server.url, tok, COMPLETE, { id: finishedId });
     await gql(server.url, tok, COMPLETE, { id: runId });
     // Redis first: its clock runs, so look while the retention surely has not ended.
     if (redis) {
       const keys = await keysOf(finishedId);
-      expect(keys).toEqual([`runwatch:job:${finishedId}`, `runwatch:job:${finishedId}:events`]);
+      expect(keys).toEqual([
+        `runwatch:job:${finishedId}`,
+        `runwatch:job:${finishedId}:events`,
+        `runwatch:log:items:${finishedId}`,
+        `runwatch:log:items:${finishedId}:events`,
+        `runwatch:log:metrics:${finishedId}`,
+      ]);
       const runKeys = await keysOf(runId);
       expect(runKeys).toEqual(
         expect.arrayContaining([`runwatch:log:training:${runId}`, `runwatch:log:training:${runId}:events`, `runwatch:log:commands:${runId}`, `runwatch:log:commands:${runId}:events`]),
@@ -131,6 +140,7 @@ describe.each(BACKENDS)('retention (%s backend)', (backend) => {
     expect(errorCode((await gqlHttp(server.url, tok, REPORT, { id: finishedId, c: 5 })).body)).toBe('NOT_FOUND');
     expect(errorCode((await gqlHttp(server.url, tok, COMMANDS, { id: runId })).body)).toBe('NOT_FOUND');
     expect(errorCode((await gqlHttp(server.url, tok, COMMAND, { runId })).body)).toBe('NOT_FOUND');
+    expect(errorCode((await gqlHttp(server.url, tok, ITEM_RESULTS, { id: finishedId })).body)).toBe('NOT_FOUND');
     const sse = subscribeSse(server.url, tok, WATCH, { runId: finishedId }, 'runProgress');
     await sse.done(5000);
     expect((sse.errors[0] as { extensions?: { code?: string } }[])[0]?.extensions?.code).toBe('NOT_FOUND');
@@ -139,8 +149,9 @@ describe.each(BACKENDS)('retention (%s backend)', (backend) => {
     expect((ws.errors[0] as { extensions?: { code?: string } }[])[0]?.extensions?.code).toBe('NOT_FOUND');
     expect((await gql(server.url, tok, GET, { id: unfinishedId })).batchJob).toMatchObject({ status: 'RUNNING', completed: 1 });
 
-    // Training data and commands are gone with the run.
-    for (const topic of [`training:${runId}`, `commands:${runId}`]) expect(await server.backend.logs.head(topic)).toBeNull();
+    // Training data, commands, item results and metric history are gone with their jobs.
+    for (const topic of [`training:${runId}`, `commands:${runId}`, `items:${finishedId}`, `metrics:${finishedId}`, `metrics:${runId}`])
+      expect(await server.backend.logs.head(topic), topic).toBeNull();
 
     // The idempotency entry went too: the same key now makes a new job.
     const again = (await gql(server.url, tok, CREATE, { input: { name: 'finished batch', total: 10, idempotencyKey, metadata: { a: 2 } } })).createBatchJob.id;

@@ -19,11 +19,12 @@ from .aio import AsyncClient
 from .client import Client, Job
 from .errors import (BadUserInput, Conflict, Forbidden, NotFound, RateLimited, RunwatchConnectionError,
                      RunwatchError, ServiceUnavailable, Unauthenticated, WaitTimeout)
+from .outputs import LogHandler, Step
 from .track import default_client, track
 from .commands import CommandListener
 from .training import SystemStatsSampler, TrainingRun
 from .types import (ActiveJob, ActivityEvent, ActivityHint, ActivityScope, ActivitySnapshot, ActivityUpdate,
-                    BillingUpdate, Budget, ContextMismatch, JobCommand, JobCommandKind, JobCommandState, JobKind, JobState, JobStatus, LogLevel, ProgressEvent,
+                    BillingUpdate, Budget, ContextMismatch, JobCommand, JobCommandKind, JobCommandState, JobKind, JobState, JobStatus, LogLevel, MetricPoint, ProgressEvent,
                     ProgressEventType, Resources, ResourceTotals, SampleGenerated, SampleType, SystemStats,
                     TrainingCommand, TrainingCommandKind, TrainingCommandState, TrainingEvent, TrainingLog,
                     TrainingProgress, TrainingStatus, TrainingStatusChange, ValidationResult)
@@ -31,7 +32,7 @@ from .types import (ActiveJob, ActivityEvent, ActivityHint, ActivityScope, Activ
 __version__ = "0.1.0"
 
 __all__ = [
-    "Client", "AsyncClient", "Job", "JobState", "TrainingRun", "CommandListener", "SystemStatsSampler", "track",
+    "Client", "AsyncClient", "Job", "JobState", "LogHandler", "Step", "MetricPoint", "TrainingRun", "CommandListener", "SystemStatsSampler", "track",
     "default_client",
     "RunwatchError", "Unauthenticated", "Forbidden", "NotFound", "BadUserInput", "Conflict", "RateLimited",
     "ServiceUnavailable", "RunwatchConnectionError", "WaitTimeout",

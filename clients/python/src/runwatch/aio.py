@@ -17,7 +17,7 @@ from .client import Client, Job
 from .errors import WaitTimeout
 from .training import TrainingRun
 from .transport import StreamHandle
-from .types import ActivityEvent, ActivitySnapshot, JobCommand, ProgressEvent, TrainingCommand, TrainingEvent
+from .types import ActivityEvent, ActivitySnapshot, JobCommand, MetricPoint, ProgressEvent, TrainingCommand, TrainingEvent
 
 __all__ = ["AsyncClient"]
 
@@ -294,3 +294,7 @@ class AsyncClient:
     async def get_activity(self, scope: str = "ENVIRONMENT") -> ActivitySnapshot:
         """See :meth:`Client.get_activity`."""
         return await self._run(self.sync.get_activity, scope)
+
+    async def metric_series(self, job_id: str, name: str, max_points: int = 500) -> List[MetricPoint]:
+        """See :meth:`Client.metric_series`."""
+        return await self._run(self.sync.metric_series, job_id, name, max_points)

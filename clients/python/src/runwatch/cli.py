@@ -28,6 +28,7 @@ from typing import Any, Dict, List, Optional, Sequence
 
 from .client import Client, Job
 from .errors import RunwatchError
+from .outputs import guess_level
 from .progress import LineSplitter, ProgressTracker, parse_progress_line
 from .track import job_line
 from .training import TrainingRun
@@ -88,6 +89,17 @@ class _Runner:
             with self.lock:
                 self.tail.append(line)
                 del self.tail[:-self.tail_lines]
+            self.log(line)
+
+    def log(self, line: str) -> None:
+        """Sends a stderr line as a log line of the job (a TrainingLog for a training run), source ``stderr``."""
+        if self.job is None:
+            return
+        level = guess_level(line)
+        if self.run is not None:
+            self.run.log(line, level=level.lower(), source="stderr")
+        else:
+            self.job.log(line, level=level, source="stderr")
 
     def pump(self, source: Any, target: Any, from_stderr: bool) -> None:
         """Copies ``source`` (a pipe) to ``target`` untouched, parsing what passes."""

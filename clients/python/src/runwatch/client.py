@@ -20,6 +20,7 @@ from .job import Job, _bind, _check_count
 from .reporter import Reporter
 from .transport import DEFAULT_URL, StreamHandle, StreamIdle, Transport, backoff_seconds, SSE_IDLE_SECONDS
 from .commands import iter_commands
+from .types import MetricPoint
 from .types import (ActivityEvent, ActivityScope, ActivitySnapshot, JobCommand, JobCommandKind, JobKind, ProgressEvent,
                     ProgressEventType, TrainingCommand, TrainingCommandKind, TrainingEvent, activity_event_from_graphql,
                     training_event_from_graphql)
@@ -521,6 +522,19 @@ class Client:
         """The activity of a scope now: active jobs, their resources and totals, and the budget."""
         data = self._transport.execute(D.ACTIVITY_NOW, {"scope": _enum_value(scope).upper()})
         return ActivitySnapshot.from_graphql(data["activity"])
+
+    def metric_series(self, job_id: str, name: str, max_points: int = 500) -> List[MetricPoint]:
+        """The history of one of a job's metric series, downsampled by the server to at most ``max_points``
+        (4..2000) points that span its first to its last value and keep its minimum and maximum. Series:
+        ``loss``, ``learningRate``, ``validationLoss`` and ``validation.<metric>`` of training runs; each gauge
+        (:meth:`Job.metric`) and item metric (:meth:`Job.report_items`) by name, and ``latencySeconds``.
+        An unknown name gives [].
+
+        Raises:
+            NotFound: no such job in your tenant. BadUserInput: ``max_points`` outside 4..2000.
+        """
+        data = self._transport.execute(D.METRIC_SERIES, {"jobId": job_id, "name": name, "maxPoints": max_points})
+        return [MetricPoint.from_graphql(p) for p in data["metricSeries"]]
 
 
 # imported late for the type annotations above

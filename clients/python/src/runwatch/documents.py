@@ -106,3 +106,23 @@ subscription WatchActivity($scope: ActivityScope, $environmentId: ID) {
     ... on ContextMismatch { message requestedEnvironmentId tokenEnvironmentId timestamp }
   }
 }""" % (_TOTALS, _ACTIVE)
+
+REPORT_ITEMS = """
+mutation ReportItems($jobId: ID!, $items: [ItemResultInput!]!) {
+  reportItems(jobId: $jobId, items: $items) { id status completed failed total }
+}"""
+
+REPORT_STEP = """
+mutation ReportStep($jobId: ID!, $name: String!, $status: StepStatus!, $completed: Int, $total: Int, $error: String) {
+  reportStep(jobId: $jobId, name: $name, status: $status, completed: $completed, total: $total, error: $error) { id status }
+}"""
+
+APPEND_LOGS = """
+mutation AppendLogs($jobId: ID!, $lines: [LogLineInput!]!) {
+  appendLogs(jobId: $jobId, lines: $lines)
+}"""
+
+METRIC_SERIES = """
+query MetricSeries($jobId: ID!, $name: String!, $maxPoints: Int) {
+  metricSeries(jobId: $jobId, name: $name, maxPoints: $maxPoints) { step value timestamp }
+}"""

@@ -4,11 +4,12 @@ from __future__ import annotations
 import logging
 import urllib.parse
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Union
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Union
 
 from . import documents as D
 from .commands import CommandListener
 from .errors import BadUserInput
+from .outputs import Step, items_inputs, log_line, metric_value
 from .transport import StreamHandle
 from .types import JobCommand, JobState, JobStatus, Resources
 
@@ -92,6 +93,66 @@ class Job(JobState):
         slot = self._slot()
         self._client._reporter.update(slot, completed, change)
         self.completed = slot.completed
+
+    def report_items(self, items: Iterable[Mapping[str, Any]]) -> None:
+        """Reports item results: each a dict with ``item_id``, ``ok`` (default True), ``latency_seconds``,
+        ``metrics`` (a dict name → value), ``error`` and ``data`` (JSON, at most 4 KiB). The ok ones count
+        as completed, the others as failed; their metrics are summarized per name on the server
+        (``metrics``, ``success_rate``) and stream as ITEM_RESULTS events. Returns at once; results are
+        coalesced into requests of up to 500 (like :meth:`advance`). Do not also :meth:`advance` for them.
+
+        Raises:
+            BadUserInput: an item without id, a non-finite number, a negative latency, data over 4 KiB
+                (nothing of the batch is queued).
+        """
+        batch = items_inputs(items)
+        if not batch:
+            return
+        slot = self._slot()
+        self._client._reporter.add_items(slot, batch)
+        self.completed = slot.completed
+        self.failed += sum(1 for i in batch if not i["ok"])
+
+    def report_item(self, item_id: str, ok: bool = True, latency_seconds: Optional[float] = None,
+                    metrics: Optional[Mapping[str, float]] = None, error: Optional[str] = None, data: Any = None) -> None:
+        """Reports one item result (see :meth:`report_items`). Returns at once."""
+        self.report_items([{"item_id": item_id, "ok": ok, "latency_seconds": latency_seconds, "metrics": metrics,
+                            "error": error, "data": data}])
+
+    def metric(self, name: str, value: float) -> None:
+        """Sets a gauge (tokens per second, cost so far): summarized on the server under ``name``
+        (last, count, mean, min, max) and kept in its history (``metric_series``). Coalesced with the
+        next progress report (the newest value per name wins). Returns at once.
+
+        Raises:
+            BadUserInput: an empty or over-long (100) name, or a value that is not a finite number.
+        """
+        metric = metric_value(name, value)
+        self._client._reporter.set_metric(self._slot(), metric)
+
+    def step(self, name: str, total: Optional[int] = None) -> Step:
+        """A step of this job for a ``with`` (or ``async with``) block: RUNNING at the start, COMPLETED at
+        the end, FAILED with the exception's ``Type: message`` when the block raises (the exception goes
+        on). Steps may run in parallel (threads, tasks). Reports are sent at once, in order.
+
+            with job.step("ocr", total=len(pages)) as step:
+                for i, page in enumerate(pages):
+                    ocr(page)
+                    step.update(completed=i + 1)
+        """
+        return Step(self, name, total)
+
+    def log(self, message: Any, level: Union[int, str] = "INFO", source: Optional[str] = None) -> None:
+        """Sends a log line to the job's stream (``runProgress(logs: true)``): ``level`` is a ``logging``
+        level number or a name (debug, info, warning, error, critical). Returns at once and never raises
+        for the network; lines are batched, and the server rate-limits them per job (a burst of 200, then
+        50 a second), counting what it drops in the next line's ``dropped_before``. See :class:`runwatch.LogHandler`.
+
+        Raises:
+            BadUserInput: an unknown level name.
+        """
+        line = log_line(message, level, source)
+        self._client._reporter.add_line(self._slot(), line)
 
     def _finish(self, document: str, variables: Dict[str, Any], status: JobStatus, timeout: Optional[float]) -> bool:
         for listener in self.__dict__.pop("_command_listeners", []):

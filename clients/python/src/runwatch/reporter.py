@@ -39,6 +39,14 @@ class JobSlot:
         self.events: Deque[Dict[str, Any]] = collections.deque()
         self.max_events = max_events
         self.dropped_events = 0
+        #: Item results (ItemResultInput), log lines (LogLineInput) and step reports (reportStep variables)
+        #: waiting to be sent, in order; items and lines are bounded like training events.
+        self.items: Deque[Dict[str, Any]] = collections.deque()
+        self.lines: Deque[Dict[str, Any]] = collections.deque()
+        self.steps: Deque[Dict[str, Any]] = collections.deque()
+        #: Ok items counted in ``completed`` whose results the server has not counted yet (queued or in
+        #: flight): a progress report's absolute ``completed`` leaves them out, or they would count twice.
+        self.unsent_ok = 0
         self.finish: Optional[Tuple[str, Dict[str, Any]]] = None
         self.finish_done = threading.Event()
         self.finished = False
@@ -49,7 +57,12 @@ class JobSlot:
 
     def has_work(self) -> bool:
         """Anything not yet delivered: pending, queued, finishing, or taken and still in flight."""
-        return not self.finished and (self.sending or self.pending is not None or bool(self.events) or self.finish is not None)
+        return not self.finished and (self.sending or self.pending is not None or bool(self.events) or self.finish is not None
+                                      or bool(self.items) or bool(self.lines) or bool(self.steps))
+
+    def queued(self) -> bool:
+        """Anything still queued before the finish may go: a progress report, events, items, lines or steps."""
+        return self.pending is not None or bool(self.events) or bool(self.items) or bool(self.lines) or bool(self.steps)
 
 
 class Reporter:
@@ -137,6 +150,63 @@ class Reporter:
             if was_idle:
                 self._cond.notify()
 
+    def _drop_oldest(self, slot: JobSlot, queue: Deque[Dict[str, Any]]) -> None:
+        # caller holds the lock
+        dropped = queue.popleft()
+        slot.dropped_events += 1
+        if dropped.get("ok") is True and "itemId" in dropped:
+            slot.unsent_ok -= 1  # never counted by the server; later absolute reports count it
+
+    def _bounded_append(self, slot: JobSlot, queue: Deque[Dict[str, Any]], entry: Dict[str, Any], what: str) -> None:
+        # caller holds the lock: appends, dropping the oldest past max_events (one warning per job and kind)
+        if slot.finished or slot.finish is not None:
+            return
+        was_idle = not slot.has_work()
+        if len(queue) >= slot.max_events:
+            self._drop_oldest(slot, queue)
+            if slot.dropped_events == 1:
+                log.warning("runwatch: job %s: more than %d %s waiting to be sent; dropping the oldest",
+                            slot.job_id, slot.max_events, what)
+        queue.append(entry)
+        if was_idle:
+            self._cond.notify()
+
+    def add_items(self, slot: JobSlot, items: List[Dict[str, Any]]) -> None:
+        """Queues item results; their ok ones count in ``slot.completed`` at once (the server moves its
+        counters when they arrive, so later absolute progress reports agree with it)."""
+        with self._cond:
+            if slot.finished or slot.finish is not None:
+                return
+            ok = sum(1 for i in items if i["ok"])
+            slot.completed += ok
+            slot.unsent_ok += ok
+            if slot.pending is not None:
+                slot.pending["completed"] = slot.completed
+            for item in items:
+                self._bounded_append(slot, slot.items, item, "item results")
+
+    def add_line(self, slot: JobSlot, line: Dict[str, Any]) -> None:
+        """Queues one log line (LogLineInput)."""
+        with self._cond:
+            self._bounded_append(slot, slot.lines, line, "log lines")
+
+    def add_step(self, slot: JobSlot, variables: Dict[str, Any]) -> None:
+        """Queues one step report and sends it without waiting for ``min_interval`` (steps are few and timed)."""
+        with self._cond:
+            if slot.finished or slot.finish is not None:
+                return
+            slot.steps.append(variables)
+            if slot.attempt == 0:
+                slot.next_at = 0.0
+            self._cond.notify()
+
+    def set_metric(self, slot: JobSlot, metric: Dict[str, Any]) -> None:
+        """Sets a gauge in the next progress report (the newest value per name wins within one report)."""
+        with self._cond:
+            self._queue(slot, {})
+            if slot.pending is not None:
+                slot.pending.setdefault("metrics", {})[metric["name"]] = metric["value"]
+
     def finish(self, slot: JobSlot, document: str, variables: Dict[str, Any], timeout: Optional[float]) -> bool:
         """Sends what is pending, then ``document`` (complete/fail/cancel). Waits up to ``timeout`` seconds.
 
@@ -210,19 +280,50 @@ class Reporter:
                 slot.sending = False
                 self._cond.notify_all()
 
+    def _send_queue(self, slot: JobSlot, queue: Deque[Dict[str, Any]], size: int, send: Any, what: str) -> bool:
+        """Sends up to ``size`` entries of ``queue`` with ``send(batch)``. True when the pass may go on."""
+        with self._cond:
+            batch = [queue.popleft() for _ in range(min(size, len(queue)))]
+        if not batch:
+            return True
+        try:
+            send(batch)
+            return True
+        except RunwatchError as exc:
+            with self._cond:
+                if exc.transient:
+                    queue.extendleft(reversed(batch))
+                    while len(queue) > slot.max_events:
+                        self._drop_oldest(slot, queue)
+                elif queue is slot.items:
+                    slot.unsent_ok -= sum(1 for i in batch if i["ok"])  # refused: never counted
+            return self._failed(slot, exc, what)
+
+    def _send_items(self, batch: List[Dict[str, Any]], slot: JobSlot) -> None:
+        data = self.transport.execute(D.REPORT_ITEMS, {"jobId": slot.job_id, "items": batch})
+        with self._cond:
+            slot.unsent_ok -= sum(1 for i in batch if i["ok"])
+            slot.sent_completed = max(slot.sent_completed, data["reportItems"]["completed"])
+
     def _send_pass(self, slot: JobSlot) -> None:
+        # Item results first: the server counts them, and a progress report's absolute `completed` includes them.
+        if not self._send_queue(slot, slot.items, 500, lambda b: self._send_items(b, slot), "item results"):
+            return
         with self._cond:
             pending = slot.pending
             slot.pending = None
+            counted = None if pending is None else pending["completed"] - slot.unsent_ok
         if pending is not None:
             inp: Dict[str, Any] = {"jobId": slot.job_id}
-            if pending["completed"] > slot.sent_completed or len(pending) == 2 and pending["failed_delta"] == 0:
-                inp["completed"] = pending["completed"]
+            if counted > slot.sent_completed or len(pending) == 2 and pending["failed_delta"] == 0:
+                inp["completed"] = counted
             if pending["failed_delta"] > 0:
                 inp["failedDelta"] = pending["failed_delta"]
             for key, name in (("total", "total"), ("stage", "stage"), ("message", "message"), ("resources", "resources")):
                 if key in pending:
                     inp[name] = pending[key]
+            if pending.get("metrics"):
+                inp["metrics"] = [{"name": k, "value": v} for k, v in pending["metrics"].items()]
             try:
                 data = self.transport.execute(D.REPORT_PROGRESS, {"input": inp})
                 with self._cond:
@@ -233,6 +334,24 @@ class Reporter:
                         self._merge_back(slot, pending)
                 if not self._failed(slot, exc, "progress report"):
                     return
+        while True:
+            with self._cond:
+                step = slot.steps[0] if slot.steps else None
+            if step is None:
+                break
+            try:
+                self.transport.execute(D.REPORT_STEP, step)
+                with self._cond:
+                    slot.steps.popleft()
+            except RunwatchError as exc:
+                if not exc.transient:
+                    with self._cond:
+                        slot.steps.popleft()
+                if not self._failed(slot, exc, "step report"):
+                    return
+        if not self._send_queue(slot, slot.lines, 1000,
+                                lambda b: self.transport.execute(D.APPEND_LOGS, {"jobId": slot.job_id, "lines": b}), "log lines"):
+            return
         with self._cond:
             batch: List[Dict[str, Any]] = [slot.events.popleft() for _ in range(min(EVENTS_PER_REQUEST, len(slot.events)))]
         if batch:
@@ -249,7 +368,7 @@ class Reporter:
                 if not self._failed(slot, exc, "training events"):
                     return
         with self._cond:
-            finish = slot.finish if slot.pending is None and not slot.events else None
+            finish = slot.finish if not slot.queued() else None
         if finish is not None:
             try:
                 self.transport.execute(finish[0], finish[1])
@@ -280,6 +399,8 @@ class Reporter:
         merged = dict(old)
         merged.update(new)
         merged["failed_delta"] = old["failed_delta"] + new["failed_delta"]
+        if "metrics" in old and "metrics" in new:
+            merged["metrics"] = {**old["metrics"], **new["metrics"]}
         slot.pending = merged
 
     def _succeeded(self, slot: JobSlot) -> None:
@@ -312,6 +433,9 @@ class Reporter:
                 slot.finished = True
                 slot.pending = None
                 slot.events.clear()
+                slot.items.clear()
+                slot.lines.clear()
+                slot.steps.clear()
                 slot.finish = None
             slot.finish_done.set()
             self._warn_once(exc, f"job {slot.job_id} is already finished; its reports stop: {exc}")

@@ -17,7 +17,7 @@ __all__ = [
     "Resources", "JobState", "ProgressEvent", "TrainingProgress", "TrainingStatusChange",
     "SampleGenerated", "TrainingLog", "SystemStats", "ValidationResult", "TrainingEvent",
     "TrainingCommand", "ActiveJob", "ResourceTotals", "Budget", "ActivitySnapshot", "ActivityUpdate",
-    "BillingUpdate", "ActivityHint", "ContextMismatch", "ActivityEvent", "parse_datetime",
+    "BillingUpdate", "ActivityHint", "ContextMismatch", "ActivityEvent", "MetricPoint", "parse_datetime",
 ]
 
 
@@ -593,3 +593,17 @@ def activity_event_from_graphql(d: Mapping[str, Any]) -> Optional[ActivityEvent]
         return ContextMismatch(message=d.get("message", ""), requested_environment_id=d.get("requestedEnvironmentId"),
                                token_environment_id=d.get("tokenEnvironmentId"), timestamp=ts)
     return None
+
+
+@dataclass(frozen=True)
+class MetricPoint:
+    """One point of a job's metric series (``Client.metric_series``): ``step`` is its x (the training
+    step; an item's sequence number for item metrics; the n-th value of a gauge), ``value`` the value,
+    ``timestamp`` when it was reported (aware UTC datetime)."""
+    step: int
+    value: float
+    timestamp: Optional[datetime]
+
+    @classmethod
+    def from_graphql(cls, d: Mapping[str, Any]) -> "MetricPoint":
+        return cls(step=int(d["step"]), value=float(d["value"]), timestamp=parse_datetime(d.get("timestamp")))

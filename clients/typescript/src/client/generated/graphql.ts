@@ -78,6 +78,14 @@ export type JobStatus =
   /** Progress has been reported. */
   | 'RUNNING';
 
+/** A named value: a gauge (tokens per second, cost so far), an item's metric or a validation metric (accuracy); names unique within one list. Name: 1..100 characters; value: a finite number (NaN and ±Infinity are refused). */
+export type MetricInput = {
+  /** 1..100 characters. */
+  name: string;
+  /** Finite. */
+  value: number;
+};
+
 /** Kinds of event on a job stream. PROGRESS is conflated (at most RUNWATCH_PROGRESS_HZ per second per job); the others never are. */
 export type ProgressEventType =
   /** Cancelled (terminal); `message` is the reason. */
@@ -90,6 +98,10 @@ export type ProgressEventType =
   | 'FAILED'
   /** Items failed (failedDelta > 0); `message` is the report message. */
   | 'ITEM_FAILED'
+  /** A batch of item results (`items`), one per reportItems call; never conflated. Only with `runProgress(items: true)`. */
+  | 'ITEM_RESULTS'
+  /** Log lines of one appendLogs call that passed the rate limit (`logs`). Only with `runProgress(logs: true)`. */
+  | 'LOG'
   /** The job was paused. */
   | 'PAUSED'
   /** Counts, total, message or resources changed (conflated). */
@@ -100,7 +112,7 @@ export type ProgressEventType =
   | 'RESUMED'
   /** The current state: first event of a stream (not stored in history). */
   | 'SNAPSHOT'
-  /** The stage changed; `message` is the new stage. */
+  /** A step started or changed (`step`); `message` is its name. A new `stage` from reportProgress is one, and so is every reportStep. */
   | 'STAGE'
   /** A RUNNING job sent no report for `heartbeatSeconds`; `job.stalled` is true until its next report. `message` says how long. One per stall. */
   | 'STALLED'
@@ -118,6 +130,8 @@ export type ReportProgressInput = {
   jobId: string;
   /** Status message, at most 2000 characters. */
   message?: string | null | undefined;
+  /** Gauges to set (tokens per second, cost so far): each value joins `BatchJob.metrics` and `metricSeries`. At most 50 per report, names distinct, at most 50 names per job. */
+  metrics?: Array<MetricInput> | null | undefined;
   /** What the job holds now. */
   resources?: ResourcesInput | null | undefined;
   /** Current stage; a change emits STAGE. */
