@@ -192,7 +192,13 @@ export function serializeResult(result: ExecutionResult, maskError: (error: unkn
     sharedExecutionStats.serialized++;
     bytes = Buffer.from(JSON.stringify({ ...result, errors: errors.map((e) => errorJson(maskError(e))) }));
   } else {
-    bytes = Buffer.from(sharedJson(result));
+    // The text SSE made, if any; else a text of our own, not cached: only the bytes are kept (one copy per result, not two).
+    let text = jsonByResult.get(result);
+    if (text === undefined) {
+      sharedExecutionStats.serialized++;
+      text = JSON.stringify(result);
+    } else sharedExecutionStats.serializedReused++;
+    bytes = Buffer.from(text);
   }
   serializedByResult.set(result, bytes);
   return bytes;
