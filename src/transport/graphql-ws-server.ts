@@ -216,6 +216,8 @@ class Connection<V> implements WsConnection<V>, Outlet {
 
   /** See {@link WsConnection.close}. */
   close(code: number, reason: string): void {
+    if (this.closed) return;
+    this.opts.log.info({ event: 'connection_closing', transport: 'ws', code, reason, bufferedBytes: this.socket.bufferedAmount }, 'closing websocket');
     if (this.socket.readyState === this.socket.OPEN || this.socket.readyState === this.socket.CONNECTING) this.socket.close(code, reason);
     this.grace.add(this.raw);
     this.closed = true;
