@@ -570,8 +570,9 @@ class OperationRun<V> implements Operation {
 /**
  * A buffer of `tail` bytes preceded by the header of an unmasked, final text
  * frame of `length` payload bytes (RFC 6455 §5.2); the caller fills the tail.
+ * Exported for tests.
  */
-function frameHead(length: number, tail: number): Buffer {
+export function frameHead(length: number, tail: number): Buffer {
   const size = length < 126 ? 2 : length < 65_536 ? 4 : 10;
   const head = Buffer.allocUnsafe(size + tail);
   head[0] = 0x81; // FIN, opcode 1 (text)
