@@ -40,7 +40,7 @@ import { Redis } from 'ioredis';
 import { SCOPES, signToken } from '../src/auth/tokens.js';
 import { startRedis, type TestRedis } from '../test/helpers/redis.js';
 import type { Command, Reply, WorkerConfig } from './connload.js';
-import { benchEvent, BENCH_SECRET as SECRET, cpuSeconds, createJobs, openFilesLimit, start } from './lib/procs.js';
+import { benchEvent, BENCH_SECRET as SECRET, cpuSeconds, createJobs, openFilesLimit, start, stop } from './lib/procs.js';
 
 const { values: flags } = parseArgs({
   options: {
@@ -361,7 +361,8 @@ async function runOne(peer: Peer, scenario: Scenario, deflate: boolean, connecti
     };
   } finally {
     // The server first: its side of each TCP connection takes the TIME_WAIT, not the load generator's ports.
-    serving.child.kill('SIGKILL');
+    // With BENCH_CPU_PROF, stop() ends it with SIGTERM so that it writes its CPU profile (else SIGKILL, as before).
+    await stop(serving.child);
     children.delete(serving.child);
     for (const w of workers) w.kill();
     publisher.disconnect();

@@ -34,7 +34,6 @@
  */
 import { createSourceEventStream, execute, type DocumentNode, type ExecutionArgs, type ExecutionResult } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
-import { mapAsyncIterator } from 'graphql-yoga';
 
 const documentIds = new WeakMap<DocumentNode, number>();
 let nextDocumentId = 1;
@@ -144,7 +143,51 @@ async function sharedSubscribe(args: ExecutionArgs): Promise<AsyncIterable<Execu
   if (typeof args.contextValue === 'object' && args.contextValue !== null) {
     subscriptionsByContext.set(args.contextValue, { source: source as AsyncIterable<unknown>, executor });
   }
-  return mapAsyncIterator(source as AsyncIterable<unknown>, (payload) => executor.execute(payload)) as AsyncIterable<ExecutionResult>;
+  return new ExecutedStream((source as AsyncIterable<unknown>)[Symbol.asyncIterator](), executor);
+}
+
+const DONE: IteratorReturnResult<undefined> = Object.freeze({ value: undefined, done: true });
+
+/**
+ * `source` with each event executed by `executor`: the response stream of
+ * graphql-js `subscribe` (spec "MapSourceToResponseEvent"), as
+ * `mapAsyncIterator` of @graphql-tools/utils makes it, but one object per
+ * subscription instead of that function's closures (`next`, `return`,
+ * `throw`, `mapResult`, `abruptClose` and their contexts: about 0.7 KB each
+ * under tsx). An execution that throws ends the source (abrupt close) and
+ * rejects that `next()`. Pull consumers (SSE) iterate it; the WebSocket push
+ * path reaches the source beneath it ({@link takeSharedSubscription}) and
+ * only calls `return()` at the end.
+ */
+class ExecutedStream implements AsyncIterableIterator<ExecutionResult> {
+  constructor(
+    private readonly source: AsyncIterator<unknown>,
+    private readonly executor: SharedExecutor,
+  ) {}
+
+  async next(): Promise<IteratorResult<ExecutionResult>> {
+    const step = await this.source.next();
+    if (step.done) return DONE;
+    try {
+      return { value: await this.executor.execute(step.value), done: false };
+    } catch (error) {
+      await this.return().catch(() => undefined);
+      throw error;
+    }
+  }
+
+  return(): Promise<IteratorResult<ExecutionResult>> {
+    return this.source.return ? this.source.return().then(() => DONE) : Promise.resolve(DONE);
+  }
+
+  throw(error?: unknown): Promise<IteratorResult<ExecutionResult>> {
+    if (this.source.throw) return this.source.throw(error).then(() => DONE);
+    return this.return().then(() => Promise.reject(error));
+  }
+
+  [Symbol.asyncIterator](): this {
+    return this;
+  }
 }
 
 /** Serialized results (UTF-8 JSON of the masked result), by result object. */
@@ -192,7 +235,13 @@ export function serializeResult(result: ExecutionResult, maskError: (error: unkn
     sharedExecutionStats.serialized++;
     bytes = Buffer.from(JSON.stringify({ ...result, errors: errors.map((e) => errorJson(maskError(e))) }));
   } else {
-    bytes = Buffer.from(sharedJson(result));
+    // The text SSE made, if any; else a text of our own, not cached: only the bytes are kept (one copy per result, not two).
+    let text = jsonByResult.get(result);
+    if (text === undefined) {
+      sharedExecutionStats.serialized++;
+      text = JSON.stringify(result);
+    } else sharedExecutionStats.serializedReused++;
+    bytes = Buffer.from(text);
   }
   serializedByResult.set(result, bytes);
   return bytes;

@@ -33,6 +33,17 @@
  *   useServer); no pong by the next one: the socket is terminated. One
  *   interval for the whole server walks the open connections (the heartbeat
  *   of the `ws` README), not a timer per connection.
+ * - A close the server starts ({@link WsConnection.close}: 4008 for a slow
+ *   consumer) releases the connection's operations at once and gives the
+ *   socket `closeGraceMs` (default 3 s, {@link CloseGrace}: one sweep timer
+ *   for the server) to complete the close handshake; a client that does not
+ *   read its close frame by then (it stopped reading) is terminated.
+ * - What a stalled subscriber holds: its stream's bounded, conflating queue
+ *   (events shared with every other subscriber) and at most `maxBufferedBytes`
+ *   (plus one frame) in its socket. Frames over {@link SPLICE_ABOVE} bytes are
+ *   written as a header, the subscriber's prefix and the shared payload bytes
+ *   (one `writev` with the socket corked), so a buffered frame references the
+ *   shared serialized payload instead of copying it per subscriber.
  *
  * Every subscription is released exactly once whatever ends it (client
  * `complete`, socket close, stream end, stream error, shutdown): its source
@@ -47,6 +58,7 @@ import type { Logger } from 'pino';
 import type { WebSocket, WebSocketServer } from 'ws';
 import { isPushSource, type PushSource, type StreamSink } from '../delivery/live-stream.js';
 import { serializeResult, takeSharedSubscription, type SharedExecutor, type SharedSubscription } from '../delivery/shared-execution.js';
+import { CloseGrace } from './close-grace.js';
 
 type MaybePromise<T> = T | Promise<T>;
 
@@ -61,6 +73,12 @@ export interface WsConnection<V> {
   readonly value: V | undefined;
   /** Operations on this connection, the one being subscribed included. */
   readonly operationCount: number;
+  /**
+   * Closes the connection with `code` and `reason` (e.g. 4008 for a slow
+   * consumer): releases its operations at once, and terminates the socket if
+   * the close has not completed within the server's `closeGraceMs`.
+   */
+  close(code: number, reason: string): void;
 }
 
 /** An operation ready to run: its execution arguments and the (envelop) functions that run it. */
@@ -78,6 +96,8 @@ export interface GraphqlWsServerOptions<V> {
   keepAliveMs?: number;
   /** Bytes a socket may buffer before a subscriber's delivery pauses until 'drain' (default 64 KiB; at least the socket's high-water mark). */
   maxBufferedBytes?: number;
+  /** Milliseconds a socket the server closes has to complete the close before it is terminated (default 3000, {@link CloseGrace}). */
+  closeGraceMs?: number;
   /** `connection_init` with its payload (an object, else undefined): accept or close. A throw closes with 4500. */
   onConnect(connection: WsConnection<V>, connectionParams: Record<string, unknown> | undefined): MaybePromise<ConnectDecision<V>>;
   /** `subscribe`: build the operation, or return errors to send as one `error` message. A throw closes with 4500. */
@@ -94,6 +114,13 @@ export interface GraphqlWsServer {
 }
 
 const SUFFIX = Buffer.from('}');
+/**
+ * Payloads longer than this (bytes) are not copied into a frame of their own
+ * per subscriber: the frame header and prefix go in one small buffer, the
+ * shared payload bytes and the suffix are written after it (raw frames only,
+ * see {@link Connection.sendFrame}). Shorter ones are cheaper copied into one buffer.
+ */
+export const SPLICE_ABOVE = 1024;
 /** Frames are UTF-8 JSON sent from Buffers: as text frames (ws would send a Buffer as binary). */
 const TEXT = { binary: false } as const;
 const INTERNAL_REASON = 'Internal server error';
@@ -120,8 +147,9 @@ export function serveGraphqlWs<V>(wss: WebSocketServer, opts: GraphqlWsServerOpt
   };
   wss.once('error', onServerError);
   const connections = new Set<Connection<V>>();
+  const grace = new CloseGrace(opts.closeGraceMs);
   const onConnection = (socket: WebSocket, request: IncomingMessage) => {
-    const connection = new Connection<V>(socket, request, opts);
+    const connection = new Connection<V>(socket, request, opts, grace);
     connections.add(connection);
     socket.once('close', () => connections.delete(connection));
     connection.start();
@@ -133,6 +161,7 @@ export function serveGraphqlWs<V>(wss: WebSocketServer, opts: GraphqlWsServerOpt
   return {
     dispose: async () => {
       clearInterval(heartbeat);
+      grace.stop();
       for (const client of wss.clients) client.close(1001, 'Going away');
       wss.off('connection', onConnection);
       wss.off('error', onServerError);
@@ -151,7 +180,7 @@ interface Operation {
 interface Outlet {
   readonly opts: { maskError(error: unknown): Error };
   readonly full: boolean;
-  sendFrame(frame: Buffer): boolean;
+  sendFrame(prefix: Buffer, payload: Buffer): boolean;
   sendMessage(message: object): void;
   waitForDrain(delivery: PushDelivery): void;
 }
@@ -172,14 +201,27 @@ class Connection<V> implements WsConnection<V>, Outlet {
   private drainWaiters: (() => void)[] = [];
   private initTimer: NodeJS.Timeout | undefined;
   private alive = true;
+  /** Frames are written straight to the TCP socket (no extension negotiated, so a frame is a header and the bytes). */
+  private rawFrames = false;
 
   constructor(
     readonly socket: WebSocket,
     readonly request: IncomingMessage,
     readonly opts: GraphqlWsServerOptions<V>,
+    private readonly grace: CloseGrace,
   ) {
     this.raw = request.socket;
     this.maxBuffered = Math.max(opts.maxBufferedBytes ?? 64 * 1024, this.raw.writableHighWaterMark ?? 0);
+  }
+
+  /** See {@link WsConnection.close}. */
+  close(code: number, reason: string): void {
+    if (this.closed) return;
+    this.opts.log.info({ event: 'connection_closing', transport: 'ws', code, reason, bufferedBytes: this.socket.bufferedAmount }, 'closing websocket');
+    if (this.socket.readyState === this.socket.OPEN || this.socket.readyState === this.socket.CONNECTING) this.socket.close(code, reason);
+    this.grace.add(this.raw);
+    this.closed = true;
+    this.releaseAll();
   }
 
   get operationCount(): number {
@@ -193,6 +235,7 @@ class Connection<V> implements WsConnection<V>, Outlet {
       this.closeInternal();
     });
     socket.once('close', () => this.onClose());
+    this.rawFrames = socket.extensions === '';
     if (socket.protocol !== GRAPHQL_TRANSPORT_WS_PROTOCOL) {
       socket.close(WsCloseCode.SubprotocolNotAcceptable, 'Subprotocol not acceptable');
       return;
@@ -228,18 +271,39 @@ class Connection<V> implements WsConnection<V>, Outlet {
   }
 
   /**
-   * Sends raw frame bytes; true while the socket buffers less than the bound.
-   * Frames sent in one tick go out in one `writev`: the socket is corked at the
-   * first and uncorked on the next tick (once per connection and tick, not per frame).
+   * Sends one `next` message, `prefix` + `payload` + `}` (the payload is
+   * shared by other subscribers and never modified); true while the socket
+   * buffers less than the bound. Frames sent in one tick go out in one
+   * `writev`: the socket is corked at the first and uncorked on the next tick
+   * (once per connection and tick, not per frame). Without extensions the
+   * frame is written here (RFC 6455 §5.2: FIN + text opcode, unmasked, the
+   * length), with payloads over {@link SPLICE_ABOVE} bytes referenced, not
+   * copied; with permessage-deflate it goes through `ws`'s sender.
    */
-  sendFrame(frame: Buffer): boolean {
+  sendFrame(prefix: Buffer, payload: Buffer): boolean {
     if (!this.open) return false;
     if (!this.corked) {
       this.corked = true;
       this.raw.cork();
       process.nextTick(this.uncork);
     }
-    this.socket.send(frame, TEXT);
+    const length = prefix.length + payload.length + 1;
+    if (!this.rawFrames) {
+      this.socket.send(Buffer.concat([prefix, payload, SUFFIX], length), TEXT);
+    } else if (payload.length > SPLICE_ABOVE) {
+      const head = frameHead(length, prefix.length);
+      prefix.copy(head, head.length - prefix.length);
+      this.raw.write(head);
+      this.raw.write(payload);
+      this.raw.write(SUFFIX);
+    } else {
+      const frame = frameHead(length, length);
+      let at = frame.length - length;
+      at += prefix.copy(frame, at);
+      at += payload.copy(frame, at);
+      frame[at] = 0x7d; // '}'
+      this.raw.write(frame);
+    }
     return this.socket.bufferedAmount < this.maxBuffered;
   }
 
@@ -314,6 +378,11 @@ class Connection<V> implements WsConnection<V>, Outlet {
   private onClose(): void {
     this.closed = true;
     clearTimeout(this.initTimer);
+    this.releaseAll();
+  }
+
+  /** Stops waiting for 'drain' and ends every operation (the socket closed, or the server is closing it). */
+  private releaseAll(): void {
     if (this.drainArmed) this.raw.off('drain', this.onDrain);
     this.drainArmed = false;
     this.paused.clear();
@@ -486,7 +555,7 @@ class OperationRun<V> implements Operation {
         const step = await iterator.next();
         if (step.done || stopped) break;
         const bytes = serializeResult(step.value as ExecutionResult, connection.opts.maskError);
-        if (!connection.sendFrame(Buffer.concat([prefix, bytes, SUFFIX]))) await connection.drained();
+        if (!connection.sendFrame(prefix, bytes)) await connection.drained();
       }
       if (!stopped) this.sendComplete();
     } catch (error) {
@@ -496,6 +565,27 @@ class OperationRun<V> implements Operation {
       connection.release(this.id, this);
     }
   }
+}
+
+/**
+ * A buffer of `tail` bytes preceded by the header of an unmasked, final text
+ * frame of `length` payload bytes (RFC 6455 §5.2); the caller fills the tail.
+ * Exported for tests.
+ */
+export function frameHead(length: number, tail: number): Buffer {
+  const size = length < 126 ? 2 : length < 65_536 ? 4 : 10;
+  const head = Buffer.allocUnsafe(size + tail);
+  head[0] = 0x81; // FIN, opcode 1 (text)
+  if (size === 2) head[1] = length;
+  else if (size === 4) {
+    head[1] = 126;
+    head.writeUInt16BE(length, 2);
+  } else {
+    head[1] = 127;
+    head.writeUInt32BE(Math.floor(length / 2 ** 32), 2);
+    head.writeUInt32BE(length >>> 0, 6);
+  }
+  return head;
 }
 
 /** `{"id":<id>,"type":"next","payload":` for a subscription id. */
@@ -556,9 +646,7 @@ class PushDelivery implements StreamSink<unknown> {
   /** Sends one result; false when the socket is full (then waits for 'drain') or closed. */
   private send(result: ExecutionResult): boolean {
     const payload = serializeResult(result, this.connection.opts.maskError);
-    const prefix = this.prefix;
-    const frame = Buffer.concat([prefix, payload, SUFFIX], prefix.length + payload.length + 1);
-    if (this.connection.sendFrame(frame)) return true;
+    if (this.connection.sendFrame(this.prefix, payload)) return true;
     if (this.connection.full) this.connection.waitForDrain(this);
     return false;
   }

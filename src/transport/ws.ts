@@ -89,14 +89,13 @@ export function attachGraphqlWs(opts: WsOptions) {
     prepare: async (connection, _id, payload) => {
       const capped = opts.policy?.checkSubscribe(connection.operationCount);
       if (capped) return [capped];
-      const socket = connection.socket;
       const { schema, execute, subscribe, contextFactory, parse, validate } = opts.yoga.getEnveloped({
         params: payload,
         viewer: connection.value,
         transport: {
           // Method syntax: tsx names an arrow here with defineProperty, a dictionary per operation.
           dropSlowConsumer() {
-            socket.close(CloseCode.SlowConsumer, 'Slow consumer: resume from your last cursor');
+            connection.close(CloseCode.SlowConsumer, 'Slow consumer: resume from your last cursor');
           },
         },
       } as never);

@@ -4,6 +4,7 @@
  * executes through the same envelop (see ws.ts), so both transports share
  * one schema, context and set of plugins.
  */
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { GraphQLError } from 'graphql';
 import { createYoga, useReadinessCheck, type Plugin, type YogaServerOptions, type YogaServerInstance } from 'graphql-yoga';
 import type { Logger } from 'pino';
@@ -14,6 +15,7 @@ import { createErrorMasker } from '../schema/errors.js';
 import { useSharedSubscriptionExecution } from '../delivery/shared-execution.js';
 import { useScopeCacheRelease } from '../schema/builder.js';
 import { useVariableDepthLimit } from '../schema/json-input.js';
+import { CloseGrace } from './close-grace.js';
 import { graphiqlOptions, renderOfflineGraphiQL } from './graphiql.js';
 import { useMultipartErrorCodes } from './multipart-errors.js';
 import { useRequestBodyLimit } from '../limits/body-limit.js';
@@ -31,10 +33,32 @@ export const LIMITS = {
   ...DOCUMENT_LIMITS,
 } as const;
 
-/** Extra fields of the initial context that graphql-ws passes in (HTTP leaves them unset). */
+/** Extra fields of the initial context that graphql-ws passes in (HTTP leaves them unset), and the node request and response of HTTP. */
 export interface TransportContext {
   viewer?: Viewer;
   transport?: StreamTransport;
+  /** HTTP only (the node adapter's server context). */
+  req?: IncomingMessage;
+  /** HTTP only (the node adapter's server context): an SSE subscription's response. */
+  res?: ServerResponse;
+}
+
+/**
+ * An HTTP (SSE) subscription's transport. A subscriber whose stream
+ * overflows gets the stream's error event and end; the response then has the
+ * grace period ({@link CloseGrace}, 3 s) to flush them, else it is destroyed:
+ * a reader that stopped reading holds at most its stream's queue and the
+ * socket's buffer (node waits on 'drain' past its 16 KiB high-water mark) until then.
+ */
+class HttpStreamTransport implements StreamTransport {
+  constructor(
+    private readonly res: ServerResponse,
+    private readonly grace: CloseGrace,
+  ) {}
+
+  dropSlowConsumer(): void {
+    this.grace.add(this.res);
+  }
 }
 
 export interface YogaDeps {
@@ -51,6 +75,8 @@ export interface YogaDeps {
 }
 
 export function createYogaApp(deps: YogaDeps): YogaServerInstance<TransportContext, Context> {
+  // One sweep for the app's slow SSE responses.
+  const sseGrace = new CloseGrace();
   const yogaLog = deps.log.child({ component: 'yoga' });
   return createYoga<TransportContext, Context>({
     schema,
@@ -95,7 +121,8 @@ export function createYogaApp(deps: YogaDeps): YogaServerInstance<TransportConte
     ],
     context: async (initial): Promise<Context> => {
       const viewer = initial.viewer ?? (await authenticate(deps.verifier, initial.request?.headers.get('authorization')));
-      return { viewer, services: deps.services, log: deps.log, transport: initial.transport ?? {} };
+      const transport = initial.transport ?? (initial.res ? new HttpStreamTransport(initial.res, sseGrace) : {});
+      return { viewer, services: deps.services, log: deps.log, transport };
     },
   });
 }

@@ -16,7 +16,7 @@ import { decodeCursor } from '../../src/domain/cursor.js';
 import { sharedExecutionStats } from '../../src/delivery/shared-execution.js';
 import type { RunningServer } from '../../src/server.js';
 import { createErrorMasker } from '../../src/schema/errors.js';
-import { serveGraphqlWs, type GraphqlWsServerOptions } from '../../src/transport/graphql-ws-server.js';
+import { frameHead, serveGraphqlWs, type GraphqlWsServerOptions } from '../../src/transport/graphql-ws-server.js';
 import { deferred, gql, subscribeWs, withTimeout, wsClient } from '../helpers/clients.js';
 import { freshInstitute, startTestServer, token, viewerOf } from '../helpers/servers.js';
 import { scrape } from '../helpers/prometheus.js';
@@ -353,6 +353,36 @@ async function adapterServer(hooks: Pick<GraphqlWsServerOptions<unknown>, 'onCon
     },
   };
 }
+
+describe('frames', () => {
+  it('delivers payloads copied into one frame and spliced (over 1 KiB) intact to the unmodified client, the same to every subscriber', async () => {
+    const server = await startTestServer();
+    const tok = await token({ inst: freshInstitute() });
+    const run = (await gql(server.url, tok, CREATE, { input: { name: 'frames', total: 10 } })).createBatchJob.id;
+    const a = subscribeWs(wsClient(server.url, tok), WATCH, { runId: run }, 'runProgress');
+    const b = subscribeWs(wsClient(server.url, tok), WATCH, { runId: run }, 'runProgress');
+    await Promise.all([a.waitForCount(1), b.waitForCount(1)]);
+    const viewer = await viewerOf(tok);
+    // Frames of about 100 B (7-bit length, one buffer) and 3 KB (16-bit length; a header, the prefix and the shared payload).
+    const messages = ['m', 'é'.repeat(1500), 'ü', 'x'.repeat(2000)];
+    for (const message of messages) await server.services.jobs.report(viewer, run, { failedDelta: 1, message });
+    // SNAPSHOT, STARTED, then an ITEM_FAILED carrying each message.
+    await Promise.all([a.waitForCount(2 + messages.length), b.waitForCount(2 + messages.length)]);
+    expect(a.items.filter((e) => e.type === 'ITEM_FAILED').map((e) => e.message)).toEqual(messages);
+    expect(b.items.slice(1)).toEqual(a.items.slice(1));
+  });
+});
+
+describe('frameHead', () => {
+  it('writes the RFC 6455 header of an unmasked final text frame for each length form', () => {
+    expect([...frameHead(125, 0)]).toEqual([0x81, 125]);
+    expect([...frameHead(126, 0)]).toEqual([0x81, 126, 0, 126]);
+    expect([...frameHead(65_535, 0)]).toEqual([0x81, 126, 0xff, 0xff]);
+    expect([...frameHead(65_536, 0)]).toEqual([0x81, 127, 0, 0, 0, 0, 0, 1, 0, 0]);
+    expect([...frameHead(2 ** 32 + 5, 0)]).toEqual([0x81, 127, 0, 0, 0, 1, 0, 0, 0, 5]);
+    expect(frameHead(10, 3)).toHaveLength(2 + 3);
+  });
+});
 
 describe('keep-alive', () => {
   it('pings every connection on one interval: one that answers stays open, one that stops answering is terminated', async () => {

@@ -1,0 +1,161 @@
+/**
+ * A subscriber that stops reading: what it costs the serving instance, and how
+ * long its socket outlives the drop. `npm run bench:stalled`.
+ *
+ * One runwatch instance (bench/peers/runwatch.ts) on a redis-server of its
+ * own; one job; two WebSocket subscribers of it (graphql-transport-ws spoken
+ * by hand over `ws`): a healthy one that counts, and a stalled one that stops
+ * reading (its TCP socket paused) after its SNAPSHOT and never reads again.
+ * Then `--events` events of about `--kib` KiB each (default 3,000 of 18 KiB)
+ * are published straight to the job's Redis channel over `--seconds` (9).
+ *
+ * Reported: the instance's RSS (VmRSS, sampled every 50 ms) before publishing,
+ * at its peak and at the end (after a forced GC: the instance runs with
+ * bench/lib/mem-probe.ts), and V8's heapUsed + external after GC; when the stalled subscriber was dropped
+ * (`runwatch_events_dropped_total` rose) and when its socket was gone
+ * (`runwatch_connections_open{transport="ws"}` fell to 1), in seconds after
+ * publishing began; and whether the healthy subscriber got every event.
+ *
+ * Flags: --events N, --kib K, --seconds S, --runs R (default 1), --no-stall
+ * (the baseline: both subscribers read).
+ */
+import { Redis } from 'ioredis';
+import WebSocket from 'ws';
+import { SCOPES, signToken } from '../src/auth/tokens.js';
+import { startRedis } from '../test/helpers/redis.js';
+import { BENCH_SECRET as SECRET, createJobs, rssKiB, start, stop } from './lib/procs.js';
+
+const arg = (name: string, fallback: number) => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? Number(process.argv[i + 1]) : fallback;
+};
+const EVENTS = arg('events', 3000);
+const KIB = arg('kib', 18);
+const SECONDS = arg('seconds', 9);
+const RUNS = arg('runs', 1);
+/** --no-stall: both subscribers read (the baseline the stalled one is compared with). */
+const STALL = !process.argv.includes('--no-stall');
+const WATCH = `subscription($runId: ID!) { runProgress(runId: $runId) { cursor type message job { completed stage metadata } } }`;
+
+/** A STAGE event at `offset` with a message of about `kib` KiB, as runwatch's Redis backend publishes it. */
+function bigEvent(runId: string, offset: number, filler: string): string {
+  const job = {
+    id: runId, kind: 'BATCH', name: 'bench', status: 'RUNNING', total: 1_000_000, completed: offset, failed: 0,
+    percent: 0, rate: 1, etaSeconds: 1, stage: `stage-${offset}`, message: null, errorMessage: null,
+    metadata: null, resources: null, createdAt: 1, startedAt: 2, finishedAt: null, updatedAt: 3, lastCursor: `bench.${offset}`,
+  };
+  return JSON.stringify({
+    cursor: `bench.${offset}`, offset, runId, type: 'STAGE', timestamp: Date.now(), job, message: `${offset} ${filler}`,
+    owner: { tenant: { institute: 'bench', environment: 'default' }, userId: 'bench' },
+  });
+}
+
+/** Opens a graphql-transport-ws subscription; resolves after its first `next` with the socket and a counter. */
+async function subscribe(url: string, token: string, runId: string) {
+  const ws = new WebSocket(url.replace(/^http/, 'ws') + '/graphql', 'graphql-transport-ws');
+  const state = { ws, next: 0, closed: null as number | null };
+  const first = new Promise<void>((resolve, reject) => {
+    ws.on('open', () => ws.send(JSON.stringify({ type: 'connection_init', payload: { authorization: `Bearer ${token}` } })));
+    ws.on('message', (raw) => {
+      const msg = JSON.parse(String(raw));
+      if (msg.type === 'connection_ack') ws.send(JSON.stringify({ id: '1', type: 'subscribe', payload: { query: WATCH, variables: { runId } } }));
+      else if (msg.type === 'next') {
+        state.next++;
+        resolve();
+      } else if (msg.type === 'error') reject(new Error(JSON.stringify(msg.payload)));
+    });
+    ws.on('error', () => {});
+    ws.on('close', (code) => {
+      state.closed = code;
+      reject(new Error(`closed ${code}`));
+    });
+  });
+  await Promise.race([first, new Promise((_, reject) => setTimeout(() => reject(new Error('no first event in 10 s')), 10_000))]);
+  return state;
+}
+
+async function metric(url: string, pattern: RegExp): Promise<number> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  return Number(pattern.exec(text)?.[1] ?? 0);
+}
+
+async function runOnce(redisUrl: string, token: string) {
+  const { child, url } = await start(['--import', './bench/lib/mem-probe.ts', 'bench/peers/runwatch.ts'], {
+    PORT: '0', HOST: '127.0.0.1', REDIS_URL: redisUrl, RUNWATCH_JWT_SECRET: SECRET, LOG_LEVEL: 'warn', RUNWATCH_RATE_LIMIT_PER_SECOND: '0',
+  }, ['--expose-gc']);
+  let probe = '';
+  const probed: ((mem: { rss: number; heap: number }) => void)[] = [];
+  child.stdout!.on('data', (chunk: Buffer) => {
+    probe += chunk.toString();
+    for (let nl = probe.indexOf('\n'); nl >= 0; nl = probe.indexOf('\n')) {
+      const line = probe.slice(0, nl);
+      probe = probe.slice(nl + 1);
+      if (!line.startsWith('mem ')) continue;
+      const mem = JSON.parse(line.slice(4)) as { rssKiB: number; heapUsed: number; external: number };
+      probed.shift()?.({ rss: mem.rssKiB, heap: (mem.heapUsed + mem.external) / 1024 });
+    }
+  });
+  const gcMem = () => new Promise<{ rss: number; heap: number }>((resolve) => {
+    probed.push(resolve);
+    child.kill('SIGUSR2');
+  });
+  const publisher = new Redis(redisUrl);
+  try {
+    const [runId] = await createJobs(url, token, 1);
+    const healthy = await subscribe(url, token, runId!);
+    const stalled = await subscribe(url, token, runId!);
+    if (STALL) (stalled.ws as unknown as { _socket: { pause(): void } })._socket.pause();
+    const before = await gcMem();
+    const filler = 'x'.repeat(KIB * 1024 - 700);
+    const droppedBase = await metric(url, /runwatch_events_dropped_total\{reason="slow_consumer"\} (\d+)/);
+    let peak = before.rss;
+    let droppedAt: number | null = null;
+    let goneAt: number | null = null;
+    const t0 = Date.now();
+    let polling = false;
+    const sampler = setInterval(() => {
+      peak = Math.max(peak, rssKiB(child.pid!));
+      if (polling || goneAt !== null) return;
+      polling = true;
+      void (async () => {
+        if (droppedAt === null && (await metric(url, /runwatch_events_dropped_total\{reason="slow_consumer"\} (\d+)/)) > droppedBase) droppedAt = (Date.now() - t0) / 1000;
+        if (droppedAt !== null && (await metric(url, /runwatch_connections_open\{transport="ws"\} (\d+)/)) <= 1) goneAt = (Date.now() - t0) / 1000;
+      })().finally(() => (polling = false));
+    }, 50);
+    const interval = (SECONDS * 1000) / EVENTS;
+    for (let i = 1; i <= EVENTS; i++) {
+      await publisher.publish(`runwatch:job:${runId}`, bigEvent(runId!, 1000 + i, filler));
+      const due = t0 + i * interval;
+      if (due > Date.now()) await new Promise((r) => setTimeout(r, due - Date.now()));
+    }
+    const deadline = Date.now() + 30_000;
+    while ((healthy.next < EVENTS + 1 || (STALL && goneAt === null)) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    clearInterval(sampler);
+    const after = await gcMem();
+    healthy.ws.terminate();
+    stalled.ws.terminate();
+    return { before: before.rss, peak, after: after.rss, heapGrowth: after.heap - before.heap, droppedAt, goneAt, healthyAll: healthy.next === EVENTS + 1, healthy: healthy.next };
+  } finally {
+    publisher.disconnect();
+    await stop(child);
+  }
+}
+
+const redis = await startRedis();
+try {
+  const token = await signToken(SECRET, { sub: 'bench', inst: 'bench', scope: SCOPES.join(' ') }, 3600);
+  console.log(`${STALL ? 'stalled' : 'no stalled (baseline)'} subscriber: ${EVENTS} events of ~${KIB} KiB over ${SECONDS} s, one healthy and one stalled WebSocket subscriber`);
+  console.log('| run | RSS before (MiB) | RSS peak growth (MiB) | RSS after GC growth (MiB) | heap + external after GC growth (MiB) | dropped at (s) | socket gone at (s) | gone after drop (s) | healthy got all |');
+  console.log('| --- | --- | --- | --- | --- | --- | --- | --- | --- |');
+  for (let run = 1; run <= RUNS; run++) {
+    const r = await runOnce(redis.url, token);
+    const mib = (kib: number) => (kib / 1024).toFixed(1);
+    const gone = r.goneAt !== null && r.droppedAt !== null ? (r.goneAt - r.droppedAt).toFixed(1) : 'not gone';
+    console.log(
+      `| ${run} | ${mib(r.before)} | ${mib(r.peak - r.before)} | ${mib(r.after - r.before)} | ${mib(r.heapGrowth)} | ${r.droppedAt ?? 'never'} | ${r.goneAt ?? 'not gone'} | ${gone} | ${r.healthyAll ? 'yes' : `no (${r.healthy})`} |`,
+    );
+  }
+} finally {
+  await redis.stop();
+}
+process.exit(0);
