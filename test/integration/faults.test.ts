@@ -92,7 +92,9 @@ describe('redis-server restarted mid-stream with its data (AOF)', () => {
     } finally {
       await redis.stop();
     }
-  });
+    // 120 sequential reports, a Redis restart and two instances' catch-up: about 3 s on a quiet machine, over
+    // 30 s on a 2-core machine running other suites beside it.
+  }, 90_000);
 
   it('reports not ready on /readyz while Redis is down, and ready again after', async () => {
     const redis = await startRedis();

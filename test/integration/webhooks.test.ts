@@ -11,6 +11,7 @@ import type { RunningServer } from '../../src/server.js';
 import { errorCode, gql, gqlHttp } from '../helpers/clients.js';
 import { COMPLETE, CREATE_HOOK, CREATE_JOB, FAST, startReceiver, verify, type Receiver } from '../helpers/webhooks.js';
 import { freshInstitute, startTestServer, token } from '../helpers/servers.js';
+import { waitUntil } from '../helpers/wait.js';
 
 const REPORT = `mutation($id: ID!) { reportProgress(input: { jobId: $id, completedDelta: 1 }) { status } }`;
 const FAIL = `mutation($id: ID!) { failBatchJob(id: $id, error: "out of memory") { status } }`;
@@ -79,14 +80,19 @@ describe.each(SETUPS)('webhooks on $name', ({ backend, instances }) => {
     expect(ids.filter((id) => id === done)).toHaveLength(1);
     expect(ids.filter((id) => id === failed)).toHaveLength(2);
     expect(ids).not.toContain(foreign);
-    const attempts = (await gql(b.url, admin, DELIVERIES, { id: created.webhook.id })).webhookDeliveries;
-    expect(attempts.map((x: any) => [x.jobId, x.attempt, x.statusCode, x.ok]).reverse()).toEqual([
+    // An attempt is recorded after its POST returns, so the receiver can see the last POST before its record exists.
+    const attempts = await waitUntil(
+      async (): Promise<any[]> => (await gql(b.url, admin, DELIVERIES, { id: created.webhook.id })).webhookDeliveries,
+      (list) => list.length >= 4,
+      'the four delivery attempts to be recorded',
+    );
+    expect(attempts.map((x: any) => [x.jobId, x.attempt, x.statusCode ?? x.error, x.ok]).reverse()).toEqual([
       [done, 1, 200, true],
       [failed, 1, 500, false],
       [failed, 2, 200, true],
       [silent, 1, 200, true],
     ]);
-    expect(attempts[1].messageId).toBe(tryTwo!.headers['webhook-id']);
+    expect(attempts[1]!.messageId).toBe(tryTwo!.headers['webhook-id']);
 
     // Deleted: the tenant's next job sends nothing (checked with a second webhook as the barrier).
     expect((await gql(a.url, admin, `mutation($id: ID!) { deleteWebhook(id: $id) }`, { id: created.webhook.id })).deleteWebhook).toBe(true);
