@@ -1,7 +1,7 @@
 """``python -m runwatch run|watch|activity``: the Python twin of the Node ``runwatch`` command.
 
     python -m runwatch run [--name N] [--kind K] [--total N] -- cmd args…
-    python -m runwatch watch [--json | --lines] [--connect-timeout S | --retry-forever] ID…
+    python -m runwatch watch [--json | --lines] [--items] [--logs] [--connect-timeout S | --retry-forever] ID…
     python -m runwatch activity [--scope S] [--json] [--connect-timeout S | --retry-forever]
 
 Every command takes ``--url`` and ``--token`` (default ``RUNWATCH_URL`` and ``RUNWATCH_TOKEN``).
@@ -247,6 +247,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     p_watch.add_argument("ids", nargs="+", metavar="ID")
     p_watch.add_argument("--json", action="store_true", help="one JSON object per event")
     p_watch.add_argument("--lines", action="store_true", help="one line per event instead of bars")
+    p_watch.add_argument("--items", action="store_true",
+                         help="also print each item result (failed ones as '✖ <id> failed: <error>')")
+    p_watch.add_argument("--logs", action="store_true", help="also print the jobs' log lines")
     _add_connect_options(p_watch)
     p_act = sub.add_parser("activity", help="the resource and budget table of your environment, live")
     p_act.add_argument("--scope", choices=["USER", "ENVIRONMENT", "INSTITUTE"], default="ENVIRONMENT")
@@ -277,8 +280,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if args.command == "watch":
             from .display import watch_bars, watch_lines
             if args.json or args.lines or not sys.stdout.isatty():
-                return watch_lines(client, args.ids, as_json=args.json, retry_forever=args.retry_forever)
-            return watch_bars(client, args.ids, retry_forever=args.retry_forever)
+                return watch_lines(client, args.ids, as_json=args.json, retry_forever=args.retry_forever,
+                                   items=args.items, logs=args.logs)
+            return watch_bars(client, args.ids, retry_forever=args.retry_forever, items=args.items, logs=args.logs)
         from .display import print_activity
         return print_activity(client, args.scope, args.environment, as_json=args.json,
                               retry_forever=args.retry_forever)
