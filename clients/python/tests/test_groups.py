@@ -111,16 +111,37 @@ class GroupsTagsStalls(unittest.TestCase):
         updates = Events(watcher.job_updates(tags="resume", _handle=handle), handle)
         self.addCleanup(updates.close)
         updates.wait_for(lambda us: of(us, first.id), "the first job's SNAPSHOT")
+        live = worker.create_job("live", tags=["resume"])
+        updates.wait_for(lambda us: of(us, live.id), "a live update (a cursor to resume from)")
         proxy.refusing = True
         self.assertGreaterEqual(proxy.drop_all(), 1)
         missed = [worker.create_job(f"while away {i}", tags=["resume"]) for i in range(3)]
         proxy.refusing = False
         after = worker.create_job("after", tags=["resume"])
         got = updates.wait_for(lambda us: of(us, after.id), "the job created after the reconnect")
-        for job in missed + [after]:
+        for job in [live] + missed + [after]:
             self.assertEqual([u.type for u in of(got, job.id)], [runwatch.JobUpdateType.CREATED],
                              "replayed once from the cursor, not a fresh snapshot")
         self.assertEqual([u.type for u in of(got, first.id)], [runwatch.JobUpdateType.SNAPSHOT])
+
+    def test_a_drop_before_the_first_live_update_takes_the_snapshot_again_so_nothing_is_lost(self) -> None:
+        inst = fresh_tenant()
+        proxy = Proxy(server.port)
+        self.addCleanup(proxy.close)
+        watcher, worker = new_client(proxy.url, inst), new_client(server.url, inst)
+        self.addCleanup(worker.close)
+        listed = [worker.create_job(f"listed {i}", tags=["again"]) for i in range(3)]
+        handle = StreamHandle()
+        updates = Events(watcher.job_updates(tags=["again"], _handle=handle), handle)
+        self.addCleanup(updates.close)
+        updates.wait_for(lambda us: len(us) >= 1, "the first SNAPSHOT")
+        proxy.refusing = True
+        self.assertGreaterEqual(proxy.drop_all(), 1)
+        missed = worker.create_job("while away", tags=["again"])
+        proxy.refusing = False
+        got = updates.wait_for(lambda us: all(of(us, j.id) for j in listed + [missed]),
+                               "every job listed, the one created while away too")
+        self.assertEqual({u.type for u in of(got, missed.id)}, {runwatch.JobUpdateType.SNAPSHOT})
 
     def test_async_job_updates_and_create_job_with_a_parent(self) -> None:
         token = mint_token(inst=fresh_tenant())

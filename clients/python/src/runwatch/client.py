@@ -261,9 +261,12 @@ class Client:
     def _resumable(self, query: str, variables: Callable[[Optional[str]], Dict[str, Any]], field_name: str,
                    after: Optional[str], deadline: Optional[float] = None,
                    on_timeout: Optional[Callable[[], BaseException]] = None,
-                   handle: Optional[StreamHandle] = None, retry_forever: bool = False) -> Iterator[Dict[str, Any]]:
+                   handle: Optional[StreamHandle] = None, retry_forever: bool = False,
+                   positioned: Optional[Callable[[Dict[str, Any]], bool]] = None) -> Iterator[Dict[str, Any]]:
         """Yields ``data[field_name]`` of a subscription, resubscribing with the newest ``cursor`` after a
         dropped connection (with backoff) until the server completes the stream or ``handle`` is closed.
+        ``positioned(item)`` False: the item's cursor is not a place to resume from (the stream then
+        resumes from the one before).
 
         Until a stream has opened once, each failed attempt logs ``connecting to <url>… retry n in s s
         (why); giving up after T s`` (a connection still not up after 1 s: ``connecting to <url>… giving up
@@ -307,7 +310,7 @@ class Client:
                     item = data.get(field_name)
                     if item is None:
                         continue
-                    if isinstance(item, dict) and item.get("cursor"):
+                    if isinstance(item, dict) and item.get("cursor") and (positioned is None or positioned(item)):
                         cursor = item["cursor"]
                     yield item
                 return
@@ -402,7 +405,9 @@ class Client:
         carrying every one), ``parent`` (the children of that job or job id). ``after``: a ``cursor`` of an
         earlier update; the updates after it are replayed instead of the snapshot. A dropped connection is
         resumed from the last cursor the same way (no gap, no duplicate), with backoff, as :meth:`watch`
-        does; gives up on a server not reached within ``connect_timeout`` seconds unless ``retry_forever``.
+        does (a drop before the first update after the snapshot gets the snapshot again: SNAPSHOT updates
+        are the jobs as they are, so take them as state, not as news); gives up on a server not reached
+        within ``connect_timeout`` seconds unless ``retry_forever``.
 
         Raises:
             BadUserInput (not a cursor, a bad status, kind or tag), Unauthenticated, Forbidden (needs
@@ -415,8 +420,11 @@ class Client:
         filt = {"status": _as_list(status), "kind": _as_list(kind),
                 "tags": None if tags is None else _tag_list(tags), "parentId": _job_id(parent)}
         seen: List[str] = []
+        # SNAPSHOT updates all carry the list's head cursor: resuming from it after a drop in the middle of the
+        # snapshot would lose the rest of it, so a drop before the first live update takes a fresh snapshot
         for item in self._resumable(D.JOB_UPDATES, lambda c: {"filter": filt, "after": c}, "jobUpdates", after,
-                                    handle=handle, retry_forever=retry_forever):
+                                    handle=handle, retry_forever=retry_forever,
+                                    positioned=lambda i: i.get("type") != "SNAPSHOT"):
             update = JobUpdate.from_graphql(item)
             if update.type != JobUpdateType.SNAPSHOT:
                 if update.cursor in seen:
