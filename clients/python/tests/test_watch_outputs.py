@@ -92,6 +92,32 @@ class WatchItemsAndLogs(unittest.TestCase):
         self.assertRegex(shown[shown.index("qa eval  WARNING  grader: q2 took 1.3 s") + 1], r"^qa eval .*COMPLETED$",
                          "the job's bar stays under the printed lines")
 
+    def test_watch_says_what_each_step_did(self) -> None:
+        client = runwatch.Client(server.url, mint_token(inst=fresh_tenant()))
+        self.addCleanup(client.close)
+        job = client.create_job("receipts", kind="PIPELINE")
+        lines, bars = io.StringIO(), io.StringIO()
+        codes: list = []
+        threading.Thread(target=lambda: codes.append(watch_lines(client, [job.id], file=lines)), daemon=True).start()
+        threading.Thread(target=lambda: codes.append(watch_bars(client, [job.id], file=bars, width=100)),
+                         daemon=True).start()
+        wait_until(lambda: "SNAPSHOT" in lines.getvalue() and "QUEUED" in bars.getvalue(), 20, "both watchers open")
+        with job.step("load"):
+            pass
+        with self.assertRaises(ValueError):
+            with job.step("ocr", total=10) as step:
+                step.update(completed=4)
+                raise ValueError("bad page 5")
+        job.fail("ocr failed")
+        wait_until(lambda: len(codes) == 2, 20, "both watchers end")
+        text = lines.getvalue()
+        self.assertRegex(text, r"  STAGE +0/\?  .*  step load RUNNING  RUNNING\n")
+        self.assertRegex(text, r"  STAGE +0/\?  .*  step load COMPLETED in \d+s  RUNNING\n")
+        self.assertRegex(text, r"  STAGE +0/\?  .*  step ocr FAILED 4/10 in \d+s  RUNNING  - ValueError: bad page 5\n")
+        screen = Screen(101)
+        screen.feed(bars.getvalue())
+        self.assertIn(f"receipts ({job.id}) step ocr FAILED: ValueError: bad page 5", screen.lines())
+
     def test_the_cli_watch_items_logs_flags(self) -> None:
         token = mint_token(inst=fresh_tenant())
         client = runwatch.Client(server.url, token)

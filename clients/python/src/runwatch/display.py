@@ -18,7 +18,7 @@ from typing import Any, Dict, Iterable, List, Optional, TextIO, Tuple
 from .client import Client, Job
 from .format import format_count, format_duration, format_percent, format_rate, one_line, wrap_words
 from .types import (ActivityHint, ActivityUpdate, BillingUpdate, ContextMismatch, ItemResult, JobState, JobStatus,
-                    LogLine, ProgressEvent, ProgressEventType)
+                    JobStep, LogLine, ProgressEvent, ProgressEventType)
 
 __all__ = ["watch_bars", "watch_lines", "activity_table", "format_event", "event_lines", "detail_lines", "item_line",
            "log_text", "summary_line", "bar_line", "terminal_width", "to_json"]
@@ -62,7 +62,8 @@ def format_event(event: ProgressEvent) -> str:
     ``HH:MM:SS  name (id)  TYPE  completed/total  percent  rate R/s  ETA d  [stage S]  STATUS  [- message]``
     (UTC time; two spaces between fields; percent, rate and ETA are ``-`` while unknown). A stalled job's
     status reads ``STALLED``, and its STALLED event's message says for how long it has been silent
-    (``- no report for 60 s``). The item results and log lines of ITEM_RESULTS and LOG events are
+    (``- no report for 60 s``). A STAGE event says what its step did: ``step ocr RUNNING``, ``step ocr
+    COMPLETED in 3s``, ``step ocr FAILED in 1s  …  - ValueError: bad page``. The item results and log lines of ITEM_RESULTS and LOG events are
     :func:`detail_lines`."""
     job = event.job
     etype = _value(event.type)
@@ -75,10 +76,19 @@ def format_event(event: ProgressEvent) -> str:
         f"rate {format_rate(job.rate)}",
         f"ETA {format_duration(job.eta_seconds)}",
         f"stage {one_line(job.stage)}" if job.stage else "",
+        _step_text(event.step) if event.step is not None else "",
         _status(job),
         f"- {one_line(event.message)}" if event.message and etype != "STAGE" else "",
+        f"- {one_line(event.step.error)}" if event.step is not None and event.step.error else "",
     ]
     return "  ".join(p for p in parts if p)
+
+
+def _step_text(step: JobStep) -> str:
+    """``step ocr RUNNING``, ``step ocr COMPLETED in 3s`` (with its units, ``4/10``, when reported)."""
+    units = f" {format_count(step.completed, step.total)}" if step.completed is not None else ""
+    took = f" in {format_duration(step.duration_seconds)}" if step.finished_at is not None else ""
+    return f"step {one_line(step.name)} {step.status}{units}{took}"
 
 
 def _clock(event: ProgressEvent) -> str:

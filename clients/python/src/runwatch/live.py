@@ -152,6 +152,7 @@ class _BoardLogHandler(logging.Handler):
 def event_notice(event: ProgressEvent, marks: Tuple[str, str] = ("✔", "✖")) -> Optional[str]:
     """What ``watch`` on a terminal writes above the bars for an event, or None: a job's STALLED
     (``embed (j_…) STALLED: no report for 60 s``), RECOVERED (``embed (j_…) RECOVERED: reporting again``),
+    a failed step (``embed (j_…) step ocr FAILED: ValueError: bad page``),
     and, when asked for, its item results and log lines (:func:`runwatch.display.detail_lines`), each
     line after the job's name."""
     job = event.job
@@ -160,6 +161,8 @@ def event_notice(event: ProgressEvent, marks: Tuple[str, str] = ("✔", "✖")) 
         return f"{who} STALLED: {one_line(event.message or 'no report')}"
     if event.type == ProgressEventType.RECOVERED:
         return f"{who} RECOVERED: reporting again"
+    if event.step is not None and event.step.status == "FAILED":
+        return f"{who} step {one_line(event.step.name)} FAILED: {one_line(event.step.error or '?')}"
     lines = detail_lines(event, marks)
     if not lines:
         return None
