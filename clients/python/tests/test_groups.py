@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import io
+import signal
+import subprocess
 import threading
 import unittest
 
@@ -14,7 +16,7 @@ from runwatch.display import watch_lines
 from runwatch.live import bar_line, watch_bars
 from runwatch.transport import StreamHandle
 
-from support import Events, Proxy, fresh_tenant, mint_token, shared_server, wait_until
+from support import PYTHON, Events, Proxy, fresh_tenant, mint_token, python_env, shared_server, wait_until
 from terminal import Screen
 
 server = None
@@ -163,6 +165,39 @@ class GroupsTagsStalls(unittest.TestCase):
                          (child.id, parent.id, 0))
         self.assertIn(update.type, (runwatch.JobUpdateType.CREATED, runwatch.JobUpdateType.SNAPSHOT))
         self.assertEqual(listed, [child.id])
+
+    def test_the_cli_lists_jobs_by_tag_and_follows_the_live_list(self) -> None:
+        token = mint_token(inst=fresh_tenant())
+        client = runwatch.Client(server.url, token)
+        self.addCleanup(client.close)
+        parent = client.create_job("nightly suite", tags=["nightly"])
+        child = client.create_job("shard 1", total=4, parent=parent, tags=["nightly", "gpu"])
+        client.create_job("ad hoc")
+        cli = [PYTHON, "-m", "runwatch", "--url", server.url, "--token", token, "jobs"]
+        listed = subprocess.run(cli + ["--tag", "nightly"], capture_output=True, text=True, env=python_env(),
+                                timeout=30, encoding="utf-8")
+        self.assertEqual(listed.returncode, 0, listed.stderr)
+        rows = listed.stdout.splitlines()
+        self.assertRegex(rows[0], r"^JOB +NAME +STATUS +DONE +%  TAGS$")
+        self.assertRegex(rows[1], rf"^{child.id} +shard 1 +QUEUED +0/4 +0%  nightly,gpu$")
+        self.assertRegex(rows[2], rf"^{parent.id} +nightly suite +QUEUED +0/4 +0%  nightly$")
+        self.assertEqual(len(rows), 3, "the untagged job is not listed")
+
+        follow = subprocess.Popen(cli + ["--tag", "gpu", "--follow"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                  text=True, env=python_env(), encoding="utf-8")
+        self.addCleanup(lambda: follow.poll() is None and follow.kill())
+        assert follow.stdout is not None
+        printed = Events(iter(follow.stdout.readline, ""))
+        first = printed.wait_for(lambda ls: ls, "the SNAPSHOT line")[0]
+        self.assertRegex(first, rf"^\d\d:\d\d:\d\d  SNAPSHOT  shard 1 \({child.id}\)  QUEUED  0/4  0%  rate -  parent "
+                                rf"{parent.id}  tags nightly,gpu$")
+        child.advance(4)
+        child.complete()
+        done = printed.wait_for(lambda ls: any("→COMPLETED" in line for line in ls), "the COMPLETED line")
+        self.assertRegex(next(line for line in done if "→COMPLETED" in line), rf"  STATUS    shard 1 \({child.id}\)  RUNNING→COMPLETED  4/4  100%  ")
+        follow.send_signal(signal.SIGINT)
+        _, err = follow.communicate(timeout=20)
+        self.assertEqual(follow.returncode, 130, err)
 
     def test_bad_group_input_is_refused_with_the_contract_errors(self) -> None:
         client = new_client()

@@ -16,12 +16,12 @@ from enum import Enum
 from typing import Any, Dict, Iterable, List, Optional, TextIO, Tuple
 
 from .client import Client, Job
-from .format import format_count, format_duration, format_percent, format_rate, one_line, wrap_words
+from .format import clip, format_count, format_duration, format_percent, format_rate, one_line, wrap_words
 from .types import (ActivityHint, ActivityUpdate, BillingUpdate, ContextMismatch, ItemResult, JobState, JobStatus,
-                    JobStep, LogLine, ProgressEvent, ProgressEventType)
+                    JobStep, JobUpdate, JobUpdateType, LogLine, ProgressEvent, ProgressEventType)
 
 __all__ = ["watch_bars", "watch_lines", "activity_table", "format_event", "event_lines", "detail_lines", "item_line",
-           "log_text", "summary_line", "bar_line", "terminal_width", "to_json"]
+           "log_text", "format_update", "jobs_table", "print_jobs", "summary_line", "bar_line", "terminal_width", "to_json"]
 
 
 def _plain(value: Any) -> Any:
@@ -246,6 +246,67 @@ def watch_lines(client: Client, job_ids: Iterable[str], file: Optional[TextIO] =
     if not as_json:
         _summary(out, ids, finals, errors)
     return _final_code(ids, finals, errors)
+
+
+def format_update(update: JobUpdate) -> str:
+    """One line for an update of the live job list (``python -m runwatch jobs --follow``):
+    ``HH:MM:SS  STATUS    shard 1 (j_…)  RUNNING→COMPLETED  500/500  100%  rate 9.91/s  parent j_…  tags nightly``
+    (the status move for STATUS updates; ``STALLED`` for a stalled job; parent, tags and a parent's
+    children counts when it has them)."""
+    job = update.job
+    status = _status(job)
+    if update.type == JobUpdateType.STATUS and update.previous_status is not None \
+            and _value(update.previous_status) != _value(job.status):
+        status = f"{_value(update.previous_status)}→{status}"
+    when = update.timestamp.astimezone(timezone.utc) if update.timestamp is not None else datetime.now(timezone.utc)
+    parts = [
+        when.strftime("%H:%M:%S"),
+        _value(update.type).ljust(8),
+        f"{one_line(job.name)} ({job.id})",
+        status,
+        format_count(job.completed, job.total),
+        format_percent(job.percent),
+        f"rate {format_rate(job.rate)}",
+        f"parent {job.parent_id}" if job.parent_id else "",
+        f"tags {','.join(one_line(t) for t in job.tags)}" if job.tags else "",
+        f"({job.child_counts})" if job.child_counts is not None else "",
+    ]
+    return "  ".join(p for p in parts if p)
+
+
+def jobs_table(jobs: Iterable[JobState]) -> str:
+    """Jobs as a table for people: id, name (cut to 28), status (``STALLED`` for a stalled job), done/total,
+    percent, tags."""
+    rows = [f"{'JOB':<24} {'NAME':<28} {'STATUS':<9} {'DONE':>12} {'%':>4}  TAGS"]
+    for job in jobs:
+        rows.append(f"{job.id:<24} {clip_name(job.name):<28} {_status(job):<9} "
+                    f"{format_count(job.completed, job.total):>12} {format_percent(job.percent):>4}  "
+                    f"{','.join(one_line(t) for t in job.tags)}".rstrip())
+    return "\n".join(rows)
+
+
+def clip_name(name: str, width: int = 28) -> str:
+    """A name on one line, cut to ``width`` with ``…``."""
+    return clip(one_line(name), width)
+
+
+def print_jobs(client: Client, status: Any = None, kind: Any = None, tags: Optional[List[str]] = None,
+               parent: Optional[str] = None, limit: int = 20, follow: bool = False, as_json: bool = False,
+               file: Optional[TextIO] = None, retry_forever: bool = False) -> int:
+    """``python -m runwatch jobs``: the newest ``limit`` matching jobs as a table (:func:`jobs_table`; one
+    JSON object per job with ``as_json``), or with ``follow`` the live job list (:meth:`Client.job_updates`:
+    a SNAPSHOT line per matching job, then a line per job created, status change and progress;
+    :func:`format_update`) until interrupted. Returns 0."""
+    out = file or sys.stdout
+    if not follow:
+        jobs = list(client.jobs(status, kind, first=min(max(limit, 1), 100), limit=limit, tags=tags, parent=parent))
+        out.write("".join(to_json(j) + "\n" for j in jobs) if as_json else jobs_table(jobs) + "\n")
+        out.flush()
+        return 0
+    for update in client.job_updates(status, kind, tags, parent, retry_forever=retry_forever):
+        out.write((to_json(update) if as_json else format_update(update)) + "\n")
+        out.flush()
+    return 0
 
 
 def _run_all(target: Any, ids: List[str]) -> None:
