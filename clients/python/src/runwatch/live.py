@@ -16,7 +16,7 @@ import time
 from typing import Any, Callable, Dict, Iterable, List, Optional, TextIO, Tuple
 
 from .client import Client, Job
-from .display import _error_text, _final_code, _marks, _run_all, _status, _summary, _value, detail_lines
+from .display import _error_text, _final_code, _marks, _run_all, _status, _summary, detail_lines
 from .format import (Cell, clip, format_count, format_duration, format_percent, format_rate, layout_line, one_line,
                      text_bar, wrap_words)
 from .types import JobState, ProgressEvent, ProgressEventType
