@@ -24,7 +24,7 @@ from .track import default_client, track
 from .commands import CommandListener
 from .training import SystemStatsSampler, TrainingRun
 from .types import (ActiveJob, ActivityEvent, ActivityHint, ActivityScope, ActivitySnapshot, ActivityUpdate,
-                    BillingUpdate, Budget, ContextMismatch, JobCommand, JobCommandKind, JobCommandState, JobKind, JobState, JobStatus, LogLevel, MetricPoint, ProgressEvent,
+                    BillingUpdate, Budget, ChildCounts, ItemResult, JobStep, JobUpdate, JobUpdateType, LogLine, ContextMismatch, JobCommand, JobCommandKind, JobCommandState, JobKind, JobState, JobStatus, LogLevel, MetricPoint, ProgressEvent,
                     ProgressEventType, Resources, ResourceTotals, SampleGenerated, SampleType, SystemStats,
                     TrainingCommand, TrainingCommandKind, TrainingCommandState, TrainingEvent, TrainingLog,
                     TrainingProgress, TrainingStatus, TrainingStatusChange, ValidationResult)
@@ -40,5 +40,6 @@ __all__ = [
     "LogLevel", "ActivityScope", "SampleType", "Resources", "ProgressEvent", "TrainingEvent", "TrainingProgress",
     "TrainingStatusChange", "SampleGenerated", "TrainingLog", "SystemStats", "ValidationResult", "TrainingCommand",
     "ActivityEvent", "ActivityUpdate", "BillingUpdate", "ActivityHint", "ContextMismatch", "ActivitySnapshot",
-    "ActiveJob", "ResourceTotals", "Budget",
+    "ActiveJob", "ResourceTotals", "Budget", "ChildCounts", "JobUpdate", "JobUpdateType", "ItemResult", "LogLine",
+    "JobStep",
 ]

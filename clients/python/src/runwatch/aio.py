@@ -11,13 +11,14 @@ import asyncio
 import functools
 import inspect
 import threading
-from typing import Any, AsyncIterator, Awaitable, Callable, Dict, Iterator, List, Optional, TypeVar, Union
+from typing import Any, AsyncIterator, Callable, Dict, Iterable, Iterator, List, Optional, TypeVar, Union
 
 from .client import Client, Job
 from .errors import WaitTimeout
 from .training import TrainingRun
 from .transport import StreamHandle
-from .types import ActivityEvent, ActivitySnapshot, JobCommand, MetricPoint, ProgressEvent, TrainingCommand, TrainingEvent
+from .types import (ActivityEvent, ActivityScope, ActivitySnapshot, JobCommand, JobCommandKind, JobKind, JobState,
+                    JobUpdate, MetricPoint, ProgressEvent, TrainingCommand, TrainingCommandKind, TrainingEvent)
 
 __all__ = ["AsyncClient"]
 
@@ -139,14 +140,21 @@ class AsyncClient:
     or ``await client.complete(job)``.
     """
 
-    def __init__(self, url: Optional[str] = None, token: Optional[str] = None, timeout: float = 10.0,
-                 **options: Any) -> None:
-        self.sync = Client(url, token, timeout, **options)
+    def __init__(self, url: Optional[str] = None, token: Optional[str] = None, timeout: float = 10.0, *,
+                 min_interval: float = 0.25, max_backoff: float = 5.0, flush_timeout: float = 10.0,
+                 connect_timeout: Optional[float] = None) -> None:
+        self.sync = Client(url, token, timeout, min_interval=min_interval, max_backoff=max_backoff,
+                           flush_timeout=flush_timeout, connect_timeout=connect_timeout)
 
     @property
     def url(self) -> str:
         """The ``/graphql`` endpoint."""
         return self.sync.url
+
+    @property
+    def requests(self) -> int:
+        """HTTP requests sent so far (see :attr:`Client.requests`)."""
+        return self.sync.requests
 
     def __repr__(self) -> str:
         return f"runwatch.AsyncClient(url={self.url!r})"
@@ -162,7 +170,7 @@ class AsyncClient:
         await self.aclose()
 
     async def aclose(self, timeout: Optional[float] = None) -> bool:
-        """Sends what is pending (up to ``timeout`` s) and stops the reporter."""
+        """Sends what is pending (up to ``timeout`` s) and stops the reporter (:meth:`Client.close`)."""
         return await self._run(self.sync.close, timeout)
 
     async def flush(self, timeout: Optional[float] = None) -> bool:
@@ -173,16 +181,21 @@ class AsyncClient:
         """See :meth:`Client.execute`."""
         return await self._run(self.sync.execute, query, variables)
 
-    async def create_job(self, name: str, kind: str = "BATCH", total: Optional[int] = None, metadata: Any = None,
-                         idempotency_key: Optional[str] = None) -> Job:
+    async def create_job(self, name: str, kind: Union[JobKind, str] = "BATCH", total: Optional[int] = None,
+                         metadata: Any = None, idempotency_key: Optional[str] = None, *,
+                         parent: Union[JobState, str, None] = None, tags: Optional[Iterable[str]] = None,
+                         heartbeat_seconds: Optional[int] = None) -> Job:
         """See :meth:`Client.create_job`."""
-        return await self._run(self.sync.create_job, name, kind, total, metadata, idempotency_key)
+        return await self._run(self.sync.create_job, name, kind, total, metadata, idempotency_key, parent=parent,
+                               tags=tags, heartbeat_seconds=heartbeat_seconds)
 
-    def job(self, name: str, kind: str = "BATCH", total: Optional[int] = None, metadata: Any = None,
-            idempotency_key: Optional[str] = None) -> _AsyncJobContext:
+    def job(self, name: str, kind: Union[JobKind, str] = "BATCH", total: Optional[int] = None, metadata: Any = None,
+            idempotency_key: Optional[str] = None, *, parent: Union[JobState, str, None] = None,
+            tags: Optional[Iterable[str]] = None, heartbeat_seconds: Optional[int] = None) -> _AsyncJobContext:
         """``async with client.job("embed", total=n) as job:`` — see :meth:`Client.job`."""
         return _AsyncJobContext(self, dict(name=name, kind=kind, total=total, metadata=metadata,
-                                           idempotency_key=idempotency_key))
+                                           idempotency_key=idempotency_key, parent=parent, tags=tags,
+                                           heartbeat_seconds=heartbeat_seconds))
 
     async def complete(self, job: Union[Job, TrainingRun], message: Optional[str] = None) -> bool:
         """``job.complete(message)`` without blocking the event loop."""
@@ -196,25 +209,35 @@ class AsyncClient:
         """See :meth:`Client.get_job`."""
         return await self._run(self.sync.get_job, job_id)
 
-    def jobs(self, status: Any = None, kind: Any = None, first: int = 20,
-             limit: Optional[int] = None) -> ThreadedStream[Job]:
+    def jobs(self, status: Any = None, kind: Any = None, first: int = 20, limit: Optional[int] = None, *,
+             tags: Optional[Iterable[str]] = None, parent: Union[JobState, str, None] = None) -> ThreadedStream[Job]:
         """See :meth:`Client.jobs` (an async iterator)."""
-        return ThreadedStream(lambda _h: self.sync.jobs(status, kind, first, limit))
+        return ThreadedStream(lambda _h: self.sync.jobs(status, kind, first, limit, tags=tags, parent=parent))
 
     async def cancel_job(self, job_id: str, reason: Optional[str] = None) -> Job:
         """See :meth:`Client.cancel_job`."""
         return await self._run(self.sync.cancel_job, job_id, reason)
 
-    def watch(self, job_id: str, after: Optional[str] = None, *,
+    def watch(self, job_id: str, after: Optional[str] = None, *, items: bool = False, logs: bool = False,
               retry_forever: bool = False) -> ThreadedStream[ProgressEvent]:
         """``async for event in client.watch(id)`` — see :meth:`Client.watch` (the same bounded first
-        connection, unless ``retry_forever``)."""
-        return ThreadedStream(lambda h: self.sync.watch(job_id, after, retry_forever=retry_forever, _handle=h))
+        connection, unless ``retry_forever``; ``items`` and ``logs`` add ITEM_RESULTS and LOG events)."""
+        return ThreadedStream(lambda h: self.sync.watch(job_id, after, items=items, logs=logs,
+                                                        retry_forever=retry_forever, _handle=h))
+
+    def job_updates(self, status: Any = None, kind: Any = None, tags: Optional[Iterable[str]] = None,
+                    parent: Union[JobState, str, None] = None, after: Optional[str] = None, *,
+                    retry_forever: bool = False) -> ThreadedStream[JobUpdate]:
+        """``async for update in client.job_updates(tags=["nightly"])`` — see :meth:`Client.job_updates`:
+        the live job list, resumed from the last cursor after a dropped connection."""
+        return ThreadedStream(lambda h: self.sync.job_updates(status, kind, tags, parent, after,
+                                                              retry_forever=retry_forever, _handle=h))
 
     async def wait(self, job_id: str, timeout: Optional[float] = None,
-                   on_progress: Optional[Callable[[ProgressEvent], Union[Awaitable[Any], Any]]] = None, *,
+                   on_progress: Optional[Callable[[ProgressEvent], Any]] = None, *,
                    retry_forever: bool = False) -> Job:
-        """See :meth:`Client.wait`; ``on_progress`` may be a plain function or a coroutine function.
+        """See :meth:`Client.wait`; ``on_progress`` may be a plain function or a coroutine function
+        (awaited here, on the caller's loop).
 
         Raises:
             WaitTimeout: not finished within ``timeout`` seconds (``.job`` is the last state seen).
@@ -241,21 +264,25 @@ class AsyncClient:
             await stream.aclose()
 
     async def create_training_run(self, name: str, max_steps: Optional[int] = None, metadata: Any = None,
-                                  idempotency_key: Optional[str] = None,
-                                  max_epochs: Optional[int] = None) -> TrainingRun:
+                                  idempotency_key: Optional[str] = None, max_epochs: Optional[int] = None, *,
+                                  parent: Union[JobState, str, None] = None, tags: Optional[Iterable[str]] = None,
+                                  heartbeat_seconds: Optional[int] = None) -> TrainingRun:
         """See :meth:`Client.create_training_run`."""
-        return await self._run(self.sync.create_training_run, name, max_steps, metadata, idempotency_key, max_epochs)
+        return await self._run(self.sync.create_training_run, name, max_steps, metadata, idempotency_key, max_epochs,
+                               parent=parent, tags=tags, heartbeat_seconds=heartbeat_seconds)
 
     async def training_run(self, run_id: str) -> TrainingRun:
         """See :meth:`Client.training_run`."""
         return await self._run(self.sync.training_run, run_id)
 
     def training_events(self, run_id: str, types: Any = None, after: Optional[str] = None,
-                        min_log_level: Optional[str] = None) -> ThreadedStream[TrainingEvent]:
+                        min_log_level: Optional[str] = None, *,
+                        retry_forever: bool = False) -> ThreadedStream[TrainingEvent]:
         """See :meth:`Client.training_events` (an async iterator)."""
-        return ThreadedStream(lambda h: self.sync.training_events(run_id, types, after, min_log_level, _handle=h))
+        return ThreadedStream(lambda h: self.sync.training_events(run_id, types, after, min_log_level,
+                                                                  retry_forever=retry_forever, _handle=h))
 
-    async def send_training_command(self, run_id: str, command: str, args: Any = None,
+    async def send_training_command(self, run_id: str, command: Union[TrainingCommandKind, str], args: Any = None,
                                     ttl_seconds: Optional[int] = None) -> TrainingCommand:
         """See :meth:`Client.send_training_command`."""
         return await self._run(self.sync.send_training_command, run_id, command, args, ttl_seconds)
@@ -269,8 +296,8 @@ class AsyncClient:
         """See :meth:`Client.acknowledge_training_command`."""
         return await self._run(self.sync.acknowledge_training_command, command_id, accepted, message)
 
-    async def send_job_command(self, job_id: str, command: str, name: Optional[str] = None, args: Any = None,
-                               ttl_seconds: Optional[int] = None) -> JobCommand:
+    async def send_job_command(self, job_id: str, command: Union[JobCommandKind, str], name: Optional[str] = None,
+                               args: Any = None, ttl_seconds: Optional[int] = None) -> JobCommand:
         """See :meth:`Client.send_job_command`."""
         return await self._run(self.sync.send_job_command, job_id, command, name, args, ttl_seconds)
 
@@ -285,13 +312,15 @@ class AsyncClient:
 
     def job_commands(self, job_id: str) -> ThreadedStream[JobCommand]:
         """See :meth:`Client.job_commands`: an async iterator of the worker's commands, each once."""
-        return ThreadedStream(lambda handle: self.sync.job_commands(job_id, handle))
+        return ThreadedStream(lambda handle: self.sync.job_commands(job_id, _handle=handle))
 
-    def activity(self, scope: str = "ENVIRONMENT", environment_id: Optional[str] = None) -> ThreadedStream[ActivityEvent]:
+    def activity(self, scope: Union[ActivityScope, str] = "ENVIRONMENT", environment_id: Optional[str] = None, *,
+                 retry_forever: bool = False) -> ThreadedStream[ActivityEvent]:
         """See :meth:`Client.activity` (an async iterator)."""
-        return ThreadedStream(lambda h: self.sync.activity(scope, environment_id, _handle=h))
+        return ThreadedStream(lambda h: self.sync.activity(scope, environment_id, retry_forever=retry_forever,
+                                                           _handle=h))
 
-    async def get_activity(self, scope: str = "ENVIRONMENT") -> ActivitySnapshot:
+    async def get_activity(self, scope: Union[ActivityScope, str] = "ENVIRONMENT") -> ActivitySnapshot:
         """See :meth:`Client.get_activity`."""
         return await self._run(self.sync.get_activity, scope)
 

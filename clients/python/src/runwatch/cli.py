@@ -1,7 +1,8 @@
 """``python -m runwatch run|watch|activity``: the Python twin of the Node ``runwatch`` command.
 
     python -m runwatch run [--name N] [--kind K] [--total N] -- cmd args…
-    python -m runwatch watch [--json | --lines] [--connect-timeout S | --retry-forever] ID…
+    python -m runwatch watch [--json | --lines] [--items] [--logs] [--connect-timeout S | --retry-forever] ID…
+    python -m runwatch jobs [--tag T]… [--status S]… [--kind K]… [--parent ID] [--limit N] [--follow] [--json]
     python -m runwatch activity [--scope S] [--json] [--connect-timeout S | --retry-forever]
 
 Every command takes ``--url`` and ``--token`` (default ``RUNWATCH_URL`` and ``RUNWATCH_TOKEN``).
@@ -12,7 +13,7 @@ attempt says ``runwatch: connecting to <url>… retry n in s s (reason); giving 
 ``--retry-forever``. Once connected, a dropped connection is resumed from the last event without limit.
 Exit codes: ``run`` exits with the child's code (128 + signal when killed, 127 when it cannot start);
 ``watch`` 0 when every job COMPLETED, 1 otherwise (also when a job could not be watched or the server
-could not be reached); 2 for usage errors.
+could not be reached); ``jobs`` 0 (130 when ``--follow`` is interrupted); 2 for usage errors.
 """
 from __future__ import annotations
 
@@ -36,6 +37,7 @@ from .training import TrainingRun
 log = logging.getLogger("runwatch")
 
 KINDS = ["BATCH", "EVALUATION", "TRAINING", "PIPELINE"]
+STATUSES = ["QUEUED", "RUNNING", "PAUSED", "COMPLETED", "FAILED", "CANCELLED"]
 
 
 def failure_message(command: str, code: Optional[int], signal_name: Optional[str], tail: List[str]) -> str:
@@ -247,13 +249,27 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     p_watch.add_argument("ids", nargs="+", metavar="ID")
     p_watch.add_argument("--json", action="store_true", help="one JSON object per event")
     p_watch.add_argument("--lines", action="store_true", help="one line per event instead of bars")
+    p_watch.add_argument("--items", action="store_true",
+                         help="also print each item result (failed ones as '✖ <id> failed: <error>')")
+    p_watch.add_argument("--logs", action="store_true", help="also print the jobs' log lines")
     _add_connect_options(p_watch)
+    p_jobs = sub.add_parser("jobs", help="your jobs as a table, or live with --follow")
+    p_jobs.add_argument("--tag", action="append", metavar="T", help="only jobs carrying this tag (repeat: every one)")
+    p_jobs.add_argument("--status", action="append", choices=STATUSES, help="only jobs in this status (repeatable)")
+    p_jobs.add_argument("--kind", action="append", choices=KINDS, help="only jobs of this kind (repeatable)")
+    p_jobs.add_argument("--parent", metavar="ID", help="only the children of this job")
+    p_jobs.add_argument("--limit", type=int, default=20, help="at most N jobs in the table (default 20)")
+    p_jobs.add_argument("--follow", action="store_true",
+                        help="the live job list: a line per matching job, then one per job created, status "
+                             "change and progress, until interrupted")
+    p_jobs.add_argument("--json", action="store_true", help="one JSON object per job or update")
+    _add_connect_options(p_jobs)
     p_act = sub.add_parser("activity", help="the resource and budget table of your environment, live")
     p_act.add_argument("--scope", choices=["USER", "ENVIRONMENT", "INSTITUTE"], default="ENVIRONMENT")
     p_act.add_argument("--environment", help="the environment you expect (a mismatch is reported)")
     p_act.add_argument("--json", action="store_true", help="one JSON object per event")
     _add_connect_options(p_act)
-    for p in (p_run, p_watch, p_act):
+    for p in (p_run, p_watch, p_jobs, p_act):
         p.add_argument("--url", help=argparse.SUPPRESS, default=argparse.SUPPRESS)
         p.add_argument("--token", help=argparse.SUPPRESS, default=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -277,8 +293,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if args.command == "watch":
             from .display import watch_bars, watch_lines
             if args.json or args.lines or not sys.stdout.isatty():
-                return watch_lines(client, args.ids, as_json=args.json, retry_forever=args.retry_forever)
-            return watch_bars(client, args.ids, retry_forever=args.retry_forever)
+                return watch_lines(client, args.ids, as_json=args.json, retry_forever=args.retry_forever,
+                                   items=args.items, logs=args.logs)
+            return watch_bars(client, args.ids, retry_forever=args.retry_forever, items=args.items, logs=args.logs)
+        if args.command == "jobs":
+            from .display import print_jobs
+            return print_jobs(client, args.status, args.kind, args.tag, args.parent, limit=args.limit,
+                              follow=args.follow, as_json=args.json, retry_forever=args.retry_forever)
         from .display import print_activity
         return print_activity(client, args.scope, args.environment, as_json=args.json,
                               retry_forever=args.retry_forever)

@@ -21,8 +21,8 @@ from .reporter import Reporter
 from .transport import DEFAULT_URL, StreamHandle, StreamIdle, Transport, backoff_seconds, SSE_IDLE_SECONDS
 from .commands import iter_commands
 from .types import MetricPoint
-from .types import (ActivityEvent, ActivityScope, ActivitySnapshot, JobCommand, JobCommandKind, JobKind, ProgressEvent,
-                    ProgressEventType, TrainingCommand, TrainingCommandKind, TrainingEvent, activity_event_from_graphql,
+from .types import (ActivityEvent, ActivityScope, ActivitySnapshot, JobCommand, JobCommandKind, JobKind, JobState,
+                    JobUpdate, JobUpdateType, ProgressEvent, ProgressEventType, TrainingCommand, TrainingCommandKind, TrainingEvent, activity_event_from_graphql,
                     training_event_from_graphql)
 
 log = logging.getLogger("runwatch")
@@ -58,6 +58,18 @@ def default_connect_timeout() -> float:
 
 def _enum_value(value: Any) -> Any:
     return value.value if hasattr(value, "value") else value
+
+
+def _tag_list(tags: Iterable[str]) -> List[str]:
+    """Tags as a list of strings (a single string is one tag, not its characters)."""
+    return [tags] if isinstance(tags, str) else [str(t) for t in tags]
+
+
+def _job_id(job: Union[JobState, str, None]) -> Optional[str]:
+    """A job's id, from a job (its ``id``) or an id; None stays None."""
+    if job is None:
+        return None
+    return job.id if isinstance(job, JobState) else str(job)
 
 
 def _as_list(value: Any) -> Optional[List[str]]:
@@ -154,34 +166,53 @@ class Client:
     # ---- jobs ----
 
     def create_job(self, name: str, kind: Union[JobKind, str] = "BATCH", total: Optional[int] = None,
-                   metadata: Any = None, idempotency_key: Optional[str] = None) -> Job:
+                   metadata: Any = None, idempotency_key: Optional[str] = None, *,
+                   parent: Union[JobState, str, None] = None, tags: Optional[Iterable[str]] = None,
+                   heartbeat_seconds: Optional[int] = None) -> Job:
         """Creates a QUEUED job and returns its handle.
 
         Args:
             name: 1..200 characters. kind: BATCH, EVALUATION, TRAINING or PIPELINE. total: items, if known.
             metadata: JSON-serialisable, at most 16 KiB. idempotency_key: a retried create with the same key
                 returns the same job (default: a random one, reused for this call's own retries).
+            parent: a job (or its id) of your tenant to make this one a child of (a job group, at most 3
+                levels): the parent then shows its children's aggregate (``child_counts``, summed counts).
+            tags: at most 20 tags, each 1..64 characters, to find the job by (:meth:`jobs`, :meth:`job_updates`).
+            heartbeat_seconds: seconds without a report after which the RUNNING job counts as stalled
+                (``stalled``, a STALLED event; its next report recovers it); 0 turns stall detection off;
+                default: the server's ``RUNWATCH_STALL_SECONDS`` (300).
 
         Transient failures (network, SERVICE_UNAVAILABLE, RATE_LIMITED) are retried a few times.
 
         Raises:
-            BadUserInput (bad name, total or metadata), Conflict (key reused with other input),
-            Unauthenticated, Forbidden (no ``jobs:write``), RunwatchConnectionError / ServiceUnavailable
-            when the server stays unreachable.
+            BadUserInput (bad name, total, metadata, tags, a negative heartbeat, a group deeper than 3
+            levels), NotFound (no such parent in your tenant), Conflict (key reused with other input; the
+            parent is finished), Unauthenticated, Forbidden (no ``jobs:write``), RunwatchConnectionError /
+            ServiceUnavailable when the server stays unreachable.
         """
         if total is not None:
             _check_count("total", total)
-        inp = {"name": name, "kind": _enum_value(kind), "total": total, "metadata": metadata,
-               "idempotencyKey": idempotency_key or str(uuid.uuid4())}
+        if heartbeat_seconds is not None:
+            _check_count("heartbeat_seconds", heartbeat_seconds)
+        inp: Dict[str, Any] = {"name": name, "kind": _enum_value(kind), "total": total, "metadata": metadata,
+                               "idempotencyKey": idempotency_key or str(uuid.uuid4())}
+        if parent is not None:
+            inp["parentId"] = _job_id(parent)
+        if tags is not None:
+            inp["tags"] = _tag_list(tags)
+        if heartbeat_seconds is not None:
+            inp["heartbeatSeconds"] = heartbeat_seconds
         data = self._execute_retrying(D.CREATE_JOB, {"input": inp})
         return _bind(self, data["createBatchJob"])
 
     def job(self, name: str, kind: Union[JobKind, str] = "BATCH", total: Optional[int] = None, metadata: Any = None,
-            idempotency_key: Optional[str] = None) -> Job:
+            idempotency_key: Optional[str] = None, *, parent: Union[JobState, str, None] = None,
+            tags: Optional[Iterable[str]] = None, heartbeat_seconds: Optional[int] = None) -> Job:
         """Like :meth:`create_job`, for ``with client.job("embed corpus", total=n) as job:``: the job is
         completed when the block ends normally and failed with the exception's type and message when it
         raises (the exception is then re-raised)."""
-        return self.create_job(name, kind=kind, total=total, metadata=metadata, idempotency_key=idempotency_key)
+        return self.create_job(name, kind=kind, total=total, metadata=metadata, idempotency_key=idempotency_key,
+                               parent=parent, tags=tags, heartbeat_seconds=heartbeat_seconds)
 
     def get_job(self, job_id: str) -> Job:
         """The job's current state.
@@ -195,19 +226,23 @@ class Client:
             raise job_not_found(job_id)
         return _bind(self, data["batchJob"])
 
-    def jobs(self, status: Any = None, kind: Any = None, first: int = 20, limit: Optional[int] = None) -> Iterator[Job]:
+    def jobs(self, status: Any = None, kind: Any = None, first: int = 20, limit: Optional[int] = None, *,
+             tags: Optional[Iterable[str]] = None, parent: Union[JobState, str, None] = None) -> Iterator[Job]:
         """The tenant's jobs, newest first, fetching every page (``first`` jobs per request, 1..100) lazily.
 
-        ``status`` and ``kind`` take one value or a list. ``limit`` stops after that many jobs.
+        ``status`` and ``kind`` take one value or a list. ``tags``: only jobs carrying every one of these
+        tags. ``parent``: only the children of that job (or job id). ``limit`` stops after that many jobs.
 
         Raises:
-            BadUserInput: a bad ``first``, status or kind.
+            BadUserInput: a bad ``first``, status, kind or tag.
         """
         after: Optional[str] = None
         seen = 0
         while True:
             data = self._transport.execute(D.LIST_JOBS, {"first": first, "after": after, "status": _as_list(status),
-                                                         "kind": _as_list(kind)})["batchJobs"]
+                                                         "kind": _as_list(kind),
+                                                         "tags": None if tags is None else _tag_list(tags),
+                                                         "parentId": _job_id(parent)})["batchJobs"]
             for node in data["nodes"]:
                 if limit is not None and seen >= limit:
                     return
@@ -226,9 +261,12 @@ class Client:
     def _resumable(self, query: str, variables: Callable[[Optional[str]], Dict[str, Any]], field_name: str,
                    after: Optional[str], deadline: Optional[float] = None,
                    on_timeout: Optional[Callable[[], BaseException]] = None,
-                   handle: Optional[StreamHandle] = None, retry_forever: bool = False) -> Iterator[Dict[str, Any]]:
+                   handle: Optional[StreamHandle] = None, retry_forever: bool = False,
+                   positioned: Optional[Callable[[Dict[str, Any]], bool]] = None) -> Iterator[Dict[str, Any]]:
         """Yields ``data[field_name]`` of a subscription, resubscribing with the newest ``cursor`` after a
         dropped connection (with backoff) until the server completes the stream or ``handle`` is closed.
+        ``positioned(item)`` False: the item's cursor is not a place to resume from (the stream then
+        resumes from the one before).
 
         Until a stream has opened once, each failed attempt logs ``connecting to <url>… retry n in s s
         (why); giving up after T s`` (a connection still not up after 1 s: ``connecting to <url>… giving up
@@ -272,7 +310,7 @@ class Client:
                     item = data.get(field_name)
                     if item is None:
                         continue
-                    if isinstance(item, dict) and item.get("cursor"):
+                    if isinstance(item, dict) and item.get("cursor") and (positioned is None or positioned(item)):
                         cursor = item["cursor"]
                     yield item
                 return
@@ -309,10 +347,14 @@ class Client:
                     slow.cancel()
                 stream.close()
 
-    def watch(self, job_id: str, after: Optional[str] = None, *, retry_forever: bool = False,
-              _handle: Optional[StreamHandle] = None) -> Iterator[ProgressEvent]:
+    def watch(self, job_id: str, after: Optional[str] = None, *, items: bool = False, logs: bool = False,
+              retry_forever: bool = False, _handle: Optional[StreamHandle] = None) -> Iterator[ProgressEvent]:
         """A job's events over SSE: a SNAPSHOT first, then each event in order, ending after the terminal
         one (COMPLETED, FAILED, CANCELLED; or a SNAPSHOT of a finished job).
+
+        ``items=True`` adds ITEM_RESULTS events (``event.items``: each batch of :meth:`Job.report_items`) and
+        ``logs=True`` LOG events (``event.logs``: the lines of :meth:`Job.log`), live and
+        replayed alike. STALLED and RECOVERED events come to every watcher (``event.job.stalled``).
 
         A dropped connection is resumed with the last cursor (no gap, no duplicate), with backoff. ``after``
         starts after that cursor. Close the iterator (or break out of the loop) to stop early.
@@ -327,13 +369,15 @@ class Client:
             Unauthenticated, Forbidden. RunwatchConnectionError: the server could not be reached within
             ``connect_timeout`` seconds.
         """
-        return self._watch(job_id, after, None, None, _handle, retry_forever)
+        return self._watch(job_id, after, None, None, _handle, retry_forever, items, logs)
 
     def _watch(self, job_id: str, after: Optional[str], deadline: Optional[float],
                on_timeout: Optional[Callable[[], BaseException]],
-               handle: Optional[StreamHandle] = None, retry_forever: bool = False) -> Iterator[ProgressEvent]:
+               handle: Optional[StreamHandle] = None, retry_forever: bool = False, items: bool = False,
+               logs: bool = False) -> Iterator[ProgressEvent]:
         seen: List[str] = []
-        for item in self._resumable(D.WATCH_JOB, lambda c: {"runId": job_id, "after": c}, "runProgress", after,
+        for item in self._resumable(D.WATCH_JOB, lambda c: {"runId": job_id, "after": c, "items": bool(items),
+                                                            "logs": bool(logs)}, "runProgress", after,
                                     deadline, on_timeout, handle, retry_forever):
             event = ProgressEvent.from_graphql(item)
             if event.type != ProgressEventType.SNAPSHOT:
@@ -347,6 +391,47 @@ class Client:
                 return
             if deadline is not None and time.monotonic() >= deadline:
                 raise on_timeout() if on_timeout else TimeoutError()
+
+    def job_updates(self, status: Any = None, kind: Any = None, tags: Optional[Iterable[str]] = None,
+                    parent: Union[JobState, str, None] = None, after: Optional[str] = None, *,
+                    retry_forever: bool = False, _handle: Optional[StreamHandle] = None) -> Iterator[JobUpdate]:
+        """The tenant's live job list over SSE, instead of polling :meth:`jobs`: first a SNAPSHOT
+        :class:`JobUpdate` per matching job (the newest 100), then one per matching job created (CREATED),
+        per status change (STATUS, with ``previous_status``: a list of RUNNING jobs sees the one that
+        finished leave) and per progress (PROGRESS, conflated per job by the server). Open until you close
+        it (break out of the loop).
+
+        Filters (all optional, combined): ``status`` and ``kind`` (one value or a list), ``tags`` (jobs
+        carrying every one), ``parent`` (the children of that job or job id). ``after``: a ``cursor`` of an
+        earlier update; the updates after it are replayed instead of the snapshot. A dropped connection is
+        resumed from the last cursor the same way (no gap, no duplicate), with backoff, as :meth:`watch`
+        does (a drop before the first update after the snapshot gets the snapshot again: SNAPSHOT updates
+        are the jobs as they are, so take them as state, not as news); gives up on a server not reached
+        within ``connect_timeout`` seconds unless ``retry_forever``.
+
+        Raises:
+            BadUserInput (not a cursor, a bad status, kind or tag), Unauthenticated, Forbidden (needs
+            ``jobs:read``). RunwatchConnectionError: the server could not be reached in time.
+        """
+        return self._job_updates(status, kind, tags, parent, after, retry_forever, _handle)
+
+    def _job_updates(self, status: Any, kind: Any, tags: Optional[Iterable[str]], parent: Union[JobState, str, None],
+                     after: Optional[str], retry_forever: bool, handle: Optional[StreamHandle]) -> Iterator[JobUpdate]:
+        filt = {"status": _as_list(status), "kind": _as_list(kind),
+                "tags": None if tags is None else _tag_list(tags), "parentId": _job_id(parent)}
+        seen: List[str] = []
+        # SNAPSHOT updates all carry the list's head cursor: resuming from it after a drop in the middle of the
+        # snapshot would lose the rest of it, so a drop before the first live update takes a fresh snapshot
+        for item in self._resumable(D.JOB_UPDATES, lambda c: {"filter": filt, "after": c}, "jobUpdates", after,
+                                    handle=handle, retry_forever=retry_forever,
+                                    positioned=lambda i: i.get("type") != "SNAPSHOT"):
+            update = JobUpdate.from_graphql(item)
+            if update.type != JobUpdateType.SNAPSHOT:
+                if update.cursor in seen:
+                    continue
+                seen.append(update.cursor)
+                del seen[:-64]
+            yield update
 
     def wait(self, job_id: str, timeout: Optional[float] = None,
              on_progress: Optional[Callable[[ProgressEvent], Any]] = None, *, retry_forever: bool = False) -> Job:
@@ -388,14 +473,18 @@ class Client:
     # ---- training ----
 
     def create_training_run(self, name: str, max_steps: Optional[int] = None, metadata: Any = None,
-                            idempotency_key: Optional[str] = None, max_epochs: Optional[int] = None) -> "TrainingRun":
+                            idempotency_key: Optional[str] = None, max_epochs: Optional[int] = None, *,
+                            parent: Union[JobState, str, None] = None, tags: Optional[Iterable[str]] = None,
+                            heartbeat_seconds: Optional[int] = None) -> "TrainingRun":
         """Creates a job of kind TRAINING and returns its :class:`~runwatch.training.TrainingRun`.
 
-        ``max_steps`` is the run's total (steps); ``max_epochs`` is sent with each progress. Raises like
-        :meth:`create_job`.
+        ``max_steps`` is the run's total (steps); ``max_epochs`` is sent with each progress. ``parent``,
+        ``tags`` and ``heartbeat_seconds`` are :meth:`create_job`'s (e.g. the runs of a sweep as children
+        of one parent, tagged with the sweep's name). Raises like :meth:`create_job`.
         """
         from .training import TrainingRun
-        job = self.create_job(name, kind="TRAINING", total=max_steps, metadata=metadata, idempotency_key=idempotency_key)
+        job = self.create_job(name, kind="TRAINING", total=max_steps, metadata=metadata, idempotency_key=idempotency_key,
+                              parent=parent, tags=tags, heartbeat_seconds=heartbeat_seconds)
         return TrainingRun(self, job, max_steps=max_steps, max_epochs=max_epochs)
 
     def training_run(self, run_id: str) -> "TrainingRun":
@@ -418,11 +507,15 @@ class Client:
         Raises:
             NotFound, Unauthenticated, Forbidden, BadUserInput (bad type or cursor).
         """
+        return self._training_events(run_id, types, after, min_log_level, retry_forever, _handle)
+
+    def _training_events(self, run_id: str, types: Any, after: Optional[str], min_log_level: Optional[str],
+                         retry_forever: bool, handle: Optional[StreamHandle]) -> Iterator[TrainingEvent]:
         type_list = _as_list(types)
         level = _enum_value(min_log_level).upper() if min_log_level else None
         for item in self._resumable(D.TRAINING_EVENTS, lambda c: {"runId": run_id, "types": type_list, "after": c,
                                                                   "minLogLevel": level},
-                                    "trainingEvents", after, handle=_handle, retry_forever=retry_forever):
+                                    "trainingEvents", after, handle=handle, retry_forever=retry_forever):
             event = training_event_from_graphql(item)
             if event is not None:
                 yield event
@@ -487,7 +580,7 @@ class Client:
         data = self._transport.execute(D.RECENT_JOB_COMMANDS, {"jobId": job_id})
         return [JobCommand.from_graphql(c) for c in data["jobCommands"]]
 
-    def job_commands(self, job_id: str, _handle: Optional[StreamHandle] = None) -> Iterator[JobCommand]:
+    def job_commands(self, job_id: str, *, _handle: Optional[StreamHandle] = None) -> Iterator[JobCommand]:
         """The worker's command stream of a job: PENDING commands first, then new ones as they arrive, each
         once; resubscribes after a dropped connection. Answer each with :meth:`acknowledge_job_command`.
         Needs ``jobs:write``. Close the iterator to stop.
@@ -495,7 +588,10 @@ class Client:
         Raises:
             NotFound, Unauthenticated, Forbidden.
         """
-        return iter_commands(self, D.JOB_COMMANDS, {"jobId": job_id}, "jobCommands", JobCommand.from_graphql, _handle)
+        return self._job_commands(job_id, _handle)
+
+    def _job_commands(self, job_id: str, handle: Optional[StreamHandle]) -> Iterator[JobCommand]:
+        return iter_commands(self, D.JOB_COMMANDS, {"jobId": job_id}, "jobCommands", JobCommand.from_graphql, handle)
 
     # ---- activity ----
 
@@ -511,9 +607,13 @@ class Client:
         Raises:
             Forbidden, Unauthenticated, BadUserInput (unknown scope).
         """
+        return self._activity(scope, environment_id, retry_forever, _handle)
+
+    def _activity(self, scope: Union[ActivityScope, str], environment_id: Optional[str], retry_forever: bool,
+                  handle: Optional[StreamHandle]) -> Iterator[ActivityEvent]:
         for item in self._resumable(D.WATCH_ACTIVITY, lambda _c: {"scope": _enum_value(scope).upper(),
                                                                   "environmentId": environment_id},
-                                    "activity", None, handle=_handle, retry_forever=retry_forever):
+                                    "activity", None, handle=handle, retry_forever=retry_forever):
             event = activity_event_from_graphql(item)
             if event is not None:
                 yield event

@@ -5,14 +5,16 @@ fragment JobFields on BatchJob {
   id kind name status total completed failed percent rate etaSeconds stage message errorMessage
   metadata createdAt startedAt finishedAt updatedAt lastCursor
   resources { containers cpuCores memoryGb gpus }
+  parentId tags stalled heartbeatSeconds successRate
+  childCounts { queued running paused completed failed cancelled }
 }
 """
 
 GET_JOB = "query GetJob($id: ID!) { batchJob(id: $id) { ...JobFields } }" + JOB_FIELDS
 
 LIST_JOBS = """
-query ListJobs($first: Int, $after: String, $status: [JobStatus!], $kind: [JobKind!]) {
-  batchJobs(first: $first, after: $after, status: $status, kind: $kind) {
+query ListJobs($first: Int, $after: String, $status: [JobStatus!], $kind: [JobKind!], $tags: [String!], $parentId: ID) {
+  batchJobs(first: $first, after: $after, status: $status, kind: $kind, tags: $tags, parentId: $parentId) {
     nodes { ...JobFields }
     pageInfo { hasNextPage endCursor }
   }
@@ -30,8 +32,18 @@ FAIL_JOB = "mutation FailJob($id: ID!, $error: String!) { failBatchJob(id: $id, 
 CANCEL_JOB = "mutation CancelJob($id: ID!, $reason: String) { cancelBatchJob(id: $id, reason: $reason) { ...JobFields } }" + JOB_FIELDS
 
 WATCH_JOB = """
-subscription WatchJob($runId: ID!, $after: String) {
-  runProgress(runId: $runId, after: $after) { cursor runId type timestamp message job { ...JobFields } }
+subscription WatchJob($runId: ID!, $after: String, $items: Boolean, $logs: Boolean) {
+  runProgress(runId: $runId, after: $after, items: $items, logs: $logs) {
+    cursor runId type timestamp message childId job { ...JobFields }
+    items { seq itemId ok latencySeconds error data timestamp metrics { name value } }
+    logs { level message source droppedBefore timestamp }
+    step { name status startedAt finishedAt durationSeconds completed total error }
+  }
+}""" + JOB_FIELDS
+
+JOB_UPDATES = """
+subscription JobUpdates($filter: JobFilter, $after: String) {
+  jobUpdates(filter: $filter, after: $after) { type cursor timestamp previousStatus job { ...JobFields } }
 }""" + JOB_FIELDS
 
 PUBLISH_TRAINING_EVENTS = """

@@ -197,7 +197,7 @@ class Job(JobState):
         Raises:
             NotFound, Unauthenticated, Forbidden (needs ``jobs:write``).
         """
-        return self._client.job_commands(self.id, _handle)
+        return self._client._job_commands(self.id, _handle)
 
     def acknowledge_command(self, command: Union[JobCommand, str], accepted: bool = True,
                             message: Optional[str] = None) -> JobCommand:

@@ -16,12 +16,12 @@ import time
 from typing import Any, Callable, Dict, Iterable, List, Optional, TextIO, Tuple
 
 from .client import Client, Job
-from .display import _error_text, _final_code, _run_all, _summary, _value
+from .display import _error_text, _final_code, _marks, _run_all, _status, _summary, detail_lines
 from .format import (Cell, clip, format_count, format_duration, format_percent, format_rate, layout_line, one_line,
                      text_bar, wrap_words)
-from .types import JobState
+from .types import JobState, ProgressEvent, ProgressEventType
 
-__all__ = ["watch_bars", "bar_line", "bar_fit", "terminal_width"]
+__all__ = ["watch_bars", "bar_line", "bar_fit", "terminal_width", "event_notice"]
 
 
 def terminal_width(out: Any, default: int = 80) -> int:
@@ -46,12 +46,12 @@ def bar_fit(jobs: Iterable[JobState]) -> Tuple[int, int]:
 
 def bar_line(job: JobState, width: int, fit: Optional[Tuple[int, int]] = None) -> str:
     """A job's line on a terminal, at most ``width`` characters: name, bar, percent, done/total, rate,
-    ``ETA``, stage, status. Status, percent and ETA always show; when the line does not fit, stage goes
+    ``ETA``, stage, status (``STALLED`` while the job is stalled). Status, percent and ETA always show; when the line does not fit, stage goes
     first, then rate, then done/total, then the bar and name shrink. Free columns go to the name first
     (up to the longest watched name, ``fit``: see :func:`bar_fit`), then the stage, then the bar (up to
     40). The Node CLI's ``barLine``."""
     fit_name, fit_stage = fit if fit is not None else bar_fit([job])
-    status = _value(job.status)
+    status = _status(job)
     name = one_line(job.name)
     stage = one_line(job.stage or "")
     if job.total:
@@ -149,29 +149,55 @@ class _BoardLogHandler(logging.Handler):
             self.handleError(record)
 
 
+def event_notice(event: ProgressEvent, marks: Tuple[str, str] = ("✔", "✖")) -> Optional[str]:
+    """What ``watch`` on a terminal writes above the bars for an event, or None: a job's STALLED
+    (``embed (j_…) STALLED: no report for 60 s``), RECOVERED (``embed (j_…) RECOVERED: reporting again``),
+    a failed step (``embed (j_…) step ocr FAILED: ValueError: bad page``),
+    and, when asked for, its item results and log lines (:func:`runwatch.display.detail_lines`), each
+    line after the job's name."""
+    job = event.job
+    who = f"{one_line(job.name)} ({job.id})"
+    if event.type == ProgressEventType.STALLED:
+        return f"{who} STALLED: {one_line(event.message or 'no report')}"
+    if event.type == ProgressEventType.RECOVERED:
+        return f"{who} RECOVERED: reporting again"
+    if event.step is not None and event.step.status == "FAILED":
+        return f"{who} step {one_line(event.step.name)} FAILED: {one_line(event.step.error or '?')}"
+    lines = detail_lines(event, marks)
+    if not lines:
+        return None
+    return "\n".join(f"{one_line(job.name)}  {line}" for line in lines)
+
+
 def watch_bars(client: Client, job_ids: Iterable[str], file: Optional[TextIO] = None, width: Optional[int] = None,
-               retry_forever: bool = False, fps: float = 10.0) -> int:
+               retry_forever: bool = False, fps: float = 10.0, items: bool = False, logs: bool = False) -> int:
     """Live lines for jobs on a terminal, one per job (:func:`bar_line`), redrawn in place from each
     job's stream (no polling, at most ``fps`` frames a second) until all have finished; then the final
     frame and a summary line per job (wrapped between fields, never inside one, at the width).
     ``width``: columns to use (default: the terminal's, re-read every frame, so a resized terminal gets
     lines that fit). Log lines of the ``runwatch`` logger (e.g. "connecting to … retry") appear above
-    the lines while they are live. In Jupyter, one tqdm notebook widget per job instead.
+    the lines while they are live, and so do a job's STALLED and RECOVERED events (its bar then reads
+    ``STALLED``) and, with ``items=True`` / ``logs=True``, its item results (failed ones as
+    ``✖ <id> failed: <error>``) and log lines (:func:`event_notice`). In Jupyter, one tqdm notebook widget per job instead.
     Returns 0 when every job COMPLETED, else 1."""
     ids = list(job_ids)
     if _in_notebook():
-        return _watch_widgets(client, ids, retry_forever)
+        return _watch_widgets(client, ids, retry_forever, items, logs)
     out = file or sys.stdout
     board = _Board(out, ids, (lambda: width) if width is not None else (lambda: terminal_width(out)))
     finals: Dict[str, Optional[Job]] = {}
     errors: Dict[str, str] = {}
+    marks = _marks(out)
 
     def follow(job_id: str) -> None:
         finals[job_id] = None
         try:
-            for event in client.watch(job_id, retry_forever=retry_forever):
+            for event in client.watch(job_id, items=items, logs=logs, retry_forever=retry_forever):
+                notice = event_notice(event, marks)
                 with board.lock:
                     board.jobs[job_id] = event.job
+                    if notice is not None:
+                        board.message(notice)
                 finals[job_id] = event.job  # type: ignore[assignment]
                 board.dirty.set()
         except Exception as exc:  # shown in the job's line and its summary
@@ -226,8 +252,9 @@ def _in_notebook() -> bool:
     return ip is not None and "IPKernelApp" in getattr(ip, "config", {})
 
 
-def _watch_widgets(client: Client, ids: List[str], retry_forever: bool) -> int:
-    """One tqdm notebook widget per job (Jupyter), updated from each job's stream."""
+def _watch_widgets(client: Client, ids: List[str], retry_forever: bool, items: bool = False, logs: bool = False) -> int:
+    """One tqdm notebook widget per job (Jupyter), updated from each job's stream; the notices of
+    :func:`event_notice` are written under them (``tqdm.write``)."""
     from tqdm.auto import tqdm as bar_class
     finals: Dict[str, Optional[Job]] = {}
     errors: Dict[str, str] = {}
@@ -236,14 +263,17 @@ def _watch_widgets(client: Client, ids: List[str], retry_forever: bool) -> int:
         finals[job_id] = None
         bar = None
         try:
-            for event in client.watch(job_id, retry_forever=retry_forever):
+            for event in client.watch(job_id, items=items, logs=logs, retry_forever=retry_forever):
                 job = event.job
+                notice = event_notice(event)
+                if notice is not None:
+                    bar_class.write(notice)
                 if bar is None:
                     bar = bar_class(total=job.total, desc=one_line(job.name)[:40], leave=True, unit="it")
                 if job.total is not None and bar.total != job.total:
                     bar.total = job.total
                 bar.n = job.completed
-                bar.set_postfix_str(f"{_value(job.status)}{' · ' + job.stage if job.stage else ''}", refresh=False)
+                bar.set_postfix_str(f"{_status(job)}{' · ' + job.stage if job.stage else ''}", refresh=False)
                 bar.refresh()
                 finals[job_id] = job  # type: ignore[assignment]
         except Exception as exc:

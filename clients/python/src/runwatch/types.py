@@ -61,11 +61,25 @@ class ProgressEventType(_StrEnum):
     PROGRESS = "PROGRESS"
     STAGE = "STAGE"
     ITEM_FAILED = "ITEM_FAILED"
+    ITEM_RESULTS = "ITEM_RESULTS"
+    LOG = "LOG"
+    CHILD = "CHILD"
+    STALLED = "STALLED"
+    RECOVERED = "RECOVERED"
     PAUSED = "PAUSED"
     RESUMED = "RESUMED"
     COMPLETED = "COMPLETED"
     FAILED = "FAILED"
     CANCELLED = "CANCELLED"
+
+
+class JobUpdateType(_StrEnum):
+    """What a :class:`JobUpdate` of the live job list says: SNAPSHOT (a matching job as it is, first),
+    CREATED, STATUS (``previous_status`` is the one it left) or PROGRESS (conflated per job)."""
+    SNAPSHOT = "SNAPSHOT"
+    CREATED = "CREATED"
+    STATUS = "STATUS"
+    PROGRESS = "PROGRESS"
 
 
 class TrainingStatus(_StrEnum):
@@ -208,6 +222,11 @@ class JobState:
 
     ``total`` is None while unknown; ``percent`` is 0..100; ``rate`` is items per second over a
     sliding window; ``eta_seconds`` is seconds until done at ``rate`` (None when unknown).
+    ``parent_id`` is the job's parent in a job group (None for a top-level job) and ``child_counts`` its
+    children per status (None without children; a parent's numbers are its own plus its children's).
+    ``tags`` are the tags given at creation. ``stalled`` is True while a RUNNING job has sent no report
+    for ``heartbeat_seconds`` seconds (0: stall detection off); its next report clears it.
+    ``success_rate`` is ok / (ok + failed) over its item results, 0..1 (None before the first).
     """
     id: str
     name: str = ""
@@ -229,6 +248,12 @@ class JobState:
     updated_at: Optional[datetime] = None
     last_cursor: Optional[str] = None
     resources: Optional[Resources] = None
+    parent_id: Optional[str] = None
+    tags: List[str] = field(default_factory=list)
+    stalled: bool = False
+    heartbeat_seconds: Optional[int] = None
+    child_counts: Optional["ChildCounts"] = None
+    success_rate: Optional[float] = None
 
     @property
     def finished(self) -> bool:
@@ -251,6 +276,8 @@ class JobState:
             parts.append(f"{self.failed} failed")
         if self.stage:
             parts.append(f"stage {self.stage}")
+        if self.stalled:
+            parts.append("STALLED")
         return " ".join(parts)
 
     def __str__(self) -> str:
@@ -273,7 +300,102 @@ def _job_kwargs(d: Mapping[str, Any]) -> Dict[str, Any]:
         created_at=parse_datetime(d.get("createdAt")), started_at=parse_datetime(d.get("startedAt")),
         finished_at=parse_datetime(d.get("finishedAt")), updated_at=parse_datetime(d.get("updatedAt")),
         last_cursor=d.get("lastCursor"), resources=Resources.from_graphql(d.get("resources")),
+        parent_id=d.get("parentId"), tags=list(d.get("tags") or []), stalled=bool(d.get("stalled", False)),
+        heartbeat_seconds=d.get("heartbeatSeconds"), child_counts=ChildCounts.from_graphql(d.get("childCounts")),
+        success_rate=d.get("successRate"),
     )
+
+
+@dataclass
+class ChildCounts:
+    """How many of a parent's children are in each status (GraphQL ``ChildCounts``)."""
+    queued: int = 0
+    running: int = 0
+    paused: int = 0
+    completed: int = 0
+    failed: int = 0
+    cancelled: int = 0
+
+    @property
+    def total(self) -> int:
+        """All children."""
+        return self.queued + self.running + self.paused + self.completed + self.failed + self.cancelled
+
+    def __str__(self) -> str:
+        """``3 children: 1 running, 2 completed`` (statuses with none left out)."""
+        counts = [(n, getattr(self, n)) for n in ("queued", "running", "paused", "completed", "failed", "cancelled")]
+        return f"{self.total} children: " + ", ".join(f"{v} {n}" for n, v in counts if v)
+
+    @classmethod
+    def from_graphql(cls, d: Optional[Mapping[str, Any]]) -> Optional["ChildCounts"]:
+        """From GraphQL ``ChildCounts``; None stays None (a job without children)."""
+        if d is None:
+            return None
+        return cls(**{n: int(d.get(n, 0)) for n in ("queued", "running", "paused", "completed", "failed", "cancelled")})
+
+
+@dataclass
+class ItemResult:
+    """The result of one item of a job (``Job.report_items``): ``ok`` (counted in ``completed``) or not
+    (counted in ``failed``, with ``error``), ``latency_seconds`` it took, its ``metrics`` by name, ``data``
+    (free JSON), and ``seq``, its place among the job's results (1, 2, ...)."""
+    item_id: str
+    ok: bool
+    seq: int = 0
+    latency_seconds: Optional[float] = None
+    metrics: Dict[str, float] = field(default_factory=dict)
+    error: Optional[str] = None
+    data: Any = None
+    timestamp: Optional[datetime] = None
+
+    @classmethod
+    def from_graphql(cls, d: Mapping[str, Any]) -> "ItemResult":
+        """From GraphQL ``ItemResult``."""
+        return cls(item_id=d.get("itemId", ""), ok=bool(d.get("ok")), seq=d.get("seq", 0),
+                   latency_seconds=d.get("latencySeconds"),
+                   metrics={m["name"]: m["value"] for m in d.get("metrics") or []}, error=d.get("error"),
+                   data=d.get("data"), timestamp=parse_datetime(d.get("timestamp")))
+
+
+@dataclass
+class LogLine:
+    """A log line of a job (``Job.log``): ``dropped_before`` lines of the job were dropped by the server's
+    rate limit just before it; ``source`` is where it came from (a logger name, ``stderr``)."""
+    level: Union[LogLevel, str]
+    message: str
+    source: Optional[str] = None
+    dropped_before: int = 0
+    timestamp: Optional[datetime] = None
+
+    @classmethod
+    def from_graphql(cls, d: Mapping[str, Any]) -> "LogLine":
+        """From GraphQL ``LogLine``."""
+        return cls(level=_enum(LogLevel, d.get("level", "INFO")), message=d.get("message", ""), source=d.get("source"),
+                   dropped_before=d.get("droppedBefore", 0), timestamp=parse_datetime(d.get("timestamp")))
+
+
+@dataclass
+class JobStep:
+    """A step of a job (a pipeline's stage or tool): ``status`` PENDING, RUNNING, COMPLETED, FAILED
+    (with ``error``) or CANCELLED; ``duration_seconds`` from start to finish (to now while RUNNING);
+    ``completed``/``total`` units of the step as reported."""
+    name: str
+    status: str
+    started_at: Optional[datetime] = None
+    finished_at: Optional[datetime] = None
+    duration_seconds: Optional[float] = None
+    completed: Optional[int] = None
+    total: Optional[int] = None
+    error: Optional[str] = None
+
+    @classmethod
+    def from_graphql(cls, d: Optional[Mapping[str, Any]]) -> Optional["JobStep"]:
+        """From GraphQL ``JobStep``; None stays None."""
+        if d is None:
+            return None
+        return cls(name=d.get("name", ""), status=d.get("status", ""), started_at=parse_datetime(d.get("startedAt")),
+                   finished_at=parse_datetime(d.get("finishedAt")), duration_seconds=d.get("durationSeconds"),
+                   completed=d.get("completed"), total=d.get("total"), error=d.get("error"))
 
 
 @dataclass
@@ -289,6 +411,14 @@ class ProgressEvent:
     timestamp: Optional[datetime]
     job: JobState
     message: Optional[str] = None
+    #: ITEM_RESULTS (``watch(..., items=True)``): the batch of one report, in order; else empty.
+    items: List[ItemResult] = field(default_factory=list)
+    #: LOG (``watch(..., logs=True)``): the lines of one report that passed the rate limit; else empty.
+    logs: List[LogLine] = field(default_factory=list)
+    #: STAGE: the step that started or changed; else None.
+    step: Optional[JobStep] = None
+    #: CHILD: the child (of a job group) that was added or changed status; else None.
+    child_id: Optional[str] = None
 
     @property
     def terminal(self) -> bool:
@@ -306,7 +436,36 @@ class ProgressEvent:
         """From a GraphQL ``ProgressEvent``."""
         return cls(type=_enum(ProgressEventType, d.get("type")), cursor=d.get("cursor", ""), run_id=d.get("runId", ""),
                    timestamp=parse_datetime(d.get("timestamp")), job=JobState.from_graphql(d.get("job") or {}),
-                   message=d.get("message"))
+                   message=d.get("message"), items=[ItemResult.from_graphql(i) for i in d.get("items") or []],
+                   logs=[LogLine.from_graphql(line) for line in d.get("logs") or []],
+                   step=JobStep.from_graphql(d.get("step")), child_id=d.get("childId"))
+
+
+@dataclass
+class JobUpdate:
+    """One change of a job in the tenant's live job list (``Client.job_updates``): ``type`` (SNAPSHOT,
+    CREATED, STATUS, PROGRESS), ``job`` right after it, ``previous_status`` (STATUS: the status it left),
+    and ``cursor``, its position in the list (pass as ``after`` to resume)."""
+    type: Union[JobUpdateType, str]
+    cursor: str
+    timestamp: Optional[datetime]
+    job: JobState
+    previous_status: Union[JobStatus, str, None] = None
+
+    def __str__(self) -> str:
+        """``STATUS RUNNING→COMPLETED shard 1 (j_…) COMPLETED 500/500 100%``."""
+        move = ""
+        if self.type == JobUpdateType.STATUS and self.previous_status is not None:
+            move = f" {_value(self.previous_status)}→{_value(self.job.status)}"
+        return f"{_value(self.type)}{move} {self.job}"
+
+    @classmethod
+    def from_graphql(cls, d: Mapping[str, Any]) -> "JobUpdate":
+        """From GraphQL ``JobUpdate``."""
+        previous = d.get("previousStatus")
+        return cls(type=_enum(JobUpdateType, d.get("type")), cursor=d.get("cursor", ""),
+                   timestamp=parse_datetime(d.get("timestamp")), job=JobState.from_graphql(d.get("job") or {}),
+                   previous_status=_enum(JobStatus, previous) if previous else None)
 
 
 @dataclass
