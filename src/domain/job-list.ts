@@ -63,10 +63,14 @@ export interface JobListState {
 /** Most jobs a tenant's job list state remembers (idempotency window; see domain/changes.ts `remember`). */
 export const JOB_LIST_APPLIED_MAX = 1000;
 
-const STATUS_EVENTS: ReadonlySet<ProgressEventType> = new Set(['STARTED', 'PAUSED', 'RESUMED', 'COMPLETED', 'FAILED', 'CANCELLED']);
+/** Event types a list row must show at once (never conflated): status changes, and a job going stalled or recovering. */
+const STATUS_EVENTS: ReadonlySet<ProgressEventType> = new Set(['STARTED', 'PAUSED', 'RESUMED', 'COMPLETED', 'FAILED', 'CANCELLED', 'STALLED', 'RECOVERED']);
 
-/** Event types whose change moves the job's numbers: PROGRESS (conflated per job), and STAGE, ITEM_FAILED, CHILD (which a report emits instead of a PROGRESS). */
-const PROGRESS_EVENTS: ReadonlySet<ProgressEventType> = new Set(['PROGRESS', 'STAGE', 'ITEM_FAILED', 'CHILD']);
+/**
+ * Event types whose change moves the job's numbers: PROGRESS (conflated per job), and STAGE, ITEM_FAILED, CHILD and
+ * ITEM_RESULTS (which a report emits instead of a PROGRESS). LOG changes no number the list shows.
+ */
+const PROGRESS_EVENTS: ReadonlySet<ProgressEventType> = new Set(['PROGRESS', 'STAGE', 'ITEM_FAILED', 'CHILD', 'ITEM_RESULTS']);
 
 /** The job-list update type of a change: CREATED, STATUS, PROGRESS, or null (nothing the list shows). */
 export function updateTypeOf(change: JobChangeRecord): JobUpdateType | null {

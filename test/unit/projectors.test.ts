@@ -104,4 +104,16 @@ describe('joblist projector', () => {
     expect(projectJobList(second.state, { ...head, offset: 9 }, started, 13)).toBeNull();
     expect(projectJobList(second.state, { ...head, offset: 9 }, created, 14)).toBeNull();
   });
+
+  it('shows a job going stalled and recovering at once (STATUS, never conflated), and item results as progress', () => {
+    const head = { epoch: 'e', offset: 0 };
+    const running = projectJobList(null, head, updateChange(job({ status: 'RUNNING', offset: 1 }), ['STARTED'])!, 10)!;
+    const stalled = projectJobList(running.state, { ...head, offset: 1 }, updateChange(job({ status: 'RUNNING', stalled: true, offset: 2 }), ['STALLED'])!, 11)!;
+    expect(stalled.event).toMatchObject({ type: 'STATUS', job: { status: 'RUNNING', stalled: true } });
+    const recovered = projectJobList(stalled.state, { ...head, offset: 2 }, updateChange(job({ status: 'RUNNING', offset: 3 }), ['RECOVERED', 'PROGRESS'])!, 12)!;
+    expect(recovered.event).toMatchObject({ type: 'STATUS', job: { stalled: false } });
+    const items = projectJobList(recovered.state, { ...head, offset: 3 }, updateChange(job({ status: 'RUNNING', completed: 5, offset: 4 }), ['ITEM_RESULTS'])!, 13)!;
+    expect(items.event).toMatchObject({ type: 'PROGRESS', job: { completed: 5 } });
+    expect(projectJobList(items.state, { ...head, offset: 4 }, updateChange(job({ status: 'RUNNING', offset: 5 }), ['LOG'])!, 14)).toBeNull();
+  });
 });
