@@ -331,6 +331,13 @@ def shared_server() -> Server:
         return _shared
 
 
+def tenant_client(url: str = "", inst: str = "", **options) -> "runwatch.Client":
+    """A client of the shared server (or of ``url``) as a fresh tenant (or as institute ``inst``), so no test sees
+    another's jobs. ``options`` go to :class:`runwatch.Client`."""
+    import runwatch
+    return runwatch.Client(url or shared_server().url, mint_token(inst=inst or fresh_tenant()), **options)
+
+
 _tenants = 0
 
 

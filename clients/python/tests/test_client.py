@@ -10,7 +10,7 @@ import unittest
 import runwatch
 from runwatch.transport import StreamHandle
 
-from support import PYTHON, Events, LogCapture, Proxy, fresh_tenant, mint_token, python_env, shared_server
+from support import PYTHON, Events, LogCapture, Proxy, fresh_tenant, mint_token, python_env, shared_server, tenant_client
 
 server = None
 
@@ -20,9 +20,7 @@ def setUpModule() -> None:
     server = shared_server()
 
 
-def new_client(**kw) -> runwatch.Client:
-    """A client of a fresh tenant (so no test sees another's jobs)."""
-    return runwatch.Client(server.url, mint_token(inst=fresh_tenant()), **kw)
+new_client = tenant_client
 
 
 class Reporting(unittest.TestCase):

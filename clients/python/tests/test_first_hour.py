@@ -19,7 +19,7 @@ from runwatch.format import format_duration, format_percent, format_rate, one_li
 from runwatch.transport import StreamHandle
 from runwatch.types import ProgressEvent
 
-from support import PYTHON, LogCapture, fresh_tenant, mint_token, python_env, shared_server, wait_until
+from support import PYTHON, LogCapture, fresh_tenant, mint_token, python_env, shared_server, wait_until, tenant_client
 from terminal import Screen
 
 server = None
@@ -30,8 +30,7 @@ def setUpModule() -> None:
     server = shared_server()
 
 
-def new_client(**kw) -> runwatch.Client:
-    return runwatch.Client(server.url, mint_token(inst=fresh_tenant()), **kw)
+new_client = tenant_client
 
 
 class ClosedPort:

@@ -16,7 +16,7 @@ from runwatch.display import watch_lines
 from runwatch.live import bar_line, watch_bars
 from runwatch.transport import StreamHandle
 
-from support import PYTHON, Events, Proxy, fresh_tenant, mint_token, python_env, shared_server, wait_until
+from support import PYTHON, Events, Proxy, fresh_tenant, mint_token, python_env, shared_server, wait_until, tenant_client
 from terminal import Screen
 
 server = None
@@ -27,8 +27,7 @@ def setUpModule() -> None:
     server = shared_server()
 
 
-def new_client(url: str = "", inst: str = "") -> runwatch.Client:
-    return runwatch.Client(url or server.url, mint_token(inst=inst or fresh_tenant()))
+new_client = tenant_client
 
 
 def of(updates, job_id):

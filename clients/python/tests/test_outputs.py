@@ -14,7 +14,7 @@ from runwatch.job import _bind
 from runwatch.outputs import LogHandler
 from runwatch.transport import StreamHandle
 
-from support import PYTHON, Events, LogCapture, free_port, fresh_tenant, mint_token, python_env, shared_server, wait_until
+from support import PYTHON, Events, LogCapture, free_port, fresh_tenant, mint_token, python_env, shared_server, wait_until, tenant_client
 
 server = None
 
@@ -24,8 +24,7 @@ def setUpModule() -> None:
     server = shared_server()
 
 
-def new_client(**kw) -> runwatch.Client:
-    return runwatch.Client(server.url, mint_token(inst=fresh_tenant()), **kw)
+new_client = tenant_client
 
 
 JOB = """query($id: ID!) { batchJob(id: $id) {
