@@ -714,6 +714,13 @@ export function setPaused(job: JobRecord, paused: boolean, message: string | nul
   return seal(next, [{ type: paused ? 'PAUSED' : 'RESUMED', message }], nowMs, null);
 }
 
+/** Default of RUNWATCH_STALL_SECONDS, a new job's `heartbeatSeconds`: 300 s. */
+export const DEFAULT_STALL_SECONDS = 300;
+
+/** When a new job is first looked at for a stall (a heartbeat after its creation), epoch ms; null: never (heartbeat 0). */
+export const firstStallCheckAt = (job: Pick<JobRecord, 'heartbeatSeconds' | 'createdAt'>): number | null =>
+  job.heartbeatSeconds > 0 ? job.createdAt + job.heartbeatSeconds * 1000 : null;
+
 /**
  * Stall detection (RUNWATCH_STALL_SECONDS, `heartbeatSeconds` per job): a
  * RUNNING job with no report for `heartbeatSeconds` becomes stalled, with one
@@ -731,13 +738,6 @@ export function setPaused(job: JobRecord, paused: boolean, message: string | nul
  * reports, so it is looked at again a heartbeat from now; a RUNNING one at its
  * deadline. Reports therefore never have to touch the index.
  */
-/** Default of RUNWATCH_STALL_SECONDS, a new job's `heartbeatSeconds`: 300 s. */
-export const DEFAULT_STALL_SECONDS = 300;
-
-/** When a new job is first looked at for a stall (a heartbeat after its creation), epoch ms; null: never (heartbeat 0). */
-export const firstStallCheckAt = (job: Pick<JobRecord, 'heartbeatSeconds' | 'createdAt'>): number | null =>
-  job.heartbeatSeconds > 0 ? job.createdAt + job.heartbeatSeconds * 1000 : null;
-
 export function stallCheck(job: JobRecord, nowMs: number): { change: JobChange | null; nextCheckAtMs: number | null } {
   const heartbeatMs = (job.heartbeatSeconds ?? 0) * 1000;
   if (heartbeatMs <= 0 || isTerminal(job.status)) return { change: null, nextCheckAtMs: null };
