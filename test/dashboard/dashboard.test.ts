@@ -2,7 +2,8 @@
  * The dashboard in a real browser: Debian's chromium (never a downloaded
  * one) driven by playwright-core. A job reported through the API shows its
  * bar move and finish on the page; a share link opens the job page with its
- * event log. Screenshots go to test-artifacts/.
+ * event log; the list shows groups folded, stalled jobs, filters, and stays live
+ * without polling. Screenshots go to test-artifacts/.
  */
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -10,7 +11,7 @@ import { join } from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { RunningServer } from '../../src/server.js';
-import { gql } from '../helpers/clients.js';
+import { gql, subscribeWs, wsClient } from '../helpers/clients.js';
 import { freshInstitute, startTestServer, token } from '../helpers/servers.js';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -76,7 +77,7 @@ describe('dashboard', () => {
     page.on('pageerror', (e) => consoleErrors.push(e.message));
     await page.goto(`${origin()}/#token=${tok}`);
     const id = (await api(CREATE, { input: { name: 'eval: retrieval@10 on 2k queries', kind: 'EVALUATION', total: 2_000 } })).createBatchJob.id;
-    await page.waitForSelector(`tr[data-job-id="${id}"]`, { timeout: 10_000 }); // new jobs appear within the 3 s list refresh
+    await page.waitForSelector(`tr[data-job-id="${id}"]`, { timeout: 10_000 }); // new jobs arrive on the jobUpdates stream
     expect(await rowAttr(page, id, 'data-status')).toBe('QUEUED');
     await page.waitForSelector('#connection[data-state="live"]', { timeout: 10_000 });
 
@@ -116,6 +117,93 @@ describe('dashboard', () => {
     expect(await page.textContent(`tr[data-job-id="${id}"] .status`)).toBe('COMPLETED');
     expect(await rowAttr(page, failed, 'data-status')).toBe('FAILED');
     await page.screenshot({ path: join(ARTIFACTS, 'dashboard-finished.png') });
+    expect(consoleErrors).toEqual([]);
+    await page.close();
+  });
+
+  it('lists a group folded under its parent, marks a stalled job, filters by tag, and stays live without polling', async () => {
+    const create = async (input: Record<string, unknown>) => (await api(CREATE, { input })).createBatchJob.id as string;
+    const older = await create({ name: 'embed support tickets (yesterday’s rerun)', total: 1_000 });
+    await api(REPORT, { input: { jobId: older, completed: 1_000 } });
+    await api(COMPLETE, { id: older });
+    const broken = await create({ name: 'translate product catalogue', total: 800 });
+    await api(REPORT, { input: { jobId: broken, completed: 120 } });
+    await api(FAIL, { id: broken, error: 'HTTPError 429: rate limited by upstream translation API after 3 retries' });
+    const parent = await create({ name: 'nightly eval suite', kind: 'EVALUATION', tags: ['nightly', 'gpu'] });
+    const shards: string[] = [];
+    for (let n = 1; n <= 3; n++) shards.push(await create({ name: `shard ${n} of 3`, kind: 'EVALUATION', total: 500, parentId: parent, tags: ['nightly'] }));
+    await api(REPORT, { input: { jobId: shards[0], completed: 500 } });
+    await api(COMPLETE, { id: shards[0] });
+    await api(REPORT, { input: { jobId: shards[1], completed: 310, stage: 'score' } });
+    const longName = 'python train.py --config configs/experiments/2026-12/llama-3.1-8b-instruct-lora-r64-alpha128.yaml --data /mnt/datasets/support-tickets/v7/train.jsonl --output-dir /mnt/checkpoints/run-4711 --seed 1234';
+    const stalled = await create({ name: longName, kind: 'TRAINING', total: 2_000, heartbeatSeconds: 1 });
+    const events = subscribeWs(wsClient(server.url, tok), `subscription($id: ID!) { runProgress(runId: $id) { type } }`, { id: stalled }, 'runProgress');
+    await api(REPORT, { input: { jobId: stalled, completed: 700 } });
+    await events.waitFor((es) => es.some((e) => e.type === 'STALLED'), 'a STALLED event', 15_000);
+    events.dispose();
+
+    const page = await context.newPage();
+    await page.setViewportSize({ width: 1280, height: 720 });
+    const consoleErrors: string[] = [];
+    page.on('pageerror', (e) => consoleErrors.push(e.message));
+    const requests: string[] = []; // every GraphQL request over HTTP after the list has loaded
+    let loaded = false;
+    page.on('request', (r) => {
+      if (loaded && r.url().endsWith('/graphql') && r.method() === 'POST') requests.push(r.postData() ?? '');
+    });
+    await page.goto(`${origin()}/#token=${tok}`);
+    await page.waitForSelector(`tr[data-job-id="${parent}"]`, { timeout: 10_000 });
+    await page.waitForSelector('#activity:not([hidden])', { timeout: 10_000 });
+    loaded = true;
+    const loadedAt = Date.now();
+
+    // the group: one parent row with its aggregate bar per child status, children folded until asked
+    expect(await page.$$eval(`tr[data-job-id="${parent}"] .kids .seg`, (segs) => segs.map((s) => s.className))).toEqual(['seg completed', 'seg running', 'seg queued']);
+    expect(await page.textContent(`tr[data-job-id="${parent}"] .sub`)).toContain('group of 3');
+    for (const child of shards) expect(await page.$(`tr[data-job-id="${child}"]`)).toBeNull();
+    await page.click(`tr[data-job-id="${parent}"] .fold`);
+    await page.waitForSelector(`tr[data-job-id="${shards[1]}"][data-parent-id="${parent}"]`, { timeout: 5_000 });
+    const order = await page.$$eval('#jobs-body tr', (trs) => trs.map((t) => t.getAttribute('data-job-id')));
+    expect(order.indexOf(parent)).toBe(order.indexOf(shards[2]!) - 1); // children right under their parent, newest first
+    expect(order.indexOf(shards[0]!)).toBe(order.indexOf(parent) + 3);
+
+    // the stalled job is marked; its long name is clamped, the full name on hover
+    expect(await rowAttr(page, stalled, 'data-stalled')).toBe('true');
+    expect(await page.textContent(`tr[data-job-id="${stalled}"] .stalled`)).toBe('stalled');
+    expect(await page.getAttribute(`tr[data-job-id="${stalled}"] .jobname`, 'title')).toBe(longName);
+    const nameBox = await page.$eval(`tr[data-job-id="${stalled}"] .jobname`, (a) => ({ h: a.getBoundingClientRect().height, line: parseFloat(getComputedStyle(a).lineHeight) }));
+    expect(nameBox.h).toBeLessThanOrEqual(nameBox.line * 2 + 1);
+    // a FAILED row says why; created and duration columns tell repeated runs apart
+    expect(await page.textContent(`tr[data-job-id="${broken}"] .err`)).toContain('HTTPError 429');
+    expect(await page.textContent(`tr[data-job-id="${older}"] .created`)).toMatch(/\d{2}:\d{2}:\d{2}/);
+    expect(await page.textContent(`tr[data-job-id="${older}"] .dur`)).toMatch(/^\d+s$/);
+    await page.screenshot({ path: join(ARTIFACTS, 'dashboard-list.png') });
+
+    // a new job appears live, with no reload and no polling
+    const fresh = await create({ name: 'rerank candidates', total: 300, tags: ['adhoc'] });
+    await page.waitForSelector(`tr[data-job-id="${fresh}"]`, { timeout: 10_000 });
+    await api(REPORT, { input: { jobId: fresh, completed: 150 } });
+    await waitForRow(page, fresh, 'data-percent', '50');
+
+    // the tag filter narrows the list to the tagged group
+    await page.fill('#f-tags', 'nightly');
+    await page.waitForFunction((id) => !document.querySelector(`tr[data-job-id="${id}"]`), fresh, { timeout: 10_000 });
+    await page.waitForSelector(`tr[data-job-id="${parent}"]`, { timeout: 10_000 });
+    const tagged = await page.$$eval('#jobs-body tr', (trs) => trs.map((t) => t.getAttribute('data-job-id')));
+    expect(new Set(tagged)).toEqual(new Set([parent, ...shards]));
+    await page.fill('#f-tags', '');
+    await page.waitForSelector(`tr[data-job-id="${fresh}"]`, { timeout: 10_000 });
+
+    // a phone-width screen: no horizontal scrolling of the page
+    await page.setViewportSize({ width: 390, height: 844 });
+    await page.waitForFunction(() => document.documentElement.scrollWidth <= 390, undefined, { timeout: 5_000 });
+    await page.screenshot({ path: join(ARTIFACTS, 'dashboard-phone.png'), fullPage: true });
+
+    // Polling would show within the old 3 s refresh: hold an observation window of 4 s since load.
+    const left = 4_000 - (Date.now() - loadedAt);
+    if (left > 0) await page.waitForTimeout(left);
+    expect(requests.filter((body) => body.includes('batchJobs'))).toEqual([]);
+    expect(requests).toEqual([]); // the list and its filters are all one jobUpdates subscription
     expect(consoleErrors).toEqual([]);
     await page.close();
   });

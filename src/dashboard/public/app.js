@@ -2,8 +2,8 @@
 // event log. Streams use graphql-ws (window.graphqlWs, served from node_modules); each stream
 // resubscribes itself after a disconnect with `after` = the last cursor it saw, so nothing is
 // missed or shown twice (graphql-ws's own retry would re-send the original `after`).
-const JOB = 'id kind name status total completed failed percent rate etaSeconds stage message errorMessage lastCursor';
-const LIST = `query($first: Int) { batchJobs(first: $first) { nodes { ${JOB} } } }`;
+const JOB = `id kind name status total completed failed percent rate etaSeconds stage message errorMessage lastCursor
+  parentId tags stalled heartbeatSeconds createdAt startedAt finishedAt updatedAt childCounts { queued running paused completed failed cancelled }`;
 const GET = `query($id: ID!) { batchJob(id: $id) { ${JOB} } }`;
 const WATCH = `subscription($runId: ID!, $after: String) { runProgress(runId: $runId, after: $after) { cursor type timestamp message job { ${JOB} } } }`;
 const FINAL = new Set(['COMPLETED', 'FAILED', 'CANCELLED']);
@@ -11,7 +11,7 @@ const TOTALS = 'totals { jobs containers cpuCores memoryGb gpus }';
 const BUDGET = 'budgetTotal budgetUsed budgetRemaining currency';
 const ACTIVITY_NOW = `query { activity(scope: ENVIRONMENT) { ${TOTALS} budget { ${BUDGET} } } }`;
 const ACTIVITY = `subscription { activity(scope: ENVIRONMENT) { __typename
-  ... on ActivityUpdate { ${TOTALS} } ... on BillingUpdate { ${BUDGET} } ... on ActivityHint { kind message timestamp } } }`;
+  ... on ActivityUpdate { ${TOTALS} } ... on BillingUpdate { ${BUDGET} } ... on ActivityHint { kind message timestamp jobId } } }`;
 const LOSS = `subscription($runId: ID!, $after: String) { trainingEvents(runId: $runId, types: [TRAINING_PROGRESS], after: $after) {
   ... on TrainingProgress { cursor globalStep maxStep loss } } }`;
 const $ = (id) => document.getElementById(id);
@@ -159,57 +159,234 @@ const el = (tag, attrs = {}, text) => {
 };
 
 // ---- list page -----------------------------------------------------------------------------
-const rows = new Map(); // job id → { row, stop }
+// The list is one `jobUpdates` subscription (no polling): a SNAPSHOT per job (the newest 100 matching the
+// filter), then CREATED / STATUS / PROGRESS updates, resumed with the last cursor after a disconnect. A job
+// group shows as its parent's row, its children folded under it. Filters resubscribe with a new `filter`;
+// paging is over the jobs the stream holds, newest first.
+const UPDATES = `subscription($filter: JobFilter, $after: String) { jobUpdates(filter: $filter, after: $after) {
+  type cursor job { ${JOB} } } }`;
+const PAGE_SIZE = 25;
+const jobs = new Map(); // job id → latest job
+const rows = new Map(); // job id → <tr>
+const unfolded = new Set(); // parent ids whose children show
+const stalledHints = new Set(); // job ids an activity hint said stalled (cleared by the job's next update)
+let listPage = 0;
+let stopList = null;
 
-function renderRow(job) {
-  let entry = rows.get(job.id);
-  if (!entry) {
-    const row = el('tr', { 'data-job-id': job.id });
+function filterFromForm() {
+  const filter = {};
+  const status = $('f-status').value;
+  const kind = $('f-kind').value;
+  const tags = $('f-tags').value.split(',').map((t) => t.trim()).filter(Boolean);
+  if (status) filter.status = status.split(',');
+  if (kind) filter.kind = [kind];
+  if (tags.length) filter.tags = tags;
+  return filter;
+}
+
+function listen() {
+  if (stopList) stopList();
+  jobs.clear();
+  listPage = 0;
+  scheduleRender();
+  let cursor = null;
+  const filter = filterFromForm();
+  stopList = follow(
+    UPDATES,
+    () => ({ filter, after: cursor }),
+    (data) => {
+      const update = data.jobUpdates;
+      cursor = update.cursor;
+      stalledHints.delete(update.job.id);
+      jobs.set(update.job.id, update.job);
+      scheduleRender();
+      return false;
+    },
+    (error) => notice(`Cannot list jobs: ${error.message}`),
+  );
+}
+
+let renderQueued = false;
+function scheduleRender() {
+  if (renderQueued) return;
+  renderQueued = true;
+  requestAnimationFrame(() => {
+    renderQueued = false;
+    renderList();
+  });
+}
+
+const newestFirst = (a, b) => (a.createdAt < b.createdAt ? 1 : a.createdAt > b.createdAt ? -1 : 0);
+/** RUNNING and silent for longer than its heartbeat (the server's `stalled`, or an activity hint, or the local clock). */
+const isStalled = (j) =>
+  j.status === 'RUNNING' && (j.stalled || stalledHints.has(j.id) || (j.heartbeatSeconds > 0 && Date.now() - Date.parse(j.updatedAt) > (j.heartbeatSeconds + 2) * 1000));
+
+function renderList() {
+  const all = [...jobs.values()];
+  const children = new Map(); // parent id → its children held
+  const top = [];
+  for (const j of all) {
+    if (j.parentId && jobs.has(j.parentId)) {
+      if (!children.has(j.parentId)) children.set(j.parentId, []);
+      children.get(j.parentId).push(j);
+    } else top.push(j);
+  }
+  top.sort(newestFirst);
+  const pages = Math.max(1, Math.ceil(top.length / PAGE_SIZE));
+  listPage = Math.min(listPage, pages - 1);
+  const shown = top.slice(listPage * PAGE_SIZE, (listPage + 1) * PAGE_SIZE);
+  const order = [];
+  const addRows = (j, depth) => {
+    const kids = (children.get(j.id) || []).sort(newestFirst);
+    order.push(renderRow(j, depth, kids.length));
+    if (unfolded.has(j.id)) for (const k of kids) addRows(k, depth + 1);
+  };
+  for (const j of shown) addRows(j, 0);
+  $('jobs-body').replaceChildren(...order);
+  for (const id of rows.keys()) if (!jobs.has(id)) rows.delete(id);
+  $('empty').hidden = top.length > 0;
+  $('empty').dataset.filtered = String(Object.keys(filterFromForm()).length > 0);
+  $('pager').hidden = pages <= 1;
+  $('page-info').textContent = `${listPage * PAGE_SIZE + 1}–${listPage * PAGE_SIZE + shown.length} of ${top.length}`;
+  $('page-prev').disabled = listPage === 0;
+  $('page-next').disabled = listPage >= pages - 1;
+  $('list-count').textContent = top.length ? `${top.length}${top.length >= 100 ? '+' : ''} shown, live` : '';
+}
+
+const CHILD_STATES = ['completed', 'failed', 'cancelled', 'running', 'paused', 'queued'];
+function renderRow(job, depth, heldChildren) {
+  let row = rows.get(job.id);
+  if (!row) {
+    row = el('tr', { 'data-job-id': job.id });
     const name = el('td', { class: 'name' });
-    name.append(el('a', { href: `/jobs/${encodeURIComponent(job.id)}` }, job.name));
+    const line = el('div', { class: 'nameline' });
+    line.append(el('button', { class: 'fold', type: 'button', 'aria-label': 'show children' }), el('a', { class: 'jobname', href: `/jobs/${encodeURIComponent(job.id)}` }));
+    name.append(line, el('div', { class: 'sub muted small' }), el('div', { class: 'err small' }));
     const bar = el('div', { class: 'bar' });
     bar.append(el('div', { class: 'fill' }));
     const barCell = el('td', { class: 'barcol' });
-    barCell.append(bar);
-    row.append(name, el('td', { class: 'kind muted' }), el('td', { class: 'st' }), barCell, el('td', { class: 'done num' }), el('td', { class: 'rate num' }), el('td', { class: 'eta num' }), el('td', { class: 'stage' }));
-    entry = { row, stop: null, last: null };
-    rows.set(job.id, entry);
+    barCell.append(bar, el('div', { class: 'kids' }), el('div', { class: 'pcttext num' }));
+    row.append(name, el('td', { class: 'stcol' }), barCell, el('td', { class: 'done num' }), el('td', { class: 'rate num opt' }), el('td', { class: 'eta num opt' }), el('td', { class: 'created num opt2' }), el('td', { class: 'dur num' }));
+    row.querySelector('.fold').addEventListener('click', () => {
+      const id = row.dataset.jobId;
+      if (unfolded.has(id)) unfolded.delete(id);
+      else unfolded.add(id);
+      renderList();
+    });
+    rows.set(job.id, row);
   }
-  const { row } = entry;
-  entry.last = job;
+  const stalled = isStalled(job);
+  const counts = job.childCounts;
   row.dataset.status = job.status;
   row.dataset.percent = String(pct(job));
-  row.querySelector('.kind').textContent = job.kind;
-  const st = row.querySelector('.st');
-  st.replaceChildren(el('span', { class: 'status', 'data-status': job.status }, job.status));
+  row.dataset.depth = String(depth);
+  row.dataset.stalled = String(stalled);
+  if (job.parentId) row.dataset.parentId = job.parentId;
+  row.classList.toggle('group', !!counts);
+  row.classList.toggle('child', depth > 0);
+  const fold = row.querySelector('.fold');
+  fold.hidden = !counts;
+  fold.textContent = unfolded.has(job.id) ? '▾' : '▸';
+  fold.setAttribute('aria-expanded', String(unfolded.has(job.id)));
+  fold.title = counts ? `${heldChildren} ${heldChildren === 1 ? 'child' : 'children'}: ${unfolded.has(job.id) ? 'fold' : 'unfold'}` : '';
+  const link = row.querySelector('.jobname');
+  link.textContent = job.name;
+  link.title = job.name;
+  const sub = [job.kind.toLowerCase()];
+  if (counts) sub.push(`group of ${CHILD_STATES.reduce((n, s) => n + counts[s], 0)}`);
+  const subEl = row.querySelector('.sub');
+  subEl.replaceChildren(
+    ...sub.map((s) => el('span', {}, s)),
+    ...(job.stage ? [el('span', { class: 'stage' }, job.stage)] : []),
+    ...(job.tags || []).map((t) => el('span', { class: 'tag' }, t)),
+  );
+  const err = row.querySelector('.err');
+  err.textContent = job.status === 'FAILED' ? job.errorMessage || 'failed (no error given)' : '';
+  err.title = err.textContent;
+  err.hidden = !err.textContent;
+  const st = row.querySelector('.stcol');
+  const badges = [el('span', { class: 'status', 'data-status': job.status }, job.status)];
+  if (stalled) badges.push(el('span', { class: 'stalled', title: `no report for over ${job.heartbeatSeconds}s (heartbeat)` }, 'stalled'));
+  st.replaceChildren(...badges);
   row.querySelector('.fill').style.width = `${pct(job)}%`;
+  const kids = row.querySelector('.kids');
+  if (counts) {
+    const total = CHILD_STATES.reduce((n, s) => n + counts[s], 0) || 1;
+    kids.replaceChildren(...CHILD_STATES.filter((s) => counts[s] > 0).map((s) => {
+      const seg = el('span', { class: `seg ${s}`, title: `${counts[s]} ${s}` });
+      seg.style.width = `${(counts[s] / total) * 100}%`;
+      return seg;
+    }));
+    kids.title = CHILD_STATES.filter((s) => counts[s] > 0).map((s) => `${counts[s]} ${s}`).join(', ');
+    kids.hidden = false;
+  } else kids.hidden = true;
   row.querySelector('.done').textContent = `${done(job)} · ${Math.floor(pct(job))}%`;
+  row.querySelector('.done').title = row.querySelector('.done').textContent;
+  row.querySelector('.pcttext').textContent = `${Math.floor(pct(job))}% · ${job.completed.toLocaleString()}/${job.total == null ? '?' : job.total.toLocaleString()}`;
   row.querySelector('.rate').textContent = rate(job.rate);
   row.querySelector('.eta').textContent = FINAL.has(job.status) ? '–' : duration(job.etaSeconds);
-  row.querySelector('.stage').textContent = job.stage || '';
-  return entry;
+  const created = row.querySelector('.created');
+  created.textContent = when(job.createdAt);
+  created.title = new Date(job.createdAt).toLocaleString();
+  updateDuration(row, job);
+  return row;
 }
 
-async function refreshList() {
-  let jobs;
-  try {
-    jobs = (await gql(LIST, { first: 50 })).batchJobs.nodes;
-  } catch (e) {
-    notice(`Cannot list jobs: ${e.message}`);
+/** Wall time from start to finish (or to now while it runs); from creation while queued. */
+function updateDuration(row, job) {
+  const cell = row.querySelector('.dur');
+  if (!job.startedAt) {
+    cell.textContent = '–';
+    cell.title = 'not started';
     return;
   }
-  notice('');
-  const body = $('jobs-body');
-  const order = [];
-  for (const job of jobs) {
-    const known = rows.get(job.id);
-    // A live stream owns a row's state; the list only fills rows nobody streams.
-    const entry = known && known.stop ? known : renderRow(job);
-    order.push(entry.row);
-    if (!entry.stop && !FINAL.has(job.status)) entry.stop = watch(job.id, job.lastCursor, (event) => renderRow(event.job));
+  const end = job.finishedAt ? Date.parse(job.finishedAt) : Date.now();
+  cell.textContent = duration((end - Date.parse(job.startedAt)) / 1000);
+  cell.title = `started ${new Date(job.startedAt).toLocaleString()}${job.finishedAt ? `, finished ${new Date(job.finishedAt).toLocaleString()}` : ''}`;
+}
+
+/** Today: the time; before: the date and time. */
+function when(iso) {
+  const d = new Date(iso);
+  const today = new Date().toDateString() === d.toDateString();
+  return today
+    ? d.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', second: '2-digit', hourCycle: 'h23' })
+    : d.toLocaleString([], { month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit', hourCycle: 'h23' });
+}
+
+/** Once a second, on this page's clock only: running durations and local stall marks move (no request). */
+function tick() {
+  for (const [id, row] of rows) {
+    const job = jobs.get(id);
+    if (!job || FINAL.has(job.status)) continue;
+    updateDuration(row, job);
+    if (String(isStalled(job)) !== row.dataset.stalled) scheduleRender();
   }
-  body.replaceChildren(...order);
-  $('empty').hidden = jobs.length > 0;
+}
+
+function startList() {
+  $('list-view').hidden = false;
+  let typing = null;
+  $('f-status').addEventListener('change', listen);
+  $('f-kind').addEventListener('change', listen);
+  $('f-tags').addEventListener('input', () => {
+    clearTimeout(typing);
+    typing = setTimeout(listen, 300);
+  });
+  $('filters').addEventListener('submit', (e) => {
+    e.preventDefault();
+    listen();
+  });
+  $('page-prev').addEventListener('click', () => {
+    listPage = Math.max(0, listPage - 1);
+    renderList();
+  });
+  $('page-next').addEventListener('click', () => {
+    listPage++;
+    renderList();
+  });
+  listen();
+  setInterval(tick, 1000);
 }
 
 // ---- activity panel ------------------------------------------------------------------------
@@ -224,10 +401,20 @@ function renderTotals(t) {
 }
 function renderBudget(b) {
   const cur = b.currency ? ` ${b.currency}` : '';
+  const over = b.budgetRemaining != null && b.budgetRemaining < 0;
+  $('act-budget').dataset.over = String(over);
   $('act-budget').textContent =
-    b.budgetTotal == null ? `${num(b.budgetUsed, 2)}${cur} used (no budget set)` : `${num(b.budgetUsed, 2)} of ${num(b.budgetTotal, 2)}${cur} used, ${num(b.budgetRemaining, 2)}${cur} left`;
+    b.budgetTotal == null
+      ? `${num(b.budgetUsed, 2)}${cur} used (no budget set)`
+      : over
+        ? `${num(b.budgetUsed, 2)} of ${num(b.budgetTotal, 2)}${cur} used: over budget by ${num(-b.budgetRemaining, 2)}${cur}`
+        : `${num(b.budgetUsed, 2)} of ${num(b.budgetTotal, 2)}${cur} used, ${num(b.budgetRemaining, 2)}${cur} left`;
 }
 function addHint(h) {
+  if (h.kind === 'JOB_STALLED' && h.jobId && jobs.has(h.jobId)) {
+    stalledHints.add(h.jobId);
+    scheduleRender();
+  }
   const li = el('li', { 'data-kind': h.kind }, `${new Date(h.timestamp).toLocaleTimeString()} ${h.message}`);
   $('act-hints').prepend(li);
   while ($('act-hints').children.length > 8) $('act-hints').lastElementChild.remove();
@@ -367,9 +554,7 @@ if (!token) {
   const match = /^\/jobs\/([^/]+)$/.exec(location.pathname);
   if (match) await showJob(decodeURIComponent(match[1]));
   else {
-    $('list-view').hidden = false;
-    await refreshList();
+    startList();
     void showActivity();
-    setInterval(refreshList, 3000); // new jobs appear within 3 s; running ones stream
   }
 }
