@@ -208,24 +208,99 @@ describe('dashboard', () => {
     await page.close();
   });
 
-  it('draws a training run’s loss over steps on its job page', async () => {
-    const id = (await api(CREATE, { input: { name: 'fine-tune lora', kind: 'TRAINING' } })).createBatchJob.id;
+  it('opens a finished 2,000-step training run with its whole loss curve and history, and draws a live run as it goes', async () => {
     const publish = `mutation($runId: ID!, $events: [TrainingEventInput!]!) { publishTrainingEvents(runId: $runId, events: $events) }`;
+    const loss = (step: number) => 2.4 * Math.exp(-step / 500) + 0.35 + 0.04 * Math.sin(step / 7);
+    const run = (await api(CREATE, { input: { name: 'fine-tune llama-3.1-8b lora r64', kind: 'TRAINING', tags: ['lora'] } })).createBatchJob.id;
+    for (let from = 1; from <= 2_000; from += 500) {
+      const events = Array.from({ length: 500 }, (_, i) => ({ progress: { globalStep: from + i, maxStep: 2_000, loss: loss(from + i), learningRate: 2e-4 } }));
+      await api(publish, { runId: run, events });
+    }
+    await api(COMPLETE, { id: run });
+
     const page = await context.newPage();
-    await page.goto(`${origin()}/jobs/${id}#token=${tok}`);
-    await page.waitForSelector('#training:not([hidden])', { timeout: 10_000 });
-    for (let step = 1; step <= 5; step++) {
-      await api(publish, { runId: id, events: [{ progress: { globalStep: step * 100, maxStep: 500, loss: 2 / step } }] });
-      await page.waitForFunction((n) => document.querySelector('#training')?.getAttribute('data-points') === String(n), step, { timeout: 10_000 });
+    const consoleErrors: string[] = [];
+    page.on('pageerror', (e) => consoleErrors.push(e.message));
+    await page.goto(`${origin()}/jobs/${run}#token=${tok}`);
+    // the whole run on open: uPlot's data spans step 1 to 2,000 (metricSeries), not the steps since the page opened
+    await page.waitForFunction(() => Number(document.querySelector('#chart-card')?.getAttribute('data-points')) > 0, undefined, { timeout: 10_000 });
+    expect(await page.getAttribute('#chart-card', 'data-x-min')).toBe('1');
+    expect(await page.getAttribute('#chart-card', 'data-x-max')).toBe('2000');
+    const points = Number(await page.getAttribute('#chart-card', 'data-points'));
+    expect(points).toBeGreaterThan(100);
+    expect(points).toBeLessThanOrEqual(1_000);
+    expect(await page.$$eval('#chart .u-axis', (axes) => axes.length)).toBe(2); // uPlot drew both axes
+    expect(await page.getAttribute('#chart-card', 'data-axes')).toBe('training step | loss'); // the labels uPlot draws on its axes
+    // the event log opens with the run's history, PROGRESS rows folded into one counted row
+    await page.waitForSelector('#events-body tr[data-type="COMPLETED"]', { timeout: 10_000 });
+    const types = await page.$$eval('#events-body tr', (rows) => rows.map((r) => r.getAttribute('data-type')).reverse());
+    expect(types).toContain('STARTED');
+    expect(types.at(-1)).toBe('COMPLETED');
+    expect(types.filter((t) => t === 'PROGRESS').length).toBeLessThanOrEqual(2);
+    const folded = await page.$$eval('#events-body tr[data-type="PROGRESS"]', (rows) => rows.map((r) => Number(r.getAttribute('data-count'))));
+    expect(Math.max(...folded)).toBeGreaterThan(1); // one row for the run of PROGRESS events the history replays
+    await page.screenshot({ path: join(ARTIFACTS, 'dashboard-training.png'), fullPage: true });
+
+    // a live run: the chart opens with what was reported, then grows with each new step
+    const live = (await api(CREATE, { input: { name: 'fine-tune live', kind: 'TRAINING' } })).createBatchJob.id;
+    await api(publish, { runId: live, events: Array.from({ length: 300 }, (_, i) => ({ progress: { globalStep: i + 1, maxStep: 500, loss: loss(i + 1) } })) });
+    await page.goto(`${origin()}/jobs/${live}`);
+    await page.waitForFunction(() => document.querySelector('#chart-card')?.getAttribute('data-x-max') === '300', undefined, { timeout: 10_000 });
+    for (const step of [350, 400, 450]) {
+      await api(publish, { runId: live, events: [{ progress: { globalStep: step, maxStep: 500, loss: loss(step) } }] });
+      await page.waitForFunction((s) => document.querySelector('#chart-card')?.getAttribute('data-x-max') === String(s), step, { timeout: 10_000 });
     }
-    const points = (await page.getAttribute('#loss-line', 'points'))!.split(' ').map((p) => p.split(',').map(Number));
-    expect(points).toHaveLength(5);
-    for (let i = 1; i < points.length; i++) {
-      expect(points[i]![0]).toBeGreaterThan(points[i - 1]![0]!); // steps go right
-      expect(points[i]![1]).toBeGreaterThan(points[i - 1]![1]!); // falling loss goes down the chart (SVG y grows downwards)
+    expect(await page.getAttribute('#chart-card', 'data-x-min')).toBe('1');
+    expect(consoleErrors).toEqual([]);
+    await page.close();
+  });
+
+  it('shows an evaluation’s results (failed first) and metrics, and a pipeline’s steps as a timeline, with the log tail', async () => {
+    const ITEMS = `mutation($id: ID!, $items: [ItemResultInput!]!) { reportItems(jobId: $id, items: $items) { id } }`;
+    const LOGS = `mutation($id: ID!, $lines: [LogLineInput!]!) { appendLogs(jobId: $id, lines: $lines) }`;
+    const evalJob = (await api(CREATE, { input: { name: 'qa eval: support-bot v7 on 200 questions', kind: 'EVALUATION', total: 200 } })).createBatchJob.id;
+    for (let batch = 0; batch < 4; batch++) {
+      const items = Array.from({ length: 50 }, (_, i) => {
+        const n = batch * 50 + i;
+        const ok = n % 9 !== 4;
+        return { itemId: `q${n + 1}`, ok, latencySeconds: 0.3 + (n % 13) / 10, metrics: [{ name: 'accuracy', value: ok ? 1 : 0 }, { name: 'bleu', value: 0.2 + (n % 7) / 10 }], ...(ok ? {} : { error: `wrong answer to q${n + 1}` }) };
+      });
+      await api(ITEMS, { id: evalJob, items });
     }
-    expect(await page.textContent('#loss-latest')).toBe('step 500: 0.4000');
-    await page.screenshot({ path: join(ARTIFACTS, 'dashboard-training.png') });
+    await api(LOGS, { id: evalJob, lines: [{ level: 'INFO', message: 'loaded 200 questions', source: 'grader' }, { level: 'WARNING', message: 'q5 took 1.6 s', source: 'grader' }] });
+    const page = await context.newPage();
+    const consoleErrors: string[] = [];
+    page.on('pageerror', (e) => consoleErrors.push(e.message));
+    await page.goto(`${origin()}/jobs/${evalJob}#token=${tok}`);
+    await page.waitForSelector('#items-body tr', { timeout: 10_000 });
+    const oks = await page.$$eval('#items-body tr', (rows) => rows.map((r) => r.getAttribute('data-ok')));
+    expect(oks[0]).toBe('false'); // failed first
+    expect(oks.lastIndexOf('false')).toBeLessThan(oks.indexOf('true'));
+    expect(await page.textContent('#items-body tr[data-ok="false"] td:last-child')).toMatch(/^wrong answer to q\d+$/);
+    await page.waitForSelector('#metrics-body tr[data-metric="accuracy"]', { timeout: 10_000 });
+    expect(await page.$$eval('#metrics-body tr[data-metric="accuracy"] td', (tds) => tds.map((t) => t.textContent))).toEqual(['accuracy', '1', '0.89', '0', '1', '200']);
+    expect(await page.textContent('#success-rate')).toBe('success rate 89.0%');
+    await page.waitForSelector('#logs .logline[data-level="WARNING"]', { timeout: 10_000 });
+    expect(await page.textContent('#logs')).toContain('q5 took 1.6 s');
+    await page.waitForFunction(() => Number(document.querySelector('#chart-card')?.getAttribute('data-points')) > 0, undefined, { timeout: 10_000 });
+    await page.screenshot({ path: join(ARTIFACTS, 'dashboard-evaluation.png'), fullPage: true });
+
+    // a pipeline: its stages as steps on a timeline, each with its duration
+    const pipe = (await api(CREATE, { input: { name: 'ingest PDFs: contracts 2026-Q4', kind: 'PIPELINE', total: 300 } })).createBatchJob.id;
+    await page.goto(`${origin()}/jobs/${pipe}`);
+    await page.waitForSelector('#job-name:has-text("ingest PDFs")', { timeout: 10_000 });
+    for (const [stage, completed] of [['download', 100], ['ocr', 200], ['chunk', 250]] as const) {
+      await api(REPORT, { input: { jobId: pipe, completed, stage } });
+      await page.waitForSelector(`#steps .step[data-step="${stage}"][data-status="RUNNING"]`, { timeout: 10_000 });
+    }
+    await api(`mutation($id: ID!) { reportStep(jobId: $id, name: "embed", status: FAILED, error: "embedding service 503") { id } }`, { id: pipe });
+    await page.waitForSelector('#steps .step[data-step="embed"][data-status="FAILED"]', { timeout: 10_000 });
+    expect(await page.$$eval('#steps .step', (steps) => steps.map((s) => s.getAttribute('data-step')))).toEqual(['download', 'ocr', 'chunk', 'embed']);
+    expect(await page.getAttribute('#steps .step[data-step="download"]', 'data-status')).toBe('COMPLETED');
+    expect(await page.textContent('#steps .step[data-step="download"] .stepdur')).toMatch(/^\d+(\.\d)?s/);
+    expect(await page.textContent('#steps .step[data-step="embed"] .steperr')).toBe('embedding service 503');
+    await page.screenshot({ path: join(ARTIFACTS, 'dashboard-pipeline.png'), fullPage: true });
+    expect(consoleErrors).toEqual([]);
     await page.close();
   });
 

@@ -4,8 +4,6 @@
 // missed or shown twice (graphql-ws's own retry would re-send the original `after`).
 const JOB = `id kind name status total completed failed percent rate etaSeconds stage message errorMessage lastCursor
   parentId tags stalled heartbeatSeconds createdAt startedAt finishedAt updatedAt childCounts { queued running paused completed failed cancelled }`;
-const GET = `query($id: ID!) { batchJob(id: $id) { ${JOB} } }`;
-const WATCH = `subscription($runId: ID!, $after: String) { runProgress(runId: $runId, after: $after) { cursor type timestamp message job { ${JOB} } } }`;
 const FINAL = new Set(['COMPLETED', 'FAILED', 'CANCELLED']);
 const TOTALS = 'totals { jobs containers cpuCores memoryGb gpus }';
 const BUDGET = 'budgetTotal budgetUsed budgetRemaining currency';
@@ -122,22 +120,6 @@ function follow(query, variables, onData, onError) {
     stopped = true;
     unsubscribe();
   };
-}
-
-/** Follows one job until its final event; `onEvent(event)` sees every event once. Returns a stop function. */
-function watch(jobId, after, onEvent) {
-  let cursor = after || null;
-  return follow(
-    WATCH,
-    () => ({ runId: jobId, after: cursor }),
-    (data) => {
-      const event = data.runProgress;
-      cursor = event.cursor;
-      onEvent(event);
-      return FINAL.has(event.job.status) && event.type !== 'PROGRESS';
-    },
-    (error) => notice(`Cannot watch ${jobId}: ${error.message}`),
-  );
 }
 
 // ---- formatting ----------------------------------------------------------------------------
@@ -446,43 +428,122 @@ async function showActivity() {
   );
 }
 
-// ---- loss chart (training runs) ------------------------------------------------------------
-const lossPoints = []; // [globalStep, loss], in step order
-function drawLoss() {
-  const pts = lossPoints.filter((p) => p[1] != null && isFinite(p[1]));
-  if (pts.length === 0) return;
-  const [x0, x1] = [pts[0][0], pts[pts.length - 1][0]];
-  const ys = pts.map((p) => p[1]);
-  const [y0, y1] = [Math.min(...ys), Math.max(...ys)];
-  const sx = (x) => (x1 === x0 ? 300 : ((x - x0) / (x1 - x0)) * 590 + 5);
-  const sy = (y) => (y1 === y0 ? 90 : 175 - ((y - y0) / (y1 - y0)) * 170);
-  $('loss-line').setAttribute('points', pts.map(([x, y]) => `${sx(x).toFixed(1)},${sy(y).toFixed(1)}`).join(' '));
-  $('training').dataset.points = String(pts.length);
-  const last = pts[pts.length - 1];
-  $('loss-latest').textContent = `step ${last[0].toLocaleString()}: ${last[1].toPrecision(4)}`;
-  $('loss-range').textContent = `steps ${x0.toLocaleString()}–${x1.toLocaleString()}, loss ${y0.toPrecision(3)}–${y1.toPrecision(3)}`;
+// ---- charts (uPlot, served from the package: https://github.com/leeoniya/uPlot) -------------
+// A job's chart opens with the whole curve from `metricSeries` (at most 1000 points spanning the run) and,
+// for a training run's loss, grows live from `trainingEvents`. Other metrics load on open, on choosing
+// them, and once more when the job finishes.
+const SERIES = `query($jobId: ID!, $name: String!, $maxPoints: Int) { metricSeries(jobId: $jobId, name: $name, maxPoints: $maxPoints) { step value } }`;
+const chart = { plot: null, name: null, xs: [], ys: [], job: null, live: [], loading: false };
+
+/** Unit of a series by its name: seconds for `…Seconds`, none otherwise. */
+const unitOf = (name) => (/seconds$/i.test(name) ? 's' : '');
+/** What x counts for a series (metricSeries's MetricPoint.step). */
+const isStepSeries = (job, name) => job.kind === 'TRAINING' && (name === 'loss' || name === 'learningRate' || name.startsWith('validation'));
+const xLabelOf = (job, name) => (isStepSeries(job, name) ? 'training step' : name === 'latencySeconds' || job.successRate != null ? 'item (seq)' : 'report (n-th value)');
+
+function drawChart() {
+  const box = $('chart');
+  const { xs, ys, name, job } = chart;
+  $('chart-card').dataset.points = String(xs.length);
+  $('chart-card').dataset.xMin = xs.length ? String(xs[0]) : '';
+  $('chart-card').dataset.xMax = xs.length ? String(xs[xs.length - 1]) : '';
+  const unit = unitOf(name);
+  const axisLabels = [xLabelOf(job, name), unit ? `${name} (${unit})` : name];
+  $('chart-card').dataset.axes = axisLabels.join(' | ');
+  if (xs.length) {
+    const last = ys[ys.length - 1];
+    $('chart-latest').textContent = `${isStepSeries(job, name) ? 'step' : xLabelOf(job, name).split(' ')[0]} ${xs[xs.length - 1].toLocaleString()}: ${fmtValue(last)}${unit}`;
+    $('chart-range').textContent = `${xs.length.toLocaleString()} points, ${xLabelOf(job, name)} ${xs[0].toLocaleString()}–${xs[xs.length - 1].toLocaleString()}; min ${fmtValue(Math.min(...ys))}${unit}, max ${fmtValue(Math.max(...ys))}${unit}`;
+  } else {
+    $('chart-latest').textContent = 'no values yet';
+    $('chart-range').textContent = '';
+  }
+  const width = Math.max(280, box.clientWidth || 600);
+  if (!chart.plot || chart.plot.series[1].label !== name) {
+    if (chart.plot) chart.plot.destroy();
+    const axis = { stroke: '#8a94a6', grid: { stroke: '#263040', width: 1 }, ticks: { stroke: '#263040' } };
+    chart.plot = new uPlot(
+      {
+        width,
+        height: 220,
+        scales: { x: { time: false } },
+        legend: { show: false },
+        cursor: { drag: { x: true, y: false } },
+        axes: [
+          { ...axis, label: axisLabels[0], labelSize: 20 },
+          { ...axis, label: axisLabels[1], labelSize: 20, size: 60, values: (u, vals) => vals.map((v) => fmtValue(v)) },
+        ],
+        series: [{ label: 'x' }, { label: name, stroke: '#4c9aff', width: 2, points: { show: false } }],
+      },
+      [xs, ys],
+      box,
+    );
+  } else chart.plot.setData([xs, ys]);
 }
-function showLoss(runId) {
-  let cursor = null;
-  follow(
-    LOSS,
-    () => ({ runId, after: cursor }),
-    (data) => {
-      const e = data.trainingEvents;
-      if (e.cursor) cursor = e.cursor;
-      if (e.globalStep != null) {
-        if (lossPoints.length && e.globalStep <= lossPoints[lossPoints.length - 1][0]) return false; // a snapshot repeats a step
-        lossPoints.push([e.globalStep, e.loss]);
-        if (lossPoints.length > 2000) lossPoints.splice(0, lossPoints.length - 2000);
-        drawLoss();
-      }
-      return false;
-    },
-    (error) => notice(`Cannot show training events: ${error.message}`),
-  );
+const fmtValue = (v) => (v == null || !isFinite(v) ? '–' : Math.abs(v) >= 1000 ? Math.round(v).toLocaleString() : Number(v.toPrecision(4)).toString());
+
+async function loadSeries(name) {
+  chart.name = name;
+  chart.loading = true;
+  let points = [];
+  try {
+    points = (await gql(SERIES, { jobId: chart.job.id, name, maxPoints: 1000 })).metricSeries;
+  } catch (e) {
+    notice(`Cannot load ${name}: ${e.message}`);
+  }
+  if (chart.name !== name) return;
+  chart.loading = false;
+  chart.xs = points.map((p) => p.step);
+  chart.ys = points.map((p) => p.value);
+  for (const [x, y] of chart.live.splice(0)) appendPoint(x, y, false);
+  drawChart();
+}
+function appendPoint(x, y, draw = true) {
+  if (chart.loading) return chart.live.push([x, y]);
+  if (y == null || !isFinite(y) || (chart.xs.length && x <= chart.xs[chart.xs.length - 1])) return; // a snapshot repeats a step
+  chart.xs.push(x);
+  chart.ys.push(y);
+  if (draw) drawChart();
+}
+
+function showChart(job) {
+  chart.job = job;
+  const names = (job.metrics || []).map((m) => m.name);
+  if (job.kind === 'TRAINING') names.unshift('loss', 'learningRate');
+  if (!names.length) return;
+  const unique = [...new Set(names)];
+  $('chart-metric').replaceChildren(...unique.map((n) => el('option', { value: n }, n)));
+  $('chart-metric').addEventListener('change', () => loadSeries($('chart-metric').value));
+  $('chart-card').hidden = false;
+  if (job.kind === 'TRAINING') {
+    let cursor = null;
+    follow(
+      LOSS,
+      () => ({ runId: job.id, after: cursor }),
+      (data) => {
+        const e = data.trainingEvents;
+        if (e.cursor) cursor = e.cursor;
+        if (e.globalStep != null && chart.name === 'loss') appendPoint(e.globalStep, e.loss);
+        return false;
+      },
+      (error) => notice(`Cannot show training events: ${error.message}`),
+    );
+  }
+  void loadSeries(unique[0]);
+  addEventListener('resize', () => chart.plot && chart.plot.setSize({ width: Math.max(280, $('chart').clientWidth), height: 220 }));
 }
 
 // ---- job page ------------------------------------------------------------------------------
+const JOB_PAGE = `${JOB} successRate metrics { name last count mean min max }
+  steps { name status startedAt finishedAt durationSeconds completed total error }`;
+const GET = `query($id: ID!) { batchJob(id: $id) { ${JOB_PAGE} } }`;
+const HISTORY = `subscription($runId: ID!, $after: String) { runProgress(runId: $runId, after: $after, items: true, logs: true) {
+  cursor type timestamp message job { ${JOB_PAGE} }
+  items { seq itemId ok latencySeconds error metrics { name value } }
+  logs { level message source timestamp droppedBefore } } }`;
+const ITEMS = `query($jobId: ID!, $ok: Boolean, $first: Int) { itemResults(jobId: $jobId, ok: $ok, first: $first) {
+  nodes { seq itemId ok latencySeconds error metrics { name value } } } }`;
+
 function renderJob(job) {
   document.title = `${job.name} · runwatch`;
   $('job-name').textContent = job.name;
@@ -499,19 +560,128 @@ function renderJob(job) {
   $('job-message').textContent = job.message || '–';
   $('job-error').hidden = !job.errorMessage;
   $('job-error').textContent = job.errorMessage || '';
-  $('training').hidden = job.kind !== 'TRAINING';
+  renderSteps(job.steps || []);
+  renderMetrics(job);
 }
 
+/** Steps as a timeline: each bar spans its start to its finish (or now) on the job's own time axis. */
+function renderSteps(steps) {
+  $('steps-card').hidden = steps.length === 0;
+  if (!steps.length) return;
+  const now = Date.now();
+  const started = steps.filter((s) => s.startedAt);
+  const t0 = Math.min(...started.map((s) => Date.parse(s.startedAt)), now);
+  const t1 = Math.max(...started.map((s) => (s.finishedAt ? Date.parse(s.finishedAt) : now)), t0 + 1);
+  $('steps').replaceChildren(
+    ...steps.map((s) => {
+      const row = el('div', { class: 'step', 'data-step': s.name, 'data-status': s.status });
+      const track = el('div', { class: 'track' });
+      if (s.startedAt) {
+        const a = Date.parse(s.startedAt);
+        const b = s.finishedAt ? Date.parse(s.finishedAt) : now;
+        const span = el('div', { class: 'span', title: `${new Date(a).toLocaleTimeString()} – ${s.finishedAt ? new Date(b).toLocaleTimeString() : 'now'}` });
+        span.style.left = `${((a - t0) / (t1 - t0)) * 100}%`;
+        span.style.width = `${Math.max(0.5, ((b - a) / (t1 - t0)) * 100)}%`;
+        track.append(span);
+      }
+      const units = s.total != null ? ` · ${(s.completed ?? 0).toLocaleString()}/${s.total.toLocaleString()}` : s.completed != null ? ` · ${s.completed.toLocaleString()}` : '';
+      row.append(
+        el('span', { class: 'stepname', title: s.name }, s.name),
+        track,
+        el('span', { class: 'stepdur num' }, s.durationSeconds == null ? s.status.toLowerCase() : `${s.durationSeconds < 10 ? `${s.durationSeconds.toFixed(1)}s` : duration(s.durationSeconds)}${units}`),
+      );
+      if (s.error) row.append(el('span', { class: 'err small steperr', title: s.error }, s.error));
+      return row;
+    }),
+  );
+}
+
+function renderMetrics(job) {
+  const metrics = job.metrics || [];
+  $('metrics-card').hidden = metrics.length === 0 && job.successRate == null;
+  $('success-rate').textContent = job.successRate == null ? '' : `success rate ${(job.successRate * 100).toFixed(1)}%`;
+  $('metrics-body').replaceChildren(
+    ...metrics.map((m) => {
+      const u = unitOf(m.name);
+      const tr = el('tr', { 'data-metric': m.name });
+      tr.append(el('td', {}, m.name), ...[m.last, m.mean, m.min, m.max].map((v) => el('td', { class: 'num' }, `${fmtValue(v)}${u}`)), el('td', { class: 'num' }, m.count.toLocaleString()));
+      return tr;
+    }),
+  );
+}
+
+/** The latest item results, failed first (newest first within each), at most 30 shown. */
+const shownItems = { failed: [], ok: [] };
+function addItems(items, atFront) {
+  for (const it of items) {
+    const list = it.ok ? shownItems.ok : shownItems.failed;
+    if (list.some((x) => x.seq === it.seq)) continue;
+    if (atFront) list.unshift(it);
+    else list.push(it);
+  }
+  for (const list of [shownItems.failed, shownItems.ok]) list.sort((a, b) => b.seq - a.seq).splice(10);
+  const all = [...shownItems.failed, ...shownItems.ok];
+  $('items-card').hidden = all.length === 0;
+  $('items-body').replaceChildren(
+    ...all.map((it) => {
+      const tr = el('tr', { 'data-ok': String(it.ok), 'data-item': it.itemId });
+      tr.append(
+        el('td', { class: 'mono', title: it.itemId }, it.itemId),
+        el('td', {}, it.ok ? 'ok' : 'failed'),
+        el('td', { class: 'num' }, it.latencySeconds == null ? '–' : `${fmtValue(it.latencySeconds)}s`),
+        el('td', { class: 'small' }, (it.metrics || []).map((m) => `${m.name} ${fmtValue(m.value)}`).join(', ')),
+        el('td', { class: 'err small', title: it.error || '' }, it.error || ''),
+      );
+      return tr;
+    }),
+  );
+}
+
+const MAX_LOG_LINES = 300;
+function addLogs(lines) {
+  $('logs-card').hidden = false;
+  const box = $('logs');
+  const stick = box.scrollTop + box.clientHeight >= box.scrollHeight - 4;
+  for (const l of lines) {
+    if (l.droppedBefore) box.append(el('div', { class: 'logline dropped' }, `… ${l.droppedBefore} lines dropped by the rate limit`));
+    const line = el('div', { class: 'logline', 'data-level': l.level });
+    line.append(
+      el('span', { class: 'muted' }, `${new Date(l.timestamp).toLocaleTimeString([], { hourCycle: 'h23' })} `),
+      el('span', { class: 'lvl' }, `${l.level.padEnd(7)} `),
+      ...(l.source ? [el('span', { class: 'muted' }, `[${l.source}] `)] : []),
+      document.createTextNode(l.message),
+    );
+    box.append(line);
+  }
+  while (box.children.length > MAX_LOG_LINES) box.firstElementChild.remove();
+  if (stick) box.scrollTop = box.scrollHeight;
+}
+
+/** The event log, newest first; a run of PROGRESS events folds into one row that counts them. */
 function logEvent(event) {
-  const row = el('tr', { 'data-type': event.type });
+  const body = $('events-body');
+  const top = body.firstElementChild;
+  if (event.type === 'PROGRESS' && top && top.dataset.type === 'PROGRESS') {
+    const n = Number(top.dataset.count) + 1;
+    top.dataset.count = String(n);
+    top.children[0].textContent = new Date(event.timestamp).toLocaleTimeString([], { hourCycle: 'h23' });
+    top.children[1].textContent = `PROGRESS ×${n}`;
+    top.children[2].textContent = done(event.job);
+    top.children[3].textContent = event.job.status;
+    top.children[4].textContent = `${top.dataset.from} → ${done(event.job)}`;
+    return;
+  }
+  const row = el('tr', { 'data-type': event.type, 'data-count': '1', 'data-from': done(event.job) });
+  const message =
+    event.message ||
+    (event.type === 'PROGRESS' ? `${event.job.stage ? `stage ${event.job.stage}, ` : ''}${rate(event.job.rate)}` : event.type === 'SNAPSHOT' ? 'state when the page opened' : '');
   row.append(
-    el('td', { class: 'num' }, new Date(event.timestamp).toLocaleTimeString()),
+    el('td', { class: 'num' }, new Date(event.timestamp).toLocaleTimeString([], { hourCycle: 'h23' })),
     el('td', {}, event.type),
     el('td', { class: 'num' }, done(event.job)),
     el('td', {}, event.job.status),
-    el('td', { class: 'name' }, event.message || ''),
+    el('td', { class: 'name' }, message),
   );
-  const body = $('events-body');
   body.prepend(row);
   while (body.children.length > 500) body.lastElementChild.remove();
 }
@@ -530,11 +700,30 @@ async function showJob(id) {
     return;
   }
   renderJob(job);
-  if (job.kind === 'TRAINING') showLoss(id);
-  watch(id, null, (event) => {
-    renderJob(event.job);
-    logEvent(event);
-  });
+  showChart(job);
+  // The history: replay the job's stream from its epoch's start (`after` = offset 0); when history no longer
+  // holds it, the server sends a fresh SNAPSHOT first instead.
+  const from = job.lastCursor ? `${job.lastCursor.slice(0, job.lastCursor.lastIndexOf('.'))}.0` : null;
+  let cursor = from;
+  Promise.all([gql(ITEMS, { jobId: id, ok: false, first: 10 }), gql(ITEMS, { jobId: id, first: 10 })])
+    .then(([failed, latest]) => addItems([...failed.itemResults.nodes, ...latest.itemResults.nodes], false))
+    .catch(() => {});
+  follow(
+    HISTORY,
+    () => ({ runId: id, after: cursor }),
+    (data) => {
+      const event = data.runProgress;
+      cursor = event.cursor;
+      renderJob(event.job);
+      if (event.type === 'ITEM_RESULTS') addItems(event.items || [], true);
+      else if (event.type === 'LOG') addLogs(event.logs || []);
+      else logEvent(event);
+      const finished = FINAL.has(event.job.status) && event.type !== 'PROGRESS';
+      if (finished && chart.name && chart.job.kind !== 'TRAINING') void loadSeries(chart.name);
+      return finished;
+    },
+    (error) => notice(`Cannot watch ${id}: ${error.message}`),
+  );
 }
 
 // ---- start ---------------------------------------------------------------------------------
