@@ -134,7 +134,9 @@ describe('dashboard', () => {
     for (let n = 1; n <= 3; n++) shards.push(await create({ name: `shard ${n} of 3`, kind: 'EVALUATION', total: 500, parentId: parent, tags: ['nightly'] }));
     await api(REPORT, { input: { jobId: shards[0], completed: 500 } });
     await api(COMPLETE, { id: shards[0] });
-    await api(REPORT, { input: { jobId: shards[1], completed: 310, stage: 'score' } });
+    await api(REPORT, { input: { jobId: shards[1], completed: 310, stage: 'score', resources: { containers: 2, cpuCores: 8, memoryGb: 32, gpus: 1 } } });
+    await api(`mutation { setBudget(total: 20, currency: "EUR") { budgetTotal } }`, {});
+    await api(`mutation($id: ID!) { recordUsage(jobId: $id, amount: 37.5) { budgetUsed } }`, { id: shards[1] });
     const longName = 'python train.py --config configs/experiments/2026-12/llama-3.1-8b-instruct-lora-r64-alpha128.yaml --data /mnt/datasets/support-tickets/v7/train.jsonl --output-dir /mnt/checkpoints/run-4711 --seed 1234';
     const stalled = await create({ name: longName, kind: 'TRAINING', total: 2_000, heartbeatSeconds: 1 });
     const events = subscribeWs(wsClient(server.url, tok), `subscription($id: ID!) { runProgress(runId: $id) { type } }`, { id: stalled }, 'runProgress');
@@ -156,6 +158,9 @@ describe('dashboard', () => {
     await page.waitForSelector('#activity:not([hidden])', { timeout: 10_000 });
     loaded = true;
     const loadedAt = Date.now();
+    // a budget that is over says so (not "-17.50 EUR left") and is marked
+    await page.waitForFunction(() => document.querySelector('#act-budget')?.getAttribute('data-over') === 'true', undefined, { timeout: 10_000 });
+    expect(await page.textContent('#act-budget')).toBe('37.50 of 20 EUR used: over budget by 17.50 EUR');
 
     // the group: one parent row with its aggregate bar per child status, children folded until asked
     expect(await page.$$eval(`tr[data-job-id="${parent}"] .kids .seg`, (segs) => segs.map((s) => s.className))).toEqual(['seg completed', 'seg running', 'seg queued']);

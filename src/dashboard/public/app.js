@@ -130,7 +130,8 @@ const duration = (s) => {
   if (s < 3600) return `${Math.floor(s / 60)}m ${String(s % 60).padStart(2, '0')}s`;
   return `${Math.floor(s / 3600)}h ${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`;
 };
-const rate = (r) => (r == null ? '–' : `${r >= 100 ? Math.round(r) : r.toPrecision(3).replace(/\.?0+$/, '')}/s`);
+const rate = (r) =>
+  r == null ? '–' : `${r >= 10_000 ? `${Math.round(r / 1000).toLocaleString()}k` : r >= 100 ? Math.round(r) : r.toPrecision(3).replace(/\.?0+$/, '')}/s`;
 const done = (j) => `${j.completed.toLocaleString()}/${j.total == null ? '?' : j.total.toLocaleString()}${j.failed ? ` (${j.failed} failed)` : ''}`;
 const pct = (j) => (j.percent == null ? (j.status === 'COMPLETED' ? 100 : 0) : Math.min(100, j.percent));
 const el = (tag, attrs = {}, text) => {
@@ -397,7 +398,7 @@ function addHint(h) {
     stalledHints.add(h.jobId);
     scheduleRender();
   }
-  const li = el('li', { 'data-kind': h.kind }, `${new Date(h.timestamp).toLocaleTimeString()} ${h.message}`);
+  const li = el('li', { 'data-kind': h.kind }, `${new Date(h.timestamp).toLocaleTimeString([], { hourCycle: 'h23' })} ${h.message}`);
   $('act-hints').prepend(li);
   while ($('act-hints').children.length > 8) $('act-hints').lastElementChild.remove();
 }
@@ -630,7 +631,7 @@ function addItems(items, atFront) {
         el('td', {}, it.ok ? 'ok' : 'failed'),
         el('td', { class: 'num' }, it.latencySeconds == null ? '–' : `${fmtValue(it.latencySeconds)}s`),
         el('td', { class: 'small' }, (it.metrics || []).map((m) => `${m.name} ${fmtValue(m.value)}`).join(', ')),
-        el('td', { class: 'err small', title: it.error || '' }, it.error || ''),
+        el('td', { class: 'itemerr small', title: it.error || '' }, it.error || ''),
       );
       return tr;
     }),
