@@ -175,6 +175,9 @@ describe('dashboard', () => {
     // the stalled job is marked; its long name is clamped, the full name on hover
     expect(await rowAttr(page, stalled, 'data-stalled')).toBe('true');
     expect(await page.textContent(`tr[data-job-id="${stalled}"] .stalled`)).toBe('stalled');
+    // the activity panel lists the running jobs with their bars, the stalled one marked
+    await page.waitForSelector(`#act-running li[data-job-id="${stalled}"][data-stalled="true"]`, { timeout: 5_000 });
+    expect(await page.$$eval('#act-running li', (lis) => lis.map((l) => l.getAttribute('data-job-id')).sort())).toEqual([stalled, parent, shards[1]].sort());
     expect(await page.getAttribute(`tr[data-job-id="${stalled}"] .jobname`, 'title')).toBe(longName);
     const nameBox = await page.$eval(`tr[data-job-id="${stalled}"] .jobname`, (a) => ({ h: a.getBoundingClientRect().height, line: parseFloat(getComputedStyle(a).lineHeight) }));
     expect(nameBox.h).toBeLessThanOrEqual(nameBox.line * 2 + 1);

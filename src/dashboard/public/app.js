@@ -181,7 +181,9 @@ function listen() {
       const update = data.jobUpdates;
       cursor = update.cursor;
       stalledHints.delete(update.job.id);
-      jobs.set(update.job.id, update.job);
+      // a job leaving a status filter comes once more (with previousStatus): it leaves the list
+      if (filter.status && !filter.status.includes(update.job.status)) jobs.delete(update.job.id);
+      else jobs.set(update.job.id, update.job);
       scheduleRender();
       return false;
     },
@@ -233,7 +235,25 @@ function renderList() {
   $('page-info').textContent = `${listPage * PAGE_SIZE + 1}–${listPage * PAGE_SIZE + shown.length} of ${top.length}`;
   $('page-prev').disabled = listPage === 0;
   $('page-next').disabled = listPage >= pages - 1;
+  renderRunning(all);
   $('list-count').textContent = top.length ? `${top.length}${top.length >= 100 ? '+' : ''} shown, live` : '';
+}
+
+/** The activity panel's running jobs (of those the list holds), with live bars: most recently updated first. */
+function renderRunning(all) {
+  const running = all.filter((j) => j.status === 'RUNNING').sort((a, b) => (a.updatedAt < b.updatedAt ? 1 : -1)).slice(0, 8);
+  $('act-running').replaceChildren(
+    ...running.map((j) => {
+      const li = el('li', { 'data-job-id': j.id, 'data-stalled': String(isStalled(j)) });
+      const bar = el('div', { class: 'bar' });
+      const fill = el('div', { class: 'fill' });
+      fill.style.width = `${pct(j)}%`;
+      bar.append(fill);
+      li.append(el('a', { href: `/jobs/${encodeURIComponent(j.id)}`, title: j.name }, j.name), el('span', { class: 'num small muted' }, `${Math.floor(pct(j))}%`), bar);
+      return li;
+    }),
+  );
+  $('act-running-title').hidden = running.length === 0;
 }
 
 const CHILD_STATES = ['completed', 'failed', 'cancelled', 'running', 'paused', 'queued'];
@@ -565,8 +585,14 @@ function renderJob(job) {
   renderMetrics(job);
 }
 
+let lastSteps = [];
+setInterval(() => {
+  if (lastSteps.some((s) => s.status === 'RUNNING') && !$('steps-card').hidden) renderSteps(lastSteps);
+}, 1000);
+
 /** Steps as a timeline: each bar spans its start to its finish (or now) on the job's own time axis. */
 function renderSteps(steps) {
+  lastSteps = steps;
   $('steps-card').hidden = steps.length === 0;
   if (!steps.length) return;
   const now = Date.now();
