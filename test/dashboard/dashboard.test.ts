@@ -216,6 +216,27 @@ describe('dashboard', () => {
     await page.close();
   });
 
+  it('pages through more jobs than the live snapshot holds', async () => {
+    const ids: string[] = [];
+    for (let n = 1; n <= 108; n++) ids.push((await api(CREATE, { input: { name: `nightly shard ${n}`, total: 10 } })).createBatchJob.id);
+    const page = await context.newPage();
+    await page.goto(`${origin()}/#token=${tok}`);
+    await page.waitForSelector(`tr[data-job-id="${ids[107]}"]`, { timeout: 10_000 }); // newest first
+    await page.waitForFunction(() => document.querySelector('#page-info')?.textContent === '1–25 of 100', undefined, { timeout: 10_000 });
+    expect(await page.$$eval('#jobs-body tr', (trs) => trs.length)).toBe(25);
+    for (let p = 2; p <= 4; p++) await page.click('#page-next');
+    expect(await page.textContent('#page-info')).toBe('76–100 of 100');
+    expect(await page.isDisabled('#page-next')).toBe(false); // the snapshot was full: there may be older ones
+    await page.click('#page-next'); // fetches the jobs older than the snapshot
+    await page.waitForSelector(`tr[data-job-id="${ids[0]}"]`, { timeout: 10_000 });
+    expect(await page.textContent('#page-info')).toBe('101–108 of 108');
+    expect(await page.isDisabled('#page-next')).toBe(true);
+    // an older job fetched that way is live too
+    await api(REPORT, { input: { jobId: ids[0], completed: 5 } });
+    await waitForRow(page, ids[0]!, 'data-percent', '50');
+    await page.close();
+  });
+
   it('opens a finished 2,000-step training run with its whole loss curve and history, and draws a live run as it goes', async () => {
     const publish = `mutation($runId: ID!, $events: [TrainingEventInput!]!) { publishTrainingEvents(runId: $runId, events: $events) }`;
     const loss = (step: number) => 2.4 * Math.exp(-step / 500) + 0.35 + 0.04 * Math.sin(step / 7);

@@ -167,10 +167,42 @@ function filterFromForm() {
   return filter;
 }
 
+// Older than the stream's snapshot (its newest 100): fetched with batchJobs when asked for ("older →" on
+// the last page), then kept live by the same jobUpdates stream, which sends every matching job's changes.
+const SNAPSHOT_SIZE = 100;
+const OLDER = `query($first: Int, $after: String, $status: [JobStatus!], $kind: [JobKind!], $tags: [String!]) {
+  batchJobs(first: $first, after: $after, status: $status, kind: $kind, tags: $tags) { nodes { ${JOB} } pageInfo { endCursor hasNextPage } } }`;
+const older = { cursor: null, more: true, loading: false };
+
+async function loadOlder() {
+  if (older.loading || !older.more) return;
+  older.loading = true;
+  const filter = filterFromForm();
+  try {
+    if (!older.cursor) {
+      // the position just past the snapshot's jobs
+      const skip = (await gql(OLDER, { ...filter, first: SNAPSHOT_SIZE })).batchJobs.pageInfo;
+      older.cursor = skip.endCursor;
+      older.more = skip.hasNextPage;
+    }
+    if (older.more) {
+      const page = (await gql(OLDER, { ...filter, first: PAGE_SIZE * 2, after: older.cursor })).batchJobs;
+      for (const job of page.nodes) if (!jobs.has(job.id)) jobs.set(job.id, job);
+      older.cursor = page.pageInfo.endCursor;
+      older.more = page.pageInfo.hasNextPage;
+    }
+  } catch (e) {
+    notice(`Cannot load older jobs: ${e.message}`);
+  } finally {
+    older.loading = false;
+  }
+}
+
 function listen() {
   if (stopList) stopList();
   jobs.clear();
   listPage = 0;
+  Object.assign(older, { cursor: null, more: true, loading: false });
   scheduleRender();
   let cursor = null;
   const filter = filterFromForm();
@@ -231,12 +263,13 @@ function renderList() {
   for (const id of rows.keys()) if (!jobs.has(id)) rows.delete(id);
   $('empty').hidden = top.length > 0;
   $('empty').dataset.filtered = String(Object.keys(filterFromForm()).length > 0);
-  $('pager').hidden = pages <= 1;
+  $('pager').hidden = pages <= 1 && !(older.more && all.length >= SNAPSHOT_SIZE);
   $('page-info').textContent = `${listPage * PAGE_SIZE + 1}–${listPage * PAGE_SIZE + shown.length} of ${top.length}`;
   $('page-prev').disabled = listPage === 0;
-  $('page-next').disabled = listPage >= pages - 1;
+  const mayHaveOlder = older.more && (older.cursor !== null || all.length >= SNAPSHOT_SIZE);
+  $('page-next').disabled = listPage >= pages - 1 && !mayHaveOlder;
   renderRunning(all);
-  $('list-count').textContent = top.length ? `${top.length}${top.length >= 100 ? '+' : ''} shown, live` : '';
+  $('list-count').textContent = top.length ? `${top.length}${older.more && all.length >= SNAPSHOT_SIZE ? '+' : ''} shown, live` : '';
 }
 
 /** The activity panel's running jobs (of those the list holds), with live bars: most recently updated first. */
@@ -384,7 +417,9 @@ function startList() {
     listPage = Math.max(0, listPage - 1);
     renderList();
   });
-  $('page-next').addEventListener('click', () => {
+  $('page-next').addEventListener('click', async () => {
+    const pages = Math.ceil([...jobs.values()].filter((j) => !(j.parentId && jobs.has(j.parentId))).length / PAGE_SIZE);
+    if (listPage >= pages - 1) await loadOlder();
     listPage++;
     renderList();
   });
