@@ -187,6 +187,12 @@ describe('dashboard', () => {
     expect(await page.textContent(`tr[data-job-id="${older}"] .dur`)).toMatch(/^\d+s$/);
     await page.screenshot({ path: join(ARTIFACTS, 'dashboard-list.png') });
 
+    // a job that stalls while the page is open gets marked too (the JOB_STALLED hint, or its heartbeat passing)
+    const quiet = await create({ name: 'embed wiki dump', total: 100, heartbeatSeconds: 1 });
+    await api(REPORT, { input: { jobId: quiet, completed: 10 } });
+    await waitForRow(page, quiet, 'data-status', 'RUNNING');
+    await page.waitForFunction((id) => document.querySelector(`tr[data-job-id="${id}"]`)?.getAttribute('data-stalled') === 'true', quiet, { timeout: 15_000 });
+
     // a new job appears live, with no reload and no polling
     const fresh = await create({ name: 'rerank candidates', total: 300, tags: ['adhoc'] });
     await page.waitForSelector(`tr[data-job-id="${fresh}"]`, { timeout: 10_000 });
