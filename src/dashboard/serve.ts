@@ -5,6 +5,8 @@
  * - `/` and `/jobs/<id>`: the single page (public/index.html);
  * - `/dashboard/<file>`: its scripts and styles (public/);
  * - `/dashboard/vendor/graphql-ws.js`: graphql-ws's browser build from node_modules;
+ * - `/dashboard/vendor/uplot.js`, `/dashboard/vendor/uplot.css`: uPlot's browser build and styles from
+ *   node_modules (https://github.com/leeoniya/uPlot: small, fast time-series charts; the job page's charts);
  * - `/dashboard/config.json`: `{ devToken }` — the dev token in dev mode, null otherwise
  *   (GraphiQL's page carries the same token in dev mode).
  */
@@ -32,6 +34,9 @@ export function createDashboard(opts: DashboardOptions = {}): DashboardHandler {
   for (const name of ASSETS) files.set(`/dashboard/${name}`, { body: readFileSync(join(PUBLIC, name)), type: TYPES[name.split('.').pop()!]! });
   const graphqlWsDir = dirname(fileURLToPath(import.meta.resolve('graphql-ws')));
   files.set('/dashboard/vendor/graphql-ws.js', { body: readFileSync(join(graphqlWsDir, '..', 'umd', 'graphql-ws.min.js')), type: TYPES.js! });
+  const uplotDir = dirname(fileURLToPath(import.meta.resolve('uplot')));
+  files.set('/dashboard/vendor/uplot.js', { body: readFileSync(join(uplotDir, 'uPlot.iife.min.js')), type: TYPES.js! });
+  files.set('/dashboard/vendor/uplot.css', { body: readFileSync(join(uplotDir, 'uPlot.min.css')), type: TYPES.css! });
   files.set('/dashboard/config.json', { body: Buffer.from(JSON.stringify({ devToken: opts.devToken ?? null })), type: 'application/json' });
   const page = files.get('/dashboard/index.html')!;
 

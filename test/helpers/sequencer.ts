@@ -33,7 +33,7 @@ export const ESTIMATED_SECONDS: Readonly<Record<string, number>> = {
   'test/integration/webhooks.test.ts': 9,
   'test/integration/limits.test.ts': 9,
   'test/client/codegen.test.ts': 8,
-  'test/dashboard/dashboard.test.ts': 7,
+  'test/dashboard/dashboard.test.ts': 30,
   'test/integration/training.test.ts': 7,
   'test/integration/retention.test.ts': 7,
   'test/integration/ws-protocol.test.ts': 7,
