@@ -1,9 +1,12 @@
 /**
  * `ProgressReporter`: progress reporting for workers that can never hurt the
- * work. Calls are cheap and synchronous (`advance`, `setStage`, ...): they
- * update local state, and at most one request is in flight while the next
- * report coalesces everything that happened meanwhile, sent no more often
- * than every `minIntervalMs` (default 250 ms: at most 4 requests per second).
+ * work. Calls are cheap and synchronous (`advance`, `setStage`, `reportItems`,
+ * `metric`, `log`, ...): they update local state, and at most one flush is in
+ * flight while the next one coalesces everything that happened meanwhile, sent
+ * no more often than every `minIntervalMs` (default 250 ms: at most 4 flushes
+ * per second; a flush is, in this order, the step reports, the item results in
+ * batches of 500, one progress report with the newest gauges, and the log
+ * lines in batches of 1000 — only the ones with something to send).
  * Transient failures (network, 5xx, SERVICE_UNAVAILABLE, RATE_LIMITED) are
  * retried with backoff; `start` sends an idempotency key, so a retried create
  * never makes a second job. Counts are sent as absolute `completed`, so a
@@ -11,10 +14,23 @@
  * to `onError`.
  */
 import { randomUUID } from 'node:crypto';
-import type { RunwatchClient } from './client.js';
+import type { JobCommand, RunwatchClient } from './client.js';
 import { RunwatchError } from './errors.js';
-import { CompleteJobDocument, FailJobDocument, ReportProgressDocument, type JobKind, type ReportProgressInput } from './generated/graphql.js';
-import { backoffMs } from './watch.js';
+import {
+  AppendLogsDocument,
+  CompleteJobDocument,
+  FailJobDocument,
+  ReportItemsDocument,
+  ReportProgressDocument,
+  ReportStepDocument,
+  type ItemResultInput,
+  type JobKind,
+  type LogLineInput,
+  type MetricInput,
+  type ReportProgressInput,
+  type StepStatus,
+} from './generated/graphql.js';
+import { backoffMs, type StreamOptions } from './watch.js';
 
 /** Options of {@link ProgressReporter}. */
 export interface ProgressReporterOptions {
@@ -35,9 +51,74 @@ export interface StartOptions {
   metadata?: unknown | undefined;
   /** Default: a random UUID, reused for every retry of this create. */
   idempotencyKey?: string | undefined;
+  /** Makes the job a child of this one (a job group: the parent shows the aggregate). */
+  parentId?: string | undefined;
+  /** Tags to filter lists by (`runwatch jobs --tag`, `jobUpdates({ tags })`): at most 20, 1..64 characters each. */
+  tags?: string[] | undefined;
+  /** Seconds the RUNNING job may stay silent before it counts as stalled (0: never; default the server's, 300). */
+  heartbeatSeconds?: number | undefined;
 }
 
-type Pending = { completed: number; failedDelta: number; total?: number; stage?: string; message?: string };
+/** One item's result for {@link ProgressReporter.reportItems}. */
+export interface ItemResult {
+  /** The worker's id of the item, 1..200 characters. */
+  itemId: string;
+  /** Default true (counted in `completed`); false counts in `failed`. */
+  ok?: boolean | undefined;
+  /** Seconds it took (finite, ≥ 0); summarized as the metric `latencySeconds`. */
+  latencySeconds?: number | undefined;
+  /** Its metrics, name → finite value (at most 50), summarized per name in `BatchJob.metrics`. */
+  metrics?: Record<string, number> | undefined;
+  /** Why it failed, at most 2000 characters. */
+  error?: string | undefined;
+  /** What it produced: JSON, at most 4096 characters serialized. */
+  data?: unknown;
+}
+
+/** A log level: the server's names, any case (`warn` and `fatal` too). */
+export type LogLevelName = 'DEBUG' | 'INFO' | 'WARNING' | 'ERROR' | 'CRITICAL' | 'debug' | 'info' | 'warning' | 'warn' | 'error' | 'critical' | 'fatal';
+
+/**
+ * Answers a command (see {@link ProgressReporter.onCommand}): returning (or resolving to) `false` rejects it,
+ * a string rejects it with that message; anything else acknowledges it. Throwing rejects it with the error's message.
+ */
+export type CommandHandler = (command: JobCommand) => unknown;
+
+/** A running {@link ProgressReporter.onCommand} listener. */
+export interface CommandListener {
+  /** Commands answered so far. */
+  readonly handled: number;
+  /** Stops listening, after the command being handled (if any) is answered. */
+  stop(): Promise<void>;
+}
+
+type Pending = { completed: number; failedDelta: number; total?: number; stage?: string; message?: string; metrics?: Map<string, number> };
+
+type StepReport = { name: string; status: StepStatus; completed?: number | undefined; total?: number | undefined; error?: string | undefined };
+
+/** Bounds the server enforces per request (schema.graphql: reportItems, appendLogs). */
+const ITEMS_PER_REQUEST = 500;
+const LOG_LINES_PER_REQUEST = 1000;
+/** Most item results and log lines kept while the server is away; older ones are dropped (and counted). */
+const QUEUE_LIMIT = 10_000;
+const DATA_JSON_MAX = 4096;
+
+const LEVELS: Record<string, LogLineInput['level']> = { debug: 'DEBUG', info: 'INFO', warning: 'WARNING', warn: 'WARNING', error: 'ERROR', critical: 'CRITICAL', fatal: 'CRITICAL' };
+const LEVEL_IN_LINE = /\b(DEBUG|INFO|WARN(?:ING)?|ERROR|CRITICAL|FATAL)\b/i;
+
+/**
+ * The level of a program's output line, as `python -m runwatch run` guesses it: the first level word in its first
+ * 40 characters (`WARNING:root:…`, `2026-12-07 10:00:00 ERROR …`), ERROR for a Python traceback's first line, else INFO.
+ */
+export function guessLevel(line: string): LogLineInput['level'] {
+  const match = LEVEL_IN_LINE.exec(line.slice(0, 40));
+  if (match) return LEVELS[match[1]!.toLowerCase()]!;
+  return line.startsWith('Traceback (most recent call last)') ? 'ERROR' : 'INFO';
+}
+
+const finite = (value: unknown): value is number => typeof value === 'number' && Number.isFinite(value);
+const metricList = (metrics: Record<string, number>): MetricInput[] => Object.entries(metrics).map(([name, value]) => ({ name, value }));
+const bad = (message: string) => new RunwatchError('BAD_USER_INPUT', message);
 
 const defaultOnError = (error: RunwatchError) => process.stderr.write(`runwatch: progress report failed (${error.code}): ${error.message}\n`);
 
@@ -56,6 +137,11 @@ export class ProgressReporter {
   private inFlight: Promise<void> | null = null;
   private lastSentAt = 0;
   private starting: Promise<string | null> | null = null;
+  private items: ItemResultInput[] = [];
+  private lines: LogLineInput[] = [];
+  private steps: StepReport[] = [];
+  private dropped = 0;
+  private readonly listeners = new Set<CommandListener>();
   private readonly minIntervalMs: number;
   private readonly onError: (error: RunwatchError) => void;
 
@@ -75,10 +161,19 @@ export class ProgressReporter {
   start(job: StartOptions): Promise<string | null> {
     const key = job.idempotencyKey ?? randomUUID();
     this.starting ??= this.send(() =>
-      this.client.createJob({ name: job.name, kind: job.kind, total: job.total, metadata: job.metadata, idempotencyKey: key }),
+      this.client.createJob({
+        name: job.name,
+        kind: job.kind,
+        total: job.total,
+        metadata: job.metadata,
+        idempotencyKey: key,
+        parentId: job.parentId,
+        tags: job.tags,
+        heartbeatSeconds: job.heartbeatSeconds,
+      }),
     ).then((created) => {
       this.jobId = created?.id ?? null;
-      if (this.jobId && this.pending) this.schedule();
+      if (this.jobId && this.hasPending()) this.schedule();
       return this.jobId;
     });
     return this.starting;
@@ -120,12 +215,151 @@ export class ProgressReporter {
     this.queue({ message });
   }
 
+  /**
+   * Reports item results (coalesced like {@link advance}: sent in batches of up to 500 with the next flush). The ok
+   * ones count as completed, the others as failed — do not also `advance` for them; their metrics and latencies are
+   * summarized per name on the server (`metrics`, `successRate`) and they stream as ITEM_RESULTS events.
+   * Synchronous, never throws: a batch with a bad item (no id, a non-finite number, a negative latency, data over
+   * 4 KiB) is dropped whole, with a BAD_USER_INPUT to `onError`.
+   */
+  reportItems(items: ItemResult[]): void {
+    if (this.finished) return;
+    const batch: ItemResultInput[] = [];
+    for (const item of items) {
+      const problem = itemProblem(item);
+      if (problem) return this.report(bad(`reportItems: ${problem}; the batch of ${items.length} was not sent`));
+      const input: ItemResultInput = { itemId: item.itemId, ok: item.ok ?? true };
+      if (item.latencySeconds !== undefined) input.latencySeconds = item.latencySeconds;
+      if (item.metrics) input.metrics = metricList(item.metrics);
+      if (item.error !== undefined) input.error = item.error.slice(0, 2000);
+      if (item.data !== undefined) input.data = item.data;
+      batch.push(input);
+    }
+    for (const input of batch) if (input.ok) this.completed++;
+    this.items.push(...batch);
+    if (this.items.length > QUEUE_LIMIT) this.dropped += this.items.splice(0, this.items.length - QUEUE_LIMIT).length;
+    this.schedule();
+  }
+
+  /**
+   * Sets a gauge (tokens per second, cost so far): summarized on the server under `name` (last, count, mean, min,
+   * max) and kept in its history (`metricSeries`). Sent with the next progress report; the newest value per name
+   * wins. Synchronous, never throws: an empty or long (over 100) name or a non-finite value goes to `onError`.
+   */
+  metric(name: string, value: number): void {
+    if (!name.trim() || name.length > 100) return this.report(bad(`metric: a name must have 1..100 characters, got ${JSON.stringify(name)}`));
+    if (!finite(value)) return this.report(bad(`metric ${JSON.stringify(name)} must be a finite number, got ${String(value)}`));
+    this.queue({ metric: [name, value] });
+  }
+
+  /**
+   * Runs `fn` as a step of the job: RUNNING when it starts, COMPLETED when it resolves, FAILED with the error's
+   * message when it throws (the error is rethrown). `fn` gets `update(completed, total?)` to report the step's own
+   * count. Steps may run in parallel. The reports go out at once (behind a request in flight), in order, so the
+   * server's durations are the step's. Resolves or rejects with `fn`'s outcome; reporting failures go to `onError`.
+   */
+  async step<T>(name: string, fn: (step: { update(completed: number, total?: number): void }) => T | Promise<T>, opts: { total?: number } = {}): Promise<T> {
+    this.stepReport({ name, status: 'RUNNING', total: opts.total });
+    try {
+      const result = await fn({ update: (completed, total) => this.stepReport({ name, status: 'RUNNING', completed, total }) });
+      this.stepReport({ name, status: 'COMPLETED' });
+      return result;
+    } catch (error) {
+      this.stepReport({ name, status: 'FAILED', error: (error instanceof Error ? error.message : String(error)).slice(0, 2000) || 'failed' });
+      throw error;
+    }
+  }
+
+  /**
+   * Sends a log line to the job's stream (`watchJob(id, { logs: true })`): `level` a name (default INFO), `source`
+   * where it came from (a logger name, `stderr`). Batched with the next flush (up to 1000 lines per request); the
+   * server rate-limits lines per job (a burst of 200, then 50 a second) and counts what it drops in the next
+   * line's `droppedBefore`. Synchronous, never throws (an unknown level is sent as INFO).
+   */
+  log(message: string, level: LogLevelName = 'INFO', source?: string): void {
+    if (this.finished || !message) return;
+    const line: LogLineInput = { level: LEVELS[level.toLowerCase()] ?? 'INFO', message: message.slice(0, 8000), timestamp: new Date().toISOString() };
+    if (source) line.source = source.slice(0, 200);
+    this.lines.push(line);
+    if (this.lines.length > QUEUE_LIMIT) this.dropped += this.lines.splice(0, this.lines.length - QUEUE_LIMIT).length;
+    this.schedule();
+  }
+
+  /**
+   * The commands sent to this job ({@link RunwatchClient.sendJobCommand}) as an async iterator: PENDING ones first,
+   * then new ones live, each once, reconnecting like `watchJob`. Answer each with {@link acknowledgeCommand}.
+   * Never ends by itself: break the loop or abort `opts.signal`.
+   * @throws RunwatchError BAD_USER_INPUT before `start`/`attach`; NOT_FOUND, FORBIDDEN, UNAUTHENTICATED, UNAVAILABLE.
+   */
+  async *commands(opts: Omit<StreamOptions, 'after'> = {}): AsyncGenerator<JobCommand, void, undefined> {
+    const jobId = await this.starting;
+    if (!jobId) throw bad('no job to receive commands for: start() or attach() first (or the job could not be created)');
+    yield* this.client.jobCommands(jobId, opts);
+  }
+
+  /**
+   * Answers a command: accepted → ACKNOWLEDGED, else REJECTED with `message`. An accepted CANCEL cancels the job
+   * (answer once the work has stopped; this reporter then stops reporting); PAUSE and RESUME pause or resume it.
+   * @throws RunwatchError CONFLICT (already answered, or expired), NOT_FOUND
+   */
+  async acknowledgeCommand(command: JobCommand | string, accepted = true, message?: string): Promise<JobCommand> {
+    const answered = await this.client.acknowledgeJobCommand(typeof command === 'string' ? command : command.id, accepted, message);
+    if (answered.command === 'CANCEL' && answered.state === 'ACKNOWLEDGED') this.finished = true;
+    return answered;
+  }
+
+  /**
+   * Calls `handler(command)` for each command sent to this job, one at a time, and answers it with the handler's
+   * verdict ({@link CommandHandler}: `false` or a string rejects, a throw rejects with its message, anything else
+   * acknowledges). For a CANCEL, resolve once the work has stopped: the acknowledgement cancels the job. Keeps
+   * listening across reconnects until `stop()` or until this reporter finishes the job; failures go to `onError`.
+   */
+  onCommand(handler: CommandHandler): CommandListener {
+    const controller = new AbortController();
+    let current: Promise<void> = Promise.resolve();
+    const listener = {
+      handled: 0,
+      stop: async () => {
+        await current;
+        controller.abort();
+        this.listeners.delete(listener);
+        await loop;
+      },
+    };
+    this.listeners.add(listener);
+    const answer = async (command: JobCommand) => {
+      let accepted = true;
+      let message: string | undefined;
+      try {
+        const verdict = await handler(command);
+        if (verdict === false) accepted = false;
+        else if (typeof verdict === 'string') (accepted = false), (message = verdict.slice(0, 2000));
+      } catch (error) {
+        accepted = false;
+        message = (error instanceof Error ? error.message : String(error)).slice(0, 2000) || 'rejected';
+      }
+      if (controller.signal.aborted) return;
+      if (await this.send(() => this.acknowledgeCommand(command, accepted, message), true)) listener.handled++;
+    };
+    const loop = (async () => {
+      try {
+        for await (const command of this.commands({ signal: controller.signal, retry: { maxAttempts: Infinity, maxDelayMs: 5000 } })) {
+          current = answer(command);
+          await current;
+        }
+      } catch (error) {
+        if (!controller.signal.aborted) this.report(error instanceof RunwatchError ? error : new RunwatchError('INTERNAL_SERVER_ERROR', String(error)));
+      }
+    })();
+    return listener;
+  }
+
   /** Sends what is pending now (still serialized behind a request in flight). Resolves when sent or given up. */
   async flush(): Promise<void> {
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
     await this.starting;
-    while (this.inFlight || (this.pending && this.jobId && !this.finished)) {
+    while (this.inFlight || (this.hasPending() && this.jobId && !this.finished)) {
       if (this.inFlight) await this.inFlight;
       else this.sendPending();
     }
@@ -144,12 +378,26 @@ export class ProgressReporter {
 
   private async finish(call: (id: string) => Promise<unknown>): Promise<void> {
     await this.flush();
+    await Promise.all([...this.listeners].map((l) => l.stop()));
     if (!this.jobId || this.finished) return;
     this.finished = true;
     await this.send(() => call(this.jobId!));
   }
 
-  private queue(change: Partial<Pending>): void {
+  private hasPending(): boolean {
+    return Boolean(this.pending || this.items.length || this.lines.length || this.steps.length);
+  }
+
+  private stepReport(report: StepReport): void {
+    if (this.finished) return;
+    this.steps.push(report);
+    // A step's start and end go out at once (not after minIntervalMs), so the server times the step itself.
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    this.schedule(true);
+  }
+
+  private queue(change: Partial<Omit<Pending, 'metrics'>> & { metric?: [string, number] }): void {
     if (this.finished) return;
     const p = (this.pending ??= { completed: this.completed, failedDelta: 0 });
     p.completed = this.completed;
@@ -157,12 +405,21 @@ export class ProgressReporter {
     if (change.total !== undefined) p.total = change.total;
     if (change.stage !== undefined) p.stage = change.stage;
     if (change.message !== undefined) p.message = change.message;
+    if (change.metric) (p.metrics ??= new Map()).set(...change.metric);
     this.schedule();
   }
 
-  private schedule(): void {
+  private report(error: RunwatchError): void {
+    try {
+      this.onError(error);
+    } catch {
+      // the callback must not hurt the worker either
+    }
+  }
+
+  private schedule(now = false): void {
     if (this.timer || this.inFlight || !this.jobId) return;
-    const wait = Math.max(0, this.lastSentAt + this.minIntervalMs - Date.now());
+    const wait = now ? 0 : Math.max(0, this.lastSentAt + this.minIntervalMs - Date.now());
     this.timer = setTimeout(() => {
       this.timer = null;
       this.sendPending();
@@ -170,27 +427,49 @@ export class ProgressReporter {
   }
 
   private sendPending(): void {
+    if (!this.hasPending() || !this.jobId || this.inFlight || this.finished) return;
+    const jobId = this.jobId;
+    const steps = this.steps.splice(0);
+    const items = this.items.splice(0);
+    const lines = this.lines.splice(0);
     const p = this.pending;
-    if (!p || !this.jobId || this.inFlight || this.finished) return;
     this.pending = null;
-    const input: ReportProgressInput = { jobId: this.jobId };
-    if (p.completed > this.sentCompleted || (p.failedDelta === 0 && p.total === undefined && p.stage === undefined && p.message === undefined)) {
-      input.completed = p.completed;
-    }
-    if (p.failedDelta > 0) input.failedDelta = p.failedDelta;
-    if (p.total !== undefined) input.total = p.total;
-    if (p.stage !== undefined) input.stage = p.stage;
-    if (p.message !== undefined) input.message = p.message;
     this.lastSentAt = Date.now();
-    this.inFlight = this.send(() => this.client.request(ReportProgressDocument, { input })).then((result) => {
+    this.inFlight = (async () => {
+      // Steps first (a step that ended before this flush keeps its order), then items (they move `completed`, so the
+      // absolute count of the progress report after them is never below the server's), then progress, then logs.
+      for (const step of steps) await this.send(() => this.client.request(ReportStepDocument, { jobId, ...step }));
+      for (let i = 0; i < items.length; i += ITEMS_PER_REQUEST) {
+        const result = await this.send(() => this.client.request(ReportItemsDocument, { jobId, items: items.slice(i, i + ITEMS_PER_REQUEST) }));
+        if (result) this.sentCompleted = Math.max(this.sentCompleted, result.reportItems.completed);
+      }
+      if (p) {
+        const input: ReportProgressInput = { jobId };
+        const metrics = p.metrics ? [...p.metrics].map(([name, value]) => ({ name, value })) : [];
+        const other = p.failedDelta > 0 || p.total !== undefined || p.stage !== undefined || p.message !== undefined || metrics.length > 0;
+        if (p.completed > this.sentCompleted || !other) input.completed = Math.max(p.completed, this.sentCompleted);
+        if (p.failedDelta > 0) input.failedDelta = p.failedDelta;
+        if (p.total !== undefined) input.total = p.total;
+        if (p.stage !== undefined) input.stage = p.stage;
+        if (p.message !== undefined) input.message = p.message;
+        if (metrics.length) input.metrics = metrics.slice(-50);
+        const result = await this.send(() => this.client.request(ReportProgressDocument, { input }));
+        if (result) this.sentCompleted = Math.max(this.sentCompleted, result.reportProgress.completed);
+      }
+      for (let i = 0; i < lines.length; i += LOG_LINES_PER_REQUEST) {
+        await this.send(() => this.client.request(AppendLogsDocument, { jobId, lines: lines.slice(i, i + LOG_LINES_PER_REQUEST) }));
+      }
+    })().then(() => {
       this.inFlight = null;
-      if (result) this.sentCompleted = Math.max(this.sentCompleted, result.reportProgress.completed);
-      if (this.pending) this.schedule();
+      if (this.hasPending()) this.schedule(this.steps.length > 0);
     });
   }
 
-  /** One call with retries on transient failures; resolves with the result, or null after reporting the error. */
-  private async send<T>(call: () => Promise<T>): Promise<T | null> {
+  /**
+   * One call with retries on transient failures; resolves with the result, or null after reporting the error.
+   * `always`: also after the job finished (answers to commands).
+   */
+  private async send<T>(call: () => Promise<T>, always = false): Promise<T | null> {
     const maxAttempts = this.opts.maxAttempts ?? 5;
     for (let attempt = 1; ; attempt++) {
       this.requests++;
@@ -202,14 +481,22 @@ export class ProgressReporter {
           await new Promise((r) => setTimeout(r, backoffMs(attempt, { initialDelayMs: 200, maxDelayMs: 5000 })));
           continue;
         }
-        if (error.code === 'CONFLICT' && this.jobId) this.finished = true; // finished or cancelled elsewhere: stop reporting
-        try {
-          this.onError(error);
-        } catch {
-          // the callback must not hurt the worker either
-        }
+        if (error.code === 'CONFLICT' && this.jobId && !always) this.finished = true; // finished or cancelled elsewhere: stop reporting
+        this.report(error);
         return null;
       }
     }
   }
+}
+
+/** Why an item cannot be sent, or null when it is fine (the server's bounds, checked before queueing). */
+function itemProblem(item: ItemResult): string | null {
+  if (typeof item.itemId !== 'string' || !item.itemId || item.itemId.length > 200) return `an itemId must have 1..200 characters, got ${JSON.stringify(item.itemId)}`;
+  if (item.latencySeconds !== undefined && !(finite(item.latencySeconds) && item.latencySeconds >= 0)) return `item ${item.itemId}: latencySeconds must be a finite number ≥ 0`;
+  for (const [name, value] of Object.entries(item.metrics ?? {})) {
+    if (!name.trim() || name.length > 100) return `item ${item.itemId}: a metric name must have 1..100 characters`;
+    if (!finite(value)) return `item ${item.itemId}: metric ${JSON.stringify(name)} must be a finite number, got ${String(value)}`;
+  }
+  if (item.data !== undefined && (JSON.stringify(item.data)?.length ?? 0) > DATA_JSON_MAX) return `item ${item.itemId}: data is over ${DATA_JSON_MAX} characters of JSON`;
+  return null;
 }
