@@ -157,6 +157,52 @@ describe('runwatch run', () => {
   });
 });
 
+describe('runwatch run: commands and logs', () => {
+  // Waits for a line on stdin, then writes stderr lines (one progress line among them), then runs until stopped.
+  const WORKER = `
+    console.log('ready');
+    process.stdin.once('data', () => {
+      console.error('WARNING: disk almost full');
+      console.error('2/10 done');
+      console.error('plain note from the worker');
+      console.log('working');
+    });
+    setInterval(() => {}, 1000);`;
+  const LOGS = `subscription($runId: ID!) { runProgress(runId: $runId, logs: true) {
+    type job { status completed } logs { level message source } } }`;
+  const SEND = `mutation($jobId: ID!) { sendJobCommand(jobId: $jobId, command: CANCEL, args: { reason: "test" }) { id state } }`;
+  const COMMANDS = `query($jobId: ID!) { jobCommands(jobId: $jobId) { id command state message } }`;
+
+  it('sends the child’s stderr lines as LOG events, and a CANCEL stops the child (SIGTERM), is acknowledged and cancels the job', async () => {
+    const server = await startTestServer();
+    const tok = await token({ inst: freshInstitute() });
+    const run = cli(['run', '--name', 'cancel me', '--', process.execPath, '-e', WORKER], { RUNWATCH_URL: server.url, RUNWATCH_TOKEN: tok });
+    await run.waitForStdout(/ready/, 'the child’s first line');
+    const id = await newestJobId(server, tok, 'the job of runwatch run');
+    const stream = subscribeWs(wsClient(server.url, tok), LOGS, { runId: id }, 'runProgress');
+    await stream.waitForCount(1);
+    run.child.stdin!.write('go\n');
+    await run.waitForStdout(/working/, 'the child to write its stderr lines');
+    const lines = () => stream.items.filter((e) => e.type === 'LOG').flatMap((e) => e.logs);
+    await stream.waitFor(() => lines().length >= 2, 'both stderr lines as LOG events');
+    expect(lines()).toEqual([
+      { level: 'WARNING', message: 'WARNING: disk almost full', source: 'stderr' },
+      { level: 'INFO', message: 'plain note from the worker', source: 'stderr' },
+    ]);
+    await stream.waitFor((items) => items.some((e) => e.job.completed === 2), 'the progress line as progress, not a log line');
+
+    const sent = (await gql(server.url, tok, SEND, { jobId: id })).sendJobCommand;
+    expect(sent.state).toBe('PENDING');
+    expect(await run.exit()).toBe(128 + 15); // the child was killed by SIGTERM, and runwatch run exits like it
+    await stream.done();
+    expect(stream.items.at(-1)).toMatchObject({ type: 'CANCELLED', job: { status: 'CANCELLED', completed: 2 } });
+    const [command] = (await gql(server.url, tok, COMMANDS, { jobId: id })).jobCommands;
+    expect(command).toMatchObject({ id: sent.id, command: 'CANCEL', state: 'ACKNOWLEDGED', message: 'stopped: the command was killed by SIGTERM' });
+    expect(run.stderr).toContain('CANCEL from');
+    expect(run.stderr).not.toContain('some progress reports failed');
+  });
+});
+
 describe('runwatch run --kind TRAINING', () => {
   // A trainer driven by the test through stdin, one output per line received: `step` prints the next tqdm
   // redraw with `loss=` in its postfix (on stderr), `hf` a Hugging Face–style log line, `end` an eval line

@@ -80,7 +80,8 @@ export type LogLevelName = 'DEBUG' | 'INFO' | 'WARNING' | 'ERROR' | 'CRITICAL' |
 
 /**
  * Answers a command (see {@link ProgressReporter.onCommand}): returning (or resolving to) `false` rejects it,
- * a string rejects it with that message; anything else acknowledges it. Throwing rejects it with the error's message.
+ * a string rejects it with that message, `{ accepted, message }` answers explicitly; anything else acknowledges
+ * it. Throwing rejects it with the error's message.
  */
 export type CommandHandler = (command: JobCommand) => unknown;
 
@@ -334,6 +335,11 @@ export class ProgressReporter {
         const verdict = await handler(command);
         if (verdict === false) accepted = false;
         else if (typeof verdict === 'string') (accepted = false), (message = verdict.slice(0, 2000));
+        else if (verdict && typeof verdict === 'object' && 'accepted' in verdict) {
+          const v = verdict as { accepted: unknown; message?: unknown };
+          accepted = v.accepted !== false;
+          if (typeof v.message === 'string') message = v.message.slice(0, 2000);
+        }
       } catch (error) {
         accepted = false;
         message = (error instanceof Error ? error.message : String(error)).slice(0, 2000) || 'rejected';
