@@ -109,6 +109,64 @@ describe('runwatch watch', () => {
   });
 });
 
+describe('runwatch watch --all', () => {
+  const CREATE_TAGGED = `mutation($name: String!, $tags: [String!], $hb: Int) { createBatchJob(input: { name: $name, total: 10, tags: $tags, heartbeatSeconds: $hb }) { id } }`;
+  const STALLS = `subscription($runId: ID!) { runProgress(runId: $runId) { type job { stalled } } }`;
+
+  it('follows the tagged jobs live (created, started, finished) with a stalled one marked STALLED, and never shows untagged jobs', async () => {
+    const server = await startTestServer({ config: { stallSweepMs: 100 } });
+    const tok = await token({ inst: freshInstitute() });
+    const env = { RUNWATCH_URL: server.url.replace('/graphql', ''), RUNWATCH_TOKEN: tok };
+    const create = async (name: string, tags: string[], hb?: number) => (await gql(server.url, tok, CREATE_TAGGED, { name, tags, hb })).createBatchJob.id as string;
+    // A tagged job that goes silent for more than its 1 s heartbeat: stalled before the list opens.
+    const silent = await create('silent shard', ['nightly'], 1);
+    const stalls = subscribeWs(wsClient(server.url, tok), STALLS, { runId: silent }, 'runProgress');
+    await gql(server.url, tok, REPORT, { input: { jobId: silent, completed: 1 } });
+    await stalls.waitFor((items) => items.some((e) => e.type === 'STALLED'), 'the silent job to stall');
+    const other = await create('untagged job', []);
+
+    const lines = cli(['watch', '--all', '--tag', 'nightly'], env);
+    const json = cli(['watch', '--all', '--tag', 'nightly', '--json'], env);
+    await lines.waitForStdout(new RegExp(`SNAPSHOT\\s+silent shard \\(${silent}\\)\\s+STALLED\\s+1/10`), 'the stalled job in the snapshot, marked');
+    await json.waitForStdout(/"SNAPSHOT"/, 'the JSON snapshot');
+
+    const fresh = await create('fresh shard', ['nightly', 'gpu']);
+    await lines.waitForStdout(new RegExp(`CREATED\\s+fresh shard \\(${fresh}\\)\\s+QUEUED\\s+0/10.*tags nightly,gpu`), 'the created job');
+    await gql(server.url, tok, REPORT, { input: { jobId: fresh, completed: 4 } });
+    await lines.waitForStdout(new RegExp(`STATUS\\s+fresh shard \\(${fresh}\\)\\s+RUNNING\\s+\\(was QUEUED\\)\\s+4/10`), 'the job starting');
+    await gql(server.url, tok, REPORT, { input: { jobId: other, completed: 3 } });
+    await gql(server.url, tok, REPORT, { input: { jobId: fresh, completed: 10 } });
+    await gql(server.url, tok, COMPLETE, { id: fresh });
+    await lines.waitForStdout(new RegExp(`STATUS\\s+fresh shard \\(${fresh}\\)\\s+COMPLETED\\s+\\(was RUNNING\\)\\s+10/10`), 'the job finishing');
+    await json.waitForStdout(/"previousStatus":"RUNNING"/, 'the finish in JSON');
+
+    lines.child.kill('SIGINT');
+    json.child.kill('SIGINT');
+    expect(await lines.exit()).toBe(0);
+    expect(await json.exit()).toBe(0);
+    expect(lines.stdout).not.toContain(other);
+    const updates = json.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    expect(updates.some((u) => u.job.id === other)).toBe(false);
+    expect(updates[0]).toMatchObject({ type: 'SNAPSHOT', job: { id: silent, stalled: true, tags: ['nightly'] } });
+    expect(updates.filter((u) => u.job.id === fresh && u.type !== 'PROGRESS').map((u) => [u.type, u.job.status])).toEqual([
+      ['CREATED', 'QUEUED'],
+      ['STATUS', 'RUNNING'],
+      ['STATUS', 'COMPLETED'],
+    ]);
+    const cursors = updates.filter((u) => u.type !== 'SNAPSHOT').map((u) => u.cursor);
+    expect(new Set(cursors).size).toBe(cursors.length);
+  });
+
+  it('refuses job ids together with --all, and --tag without it (exit 2)', async () => {
+    const run = cli(['watch', '--all', 'j_1'], { RUNWATCH_URL: 'http://127.0.0.1:9', RUNWATCH_TOKEN: 'x' });
+    expect(await run.exit()).toBe(2);
+    expect(run.stderr).toContain('--all watches every job: give no job ids with it');
+    const tagOnly = cli(['watch', 'j_1', '--tag', 'nightly'], { RUNWATCH_URL: 'http://127.0.0.1:9', RUNWATCH_TOKEN: 'x' });
+    expect(await tagOnly.exit()).toBe(2);
+    expect(tagOnly.stderr).toContain('--tag and --status go with --all');
+  });
+});
+
 describe('runwatch run', () => {
   // Prints tqdm-style bars on stderr (\r-redrawn), stops at 20/50 until a line arrives on stdin, then finishes.
   const TQDM_SCRIPT = `
@@ -275,6 +333,29 @@ describe('runwatch activity', () => {
     expect(withJob.activeJobs[0]).toMatchObject({ job: { id, name: 'gpu job' }, resources: { containers: 2, cpuCores: 8, memoryGb: 30, gpus: 4 } });
     lines.child.kill('SIGINT');
     json.child.kill('SIGINT');
+  });
+});
+
+describe('runwatch jobs --tag', () => {
+  it('lists only the jobs carrying every given tag, with their tags, and a stalled one as STALLED', async () => {
+    const server = await startTestServer({ config: { stallSweepMs: 100 } });
+    const tok = await token({ inst: freshInstitute() });
+    const TAGGED = `mutation($name: String!, $tags: [String!], $hb: Int) { createBatchJob(input: { name: $name, tags: $tags, heartbeatSeconds: $hb }) { id } }`;
+    const both = (await gql(server.url, tok, TAGGED, { name: 'both tags', tags: ['nightly', 'gpu'], hb: 1 })).createBatchJob.id as string;
+    const one = (await gql(server.url, tok, TAGGED, { name: 'one tag', tags: ['nightly'] })).createBatchJob.id as string;
+    await gql(server.url, tok, REPORT, { input: { jobId: both, completed: 1 } });
+    await waitUntil(async () => (await gql(server.url, tok, `query($id: ID!) { batchJob(id: $id) { stalled } }`, { id: both })).batchJob.stalled, Boolean, 'the job to stall', 10_000);
+    const env = { RUNWATCH_URL: server.url, RUNWATCH_TOKEN: tok };
+    const nightly = cli(['jobs', '--tag', 'nightly'], env);
+    const gpu = cli(['jobs', '--tag', 'nightly', 'gpu'], env);
+    expect(await nightly.exit(), nightly.stderr).toBe(0);
+    expect(await gpu.exit(), gpu.stderr).toBe(0);
+    expect(nightly.stdout).toContain(one);
+    expect(nightly.stdout).toContain(both);
+    expect(gpu.stdout).not.toContain(one);
+    const row = gpu.stdout.split('\n').find((l) => l.includes(both))!;
+    expect(row).toMatch(/\bSTALLED\b/);
+    expect(row).toMatch(/nightly,gpu$/);
   });
 });
 
