@@ -44,6 +44,7 @@ export const ESTIMATED_SECONDS: Readonly<Record<string, number>> = {
   'test/integration/bad-input.test.ts': 4,
   'test/integration/start.test.ts': 11,
   'test/client/sdk.test.ts': 3,
+  'test/client/sdk-jobs.test.ts': 4,
   'test/client/python-documents.test.ts': 3,
   'test/integration/subscription-leak.test.ts': 2,
 };
