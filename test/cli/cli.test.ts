@@ -109,6 +109,22 @@ describe('runwatch watch', () => {
   });
 });
 
+describe('runwatch watch: stalls', () => {
+  it('marks a job that stopped reporting STALLED, and RUNNING again once it recovers', async () => {
+    const server = await startTestServer({ config: { stallSweepMs: 100 } });
+    const tok = await token({ inst: freshInstitute() });
+    const id = (await gql(server.url, tok, `mutation { createBatchJob(input: { name: "quiet worker", total: 10, heartbeatSeconds: 1 }) { id } }`)).createBatchJob.id as string;
+    const run = cli(['watch', id], { RUNWATCH_URL: server.url, RUNWATCH_TOKEN: tok });
+    await run.waitForStdout(/SNAPSHOT/, 'the SNAPSHOT line');
+    await gql(server.url, tok, REPORT, { input: { jobId: id, completed: 2 } });
+    await run.waitForStdout(new RegExp(`quiet worker \\(${id}\\)\\s+STALLED\\s+2/10.*\\sSTALLED\\s+- no report for 1 s`), 'the STALLED line, marked');
+    await gql(server.url, tok, REPORT, { input: { jobId: id, completed: 3 } });
+    await run.waitForStdout(new RegExp(`quiet worker \\(${id}\\)\\s+RECOVERED\\s+3/10.*\\sRUNNING`), 'the RECOVERED line');
+    await gql(server.url, tok, COMPLETE, { id });
+    expect(await run.exit()).toBe(0);
+  });
+});
+
 describe('runwatch watch --all', () => {
   const CREATE_TAGGED = `mutation($name: String!, $tags: [String!], $hb: Int) { createBatchJob(input: { name: $name, total: 10, tags: $tags, heartbeatSeconds: $hb }) { id } }`;
   const STALLS = `subscription($runId: ID!) { runProgress(runId: $runId) { type job { stalled } } }`;

@@ -130,6 +130,8 @@ export class ProgressReporter {
   requests = 0;
   /** True once the job is finished (here or elsewhere: a CONFLICT means someone else finished or cancelled it). */
   finished = false;
+  /** Item results and log lines dropped here, unsent, because more than 10 000 waited (the server away for long). */
+  dropped = 0;
 
   private completed = 0;
   private sentCompleted = 0;
@@ -141,7 +143,6 @@ export class ProgressReporter {
   private items: ItemResultInput[] = [];
   private lines: LogLineInput[] = [];
   private steps: StepReport[] = [];
-  private dropped = 0;
   private readonly listeners = new Set<CommandListener>();
   private readonly minIntervalMs: number;
   private readonly onError: (error: RunwatchError) => void;
@@ -445,11 +446,11 @@ export class ProgressReporter {
       // Steps first (a step that ended before this flush keeps its order), then items (they move `completed`, so the
       // absolute count of the progress report after them is never below the server's), then progress, then logs.
       for (const step of steps) await this.send(() => this.client.request(ReportStepDocument, { jobId, ...step }));
-      for (let i = 0; i < items.length; i += ITEMS_PER_REQUEST) {
+      for (let i = 0; i < items.length && !this.finished; i += ITEMS_PER_REQUEST) {
         const result = await this.send(() => this.client.request(ReportItemsDocument, { jobId, items: items.slice(i, i + ITEMS_PER_REQUEST) }));
         if (result) this.sentCompleted = Math.max(this.sentCompleted, result.reportItems.completed);
       }
-      if (p) {
+      if (p && !this.finished) {
         const input: ReportProgressInput = { jobId };
         const metrics = p.metrics ? [...p.metrics].map(([name, value]) => ({ name, value })) : [];
         const other = p.failedDelta > 0 || p.total !== undefined || p.stage !== undefined || p.message !== undefined || metrics.length > 0;
@@ -462,7 +463,7 @@ export class ProgressReporter {
         const result = await this.send(() => this.client.request(ReportProgressDocument, { input }));
         if (result) this.sentCompleted = Math.max(this.sentCompleted, result.reportProgress.completed);
       }
-      for (let i = 0; i < lines.length; i += LOG_LINES_PER_REQUEST) {
+      for (let i = 0; i < lines.length && !this.finished; i += LOG_LINES_PER_REQUEST) {
         await this.send(() => this.client.request(AppendLogsDocument, { jobId, lines: lines.slice(i, i + LOG_LINES_PER_REQUEST) }));
       }
     })().then(() => {
