@@ -4,7 +4,7 @@
  * table fitted to a terminal, and the level a child's output line is sent with.
  */
 import { describe, expect, it } from 'vitest';
-import { guessLevel } from '../../clients/typescript/src/client/reporter.js';
+import { guessLevel } from '../../clients/typescript/src/client/outputs.js';
 import type { Job, JobUpdate, ProgressEvent } from '../../clients/typescript/src/client/index.js';
 import { statusLabel } from '../../clients/typescript/src/cli/format.js';
 import { listTable, updateLine } from '../../clients/typescript/src/cli/watch-all.js';

@@ -26,7 +26,7 @@ import { spawn } from 'node:child_process';
 import { constants } from 'node:os';
 import type { JobKind } from '../client/index.js';
 import { ProgressReporter, RunwatchError, type RunwatchClient } from '../client/index.js';
-import { guessLevel } from '../client/reporter.js';
+import { guessLevel } from '../client/outputs.js';
 import { TypedDocumentString } from '../client/generated/graphql.js';
 import { backoffMs } from '../client/watch.js';
 import {

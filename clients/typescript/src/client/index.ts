@@ -21,7 +21,9 @@ export {
   type RunwatchClientOptions,
   type SendJobCommandOptions,
 } from './client.js';
-export { ProgressReporter, type CommandHandler, type CommandListener, type ItemResult, type LogLevelName, type ProgressReporterOptions, type StartOptions } from './reporter.js';
+export { ProgressReporter, type ProgressReporterOptions, type StartOptions } from './reporter.js';
+export type { CommandHandler, CommandListener } from './commands.js';
+export type { ItemResult, LogLevelName } from './outputs.js';
 export { isFinalEvent, type ProgressEvent, type RetryPolicy, type StreamOptions, type WatchOptions } from './watch.js';
 export type { WaitOptions } from './wait.js';
 export type { TokenSource } from './http.js';

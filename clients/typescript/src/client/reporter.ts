@@ -16,6 +16,7 @@
 import { randomUUID } from 'node:crypto';
 import type { JobCommand, RunwatchClient } from './client.js';
 import { RunwatchError } from './errors.js';
+import { listenForCommands, type CommandHandler, type CommandListener } from './commands.js';
 import {
   AppendLogsDocument,
   CompleteJobDocument,
@@ -26,11 +27,16 @@ import {
   type ItemResultInput,
   type JobKind,
   type LogLineInput,
-  type MetricInput,
   type ReportProgressInput,
   type StepStatus,
 } from './generated/graphql.js';
+import { ITEMS_PER_REQUEST, itemInput, LOG_LINES_PER_REQUEST, logLine, metricInput, type ItemResult, type LogLevelName } from './outputs.js';
 import { backoffMs, type StreamOptions } from './watch.js';
+
+/** Most item results and log lines kept while the server is away; older ones are dropped (and counted in `dropped`). */
+const QUEUE_LIMIT = 10_000;
+
+const defaultOnError = (error: RunwatchError) => process.stderr.write(`runwatch: progress report failed (${error.code}): ${error.message}\n`);
 
 /** Options of {@link ProgressReporter}. */
 export interface ProgressReporterOptions {
@@ -59,69 +65,9 @@ export interface StartOptions {
   heartbeatSeconds?: number | undefined;
 }
 
-/** One item's result for {@link ProgressReporter.reportItems}. */
-export interface ItemResult {
-  /** The worker's id of the item, 1..200 characters. */
-  itemId: string;
-  /** Default true (counted in `completed`); false counts in `failed`. */
-  ok?: boolean | undefined;
-  /** Seconds it took (finite, ≥ 0); summarized as the metric `latencySeconds`. */
-  latencySeconds?: number | undefined;
-  /** Its metrics, name → finite value (at most 50), summarized per name in `BatchJob.metrics`. */
-  metrics?: Record<string, number> | undefined;
-  /** Why it failed, at most 2000 characters. */
-  error?: string | undefined;
-  /** What it produced: JSON, at most 4096 characters serialized. */
-  data?: unknown;
-}
-
-/** A log level: the server's names, any case (`warn` and `fatal` too). */
-export type LogLevelName = 'DEBUG' | 'INFO' | 'WARNING' | 'ERROR' | 'CRITICAL' | 'debug' | 'info' | 'warning' | 'warn' | 'error' | 'critical' | 'fatal';
-
-/**
- * Answers a command (see {@link ProgressReporter.onCommand}): returning (or resolving to) `false` rejects it,
- * a string rejects it with that message, `{ accepted, message }` answers explicitly; anything else acknowledges
- * it. Throwing rejects it with the error's message.
- */
-export type CommandHandler = (command: JobCommand) => unknown;
-
-/** A running {@link ProgressReporter.onCommand} listener. */
-export interface CommandListener {
-  /** Commands answered so far. */
-  readonly handled: number;
-  /** Stops listening, after the command being handled (if any) is answered. */
-  stop(): Promise<void>;
-}
-
 type Pending = { completed: number; failedDelta: number; total?: number; stage?: string; message?: string; metrics?: Map<string, number> };
 
 type StepReport = { name: string; status: StepStatus; completed?: number | undefined; total?: number | undefined; error?: string | undefined };
-
-/** Bounds the server enforces per request (schema.graphql: reportItems, appendLogs). */
-const ITEMS_PER_REQUEST = 500;
-const LOG_LINES_PER_REQUEST = 1000;
-/** Most item results and log lines kept while the server is away; older ones are dropped (and counted). */
-const QUEUE_LIMIT = 10_000;
-const DATA_JSON_MAX = 4096;
-
-const LEVELS: Record<string, LogLineInput['level']> = { debug: 'DEBUG', info: 'INFO', warning: 'WARNING', warn: 'WARNING', error: 'ERROR', critical: 'CRITICAL', fatal: 'CRITICAL' };
-const LEVEL_IN_LINE = /\b(DEBUG|INFO|WARN(?:ING)?|ERROR|CRITICAL|FATAL)\b/i;
-
-/**
- * The level of a program's output line, as `python -m runwatch run` guesses it: the first level word in its first
- * 40 characters (`WARNING:root:…`, `2026-12-07 10:00:00 ERROR …`), ERROR for a Python traceback's first line, else INFO.
- */
-export function guessLevel(line: string): LogLineInput['level'] {
-  const match = LEVEL_IN_LINE.exec(line.slice(0, 40));
-  if (match) return LEVELS[match[1]!.toLowerCase()]!;
-  return line.startsWith('Traceback (most recent call last)') ? 'ERROR' : 'INFO';
-}
-
-const finite = (value: unknown): value is number => typeof value === 'number' && Number.isFinite(value);
-const metricList = (metrics: Record<string, number>): MetricInput[] => Object.entries(metrics).map(([name, value]) => ({ name, value }));
-const bad = (message: string) => new RunwatchError('BAD_USER_INPUT', message);
-
-const defaultOnError = (error: RunwatchError) => process.stderr.write(`runwatch: progress report failed (${error.code}): ${error.message}\n`);
 
 export class ProgressReporter {
   /** The job's id once `start` (or `attach`) succeeded; null before. */
@@ -226,16 +172,11 @@ export class ProgressReporter {
    */
   reportItems(items: ItemResult[]): void {
     if (this.finished) return;
-    const batch: ItemResultInput[] = [];
-    for (const item of items) {
-      const problem = itemProblem(item);
-      if (problem) return this.report(bad(`reportItems: ${problem}; the batch of ${items.length} was not sent`));
-      const input: ItemResultInput = { itemId: item.itemId, ok: item.ok ?? true };
-      if (item.latencySeconds !== undefined) input.latencySeconds = item.latencySeconds;
-      if (item.metrics) input.metrics = metricList(item.metrics);
-      if (item.error !== undefined) input.error = item.error.slice(0, 2000);
-      if (item.data !== undefined) input.data = item.data;
-      batch.push(input);
+    let batch: ItemResultInput[];
+    try {
+      batch = items.map(itemInput);
+    } catch (error) {
+      return this.report(new RunwatchError('BAD_USER_INPUT', `reportItems: ${(error as Error).message}; the batch of ${items.length} was not sent`));
     }
     for (const input of batch) if (input.ok) this.completed++;
     this.items.push(...batch);
@@ -249,9 +190,12 @@ export class ProgressReporter {
    * wins. Synchronous, never throws: an empty or long (over 100) name or a non-finite value goes to `onError`.
    */
   metric(name: string, value: number): void {
-    if (!name.trim() || name.length > 100) return this.report(bad(`metric: a name must have 1..100 characters, got ${JSON.stringify(name)}`));
-    if (!finite(value)) return this.report(bad(`metric ${JSON.stringify(name)} must be a finite number, got ${String(value)}`));
-    this.queue({ metric: [name, value] });
+    try {
+      const metric = metricInput(name, value);
+      this.queue({ metric: [metric.name, metric.value] });
+    } catch (error) {
+      this.report(error as RunwatchError);
+    }
   }
 
   /**
@@ -280,9 +224,7 @@ export class ProgressReporter {
    */
   log(message: string, level: LogLevelName = 'INFO', source?: string): void {
     if (this.finished || !message) return;
-    const line: LogLineInput = { level: LEVELS[level.toLowerCase()] ?? 'INFO', message: message.slice(0, 8000), timestamp: new Date().toISOString() };
-    if (source) line.source = source.slice(0, 200);
-    this.lines.push(line);
+    this.lines.push(logLine(message, level, source));
     if (this.lines.length > QUEUE_LIMIT) this.dropped += this.lines.splice(0, this.lines.length - QUEUE_LIMIT).length;
     this.schedule();
   }
@@ -295,7 +237,7 @@ export class ProgressReporter {
    */
   async *commands(opts: Omit<StreamOptions, 'after'> = {}): AsyncGenerator<JobCommand, void, undefined> {
     const jobId = await this.starting;
-    if (!jobId) throw bad('no job to receive commands for: start() or attach() first (or the job could not be created)');
+    if (!jobId) throw new RunwatchError('BAD_USER_INPUT', 'no job to receive commands for: start() or attach() first (or the job could not be created)');
     yield* this.client.jobCommands(jobId, opts);
   }
 
@@ -317,47 +259,13 @@ export class ProgressReporter {
    * listening across reconnects until `stop()` or until this reporter finishes the job; failures go to `onError`.
    */
   onCommand(handler: CommandHandler): CommandListener {
-    const controller = new AbortController();
-    let current: Promise<void> = Promise.resolve();
-    const listener = {
-      handled: 0,
-      stop: async () => {
-        await current;
-        controller.abort();
-        this.listeners.delete(listener);
-        await loop;
-      },
-    };
+    const listener = listenForCommands(
+      (signal) => this.commands({ signal, retry: { maxAttempts: Infinity, maxDelayMs: 5000 } }),
+      handler,
+      async (command, { accepted, message }) => (await this.send(() => this.acknowledgeCommand(command, accepted, message), true)) !== null,
+      (error) => this.report(error),
+    );
     this.listeners.add(listener);
-    const answer = async (command: JobCommand) => {
-      let accepted = true;
-      let message: string | undefined;
-      try {
-        const verdict = await handler(command);
-        if (verdict === false) accepted = false;
-        else if (typeof verdict === 'string') (accepted = false), (message = verdict.slice(0, 2000));
-        else if (verdict && typeof verdict === 'object' && 'accepted' in verdict) {
-          const v = verdict as { accepted: unknown; message?: unknown };
-          accepted = v.accepted !== false;
-          if (typeof v.message === 'string') message = v.message.slice(0, 2000);
-        }
-      } catch (error) {
-        accepted = false;
-        message = (error instanceof Error ? error.message : String(error)).slice(0, 2000) || 'rejected';
-      }
-      if (controller.signal.aborted) return;
-      if (await this.send(() => this.acknowledgeCommand(command, accepted, message), true)) listener.handled++;
-    };
-    const loop = (async () => {
-      try {
-        for await (const command of this.commands({ signal: controller.signal, retry: { maxAttempts: Infinity, maxDelayMs: 5000 } })) {
-          current = answer(command);
-          await current;
-        }
-      } catch (error) {
-        if (!controller.signal.aborted) this.report(error instanceof RunwatchError ? error : new RunwatchError('INTERNAL_SERVER_ERROR', String(error)));
-      }
-    })();
     return listener;
   }
 
@@ -386,6 +294,7 @@ export class ProgressReporter {
   private async finish(call: (id: string) => Promise<unknown>): Promise<void> {
     await this.flush();
     await Promise.all([...this.listeners].map((l) => l.stop()));
+    this.listeners.clear();
     if (!this.jobId || this.finished) return;
     this.finished = true;
     await this.send(() => call(this.jobId!));
@@ -496,14 +405,3 @@ export class ProgressReporter {
   }
 }
 
-/** Why an item cannot be sent, or null when it is fine (the server's bounds, checked before queueing). */
-function itemProblem(item: ItemResult): string | null {
-  if (typeof item.itemId !== 'string' || !item.itemId || item.itemId.length > 200) return `an itemId must have 1..200 characters, got ${JSON.stringify(item.itemId)}`;
-  if (item.latencySeconds !== undefined && !(finite(item.latencySeconds) && item.latencySeconds >= 0)) return `item ${item.itemId}: latencySeconds must be a finite number ≥ 0`;
-  for (const [name, value] of Object.entries(item.metrics ?? {})) {
-    if (!name.trim() || name.length > 100) return `item ${item.itemId}: a metric name must have 1..100 characters`;
-    if (!finite(value)) return `item ${item.itemId}: metric ${JSON.stringify(name)} must be a finite number, got ${String(value)}`;
-  }
-  if (item.data !== undefined && (JSON.stringify(item.data)?.length ?? 0) > DATA_JSON_MAX) return `item ${item.itemId}: data is over ${DATA_JSON_MAX} characters of JSON`;
-  return null;
-}
