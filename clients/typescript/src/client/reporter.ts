@@ -10,8 +10,12 @@
  * Transient failures (network, 5xx, SERVICE_UNAVAILABLE, RATE_LIMITED) are
  * retried with backoff; `start` sends an idempotency key, so a retried create
  * never makes a second job. Counts are sent as absolute `completed`, so a
- * retried report is harmless. No method throws or rejects: every failure goes
- * to `onError`.
+ * retried report is harmless. No reporting method throws or rejects: every
+ * failure goes to `onError` (`step` passes on its own function's outcome).
+ *
+ * The worker side of job commands lives here too: `onCommand(handler)` answers
+ * each command sent to the job with the handler's verdict; `commands()` and
+ * `acknowledgeCommand` are the iterator form (these two do throw).
  */
 import { randomUUID } from 'node:crypto';
 import type { JobCommand, RunwatchClient } from './client.js';
