@@ -50,7 +50,7 @@ describe('the stalled marker', () => {
     expect(plainLine(event, false)).toMatch(/STALLED\s+4\/10 .* STALLED  - no report for 300 s$/);
     const update = { cursor: 'c', type: 'SNAPSHOT', timestamp: '2026-12-07T10:05:00.000Z', previousStatus: null, job: stalled } as JobUpdate;
     expect(updateLine(update, false)).toBe('10:05:00  SNAPSHOT  embed shard 1 (j_1)  STALLED  4/10  40%  rate 2/s  ETA 3s  tags nightly');
-    expect(listTable([stalled, job({ id: 'j_2', name: 'other' })], 120, 'title', false).split('\n')[0]).toBe('title  2 jobs · 2 running · 1 stalled');
+    expect(listTable([stalled, job({ id: 'j_2', name: 'other' })], 120, 'title', false).split('\n')[0]).toBe('title  2 jobs · 1 running · 1 stalled');
   });
 });
 

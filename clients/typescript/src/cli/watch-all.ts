@@ -68,11 +68,12 @@ export function updateLine(update: JobUpdate, colour: boolean): string {
     .join('  ');
 }
 
-/** The live table's text: a header line with counts, then one row per job, newest first, fitted to `width`. */
+/** The live table's text: a header line with counts (running ones not stalled, stalled ones), then one row per job, newest first, fitted to `width`. */
 export function listTable(jobs: Job[], width: number, title: string, colour: boolean): string {
   const sorted = [...jobs].sort((a, b) => b.createdAt.localeCompare(a.createdAt));
-  const running = jobs.filter((j) => j.status === 'RUNNING').length;
+  // A stalled job is RUNNING too; it is counted once, as stalled.
   const stalled = jobs.filter((j) => statusLabel(j) === 'STALLED').length;
+  const running = jobs.filter((j) => j.status === 'RUNNING').length - stalled;
   const head = [`${title}  ${jobs.length} job${jobs.length === 1 ? '' : 's'}`, `${running} running`, stalled ? paint(`${stalled} stalled`, 'yellow', colour) : '']
     .filter(Boolean)
     .join(' · ');
@@ -123,7 +124,7 @@ export async function watchJobList(client: RunwatchClient, opts: WatchListOption
     redraw = null;
     const text = listTable([...jobs.values()], terminalWidth(out), title, colour);
     // Move up over the previous frame and clear it; every line fits the width, so none wrapped.
-    out.write(`${drawnLines ? `\u001b[${drawnLines}F\u001b[J` : ''}${text}\n`);
+    out.write(`${drawnLines ? `\u001b[${drawnLines}A\r\u001b[J` : ''}${text}\n`);
     drawnLines = text.split('\n').length;
   };
   const scheduleDraw = () => (redraw ??= setTimeout(draw, 100));
