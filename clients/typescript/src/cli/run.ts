@@ -259,12 +259,13 @@ export async function runCommand(client: RunwatchClient | null, command: string,
 
   const [code, signal, spawnError] = await exited;
   process.off('SIGTERM', onTerm).off('SIGHUP', onHup).off('SIGINT', onInt);
+  const exitCode = code ?? 128 + (signal ? (constants.signals[signal] ?? 0) : 0);
   // After the answer to a CANCEL (the job is CANCELLED then): nothing more to report but what is queued.
   await commands?.stop();
   if (cancelled && reporter) {
     await reporter.flush();
     reporter.finished = true;
-    return code ?? 128 + (signal ? (constants.signals[signal] ?? 0) : 0);
+    return exitCode;
   }
 
   if (training) {
@@ -283,5 +284,5 @@ export async function runCommand(client: RunwatchClient | null, command: string,
   if (code === 0) await reporter?.complete(`command exited with code 0`);
   else await reporter?.fail(failureMessage(commandLine, code, signal, tail));
   if (errors.length && jobId) log(`some progress reports failed: ${errors.at(-1)}`);
-  return code ?? 128 + (signal ? (constants.signals[signal] ?? 0) : 0);
+  return exitCode;
 }

@@ -108,7 +108,7 @@ const sleep = (ms: number, signal?: AbortSignal) =>
 export interface StreamSpec<TData, TVariables, TItem> {
   /** What is streamed, for error messages: `job <id>`, `the job list`, `commands of job <id>`. */
   label: string;
-  document: { toString(): string; __apiType?: unknown } & DocumentTypeDecoration<TData, TVariables>;
+  document: DocumentTypeDecoration<TData, TVariables> & { toString(): string };
   /** The variables of an attempt that resumes after `cursor` (null: from the start). */
   variables: (cursor: string | null) => TVariables;
   /** The item of one result (null: none in it). */
