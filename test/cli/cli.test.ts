@@ -255,6 +255,8 @@ describe('runwatch run: commands and logs', () => {
     const id = await newestJobId(server, tok, 'the job of runwatch run');
     const stream = subscribeWs(wsClient(server.url, tok), LOGS, { runId: id }, 'runProgress');
     await stream.waitForCount(1);
+    const watcher = cli(['watch', id, '--logs'], { RUNWATCH_URL: server.url, RUNWATCH_TOKEN: tok });
+    await watcher.waitForStdout(/SNAPSHOT/, 'runwatch watch --logs to start');
     run.child.stdin!.write('go\n');
     await run.waitForStdout(/working/, 'the child to write its stderr lines');
     const lines = () => stream.items.filter((e) => e.type === 'LOG').flatMap((e) => e.logs);
@@ -274,6 +276,10 @@ describe('runwatch run: commands and logs', () => {
     expect(command).toMatchObject({ id: sent.id, command: 'CANCEL', state: 'ACKNOWLEDGED', message: 'stopped: the command was killed by SIGTERM' });
     expect(run.stderr).toContain('CANCEL from');
     expect(run.stderr).not.toContain('some progress reports failed');
+    // runwatch watch --logs showed the lines as they came, and ends with the job.
+    expect(await watcher.exit()).toBe(1);
+    expect(watcher.stdout).toMatch(new RegExp(`cancel me \\(${id}\\)  LOG +WARNING  \\[stderr\\]  WARNING: disk almost full\\n`));
+    expect(watcher.stdout).toMatch(/LOG +INFO  \[stderr\]  plain note from the worker\n/);
   });
 });
 

@@ -130,6 +130,7 @@ withConnection(program.command('watch'))
   .option('--tag <tag...>', 'with --all: only jobs carrying every one of these tags')
   .addOption(new Option('--status <status...>', 'with --all: only jobs in these statuses').choices(STATUSES))
   .option('--json', 'one JSON event per line')
+  .option('--logs', "also the jobs' log lines (appendLogs; runwatch run sends a command's stderr lines)")
   .option('--after <cursor>', 'resume after this cursor (one job only)')
   .option('--interval <ms>', 'plain output: least milliseconds between PROGRESS lines of a job', positiveInt('--interval'), 1000)
   .option(
@@ -144,6 +145,7 @@ withConnection(program.command('watch'))
       ids: string[],
       o: ConnectionFlags & {
         all?: boolean;
+        logs?: boolean;
         tag?: string[];
         status?: (typeof STATUSES)[number][];
         json?: boolean;
@@ -169,6 +171,7 @@ withConnection(program.command('watch'))
       }
       process.exitCode = await watchJobs(client, ids, {
         json: o.json,
+        logs: o.logs,
         after: o.after,
         intervalMs: o.interval,
         connectTimeoutMs: o.connectTimeout * 1000,

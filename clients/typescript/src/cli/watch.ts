@@ -14,6 +14,8 @@ export interface WatchCommandOptions {
   json?: boolean;
   /** Resume after this cursor (only with a single id). */
   after?: string;
+  /** Also the jobs' log lines (LOG events: appendLogs, `runwatch run`'s stderr), one line each. */
+  logs?: boolean;
   /** Plain mode: least milliseconds between two PROGRESS lines of one job (default 1000); other events always print. */
   intervalMs?: number;
   /** Draw bars (default: whether stdout is a TTY). */
@@ -58,6 +60,16 @@ export function plainLine(event: ProgressEvent, colour: boolean): string {
     event.message && event.type !== 'STAGE' ? `- ${oneLine(event.message)}` : '',
   ];
   return parts.filter(Boolean).join('  ');
+}
+
+/** The lines of a LOG event: `time name (id) LOG LEVEL [source] message`, with `(n dropped before)` when the server's rate limit dropped some. */
+export function logLines(event: ProgressEvent, colour: boolean): string[] {
+  const head = `${new Date(event.timestamp).toISOString().slice(11, 19)}  ${oneLine(event.job.name)} (${event.job.id})  ${'LOG'.padEnd(11)}`;
+  return (event.logs ?? []).map((line) => {
+    const level = line.level === 'ERROR' || line.level === 'CRITICAL' ? paint(line.level, 'red', colour) : line.level === 'WARNING' ? paint(line.level, 'yellow', colour) : line.level;
+    const dropped = line.droppedBefore ? `(${line.droppedBefore} dropped before)  ` : '';
+    return `${head}  ${level}  ${line.source ? `[${oneLine(line.source)}]  ` : ''}${dropped}${oneLine(line.message)}`;
+  });
 }
 
 /** The summary line of a finished (or abandoned) job. */
@@ -211,6 +223,7 @@ export async function watchJobs(client: RunwatchClient, ids: string[], opts: Wat
       try {
         const watch = client.watchJob(id, {
           after: ids.length === 1 ? opts.after : undefined,
+          logs: opts.logs ?? false,
           retry: { connectTimeoutMs, maxAttempts: opts.retryForever ? Infinity : undefined },
           onReconnect: ({ attempt, delayMs, reason, connected }) => {
             if (!connected && !connectedOnce) notice(attempt, delayMs, reason);
@@ -221,6 +234,11 @@ export async function watchJobs(client: RunwatchClient, ids: string[], opts: Wat
           last = event.job;
           if (opts.json) {
             out.write(`${JSON.stringify(event)}\n`);
+          } else if (event.type === 'LOG') {
+            // Log lines print above the bars (cli-progress redraws them below), or as lines in a pipe.
+            const text = logLines(event, colour).map((line) => `${line}\n`).join('');
+            if (multibar) multibar.log(text);
+            else out.write(text);
           } else if (multibar) {
             const payload = { job: event.job };
             shown.set(id, event.job);
