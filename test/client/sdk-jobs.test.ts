@@ -204,6 +204,7 @@ describe('what a job produces', () => {
     reporter.reportItems([{ itemId: 'bad', metrics: { accuracy: Number.NaN } }]); // refused locally, nothing sent
     await reporter.flush();
     expect(requests - before).toBeLessThan(20); // coalesced like advance
+    console.log(`ProgressReporter: 1000 item results in 20 reportItems() calls, 20 gauges, 2 log lines, 2 steps -> ${requests - before} HTTP requests`);
 
     const job = await client.getJobOutputs(jobId);
     expect(job).toMatchObject({ completed: expected.ok, failed: expected.failed, status: 'RUNNING' });
