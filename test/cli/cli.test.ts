@@ -109,6 +109,80 @@ describe('runwatch watch', () => {
   });
 });
 
+describe('runwatch watch: stalls', () => {
+  it('marks a job that stopped reporting STALLED, and RUNNING again once it recovers', async () => {
+    const server = await startTestServer({ config: { stallSweepMs: 100 } });
+    const tok = await token({ inst: freshInstitute() });
+    const id = (await gql(server.url, tok, `mutation { createBatchJob(input: { name: "quiet worker", total: 10, heartbeatSeconds: 1 }) { id } }`)).createBatchJob.id as string;
+    const run = cli(['watch', id], { RUNWATCH_URL: server.url, RUNWATCH_TOKEN: tok });
+    await run.waitForStdout(/SNAPSHOT/, 'the SNAPSHOT line');
+    await gql(server.url, tok, REPORT, { input: { jobId: id, completed: 2 } });
+    await run.waitForStdout(new RegExp(`quiet worker \\(${id}\\)\\s+STALLED\\s+2/10.*\\sSTALLED\\s+- no report for 1 s`), 'the STALLED line, marked');
+    await gql(server.url, tok, REPORT, { input: { jobId: id, completed: 3 } });
+    await run.waitForStdout(new RegExp(`quiet worker \\(${id}\\)\\s+RECOVERED\\s+3/10.*\\sRUNNING`), 'the RECOVERED line');
+    await gql(server.url, tok, COMPLETE, { id });
+    expect(await run.exit()).toBe(0);
+  });
+});
+
+describe('runwatch watch --all', () => {
+  const CREATE_TAGGED = `mutation($name: String!, $tags: [String!], $hb: Int) { createBatchJob(input: { name: $name, total: 10, tags: $tags, heartbeatSeconds: $hb }) { id } }`;
+  const STALLS = `subscription($runId: ID!) { runProgress(runId: $runId) { type job { stalled } } }`;
+
+  it('follows the tagged jobs live (created, started, finished) with a stalled one marked STALLED, and never shows untagged jobs', async () => {
+    const server = await startTestServer({ config: { stallSweepMs: 100 } });
+    const tok = await token({ inst: freshInstitute() });
+    const env = { RUNWATCH_URL: server.url.replace('/graphql', ''), RUNWATCH_TOKEN: tok };
+    const create = async (name: string, tags: string[], hb?: number) => (await gql(server.url, tok, CREATE_TAGGED, { name, tags, hb })).createBatchJob.id as string;
+    // A tagged job that goes silent for more than its 1 s heartbeat: stalled before the list opens.
+    const silent = await create('silent shard', ['nightly'], 1);
+    const stalls = subscribeWs(wsClient(server.url, tok), STALLS, { runId: silent }, 'runProgress');
+    await gql(server.url, tok, REPORT, { input: { jobId: silent, completed: 1 } });
+    await stalls.waitFor((items) => items.some((e) => e.type === 'STALLED'), 'the silent job to stall');
+    const other = await create('untagged job', []);
+
+    const lines = cli(['watch', '--all', '--tag', 'nightly'], env);
+    const json = cli(['watch', '--all', '--tag', 'nightly', '--json'], env);
+    await lines.waitForStdout(new RegExp(`SNAPSHOT\\s+silent shard \\(${silent}\\)\\s+STALLED\\s+1/10`), 'the stalled job in the snapshot, marked');
+    await json.waitForStdout(/"SNAPSHOT"/, 'the JSON snapshot');
+
+    const fresh = await create('fresh shard', ['nightly', 'gpu']);
+    await lines.waitForStdout(new RegExp(`CREATED\\s+fresh shard \\(${fresh}\\)\\s+QUEUED\\s+0/10.*tags nightly,gpu`), 'the created job');
+    await gql(server.url, tok, REPORT, { input: { jobId: fresh, completed: 4 } });
+    await lines.waitForStdout(new RegExp(`STATUS\\s+fresh shard \\(${fresh}\\)\\s+RUNNING\\s+\\(was QUEUED\\)\\s+4/10`), 'the job starting');
+    await gql(server.url, tok, REPORT, { input: { jobId: other, completed: 3 } });
+    await gql(server.url, tok, REPORT, { input: { jobId: fresh, completed: 10 } });
+    await gql(server.url, tok, COMPLETE, { id: fresh });
+    await lines.waitForStdout(new RegExp(`STATUS\\s+fresh shard \\(${fresh}\\)\\s+COMPLETED\\s+\\(was RUNNING\\)\\s+10/10`), 'the job finishing');
+    await json.waitForStdout(/"previousStatus":"RUNNING"/, 'the finish in JSON');
+
+    lines.child.kill('SIGINT');
+    json.child.kill('SIGINT');
+    expect(await lines.exit()).toBe(0);
+    expect(await json.exit()).toBe(0);
+    expect(lines.stdout).not.toContain(other);
+    const updates = json.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    expect(updates.some((u) => u.job.id === other)).toBe(false);
+    expect(updates[0]).toMatchObject({ type: 'SNAPSHOT', job: { id: silent, stalled: true, tags: ['nightly'] } });
+    expect(updates.filter((u) => u.job.id === fresh && u.type !== 'PROGRESS').map((u) => [u.type, u.job.status])).toEqual([
+      ['CREATED', 'QUEUED'],
+      ['STATUS', 'RUNNING'],
+      ['STATUS', 'COMPLETED'],
+    ]);
+    const cursors = updates.filter((u) => u.type !== 'SNAPSHOT').map((u) => u.cursor);
+    expect(new Set(cursors).size).toBe(cursors.length);
+  });
+
+  it('refuses job ids together with --all, and --tag without it (exit 2)', async () => {
+    const run = cli(['watch', '--all', 'j_1'], { RUNWATCH_URL: 'http://127.0.0.1:9', RUNWATCH_TOKEN: 'x' });
+    expect(await run.exit()).toBe(2);
+    expect(run.stderr).toContain('--all watches every job: give no job ids with it');
+    const tagOnly = cli(['watch', 'j_1', '--tag', 'nightly'], { RUNWATCH_URL: 'http://127.0.0.1:9', RUNWATCH_TOKEN: 'x' });
+    expect(await tagOnly.exit()).toBe(2);
+    expect(tagOnly.stderr).toContain('--tag and --status go with --all');
+  });
+});
+
 describe('runwatch run', () => {
   // Prints tqdm-style bars on stderr (\r-redrawn), stops at 20/50 until a line arrives on stdin, then finishes.
   const TQDM_SCRIPT = `
@@ -154,6 +228,58 @@ describe('runwatch run', () => {
     expect(job).toMatchObject({ status: 'FAILED', completed: 3, total: 10 });
     expect(job.errorMessage).toMatch(/^command exited with code 3: /);
     expect(job.errorMessage).toContain('last lines of stderr:\nwarming up\nTraceback: ValueError: bad row 4');
+  });
+});
+
+describe('runwatch run: commands and logs', () => {
+  // Waits for a line on stdin, then writes stderr lines (one progress line among them), then runs until stopped.
+  const WORKER = `
+    console.log('ready');
+    process.stdin.once('data', () => {
+      console.error('WARNING: disk almost full');
+      console.error('2/10 done');
+      console.error('plain note from the worker');
+      console.log('working');
+    });
+    setInterval(() => {}, 1000);`;
+  const LOGS = `subscription($runId: ID!) { runProgress(runId: $runId, logs: true) {
+    type job { status completed } logs { level message source } } }`;
+  const SEND = `mutation($jobId: ID!) { sendJobCommand(jobId: $jobId, command: CANCEL, args: { reason: "test" }) { id state } }`;
+  const COMMANDS = `query($jobId: ID!) { jobCommands(jobId: $jobId) { id command state message } }`;
+
+  it('sends the child’s stderr lines as LOG events, and a CANCEL stops the child (SIGTERM), is acknowledged and cancels the job', async () => {
+    const server = await startTestServer();
+    const tok = await token({ inst: freshInstitute() });
+    const run = cli(['run', '--name', 'cancel me', '--', process.execPath, '-e', WORKER], { RUNWATCH_URL: server.url, RUNWATCH_TOKEN: tok });
+    await run.waitForStdout(/ready/, 'the child’s first line');
+    const id = await newestJobId(server, tok, 'the job of runwatch run');
+    const stream = subscribeWs(wsClient(server.url, tok), LOGS, { runId: id }, 'runProgress');
+    await stream.waitForCount(1);
+    const watcher = cli(['watch', id, '--logs'], { RUNWATCH_URL: server.url, RUNWATCH_TOKEN: tok });
+    await watcher.waitForStdout(/SNAPSHOT/, 'runwatch watch --logs to start');
+    run.child.stdin!.write('go\n');
+    await run.waitForStdout(/working/, 'the child to write its stderr lines');
+    const lines = () => stream.items.filter((e) => e.type === 'LOG').flatMap((e) => e.logs);
+    await stream.waitFor(() => lines().length >= 2, 'both stderr lines as LOG events');
+    expect(lines()).toEqual([
+      { level: 'WARNING', message: 'WARNING: disk almost full', source: 'stderr' },
+      { level: 'INFO', message: 'plain note from the worker', source: 'stderr' },
+    ]);
+    await stream.waitFor((items) => items.some((e) => e.job.completed === 2), 'the progress line as progress, not a log line');
+
+    const sent = (await gql(server.url, tok, SEND, { jobId: id })).sendJobCommand;
+    expect(sent.state).toBe('PENDING');
+    expect(await run.exit()).toBe(128 + 15); // the child was killed by SIGTERM, and runwatch run exits like it
+    await stream.done();
+    expect(stream.items.at(-1)).toMatchObject({ type: 'CANCELLED', job: { status: 'CANCELLED', completed: 2 } });
+    const [command] = (await gql(server.url, tok, COMMANDS, { jobId: id })).jobCommands;
+    expect(command).toMatchObject({ id: sent.id, command: 'CANCEL', state: 'ACKNOWLEDGED', message: 'stopped: the command was killed by SIGTERM' });
+    expect(run.stderr).toContain('CANCEL from');
+    expect(run.stderr).not.toContain('some progress reports failed');
+    // runwatch watch --logs showed the lines as they came, and ends with the job.
+    expect(await watcher.exit()).toBe(1);
+    expect(watcher.stdout).toMatch(new RegExp(`cancel me \\(${id}\\)  LOG +WARNING  \\[stderr\\]  WARNING: disk almost full\\n`));
+    expect(watcher.stdout).toMatch(/LOG +INFO  \[stderr\]  plain note from the worker\n/);
   });
 });
 
@@ -229,6 +355,29 @@ describe('runwatch activity', () => {
     expect(withJob.activeJobs[0]).toMatchObject({ job: { id, name: 'gpu job' }, resources: { containers: 2, cpuCores: 8, memoryGb: 30, gpus: 4 } });
     lines.child.kill('SIGINT');
     json.child.kill('SIGINT');
+  });
+});
+
+describe('runwatch jobs --tag', () => {
+  it('lists only the jobs carrying every given tag, with their tags, and a stalled one as STALLED', async () => {
+    const server = await startTestServer({ config: { stallSweepMs: 100 } });
+    const tok = await token({ inst: freshInstitute() });
+    const TAGGED = `mutation($name: String!, $tags: [String!], $hb: Int) { createBatchJob(input: { name: $name, tags: $tags, heartbeatSeconds: $hb }) { id } }`;
+    const both = (await gql(server.url, tok, TAGGED, { name: 'both tags', tags: ['nightly', 'gpu'], hb: 1 })).createBatchJob.id as string;
+    const one = (await gql(server.url, tok, TAGGED, { name: 'one tag', tags: ['nightly'] })).createBatchJob.id as string;
+    await gql(server.url, tok, REPORT, { input: { jobId: both, completed: 1 } });
+    await waitUntil(async () => (await gql(server.url, tok, `query($id: ID!) { batchJob(id: $id) { stalled } }`, { id: both })).batchJob.stalled, Boolean, 'the job to stall', 10_000);
+    const env = { RUNWATCH_URL: server.url, RUNWATCH_TOKEN: tok };
+    const nightly = cli(['jobs', '--tag', 'nightly'], env);
+    const gpu = cli(['jobs', '--tag', 'nightly', 'gpu'], env);
+    expect(await nightly.exit(), nightly.stderr).toBe(0);
+    expect(await gpu.exit(), gpu.stderr).toBe(0);
+    expect(nightly.stdout).toContain(one);
+    expect(nightly.stdout).toContain(both);
+    expect(gpu.stdout).not.toContain(one);
+    const row = gpu.stdout.split('\n').find((l) => l.includes(both))!;
+    expect(row).toMatch(/\bSTALLED\b/);
+    expect(row).toMatch(/nightly,gpu$/);
   });
 });
 

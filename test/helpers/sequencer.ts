@@ -24,6 +24,7 @@ export const ESTIMATED_SECONDS: Readonly<Record<string, number>> = {
   'test/integration/faults.test.ts': 16,
   'test/cli/cli.test.ts': 12,
   'test/cli/connect.test.ts': 6,
+  'test/cli/watch-all-tty.test.ts': 3,
   'test/integration/webhooks-failover.test.ts': 11,
   'test/integration/groups.test.ts': 12,
   'test/integration/projectors.test.ts': 8,
@@ -44,6 +45,7 @@ export const ESTIMATED_SECONDS: Readonly<Record<string, number>> = {
   'test/integration/bad-input.test.ts': 4,
   'test/integration/start.test.ts': 11,
   'test/client/sdk.test.ts': 3,
+  'test/client/sdk-jobs.test.ts': 4,
   'test/client/python-documents.test.ts': 3,
   'test/integration/subscription-leak.test.ts': 2,
 };

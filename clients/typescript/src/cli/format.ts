@@ -41,10 +41,16 @@ export type Colour = keyof typeof CODES;
 /** Wraps text in an ANSI colour when `enabled` (pass false for pipes and NO_COLOR). */
 export const paint = (text: string, colour: Colour, enabled: boolean) => (enabled ? `\u001b[${CODES[colour]}m${text}\u001b[0m` : text);
 
-/** The colour a status is shown in: FAILED red, CANCELLED yellow, COMPLETED green, else none. */
+/**
+ * A job's status as people should read it: `STALLED` for a RUNNING job that stopped reporting for longer than its
+ * `heartbeatSeconds` (`stalled: true`), else its status.
+ */
+export const statusLabel = (job: { status: string; stalled?: boolean | null }) => (job.stalled && job.status === 'RUNNING' ? 'STALLED' : job.status);
+
+/** The colour a status (or {@link statusLabel}) is shown in: FAILED red, CANCELLED and STALLED yellow, COMPLETED green, else none. */
 export function statusColour(status: string): Colour | null {
   if (status === 'FAILED') return 'red';
-  if (status === 'CANCELLED') return 'yellow';
+  if (status === 'CANCELLED' || status === 'STALLED') return 'yellow';
   if (status === 'COMPLETED') return 'green';
   return null;
 }

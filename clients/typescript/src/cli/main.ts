@@ -11,9 +11,10 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { RunwatchError } from '../client/index.js';
 import { graphqlEndpoint } from '../client/http.js';
 import { CliError, connect, serverUrl, type ConnectionFlags } from './connection.js';
-import { clip, fitTable, oneLine, formatCount, formatDuration, formatPercent, formatRate, type TableColumn } from './format.js';
+import { clip, fitTable, oneLine, formatCount, formatDuration, formatPercent, formatRate, statusLabel, type TableColumn } from './format.js';
 import { runCommand } from './run.js';
 import { DEFAULT_CONNECT_TIMEOUT_MS, watchJobs } from './watch.js';
+import { watchJobList } from './watch-all.js';
 import { watchActivity } from './activity.js';
 
 const KINDS = ['BATCH', 'EVALUATION', 'TRAINING', 'PIPELINE'] as const;
@@ -32,6 +33,7 @@ const JOB_COLUMNS: TableColumn[] = [
   { header: 'ETA', priority: Infinity },
   { header: 'STAGE', priority: 2, minWidth: 8 },
   { header: 'CREATED (UTC)', priority: 0 },
+  { header: 'TAGS', priority: 0.5, minWidth: 8 },
 ];
 
 const positiveInt = (name: string) => (value: string) => {
@@ -74,48 +76,61 @@ withConnection(program.command('jobs'))
   .description("list the tenant's jobs, newest first")
   .addOption(new Option('--status <status...>', 'only these statuses').choices(STATUSES))
   .addOption(new Option('--kind <kind...>', 'only these kinds').choices(KINDS))
+  .option('--tag <tag...>', 'only jobs carrying every one of these tags')
+  .option('--parent <id>', "only this job's children (a job group)")
   .option('--first <n>', 'how many of the newest jobs to list (max 100)', positiveInt('--first'), 20)
   .option('--json', 'one JSON job per line')
-  .action(async (o: ConnectionFlags & { status?: (typeof STATUSES)[number][]; kind?: (typeof KINDS)[number][]; first: number; json?: boolean }) => {
-    const client = connect(o);
-    const page = await client.listJobs({ first: o.first, status: o.status, kind: o.kind });
-    if (o.json) {
-      for (const job of page.nodes) process.stdout.write(`${JSON.stringify(job)}\n`);
-      return;
-    }
-    if (page.nodes.length === 0) {
-      process.stdout.write('no jobs\n');
-      return;
-    }
-    const rows = page.nodes.map((j) => [
-      j.id,
-      clip(oneLine(j.name), 32),
-      j.kind,
-      j.status,
-      formatCount(j.completed, j.total),
-      String(j.failed),
-      formatPercent(j.percent),
-      formatRate(j.rate),
-      formatDuration(j.etaSeconds),
-      oneLine(j.stage ?? ''),
-      j.createdAt.slice(0, 19).replace('T', ' '),
-    ]);
-    // On a terminal the table fits its width (least useful columns dropped first); in a pipe every column stays.
-    const width = process.stdout.isTTY ? Math.max(20, process.stdout.columns - 1) : Infinity;
-    process.stdout.write(`${fitTable(JOB_COLUMNS, rows, width)}\n`);
-    if (page.pageInfo.hasNextPage) {
-      process.stdout.write(
-        o.first < 100
-          ? `… more jobs: --first ${Math.min(100, o.first * 2)} lists the newest ${Math.min(100, o.first * 2)} (at most 100); --status and --kind narrow the list\n`
-          : '… more jobs than the 100 --first lists at most: --status and --kind narrow the list\n',
-      );
-    }
-  });
+  .action(
+    async (
+      o: ConnectionFlags & { status?: (typeof STATUSES)[number][]; kind?: (typeof KINDS)[number][]; tag?: string[]; parent?: string; first: number; json?: boolean },
+    ) => {
+      const client = connect(o);
+      const page = await client.listJobs({ first: o.first, status: o.status, kind: o.kind, tags: o.tag, parentId: o.parent });
+      if (o.json) {
+        for (const job of page.nodes) process.stdout.write(`${JSON.stringify(job)}\n`);
+        return;
+      }
+      if (page.nodes.length === 0) {
+        process.stdout.write('no jobs\n');
+        return;
+      }
+      const rows = page.nodes.map((j) => [
+        j.id,
+        clip(oneLine(j.name), 32),
+        j.kind,
+        statusLabel(j),
+        formatCount(j.completed, j.total),
+        String(j.failed),
+        formatPercent(j.percent),
+        formatRate(j.rate),
+        formatDuration(j.etaSeconds),
+        oneLine(j.stage ?? ''),
+        j.createdAt.slice(0, 19).replace('T', ' '),
+        j.tags.map(oneLine).join(','),
+      ]);
+      // On a terminal the table fits its width (least useful columns dropped first); in a pipe every column stays.
+      const width = process.stdout.isTTY ? Math.max(20, process.stdout.columns - 1) : Infinity;
+      process.stdout.write(`${fitTable(JOB_COLUMNS, rows, width)}\n`);
+      if (page.pageInfo.hasNextPage) {
+        process.stdout.write(
+          o.first < 100
+            ? `… more jobs: --first ${Math.min(100, o.first * 2)} lists the newest ${Math.min(100, o.first * 2)} (at most 100); --status and --kind narrow the list\n`
+            : '… more jobs than the 100 --first lists at most: --status and --kind narrow the list\n',
+        );
+      }
+    },
+  );
 
 withConnection(program.command('watch'))
-  .description('watch jobs live until they finish: bars on a terminal, lines in a pipe, or --json')
-  .argument('<id...>', 'job ids')
+  .description(
+    "watch jobs live until they finish: bars on a terminal, lines in a pipe, or --json; with --all, the tenant's live job list (until Ctrl-C)",
+  )
+  .argument('[id...]', 'job ids (or --all)')
+  .option('--all', "the tenant's live job list instead: every job (--tag, --status narrow it) as it is created, progresses and finishes")
+  .option('--tag <tag...>', 'with --all: only jobs carrying every one of these tags')
+  .addOption(new Option('--status <status...>', 'with --all: only jobs in these statuses').choices(STATUSES))
   .option('--json', 'one JSON event per line')
+  .option('--logs', "also the jobs' log lines (appendLogs; runwatch run sends a command's stderr lines)")
   .option('--after <cursor>', 'resume after this cursor (one job only)')
   .option('--interval <ms>', 'plain output: least milliseconds between PROGRESS lines of a job', positiveInt('--interval'), 1000)
   .option(
@@ -125,17 +140,46 @@ withConnection(program.command('watch'))
     DEFAULT_CONNECT_TIMEOUT_MS / 1000,
   )
   .option('--retry-forever', 'never give up: keep retrying the first connection and every reconnect until stopped')
-  .action(async (ids: string[], o: ConnectionFlags & { json?: boolean; after?: string; interval: number; connectTimeout: number; retryForever?: boolean }) => {
-    const client = connect(o);
-    process.exitCode = await watchJobs(client, ids, {
-      json: o.json,
-      after: o.after,
-      intervalMs: o.interval,
-      connectTimeoutMs: o.connectTimeout * 1000,
-      retryForever: o.retryForever,
-    });
-    await client.close();
-  });
+  .action(
+    async (
+      ids: string[],
+      o: ConnectionFlags & {
+        all?: boolean;
+        logs?: boolean;
+        tag?: string[];
+        status?: (typeof STATUSES)[number][];
+        json?: boolean;
+        after?: string;
+        interval: number;
+        connectTimeout: number;
+        retryForever?: boolean;
+      },
+    ) => {
+      if (o.all ? ids.length > 0 : ids.length === 0) throw new CliError(o.all ? '--all watches every job: give no job ids with it' : 'give one or more job ids, or --all', 2);
+      if (!o.all && (o.tag || o.status)) throw new CliError('--tag and --status go with --all (runwatch jobs --tag lists tagged jobs)', 2);
+      const client = connect(o);
+      if (o.all) {
+        // Fail fast (exit 1) when the server cannot be reached or refuses the token; the stream then reconnects by itself.
+        await client.listJobs({ first: 0 });
+        const stop = new AbortController();
+        const onSignal = () => stop.abort();
+        process.once('SIGINT', onSignal).once('SIGTERM', onSignal);
+        process.exitCode = await watchJobList(client, { tags: o.tag, status: o.status, json: o.json, intervalMs: o.interval, retryForever: o.retryForever, signal: stop.signal });
+        process.off('SIGINT', onSignal).off('SIGTERM', onSignal);
+        await client.close();
+        return;
+      }
+      process.exitCode = await watchJobs(client, ids, {
+        json: o.json,
+        logs: o.logs,
+        after: o.after,
+        intervalMs: o.interval,
+        connectTimeoutMs: o.connectTimeout * 1000,
+        retryForever: o.retryForever,
+      });
+      await client.close();
+    },
+  );
 
 withConnection(program.command('activity'))
   .description('live account activity: active jobs, their resources, totals and budget (a table on a terminal, lines in a pipe, or --json)')

@@ -14,11 +14,19 @@
  * `{'loss': …}` lines), `{'eval_loss': …}` lines become ValidationResults, and
  * the run ends with a TrainingStatusChange (COMPLETED, or ERROR with the exit
  * code and the tail of stderr).
+ *
+ * The child's stderr lines that are not progress go to the job as log lines
+ * (appendLogs, source `stderr`, the level guessed from the line as
+ * `python -m runwatch run` does: {@link guessLevel}). A CANCEL command sent to
+ * the job (`sendJobCommand`, the dashboard) is forwarded to the child as
+ * SIGTERM and acknowledged once the child has exited, which cancels the job;
+ * other commands are rejected.
  */
 import { spawn } from 'node:child_process';
 import { constants } from 'node:os';
 import type { JobKind } from '../client/index.js';
 import { ProgressReporter, RunwatchError, type RunwatchClient } from '../client/index.js';
+import { guessLevel } from '../client/outputs.js';
 import { TypedDocumentString } from '../client/generated/graphql.js';
 import { backoffMs } from '../client/watch.js';
 import {
@@ -196,6 +204,7 @@ export async function runCommand(client: RunwatchClient | null, command: string,
     else if (fromStderr && line.trim()) {
       tail.push(line);
       if (tail.length > tailSize) tail.shift();
+      reporter?.log(line, guessLevel(line), 'stderr');
     }
   };
   for (const [stream, target, fromStderr] of [
@@ -223,17 +232,41 @@ export async function runCommand(client: RunwatchClient | null, command: string,
     });
   }
 
+  const exited = new Promise<[number | null, NodeJS.Signals | null, Error | null]>((resolve) => {
+    child.once('error', (error) => resolve([null, null, error]));
+    child.once('close', (c, s) => resolve([c, s, null]));
+  });
+
+  // A CANCEL command stops the child (SIGTERM) and is acknowledged once it has exited: that cancels the job.
+  let cancelled = false;
+  const commands = jobId
+    ? reporter!.onCommand(async (command) => {
+        if (command.command !== 'CANCEL') return `runwatch run handles CANCEL only, not ${command.command === 'CUSTOM' ? `CUSTOM ${command.name ?? ''}`.trim() : command.command}`;
+        cancelled = true;
+        log(`CANCEL from ${command.senderId}: stopping the command (SIGTERM)`);
+        child.kill('SIGTERM');
+        const [c, s] = await exited;
+        await reporter!.flush(); // the last lines and counts go out before the acknowledgement cancels the job
+        return { accepted: true, message: `stopped: the command ${s ? `was killed by ${s}` : `exited with code ${c}`}` };
+      })
+    : null;
+
   const forward = (signal: NodeJS.Signals) => () => child.kill(signal);
   const onTerm = forward('SIGTERM');
   const onHup = forward('SIGHUP');
   const onInt = () => {}; // the terminal sends SIGINT to the child too; wait for it to exit
   process.on('SIGTERM', onTerm).on('SIGHUP', onHup).on('SIGINT', onInt);
 
-  const [code, signal, spawnError] = await new Promise<[number | null, NodeJS.Signals | null, Error | null]>((resolve) => {
-    child.once('error', (error) => resolve([null, null, error]));
-    child.once('close', (c, s) => resolve([c, s, null]));
-  });
+  const [code, signal, spawnError] = await exited;
   process.off('SIGTERM', onTerm).off('SIGHUP', onHup).off('SIGINT', onInt);
+  const exitCode = code ?? 128 + (signal ? (constants.signals[signal] ?? 0) : 0);
+  // After the answer to a CANCEL (the job is CANCELLED then): nothing more to report but what is queued.
+  await commands?.stop();
+  if (cancelled && reporter) {
+    await reporter.flush();
+    reporter.finished = true;
+    return exitCode;
+  }
 
   if (training) {
     // stage and message first, then the steps, then the final status (which finishes the job)
@@ -251,5 +284,5 @@ export async function runCommand(client: RunwatchClient | null, command: string,
   if (code === 0) await reporter?.complete(`command exited with code 0`);
   else await reporter?.fail(failureMessage(commandLine, code, signal, tail));
   if (errors.length && jobId) log(`some progress reports failed: ${errors.at(-1)}`);
-  return code ?? 128 + (signal ? (constants.signals[signal] ?? 0) : 0);
+  return exitCode;
 }

@@ -6,7 +6,7 @@
  */
 import cliProgress from 'cli-progress';
 import type { Job, ProgressEvent, RunwatchClient } from '../client/index.js';
-import { clip, formatCount, formatDuration, formatPercent, formatRate, layoutLine, oneLine, paint, statusColour, textBar, wrapWords, type Cell } from './format.js';
+import { clip, formatCount, formatDuration, formatPercent, formatRate, layoutLine, oneLine, paint, statusColour, statusLabel, textBar, wrapWords, type Cell } from './format.js';
 
 /** Options of {@link watchJobs}. */
 export interface WatchCommandOptions {
@@ -14,6 +14,8 @@ export interface WatchCommandOptions {
   json?: boolean;
   /** Resume after this cursor (only with a single id). */
   after?: string;
+  /** Also the jobs' log lines (LOG events: appendLogs, `runwatch run`'s stderr), one line each. */
+  logs?: boolean;
   /** Plain mode: least milliseconds between two PROGRESS lines of one job (default 1000); other events always print. */
   intervalMs?: number;
   /** Draw bars (default: whether stdout is a TTY). */
@@ -37,10 +39,14 @@ export const DEFAULT_CONNECT_TIMEOUT_MS = 30_000;
 /** After this long without a first event, say on stderr that the watcher is still connecting (milliseconds). */
 const CONNECTING_NOTICE_MS = 1000;
 
-/** A one-line plain description of an event: `time name (id) TYPE completed/total pct rate ETA stage status`. */
+/**
+ * A one-line plain description of an event: `time name (id) TYPE completed/total pct rate ETA stage status`; the
+ * status of a stalled job reads `STALLED`.
+ */
 export function plainLine(event: ProgressEvent, colour: boolean): string {
   const j = event.job;
-  const status = statusColour(j.status);
+  const label = statusLabel(j);
+  const status = statusColour(label);
   const parts = [
     new Date(event.timestamp).toISOString().slice(11, 19),
     `${oneLine(j.name)} (${j.id})`,
@@ -50,10 +56,20 @@ export function plainLine(event: ProgressEvent, colour: boolean): string {
     `rate ${formatRate(j.rate)}`,
     `ETA ${formatDuration(j.etaSeconds)}`,
     j.stage ? `stage ${oneLine(j.stage)}` : '',
-    status ? paint(j.status, status, colour) : j.status,
+    status ? paint(label, status, colour) : label,
     event.message && event.type !== 'STAGE' ? `- ${oneLine(event.message)}` : '',
   ];
   return parts.filter(Boolean).join('  ');
+}
+
+/** The lines of a LOG event: `time name (id) LOG LEVEL [source] message`, with `(n dropped before)` when the server's rate limit dropped some. */
+export function logLines(event: ProgressEvent, colour: boolean): string[] {
+  const head = `${new Date(event.timestamp).toISOString().slice(11, 19)}  ${oneLine(event.job.name)} (${event.job.id})  ${'LOG'.padEnd(11)}`;
+  return (event.logs ?? []).map((line) => {
+    const level = line.level === 'ERROR' || line.level === 'CRITICAL' ? paint(line.level, 'red', colour) : line.level === 'WARNING' ? paint(line.level, 'yellow', colour) : line.level;
+    const dropped = line.droppedBefore ? `(${line.droppedBefore} dropped before)  ` : '';
+    return `${head}  ${level}  ${line.source ? `[${oneLine(line.source)}]  ` : ''}${dropped}${oneLine(line.message)}`;
+  });
 }
 
 /** The summary line of a finished (or abandoned) job. */
@@ -106,7 +122,8 @@ export const barFit = (jobs: Iterable<Job>): BarFit => {
 /**
  * The bar line of one job laid out to `width` columns (cli-progress calls it on
  * every redraw, with the terminal's current width). Cells, in order: name,
- * bar, percent, done/total, rate, ETA, stage, status. Status, percent and ETA
+ * bar, percent, done/total, rate, ETA, stage, status (`STALLED`, yellow, for a
+ * RUNNING job that stopped reporting). Status, percent and ETA
  * are never dropped or cut; when the line does not fit, stage goes first,
  * then rate, then done/total, then the bar and name shrink. Free columns go to
  * the name first (up to the longest watched name, `fit.name`), then the stage,
@@ -114,7 +131,8 @@ export const barFit = (jobs: Iterable<Job>): BarFit => {
  * width (given the same `fit`), so bars line up.
  */
 export function barLine(job: Job, width: number, colour = false, fit: BarFit = barFit([job])): string {
-  const c = statusColour(job.status);
+  const label = statusLabel(job);
+  const c = statusColour(label);
   const name = oneLine(job.name);
   const stage = oneLine(job.stage ?? '');
   const fraction = job.total ? Math.min(1, (job.completed + job.failed) / job.total) : job.status === 'COMPLETED' ? 1 : null;
@@ -127,7 +145,7 @@ export function barLine(job: Job, width: number, colour = false, fit: BarFit = b
     { priority: 2, min: 8, max: 8, render: (w) => fixed(formatRate(job.rate), w, 'right') },
     { priority: Infinity, min: 11, max: 11, render: (w) => fixed(`ETA ${formatDuration(job.etaSeconds)}`, w) },
     { priority: 1, min: 6, want: Math.min(fit.stage, 24), max: Math.min(fit.stage, 24), render: (w) => clip(stage, w).padEnd(w) },
-    { priority: Infinity, min: 9, max: 9, render: () => job.status, colour: c },
+    { priority: Infinity, min: 9, max: 9, render: () => label, colour: c },
   ];
   return layoutLine(cells, width, colour);
 }
@@ -205,6 +223,7 @@ export async function watchJobs(client: RunwatchClient, ids: string[], opts: Wat
       try {
         const watch = client.watchJob(id, {
           after: ids.length === 1 ? opts.after : undefined,
+          logs: opts.logs ?? false,
           retry: { connectTimeoutMs, maxAttempts: opts.retryForever ? Infinity : undefined },
           onReconnect: ({ attempt, delayMs, reason, connected }) => {
             if (!connected && !connectedOnce) notice(attempt, delayMs, reason);
@@ -215,6 +234,11 @@ export async function watchJobs(client: RunwatchClient, ids: string[], opts: Wat
           last = event.job;
           if (opts.json) {
             out.write(`${JSON.stringify(event)}\n`);
+          } else if (event.type === 'LOG') {
+            // Log lines print above the bars (cli-progress redraws them below), or as lines in a pipe.
+            const text = logLines(event, colour).map((line) => `${line}\n`).join('');
+            if (multibar) multibar.log(text);
+            else out.write(text);
           } else if (multibar) {
             const payload = { job: event.job };
             shown.set(id, event.job);

@@ -1,11 +1,14 @@
 /**
- * `watchJob`: a job's event stream as an async iterator that survives
- * disconnects. graphql-ws's own retry would re-send the original subscribe
- * payload (the old `after`), so this module does the resubscription itself:
- * each attempt is a new `runProgress(runId, after: <last cursor seen>)`, and
- * the server replays exactly the events after it. Cursors are opaque: they
- * are only ever passed back, never parsed.
+ * Resumable streams: a subscription as an async iterator that survives
+ * disconnects ({@link resumableStream}), and `watchJob` built on it.
+ * graphql-ws's own retry would re-send the original subscribe payload (the
+ * old `after`), so this module does the resubscription itself: each attempt
+ * is a new subscription from the last cursor seen (`runProgress(runId,
+ * after:)`, `jobUpdates(after:)`), and the server replays exactly what came
+ * after it; streams without a cursor (`jobCommands`) drop what they already
+ * yielded. Cursors are opaque: they are only ever passed back, never parsed.
  */
+import type { DocumentTypeDecoration } from '@graphql-typed-document-node/core';
 import type { Client } from 'graphql-ws';
 import { CloseCode } from './close-codes.js';
 import { fromGraphQLErrors, RunwatchError } from './errors.js';
@@ -30,8 +33,8 @@ export interface RetryPolicy {
   connectTimeoutMs?: number | undefined;
 }
 
-/** Options of `watchJob`. */
-export interface WatchOptions {
+/** Options of every resumable stream (watchJob, jobUpdates, jobCommands). */
+export interface StreamOptions {
   /** Start after this cursor (from an earlier event or `BatchJob.lastCursor`); default: a SNAPSHOT of now, then live. */
   after?: string | null | undefined;
   /** Aborting ends the iteration quietly (the loop just stops). */
@@ -42,6 +45,14 @@ export interface WatchOptions {
    * received an event yet (`connected: false`: the first connection has not succeeded).
    */
   onReconnect?: ((info: { attempt: number; delayMs: number; reason: string; connected: boolean }) => void) | undefined;
+}
+
+/** Options of `watchJob`. */
+export interface WatchOptions extends StreamOptions {
+  /** Also ITEM_RESULTS events (`event.items`: one reportItems batch each). Default false. */
+  items?: boolean | undefined;
+  /** Also LOG events (`event.logs`: the lines of one appendLogs call). Default false. */
+  logs?: boolean | undefined;
 }
 
 const TERMINAL = new Set(['COMPLETED', 'FAILED', 'CANCELLED']);
@@ -90,54 +101,77 @@ const sleep = (ms: number, signal?: AbortSignal) =>
   });
 
 /**
- * Streams a job's events over `ws`, reconnecting with backoff and resuming
- * from the last cursor, so the loop sees every event exactly once. Ends after
- * the final event (COMPLETED, FAILED, CANCELLED, or the SNAPSHOT of a finished
- * job) or when `signal` aborts.
+ * What {@link resumableStream} needs to know about one kind of subscription: the document, how to (re)subscribe
+ * from a position, where the item is in a result, its identity (for dedupe) and position (for resume), and
+ * when the stream is over. `runProgress`, `jobUpdates` and `jobCommands` are each one of these.
+ */
+export interface StreamSpec<TData, TVariables, TItem> {
+  /** What is streamed, for error messages: `job <id>`, `the job list`, `commands of job <id>`. */
+  label: string;
+  document: DocumentTypeDecoration<TData, TVariables> & { toString(): string };
+  /** The variables of an attempt that resumes after `cursor` (null: from the start). */
+  variables: (cursor: string | null) => TVariables;
+  /** The item of one result (null: none in it). */
+  pick: (data: TData) => TItem | null | undefined;
+  /** The item's identity: an item whose key was already yielded is dropped (a replay after a resubscribe). */
+  key: (item: TItem) => string;
+  /** The position to resume after once the item is yielded (default: no cursor; every attempt starts afresh). */
+  cursor?: ((item: TItem) => string | null) | undefined;
+  /** True when the stream ends after this item (default: never; the server or the signal ends it). */
+  isFinal?: ((item: TItem) => boolean) | undefined;
+}
+
+/**
+ * A subscription as an async iterator that survives disconnects: each attempt is a new subscription from the
+ * last position seen (`spec.variables(cursor)`), with exponential backoff between failed attempts; an item
+ * whose key was already yielded is dropped, so the loop sees every item exactly once. Ends when the server
+ * completes the subscription, after a final item (`spec.isFinal`), or when `signal` aborts.
+ * The one loop behind watchJob, jobUpdates and jobCommands.
  * @throws RunwatchError NOT_FOUND, FORBIDDEN, BAD_USER_INPUT (from the server); UNAUTHENTICATED
  *   (close 4401, or 4403 without a token provider); UNAVAILABLE after `retry.maxAttempts` failed attempts, or when
- *   no event arrived within `retry.connectTimeoutMs`.
+ *   no item arrived within `retry.connectTimeoutMs`.
  */
-export async function* watchJobStream(
+export async function* resumableStream<TData, TVariables, TItem>(
   ws: Client,
-  jobId: string,
-  opts: WatchOptions & { canRefreshToken: boolean },
-): AsyncGenerator<ProgressEvent, void, undefined> {
+  spec: StreamSpec<TData, TVariables, TItem>,
+  opts: StreamOptions & { canRefreshToken: boolean },
+): AsyncGenerator<TItem, void, undefined> {
   let cursor = opts.after ?? null;
   let failures = 0;
   let connected = false;
   const connectTimeoutMs = opts.retry?.connectTimeoutMs;
   const deadline = connectTimeoutMs === undefined ? Infinity : Date.now() + connectTimeoutMs;
   const gaveUp = (reason: string) =>
-    new RunwatchError('UNAVAILABLE', `could not connect to watch job ${jobId} within ${Math.round(connectTimeoutMs! / 100) / 10} s: ${reason}`, true);
-  // Insurance against a transport that re-sends an old subscribe: never yield a cursor twice
-  // (cursors are compared for equality only, never parsed).
+    new RunwatchError('UNAVAILABLE', `could not connect to watch ${spec.label} within ${Math.round(connectTimeoutMs! / 100) / 10} s: ${reason}`, true);
+  // Insurance against a transport that re-sends an old subscribe, and the dedupe of streams without a cursor
+  // (commands come again on every new subscription until answered): never yield a key twice.
   const seen = new Set<string>();
   while (!opts.signal?.aborted) {
-    const iterator = ws.iterate<WatchJobSubscription>({ query: WatchJobDocument.toString(), variables: { runId: jobId, after: cursor } });
+    const iterator = ws.iterate<TData>({ query: spec.document.toString(), variables: spec.variables(cursor) as Record<string, unknown> });
     const stop = () => void iterator.return?.();
     opts.signal?.addEventListener('abort', stop, { once: true });
-    // Before the first event, an attempt that hangs (a host that drops packets) is ended at the deadline.
+    // Before the first item, an attempt that hangs (a host that drops packets) is ended at the deadline.
     let timedOut = false;
     const connectTimer = connected || deadline === Infinity ? undefined : setTimeout(() => ((timedOut = true), stop()), Math.max(0, deadline - Date.now()));
     try {
       for (;;) {
         const step = await iterator.next();
         if (timedOut) throw new Error('no answer');
-        if (step.done) return; // completed by the server (after the final event) or aborted
+        if (step.done) return; // completed by the server (after the final item) or aborted
         const result = step.value;
         if (result.errors?.length) throw [...result.errors];
-        const event = result.data?.runProgress;
-        if (!event) continue;
+        const item = result.data ? spec.pick(result.data as TData) : null;
+        if (!item) continue;
         clearTimeout(connectTimer);
         connected = true;
         failures = 0;
-        if (seen.has(event.cursor)) continue;
-        seen.add(event.cursor);
+        const key = spec.key(item);
+        if (seen.has(key)) continue;
+        seen.add(key);
         if (seen.size > 10_000) seen.delete(seen.values().next().value!);
-        cursor = event.cursor;
-        yield event;
-        if (isFinalEvent(event)) return;
+        cursor = spec.cursor?.(item) ?? cursor;
+        yield item;
+        if (spec.isFinal?.(item)) return;
       }
     } catch (error) {
       if (opts.signal?.aborted) return;
@@ -146,7 +180,7 @@ export async function* watchJobStream(
       if (timedOut) throw gaveUp(verdict.retry);
       failures++;
       const maxAttempts = opts.retry?.maxAttempts ?? 20;
-      if (failures > maxAttempts) throw new RunwatchError('UNAVAILABLE', `gave up watching job ${jobId} after ${maxAttempts} attempts: ${verdict.retry}`, true);
+      if (failures > maxAttempts) throw new RunwatchError('UNAVAILABLE', `gave up watching ${spec.label} after ${maxAttempts} attempts: ${verdict.retry}`, true);
       let delayMs = backoffMs(failures, opts.retry);
       if (!connected && deadline !== Infinity) {
         const left = deadline - Date.now();
@@ -161,4 +195,26 @@ export async function* watchJobStream(
       await iterator.return?.();
     }
   }
+}
+
+/**
+ * Streams a job's events over `ws` ({@link resumableStream} over `runProgress`), resuming from the last cursor,
+ * so the loop sees every event exactly once. Ends after the final event (COMPLETED, FAILED, CANCELLED, or the
+ * SNAPSHOT of a finished job) or when `signal` aborts. ITEM_RESULTS and LOG events only with `items` / `logs`.
+ * @throws RunwatchError as {@link resumableStream}.
+ */
+export function watchJobStream(ws: Client, jobId: string, opts: WatchOptions & { canRefreshToken: boolean }): AsyncGenerator<ProgressEvent, void, undefined> {
+  return resumableStream(
+    ws,
+    {
+      label: `job ${jobId}`,
+      document: WatchJobDocument,
+      variables: (after) => ({ runId: jobId, after, items: opts.items ?? false, logs: opts.logs ?? false }),
+      pick: (data: WatchJobSubscription) => data.runProgress,
+      key: (event) => event.cursor,
+      cursor: (event) => event.cursor,
+      isFinal: isFinalEvent,
+    },
+    opts,
+  );
 }

@@ -52,6 +52,56 @@ export type CreateBatchJobInput = {
   total?: number | null | undefined;
 };
 
+/** The result of one item. */
+export type ItemResultInput = {
+  /** What it produced, at most 4096 characters of JSON (and 262144 for all items of one call). */
+  data?: unknown;
+  /** Why it failed, at most 2000 characters. */
+  error?: string | null | undefined;
+  /** The worker's id of the item, 1..200 characters. */
+  itemId: string;
+  /** Seconds it took; finite, ≥ 0. Summarized as the metric `latencySeconds`. */
+  latencySeconds?: number | null | undefined;
+  /** Its metrics (at most 50, names distinct), summarized per name in `BatchJob.metrics`. */
+  metrics?: Array<MetricInput> | null | undefined;
+  /** True: it succeeded (completed + 1); false: it failed (failed + 1). */
+  ok: boolean;
+};
+
+/** What a command asks a job's worker to do. */
+export type JobCommandKind =
+  /** Stop the work; the worker acknowledges once it has stopped, which cancels the job. */
+  | 'CANCEL'
+  /** Anything else the worker understands; `name` says what (e.g. SAVE_CHECKPOINT). */
+  | 'CUSTOM'
+  /** Pause; an acknowledgement pauses a RUNNING job. */
+  | 'PAUSE'
+  /** Resume; an acknowledgement resumes a PAUSED job. */
+  | 'RESUME';
+
+/** Where a command is: PENDING until the worker answers (ACKNOWLEDGED or REJECTED) or its time to live passes (EXPIRED). */
+export type JobCommandState =
+  /** The worker accepted it. */
+  | 'ACKNOWLEDGED'
+  /** No answer before `expiresAt`; no longer delivered, and too late to answer. */
+  | 'EXPIRED'
+  /** Sent; delivered to every worker subscription of the job until answered or expired. */
+  | 'PENDING'
+  /** The worker refused it; `message` says why. */
+  | 'REJECTED';
+
+/** Which jobs a job list shows; every field optional (all jobs of the tenant). */
+export type JobFilter = {
+  /** Jobs of one of these kinds. */
+  kind?: Array<JobKind> | null | undefined;
+  /** Children of this job only. */
+  parentId?: string | null | undefined;
+  /** Jobs in one of these statuses (a job leaving them is still shown once, with `previousStatus`). */
+  status?: Array<JobStatus> | null | undefined;
+  /** Jobs carrying every one of these tags. */
+  tags?: Array<string> | null | undefined;
+};
+
 /** What sort of work a job is. */
 export type JobKind =
   /** A batch of items: embeddings, inference, transformations. */
@@ -77,6 +127,36 @@ export type JobStatus =
   | 'QUEUED'
   /** Progress has been reported. */
   | 'RUNNING';
+
+/** What a JobUpdate says. */
+export type JobUpdateType =
+  /** A matching job was created. */
+  | 'CREATED'
+  /** A job's numbers moved: its PROGRESS (conflated per job to RUNWATCH_PROGRESS_HZ, like runProgress), a stage change, failed items, or a child's change for a parent. */
+  | 'PROGRESS'
+  /** A matching job as it is now: the first events of a stream (its first page, newest first). */
+  | 'SNAPSHOT'
+  /** A job changed status (started, paused, resumed, finished); `previousStatus` is the one it left. */
+  | 'STATUS';
+
+/** Severity of a TrainingLog, lowest first. */
+export type LogLevel =
+  | 'CRITICAL'
+  | 'DEBUG'
+  | 'ERROR'
+  | 'INFO'
+  | 'WARNING';
+
+/** A log line. */
+export type LogLineInput = {
+  level: LogLevel;
+  /** 1..8000 characters. */
+  message: string;
+  /** Where it came from (a logger name, `stderr`), at most 200 characters. */
+  source?: string | null | undefined;
+  /** When it was written; default: when runwatch receives it. */
+  timestamp?: string | null | undefined;
+};
 
 /** A named value: a gauge (tokens per second, cost so far), an item's metric or a validation metric (accuracy); names unique within one list. Name: 1..100 characters; value: a finite number (NaN and ±Infinity are refused). */
 export type MetricInput = {
@@ -152,6 +232,19 @@ export type ResourcesInput = {
   memoryGb: number;
 };
 
+/** Where a step is: PENDING → RUNNING → COMPLETED | FAILED | CANCELLED. A finished step reported RUNNING again restarts. */
+export type StepStatus =
+  /** Stopped because its job was cancelled. */
+  | 'CANCELLED'
+  /** Finished successfully. */
+  | 'COMPLETED'
+  /** Finished with an error (`error`). */
+  | 'FAILED'
+  /** Known, not started. */
+  | 'PENDING'
+  /** Started; `durationSeconds` grows. */
+  | 'RUNNING';
+
 export type ActiveJobFieldsFragment = { job: { id: string, name: string, kind: JobKind, status: JobStatus, completed: number, total: number | null, percent: number | null }, resources: { containers: number, cpuCores: number, memoryGb: number, gpus: number } };
 
 export type TotalsFieldsFragment = { jobs: number, containers: number, cpuCores: number, memoryGb: number, gpus: number };
@@ -176,24 +269,86 @@ export type WatchActivitySubscription = { activity:
     | { __typename: 'ContextMismatch', message: string }
    };
 
-export type JobFieldsFragment = { id: string, kind: JobKind, name: string, status: JobStatus, total: number | null, completed: number, failed: number, percent: number | null, rate: number | null, etaSeconds: number | null, stage: string | null, message: string | null, errorMessage: string | null, metadata: unknown, createdAt: string, startedAt: string | null, finishedAt: string | null, updatedAt: string, lastCursor: string | null };
+export type JobCommandFieldsFragment = { id: string, jobId: string, command: JobCommandKind, name: string | null, args: unknown, state: JobCommandState, message: string | null, senderId: string, createdAt: string, expiresAt: string, respondedAt: string | null };
+
+export type SendJobCommandMutationVariables = Exact<{
+  jobId: string;
+  command: JobCommandKind;
+  name?: string | null | undefined;
+  args?: unknown;
+  ttlSeconds?: number | null | undefined;
+}>;
+
+
+export type SendJobCommandMutation = { sendJobCommand: { id: string, jobId: string, command: JobCommandKind, name: string | null, args: unknown, state: JobCommandState, message: string | null, senderId: string, createdAt: string, expiresAt: string, respondedAt: string | null } };
+
+export type AcknowledgeJobCommandMutationVariables = Exact<{
+  id: string;
+  accepted: boolean;
+  message?: string | null | undefined;
+}>;
+
+
+export type AcknowledgeJobCommandMutation = { acknowledgeJobCommand: { id: string, jobId: string, command: JobCommandKind, name: string | null, args: unknown, state: JobCommandState, message: string | null, senderId: string, createdAt: string, expiresAt: string, respondedAt: string | null } };
+
+export type RecentJobCommandsQueryVariables = Exact<{
+  jobId: string;
+}>;
+
+
+export type RecentJobCommandsQuery = { jobCommands: Array<{ id: string, jobId: string, command: JobCommandKind, name: string | null, args: unknown, state: JobCommandState, message: string | null, senderId: string, createdAt: string, expiresAt: string, respondedAt: string | null }> };
+
+export type JobCommandsSubscriptionVariables = Exact<{
+  jobId: string;
+}>;
+
+
+export type JobCommandsSubscription = { jobCommands: { id: string, jobId: string, command: JobCommandKind, name: string | null, args: unknown, state: JobCommandState, message: string | null, senderId: string, createdAt: string, expiresAt: string, respondedAt: string | null } };
+
+export type JobFieldsFragment = { id: string, kind: JobKind, name: string, status: JobStatus, total: number | null, completed: number, failed: number, percent: number | null, rate: number | null, etaSeconds: number | null, stage: string | null, message: string | null, errorMessage: string | null, metadata: unknown, createdAt: string, startedAt: string | null, finishedAt: string | null, updatedAt: string, lastCursor: string | null, parentId: string | null, tags: Array<string>, stalled: boolean, heartbeatSeconds: number, successRate: number | null, childCounts: { queued: number, running: number, paused: number, completed: number, failed: number, cancelled: number } | null };
 
 export type GetJobQueryVariables = Exact<{
   id: string;
 }>;
 
 
-export type GetJobQuery = { batchJob: { id: string, kind: JobKind, name: string, status: JobStatus, total: number | null, completed: number, failed: number, percent: number | null, rate: number | null, etaSeconds: number | null, stage: string | null, message: string | null, errorMessage: string | null, metadata: unknown, createdAt: string, startedAt: string | null, finishedAt: string | null, updatedAt: string, lastCursor: string | null } | null };
+export type GetJobQuery = { batchJob: { id: string, kind: JobKind, name: string, status: JobStatus, total: number | null, completed: number, failed: number, percent: number | null, rate: number | null, etaSeconds: number | null, stage: string | null, message: string | null, errorMessage: string | null, metadata: unknown, createdAt: string, startedAt: string | null, finishedAt: string | null, updatedAt: string, lastCursor: string | null, parentId: string | null, tags: Array<string>, stalled: boolean, heartbeatSeconds: number, successRate: number | null, childCounts: { queued: number, running: number, paused: number, completed: number, failed: number, cancelled: number } | null } | null };
 
 export type ListJobsQueryVariables = Exact<{
   first?: number | null | undefined;
   after?: string | null | undefined;
   status?: Array<JobStatus> | JobStatus | null | undefined;
   kind?: Array<JobKind> | JobKind | null | undefined;
+  tags?: Array<string> | string | null | undefined;
+  parentId?: string | null | undefined;
 }>;
 
 
-export type ListJobsQuery = { batchJobs: { nodes: Array<{ id: string, kind: JobKind, name: string, status: JobStatus, total: number | null, completed: number, failed: number, percent: number | null, rate: number | null, etaSeconds: number | null, stage: string | null, message: string | null, errorMessage: string | null, metadata: unknown, createdAt: string, startedAt: string | null, finishedAt: string | null, updatedAt: string, lastCursor: string | null }>, pageInfo: { hasNextPage: boolean, endCursor: string | null } } };
+export type ListJobsQuery = { batchJobs: { nodes: Array<{ id: string, kind: JobKind, name: string, status: JobStatus, total: number | null, completed: number, failed: number, percent: number | null, rate: number | null, etaSeconds: number | null, stage: string | null, message: string | null, errorMessage: string | null, metadata: unknown, createdAt: string, startedAt: string | null, finishedAt: string | null, updatedAt: string, lastCursor: string | null, parentId: string | null, tags: Array<string>, stalled: boolean, heartbeatSeconds: number, successRate: number | null, childCounts: { queued: number, running: number, paused: number, completed: number, failed: number, cancelled: number } | null }>, pageInfo: { hasNextPage: boolean, endCursor: string | null } } };
+
+export type GetJobOutputsQueryVariables = Exact<{
+  id: string;
+}>;
+
+
+export type GetJobOutputsQuery = { batchJob: { id: string, kind: JobKind, name: string, status: JobStatus, total: number | null, completed: number, failed: number, percent: number | null, rate: number | null, etaSeconds: number | null, stage: string | null, message: string | null, errorMessage: string | null, metadata: unknown, createdAt: string, startedAt: string | null, finishedAt: string | null, updatedAt: string, lastCursor: string | null, parentId: string | null, tags: Array<string>, stalled: boolean, heartbeatSeconds: number, successRate: number | null, metrics: Array<{ name: string, last: number, count: number, mean: number, min: number, max: number, updatedAt: string }>, steps: Array<{ name: string, status: StepStatus, startedAt: string | null, finishedAt: string | null, durationSeconds: number | null, completed: number | null, total: number | null, error: string | null }>, childCounts: { queued: number, running: number, paused: number, completed: number, failed: number, cancelled: number } | null } | null };
+
+export type MetricSeriesQueryVariables = Exact<{
+  jobId: string;
+  name: string;
+  maxPoints?: number | null | undefined;
+}>;
+
+
+export type MetricSeriesQuery = { metricSeries: Array<{ step: number, value: number, timestamp: string }> };
+
+export type JobUpdatesSubscriptionVariables = Exact<{
+  filter?: JobFilter | null | undefined;
+  after?: string | null | undefined;
+}>;
+
+
+export type JobUpdatesSubscription = { jobUpdates: { cursor: string, type: JobUpdateType, timestamp: string, previousStatus: JobStatus | null, job: { id: string, kind: JobKind, name: string, status: JobStatus, total: number | null, completed: number, failed: number, percent: number | null, rate: number | null, etaSeconds: number | null, stage: string | null, message: string | null, errorMessage: string | null, metadata: unknown, createdAt: string, startedAt: string | null, finishedAt: string | null, updatedAt: string, lastCursor: string | null, parentId: string | null, tags: Array<string>, stalled: boolean, heartbeatSeconds: number, successRate: number | null, childCounts: { queued: number, running: number, paused: number, completed: number, failed: number, cancelled: number } | null } } };
 
 export type CreateJobViewTokenMutationVariables = Exact<{
   jobId: string;
@@ -203,20 +358,24 @@ export type CreateJobViewTokenMutationVariables = Exact<{
 
 export type CreateJobViewTokenMutation = { createJobViewToken: { token: string, jobId: string, expiresAt: string, dashboardPath: string } };
 
+export type StepFieldsFragment = { name: string, status: StepStatus, startedAt: string | null, finishedAt: string | null, durationSeconds: number | null, completed: number | null, total: number | null, error: string | null };
+
 export type WatchJobSubscriptionVariables = Exact<{
   runId: string;
   after?: string | null | undefined;
+  items?: boolean | null | undefined;
+  logs?: boolean | null | undefined;
 }>;
 
 
-export type WatchJobSubscription = { runProgress: { cursor: string, runId: string, type: ProgressEventType, timestamp: string, message: string | null, job: { id: string, kind: JobKind, name: string, status: JobStatus, total: number | null, completed: number, failed: number, percent: number | null, rate: number | null, etaSeconds: number | null, stage: string | null, message: string | null, errorMessage: string | null, metadata: unknown, createdAt: string, startedAt: string | null, finishedAt: string | null, updatedAt: string, lastCursor: string | null } } };
+export type WatchJobSubscription = { runProgress: { cursor: string, runId: string, type: ProgressEventType, timestamp: string, message: string | null, childId: string | null, step: { name: string, status: StepStatus, startedAt: string | null, finishedAt: string | null, durationSeconds: number | null, completed: number | null, total: number | null, error: string | null } | null, items: Array<{ seq: number, itemId: string, ok: boolean, latencySeconds: number | null, error: string | null, data: unknown, timestamp: string, metrics: Array<{ name: string, value: number }> }> | null, logs: Array<{ level: LogLevel, message: string, source: string | null, timestamp: string, droppedBefore: number }> | null, job: { id: string, kind: JobKind, name: string, status: JobStatus, total: number | null, completed: number, failed: number, percent: number | null, rate: number | null, etaSeconds: number | null, stage: string | null, message: string | null, errorMessage: string | null, metadata: unknown, createdAt: string, startedAt: string | null, finishedAt: string | null, updatedAt: string, lastCursor: string | null, parentId: string | null, tags: Array<string>, stalled: boolean, heartbeatSeconds: number, successRate: number | null, childCounts: { queued: number, running: number, paused: number, completed: number, failed: number, cancelled: number } | null } } };
 
 export type CreateJobMutationVariables = Exact<{
   input: CreateBatchJobInput;
 }>;
 
 
-export type CreateJobMutation = { createBatchJob: { id: string, kind: JobKind, name: string, status: JobStatus, total: number | null, completed: number, failed: number, percent: number | null, rate: number | null, etaSeconds: number | null, stage: string | null, message: string | null, errorMessage: string | null, metadata: unknown, createdAt: string, startedAt: string | null, finishedAt: string | null, updatedAt: string, lastCursor: string | null } };
+export type CreateJobMutation = { createBatchJob: { id: string, kind: JobKind, name: string, status: JobStatus, total: number | null, completed: number, failed: number, percent: number | null, rate: number | null, etaSeconds: number | null, stage: string | null, message: string | null, errorMessage: string | null, metadata: unknown, createdAt: string, startedAt: string | null, finishedAt: string | null, updatedAt: string, lastCursor: string | null, parentId: string | null, tags: Array<string>, stalled: boolean, heartbeatSeconds: number, successRate: number | null, childCounts: { queued: number, running: number, paused: number, completed: number, failed: number, cancelled: number } | null } };
 
 export type ReportProgressMutationVariables = Exact<{
   input: ReportProgressInput;
@@ -231,7 +390,7 @@ export type CompleteJobMutationVariables = Exact<{
 }>;
 
 
-export type CompleteJobMutation = { completeBatchJob: { id: string, kind: JobKind, name: string, status: JobStatus, total: number | null, completed: number, failed: number, percent: number | null, rate: number | null, etaSeconds: number | null, stage: string | null, message: string | null, errorMessage: string | null, metadata: unknown, createdAt: string, startedAt: string | null, finishedAt: string | null, updatedAt: string, lastCursor: string | null } };
+export type CompleteJobMutation = { completeBatchJob: { id: string, kind: JobKind, name: string, status: JobStatus, total: number | null, completed: number, failed: number, percent: number | null, rate: number | null, etaSeconds: number | null, stage: string | null, message: string | null, errorMessage: string | null, metadata: unknown, createdAt: string, startedAt: string | null, finishedAt: string | null, updatedAt: string, lastCursor: string | null, parentId: string | null, tags: Array<string>, stalled: boolean, heartbeatSeconds: number, successRate: number | null, childCounts: { queued: number, running: number, paused: number, completed: number, failed: number, cancelled: number } | null } };
 
 export type FailJobMutationVariables = Exact<{
   id: string;
@@ -239,7 +398,7 @@ export type FailJobMutationVariables = Exact<{
 }>;
 
 
-export type FailJobMutation = { failBatchJob: { id: string, kind: JobKind, name: string, status: JobStatus, total: number | null, completed: number, failed: number, percent: number | null, rate: number | null, etaSeconds: number | null, stage: string | null, message: string | null, errorMessage: string | null, metadata: unknown, createdAt: string, startedAt: string | null, finishedAt: string | null, updatedAt: string, lastCursor: string | null } };
+export type FailJobMutation = { failBatchJob: { id: string, kind: JobKind, name: string, status: JobStatus, total: number | null, completed: number, failed: number, percent: number | null, rate: number | null, etaSeconds: number | null, stage: string | null, message: string | null, errorMessage: string | null, metadata: unknown, createdAt: string, startedAt: string | null, finishedAt: string | null, updatedAt: string, lastCursor: string | null, parentId: string | null, tags: Array<string>, stalled: boolean, heartbeatSeconds: number, successRate: number | null, childCounts: { queued: number, running: number, paused: number, completed: number, failed: number, cancelled: number } | null } };
 
 export type CancelJobMutationVariables = Exact<{
   id: string;
@@ -247,7 +406,35 @@ export type CancelJobMutationVariables = Exact<{
 }>;
 
 
-export type CancelJobMutation = { cancelBatchJob: { id: string, kind: JobKind, name: string, status: JobStatus, total: number | null, completed: number, failed: number, percent: number | null, rate: number | null, etaSeconds: number | null, stage: string | null, message: string | null, errorMessage: string | null, metadata: unknown, createdAt: string, startedAt: string | null, finishedAt: string | null, updatedAt: string, lastCursor: string | null } };
+export type CancelJobMutation = { cancelBatchJob: { id: string, kind: JobKind, name: string, status: JobStatus, total: number | null, completed: number, failed: number, percent: number | null, rate: number | null, etaSeconds: number | null, stage: string | null, message: string | null, errorMessage: string | null, metadata: unknown, createdAt: string, startedAt: string | null, finishedAt: string | null, updatedAt: string, lastCursor: string | null, parentId: string | null, tags: Array<string>, stalled: boolean, heartbeatSeconds: number, successRate: number | null, childCounts: { queued: number, running: number, paused: number, completed: number, failed: number, cancelled: number } | null } };
+
+export type ReportItemsMutationVariables = Exact<{
+  jobId: string;
+  items: Array<ItemResultInput> | ItemResultInput;
+}>;
+
+
+export type ReportItemsMutation = { reportItems: { id: string, status: JobStatus, completed: number, failed: number, total: number | null } };
+
+export type ReportStepMutationVariables = Exact<{
+  jobId: string;
+  name: string;
+  status: StepStatus;
+  completed?: number | null | undefined;
+  total?: number | null | undefined;
+  error?: string | null | undefined;
+}>;
+
+
+export type ReportStepMutation = { reportStep: { id: string, status: JobStatus } };
+
+export type AppendLogsMutationVariables = Exact<{
+  jobId: string;
+  lines: Array<LogLineInput> | LogLineInput;
+}>;
+
+
+export type AppendLogsMutation = { appendLogs: number };
 
 export class TypedDocumentString<TResult, TVariables>
   extends String
@@ -295,6 +482,21 @@ export const TotalsFieldsFragmentDoc = new TypedDocumentString(`
   gpus
 }
     `, {"fragmentName":"TotalsFields"}) as unknown as TypedDocumentString<TotalsFieldsFragment, unknown>;
+export const JobCommandFieldsFragmentDoc = new TypedDocumentString(`
+    fragment JobCommandFields on JobCommand {
+  id
+  jobId
+  command
+  name
+  args
+  state
+  message
+  senderId
+  createdAt
+  expiresAt
+  respondedAt
+}
+    `, {"fragmentName":"JobCommandFields"}) as unknown as TypedDocumentString<JobCommandFieldsFragment, unknown>;
 export const JobFieldsFragmentDoc = new TypedDocumentString(`
     fragment JobFields on BatchJob {
   id
@@ -316,8 +518,33 @@ export const JobFieldsFragmentDoc = new TypedDocumentString(`
   finishedAt
   updatedAt
   lastCursor
+  parentId
+  tags
+  stalled
+  heartbeatSeconds
+  successRate
+  childCounts {
+    queued
+    running
+    paused
+    completed
+    failed
+    cancelled
+  }
 }
     `, {"fragmentName":"JobFields"}) as unknown as TypedDocumentString<JobFieldsFragment, unknown>;
+export const StepFieldsFragmentDoc = new TypedDocumentString(`
+    fragment StepFields on JobStep {
+  name
+  status
+  startedAt
+  finishedAt
+  durationSeconds
+  completed
+  total
+  error
+}
+    `, {"fragmentName":"StepFields"}) as unknown as TypedDocumentString<StepFieldsFragment, unknown>;
 export const ActivityNowDocument = new TypedDocumentString(`
     query ActivityNow($scope: ActivityScope) {
   activity(scope: $scope) {
@@ -418,6 +645,88 @@ fragment TotalsFields on ResourceTotals {
   memoryGb
   gpus
 }`) as unknown as TypedDocumentString<WatchActivitySubscription, WatchActivitySubscriptionVariables>;
+export const SendJobCommandDocument = new TypedDocumentString(`
+    mutation SendJobCommand($jobId: ID!, $command: JobCommandKind!, $name: String, $args: JSON, $ttlSeconds: Int) {
+  sendJobCommand(
+    jobId: $jobId
+    command: $command
+    name: $name
+    args: $args
+    ttlSeconds: $ttlSeconds
+  ) {
+    ...JobCommandFields
+  }
+}
+    fragment JobCommandFields on JobCommand {
+  id
+  jobId
+  command
+  name
+  args
+  state
+  message
+  senderId
+  createdAt
+  expiresAt
+  respondedAt
+}`) as unknown as TypedDocumentString<SendJobCommandMutation, SendJobCommandMutationVariables>;
+export const AcknowledgeJobCommandDocument = new TypedDocumentString(`
+    mutation AcknowledgeJobCommand($id: ID!, $accepted: Boolean!, $message: String) {
+  acknowledgeJobCommand(id: $id, accepted: $accepted, message: $message) {
+    ...JobCommandFields
+  }
+}
+    fragment JobCommandFields on JobCommand {
+  id
+  jobId
+  command
+  name
+  args
+  state
+  message
+  senderId
+  createdAt
+  expiresAt
+  respondedAt
+}`) as unknown as TypedDocumentString<AcknowledgeJobCommandMutation, AcknowledgeJobCommandMutationVariables>;
+export const RecentJobCommandsDocument = new TypedDocumentString(`
+    query RecentJobCommands($jobId: ID!) {
+  jobCommands(jobId: $jobId) {
+    ...JobCommandFields
+  }
+}
+    fragment JobCommandFields on JobCommand {
+  id
+  jobId
+  command
+  name
+  args
+  state
+  message
+  senderId
+  createdAt
+  expiresAt
+  respondedAt
+}`) as unknown as TypedDocumentString<RecentJobCommandsQuery, RecentJobCommandsQueryVariables>;
+export const JobCommandsDocument = new TypedDocumentString(`
+    subscription JobCommands($jobId: ID!) {
+  jobCommands(jobId: $jobId) {
+    ...JobCommandFields
+  }
+}
+    fragment JobCommandFields on JobCommand {
+  id
+  jobId
+  command
+  name
+  args
+  state
+  message
+  senderId
+  createdAt
+  expiresAt
+  respondedAt
+}`) as unknown as TypedDocumentString<JobCommandsSubscription, JobCommandsSubscriptionVariables>;
 export const GetJobDocument = new TypedDocumentString(`
     query GetJob($id: ID!) {
   batchJob(id: $id) {
@@ -444,10 +753,30 @@ export const GetJobDocument = new TypedDocumentString(`
   finishedAt
   updatedAt
   lastCursor
+  parentId
+  tags
+  stalled
+  heartbeatSeconds
+  successRate
+  childCounts {
+    queued
+    running
+    paused
+    completed
+    failed
+    cancelled
+  }
 }`) as unknown as TypedDocumentString<GetJobQuery, GetJobQueryVariables>;
 export const ListJobsDocument = new TypedDocumentString(`
-    query ListJobs($first: Int, $after: String, $status: [JobStatus!], $kind: [JobKind!]) {
-  batchJobs(first: $first, after: $after, status: $status, kind: $kind) {
+    query ListJobs($first: Int, $after: String, $status: [JobStatus!], $kind: [JobKind!], $tags: [String!], $parentId: ID) {
+  batchJobs(
+    first: $first
+    after: $after
+    status: $status
+    kind: $kind
+    tags: $tags
+    parentId: $parentId
+  ) {
     nodes {
       ...JobFields
     }
@@ -477,25 +806,98 @@ export const ListJobsDocument = new TypedDocumentString(`
   finishedAt
   updatedAt
   lastCursor
+  parentId
+  tags
+  stalled
+  heartbeatSeconds
+  successRate
+  childCounts {
+    queued
+    running
+    paused
+    completed
+    failed
+    cancelled
+  }
 }`) as unknown as TypedDocumentString<ListJobsQuery, ListJobsQueryVariables>;
-export const CreateJobViewTokenDocument = new TypedDocumentString(`
-    mutation CreateJobViewToken($jobId: ID!, $ttlSeconds: Int) {
-  createJobViewToken(jobId: $jobId, ttlSeconds: $ttlSeconds) {
-    token
-    jobId
-    expiresAt
-    dashboardPath
+export const GetJobOutputsDocument = new TypedDocumentString(`
+    query GetJobOutputs($id: ID!) {
+  batchJob(id: $id) {
+    ...JobFields
+    metrics {
+      name
+      last
+      count
+      mean
+      min
+      max
+      updatedAt
+    }
+    steps {
+      ...StepFields
+    }
   }
 }
-    `) as unknown as TypedDocumentString<CreateJobViewTokenMutation, CreateJobViewTokenMutationVariables>;
-export const WatchJobDocument = new TypedDocumentString(`
-    subscription WatchJob($runId: ID!, $after: String) {
-  runProgress(runId: $runId, after: $after) {
+    fragment JobFields on BatchJob {
+  id
+  kind
+  name
+  status
+  total
+  completed
+  failed
+  percent
+  rate
+  etaSeconds
+  stage
+  message
+  errorMessage
+  metadata
+  createdAt
+  startedAt
+  finishedAt
+  updatedAt
+  lastCursor
+  parentId
+  tags
+  stalled
+  heartbeatSeconds
+  successRate
+  childCounts {
+    queued
+    running
+    paused
+    completed
+    failed
+    cancelled
+  }
+}
+fragment StepFields on JobStep {
+  name
+  status
+  startedAt
+  finishedAt
+  durationSeconds
+  completed
+  total
+  error
+}`) as unknown as TypedDocumentString<GetJobOutputsQuery, GetJobOutputsQueryVariables>;
+export const MetricSeriesDocument = new TypedDocumentString(`
+    query MetricSeries($jobId: ID!, $name: String!, $maxPoints: Int) {
+  metricSeries(jobId: $jobId, name: $name, maxPoints: $maxPoints) {
+    step
+    value
+    timestamp
+  }
+}
+    `) as unknown as TypedDocumentString<MetricSeriesQuery, MetricSeriesQueryVariables>;
+export const JobUpdatesDocument = new TypedDocumentString(`
+    subscription JobUpdates($filter: JobFilter, $after: String) {
+  jobUpdates(filter: $filter, after: $after) {
     cursor
-    runId
     type
     timestamp
-    message
+    previousStatus
     job {
       ...JobFields
     }
@@ -521,6 +923,110 @@ export const WatchJobDocument = new TypedDocumentString(`
   finishedAt
   updatedAt
   lastCursor
+  parentId
+  tags
+  stalled
+  heartbeatSeconds
+  successRate
+  childCounts {
+    queued
+    running
+    paused
+    completed
+    failed
+    cancelled
+  }
+}`) as unknown as TypedDocumentString<JobUpdatesSubscription, JobUpdatesSubscriptionVariables>;
+export const CreateJobViewTokenDocument = new TypedDocumentString(`
+    mutation CreateJobViewToken($jobId: ID!, $ttlSeconds: Int) {
+  createJobViewToken(jobId: $jobId, ttlSeconds: $ttlSeconds) {
+    token
+    jobId
+    expiresAt
+    dashboardPath
+  }
+}
+    `) as unknown as TypedDocumentString<CreateJobViewTokenMutation, CreateJobViewTokenMutationVariables>;
+export const WatchJobDocument = new TypedDocumentString(`
+    subscription WatchJob($runId: ID!, $after: String, $items: Boolean = false, $logs: Boolean = false) {
+  runProgress(runId: $runId, after: $after, items: $items, logs: $logs) {
+    cursor
+    runId
+    type
+    timestamp
+    message
+    childId
+    step {
+      ...StepFields
+    }
+    items {
+      seq
+      itemId
+      ok
+      latencySeconds
+      error
+      data
+      timestamp
+      metrics {
+        name
+        value
+      }
+    }
+    logs {
+      level
+      message
+      source
+      timestamp
+      droppedBefore
+    }
+    job {
+      ...JobFields
+    }
+  }
+}
+    fragment JobFields on BatchJob {
+  id
+  kind
+  name
+  status
+  total
+  completed
+  failed
+  percent
+  rate
+  etaSeconds
+  stage
+  message
+  errorMessage
+  metadata
+  createdAt
+  startedAt
+  finishedAt
+  updatedAt
+  lastCursor
+  parentId
+  tags
+  stalled
+  heartbeatSeconds
+  successRate
+  childCounts {
+    queued
+    running
+    paused
+    completed
+    failed
+    cancelled
+  }
+}
+fragment StepFields on JobStep {
+  name
+  status
+  startedAt
+  finishedAt
+  durationSeconds
+  completed
+  total
+  error
 }`) as unknown as TypedDocumentString<WatchJobSubscription, WatchJobSubscriptionVariables>;
 export const CreateJobDocument = new TypedDocumentString(`
     mutation CreateJob($input: CreateBatchJobInput!) {
@@ -548,6 +1054,19 @@ export const CreateJobDocument = new TypedDocumentString(`
   finishedAt
   updatedAt
   lastCursor
+  parentId
+  tags
+  stalled
+  heartbeatSeconds
+  successRate
+  childCounts {
+    queued
+    running
+    paused
+    completed
+    failed
+    cancelled
+  }
 }`) as unknown as TypedDocumentString<CreateJobMutation, CreateJobMutationVariables>;
 export const ReportProgressDocument = new TypedDocumentString(`
     mutation ReportProgress($input: ReportProgressInput!) {
@@ -586,6 +1105,19 @@ export const CompleteJobDocument = new TypedDocumentString(`
   finishedAt
   updatedAt
   lastCursor
+  parentId
+  tags
+  stalled
+  heartbeatSeconds
+  successRate
+  childCounts {
+    queued
+    running
+    paused
+    completed
+    failed
+    cancelled
+  }
 }`) as unknown as TypedDocumentString<CompleteJobMutation, CompleteJobMutationVariables>;
 export const FailJobDocument = new TypedDocumentString(`
     mutation FailJob($id: ID!, $error: String!) {
@@ -613,6 +1145,19 @@ export const FailJobDocument = new TypedDocumentString(`
   finishedAt
   updatedAt
   lastCursor
+  parentId
+  tags
+  stalled
+  heartbeatSeconds
+  successRate
+  childCounts {
+    queued
+    running
+    paused
+    completed
+    failed
+    cancelled
+  }
 }`) as unknown as TypedDocumentString<FailJobMutation, FailJobMutationVariables>;
 export const CancelJobDocument = new TypedDocumentString(`
     mutation CancelJob($id: ID!, $reason: String) {
@@ -640,4 +1185,48 @@ export const CancelJobDocument = new TypedDocumentString(`
   finishedAt
   updatedAt
   lastCursor
+  parentId
+  tags
+  stalled
+  heartbeatSeconds
+  successRate
+  childCounts {
+    queued
+    running
+    paused
+    completed
+    failed
+    cancelled
+  }
 }`) as unknown as TypedDocumentString<CancelJobMutation, CancelJobMutationVariables>;
+export const ReportItemsDocument = new TypedDocumentString(`
+    mutation ReportItems($jobId: ID!, $items: [ItemResultInput!]!) {
+  reportItems(jobId: $jobId, items: $items) {
+    id
+    status
+    completed
+    failed
+    total
+  }
+}
+    `) as unknown as TypedDocumentString<ReportItemsMutation, ReportItemsMutationVariables>;
+export const ReportStepDocument = new TypedDocumentString(`
+    mutation ReportStep($jobId: ID!, $name: String!, $status: StepStatus!, $completed: Int, $total: Int, $error: String) {
+  reportStep(
+    jobId: $jobId
+    name: $name
+    status: $status
+    completed: $completed
+    total: $total
+    error: $error
+  ) {
+    id
+    status
+  }
+}
+    `) as unknown as TypedDocumentString<ReportStepMutation, ReportStepMutationVariables>;
+export const AppendLogsDocument = new TypedDocumentString(`
+    mutation AppendLogs($jobId: ID!, $lines: [LogLineInput!]!) {
+  appendLogs(jobId: $jobId, lines: $lines)
+}
+    `) as unknown as TypedDocumentString<AppendLogsMutation, AppendLogsMutationVariables>;
