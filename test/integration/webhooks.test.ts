@@ -10,7 +10,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningServer } from '../../src/server.js';
 import { errorCode, gql, gqlHttp } from '../helpers/clients.js';
 import { COMPLETE, CREATE_HOOK, CREATE_JOB, FAST, startReceiver, verify, type Receiver } from '../helpers/webhooks.js';
-import { freshInstitute, startTestServer, token } from '../helpers/servers.js';
+import { closeTestServers, freshInstitute, startTestServer, token } from '../helpers/servers.js';
+import { startRedis, type TestRedis } from '../helpers/redis.js';
+import type { Config } from '../../src/config.js';
 import { waitUntil } from '../helpers/wait.js';
 
 const REPORT = `mutation($id: ID!) { reportProgress(input: { jobId: $id, completedDelta: 1 }) { status } }`;
@@ -27,14 +29,23 @@ describe.each(SETUPS)('webhooks on $name', ({ backend, instances }) => {
   let receiver: Receiver;
   let admin: string;
   let inst: string;
+  // A redis-server of this file's own: every instance on one Redis works one delivery queue, so servers of other
+  // test files (with other webhook settings) on the shared one would take these deliveries.
+  let redis: TestRedis | undefined;
+  const start = (config: Partial<Config>) => startTestServer({ backend, redisUrl: redis?.url, config });
   beforeAll(async () => {
+    if (backend === 'redis') redis = await startRedis();
     servers = [];
-    for (let i = 0; i < instances; i++) servers.push(await startTestServer({ backend, config: FAST }));
+    for (let i = 0; i < instances; i++) servers.push(await start(FAST));
     receiver = await startReceiver();
     inst = freshInstitute();
     admin = await token({ inst });
   });
-  afterAll(() => receiver.close());
+  afterAll(async () => {
+    await receiver.close();
+    await closeTestServers();
+    await redis?.stop();
+  });
 
   it('delivers one signed POST per terminal or STALLED event; retries a 500 with the same webhook-id; ignores other tenants', async () => {
     const [a, b] = [servers[0]!, servers[servers.length - 1]!];
@@ -112,7 +123,7 @@ describe.each(SETUPS)('webhooks on $name', ({ backend, instances }) => {
 
   it('refuses bad input with the contract code and stores nothing', async () => {
     const [a] = servers;
-    const strict = await startTestServer({ backend, config: { ...FAST, webhookAllowPrivate: false } });
+    const strict = await start({ ...FAST, webhookAllowPrivate: false });
     const tenantAdmin = await token({ inst: freshInstitute() });
     const refused = async (url: string, events: string[], tok = tenantAdmin, on = strict) =>
       errorCode((await gqlHttp(on.url, tok, CREATE_HOOK, { url, events })).body);
