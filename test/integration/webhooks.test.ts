@@ -124,23 +124,28 @@ describe.each(SETUPS)('webhooks on $name', ({ backend, instances }) => {
   it('refuses bad input with the contract code and stores nothing', async () => {
     const [a] = servers;
     const strict = await start({ ...FAST, webhookAllowPrivate: false });
-    const tenantAdmin = await token({ inst: freshInstitute() });
-    const refused = async (url: string, events: string[], tok = tenantAdmin, on = strict) =>
-      errorCode((await gqlHttp(on.url, tok, CREATE_HOOK, { url, events })).body);
-    expect(await refused('ftp://example.com/hook', ['COMPLETED'])).toBe('BAD_USER_INPUT');
-    expect(await refused('not a url', ['COMPLETED'])).toBe('BAD_USER_INPUT');
-    expect(await refused('http://10.1.2.3/hook', ['COMPLETED'])).toBe('BAD_USER_INPUT');
-    expect(await refused('http://127.0.0.1:9/hook', ['COMPLETED'])).toBe('BAD_USER_INPUT');
-    expect(await refused('http://[::ffff:192.168.1.1]/hook', ['COMPLETED'])).toBe('BAD_USER_INPUT');
-    expect(await refused('http://169.254.169.254/latest', ['COMPLETED'])).toBe('BAD_USER_INPUT');
-    expect(await refused(receiver.url, [], tenantAdmin, a)).toBe('BAD_USER_INPUT');
-    expect(await refused(receiver.url, ['COMPLETED', 'COMPLETED'], tenantAdmin, a)).toBe('BAD_USER_INPUT');
-    const worker = await token({ inst: freshInstitute(), scope: 'jobs:read jobs:write jobs:control' });
-    expect(await refused(receiver.url, ['COMPLETED'], worker, a!)).toBe('FORBIDDEN');
-    expect(errorCode((await gqlHttp(a!.url, worker, `{ webhooks { id } }`)).body)).toBe('FORBIDDEN');
-    expect((await gql(strict.url, tenantAdmin, `{ webhooks { id } }`)).webhooks).toEqual([]);
-    const unknown = await gqlHttp(a!.url, tenantAdmin, DELIVERIES, { id: 'wh_nope' });
-    expect(errorCode(unknown.body)).toBe('NOT_FOUND');
+    // Closed at the end: it works this file's delivery queue too, and refuses the loopback receiver other tests use.
+    try {
+      const tenantAdmin = await token({ inst: freshInstitute() });
+      const refused = async (url: string, events: string[], tok = tenantAdmin, on = strict) =>
+        errorCode((await gqlHttp(on.url, tok, CREATE_HOOK, { url, events })).body);
+      expect(await refused('ftp://example.com/hook', ['COMPLETED'])).toBe('BAD_USER_INPUT');
+      expect(await refused('not a url', ['COMPLETED'])).toBe('BAD_USER_INPUT');
+      expect(await refused('http://10.1.2.3/hook', ['COMPLETED'])).toBe('BAD_USER_INPUT');
+      expect(await refused('http://127.0.0.1:9/hook', ['COMPLETED'])).toBe('BAD_USER_INPUT');
+      expect(await refused('http://[::ffff:192.168.1.1]/hook', ['COMPLETED'])).toBe('BAD_USER_INPUT');
+      expect(await refused('http://169.254.169.254/latest', ['COMPLETED'])).toBe('BAD_USER_INPUT');
+      expect(await refused(receiver.url, [], tenantAdmin, a)).toBe('BAD_USER_INPUT');
+      expect(await refused(receiver.url, ['COMPLETED', 'COMPLETED'], tenantAdmin, a)).toBe('BAD_USER_INPUT');
+      const worker = await token({ inst: freshInstitute(), scope: 'jobs:read jobs:write jobs:control' });
+      expect(await refused(receiver.url, ['COMPLETED'], worker, a!)).toBe('FORBIDDEN');
+      expect(errorCode((await gqlHttp(a!.url, worker, `{ webhooks { id } }`)).body)).toBe('FORBIDDEN');
+      expect((await gql(strict.url, tenantAdmin, `{ webhooks { id } }`)).webhooks).toEqual([]);
+      const unknown = await gqlHttp(a!.url, tenantAdmin, DELIVERIES, { id: 'wh_nope' });
+      expect(errorCode(unknown.body)).toBe('NOT_FOUND');
+    } finally {
+      await strict.close();
+    }
   });
 });
 
