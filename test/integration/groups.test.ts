@@ -58,8 +58,13 @@ describe.each(BACKENDS)('job groups (%s)', (backend) => {
     const last = events.at(-1);
     expect(last).toMatchObject({ type: 'COMPLETED', job: { status: 'COMPLETED', completed: 3 * perChild, total: 3 * perChild, childCounts: { completed: 3, running: 0 } } });
     const childEvents = events.filter((e) => e.type === 'CHILD');
-    // Each child: RUNNING, then COMPLETED (added before the stream started: QUEUED is in the SNAPSHOT's counts).
-    for (const id of children) expect(childEvents.filter((e) => e.childId === id).map((e) => e.message.split(': ')[1])).toEqual(['RUNNING', 'COMPLETED']);
+    // Each child: RUNNING, then COMPLETED. The children were added before the stream started, so their QUEUED
+    // (the addition) is usually in the SNAPSHOT's counts; the groups projector may still have been applying an
+    // addition when the stream opened, and then its CHILD QUEUED comes first, once.
+    for (const id of children) {
+      const seen = childEvents.filter((e) => e.childId === id).map((e) => e.message.split(': ')[1]);
+      expect(seen[0] === 'QUEUED' ? seen.slice(1) : seen).toEqual(['RUNNING', 'COMPLETED']);
+    }
     expect(events.filter((e) => e.type === 'STARTED')).toHaveLength(1);
     const offsets = events.slice(1).map((e) => e.cursor);
     expect(new Set(offsets).size).toBe(offsets.length);
