@@ -19,7 +19,7 @@
  * projector is first registered (`ready()`), and at `0` when Redis lost it
  * (restarted empty: the stream is new as well).
  */
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './redis-log.js';
 import { isUnavailable } from '../domain/errors.js';
 import type { JobChangeRecord } from '../domain/changes.js';
 import { applyBatch } from './change-feed.js';
@@ -41,7 +41,7 @@ export interface RedisChangeFeedOptions {
   /** Milliseconds between takeover scans (default claimIdleMs / 2). */
   claimIntervalMs?: number;
   /** A new connection for one projector's blocking reads (no command timeout). */
-  connect(): Redis;
+  connect(): RedisClient;
   onError(context: string, error: unknown): void;
 }
 
@@ -55,10 +55,10 @@ export class RedisChangeFeed implements ChangeFeed {
   private closed = false;
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly opts: RedisChangeFeedOptions,
   ) {
-    this.keys = Array.from({ length: Math.max(1, opts.partitions) }, (_, p) => changesKey(p));
+    this.keys = Array.from({ length: Math.max(1, opts.partitions) }, (_, p) => changesKey(p, Math.max(1, opts.partitions)));
   }
 
   project(name: string, apply: (change: JobChangeRecord) => Promise<void>): void {
@@ -89,7 +89,7 @@ export class RedisChangeFeed implements ChangeFeed {
 /** One projector's consumption on this instance. */
 class Loop {
   private stopped = false;
-  private conn: Redis | null = null;
+  private conn: RedisClient | null = null;
   private lastClaim = 0;
   private running: Promise<void> | null = null;
   private readonly claimIdleMs: number;
@@ -98,7 +98,7 @@ class Loop {
   constructor(
     readonly name: string,
     private readonly apply: (change: JobChangeRecord) => Promise<void>,
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly keys: string[],
     private readonly opts: RedisChangeFeedOptions,
   ) {

@@ -167,7 +167,8 @@ export interface DeadlineIndex {
 
 /** A backend: the interfaces plus what it is. */
 export interface Backend {
-  kind: 'memory' | 'redis';
+  /** Which backend: in memory, one Redis, or a Redis Cluster. */
+  kind: 'memory' | 'redis' | 'redis-cluster';
   store: JobStore;
   bus: EventBus;
   /** Generic per-topic event logs with state (training events, commands, activity, budgets); see topic-log.ts. */

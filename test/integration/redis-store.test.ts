@@ -7,9 +7,10 @@
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createRedisBackend, jobKey } from '../../src/backends/redis.js';
+import { createRedisBackend } from '../../src/backends/redis.js';
 import type { Backend } from '../../src/backends/types.js';
 import { applyProgress, createJob } from '../../src/domain/job.js';
+import { testKeys } from '../helpers/redis.js';
 import { sharedRedisUrl } from '../helpers/servers.js';
 
 describe('the Redis job store on two instances', () => {
@@ -48,7 +49,7 @@ describe('the Redis job store on two instances', () => {
     expect((await report(a, job.id, 5)).completed).toBe(5);
     // Redis loses the job; the other instance restores it as first created and reports once,
     // so the record has been committed as many times as when instance a last saw it.
-    await redis.del(jobKey(job.id), `${jobKey(job.id)}:events`);
+    await redis.del(testKeys.job(job.id), testKeys.jobEvents(job.id));
     expect(await b.store.restore(job)).toBe(true);
     expect((await report(b, job.id, 1)).completed).toBe(1);
     expect((await report(a, job.id, 1)).completed).toBe(2);
@@ -59,7 +60,7 @@ describe('the Redis job store on two instances', () => {
     const job = newJob();
     await a.store.create(job);
     await report(a, job.id, 1);
-    await redis.del(jobKey(job.id));
+    await redis.del(testKeys.job(job.id));
     await expect(report(a, job.id, 1)).rejects.toMatchObject({ code: 'NOT_FOUND' });
   });
 });

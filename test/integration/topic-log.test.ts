@@ -12,6 +12,7 @@ import type { MemoryTopicLogStore } from '../../src/backends/memory-log.js';
 import { createRedisBackend } from '../../src/backends/redis.js';
 import type { Backend, BusEvent } from '../../src/backends/types.js';
 import { Collector } from '../helpers/clients.js';
+import { testKeys } from '../helpers/redis.js';
 import { BACKENDS, sharedRedisUrl } from '../helpers/servers.js';
 
 type Ev = BusEvent & { n: number };
@@ -123,7 +124,7 @@ describe.each(BACKENDS)('topic log on the %s backend', (kind) => {
     if (kind === 'redis') {
       const redis = new Redis(sharedRedisUrl());
       try {
-        expect(await redis.del(`runwatch:log:${t}`, `runwatch:log:${t}:events`)).toBe(2);
+        expect(await redis.del(testKeys.logHead(t), testKeys.logEvents(t))).toBe(2);
       } finally {
         redis.disconnect();
       }
