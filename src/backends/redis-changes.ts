@@ -19,6 +19,7 @@
  * projector is first registered (`ready()`), and at `0` when Redis lost it
  * (restarted empty: the stream is new as well).
  */
+import calculateSlot from 'cluster-key-slot';
 import type { RedisClient } from './redis-log.js';
 import { isUnavailable } from '../domain/errors.js';
 import type { JobChangeRecord } from '../domain/changes.js';
@@ -27,6 +28,11 @@ import { changesKey } from './redis-keys.js';
 import type { ChangeFeed } from './types.js';
 
 const BATCH = 200;
+/** Milliseconds between reads of an idle projector on a Redis Cluster (see Loop.read). */
+const CLUSTER_POLL_MS = 50;
+
+/** Whether the connection is a Redis Cluster client. */
+const isCluster = (redis: RedisClient) => 'isCluster' in redis && redis.isCluster === true;
 /** Most milliseconds a projector loop's stop waits for the loop's current step. */
 const STOP_WAIT_MS = 500;
 
@@ -148,19 +154,7 @@ class Loop {
           await this.claim();
         }
         const block = Math.max(10, Math.min(1000, this.claimIntervalMs - (Date.now() - this.lastClaim)));
-        const read = (await this.conn!.xreadgroup(
-          'GROUP',
-          this.name,
-          this.opts.consumer,
-          'COUNT',
-          BATCH,
-          'BLOCK',
-          block,
-          'STREAMS',
-          ...this.keys,
-          ...this.keys.map(() => '>'),
-        )) as [key: string, entries: Entries][] | null;
-        for (const [key, entries] of read ?? []) await this.handle(key, entries);
+        for (const [key, entries] of await this.read(block)) await this.handle(key, entries);
         failures = 0;
       } catch (error) {
         if (this.stopped) return;
@@ -177,6 +171,46 @@ class Loop {
       }
     }
   }
+
+  /**
+   * Reads new changes of every partition. On one Redis (or when every partition is in one slot): one XREADGROUP
+   * over all of them that blocks up to `blockMs`. On a Redis Cluster the partitions are in different slots and a
+   * command may name keys of one slot only (CROSSSLOT), and one connection can block on one command at a time: one
+   * XREADGROUP per slot without BLOCK, sent together, and when none returned anything a pause of
+   * {@link CLUSTER_POLL_MS} (so an idle projector costs partitions / 50 ms empty reads per instance).
+   */
+  private async read(blockMs: number): Promise<[key: string, entries: Entries][]> {
+    const xread = (keys: string[], block: number | null) =>
+      this.conn!.xreadgroup(
+        'GROUP',
+        this.name,
+        this.opts.consumer,
+        'COUNT',
+        BATCH,
+        ...((block === null ? [] : ['BLOCK', block]) as ['BLOCK', number]),
+        'STREAMS',
+        ...keys,
+        ...keys.map(() => '>'),
+      ) as Promise<[key: string, entries: Entries][] | null>;
+    if (this.slots.length === 1) return (await xread(this.slots[0]!, blockMs)) ?? [];
+    const read = (await Promise.all(this.slots.map((keys) => xread(keys, null)))).flatMap((r) => r ?? []);
+    if (read.length === 0 && !this.stopped) await new Promise((r) => setTimeout(r, Math.min(CLUSTER_POLL_MS, blockMs)).unref());
+    return read;
+  }
+
+  /** The partitions' keys grouped by Redis Cluster slot (one group on one Redis: every key of a command may share a node). */
+  private get slots(): string[][] {
+    if (!this.slotGroups) {
+      const bySlot = new Map<number, string[]>();
+      for (const key of this.keys) {
+        const slot = isCluster(this.redis) ? calculateSlot(key) : 0;
+        bySlot.set(slot, [...(bySlot.get(slot) ?? []), key]);
+      }
+      this.slotGroups = [...bySlot.values()];
+    }
+    return this.slotGroups;
+  }
+  private slotGroups: string[][] | null = null;
 
   /** Takes over changes left unacknowledged for claimIdleMs (by any consumer) and applies them. */
   private async claim(): Promise<void> {
