@@ -1,0 +1,293 @@
+/**
+ * runwatch on a real Redis Cluster (3 masters, 1 replica each; one cluster for
+ * the whole file): two instances started with REDIS_CLUSTER_NODES serve the
+ * same jobs as on one Redis — cross-instance streams, exact concurrent
+ * counters, resume with a cursor, idempotency, tenant isolation, training
+ * commands, retention — with jobs spread over every master, one SSUBSCRIBE per
+ * channel per instance on the master owning it, and a master failover that
+ * loses no stored event. The failover test runs last: it changes the topology.
+ */
+import { spawnSync } from 'node:child_process';
+import { Cluster } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DEFAULT_CLUSTER_CHANGE_PARTITIONS, RedisKeyspace, type RedisEventBus } from '../../src/backends/redis.js';
+import type { RunningServer } from '../../src/server.js';
+import { errorCode, gql, gqlHttp, subscribeWs, withTimeout, wsClient, type Collector } from '../helpers/clients.js';
+import { spawnServer } from '../helpers/processes.js';
+import { startRedisCluster, type TestCluster } from '../helpers/redis-cluster.js';
+import { freshInstitute, startTestServer, token, viewerOf } from '../helpers/servers.js';
+import { waitUntil } from '../helpers/wait.js';
+
+const CREATE = `mutation($input: CreateBatchJobInput!) { createBatchJob(input: $input) { id name } }`;
+const REPORT = `mutation($input: ReportProgressInput!) { reportProgress(input: $input) { completed } }`;
+const COMPLETE = `mutation($id: ID!) { completeBatchJob(id: $id) { status } }`;
+const GET = `query($id: ID!) { batchJob(id: $id) { id status completed } }`;
+const LIST = `{ batchJobs(first: 100) { edges { node { id } } } }`;
+const WATCH = `subscription($runId: ID!, $after: String) { runProgress(runId: $runId, after: $after) { cursor type job { status completed stage } } }`;
+const offsetOf = (e: { cursor: string }) => Number(e.cursor.split('.')[1]);
+
+/** Key names of the cluster deployment (the default partition count on a cluster). */
+const keys = new RedisKeyspace(DEFAULT_CLUSTER_CHANGE_PARTITIONS);
+
+describe('runwatch on a Redis Cluster (3 masters + 3 replicas), two instances', () => {
+  let cluster: TestCluster;
+  let a: RunningServer;
+  let b: RunningServer;
+  let tok: string;
+
+  beforeAll(async () => {
+    cluster = await startRedisCluster({ replicasPerMaster: 1, persistence: true });
+    const config = { redisClusterNodes: cluster.seeds, changePartitions: undefined, retentionSeconds: 3 };
+    [a, b] = await Promise.all([startTestServer({ config }), startTestServer({ config })]);
+    tok = await token({ inst: freshInstitute() });
+  }, 90_000);
+  afterAll(async () => {
+    await Promise.all([a?.close(1000), b?.close(1000)]);
+    await cluster?.stop();
+  });
+
+  /** Subscriptions to `channel` on the master serving it (sharded pub/sub: only the owner knows them). */
+  const shardNumSub = async (channel: string): Promise<number> => {
+    const owner = await cluster.masterOf(await cluster.slotOf(channel));
+    return Number(((await cluster.client(owner).call('PUBSUB', 'SHARDNUMSUB', channel)) as [string, number])[1]);
+  };
+
+  it('says it runs on the cluster and stores the partition count there', async () => {
+    expect(a.backend.kind).toBe('redis-cluster');
+    const client = new Cluster(cluster.seeds);
+    try {
+      expect(await client.get('runwatch:partitions')).toBe(String(DEFAULT_CLUSTER_CHANGE_PARTITIONS));
+    } finally {
+      client.disconnect();
+    }
+  });
+
+  it('delivers every event reported through A to a subscriber on B, in order, and completes it', async () => {
+    const { createBatchJob: job } = await gql(a.url, tok, CREATE, { input: { name: 'cross', kind: 'PIPELINE', total: 50 } });
+    const events = subscribeWs(wsClient(b.url, tok), WATCH, { runId: job.id }, 'runProgress');
+    await events.waitForCount(1);
+    const stages = ['download', 'parse', 'chunk', 'embed', 'index'];
+    for (const stage of stages) await gql(a.url, tok, REPORT, { input: { jobId: job.id, completedDelta: 10, stage } });
+    await gql(b.url, tok, COMPLETE, { id: job.id });
+    const all = await events.done();
+    expect(all.map((e) => e.type)).toEqual(['SNAPSHOT', 'STARTED', 'STAGE', 'STAGE', 'STAGE', 'STAGE', 'STAGE', 'COMPLETED']);
+    expect(all.filter((e) => e.type === 'STAGE').map((e) => e.job.stage)).toEqual(stages);
+    expect(all.at(-1).job).toMatchObject({ status: 'COMPLETED', completed: 50 });
+  });
+
+  it('ends at exactly 400 after 2 × 200 concurrent completedDelta: 1 reports through both instances, with gap-free offsets', async () => {
+    const inst = freshInstitute();
+    const viewer = await viewerOf(await token({ inst, sub: 'workers' }));
+    const job = await a.services.jobs.create(viewer, { name: 'many writers', kind: 'BATCH', total: 400 });
+    const events = subscribeWs(wsClient(b.url, await token({ inst })), WATCH, { runId: job.id }, 'runProgress');
+    await events.waitForCount(1);
+    const reports = Array.from({ length: 400 }, (_, i) =>
+      (i % 2 ? a : b).services.jobs.report(viewer, job.id, { completedDelta: 1, stage: i === 199 ? 'second half' : undefined }),
+    );
+    const views = await Promise.all(reports);
+    expect(Math.max(...views.map((v) => v.completed))).toBe(400);
+    await b.services.jobs.finish(viewer, job.id, 'COMPLETED', null);
+    const all = await events.done(20_000);
+    expect(all.at(-1).job).toMatchObject({ status: 'COMPLETED', completed: 400 });
+    const offsets = all.slice(1).map(offsetOf);
+    expect(offsets).toEqual(offsets.map((_, i) => offsets[0]! + i));
+    expect(all.filter((e) => e.type === 'STAGE').map((e) => e.job.stage)).toEqual(['second half']);
+  }, 30_000);
+
+  it('resumes a subscriber on the other instance from its cursor: exactly the events it missed, no SNAPSHOT', async () => {
+    const { createBatchJob: job } = await gql(a.url, tok, CREATE, { input: { name: 'resume', total: 10 } });
+    const reference = subscribeWs(wsClient(b.url, tok), WATCH, { runId: job.id }, 'runProgress');
+    const first = subscribeWs(wsClient(a.url, tok), WATCH, { runId: job.id }, 'runProgress');
+    await Promise.all([reference.waitForCount(1), first.waitForCount(1)]);
+    for (let i = 1; i <= 3; i++) await gql(a.url, tok, REPORT, { input: { jobId: job.id, completed: i, stage: `s${i}` } });
+    await first.waitFor((items) => items.some((e) => e.job.stage === 's3'), 'the third stage');
+    first.dispose();
+    const last = first.items.at(-1);
+    for (let i = 4; i <= 6; i++) await gql(b.url, tok, REPORT, { input: { jobId: job.id, completed: i, stage: `s${i}` } });
+    const second = subscribeWs(wsClient(b.url, tok), WATCH, { runId: job.id, after: last.cursor }, 'runProgress');
+    await second.waitFor((items) => items.some((e) => e.job.stage === 's6'), 'the replayed stages');
+    await gql(a.url, tok, COMPLETE, { id: job.id });
+    const rest = await second.done();
+    const all = await reference.done();
+    expect(rest[0].type).not.toBe('SNAPSHOT');
+    expect([...first.items.slice(1), ...rest].map(offsetOf)).toEqual(all.slice(1).map(offsetOf));
+  });
+
+  it('returns the same job for a reused idempotency key on either instance, and CONFLICT for other input', async () => {
+    const idempotencyKey = `nightly-${Date.now()}`;
+    const input = { name: 'idempotent', total: 5, idempotencyKey };
+    const [x, y] = await Promise.all([gql(a.url, tok, CREATE, { input }), gql(b.url, tok, CREATE, { input })]);
+    expect(y.createBatchJob.id).toBe(x.createBatchJob.id);
+    expect((await gql(b.url, tok, CREATE, { input })).createBatchJob.id).toBe(x.createBatchJob.id);
+    const other = await gqlHttp(a.url, tok, CREATE, { input: { ...input, total: 6 } });
+    expect(errorCode(other.body)).toBe('CONFLICT');
+    const listed = (await gql(b.url, tok, LIST)).batchJobs.edges.map((e: { node: { id: string } }) => e.node.id);
+    expect(listed.filter((id: string) => id === x.createBatchJob.id)).toHaveLength(1);
+  });
+
+  it("keeps tenants apart: another institute's job looks exactly like a missing one, and lists hold only the tenant's jobs", async () => {
+    const mine = await token({ inst: freshInstitute() });
+    const theirs = await token({ inst: freshInstitute() });
+    const { createBatchJob: job } = await gql(a.url, mine, CREATE, { input: { name: 'private' } });
+    expect((await gql(b.url, theirs, GET, { id: job.id })).batchJob).toBeNull();
+    const report = await gqlHttp(b.url, theirs, REPORT, { input: { jobId: job.id, completed: 1 } });
+    const missing = await gqlHttp(b.url, theirs, REPORT, { input: { jobId: 'no-such-job', completed: 1 } });
+    expect(errorCode(report.body)).toBe('NOT_FOUND');
+    expect(report.body.errors![0]!.message).toBe(missing.body.errors![0]!.message.replace('no-such-job', job.id));
+    expect((await gql(b.url, theirs, LIST)).batchJobs.edges).toEqual([]);
+    expect((await gql(b.url, mine, LIST)).batchJobs.edges.map((e: { node: { id: string } }) => e.node.id)).toEqual([job.id]);
+  });
+
+  it('delivers a training command sent through A to the trainer subscribed on B', async () => {
+    const { createBatchJob: run } = await gql(a.url, tok, CREATE, { input: { name: 'train', kind: 'TRAINING' } });
+    const commands = subscribeWs(wsClient(b.url, tok), `subscription($runId: ID!) { trainingCommands(runId: $runId) { id command } }`, { runId: run.id }, 'trainingCommands');
+    await waitUntil(() => shardNumSub(keys.channel(`commands:${run.id}`)), (n) => n === 1, 'the trainer subscription on B');
+    const sent = await gql(a.url, tok, `mutation($runId: ID!) { sendTrainingCommand(runId: $runId, command: SAVE_CHECKPOINT) { id } }`, { runId: run.id });
+    const [received] = await commands.waitForCount(1);
+    expect(received).toEqual({ id: sent.sendTrainingCommand.id, command: 'SAVE_CHECKPOINT' });
+    commands.dispose();
+  });
+
+  it('removes a finished job with everything of it once its retention ends (3 s here), from the index too', async () => {
+    const inst = freshInstitute();
+    const mine = await token({ inst });
+    const idempotencyKey = `retained-${Date.now()}`;
+    const { createBatchJob: job } = await gql(a.url, mine, CREATE, { input: { name: 'short-lived', total: 2, idempotencyKey } });
+    await gql(a.url, mine, REPORT, { input: { jobId: job.id, completed: 1 } });
+    await gql(b.url, mine, COMPLETE, { id: job.id });
+    const client = new Cluster(cluster.seeds);
+    try {
+      expect(await client.exists(keys.job(job.id), keys.jobEvents(job.id))).toBe(2);
+      await waitUntil(async () => (await gql(b.url, mine, GET, { id: job.id })).batchJob, (j) => j === null, 'the job to be removed', 15_000);
+      const index = keys.tenantJobs({ institute: inst, environment: 'default' });
+      // The sweep (every 1.5 s here) empties the index and removes the idempotency key, in the tenant's slot.
+      await waitUntil(() => client.zcard(index), (n) => n === 0, 'the tenant index to be empty', 15_000);
+      await waitUntil(() => client.exists(keys.idem({ institute: inst, environment: 'default' }, idempotencyKey)), (n) => n === 0, 'the idempotency key to go');
+      expect(await client.exists(keys.job(job.id), keys.jobEvents(job.id))).toBe(0);
+    } finally {
+      client.disconnect();
+    }
+    const again = await gql(a.url, mine, CREATE, { input: { name: 'short-lived', total: 2, idempotencyKey } });
+    expect(again.createBatchJob.id).not.toBe(job.id);
+  }, 30_000);
+
+  it('spreads jobs over all three masters (CLUSTER KEYSLOT / COUNTKEYSINSLOT)', async () => {
+    const viewer = await viewerOf(tok);
+    const jobs = await Promise.all(Array.from({ length: 30 }, (_, i) => a.services.jobs.create(viewer, { name: `spread ${i}`, kind: 'BATCH' })));
+    const perMaster = new Map<number, number>();
+    for (const job of jobs) {
+      const slot = await cluster.slotOf(keys.job(job.id));
+      const master = await cluster.masterOf(slot);
+      // The record, its history stream and its partition's change log all live in that slot on that master.
+      expect(Number(await cluster.client(master).cluster('COUNTKEYSINSLOT', slot))).toBeGreaterThanOrEqual(2);
+      expect(await cluster.slotOf(keys.changesOf(job.id))).toBe(slot);
+      expect(await cluster.slotOf(keys.channel(`job:${job.id}`))).toBe(slot);
+      perMaster.set(master, (perMaster.get(master) ?? 0) + 1);
+    }
+    expect(perMaster.size).toBe(3);
+    for (const n of perMaster.values()) expect(n).toBeGreaterThanOrEqual(3);
+  });
+
+  it('holds one SSUBSCRIBE per channel per instance (PUBSUB SHARDNUMSUB on the owning master), 0 after the subscribers leave', async () => {
+    const { createBatchJob: job } = await gql(a.url, tok, CREATE, { input: { name: 'numsub' } });
+    const channel = keys.channel(`job:${job.id}`);
+    const subs: Collector[] = [];
+    for (const [server, n] of [[a, 3], [b, 2]] as const) {
+      const client = wsClient(server.url, tok);
+      for (let i = 0; i < n; i++) subs.push(subscribeWs(client, WATCH, { runId: job.id }, 'runProgress'));
+    }
+    await Promise.all(subs.map((s) => s.waitForCount(1)));
+    expect(await shardNumSub(channel)).toBe(2);
+    for (const s of subs) s.dispose();
+    await waitUntil(() => shardNumSub(channel), (n) => n === 0, 'SHARDNUMSUB to return to 0');
+  });
+
+  it('releases a subscription left while its master is down (no failover), once the master is back', async () => {
+    const { createBatchJob: job } = await gql(a.url, tok, CREATE, { input: { name: 'left while down' } });
+    const channel = keys.channel(`job:${job.id}`);
+    const sub = subscribeWs(wsClient(b.url, tok), WATCH, { runId: job.id }, 'runProgress');
+    await sub.waitForCount(1);
+    expect(await shardNumSub(channel)).toBe(1);
+    const master = await cluster.masterOf(await cluster.slotOf(channel));
+    const view = await cluster.view();
+    const replica = view.find((n) => n.masterId === view.find((m) => m.port === master)!.id)!;
+    await cluster.client(replica.port).config('SET', 'cluster-replica-no-failover', 'yes');
+    try {
+      const shards = (b.backend.bus as RedisEventBus).shards;
+      await cluster.killNode(master);
+      await waitUntil(() => shards.get(`127.0.0.1:${master}`)?.status, (s) => s !== 'ready', 'B to notice the master is down');
+      sub.dispose();
+      await cluster.restartNode(master);
+    } finally {
+      await cluster.client(replica.port).config('SET', 'cluster-replica-no-failover', 'no');
+    }
+    expect(await cluster.masterOf(await cluster.slotOf(channel))).toBe(master);
+    await waitUntil(() => shardNumSub(channel), (n) => n === 0, 'SHARDNUMSUB to be 0 on the restarted master');
+    // The instance works on that master again.
+    await gql(b.url, tok, REPORT, { input: { jobId: job.id, completed: 1 } });
+  }, 60_000);
+
+  it("survives a failover of the master owning a running job's slot: reports fail fast, then succeed; subscribers get every stored event", async () => {
+    const viewer = await viewerOf(tok);
+    const job = await a.services.jobs.create(viewer, { name: 'failover', kind: 'BATCH', total: 1000 });
+    const slot = await cluster.slotOf(keys.job(job.id));
+    const master = await cluster.masterOf(slot);
+    const events = subscribeWs(wsClient(b.url, tok), WATCH, { runId: job.id }, 'runProgress');
+    await events.waitForCount(1);
+    // Reports with a new stage each (STAGE events are never conflated), some before, some during, some after the failover.
+    let stage = 0;
+    const reportOnce = async () => {
+      for (;;) {
+        // Absolute `completed`: a retry of a report that did commit (a reply lost to the failover) changes nothing.
+        const started = Date.now();
+        const result = await gqlHttp(a.url, tok, REPORT, { input: { jobId: job.id, completed: stage + 1, stage: `s${stage + 1}` } });
+        if (!result.body.errors) {
+          stage++;
+          return;
+        }
+        expect(errorCode(result.body), JSON.stringify(result.body.errors)).toBe('SERVICE_UNAVAILABLE');
+        // Fails fast: within the command timeout (3 s) and a few redirections, not after a queue drained.
+        expect(Date.now() - started).toBeLessThan(8000);
+        await new Promise((r) => setTimeout(r, 50)); // a worker's retry
+      }
+    };
+    for (let i = 0; i < 5; i++) await reportOnce();
+    const failover = cluster.killMasterAndAwaitFailover(master, 30_000);
+    // Reports go on while the cluster fails over: each eventually succeeds.
+    const during = (async () => {
+      for (let i = 0; i < 10; i++) await reportOnce();
+    })();
+    const promoted = await failover;
+    await withTimeout(during, 30_000, 'the reports during the failover to succeed');
+    for (let i = 0; i < 5; i++) await reportOnce();
+    await gql(b.url, tok, COMPLETE, { id: job.id });
+    const all = await events.done(30_000);
+    expect(await cluster.masterOf(slot)).toBe(promoted);
+    // Every stored event, in order, once: gap-free offsets and every stage.
+    const offsets = all.slice(1).map(offsetOf);
+    expect(offsets).toEqual(offsets.map((_, i) => offsets[0]! + i));
+    expect(all.filter((e) => e.type === 'STAGE').map((e) => e.job.stage)).toEqual(Array.from({ length: 20 }, (_, i) => `s${i + 1}`));
+    expect(all.at(-1)).toMatchObject({ type: 'COMPLETED', job: { completed: 20 } });
+    // Whatever failed did so as SERVICE_UNAVAILABLE (asserted in reportOnce); stored state agrees on both instances.
+    for (const server of [a, b]) expect((await gql(server.url, tok, GET, { id: job.id })).batchJob).toMatchObject({ status: 'COMPLETED', completed: 20 });
+  }, 90_000);
+
+  it('starts with `npm start` and REDIS_CLUSTER_NODES, printing the backend; refuses REDIS_URL with it, naming both', async () => {
+    const proc = await spawnServer({ REDIS_URL: '', REDIS_CLUSTER_NODES: cluster.seedList });
+    try {
+      expect(proc.output()).toContain('(backend: redis-cluster)');
+      const { createBatchJob: job } = await gql(proc.url, tok, CREATE, { input: { name: 'from npm start' } });
+      expect((await gql(a.url, tok, GET, { id: job.id })).batchJob).toMatchObject({ id: job.id, status: 'QUEUED' });
+    } finally {
+      proc.kill('SIGTERM');
+      await proc.exited;
+    }
+    const both = spawnSync(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+      env: { ...process.env, REDIS_URL: 'redis://127.0.0.1:6379', REDIS_CLUSTER_NODES: cluster.seedList },
+      encoding: 'utf8',
+      timeout: 30_000,
+    });
+    expect(both.status).toBe(2);
+    expect(both.stderr).toMatch(/REDIS_CLUSTER_NODES.*REDIS_URL/);
+  }, 90_000);
+});
