@@ -8,12 +8,15 @@
  * loses no stored event. The failover test runs last: it changes the topology.
  */
 import { spawnSync } from 'node:child_process';
-import { Cluster } from 'ioredis';
+import { Cluster, Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_CLUSTER_CHANGE_PARTITIONS, RedisKeyspace, type RedisEventBus } from '../../src/backends/redis.js';
+import { changesKey } from '../../src/backends/redis-keys.js';
+import { applyProgress, createJob } from '../../src/domain/job.js';
 import type { RunningServer } from '../../src/server.js';
 import { errorCode, gql, gqlHttp, subscribeWs, withTimeout, wsClient, type Collector } from '../helpers/clients.js';
 import { spawnServer } from '../helpers/processes.js';
+import { startRedis } from '../helpers/redis.js';
 import { startRedisCluster, type TestCluster } from '../helpers/redis-cluster.js';
 import { freshInstitute, startTestServer, token, viewerOf } from '../helpers/servers.js';
 import { waitUntil } from '../helpers/wait.js';
@@ -226,6 +229,74 @@ describe('runwatch on a Redis Cluster (3 masters + 3 replicas), two instances', 
     // The instance works on that master again.
     await gql(b.url, tok, REPORT, { input: { jobId: job.id, completed: 1 } });
   }, 60_000);
+
+  it('moves a deployment from one Redis (old unprefixed layout and 4 partitions) to the cluster with `runwatch-server migrate-redis`, losing no job', async () => {
+    const single = await startRedis();
+    const inst = freshInstitute();
+    const mine = await token({ inst });
+    try {
+      // A job written by a runwatch before hash tags (keys as that layout named them).
+      const direct = new Redis(single.url);
+      const oldJob = createJob({ kind: 'BATCH', name: 'from the old layout', total: 10 }, { id: `j_old${Date.now()}`, epoch: 'e-old', tenant: { institute: inst, environment: 'default' }, ownerId: 'u' }, Date.now());
+      const started = applyProgress(oldJob, { completed: 3, stage: 'old stage' }, Date.now(), 0)!;
+      await direct.hset(`runwatch:job:${oldJob.id}`, 'v', '1073741900', 'data', JSON.stringify(started.job), 'idem', `runwatch:idem:${inst}:default:legacy`);
+      for (const event of started.events) await direct.xadd(`runwatch:job:${oldJob.id}:events`, `${event.offset}-0`, 'e', JSON.stringify(event));
+      await direct.zadd(`runwatch:jobs:${inst}:default`, oldJob.createdAt, oldJob.id);
+      await direct.set(`runwatch:idem:${inst}:default:legacy`, `${oldJob.id}\nfp`);
+      direct.disconnect();
+      // Jobs written by this version on one Redis (4 partitions): one with an idempotency key, history, one finished.
+      const server = await startTestServer({ redisUrl: single.url, config: { changePartitions: 4 } });
+      const { createBatchJob: kept } = await gql(server.url, mine, CREATE, { input: { name: 'kept', total: 10, idempotencyKey: 'move-me' } });
+      const before = subscribeWs(wsClient(server.url, mine), WATCH, { runId: kept.id }, 'runProgress');
+      const [snapshot] = await before.waitForCount(1);
+      before.dispose();
+      for (let i = 1; i <= 4; i++) await gql(server.url, mine, REPORT, { input: { jobId: kept.id, completed: i, stage: `s${i}` } });
+      const { createBatchJob: done } = await gql(server.url, mine, CREATE, { input: { name: 'done', total: 1 } });
+      await gql(server.url, mine, COMPLETE, { id: done.id });
+      // Every projector has applied every change (the migration refuses otherwise when the partition count changes).
+      const check = new Redis(single.url);
+      await waitUntil(
+        async () => {
+          let behind = 0;
+          for (let p = 0; p < 4; p++) {
+            for (const group of (await check.xinfo('GROUPS', changesKey(p, 4))) as unknown[][]) {
+              const info = Object.fromEntries(Array.from({ length: group.length / 2 }, (_, i) => [String(group[2 * i]), group[2 * i + 1]]));
+              behind += Number(info.pending) + Number(info.lag ?? 0);
+            }
+          }
+          return behind;
+        },
+        (n) => n === 0,
+        'the projectors on one Redis to catch up',
+      );
+      check.disconnect();
+      await server.close(1000);
+
+      const run = spawnSync(process.execPath, ['--import', 'tsx', 'src/bin.ts', 'migrate-redis', '--from', single.url, '--to-cluster', cluster.seedList], {
+        encoding: 'utf8',
+        timeout: 60_000,
+      });
+      expect(run.status, run.stderr).toBe(0);
+      expect(JSON.parse(run.stdout)).toMatchObject({ partitions: DEFAULT_CLUSTER_CHANGE_PARTITIONS });
+
+      // On the cluster: every job, its state, history, idempotency and list entry; and work goes on.
+      const listed = (await gql(a.url, mine, LIST)).batchJobs.edges.map((e: { node: { id: string } }) => e.node.id);
+      expect(listed.sort()).toEqual([oldJob.id, kept.id, done.id].sort());
+      expect((await gql(b.url, mine, GET, { id: oldJob.id })).batchJob).toMatchObject({ status: 'RUNNING', completed: 3 });
+      expect((await gql(b.url, mine, GET, { id: done.id })).batchJob).toMatchObject({ status: 'COMPLETED' });
+      expect((await gql(a.url, mine, CREATE, { input: { name: 'kept', total: 10, idempotencyKey: 'move-me' } })).createBatchJob.id).toBe(kept.id);
+      const replay = subscribeWs(wsClient(b.url, mine), WATCH, { runId: kept.id, after: snapshot.cursor }, 'runProgress');
+      await replay.waitFor((items) => items.some((e) => e.job.stage === 's4'), 'the history replayed from the cluster');
+      await gql(a.url, mine, REPORT, { input: { jobId: kept.id, completed: 5, stage: 's5' } });
+      await gql(a.url, mine, COMPLETE, { id: kept.id });
+      const all = await replay.done();
+      expect(all[0].type).not.toBe('SNAPSHOT'); // the cursor from one Redis is valid on the cluster: same epoch, history moved
+      expect(all.filter((e) => e.type === 'STAGE').map((e) => e.job.stage)).toEqual(['s1', 's2', 's3', 's4', 's5']);
+      await gql(a.url, mine, REPORT, { input: { jobId: oldJob.id, completed: 4 } });
+    } finally {
+      await single.stop();
+    }
+  }, 90_000);
 
   it("survives a failover of the master owning a running job's slot: reports fail fast, then succeed; subscribers get every stored event", async () => {
     const viewer = await viewerOf(tok);
