@@ -20,6 +20,7 @@ import { startRedis } from '../helpers/redis.js';
 import { startRedisCluster, type TestCluster } from '../helpers/redis-cluster.js';
 import { freshInstitute, startTestServer, token, viewerOf } from '../helpers/servers.js';
 import { waitUntil } from '../helpers/wait.js';
+import { CREATE_HOOK, FAST, startReceiver, verify } from '../helpers/webhooks.js';
 
 const CREATE = `mutation($input: CreateBatchJobInput!) { createBatchJob(input: $input) { id name } }`;
 const REPORT = `mutation($input: ReportProgressInput!) { reportProgress(input: $input) { completed } }`;
@@ -40,7 +41,8 @@ describe('runwatch on a Redis Cluster (3 masters + 3 replicas), two instances', 
 
   beforeAll(async () => {
     cluster = await startRedisCluster({ replicasPerMaster: 1, persistence: true });
-    const config = { redisClusterNodes: cluster.seeds, changePartitions: undefined, retentionSeconds: 3 };
+    // Webhook settings for fast tests (loopback receivers), on both: every instance works the delivery queue.
+    const config = { ...FAST, redisClusterNodes: cluster.seeds, changePartitions: undefined, retentionSeconds: 3 };
     [a, b] = await Promise.all([startTestServer({ config }), startTestServer({ config })]);
     tok = await token({ inst: freshInstitute() });
   }, 90_000);
@@ -172,6 +174,21 @@ describe('runwatch on a Redis Cluster (3 masters + 3 replicas), two instances', 
     }
     const again = await gql(a.url, mine, CREATE, { input: { name: 'short-lived', total: 2, idempotencyKey } });
     expect(again.createBatchJob.id).not.toBe(job.id);
+  }, 30_000);
+
+  it('delivers a signed webhook for a job completed on the cluster (BullMQ queue under its own hash tag)', async () => {
+    const receiver = await startReceiver();
+    try {
+      const admin = await token({ inst: freshInstitute() });
+      const { secret } = (await gql(a.url, admin, CREATE_HOOK, { url: receiver.url, events: ['COMPLETED'] })).createWebhook;
+      const { createBatchJob: job } = await gql(b.url, admin, CREATE, { input: { name: 'hooked' } });
+      await gql(a.url, admin, COMPLETE, { id: job.id });
+      const [delivery] = await receiver.received.waitForCount(1, 20_000);
+      expect(delivery!.json).toMatchObject({ type: 'job.completed', data: { job: { id: job.id, status: 'COMPLETED' } } });
+      expect(verify(secret, delivery!)).toMatchObject({ type: 'job.completed' });
+    } finally {
+      await receiver.close();
+    }
   }, 30_000);
 
   it('spreads jobs over all three masters (CLUSTER KEYSLOT / COUNTKEYSINSLOT)', async () => {
