@@ -193,7 +193,7 @@ describe('runwatch on a Redis Cluster (3 masters + 3 replicas), two instances', 
 
   it('spreads jobs over all three masters (CLUSTER KEYSLOT / COUNTKEYSINSLOT)', async () => {
     const viewer = await viewerOf(tok);
-    const jobs = await Promise.all(Array.from({ length: 30 }, (_, i) => a.services.jobs.create(viewer, { name: `spread ${i}`, kind: 'BATCH' })));
+    const jobs = await Promise.all(Array.from({ length: 60 }, (_, i) => a.services.jobs.create(viewer, { name: `spread ${i}`, kind: 'BATCH' })));
     const perMaster = new Map<number, number>();
     for (const job of jobs) {
       const slot = await cluster.slotOf(keys.job(job.id));
@@ -205,7 +205,8 @@ describe('runwatch on a Redis Cluster (3 masters + 3 replicas), two instances', 
       perMaster.set(master, (perMaster.get(master) ?? 0) + 1);
     }
     expect(perMaster.size).toBe(3);
-    for (const n of perMaster.values()) expect(n).toBeGreaterThanOrEqual(3);
+    // About a third each (16 partitions: 6, 5 and 5 of them per master); at least 5 of 60 fails with odds under 1 in 10^4.
+    for (const n of perMaster.values()) expect(n).toBeGreaterThanOrEqual(5);
   });
 
   it('holds one SSUBSCRIBE per channel per instance (PUBSUB SHARDNUMSUB on the owning master), 0 after the subscribers leave', async () => {
