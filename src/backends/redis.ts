@@ -470,7 +470,7 @@ export interface RedisBackendOptions {
   owned?: JobOwnedTopics;
   /** Partitions of the change log (RUNWATCH_CHANGE_PARTITIONS; default 4). */
   changePartitions?: number;
-  /** Milliseconds an unacknowledged change waits before another instance takes it over (RUNWATCH_CHANGE_CLAIM_MS; default 5000). */
+  /** Milliseconds a change-log partition lease lives without renewal: how long a killed instance's partitions wait for another instance (RUNWATCH_CHANGE_CLAIM_MS; default 5000). */
   changeClaimIdleMs?: number;
   /** Entries kept per change-log partition (approximately; default {@link DEFAULT_CHANGE_LOG_MAXLEN}). */
   changeLogMaxLen?: number;
@@ -542,7 +542,7 @@ export async function createRedisBackend(opts: RedisBackendOptions): Promise<Bac
   const changes = new RedisChangeFeed(commands, {
     partitions,
     consumer: `${process.pid}-${newEpoch()}`,
-    claimIdleMs: opts.changeClaimIdleMs,
+    leaseMs: opts.changeClaimIdleMs,
     connect: () => new Redis(opts.url, { ...common, enableOfflineQueue: false }),
     onError: opts.onError,
   });
