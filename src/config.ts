@@ -85,7 +85,7 @@ export interface Config {
   historySize: number;
   /** RUNWATCH_CHANGE_PARTITIONS: streams the change log is split into (Redis; see docs/operations.md). */
   changePartitions: number;
-  /** RUNWATCH_CHANGE_CLAIM_MS: milliseconds a change may stay unacknowledged before another instance applies it. */
+  /** RUNWATCH_CHANGE_CLAIM_MS: milliseconds a change-log partition's lease lives without renewal (a killed instance's partitions wait this long for another instance). */
   changeClaimMs: number;
   /**
    * Most events queued for one subscription whose client reads too slowly
