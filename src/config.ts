@@ -92,7 +92,7 @@ export interface Config {
   changePartitions: number | undefined;
   /** REDIS_CLUSTER_NODES: seed nodes of a Redis Cluster ({@link redisClusterSeeds}); undefined: not a cluster. */
   redisClusterNodes?: RedisClusterSeed[];
-  /** RUNWATCH_CHANGE_CLAIM_MS: milliseconds a change may stay unacknowledged before another instance applies it. */
+  /** RUNWATCH_CHANGE_CLAIM_MS: milliseconds a change-log partition's lease lives without renewal (a killed instance's partitions wait this long for another instance). */
   changeClaimMs: number;
   /**
    * Most events queued for one subscription whose client reads too slowly

@@ -91,7 +91,7 @@ export interface RedisBackendOptions {
    * after their partition), reporting a different configured count through onError.
    */
   changePartitions?: number;
-  /** Milliseconds an unacknowledged change waits before another instance takes it over (RUNWATCH_CHANGE_CLAIM_MS; default 5000). */
+  /** Milliseconds a change-log partition lease lives without renewal: how long a killed instance's partitions wait for another instance (RUNWATCH_CHANGE_CLAIM_MS; default 5000). */
   changeClaimIdleMs?: number;
   /** Entries kept per change-log partition (approximately; default {@link DEFAULT_CHANGE_LOG_MAXLEN}). */
   changeLogMaxLen?: number;
@@ -273,7 +273,7 @@ async function assemble(commands: RedisClient, opts: Omit<RedisBackendOptions, '
   const changes = new RedisChangeFeed(commands, {
     partitions,
     consumer: `${process.pid}-${newEpoch()}`,
-    claimIdleMs: opts.changeClaimIdleMs,
+    leaseMs: opts.changeClaimIdleMs,
     connect: wiring.connect,
     onError: opts.onError,
   });

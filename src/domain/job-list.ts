@@ -108,6 +108,30 @@ export function projectJobList(
   return { state: { jobs: remember(state?.jobs ?? {}, change.jobId, [change.offset, change.job.status], JOB_LIST_APPLIED_MAX) }, event };
 }
 
+/**
+ * Did a subscriber's SNAPSHOT already show this update's state of the job? A fresh start reads the job list log's
+ * head, then the jobs from the job store; the `joblist` projector may still be applying changes the store already
+ * has (a job created just before the subscription), so they reach the log after the head and the subscriber after
+ * its snapshot. Such an update is not newer than the snapshot's view of its job (by the job's own `lastCursor`:
+ * same epoch, offset not past it) and is dropped: a row never goes back to an older state, and nothing is seen twice.
+ * @param snapshotCursor the job's `lastCursor` in the snapshot (null: it had no event yet); undefined: the job was
+ *   not in the snapshot (then nothing is dropped).
+ */
+export function shownBySnapshot(update: JobUpdate, snapshotCursor: string | null | undefined): boolean {
+  if (snapshotCursor === undefined) return false;
+  const seen = update.job.lastCursor;
+  if (seen === null) return true; // the creation, or a change without event: the snapshot showed it or newer
+  if (snapshotCursor === null) return false;
+  const [shownEpoch, shownOffset] = splitCursor(snapshotCursor);
+  const [epoch, offset] = splitCursor(seen);
+  return epoch === shownEpoch && offset <= shownOffset;
+}
+
+const splitCursor = (cursor: string): [epoch: string, offset: number] => {
+  const dot = cursor.lastIndexOf('.');
+  return [cursor.slice(0, dot), Number(cursor.slice(dot + 1))];
+};
+
 /** A SNAPSHOT update of one job (a subscriber's fresh start), at the log's head offset. */
 export function snapshotUpdate(job: JobView, head: { epoch: string; offset: number }, nowMs: number): JobUpdate {
   return { offset: head.offset, cursor: encodeCursor(head.epoch, head.offset), type: 'SNAPSHOT', timestamp: nowMs, job, previousStatus: job.status };

@@ -14,7 +14,7 @@ import type { JobChangeRecord } from '../domain/changes.js';
 import { decodeCursor } from '../domain/cursor.js';
 import { conflict, DomainError, notFound } from '../domain/errors.js';
 import { applyChild, childDepth } from '../domain/groups.js';
-import { projectJobList, snapshotUpdate, updateConcerns, type JobListFilter, type JobListState, type JobUpdate } from '../domain/job-list.js';
+import { projectJobList, shownBySnapshot, snapshotUpdate, updateConcerns, type JobListFilter, type JobListState, type JobUpdate } from '../domain/job-list.js';
 import {
   applyProgress,
   createJob,
@@ -397,7 +397,21 @@ export class JobService {
       onReplayed: (count) => this.opts.hooks?.onReplayed?.(count),
     });
     const only = viewer.jobId;
-    return new FilteredStream(stream, (e) => (only === null || e.job.id === only) && (e.type === 'SNAPSHOT' || updateConcerns(e, filter)));
+    // Each job of the newest snapshot → its lastCursor there, so that updates the snapshot already showed are
+    // dropped (shownBySnapshot). At most JOB_UPDATES_SNAPSHOT entries; a new snapshot (a reset) replaces them.
+    const shown = new Map<string, string | null>();
+    let snapshotting = false;
+    return new FilteredStream(stream, (e) => {
+      if (only !== null && e.job.id !== only) return false;
+      if (e.type === 'SNAPSHOT') {
+        if (!snapshotting) shown.clear();
+        snapshotting = true;
+        shown.set(e.job.id, e.job.lastCursor);
+        return true;
+      }
+      snapshotting = false;
+      return updateConcerns(e, filter) && !shownBySnapshot(e, shown.get(e.job.id));
+    });
   }
 
   /**

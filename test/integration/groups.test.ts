@@ -63,12 +63,9 @@ describe.each(BACKENDS)('job groups (%s)', (backend) => {
     // addition when the stream opened, and then its CHILD QUEUED comes first, once.
     for (const id of children) {
       const seen = childEvents.filter((e) => e.childId === id).map((e) => e.message.split(': ')[1]);
-      // A change taken over from a stopped instance (every test server on the shared Redis works the same change
-      // log) can arrive after a newer one of the same child and is then skipped: RUNNING may be missing, never
-      // out of order, and COMPLETED comes exactly once, last.
-      expect(seen.filter((status) => status !== 'QUEUED' && status !== 'RUNNING')).toEqual(['COMPLETED']);
-      expect(seen.at(-1)).toBe('COMPLETED');
-      expect(seen.filter((status) => status === 'RUNNING').length).toBeLessThanOrEqual(1);
+      // One job's changes reach the projector in commit order, whichever instance works the change log
+      // (one holder per partition), so every step is there, once, in order.
+      expect(seen[0] === 'QUEUED' ? seen.slice(1) : seen).toEqual(['RUNNING', 'COMPLETED']);
     }
     expect(events.filter((e) => e.type === 'STARTED')).toHaveLength(1);
     const offsets = events.slice(1).map((e) => e.cursor);

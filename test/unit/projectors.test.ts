@@ -11,7 +11,7 @@ import { MemoryChangeFeed } from '../../src/backends/memory-changes.js';
 import { creationChange, updateChange, type JobChangeRecord } from '../../src/domain/changes.js';
 import { createJob, finishJob, viewJob, type JobRecord } from '../../src/domain/job.js';
 import { applyChild } from '../../src/domain/groups.js';
-import { projectJobList } from '../../src/domain/job-list.js';
+import { projectJobList, shownBySnapshot, snapshotUpdate } from '../../src/domain/job-list.js';
 import { DEFAULT_LOG_LIMITS, emptyTrainingState } from '../../src/domain/training-stream.js';
 import { projectTrainingStatus } from '../../src/services/training.js';
 
@@ -115,5 +115,25 @@ describe('joblist projector', () => {
     const items = projectJobList(recovered.state, { ...head, offset: 3 }, updateChange(job({ status: 'RUNNING', completed: 5, offset: 4 }), ['ITEM_RESULTS'])!, 13)!;
     expect(items.event).toMatchObject({ type: 'PROGRESS', job: { completed: 5 } });
     expect(projectJobList(items.state, { ...head, offset: 4 }, updateChange(job({ status: 'RUNNING', offset: 5 }), ['LOG'])!, 14)).toBeNull();
+  });
+
+  it('a subscriber drops the updates its snapshot already showed (the projector lagging the store), never newer ones', () => {
+    const head = { epoch: 'e', offset: 7 };
+    // The snapshot read the store after the job had started (its offset 1); the list log had not got its creation yet.
+    const snapshot = snapshotUpdate(viewJob(job({ status: 'RUNNING', offset: 1 }), 10), head, 10);
+    const created = projectJobList(null, head, creationChange(job()), 11)!;
+    const started = projectJobList(created.state, { ...head, offset: 8 }, updateChange(job({ status: 'RUNNING', offset: 1 }), ['STARTED'])!, 12)!;
+    const finished = projectJobList(started.state, { ...head, offset: 9 }, updateChange(job({ status: 'COMPLETED', offset: 2 }), ['COMPLETED'])!, 13)!;
+    expect(shownBySnapshot(created.event, snapshot.job.lastCursor)).toBe(true);
+    expect(shownBySnapshot(started.event, snapshot.job.lastCursor)).toBe(true);
+    expect(shownBySnapshot(finished.event, snapshot.job.lastCursor)).toBe(false);
+    // A job the snapshot showed before its first event: its creation is dropped, its start is not.
+    const fresh = snapshotUpdate(viewJob(job(), 10), head, 10);
+    expect(shownBySnapshot(created.event, fresh.job.lastCursor)).toBe(true);
+    expect(shownBySnapshot(started.event, fresh.job.lastCursor)).toBe(false);
+    // A job that was not in the snapshot, or whose epoch changed since (a restore): nothing is dropped.
+    expect(shownBySnapshot(created.event, undefined)).toBe(false);
+    const restored = snapshotUpdate(viewJob(job({ status: 'RUNNING', offset: 5, epoch: 'other' }), 10), head, 10);
+    expect(shownBySnapshot(finished.event, restored.job.lastCursor)).toBe(false);
   });
 });
