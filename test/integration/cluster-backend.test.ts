@@ -191,6 +191,31 @@ describe('runwatch on a Redis Cluster (3 masters + 3 replicas), two instances', 
     }
   }, 30_000);
 
+  it('projects job changes from the change log on the cluster: a group aggregates its children (in other slots) and jobUpdates lists every step', async () => {
+    const inst = freshInstitute();
+    const mine = await token({ inst });
+    const viewer = await viewerOf(mine);
+    const parent = (await gql(a.url, mine, CREATE, { input: { name: 'group' } })).createBatchJob.id as string;
+    const updates = subscribeWs(wsClient(b.url, mine), `subscription { jobUpdates { type job { id status } } }`, {}, 'jobUpdates');
+    expect((await updates.waitForCount(1))[0]).toMatchObject({ type: 'SNAPSHOT', job: { id: parent } });
+    const children: string[] = [];
+    for (let i = 0; i < 3; i++) children.push((await gql(a.url, mine, `mutation($input: CreateBatchJobInput!) { createBatchJob(input: $input) { id } }`, { input: { name: `part ${i}`, total: 50, parentId: parent } })).createBatchJob.id);
+    // Children in other slots (partitions) than the parent: the groups projector commits to the parent's slot.
+    const slots = new Set(await Promise.all([parent, ...children].map((id) => cluster.slotOf(keys.job(id)))));
+    expect(slots.size).toBeGreaterThan(1);
+    const stream = subscribeWs(wsClient(b.url, mine), `subscription($runId: ID!) { runProgress(runId: $runId) { type job { status completed childCounts { completed } } } }`, { runId: parent }, 'runProgress');
+    await stream.waitForCount(1);
+    await Promise.all(children.flatMap((id, c) => Array.from({ length: 50 }, (_, i) => [a, b][(i + c) % 2]!.services.jobs.report(viewer, id, { completedDelta: 1 }))));
+    await Promise.all(children.map((id, i) => [a, b][i % 2]!.services.jobs.finish(viewer, id, 'COMPLETED', null)));
+    const events = await stream.done(20_000);
+    expect(events.at(-1)).toMatchObject({ type: 'COMPLETED', job: { status: 'COMPLETED', completed: 150, childCounts: { completed: 3 } } });
+    // jobUpdates on B: each job's creation and its completion, the parent's derived one included.
+    for (const id of [parent, ...children]) {
+      await updates.waitFor((items) => items.some((u) => u.job?.id === id && u.job.status === 'COMPLETED'), `the COMPLETED update of ${id}`, 20_000);
+    }
+    updates.dispose();
+  }, 60_000);
+
   it('spreads jobs over all three masters (CLUSTER KEYSLOT / COUNTKEYSINSLOT)', async () => {
     const viewer = await viewerOf(tok);
     const jobs = await Promise.all(Array.from({ length: 60 }, (_, i) => a.services.jobs.create(viewer, { name: `spread ${i}`, kind: 'BATCH' })));
