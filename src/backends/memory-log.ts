@@ -26,7 +26,7 @@ interface Entry {
 }
 
 /** What {@link MemoryTopicLogStore.commit} commits: a {@link LogCommit}, and optionally a new epoch for the log. */
-export interface MemoryLogCommit<S, E extends BusEvent> extends LogCommit<S, E> {
+export interface MemoryLogCommit<S, E extends BusEvent, V = undefined> extends LogCommit<S, E, V> {
   /** The log's epoch from now on (a job whose epoch was rotated); unset: unchanged. */
   epoch?: string;
 }
@@ -81,7 +81,7 @@ export class MemoryTopicLogStore implements TopicLogStore {
    * @throws Error when the events' offsets do not follow the head's (a programming error); whatever `change` throws. Nothing changes then.
    * @returns the committed change with its epoch, or null when `change` returned null.
    */
-  commit<S, E extends BusEvent>(topic: string, change: (head: LogHead<S>) => MemoryLogCommit<S, E> | null): LogCommitted<S, E> | null {
+  commit<S, E extends BusEvent, V = undefined>(topic: string, change: (head: LogHead<S>) => MemoryLogCommit<S, E, V> | null): LogCommitted<S, E, V> | null {
     const existing = this.logs.get(topic);
     const head = (existing?.head ?? { epoch: newEpoch(), offset: 0, state: null }) as LogHead<S>;
     const commit = change({ ...head });
@@ -104,7 +104,7 @@ export class MemoryTopicLogStore implements TopicLogStore {
   }
 
   /** See {@link TopicLogStore.append}; a job-owned log's job exists while its `job:<id>` log does. */
-  async append<S, E extends BusEvent>(topic: string, change: (head: LogHead<S>) => LogCommit<S, E> | null): Promise<LogCommitted<S, E> | null> {
+  async append<S, E extends BusEvent, V = undefined>(topic: string, change: (head: LogHead<S>) => LogCommit<S, E, V> | null): Promise<LogCommitted<S, E, V> | null> {
     const owner = this.owned.ownerOf(topic);
     if (owner !== null && !this.logs.has(jobTopic(owner))) throw notFound(owner);
     return this.commit(topic, change);

@@ -228,20 +228,20 @@ export class MemoryJobStore implements JobStore {
   async update(id: string, change: (job: JobRecord) => JobChange | null) {
     this.sweep();
     if (!this.has(id)) throw notFound(id);
-    let result: JobChange | null = null;
     // The log stores the record, appends the events to history and publishes them on the job's topic.
-    this.logs.commit<JobRecord, JobEvent>(jobTopic(id), (head) => {
-      result = change(head.state!);
-      return (
-        result && {
-          state: result.job,
-          events: result.events,
-          epoch: result.job.epoch,
-          change: updateChange(result.job, result.events.map((e) => e.type)) ?? undefined,
-        }
-      );
-    });
-    const committed = result as JobChange | null;
+    const committed =
+      this.logs.commit<JobRecord, JobEvent, JobChange>(jobTopic(id), (head) => {
+        const result = change(head.state!);
+        return (
+          result && {
+            state: result.job,
+            events: result.events,
+            epoch: result.job.epoch,
+            change: updateChange(result.job, result.events.map((e) => e.type)) ?? undefined,
+            value: result,
+          }
+        );
+      })?.value ?? null;
     if (committed) this.noteFinished(committed.job);
     return committed;
   }

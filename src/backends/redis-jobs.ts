@@ -335,13 +335,12 @@ export class RedisJobStore implements JobStore {
    */
   update(id: string, change: (job: JobRecord) => JobChange | null): Promise<JobChange | null> {
     return guard(this.redis, async () => {
-      // The change may run more than once (a lost compare-and-set): the last run is the one committed.
-      let result: JobChange | null = null;
-      const committed = await this.logs.append<JobRecord, JobEvent>(jobTopic(id), (head) => {
-        result = change(head.state!);
-        return result && { state: result.job, events: result.events, change: updateChange(result.job, result.events.map((e) => e.type)) ?? undefined };
+      // The change may run more than once (a lost compare-and-set): `value` is the committed run's.
+      const committed = await this.logs.append<JobRecord, JobEvent, JobChange>(jobTopic(id), (head) => {
+        const result = change(head.state!);
+        return result && { state: result.job, events: result.events, change: updateChange(result.job, result.events.map((e) => e.type)) ?? undefined, value: result };
       });
-      return committed && result;
+      return committed?.value ?? null;
     });
   }
 

@@ -257,8 +257,8 @@ export class RedisTopicLogStore implements TopicLogStore {
    * @throws DomainError NOT_FOUND when the owning job (or, for a job's log, the job) is gone;
    *   Error after 200 lost compare-and-sets (contention across instances).
    */
-  append<S, E extends BusEvent>(topic: string, change: (head: LogHead<S>) => LogCommit<S, E> | null): Promise<LogCommitted<S, E> | null> {
-    return this.combiner.submit(topic, change as unknown as Change) as Promise<LogCommitted<S, E> | null>;
+  append<S, E extends BusEvent, V = undefined>(topic: string, change: (head: LogHead<S>) => LogCommit<S, E, V> | null): Promise<LogCommitted<S, E, V> | null> {
+    return this.combiner.submit(topic, change as unknown as Change) as Promise<LogCommitted<S, E, V> | null>;
   }
 
   /** Applies a batch of changes in order on one head and commits them with one script call, re-read and recomputed when another writer won. */

@@ -28,8 +28,8 @@ export interface LogHead<S> {
   state: S | null;
 }
 
-/** What a change commits. */
-export interface LogCommit<S, E extends BusEvent> {
+/** What a change commits; `V` is the type of the caller's own result ({@link LogCommit.value}). */
+export interface LogCommit<S, E extends BusEvent, V = undefined> {
   /** The new state (replaces the old one). */
   state: S;
   /** New events; their offsets must be head.offset + 1, + 2, ... in order. Stored in history and published on the topic. */
@@ -46,10 +46,15 @@ export interface LogCommit<S, E extends BusEvent> {
    * and an expiry already set (the retention of the job that owns the log) stays.
    */
   ttlSeconds?: number;
+  /**
+   * The caller's own result of the change (e.g. the command record it added), handed back by `append` with the
+   * commit: the change may run more than once, and this is the value of the run that was committed. Not stored.
+   */
+  value?: V;
 }
 
-/** Result of {@link TopicLogStore.append}: what was committed, with the epoch it was committed in. */
-export type LogCommitted<S, E extends BusEvent> = LogCommit<S, E> & { epoch: string };
+/** Result of {@link TopicLogStore.append}: what was committed (its `value` included), with the epoch it was committed in. */
+export type LogCommitted<S, E extends BusEvent, V = undefined> = LogCommit<S, E, V> & { epoch: string };
 
 /** Result of {@link TopicLogStore.history}. */
 export interface LogHistoryRead<E> {
@@ -72,9 +77,9 @@ export interface TopicLogStore {
    * head (a fresh epoch, offset 0 and null state when the log does not exist),
    * may throw (nothing changes), may run more than once, and must be pure.
    * Returning null commits nothing.
-   * @returns the committed change with its epoch, or null when `change` returned null.
+   * @returns the committed change with its epoch (and the committed run's `value`), or null when `change` returned null.
    */
-  append<S, E extends BusEvent>(topic: string, change: (head: LogHead<S>) => LogCommit<S, E> | null): Promise<LogCommitted<S, E> | null>;
+  append<S, E extends BusEvent, V = undefined>(topic: string, change: (head: LogHead<S>) => LogCommit<S, E, V> | null): Promise<LogCommitted<S, E, V> | null>;
   /** Events of the topic with offset > afterOffset, from history. */
   history<E extends BusEvent>(topic: string, afterOffset: number): Promise<LogHistoryRead<E>>;
 }
