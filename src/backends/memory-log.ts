@@ -15,7 +15,7 @@ import { notFound } from '../domain/errors.js';
 import { newEpoch } from '../domain/ids.js';
 import { HistoryRing } from './history-ring.js';
 import type { MemoryEventBus } from './memory.js';
-import { assertConsecutive, type LogCommit, type LogCommitted, type LogHead, type LogHistoryRead, type TopicLogStore } from './topic-log.js';
+import { assertConsecutive, type LogCommit, type LogCommitted, type LogHead, type HistoryRead, type TopicLogStore } from './topic-log.js';
 import type { BusEvent } from './types.js';
 import { JOB_OWNED, jobTopic, type JobOwnedTopics } from '../domain/topics.js';
 import type { MemoryChangeFeed } from './memory-changes.js';
@@ -110,7 +110,7 @@ export class MemoryTopicLogStore implements TopicLogStore {
     return this.commit(topic, change);
   }
 
-  async history<E extends BusEvent>(topic: string, afterOffset: number): Promise<LogHistoryRead<E>> {
+  async history<E extends BusEvent>(topic: string, afterOffset: number): Promise<HistoryRead<E>> {
     const entry = this.logs.get(topic);
     if (!entry) return { events: [], covered: false };
     return (entry.ring as HistoryRing<E>).after(afterOffset, entry.head.offset);

@@ -257,7 +257,7 @@ export class MemoryJobStore implements JobStore {
     return true;
   }
 
-  async history(id: string, afterOffset: number): Promise<HistoryRead> {
+  async history(id: string, afterOffset: number): Promise<HistoryRead<JobEvent>> {
     this.sweep();
     return this.logs.history<JobEvent>(jobTopic(id), afterOffset);
   }

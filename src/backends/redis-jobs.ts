@@ -360,7 +360,7 @@ export class RedisJobStore implements JobStore {
     });
   }
 
-  history(id: string, afterOffset: number): Promise<HistoryRead> {
+  history(id: string, afterOffset: number): Promise<HistoryRead<JobEvent>> {
     return guard(this.redis, () => this.logs.history<JobEvent>(jobTopic(id), afterOffset));
   }
 

@@ -34,7 +34,7 @@ import { notFound } from '../domain/errors.js';
 import { newEpoch } from '../domain/ids.js';
 import { FlatCombiner, type Pending } from './flat-combining.js';
 import { sameSlot, type RedisKeyspace } from './redis-keys.js';
-import { assertConsecutive, historyCovers, type LogCommit, type LogCommitted, type LogHead, type LogHistoryRead, type TopicLogStore } from './topic-log.js';
+import { assertConsecutive, historyCovers, type LogCommit, type LogCommitted, type LogHead, type HistoryRead, type TopicLogStore } from './topic-log.js';
 import type { BusEvent } from './types.js';
 import type { JobChangeRecord } from '../domain/changes.js';
 import { JOB_OWNED, type JobOwnedTopics } from '../domain/topics.js';
@@ -351,7 +351,7 @@ export class RedisTopicLogStore implements TopicLogStore {
     }
   }
 
-  async history<E extends BusEvent>(topic: string, afterOffset: number): Promise<LogHistoryRead<E>> {
+  async history<E extends BusEvent>(topic: string, afterOffset: number): Promise<HistoryRead<E>> {
     const layout = this.layoutFor(topic);
     const current = await this.read(topic, layout);
     if (!current) return { events: [], covered: false };

@@ -56,8 +56,11 @@ export interface LogCommit<S, E extends BusEvent, V = undefined> {
 /** Result of {@link TopicLogStore.append}: what was committed (its `value` included), with the epoch it was committed in. */
 export type LogCommitted<S, E extends BusEvent, V = undefined> = LogCommit<S, E, V> & { epoch: string };
 
-/** Result of {@link TopicLogStore.history}. */
-export interface LogHistoryRead<E> {
+/**
+ * What a history read returns — {@link TopicLogStore.history}, JobStore.history (`E` = JobEvent) and the
+ * resumable streams of src/delivery: the events after an offset, and whether history still has all of them.
+ */
+export interface HistoryRead<E> {
   /** Events with offset > afterOffset, in order. */
   events: E[];
   /** False when history no longer holds every event after afterOffset (trimmed, or the log is gone). */
@@ -81,7 +84,7 @@ export interface TopicLogStore {
    */
   append<S, E extends BusEvent, V = undefined>(topic: string, change: (head: LogHead<S>) => LogCommit<S, E, V> | null): Promise<LogCommitted<S, E, V> | null>;
   /** Events of the topic with offset > afterOffset, from history. */
-  history<E extends BusEvent>(topic: string, afterOffset: number): Promise<LogHistoryRead<E>>;
+  history<E extends BusEvent>(topic: string, afterOffset: number): Promise<HistoryRead<E>>;
 }
 
 /** Checks that a commit's events carry the offsets that follow the head. @throws Error otherwise (a programming error). */
@@ -95,7 +98,7 @@ export function assertConsecutive(topic: string, headOffset: number, events: rea
  * The completeness rule of history reads: the events read after `afterOffset` (those with offset > afterOffset
  * still held, in offset order) cover the gap up to the head iff history holds every event after afterOffset —
  * afterOffset >= headOffset (there is none), or the first one read has offset afterOffset + 1 (none before it was
- * trimmed; offsets are consecutive, see {@link assertConsecutive}). `covered` of LogHistoryRead and JobStore.history.
+ * trimmed; offsets are consecutive, see {@link assertConsecutive}). `covered` of {@link HistoryRead}.
  */
 export function historyCovers(afterOffset: number, headOffset: number, events: readonly BusEvent[]): boolean {
   return afterOffset >= headOffset || events[0]?.offset === afterOffset + 1;
