@@ -9,6 +9,7 @@
  * - `runwatch:{<P>}:log:<topic>`      the job's own topic logs (training, commands, items, metrics)
  * - `runwatch:{<P>}:changes`          partition P of the change log (stream; redis-changes.ts): the
  *                                     commit scripts XADD each job creation / change with events
+ * - `runwatch:{<P>}:changes:lease:<projector>` which instance works partition P for a projector
  * - `runwatch:{<P>}:retention`        sorted set of the partition's finished jobs
  *                                     ("<tenant index key>\n<id>\n<idempotency key>") by removal time (Redis TIME, s)
  * - `runwatch:{tenant:<inst>:<env>}:jobs`       the tenant's job ids by creation time (ms)
@@ -39,8 +40,8 @@
  * the change to the change log and publishes the events only if the version
  * is unchanged — otherwise the update is recomputed. Redis runs the script
  * atomically, so every instance sees one order; concurrent updates of one job
- * on one instance share one commit. What a job has beyond its log is here:
- * the tenant index, the idempotency table and retention.
+ * on one instance share one commit. What a job has beyond its log (the
+ * tenant index, the idempotency table and retention) is in redis-jobs.ts.
  */
 import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
 import { isUnavailable } from '../domain/errors.js';
