@@ -11,7 +11,7 @@ import type { JobChange, JobEvent, JobRecord, Tenant } from '../domain/job.js';
 import { creationChange, updateChange } from '../domain/changes.js';
 import { JOB_OWNED, jobTopic, type JobOwnedTopics } from '../domain/topics.js';
 import type { RedisKeyspace } from './redis-keys.js';
-import { firstVersion, type RedisClient, type RedisLogLayout, type RedisTopicLogStore } from './redis-log.js';
+import type { RedisClient, RedisLogLayout, RedisTopicLogStore } from './redis-log.js';
 import { matchesFilter, type HistoryRead, type JobFilter, type JobStore, type ListPosition, type RetentionOptions } from './types.js';
 
 /** Most expired jobs one sweep step removes from the indexes. */
@@ -38,29 +38,6 @@ if KEYS[2] ~= KEYS[1] then
 end
 redis.call('ZADD', KEYS[1], ARGV[1], ARGV[2])
 return false
-`;
-
-// Step 2 of a create, in the job's slot. KEYS: 1 record, 2 change-log partition.
-// ARGV: 1 data, 2 first version, 3 change JSON, 4 change-log maxlen, 5 the idempotency key's name ('' none).
-// Returns 1 created, 0 it existed.
-const CREATE_LUA = `
-if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-redis.call('HSET', KEYS[1], 'v', ARGV[2], 'data', ARGV[1], 'idem', ARGV[5])
-redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[4], '*', 'c', ARGV[3])
-return 1
-`;
-
-// In the job's slot. KEYS: 1 record, 2 its partition's retention set.
-// ARGV: 1 data, 2 retention seconds (0: unfinished), 3 retention member, 4 first version.
-const RESTORE_LUA = `
-if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-redis.call('HSET', KEYS[1], 'v', ARGV[4], 'data', ARGV[1])
-local ttl = tonumber(ARGV[2])
-if ttl > 0 then
-  redis.call('EXPIRE', KEYS[1], ttl)
-  redis.call('ZADD', KEYS[2], tonumber(redis.call('TIME')[1]) + ttl, ARGV[3])
-end
-return 1
 `;
 
 // In one partition's slot. KEYS: 1 the partition's retention set. ARGV: 1 batch size, 2 the partition's record key prefix.
@@ -102,8 +79,6 @@ return 1
 type ScriptedRedis = RedisClient & {
   runwatchUnindex(tenantKey: string, idemKey: string, id: string): Promise<number>;
   runwatchClaim(tenantKey: string, idemKey: string, ...args: (string | number)[]): Promise<string | null>;
-  runwatchCreate(jobKey: string, changesKey: string, ...args: (string | number)[]): Promise<number>;
-  runwatchRestore(jobKey: string, retentionKey: string, ...args: (string | number)[]): Promise<number>;
   runwatchSweep(retentionKey: string, batch: number, recordPrefix: string): Promise<string[]>;
 };
 
@@ -183,8 +158,6 @@ export class RedisJobStore implements JobStore {
     private readonly retention: RetentionOptions & { keys: RedisKeyspace; changeLogMaxLen: number },
   ) {
     redis.defineCommand('runwatchClaim', { numberOfKeys: 2, lua: CLAIM_LUA });
-    redis.defineCommand('runwatchCreate', { numberOfKeys: 2, lua: CREATE_LUA });
-    redis.defineCommand('runwatchRestore', { numberOfKeys: 2, lua: RESTORE_LUA });
     redis.defineCommand('runwatchSweep', { numberOfKeys: 1, lua: SWEEP_LUA });
     redis.defineCommand('runwatchUnindex', { numberOfKeys: 2, lua: UNINDEX_LUA });
     this.redis = redis as ScriptedRedis;
@@ -227,7 +200,8 @@ export class RedisJobStore implements JobStore {
    * tenant's keys are in different slots (no script may span two):
    * 1. in the tenant's slot: claim the idempotency key ("<id>\n<fingerprint>\n<now ms>",
    *    SET only if absent) and add the id to the tenant index;
-   * 2. in the job's slot: write the record and XADD its creation to the change log.
+   * 2. in the job's slot: create the job's log (the record) and XADD its creation to the change log, with the
+   *    topic log's one commit script (RedisTopicLogStore.create).
    * A failure between them leaves an indexed id without a record, which is
    * invisible: `list` skips ids without a record and drops them once older
    * than {@link CREATE_GRACE_MS}. An idempotency key whose job has no record is
@@ -254,15 +228,11 @@ export class RedisJobStore implements JobStore {
         if (attempt >= 3) throw new DomainError('SERVICE_UNAVAILABLE', 'the idempotency key is being claimed concurrently; retry');
         replacing = seen; // void: replace it if it still holds what was seen
       }
-      await this.redis.runwatchCreate(
-        this.keys.job(job.id),
-        this.keys.changesOf(job.id),
-        JSON.stringify(job),
-        firstVersion(),
-        JSON.stringify(creationChange(job)),
-        this.retention.changeLogMaxLen,
-        idem ? idemKey : '',
-      );
+      // Step 2: the job's log, by the one commit script ("must not exist"), with its creation in the change log.
+      await this.logs.create(jobTopic(job.id), { epoch: job.epoch, offset: job.offset, state: job }, {
+        change: creationChange(job),
+        fields: idem ? ['idem', idemKey] : [],
+      });
       return { job, created: true };
     });
   }
@@ -285,10 +255,7 @@ export class RedisJobStore implements JobStore {
   }
 
   get(id: string) {
-    return guard(this.redis, async () => {
-      const data = await this.redis.hget(this.keys.job(id), 'data');
-      return data === null ? null : (JSON.parse(data) as JobRecord);
-    });
+    return guard(this.redis, async () => (await this.logs.head<JobRecord>(jobTopic(id)))?.state ?? null);
   }
 
   list(tenant: Tenant, filter: JobFilter, first: number, after: ListPosition | null) {
@@ -344,19 +311,14 @@ export class RedisJobStore implements JobStore {
     });
   }
 
-  /** {@link JobStore.restore}: the tenant index first (an id without a record is invisible), then the record. */
+  /**
+   * {@link JobStore.restore}: the tenant index first (an id without a record is invisible), then the job's log,
+   * created by the one commit script (a finished job gets its retention as its finishing commit gave it).
+   */
   restore(job: JobRecord) {
     return guard(this.redis, async () => {
       await this.redis.zadd(this.keys.tenantJobs(job.tenant), job.createdAt, job.id);
-      const restored = await this.redis.runwatchRestore(
-        this.keys.job(job.id),
-        this.keys.retentionOf(job.id),
-        JSON.stringify(job),
-        job.finishedAt !== null ? this.retention.retentionSeconds : 0,
-        this.keys.retentionMember(job),
-        firstVersion(),
-      );
-      return restored === 1;
+      return this.logs.create(jobTopic(job.id), { epoch: job.epoch, offset: job.offset, state: job });
     });
   }
 

@@ -343,6 +343,46 @@ export class RedisTopicLogStore implements TopicLogStore {
     throw new Error(`topic ${topic}: too much contention (${MAX_CAS_ATTEMPTS} compare-and-set attempts)`);
   }
 
+  /**
+   * Creates `topic`'s log with `head` unless it exists: the one commit script with "must not exist" as its
+   * compare-and-set, no events. A head the layout retains (a finished job) gets its expiry and joins the
+   * retention set as a commit would give it; `change` (a job's creation) is XADDed to the change log in the same
+   * step; `fields` are further (field, value) pairs of the head hash (e.g. a job's idempotency key's name).
+   * The head is remembered, so this instance's first append to it needs no read.
+   * @returns true when created, false when the log existed (nothing changed).
+   */
+  async create<S>(topic: string, head: LogHead<S>, opts: { change?: JobChangeRecord; fields?: string[] } = {}): Promise<boolean> {
+    const layout = this.layoutFor(topic);
+    const version = firstVersion();
+    const fields = [...layout.encode(head as LogHead<unknown>), ...(opts.fields ?? [])];
+    const values = layout.fields.map(() => null as string | null);
+    for (let f = 0; f < fields.length; f += 2) {
+      const at = layout.fields.indexOf(fields[f]!);
+      if (at >= 0) values[at] = fields[f + 1]!;
+    }
+    const retained = layout.retention(topic, head as LogHead<unknown>, values);
+    const headKey = layout.headKey(topic);
+    const changesKey = opts.change && layout.changesKey ? layout.changesKey(opts.change) : '';
+    const keys = [headKey, layout.eventsKey(topic), headKey, retained ? retained.set : headKey, changesKey || headKey, ...(retained?.keys.filter(Boolean) ?? [])];
+    const args: (string | number)[] = [
+      '',
+      version,
+      this.opts.keys.channel(topic),
+      this.opts.historySize,
+      0,
+      retained?.seconds ?? 0,
+      retained?.member ?? '',
+      changesKey ? JSON.stringify(opts.change) : '',
+      this.opts.changeLogMaxLen ?? 10_000,
+      fields.length / 2,
+      ...fields,
+      0,
+    ];
+    const created = (await this.redis.runwatchLogCommit(keys.length, ...keys, ...args)) === 1;
+    if (created) this.remembered.set(topic, { version, values, head: { ...head } as LogHead<unknown> });
+    return created;
+  }
+
   /** Publishes (channel, message) pairs one by one (notices outside the commit's slot). */
   private async publishNotices(pairs: string[]): Promise<void> {
     for (let n = 0; n < pairs.length; n += 2) {
