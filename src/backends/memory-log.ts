@@ -19,6 +19,7 @@ import { assertConsecutive, type LogCommit, type LogCommitted, type LogHead, typ
 import type { BusEvent } from './types.js';
 import { JOB_OWNED, jobTopic, type JobOwnedTopics } from '../domain/topics.js';
 import type { MemoryChangeFeed } from './memory-changes.js';
+import type { JobChangeRecord } from '../domain/changes.js';
 
 interface Entry {
   head: LogHead<unknown>;
@@ -63,12 +64,15 @@ export class MemoryTopicLogStore implements TopicLogStore {
 
   /**
    * Creates a topic's log with a given head (a job's: its epoch, offset and
-   * record) and an empty history, unless it exists.
+   * record) and an empty history, unless it exists; `change` (a job's
+   * creation) goes to the change log in the same step, as on Redis
+   * (RedisTopicLogStore.create).
    * @returns false (and changes nothing) when the log exists already.
    */
-  create<S>(topic: string, head: LogHead<S>): boolean {
+  create<S>(topic: string, head: LogHead<S>, opts: { change?: JobChangeRecord } = {}): boolean {
     if (this.logs.has(topic)) return false;
     this.logs.set(topic, { head: { ...head }, ring: new HistoryRing(this.historySize) });
+    if (opts.change) this.feed?.append(opts.change);
     return true;
   }
 

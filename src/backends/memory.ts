@@ -187,14 +187,13 @@ export class MemoryJobStore implements JobStore {
       this.idempotencyOf.set(job.id, idemKey);
     }
     // The job's log starts at the record's own epoch and offset (a restored job's continue from the newest event seen).
-    this.logs.create<JobRecord>(jobTopic(job.id), { epoch: job.epoch, offset: job.offset, state: job });
-    this.count++;
     const key = tenantKey(job.tenant);
     const list = this.byTenant.get(key) ?? [];
     list.push(job.id);
     this.byTenant.set(key, list);
+    this.logs.create<JobRecord>(jobTopic(job.id), { epoch: job.epoch, offset: job.offset, state: job }, { change: creationChange(job) });
+    this.count++;
     this.noteFinished(job);
-    this.opts.feed?.append(creationChange(job));
     return { job, created: true };
   }
 
