@@ -5,7 +5,7 @@
  * The change log is RUNWATCH_CHANGE_PARTITIONS streams `runwatch:{<P>}:changes`
  * (redis-keys.ts; each in its partition's slot, with the jobs of the partition);
  * a job's changes go to partition `changePartition(jobId)`,
- * XADDed by the job's own commit script (redis-log.ts, redis-jobs.ts CREATE_LUA),
+ * XADDed by the job's own commit script (redis-log.ts: its updates and its creation),
  * so a change is in the log if and only if it was committed, and one job's
  * changes are in the log in commit order. Each projector is a consumer group
  * of that name on every partition; each instance is one consumer (its
