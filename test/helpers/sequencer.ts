@@ -22,6 +22,7 @@ export const ESTIMATED_SECONDS: Readonly<Record<string, number>> = {
   'test/integration/redis-cluster.test.ts': 30,
   'test/integration/cluster-backend.test.ts': 35,
   'test/integration/topic-log.test.ts': 8,
+  'test/integration/change-feed-order.test.ts': 7,
   'test/integration/chaos.test.ts': 16,
   'test/integration/faults.test.ts': 16,
   'test/cli/cli.test.ts': 12,
