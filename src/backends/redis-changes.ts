@@ -314,6 +314,7 @@ class Loop {
     if (!this.cluster) return (await xread(keys, this.roundMs)) ?? [];
     const bySlot = new Map<number, string[]>();
     for (const key of keys) bySlot.set(calculateSlot(key), [...(bySlot.get(calculateSlot(key)) ?? []), key]);
+    if (bySlot.size === 1) return (await xread(keys, this.roundMs)) ?? []; // one slot: one blocking read, as on one Redis
     const read = (await Promise.all([...bySlot.values()].map((group) => xread(group, null)))).flatMap((r) => r ?? []);
     if (read.length === 0) await this.pause(CLUSTER_POLL_MS);
     return read;
