@@ -20,7 +20,7 @@ export const ESTIMATED_SECONDS: Readonly<Record<string, number>> = {
   'test/dashboard/graphiql.test.ts': 27,
   'test/package/package.test.ts': 150,
   'test/integration/redis-cluster.test.ts': 30,
-  'test/integration/cluster-backend.test.ts': 35,
+  'test/integration/cluster-backend.test.ts': 40,
   'test/integration/topic-log.test.ts': 8,
   'test/integration/change-feed-order.test.ts': 7,
   'test/integration/chaos.test.ts': 16,

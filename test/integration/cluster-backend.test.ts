@@ -386,6 +386,55 @@ describe('runwatch on a Redis Cluster (3 masters + 3 replicas), two instances', 
     for (const server of [a, b]) expect((await gql(server.url, tok, GET, { id: job.id })).batchJob).toMatchObject({ status: 'COMPLETED', completed: 20 });
   }, 90_000);
 
+  it('keeps the epoch rules when a failover loses acknowledged writes: the job comes back older under a new epoch, subscribers get a SNAPSHOT', async () => {
+    const viewer = await viewerOf(tok);
+    // A job on a master that still has a replica (the test before failed one over; its old master is gone).
+    const view = await cluster.view();
+    const withReplica = new Set(view.filter((n) => n.role === 'replica' && !n.failed).map((n) => view.find((m) => m.id === n.masterId)?.port));
+    let job = await a.services.jobs.create(viewer, { name: 'lossy failover', kind: 'BATCH', total: 100 });
+    while (!withReplica.has(await cluster.masterOf(await cluster.slotOf(keys.job(job.id))))) {
+      job = await a.services.jobs.create(viewer, { name: 'lossy failover', kind: 'BATCH', total: 100 });
+    }
+    const master = await cluster.masterOf(await cluster.slotOf(keys.job(job.id)));
+    const events = subscribeWs(wsClient(b.url, tok), WATCH, { runId: job.id }, 'runProgress');
+    await events.waitForCount(1);
+    for (let i = 1; i <= 3; i++) await a.services.jobs.report(viewer, job.id, { completed: i, stage: `kept ${i}` });
+    await events.waitFor((items) => items.some((e) => e.job.stage === 'kept 3'), 'the replicated reports');
+    await cluster.client(master).call('WAIT', '1', '5000'); // the replica has everything so far
+    // Freeze the replica (SIGSTOP) and cut its link, so that the next two reports reach the master alone (Redis 7
+    // replicas reconnect at once and would fetch them from the backlog); then kill the master before it is back.
+    const replicaNode = view.find((n) => n.masterId === view.find((m) => m.port === master)!.id && !n.failed)!;
+    const replicaPid = cluster.nodes.find((n) => n.port === replicaNode.port)!.pid;
+    process.kill(replicaPid, 'SIGSTOP');
+    try {
+      await cluster.client(master).call('CLIENT', 'KILL', 'TYPE', 'replica');
+      for (let i = 4; i <= 5; i++) await a.services.jobs.report(viewer, job.id, { completed: i, stage: `lost ${i}` });
+      await events.waitFor((items) => items.some((e) => e.job.stage === 'lost 5'), 'the reports the replica never got, delivered live');
+      await cluster.killNode(master);
+    } finally {
+      process.kill(replicaPid, 'SIGCONT');
+    }
+    const lastSeen = events.items.at(-1);
+    const slot = await cluster.slotOf(keys.job(job.id));
+    await waitUntil(() => cluster.masterOf(slot).catch(() => master), (owner) => owner !== master, 'the replica to take the slot over', 30_000);
+    await cluster.awaitHealthy(30_000);
+    expect((await a.backend.store.get(job.id))!.completed).toBe(3); // the two reports are lost with the old master
+    // B's subscriber catches up: the job went back in time, so it gets a fresh SNAPSHOT under a new epoch.
+    const [snapshot] = (await events.waitFor((items) => items.slice(1).some((e) => e.type === 'SNAPSHOT'), 'a fresh SNAPSHOT', 30_000)).filter(
+      (e, i) => i > 0 && e.type === 'SNAPSHOT',
+    );
+    expect(snapshot.cursor.split('.')[0]).not.toBe(lastSeen.cursor.split('.')[0]);
+    expect(snapshot.job.completed).toBe(3);
+    // A client resuming with a cursor of the lost timeline gets a SNAPSHOT, not a replay.
+    const resumed = subscribeWs(wsClient(a.url, tok), WATCH, { runId: job.id, after: lastSeen.cursor }, 'runProgress');
+    expect((await resumed.waitForCount(1))[0]).toMatchObject({ type: 'SNAPSHOT', job: { completed: 3 } });
+    // Work goes on from the surviving state.
+    await a.services.jobs.report(viewer, job.id, { completed: 4, stage: 'again 4' });
+    await events.waitFor((items) => items.some((e) => e.job.stage === 'again 4'), 'the report after the failover');
+    resumed.dispose();
+    events.dispose();
+  }, 90_000);
+
   it('starts with `npm start` and REDIS_CLUSTER_NODES, printing the backend; refuses REDIS_URL with it, naming both', async () => {
     const proc = await spawnServer({ REDIS_URL: '', REDIS_CLUSTER_NODES: cluster.seedList });
     try {
