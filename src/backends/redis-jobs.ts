@@ -85,10 +85,11 @@ type ScriptedRedis = RedisClient & {
 /**
  * Failures that mean "Redis is unreachable right now": the connection is down, or, on a Redis Cluster, the
  * cluster is failing over (CLUSTERDOWN, TRYAGAIN, a MOVED/ASK the client could not follow in time, no
- * reachable node, a stale slot map).
+ * reachable node, a stale slot map, a write sent to a master just demoted: READONLY), or the master refuses
+ * writes while no replica is in sync (`min-replicas-to-write`: NOREPLICAS), or is loading its data.
  */
 const UNAVAILABLE =
-  /Stream isn't writeable|Connection is closed|ECONNREFUSED|ECONNRESET|Command timed out|EPIPE|max retries|CLUSTERDOWN|TRYAGAIN|^MOVED|^ASK|Too many Cluster redirections|Cluster isn't ready|None of startup nodes is available|Failed to refresh slots cache|MasterDown|LOADING/i;
+  /Stream isn't writeable|Connection is closed|ECONNREFUSED|ECONNRESET|Command timed out|EPIPE|max retries|CLUSTERDOWN|TRYAGAIN|^MOVED|^ASK|Too many Cluster redirections|Cluster isn't ready|None of startup nodes is available|Failed to refresh slots cache|MasterDown|LOADING|NOREPLICAS|READONLY/i;
 
 /** Whether an error from ioredis means the backend is unreachable now (see {@link UNAVAILABLE}). */
 export const isRedisUnreachable = (error: unknown) => UNAVAILABLE.test(error instanceof Error ? error.message : String(error));
