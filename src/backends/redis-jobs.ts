@@ -11,7 +11,7 @@ import type { JobChange, JobEvent, JobRecord, Tenant } from '../domain/job.js';
 import { creationChange, updateChange } from '../domain/changes.js';
 import { JOB_OWNED, jobTopic, type JobOwnedTopics } from '../domain/topics.js';
 import type { RedisKeyspace } from './redis-keys.js';
-import type { RedisClient, RedisLogLayout, RedisTopicLogStore } from './redis-log.js';
+import { guard, type RedisClient, type RedisLogLayout, type RedisTopicLogStore } from './redis-log.js';
 import { matchesFilter, type HistoryRead, type JobFilter, type JobStore, type ListPosition, type RetentionOptions } from './types.js';
 
 /** Most expired jobs one sweep step removes from the indexes. */
@@ -81,31 +81,6 @@ type ScriptedRedis = RedisClient & {
   runwatchClaim(tenantKey: string, idemKey: string, ...args: (string | number)[]): Promise<string | null>;
   runwatchSweep(retentionKey: string, batch: number, recordPrefix: string): Promise<string[]>;
 };
-
-/**
- * Failures that mean "Redis is unreachable right now": the connection is down, or, on a Redis Cluster, the
- * cluster is failing over (CLUSTERDOWN, TRYAGAIN, a MOVED/ASK the client could not follow in time, no
- * reachable node, a stale slot map, a write sent to a master just demoted: READONLY), or the master refuses
- * writes while no replica is in sync (`min-replicas-to-write`: NOREPLICAS), or is loading its data.
- */
-const UNAVAILABLE =
-  /Stream isn't writeable|Connection is closed|ECONNREFUSED|ECONNRESET|Command timed out|EPIPE|max retries|CLUSTERDOWN|TRYAGAIN|^MOVED|^ASK|Too many Cluster redirections|Cluster isn't ready|None of startup nodes is available|Failed to refresh slots cache|MasterDown|LOADING|NOREPLICAS|READONLY/i;
-
-/** Whether an error from ioredis means the backend is unreachable now (see {@link UNAVAILABLE}). */
-export const isRedisUnreachable = (error: unknown) => UNAVAILABLE.test(error instanceof Error ? error.message : String(error));
-
-/** Maps "Redis is unreachable" failures of `op` to SERVICE_UNAVAILABLE; everything else passes through. */
-export async function guard<T>(redis: RedisClient, op: () => Promise<T>): Promise<T> {
-  try {
-    return await op();
-  } catch (error) {
-    if (error instanceof DomainError) throw error;
-    if (redis.status !== 'ready' || isRedisUnreachable(error)) {
-      throw new DomainError('SERVICE_UNAVAILABLE', 'the backend (Redis) is unreachable; retry later');
-    }
-    throw error;
-  }
-}
 
 /**
  * The layout of jobs' topic logs (see {@link RedisLogLayout}): the record hash

@@ -30,7 +30,7 @@
  */
 import type { Cluster, Redis } from 'ioredis';
 import { LRUCache } from 'lru-cache';
-import { notFound } from '../domain/errors.js';
+import { DomainError, notFound } from '../domain/errors.js';
 import { newEpoch } from '../domain/ids.js';
 import { FlatCombiner, type Pending } from './flat-combining.js';
 import { sameSlot, type RedisKeyspace } from './redis-keys.js';
@@ -179,6 +179,31 @@ export type RedisClient = Redis | Cluster;
 
 type ScriptedRedis = RedisClient & { runwatchLogCommit(...keysThenArgs: (string | number)[]): Promise<number> };
 
+/**
+ * Failures that mean "Redis is unreachable right now": the connection is down, or, on a Redis Cluster, the
+ * cluster is failing over (CLUSTERDOWN, TRYAGAIN, a MOVED/ASK the client could not follow in time, no
+ * reachable node, a stale slot map, a write sent to a master just demoted: READONLY), or the master refuses
+ * writes while no replica is in sync (`min-replicas-to-write`: NOREPLICAS), or is loading its data.
+ */
+const UNAVAILABLE =
+  /Stream isn't writeable|Connection is closed|ECONNREFUSED|ECONNRESET|Command timed out|EPIPE|max retries|CLUSTERDOWN|TRYAGAIN|^MOVED|^ASK|Too many Cluster redirections|Cluster isn't ready|None of startup nodes is available|Failed to refresh slots cache|MasterDown|LOADING|NOREPLICAS|READONLY/i;
+
+/** Whether an error from ioredis means the backend is unreachable now (see {@link UNAVAILABLE}). */
+export const isRedisUnreachable = (error: unknown) => UNAVAILABLE.test(error instanceof Error ? error.message : String(error));
+
+/** Maps "Redis is unreachable" failures of `op` to SERVICE_UNAVAILABLE; everything else passes through. */
+export async function guard<T>(redis: RedisClient, op: () => Promise<T>): Promise<T> {
+  try {
+    return await op();
+  } catch (error) {
+    if (error instanceof DomainError) throw error;
+    if (redis.status !== 'ready' || isRedisUnreachable(error)) {
+      throw new DomainError('SERVICE_UNAVAILABLE', 'the backend (Redis) is unreachable; retry later');
+    }
+    throw error;
+  }
+}
+
 /** A head as read (or as last committed by this instance): its version, stored field values and decoded form. */
 interface StoredHead {
   version: string;
@@ -244,9 +269,12 @@ export class RedisTopicLogStore implements TopicLogStore {
     return head ? { version: version!, values, head } : null;
   }
 
-  async head<S>(topic: string): Promise<LogHead<S> | null> {
-    const stored = await this.read(topic, this.layoutFor(topic));
-    return stored ? ({ ...stored.head } as LogHead<S>) : null;
+  /** {@link TopicLogStore.head}. @throws DomainError SERVICE_UNAVAILABLE when Redis (or the slot's master) is unreachable. */
+  head<S>(topic: string): Promise<LogHead<S> | null> {
+    return guard(this.redis, async () => {
+      const stored = await this.read(topic, this.layoutFor(topic));
+      return stored ? ({ ...stored.head } as LogHead<S>) : null;
+    });
   }
 
   /**
@@ -254,11 +282,11 @@ export class RedisTopicLogStore implements TopicLogStore {
    * instance share one read and one compare-and-set, and each caller's change
    * still sees the head its predecessors left (gap-free offsets, exact counts).
    * A change that throws fails only its own caller.
-   * @throws DomainError NOT_FOUND when the owning job (or, for a job's log, the job) is gone;
-   *   Error after 200 lost compare-and-sets (contention across instances).
+   * @throws DomainError NOT_FOUND when the owning job (or, for a job's log, the job) is gone; SERVICE_UNAVAILABLE when
+   *   Redis (or the slot's master) is unreachable; Error after 200 lost compare-and-sets (contention across instances).
    */
   append<S, E extends BusEvent, V = undefined>(topic: string, change: (head: LogHead<S>) => LogCommit<S, E, V> | null): Promise<LogCommitted<S, E, V> | null> {
-    return this.combiner.submit(topic, change as unknown as Change) as Promise<LogCommitted<S, E, V> | null>;
+    return guard(this.redis, () => this.combiner.submit(topic, change as unknown as Change) as Promise<LogCommitted<S, E, V> | null>);
   }
 
   /** Applies a batch of changes in order on one head and commits them with one script call, re-read and recomputed when another writer won. */
@@ -391,7 +419,12 @@ export class RedisTopicLogStore implements TopicLogStore {
     }
   }
 
-  async history<E extends BusEvent>(topic: string, afterOffset: number): Promise<HistoryRead<E>> {
+  /** {@link TopicLogStore.history}. @throws DomainError SERVICE_UNAVAILABLE when Redis (or the slot's master) is unreachable. */
+  history<E extends BusEvent>(topic: string, afterOffset: number): Promise<HistoryRead<E>> {
+    return guard(this.redis, () => this.readHistory<E>(topic, afterOffset));
+  }
+
+  private async readHistory<E extends BusEvent>(topic: string, afterOffset: number): Promise<HistoryRead<E>> {
     const layout = this.layoutFor(topic);
     const current = await this.read(topic, layout);
     if (!current) return { events: [], covered: false };

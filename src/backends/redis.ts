@@ -52,16 +52,17 @@ import { RedisEventBus } from './redis-bus.js';
 import { RedisChangeFeed } from './redis-changes.js';
 import { RedisChannels, type PubSubChannels, type RedisChannelsHooks } from './redis-channels.js';
 import { RedisDeadlineIndex } from './redis-deadlines.js';
-import { isRedisUnreachable, jobLogLayout, RedisJobStore } from './redis-jobs.js';
+import { jobLogLayout, RedisJobStore } from './redis-jobs.js';
 import { PARTITIONS_KEY, RedisKeyspace } from './redis-keys.js';
-import { RedisTopicLogStore, type RedisClient } from './redis-log.js';
+import { isRedisUnreachable, RedisTopicLogStore, type RedisClient } from './redis-log.js';
 import { RedisShardedChannels } from './redis-sharded-channels.js';
 import type { Backend } from './types.js';
 
 export { KEY_PREFIX, RedisKeyspace } from './redis-keys.js';
 export type { RedisClient } from './redis-log.js';
 export { RedisEventBus } from './redis-bus.js';
-export { CREATE_GRACE_MS, isRedisUnreachable, jobLogLayout, RedisJobStore } from './redis-jobs.js';
+export { CREATE_GRACE_MS, jobLogLayout, RedisJobStore } from './redis-jobs.js';
+export { isRedisUnreachable } from './redis-log.js';
 /** Options of {@link createRedisBackend} and {@link createRedisClusterBackend}. */
 export interface RedisBackendOptions {
   /** One Redis: its URL (`redis://` or `rediss://`). Not used by {@link createRedisClusterBackend}. */
@@ -184,6 +185,7 @@ export async function createRedisClusterBackend(opts: RedisClusterBackendOptions
     retryDelayOnFailover: 100,
     clusterRetryStrategy: (times) => Math.min(times * 100, 1000),
     slotsRefreshTimeout: 2000,
+    // Node connections queue while connecting (ioredis forces it) but a command never waits over 3 s.
     redisOptions: { ...nodeOptions, commandTimeout: 3000 },
     ...extra,
   });

@@ -255,6 +255,9 @@ describe('runwatch on a Redis Cluster (3 masters + 3 replicas), two instances', 
     await sub.waitForCount(1);
     expect(await shardNumSub(channel)).toBe(1);
     const master = await cluster.masterOf(await cluster.slotOf(channel));
+    // A job on another master, to report to while this one is down.
+    let other = (await gql(a.url, tok, CREATE, { input: { name: 'elsewhere' } })).createBatchJob.id as string;
+    while ((await cluster.masterOf(await cluster.slotOf(keys.job(other)))) === master) other = (await gql(a.url, tok, CREATE, { input: { name: 'elsewhere' } })).createBatchJob.id;
     const view = await cluster.view();
     const replica = view.find((n) => n.masterId === view.find((m) => m.port === master)!.id)!;
     await cluster.client(replica.port).config('SET', 'cluster-replica-no-failover', 'yes');
@@ -262,6 +265,14 @@ describe('runwatch on a Redis Cluster (3 masters + 3 replicas), two instances', 
       const shards = (b.backend.bus as RedisEventBus).shards;
       await cluster.killNode(master);
       await waitUntil(() => shards.get(`127.0.0.1:${master}`)?.status, (s) => s !== 'ready', 'B to notice the master is down');
+      // While its master is down, the job's slot fails fast with SERVICE_UNAVAILABLE (a report through GraphQL, a
+      // topic log of the job); jobs on the other masters keep working.
+      const started = Date.now();
+      const report = await gqlHttp(a.url, tok, REPORT, { input: { jobId: job.id, completed: 1 } });
+      expect(errorCode(report.body)).toBe('SERVICE_UNAVAILABLE');
+      await expect(a.backend.logs.append(`training:${job.id}`, () => ({ state: {}, events: [] }))).rejects.toMatchObject({ code: 'SERVICE_UNAVAILABLE' });
+      expect(Date.now() - started).toBeLessThan(10_000);
+      expect((await gql(b.url, tok, REPORT, { input: { jobId: other, completed: 1 } })).reportProgress.completed).toBe(1);
       sub.dispose();
       await cluster.restartNode(master);
     } finally {
