@@ -18,7 +18,9 @@
  *    so the plain number is the one to quote.
  *
  * Flags: --rate 500 (reports/s over all jobs) --seconds 10 --warmup 5
- * --jobs 10 --no-profile (skip run 2) --keep (keep the
+ * --jobs 10 --report stage|progress (each report a new stage, which opens a
+ * step: the fan-out benches' report, and the default; or one item completed,
+ * no stage) --no-profile (skip run 2) --keep (keep the
  * .cpuprofile and print its path). Everything shares this machine's cores:
  * compare numbers taken on the same machine. Results: docs/benchmarks.md.
  */
@@ -43,6 +45,7 @@ const { values: flags } = parseArgs({
     jobs: { type: 'string', default: '10' },
     'no-profile': { type: 'boolean', default: false },
     keep: { type: 'boolean', default: false },
+    report: { type: 'string', default: 'stage' },
   },
 });
 
@@ -51,6 +54,7 @@ async function drive(url: string, pid: number, token: string, jobIds: string[], 
   const config: LoadgenConfig = {
     peer: 'runwatch', ingressUrl: url, serveUrl: url, ingressPid: pid, servePid: pid, token, jobIds,
     subscribers: 0, rate: Number(flags.rate), seconds, stepSeconds: 0, p99BoundMs: Infinity,
+    reportShape: flags.report === 'progress' ? 'progress' : 'stage',
   };
   const [steady] = await runLoadgen(config);
   return steady!;
@@ -119,7 +123,7 @@ async function main() {
     if (!flags.keep) rmSync(dir, { recursive: true, force: true });
   }
 
-  console.log(`\nreportProgress over HTTP to one instance, no subscribers: ${flags.rate} reports/s over ${jobs} jobs, ${seconds} s measured after ${warmup} s of warm-up\n`);
+  console.log(`\nreportProgress over HTTP to one instance, no subscribers: ${flags.rate} reports/s over ${jobs} jobs (${flags.report} reports), ${seconds} s measured after ${warmup} s of warm-up\n`);
   console.log('| instance | reports | CPU % | CPU ms/report | reports/s per core at that cost |');
   console.log('| --- | --- | --- | --- | --- |');
   const row = (name: string, s: StepResult) =>
