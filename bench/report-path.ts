@@ -134,7 +134,8 @@ async function main() {
     const c = profiled.counters;
     console.log(
       `\nYoga caches over the profiled step: ${c.parses} parses, ${c.parses - c.parseCacheMisses} parse-cache hits; ` +
-        `${c.validations} validations, ${c.validations - c.validationCacheMisses} validation-cache hits; ${c.executions} executions\n`,
+        `${c.validations} validations, ${c.validations - c.validationCacheMisses} validation-cache hits; ${c.executions} executions` +
+        ` (the HTTP plan path, src/transport/planned-http.ts, asks no plugin to parse or validate a document it knows: ${c.executions - c.parses} of the executions)\n`,
     );
     const b = breakdown(profiled.profile);
     console.log(`Profile of the measured step: ${b.busyMs.toFixed(0)} ms busy, ${b.idleMs.toFixed(0)} ms idle; self time:\n`);
