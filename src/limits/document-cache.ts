@@ -23,11 +23,11 @@ import type { DocumentNode, GraphQLError, GraphQLSchema } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
 import { LRUCache } from 'lru-cache';
 
-/** Sizes of {@link useDocumentCache}: entries per cache, and how long one is kept (ms). Yoga's defaults. */
+/** Sizes of a {@link DocumentCache}: entries per cache, and how long one is kept (ms). Yoga's defaults. */
 export const DOCUMENT_CACHE = { max: 1024, ttlMs: 3_600_000 } as const;
 
 /**
- * The caches of {@link useDocumentCache}, and what other code may read of
+ * The caches (see the module doc), their envelop plugin, and what other code may read of
  * them: {@link validDocument}, a document text's parse that validated
  * without errors (the HTTP plan path, src/transport/planned-http.ts, runs
  * such documents without asking the envelop again).
@@ -86,9 +86,4 @@ export class DocumentCache {
     const errors = this.validations.get(schema)?.get(document);
     return errors && errors.length === 0 ? document : undefined;
   }
-}
-
-/** Builds the plugin of a new {@link DocumentCache}; see the module doc. The validation rules must not vary between requests. */
-export function useDocumentCache(size: { max: number; ttlMs: number } = DOCUMENT_CACHE): Plugin {
-  return new DocumentCache(size).plugin;
 }

@@ -127,7 +127,10 @@ function plannedOperation(document: DocumentNode): OperationDefinitionNode | nul
 
 /** Plugin hooks the plan path would skip; a plugin with one of them switches it off. */
 function skippedHooks(yoga: YogaServerInstance<TransportContext, Context>): string[] {
-  const plugins = ((yoga.getEnveloped as unknown as { _plugins?: Record<string, unknown>[] })._plugins ?? []).filter(Boolean);
+  const list = (yoga.getEnveloped as unknown as { _plugins?: unknown })._plugins;
+  // envelop's plugin list (`getEnveloped._plugins`, which Yoga reads too); if a version hides it, stay off.
+  if (!Array.isArray(list)) return ['(plugin list not readable)'];
+  const plugins = (list as (Record<string, unknown> | null | undefined)[]).filter((p): p is Record<string, unknown> => Boolean(p));
   const count = (hook: string) => plugins.filter((p) => typeof p[hook] === 'function').length;
   const found: string[] = [];
   // Yoga's own: one onParams (the params check, replicated by paramsOf), one onResultProcess (its result processors).
