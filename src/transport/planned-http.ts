@@ -33,7 +33,8 @@
  *
  * Plugins with HTTP-level hooks that would be skipped here (`onParams` other
  * than Yoga's params check, `onExecutionResult`, `onResultProcess` other than
- * Yoga's, `onResponse`) switch the plan path off at start ({@link createPlannedHttp} logs it).
+ * Yoga's, `onResponse` other than Yoga's CORS) switch the plan path off at
+ * start ({@link createPlannedHttp} logs it).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Kind, type DocumentNode, type ExecutionArgs, type ExecutionResult, type OperationDefinitionNode } from 'graphql';
@@ -127,17 +128,20 @@ function plannedOperation(document: DocumentNode): OperationDefinitionNode | nul
 
 /** Plugin hooks the plan path would skip; a plugin with one of them switches it off. */
 function skippedHooks(yoga: YogaServerInstance<TransportContext, Context>): string[] {
-  const list = (yoga.getEnveloped as unknown as { _plugins?: unknown })._plugins;
-  // envelop's plugin list (`getEnveloped._plugins`, which Yoga reads too); if a version hides it, stay off.
+  // Yoga's plugin list (YogaServer `plugins`: envelop's `getEnveloped._plugins`, Yoga's own included), which the
+  // server adapter passes through; if a version hides it, stay off.
+  const list = (yoga as unknown as { plugins?: unknown }).plugins;
   if (!Array.isArray(list)) return ['(plugin list not readable)'];
   const plugins = (list as (Record<string, unknown> | null | undefined)[]).filter((p): p is Record<string, unknown> => Boolean(p));
   const count = (hook: string) => plugins.filter((p) => typeof p[hook] === 'function').length;
   const found: string[] = [];
-  // Yoga's own: one onParams (the params check, replicated by paramsOf), one onResultProcess (its result processors).
+  // Yoga's own: one onParams (the params check, replicated by paramsOf), one onResultProcess (its result
+  // processors), one onResponse (CORS: headers for requests with an Origin, which all go to Yoga; runwatch's
+  // `cors` option, src/limits/connection-policy.ts, adds none without one).
   if (count('onParams') > 1) found.push('onParams');
   if (count('onResultProcess') > 1) found.push('onResultProcess');
   if (count('onExecutionResult') > 0) found.push('onExecutionResult');
-  if (count('onResponse') > 0) found.push('onResponse');
+  if (count('onResponse') > 1) found.push('onResponse');
   return found;
 }
 

@@ -20,8 +20,12 @@ interface Reply {
   contentType: string | undefined;
   retryAfter: string | undefined;
   wwwAuthenticate: string | undefined;
+  /** Every response header but those of the moment and the framing (date, connection, keep-alive, content-length, transfer-encoding). */
+  headers: Record<string, unknown>;
   body: string;
 }
+
+const PER_RESPONSE = new Set(['date', 'connection', 'keep-alive', 'content-length', 'transfer-encoding']);
 
 /** POSTs `body` to `url`, with a Content-Length or chunked, and the given headers. */
 function post(url: string, body: string, opts: { chunked?: boolean; headers?: Record<string, string> } = {}): Promise<Reply> {
@@ -36,6 +40,7 @@ function post(url: string, body: string, opts: { chunked?: boolean; headers?: Re
           contentType: res.headers['content-type'],
           retryAfter: res.headers['retry-after'] as string | undefined,
           wwwAuthenticate: res.headers['www-authenticate'] as string | undefined,
+          headers: Object.fromEntries(Object.entries(res.headers).filter(([name]) => !PER_RESPONSE.has(name))),
           body: text,
         }),
       );
@@ -86,6 +91,7 @@ describe('HTTP plan path', () => {
     expect(created.plannedParsed).toBe(0);
     expect(created.planned.status).toBe(200);
     expect(created.planned.contentType).toBe(created.viaYoga.contentType);
+    expect(created.planned.headers).toEqual(created.viaYoga.headers);
     const job = JSON.parse(created.planned.body).data.createBatchJob;
     expect(job).toMatchObject({ name: 'planned', status: 'QUEUED' });
     expect(JSON.parse(created.viaYoga.body).data.createBatchJob.id).not.toBe(job.id);
@@ -141,8 +147,9 @@ describe('HTTP plan path', () => {
     const refusedYoga = await post(server.url, body, { chunked: true, headers: auth });
     expect(refusedPlanned.status).toBe(429);
     expect(refusedPlanned.body).toContain('RATE_LIMITED');
+    expect(Number(refusedPlanned.retryAfter)).toBeGreaterThan(0);
     // The same answer but for the seconds left, which run on between the two.
-    const timeless = (r: Reply) => ({ ...r, body: r.body.replace(/\d+\.\d+/g, 'N') });
+    const timeless = (r: Reply) => ({ ...r, retryAfter: undefined, headers: { ...r.headers, 'retry-after': 'N' }, body: r.body.replace(/\d+\.\d+/g, 'N') });
     expect(timeless(refusedPlanned)).toEqual(timeless(refusedYoga));
   });
 });
