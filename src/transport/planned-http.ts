@@ -34,7 +34,11 @@
  * Plugins with HTTP-level hooks that would be skipped here (`onParams` other
  * than Yoga's params check, `onExecutionResult`, `onResultProcess` other than
  * Yoga's, `onResponse` other than Yoga's CORS) switch the plan path off at
- * start ({@link createPlannedHttp} logs it).
+ * start ({@link createPlannedHttp} logs it). `onRequest` and `onRequestParse`
+ * hooks are not counted (Yoga's own are many, each for another path, method
+ * or body kind: health, readiness, GraphiQL, /metrics, OPTIONS, multipart,
+ * batching, the body limit): a new plugin with one that must see every
+ * GraphQL request has to be weighed against this path.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Kind, type DocumentNode, type ExecutionArgs, type ExecutionResult, type OperationDefinitionNode } from 'graphql';
