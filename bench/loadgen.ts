@@ -38,6 +38,13 @@ export interface LoadgenConfig {
   stepSeconds: number;
   /** A step passes when p99 latency stays under this many milliseconds and nothing is lost. */
   p99BoundMs: number;
+  /**
+   * What each runwatch report carries: `stage` (default) a new stage every
+   * report (the fan-out benches need it: the stage text carries the sequence
+   * number and send time; each opens a step, so a job holds 100 of them), or
+   * `progress` one more item completed (`completedDelta: 1`), no stage.
+   */
+  reportShape?: 'stage' | 'progress';
 }
 
 /** One measured step. Latencies in milliseconds; CPU in percent of one core. */
@@ -185,7 +192,8 @@ function report(job: number): void {
   } else {
     url = `${config.ingressUrl}/graphql`;
     headers.authorization = `Bearer ${config.token}`;
-    body = JSON.stringify({ query: 'mutation($i: ReportProgressInput!) { reportProgress(input: $i) { id } }', variables: { i: { jobId: id, stage } } });
+    const input = config.reportShape === 'progress' ? { jobId: id, completedDelta: 1 } : { jobId: id, stage };
+    body = JSON.stringify({ query: 'mutation($i: ReportProgressInput!) { reportProgress(input: $i) { id } }', variables: { i: input } });
   }
   inFlight++;
   fetch(url, { method: 'POST', headers, body })

@@ -18,7 +18,12 @@
  *    so the plain number is the one to quote.
  *
  * Flags: --rate 500 (reports/s over all jobs) --seconds 10 --warmup 5
- * --jobs 10 --no-profile (skip run 2) --keep (keep the
+ * --jobs 10 --report stage|progress (each report a new stage, which opens a
+ * step: the fan-out benches' report, and the default; or one item completed,
+ * no stage) --backend redis|memory (the instance's store: Redis as in
+ * production, the default; or in-process, which leaves HTTP, GraphQL and the
+ * domain without Redis round trips and their load-dependent batching)
+ * --no-profile (skip run 2) --keep (keep the
  * .cpuprofile and print its path). Everything shares this machine's cores:
  * compare numbers taken on the same machine. Results: docs/benchmarks.md.
  */
@@ -43,6 +48,8 @@ const { values: flags } = parseArgs({
     jobs: { type: 'string', default: '10' },
     'no-profile': { type: 'boolean', default: false },
     keep: { type: 'boolean', default: false },
+    report: { type: 'string', default: 'stage' },
+    backend: { type: 'string', default: 'redis' },
   },
 });
 
@@ -51,6 +58,7 @@ async function drive(url: string, pid: number, token: string, jobIds: string[], 
   const config: LoadgenConfig = {
     peer: 'runwatch', ingressUrl: url, serveUrl: url, ingressPid: pid, servePid: pid, token, jobIds,
     subscribers: 0, rate: Number(flags.rate), seconds, stepSeconds: 0, p99BoundMs: Infinity,
+    reportShape: flags.report === 'progress' ? 'progress' : 'stage',
   };
   const [steady] = await runLoadgen(config);
   return steady!;
@@ -77,6 +85,8 @@ async function main() {
   const redis = await startRedis();
   const token = await signToken(BENCH_SECRET, { sub: 'bench', inst: 'bench', scope: SCOPES.join(' ') }, 3600);
   const env = runwatchBenchEnv(redis.url);
+  // The memory backend: no Redis round trips or flat-combining batches, whose size moves with the machine's load; what is left is HTTP, GraphQL and the domain.
+  if (flags.backend === 'memory') delete env.REDIS_URL;
   const jobs = Number(flags.jobs);
   const seconds = Number(flags.seconds);
   const warmup = Number(flags.warmup);
@@ -119,7 +129,7 @@ async function main() {
     if (!flags.keep) rmSync(dir, { recursive: true, force: true });
   }
 
-  console.log(`\nreportProgress over HTTP to one instance, no subscribers: ${flags.rate} reports/s over ${jobs} jobs, ${seconds} s measured after ${warmup} s of warm-up\n`);
+  console.log(`\nreportProgress over HTTP to one instance, no subscribers: ${flags.rate} reports/s over ${jobs} jobs (${flags.report} reports, ${flags.backend} backend), ${seconds} s measured after ${warmup} s of warm-up\n`);
   console.log('| instance | reports | CPU % | CPU ms/report | reports/s per core at that cost |');
   console.log('| --- | --- | --- | --- | --- |');
   const row = (name: string, s: StepResult) =>
@@ -130,7 +140,8 @@ async function main() {
     const c = profiled.counters;
     console.log(
       `\nYoga caches over the profiled step: ${c.parses} parses, ${c.parses - c.parseCacheMisses} parse-cache hits; ` +
-        `${c.validations} validations, ${c.validations - c.validationCacheMisses} validation-cache hits; ${c.executions} executions\n`,
+        `${c.validations} validations, ${c.validations - c.validationCacheMisses} validation-cache hits; ${c.executions} executions` +
+        ` (the HTTP plan path, src/transport/planned-http.ts, asks no plugin to parse or validate a document it knows: ${c.executions - c.parses} of the executions)\n`,
     );
     const b = breakdown(profiled.profile);
     console.log(`Profile of the measured step: ${b.busyMs.toFixed(0)} ms busy, ${b.idleMs.toFixed(0)} ms idle; self time:\n`);

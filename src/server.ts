@@ -29,7 +29,10 @@ import { createDashboard } from './dashboard/serve.js';
 import { createInfra } from './delivery/job-writer.js';
 import { TrainingService } from './services/training.js';
 import { attachGraphqlWs } from './transport/ws.js';
-import { createYogaApp } from './transport/yoga.js';
+import { createYogaApp, LIMITS } from './transport/yoga.js';
+import { createPlannedHttp } from './transport/planned-http.js';
+import { DocumentCache } from './limits/document-cache.js';
+import { createErrorMasker } from './schema/errors.js';
 import type { Services } from './schema/context.js';
 
 /** A started server. */
@@ -145,7 +148,10 @@ export async function startServer(config: Config, opts: ServerOptions = {}): Pro
   // Every projector's consumer group exists before the first request: no change committed from now on is missed.
   await backend.changes.ready();
   stalls.start();
-  const yoga = createYogaApp({ verifier, services, backend, log, devToken: devToken ?? undefined, plugins: [...ops.yogaPlugins, ...(opts.plugins ?? [])], cors: ops.policy.cors });
+  const documents = new DocumentCache();
+  const yoga = createYogaApp({ verifier, services, backend, log, devToken: devToken ?? undefined, plugins: [...ops.yogaPlugins, ...(opts.plugins ?? [])], cors: ops.policy.cors, documents });
+  // Hot queries and mutations (a worker's reports) skip Yoga's per-request HTTP machinery; everything else goes to Yoga.
+  const graphqlHttp = createPlannedHttp(yoga, { endpoint: '/graphql', maxBodyBytes: LIMITS.maxBodyBytes, documents, maskError: createErrorMasker(log), log });
   const dashboard = createDashboard({ devToken: devToken ?? undefined });
   // Idle keep-alive connections must not hold a shutdown up until the client's keep-alive
   // timeout (undici: 4 s): every response that ends during a shutdown closes its connection.
@@ -158,7 +164,7 @@ export async function startServer(config: Config, opts: ServerOptions = {}): Pro
       if (shuttingDown) setImmediate(() => httpServer.closeIdleConnections());
     });
     if (dashboard(req, res)) return; // the web dashboard at / (src/dashboard)
-    void yoga(req, res);
+    graphqlHttp(req, res);
   });
   const ws = attachGraphqlWs({ httpServer, yoga, verifier, log, policy: ops.policy, perMessageDeflate: opts.perMessageDeflate });
   ops.attachWebSockets(ws.wss);

@@ -69,10 +69,29 @@ export interface StepReport {
 /** Is this step status final? */
 export const isStepFinished = (status: StepStatus) => status === 'COMPLETED' || status === 'FAILED' || status === 'CANCELLED';
 
-/** The client's view of a step at `nowMs`. */
+/**
+ * Views of steps whose view does not depend on the time (every step but a
+ * RUNNING one), by record: records are never changed once made (a change
+ * makes a new one), and a job's view is built several times per report (the
+ * mutation's answer, its event, the job list's), each time for up to 100
+ * steps, of which at most the running ones change. Weak: a view goes with its record.
+ */
+const timelessViews = new WeakMap<StepRecord, StepView>();
+
+/**
+ * The client's view of a step at `nowMs`. The view of a step that is not
+ * RUNNING is made once per record and shared: callers must not modify it.
+ */
 export function viewStep(step: StepRecord, nowMs: number): StepView {
-  const end = step.finishedAt ?? (step.status === 'RUNNING' ? nowMs : null);
-  return { ...step, durationSeconds: step.startedAt === null || end === null ? null : Math.max(0, end - step.startedAt) / 1000 };
+  const running = step.finishedAt === null && step.status === 'RUNNING';
+  if (!running) {
+    const cached = timelessViews.get(step);
+    if (cached) return cached;
+  }
+  const end = step.finishedAt ?? (running ? nowMs : null);
+  const view = { ...step, durationSeconds: step.startedAt === null || end === null ? null : Math.max(0, end - step.startedAt) / 1000 };
+  if (!running) timelessViews.set(step, view);
+  return view;
 }
 
 function checkName(field: string, name: string): void {

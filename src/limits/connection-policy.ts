@@ -164,11 +164,16 @@ export class ExpiryTimers<T extends object> {
   }
 }
 
+/** What closes an admitted WebSocket when its token expires: code and reason as in a close frame. */
+export interface SocketCloser {
+  close(code: number, reason: string): void;
+}
+
 /** One per server: origin checks, per-user and per-connection caps, live token expiry. */
 export class ConnectionPolicy {
   private readonly perUser = new Map<string, number>();
   /** Admitted WebSockets: whose slot they hold and when their token expires (epoch ms; null: never). */
-  private readonly admitted = new WeakMap<WebSocket, { userId: string; expiresAt: number | null }>();
+  private readonly admitted = new WeakMap<WebSocket, { userId: string; expiresAt: number | null; closer: SocketCloser | undefined }>();
   private readonly expiries: ExpiryTimers<WebSocket>;
   private readonly anyOrigin: boolean;
   private readonly origins: Set<string>;
@@ -247,15 +252,19 @@ export class ConnectionPolicy {
    * Admits an authenticated WebSocket: takes a slot (released on close) and
    * schedules its close with 4403 when the token expires (on the policy's
    * shared {@link ExpiryTimers}, not a timer per connection).
+   * @param closer closes the connection at expiry (the transport's close,
+   *   which terminates a socket that has not completed its close within the
+   *   close grace, src/transport/close-grace.ts); default: `socket.close`,
+   *   which leaves that to ws's own 30 s close timer.
    * @returns null when admitted, or the close code and reason to refuse with (1013 at the per-user cap).
    */
-  admitWebSocket(socket: WebSocket, viewer: Viewer): { code: number; reason: string } | null {
+  admitWebSocket(socket: WebSocket, viewer: Viewer, closer?: SocketCloser): { code: number; reason: string } | null {
     if (!this.take(viewer.userId)) {
       this.opts.metrics.rateLimited.inc({ limit: 'connections_per_user' });
       this.opts.metrics.connectionsRefused.inc({ transport: 'ws', reason: 'too_many_connections' });
       return { code: CloseCode.TryAgainLater, reason: `Too many connections for this user (at most ${this.opts.maxConnectionsPerUser})` };
     }
-    this.admitted.set(socket, { userId: viewer.userId, expiresAt: viewer.expiresAt });
+    this.admitted.set(socket, { userId: viewer.userId, expiresAt: viewer.expiresAt, closer });
     // One shared listener for every socket (`this` is the socket): no closure per connection.
     socket.on('close', this.onSocketClose);
     if (viewer.expiresAt !== null) {
@@ -277,7 +286,9 @@ export class ConnectionPolicy {
 
   private expire(socket: WebSocket): void {
     this.opts.metrics.expiryCloses.inc({ transport: 'ws' });
-    socket.close(CloseCode.Forbidden, 'Forbidden: token expired');
+    const closer = this.admitted.get(socket)?.closer;
+    if (closer) closer.close(CloseCode.Forbidden, 'Forbidden: token expired');
+    else socket.close(CloseCode.Forbidden, 'Forbidden: token expired');
   }
 
   /**

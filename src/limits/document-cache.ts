@@ -23,42 +23,67 @@ import type { DocumentNode, GraphQLError, GraphQLSchema } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
 import { LRUCache } from 'lru-cache';
 
-/** Sizes of {@link useDocumentCache}: entries per cache, and how long one is kept (ms). Yoga's defaults. */
+/** Sizes of a {@link DocumentCache}: entries per cache, and how long one is kept (ms). Yoga's defaults. */
 export const DOCUMENT_CACHE = { max: 1024, ttlMs: 3_600_000 } as const;
 
-/** Builds the plugin; see the module doc. The validation rules must not vary between requests. */
-export function useDocumentCache(size: { max: number; ttlMs: number } = DOCUMENT_CACHE): Plugin {
-  const documents = new LRUCache<string, DocumentNode>({ max: size.max, ttl: size.ttlMs });
-  const parseErrors = new LRUCache<string, Error>({ max: size.max, ttl: size.ttlMs });
-  const validations = new WeakMap<GraphQLSchema, WeakMap<DocumentNode, readonly GraphQLError[]>>();
-  return {
-    onParse({ params, setParsedDocument }) {
-      const text = typeof params.source === 'string' ? params.source : params.source.body;
-      const document = documents.get(text);
-      if (document) {
-        setParsedDocument(document);
-        return;
-      }
-      const error = parseErrors.get(text);
-      if (error) throw error;
-      return ({ result }) => {
-        if (result instanceof Error) parseErrors.set(text, result);
-        else if (result != null) documents.set(text, result);
-      };
-    },
-    onValidate({ params: { schema, documentAST }, setResult }) {
-      if (schema == null) return;
-      let bySchema = validations.get(schema);
-      if (!bySchema) validations.set(schema, (bySchema = new WeakMap()));
-      const cached = bySchema.get(documentAST);
-      if (cached) {
-        setResult(cached as GraphQLError[]);
-        return;
-      }
-      const store = bySchema;
-      return ({ result }) => {
-        if (result != null) store.set(documentAST, result as readonly GraphQLError[]);
-      };
-    },
-  };
+/**
+ * The caches (see the module doc), their envelop plugin, and what other code may read of
+ * them: {@link validDocument}, a document text's parse that validated
+ * without errors (the HTTP plan path, src/transport/planned-http.ts, runs
+ * such documents without asking the envelop again).
+ */
+export class DocumentCache {
+  private readonly documents: LRUCache<string, DocumentNode>;
+  private readonly parseErrors: LRUCache<string, Error>;
+  private readonly validations = new WeakMap<GraphQLSchema, WeakMap<DocumentNode, readonly GraphQLError[]>>();
+  /** The envelop plugin that fills and uses the caches; put it last (see the module doc). */
+  readonly plugin: Plugin;
+
+  constructor(size: { max: number; ttlMs: number } = DOCUMENT_CACHE) {
+    this.documents = new LRUCache<string, DocumentNode>({ max: size.max, ttl: size.ttlMs });
+    this.parseErrors = new LRUCache<string, Error>({ max: size.max, ttl: size.ttlMs });
+    const { documents, parseErrors, validations } = this;
+    this.plugin = {
+      onParse({ params, setParsedDocument }) {
+        const text = typeof params.source === 'string' ? params.source : params.source.body;
+        const document = documents.get(text);
+        if (document) {
+          setParsedDocument(document);
+          return;
+        }
+        const error = parseErrors.get(text);
+        if (error) throw error;
+        return ({ result }) => {
+          if (result instanceof Error) parseErrors.set(text, result);
+          else if (result != null) documents.set(text, result);
+        };
+      },
+      onValidate({ params: { schema, documentAST }, setResult }) {
+        if (schema == null) return;
+        let bySchema = validations.get(schema);
+        if (!bySchema) validations.set(schema, (bySchema = new WeakMap()));
+        const cached = bySchema.get(documentAST);
+        if (cached) {
+          setResult(cached as GraphQLError[]);
+          return;
+        }
+        const store = bySchema;
+        return ({ result }) => {
+          if (result != null) store.set(documentAST, result as readonly GraphQLError[]);
+        };
+      },
+    };
+  }
+
+  /**
+   * The parsed document of `text` if it was parsed and then validated against
+   * `schema` with no error (limits included) through this cache's plugin;
+   * otherwise undefined (not seen, expired, refused, or not validated yet).
+   */
+  validDocument(schema: GraphQLSchema, text: string): DocumentNode | undefined {
+    const document = this.documents.get(text);
+    if (!document) return undefined;
+    const errors = this.validations.get(schema)?.get(document);
+    return errors && errors.length === 0 ? document : undefined;
+  }
 }

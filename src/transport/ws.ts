@@ -83,7 +83,7 @@ export function attachGraphqlWs(opts: WsOptions) {
       }
       // Closed while the token was being verified: admitting now would take a slot that no 'close' event ever releases.
       if (connection.socket.readyState !== connection.socket.OPEN) return { close: { code: 1000, reason: 'Closed' } };
-      const refusal = opts.policy?.admitWebSocket(connection.socket, viewer);
+      const refusal = opts.policy?.admitWebSocket(connection.socket, viewer, connection);
       return refusal ? { close: refusal } : { accept: viewer };
     },
     prepare: async (connection, _id, payload) => {

@@ -19,7 +19,7 @@ import { CloseGrace } from './close-grace.js';
 import { graphiqlOptions, renderOfflineGraphiQL } from './graphiql.js';
 import { useMultipartErrorCodes } from './multipart-errors.js';
 import { useRequestBodyLimit } from '../limits/body-limit.js';
-import { useDocumentCache } from '../limits/document-cache.js';
+import { DocumentCache } from '../limits/document-cache.js';
 import { DOCUMENT_LIMITS, useDocumentLimits } from '../limits/document-limits.js';
 import { schema } from '../schema/index.js';
 import type { StreamTransport } from '../delivery/live-stream.js';
@@ -72,8 +72,16 @@ export interface YogaDeps {
   plugins?: Plugin[];
   /** Yoga's `cors` option (allowed origins, see src/limits/connection-policy.ts); default: Yoga's. */
   cors?: YogaServerOptions<TransportContext, Context>['cors'];
+  /** The parse and validation cache to install (last plugin); default: a new one. The HTTP plan path reads it (src/transport/planned-http.ts). */
+  documents?: DocumentCache;
 }
 
+/**
+ * The Yoga app (see the module doc); serve it through
+ * `createPlannedHttp` (src/transport/planned-http.ts) with the same
+ * `documents`, which answers hot queries and mutations without Yoga's
+ * per-request HTTP machinery and hands it everything else.
+ */
 export function createYogaApp(deps: YogaDeps): YogaServerInstance<TransportContext, Context> {
   // One sweep for the app's slow SSE responses.
   const sseGrace = new CloseGrace();
@@ -117,7 +125,7 @@ export function createYogaApp(deps: YogaDeps): YogaServerInstance<TransportConte
       ...(deps.plugins ?? []),
       useMultipartErrorCodes(),
       useRequestBodyLimit(LIMITS.maxBodyBytes),
-      useDocumentCache(),
+      (deps.documents ?? new DocumentCache()).plugin,
     ],
     context: async (initial): Promise<Context> => {
       const viewer = initial.viewer ?? (await authenticate(deps.verifier, initial.request?.headers.get('authorization')));

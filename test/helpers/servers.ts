@@ -53,6 +53,7 @@ export async function startTestServer(
     clock: opts.clock,
     tracerProvider: opts.tracerProvider,
     perMessageDeflate: opts.perMessageDeflate,
+    plugins: opts.plugins,
   });
   running.push(server);
   return server;

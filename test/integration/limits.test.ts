@@ -3,9 +3,11 @@
  * instances on one Redis, live token expiry (WebSocket 4403, SSE error),
  * browser origin checks and CORS, and the connection and subscription caps.
  */
+import type { Socket } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { deferred, gql, subscribeSse, subscribeWs, withTimeout, wsClient } from '../helpers/clients.js';
+import { DEFAULT_CLOSE_GRACE_MS } from '../../src/transport/close-grace.js';
 import { scrape } from '../helpers/prometheus.js';
 import { freshInstitute, startTestServer, token } from '../helpers/servers.js';
 
@@ -94,6 +96,40 @@ describe.concurrent('live token expiry', () => {
     expect(reason).toMatch(/expired/);
     const metrics = await scrape(server.url);
     expect(metrics.value('runwatch_token_expiry_closes_total', { transport: 'ws' })).toBe(1);
+  });
+
+  it('terminates the socket of an expired WebSocket whose client stopped reading, within the close grace (not ws\'s 30 s)', async () => {
+    const server = await startTestServer();
+    const serverSockets = new Map<number, Socket>();
+    server.httpServer.on('connection', (socket: Socket) => serverSockets.set(socket.remotePort!, socket));
+    const institute = freshInstitute();
+    const owner = await token({ inst: institute });
+    const { createBatchJob: job } = await gql(server.url, owner, CREATE, { input: { name: 'stalled expiry', total: 10 } });
+    const shortLived = await token({ sub: 'stalled-expiry', inst: institute }, 2);
+    const exp = (JSON.parse(Buffer.from(shortLived.split('.')[1]!, 'base64url').toString()) as { exp: number }).exp * 1000;
+    const stuck = new WebSocket(server.url.replace(/^http/, 'ws'), 'graphql-transport-ws');
+    const snapshot = deferred();
+    stuck.on('open', () => stuck.send(JSON.stringify({ type: 'connection_init', payload: { authorization: `Bearer ${shortLived}` } })));
+    stuck.on('message', (raw) => {
+      const msg = JSON.parse(String(raw));
+      if (msg.type === 'connection_ack') stuck.send(JSON.stringify({ id: 's', type: 'subscribe', payload: { query: WATCH, variables: { runId: job.id } } }));
+      if (msg.type === 'next') snapshot.resolve();
+    });
+    stuck.on('error', () => {}); // it is terminated
+    await withTimeout(snapshot.promise, 5000, 'the SNAPSHOT');
+    const clientSocket = (stuck as unknown as { _socket: Socket })._socket;
+    clientSocket.pause(); // never reads its close frame, so never answers it
+    const serverSide = serverSockets.get(clientSocket.localPort!)!;
+    expect(serverSide).toBeTruthy();
+    const gone = deferred<number>();
+    serverSide.once('close', () => gone.resolve(Date.now()));
+    // Expiry (at `exp`, one timer per server) + the close grace (3 s, swept every 0.75 s); ws alone would wait 30 s.
+    const goneAt = await withTimeout(gone.promise, 15_000, 'the expired, unread socket to be terminated');
+    expect(goneAt).toBeGreaterThanOrEqual(exp + DEFAULT_CLOSE_GRACE_MS - 100);
+    expect(goneAt - exp).toBeLessThan(DEFAULT_CLOSE_GRACE_MS + 4000);
+    const metrics = await scrape(server.url);
+    expect(metrics.value('runwatch_token_expiry_closes_total', { transport: 'ws' })).toBe(1);
+    clientSocket.destroy();
   });
 
   it("closes each WebSocket at its own token's expiry, never before it, and leaves a long-lived token's connection subscribed", async () => {

@@ -153,6 +153,24 @@ describe('steps', () => {
     expect(viewJob(job, T0 + 6_000).steps[1]).toMatchObject({ status: 'FAILED', error: 'out of memory', durationSeconds: 4.5 });
   });
 
+  it("a finished step's view is the same whenever it is taken; a running step's duration follows the clock", () => {
+    let job = newJob();
+    job = applyProgress(job, { stage: 'download' }, T0, 100).job;
+    job = applyProgress(job, { stage: 'ocr' }, T0 + 2_000, 100).job;
+    const early = viewJob(job, T0 + 3_000).steps;
+    const late = viewJob(job, T0 + 60_000).steps;
+    expect(late[0]).toEqual(early[0]);
+    expect(late[0]).toMatchObject({ name: 'download', status: 'COMPLETED', durationSeconds: 2 });
+    expect([early[1]!.durationSeconds, late[1]!.durationSeconds]).toEqual([1, 58]);
+    // A new stage completes the running step: its view now says so, at the time it finished.
+    job = applyProgress(job, { stage: 'index' }, T0 + 70_000, 100).job;
+    expect(viewJob(job, T0 + 90_000).steps.map((s) => [s.name, s.status, s.durationSeconds])).toEqual([
+      ['download', 'COMPLETED', 2],
+      ['ocr', 'COMPLETED', 68],
+      ['index', 'RUNNING', 20],
+    ]);
+  });
+
   it('bounds steps and their fields', () => {
     let job = newJob();
     for (let i = 0; i < STEP_LIMITS.perJob; i++) job = applyStep(job, { name: `s${i}`, status: 'RUNNING' }, T0 + i).job;
