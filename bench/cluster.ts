@@ -1,9 +1,19 @@
 /**
- * Redis-side scaling of runwatch's commit+publish pattern (`npm run bench:cluster`),
- * groundwork for issue 21: one Redis vs a 3-master Redis Cluster on this machine.
+ * runwatch on one Redis vs a 3-master Redis Cluster on this machine
+ * (`npm run bench:cluster`; issue 21), in two parts (`--mode e2e|redis|both`, default both):
  *
- * No runwatch instance is involved: this measures what Redis can take, so the
- * cluster backend has a target. It starts one redis-server and one 3-master
+ * **e2e**: runwatch's own backends (src/backends/redis.ts: createRedisBackend
+ * and createRedisClusterBackend), two per target as two instances would have —
+ * A commits reports, B subscribes to every job's topic through its event bus
+ * (one SUBSCRIBE / SSUBSCRIBE per channel) — both in this process, no GraphQL
+ * (which would saturate this process long before Redis). A closed loop of
+ * `--inflight` reports (`store.update` with `applyProgress(completedDelta: 1)`,
+ * no conflation: each report is one PROGRESS event) over `--jobs` jobs; each
+ * commit is the real one (compare-and-set script: record, history, change log,
+ * (S)PUBLISH). Measured: committed reports/s, events/s delivered to B (every
+ * one must arrive: "lost"), each Redis process's CPU, and Redis CPU per report.
+ *
+ * **redis**: the Redis side alone, no runwatch instance involved: what Redis can take. It starts one redis-server and one 3-master
  * cluster (test/helpers/redis-cluster.ts), and against each drives, from this
  * process, a bounded closed-loop load of commits shaped like the topic-log
  * commit script (src/backends/redis-log.ts): per commit one EVALSHA that bumps
@@ -26,21 +36,26 @@
  * itself (Node, this process) saturates before three Redis processes can; its
  * CPU is printed too.
  *
- * Flags: --jobs 3000 (distinct jobs / channels) --inflight 2000 (commits in
- * flight, pipelined by ioredis' auto-pipelining) --seconds 8 --warmup 2.
- * Bounded: about 30 s in all; loopback only. Results: docs/benchmarks.md.
+ * Flags: --mode both --jobs 3000 (distinct jobs / channels; e2e: at most 1000)
+ * --inflight 2000 (commits in flight, pipelined by ioredis' auto-pipelining)
+ * --seconds 8 --warmup 2. Bounded: about 60 s in all; loopback only. Results:
+ * docs/benchmarks.md.
  */
 import { availableParallelism, loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import { Cluster, Redis } from 'ioredis';
 import { RedisChannels } from '../src/backends/redis-channels.js';
 import { RedisShardedChannels } from '../src/backends/redis-sharded-channels.js';
+import { createRedisBackend, createRedisClusterBackend } from '../src/backends/redis.js';
+import type { Backend } from '../src/backends/types.js';
+import { applyProgress, createJob } from '../src/domain/job.js';
 import { startRedisCluster } from '../test/helpers/redis-cluster.js';
 import { startRedis } from '../test/helpers/redis.js';
 import { cpuSeconds } from './lib/procs.js';
 
 const { values: flags } = parseArgs({
   options: {
+    mode: { type: 'string', default: 'both' },
     jobs: { type: 'string', default: '3000' },
     inflight: { type: 'string', default: '2000' },
     seconds: { type: 'string', default: '8' },
@@ -154,13 +169,96 @@ async function cluster(): Promise<Result> {
   }
 }
 
+/**
+ * The e2e loop (see the header) on backends `a` (reports) and `b` (subscriptions) for warmup + seconds.
+ * Jobs are created first and subscribed on B; every report's event must reach B.
+ */
+async function driveBackends(target: string, a: Backend, b: Backend, pids: number[]): Promise<Result> {
+  const jobs = Math.min(JOBS, 1000);
+  const tenant = { institute: `bench-${Date.now()}`, environment: 'default' };
+  const ids: string[] = [];
+  let delivered = 0;
+  const leave: (() => void)[] = [];
+  for (let i = 0; i < jobs; i++) {
+    const job = createJob({ kind: 'BATCH', name: `bench ${i}` }, { id: `bench-${Date.now()}-${i}`, epoch: 'bench', tenant, ownerId: 'bench' }, Date.now());
+    await a.store.create(job);
+    ids.push(job.id);
+    leave.push(await b.bus.subscribe(`job:${job.id}`, () => delivered++));
+  }
+  let committed = 0;
+  let stopAt = Date.now() + (WARMUP + SECONDS) * 1000;
+  let next = 0;
+  const worker = async () => {
+    while (Date.now() < stopAt) {
+      const id = ids[next++ % jobs]!;
+      const change = await a.store.update(id, (job) => applyProgress(job, { completedDelta: 1 }, Date.now(), 0));
+      committed += change?.events.length ?? 0;
+    }
+  };
+  const workers = Array.from({ length: Math.min(INFLIGHT, 4 * jobs) }, worker);
+  await new Promise((r) => setTimeout(r, WARMUP * 1000));
+  const c0 = committed;
+  const d0 = delivered;
+  const cpu0 = pids.map(cpuSeconds);
+  const self0 = process.cpuUsage();
+  const t0 = Date.now();
+  await new Promise((r) => setTimeout(r, SECONDS * 1000));
+  const seconds = (Date.now() - t0) / 1000;
+  const [c1, d1] = [committed, delivered];
+  const cpu1 = pids.map(cpuSeconds);
+  const self = process.cpuUsage(self0);
+  stopAt = 0;
+  await Promise.all(workers);
+  const deadline = Date.now() + 10_000;
+  while (delivered < committed && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  for (const off of leave) off();
+  return {
+    target,
+    commitsPerSecond: (c1 - c0) / seconds,
+    deliveredPerSecond: (d1 - d0) / seconds,
+    lost: committed - delivered,
+    redisCpu: pids.map((pid, k) => ({ pid, coreShare: (cpu1[k]! - cpu0[k]!) / seconds })),
+    loadgenCoreShare: (self.user + self.system) / 1e6 / seconds,
+  };
+}
+
+async function e2eSingle(): Promise<Result> {
+  const redis = await startRedis();
+  const opts = { url: redis.url, historySize: 1000, onError: () => {} };
+  const [a, b] = [await createRedisBackend(opts), await createRedisBackend(opts)];
+  try {
+    return await driveBackends('runwatch backends on 1 Redis', a, b, [redis.pid]);
+  } finally {
+    await a.close();
+    await b.close();
+    await redis.stop(true);
+  }
+}
+
+async function e2eCluster(): Promise<Result> {
+  const nodes = await startRedisCluster({ masters: 3 });
+  const opts = { nodes: nodes.seeds, historySize: 1000, onError: () => {} };
+  const [a, b] = [await createRedisClusterBackend(opts), await createRedisClusterBackend(opts)];
+  try {
+    return await driveBackends('runwatch backends on a 3-master cluster', a, b, nodes.nodes.map((n) => n.pid));
+  } finally {
+    await a.close();
+    await b.close();
+    await nodes.stop();
+  }
+}
+
 const pct = (share: number) => `${(share * 100).toFixed(1)} %`;
 const int = (n: number) => Math.round(n).toLocaleString('en-US');
 
 async function main() {
   const started = Date.now();
-  const results = [await single(), await cluster()];
-  console.log(`\nbench:cluster --jobs ${JOBS} --inflight ${INFLIGHT} --seconds ${SECONDS} --warmup ${WARMUP} (${Math.round((Date.now() - started) / 1000)} s in all)\n`);
+  const mode = flags.mode;
+  if (!['e2e', 'redis', 'both'].includes(mode)) throw new Error(`--mode must be e2e, redis or both, not ${mode}`);
+  const results: Result[] = [];
+  if (mode !== 'redis') results.push(await e2eSingle(), await e2eCluster());
+  if (mode !== 'e2e') results.push(await single(), await cluster());
+  console.log(`\nbench:cluster --mode ${mode} --jobs ${JOBS} --inflight ${INFLIGHT} --seconds ${SECONDS} --warmup ${WARMUP} (${Math.round((Date.now() - started) / 1000)} s in all)\n`);
   console.log(`load average at the end: ${loadavg().map((l) => l.toFixed(1)).join(', ')} on ${availableParallelism()} cores\n`);
   console.log(
     '| target | commits/s | delivered/s | lost | CPU per Redis process (share of one core) | Redis CPU per commit, all processes (µs) | ceiling: commits/s when the busiest process saturates one core | load generator CPU |',

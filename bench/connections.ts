@@ -41,7 +41,7 @@ import { Redis } from 'ioredis';
 import { SCOPES, signToken } from '../src/auth/tokens.js';
 import { startRedis, type TestRedis } from '../test/helpers/redis.js';
 import type { Command, Reply, WorkerConfig } from './connload.js';
-import { benchEvent, BENCH_SECRET as SECRET, cpuSeconds, createJobs, openFilesLimit, start, stop } from './lib/procs.js';
+import { benchEvent, BENCH_SECRET as SECRET, cpuSeconds, createJobs, jobChannel, openFilesLimit, start, stop } from './lib/procs.js';
 
 const { values: flags } = parseArgs({
   options: {
@@ -260,7 +260,7 @@ const sum = (replies: Reply[], key: 'open' | 'live' | 'received' | 'connectionsN
 async function channelsSubscribed(redisClient: Redis, jobIds: string[], timeoutMs: number): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const counts = (await redisClient.call('PUBSUB', 'NUMSUB', ...jobIds.map((id) => `runwatch:job:${id}`))) as (string | number)[];
+    const counts = (await redisClient.call('PUBSUB', 'NUMSUB', ...jobIds.map((id) => jobChannel(id)))) as (string | number)[];
     let missing = 0;
     for (let i = 1; i < counts.length; i += 2) if (Number(counts[i]) < 1) missing++;
     if (missing === 0) return true;
@@ -312,7 +312,7 @@ async function runOne(peer: Peer, scenario: Scenario, deflate: boolean, connecti
     const subsPerJob = jobIds.map(() => 0);
     for (let s = 0; s < subscriptions; s++) subsPerJob[s % jobCount]!++;
     const publishTo = (pipeline: ReturnType<Redis['pipeline']>, job: number) => {
-      pipeline.publish(`runwatch:job:${jobIds[job]}`, benchEvent(jobIds[job]!, ++offsets[job]!));
+      pipeline.publish(jobChannel(jobIds[job]!), benchEvent(jobIds[job]!, ++offsets[job]!));
       published[job]!++;
     };
     const cpu0 = cpuSeconds(serving.child.pid!);

@@ -23,7 +23,7 @@ import { Redis } from 'ioredis';
 import WebSocket from 'ws';
 import { SCOPES, signToken } from '../src/auth/tokens.js';
 import { startRedis } from '../test/helpers/redis.js';
-import { benchEvent, BENCH_SECRET as SECRET, cpuSeconds } from './lib/procs.js';
+import { benchEvent, BENCH_SECRET as SECRET, cpuSeconds, jobChannel } from './lib/procs.js';
 
 const SUBSCRIBERS = Number(process.argv[2] ?? 100);
 const EVENTS = Number(process.argv[3] ?? 2000);
@@ -153,13 +153,15 @@ async function main() {
       // runwatch sends a SNAPSHOT first; naive sends nothing until an event.
       clients.forEach((client, i) => client.subscribe({ query: QUERY, variables: { runId } }, { next: () => counter.add(i), error: (e) => console.error(e), complete: () => {} }));
       let base = 0;
+      // runwatch's channels carry a hash tag; the baselines (naive, recipe, raw) use the plain name.
+      const channel = name === 'runwatch' ? jobChannel(runId) : `runwatch:job:${runId}`;
       if (name === 'runwatch') {
         await counter.until(1); // the SNAPSHOT
         counter.rebase();
       } else {
-        base = await warmUp(redis, `runwatch:job:${runId}`, runId, counter);
+        base = await warmUp(redis, channel, runId, counter);
       }
-      rows.push(await measure(name, child.pid!, `runwatch:job:${runId}`, redis, runId, counter, base));
+      rows.push(await measure(name, child.pid!, channel, redis, runId, counter, base));
       await Promise.all(clients.map((c) => c.dispose()));
       const exited = new Promise((r) => child.once('exit', r));
       child.kill('SIGTERM'); // lets --cpu-prof write its profile

@@ -23,7 +23,7 @@ import { Redis } from 'ioredis';
 import WebSocket from 'ws';
 import { SCOPES, signToken } from '../src/auth/tokens.js';
 import { startRedis } from '../test/helpers/redis.js';
-import { BENCH_SECRET as SECRET, createJobs, rssKiB, start, stop } from './lib/procs.js';
+import { BENCH_SECRET as SECRET, createJobs, jobChannel, rssKiB, start, stop } from './lib/procs.js';
 
 const arg = (name: string, fallback: number) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -124,7 +124,7 @@ async function runOnce(redisUrl: string, token: string) {
     }, 50);
     const interval = (SECONDS * 1000) / EVENTS;
     for (let i = 1; i <= EVENTS; i++) {
-      await publisher.publish(`runwatch:job:${runId}`, bigEvent(runId!, 1000 + i, filler));
+      await publisher.publish(jobChannel(runId!), bigEvent(runId!, 1000 + i, filler));
       const due = t0 + i * interval;
       if (due > Date.now()) await new Promise((r) => setTimeout(r, due - Date.now()));
     }

@@ -4,6 +4,9 @@
  *   runwatch-server serve [--port <port>] [--host <address>]
  *       starts one server, exactly as `npm start` does (src/main.ts): in memory unless REDIS_URL is set;
  *       configured by PORT, HOST, REDIS_URL, RUNWATCH_JWT_SECRET, … (DESIGN.md "Running").
+ *   runwatch-server migrate-redis --from <redis-url> [--to <redis-url> | --to-cluster <host:port,…>] [--partitions <n>]
+ *       copies a deployment's Redis data to the current key layout (in place, to another Redis, or to a
+ *       Redis Cluster), with every instance stopped (src/backends/redis-migrate.ts).
  *   runwatch-server token --sub <user> [--inst <institute>] [--env <environment>] [--scope "<scopes>"]
  *                         [--job <id>] [--ttl <seconds>]
  *       prints a bearer token signed with RUNWATCH_JWT_SECRET, for operators handing tokens to workers and
@@ -16,7 +19,7 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { PERSONAL_INSTITUTE_PREFIX, SCOPES, signToken } from './auth/tokens.js';
-import { ConfigError, loadConfig, tokenPolicy } from './config.js';
+import { ConfigError, loadConfig, redisClusterSeeds, tokenPolicy } from './config.js';
 
 const USAGE = `usage: runwatch-server <command> [options]
 
@@ -33,6 +36,13 @@ commands:
                               (default: jobs:read jobs:write jobs:control activity:read)
            --job <id>         a job-view token: reads only this job (scope becomes jobs:read)
            --ttl <seconds>    lifetime (default 86400; at most RUNWATCH_MAX_TOKEN_TTL_DAYS, default 365 days)
+
+  migrate-redis    copy a deployment's Redis data to the current key layout (stop every instance first;
+           docs/operations.md "Moving to a Redis Cluster")
+           --from <url>            the source: one Redis (redis://…)
+           --to <url>              the target: another Redis (default: the source itself, upgraded in place)
+           --to-cluster <seeds>    the target: a Redis Cluster (host:port,host:port,…)
+           --partitions <n>        change partitions of the target (default: 16 on a cluster, else the source's)
 
   -h, --help       this help
   -V, --version    the version
@@ -88,10 +98,51 @@ async function token(args: string[]): Promise<void> {
   process.stdout.write(`${await signToken(secret, { sub: o.sub, inst: o.inst, env: o.env, scope, job: o.job }, ttl)}\n`);
 }
 
+/** `migrate-redis`: see USAGE and src/backends/redis-migrate.ts. Prints what it copied and left behind. */
+async function migrateRedisCommand(args: string[]): Promise<void> {
+  const { values: o } = parseArgs({
+    args,
+    strict: true,
+    options: { from: { type: 'string' }, to: { type: 'string' }, 'to-cluster': { type: 'string' }, partitions: { type: 'string' } },
+  });
+  if (!o.from || !/^rediss?:\/\//.test(o.from)) throw new UsageError('--from <redis://…> is required');
+  if (o.to && o['to-cluster']) throw new UsageError('give --to or --to-cluster, not both');
+  if (o.to && !/^rediss?:\/\//.test(o.to)) throw new UsageError('--to must be a redis:// or rediss:// URL');
+  if (o.partitions !== undefined && (!/^\d+$/.test(o.partitions) || Number(o.partitions) < 1 || Number(o.partitions) > 1024))
+    throw new UsageError('--partitions must be a whole number from 1 to 1024');
+  let seeds: { host: string; port: number }[] | null = null;
+  if (o['to-cluster']) {
+    try {
+      seeds = redisClusterSeeds({ REDIS_CLUSTER_NODES: o['to-cluster'] });
+    } catch (error) {
+      if (error instanceof ConfigError) throw new UsageError(`--to-cluster: ${error.message}`);
+      throw error;
+    }
+  }
+  const [{ Cluster, Redis }, { migrateRedis }, { DEFAULT_CLUSTER_CHANGE_PARTITIONS, DEFAULT_CHANGE_PARTITIONS }, { PARTITIONS_KEY }] = await Promise.all([
+    import('ioredis'),
+    import('./backends/redis-migrate.js'),
+    import('./backends/redis.js'),
+    import('./backends/redis-keys.js'),
+  ]);
+  const source = new Redis(o.from, { maxRetriesPerRequest: 1 });
+  const target = seeds ? new Cluster(seeds) : o.to ? new Redis(o.to, { maxRetriesPerRequest: 1 }) : source;
+  try {
+    const stored = Number(await source.get(PARTITIONS_KEY)) || DEFAULT_CHANGE_PARTITIONS;
+    const partitions = o.partitions ? Number(o.partitions) : seeds ? DEFAULT_CLUSTER_CHANGE_PARTITIONS : stored;
+    const report = await migrateRedis(source, target, { partitions, deleteSource: target === source });
+    process.stdout.write(`${JSON.stringify({ partitions, ...report }, null, 2)}\n`);
+  } finally {
+    source.disconnect();
+    if (target !== source) target.disconnect();
+  }
+}
+
 const [command, ...rest] = process.argv.slice(2);
 try {
   if (command === 'serve') await serve(rest);
   else if (command === 'token') await token(rest);
+  else if (command === 'migrate-redis') await migrateRedisCommand(rest);
   else if (command === '-V' || command === '--version') process.stdout.write(`${version()}\n`);
   else if (command === '-h' || command === '--help' || command === 'help') process.stdout.write(USAGE);
   else {

@@ -37,7 +37,8 @@ const envSchema = z.object({
   RUNWATCH_HISTORY: intFrom(1, 1_000_000).default(1000),
   RUNWATCH_SUBSCRIBER_QUEUE: intFrom(10, 1_000_000).default(1000),
   // The change log projectors consume (issue 18): partitions (Redis), and the takeover time of a change left unacknowledged.
-  RUNWATCH_CHANGE_PARTITIONS: intFrom(1, 1024).default(4),
+  // Unset: 4 on one Redis, 16 on a Redis Cluster (backends/redis.ts); fixed at a deployment's first start.
+  RUNWATCH_CHANGE_PARTITIONS: intFrom(1, 1024).optional(),
   RUNWATCH_CHANGE_CLAIM_MS: intFrom(50, 3_600_000).default(5000),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   // Retention and token policy (issue 9). Defaults in RETENTION_DEFAULTS / TOKEN_DEFAULTS.
@@ -83,8 +84,14 @@ export interface Config {
   progressHz: number;
   /** Events kept per job for replay. */
   historySize: number;
-  /** RUNWATCH_CHANGE_PARTITIONS: streams the change log is split into (Redis; see docs/operations.md). */
-  changePartitions: number;
+  /**
+   * RUNWATCH_CHANGE_PARTITIONS: streams the change log is split into, and the hash tags job keys spread over
+   * (Redis; see docs/operations.md). Undefined: the backend's default (4 on one Redis, 16 on a Redis Cluster).
+   * Only a deployment's first start sets it: it is stored in Redis.
+   */
+  changePartitions: number | undefined;
+  /** REDIS_CLUSTER_NODES: seed nodes of a Redis Cluster ({@link redisClusterSeeds}); undefined: not a cluster. */
+  redisClusterNodes?: RedisClusterSeed[];
   /** RUNWATCH_CHANGE_CLAIM_MS: milliseconds a change-log partition's lease lives without renewal (a killed instance's partitions wait this long for another instance). */
   changeClaimMs: number;
   /**
@@ -285,6 +292,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     port: v.PORT,
     host: v.HOST,
     redisUrl: v.REDIS_URL,
+    redisClusterNodes: redisClusterSeeds(env) ?? undefined,
     jwtSecret: v.RUNWATCH_JWT_SECRET,
     progressHz: v.RUNWATCH_PROGRESS_HZ,
     historySize: v.RUNWATCH_HISTORY,
@@ -309,4 +317,50 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     webhookTimeoutSeconds: v.RUNWATCH_WEBHOOK_TIMEOUT_SECONDS,
     webhookRetryBaseSeconds: v.RUNWATCH_WEBHOOK_RETRY_BASE_SECONDS,
   };
+}
+
+/** One seed node of a Redis Cluster: any node will do, the client discovers the rest (`CLUSTER SLOTS`). */
+export interface RedisClusterSeed {
+  /** Host name or IP address (IPv6 without brackets). */
+  host: string;
+  /** TCP port, 1..65535. */
+  port: number;
+}
+
+const CLUSTER_VARIABLE = 'REDIS_CLUSTER_NODES';
+
+/** `host:port` or `[ipv6]:port`. */
+const SEED = /^(?:\[([0-9A-Fa-f:.]+)\]|([A-Za-z0-9._-]+)):(\d{1,5})$/;
+
+/**
+ * Reads `REDIS_CLUSTER_NODES` (DESIGN.md, "Running"; issue 21) from `env`: comma-separated `host:port` seeds
+ * (`[ipv6]:port` for IPv6; spaces around entries ignored; duplicates dropped).
+ * @returns the seeds in the order given, or null when the variable is unset or empty.
+ * @throws ConfigError naming REDIS_CLUSTER_NODES when an entry is not `host:port` with a port 1..65535,
+ *   and naming both variables when `REDIS_URL` is set too (one Redis or a cluster, not both).
+ */
+export function redisClusterSeeds(env: NodeJS.ProcessEnv = process.env): RedisClusterSeed[] | null {
+  const raw = env[CLUSTER_VARIABLE]?.trim();
+  if (!raw) return null;
+  if (env.REDIS_URL?.trim()) {
+    throw new ConfigError(
+      CLUSTER_VARIABLE,
+      'set together with REDIS_URL: set REDIS_URL for one Redis or REDIS_CLUSTER_NODES for a Redis Cluster, not both',
+    );
+  }
+  const seeds: RedisClusterSeed[] = [];
+  const seen = new Set<string>();
+  for (const entry of raw.split(',').map((e) => e.trim())) {
+    const match = SEED.exec(entry);
+    const port = match ? Number(match[3]) : 0;
+    if (!match || port < 1 || port > 65535) {
+      throw new ConfigError(CLUSTER_VARIABLE, `"${entry}" is not host:port (comma-separated, e.g. 10.0.0.1:6379,10.0.0.2:6379)`);
+    }
+    const seed = { host: match[1] ?? match[2]!, port };
+    const key = `${seed.host}:${seed.port}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    seeds.push(seed);
+  }
+  return seeds;
 }

@@ -8,14 +8,12 @@ import { ConfigError, loadConfig } from './config.js';
 import { banner } from './banner.js';
 import { createLogger } from './log.js';
 import { installProcessNet } from './observe/process-net.js';
-import { refuseRedisClusterUntilAvailable } from './redis-cluster-config.js';
 import type { RunningServer } from './server.js';
 
 async function main(): Promise<void> {
   let config;
   try {
     config = loadConfig();
-    refuseRedisClusterUntilAvailable();
   } catch (error) {
     if (error instanceof ConfigError) {
       process.stderr.write(`runwatch: ${error.message}\n`);

@@ -59,7 +59,8 @@ export async function createOps(config: Config, opts: OpsOptions): Promise<Ops> 
   const settings = opsSettings(config);
   const log = opts.log;
   const metrics = new Metrics();
-  if (!config.redisUrl) metrics.registry.removeSingleMetric('runwatch_redis_up');
+  const redisTarget = config.redisClusterNodes ?? config.redisUrl;
+  if (!redisTarget) metrics.registry.removeSingleMetric('runwatch_redis_up');
   else metrics.redisUp.set(1);
 
   const provider = opts.tracerProvider ?? (settings.tracing ? startProcessTracing(settings.tracing) : null);
@@ -68,8 +69,8 @@ export async function createOps(config: Config, opts: OpsOptions): Promise<Ops> 
   let limiter: RateLimiter | null = null;
   if (settings.rateLimitPerSecond > 0) {
     const bucket = { ratePerSecond: settings.rateLimitPerSecond, burst: settings.rateLimitBurst };
-    if (config.redisUrl) {
-      const redisLimiter = new RedisRateLimiter(config.redisUrl, bucket, () => metrics.redisErrors.inc({ kind: 'connection' }));
+    if (redisTarget) {
+      const redisLimiter = new RedisRateLimiter(redisTarget, bucket, () => metrics.redisErrors.inc({ kind: 'connection' }));
       try {
         await redisLimiter.ready();
       } catch (error) {

@@ -10,7 +10,7 @@ import type { Plugin } from 'graphql-yoga';
 import type { Logger } from 'pino';
 import { randomSecret, SCOPES, signToken, TokenVerifier } from './auth/tokens.js';
 import { createMemoryBackend } from './backends/memory.js';
-import { createRedisBackend, redactUrl } from './backends/redis.js';
+import { createRedisBackend, createRedisClusterBackend, redactUrl, type RedisBackendOptions } from './backends/redis.js';
 import type { Backend } from './backends/types.js';
 import { CloseCode } from './close-codes.js';
 import { jobOpsSettings, retentionSettings, tokenPolicy, type Config } from './config.js';
@@ -87,25 +87,28 @@ export async function startServer(config: Config, opts: ServerOptions = {}): Pro
     ops.onBackendError(context, error);
     log.warn({ err: error, context }, 'backend error');
   };
-  const rawBackend = config.redisUrl
-    ? await createRedisBackend({
-        url: config.redisUrl,
-        historySize: config.historySize,
-        retentionSeconds: retentionSettings(config).retentionSeconds,
-        changePartitions: config.changePartitions,
-        changeClaimIdleMs: config.changeClaimMs,
-        onError: onBackendError,
-        onConnectionError: () => ops.onBackendError('redis', null),
-        // One warning when an outage starts and one line when it ends, whatever the number of retries in between.
-        onConnectionChange: (up, { downMs, error }) => {
-          ops.onRedisConnectionChange(up);
-          if (up) log.info({ event: 'fault_cleared', fault: 'redis_down', downMs }, `redis reachable again after ${downMs} ms`);
-          else log.warn({ event: 'fault', fault: 'redis_down', error }, 'redis unreachable: mutations fail with SERVICE_UNAVAILABLE until it is back');
-        },
-      }).catch(async (error: unknown) => {
-        await ops.close();
-        throw error;
-      })
+  const redisOptions: Omit<RedisBackendOptions, 'url'> = {
+    historySize: config.historySize,
+    retentionSeconds: retentionSettings(config).retentionSeconds,
+    changePartitions: config.changePartitions,
+    changeClaimIdleMs: config.changeClaimMs,
+    onError: onBackendError,
+    onConnectionError: () => ops.onBackendError('redis', null),
+    // One warning when an outage starts and one line when it ends, whatever the number of retries in between.
+    onConnectionChange: (up, { downMs, error }) => {
+      ops.onRedisConnectionChange(up);
+      if (up) log.info({ event: 'fault_cleared', fault: 'redis_down', downMs }, `redis reachable again after ${downMs} ms`);
+      else log.warn({ event: 'fault', fault: 'redis_down', error }, 'redis unreachable: mutations fail with SERVICE_UNAVAILABLE until it is back');
+    },
+  };
+  const closeOpsOnFailure = async (error: unknown): Promise<never> => {
+    await ops.close();
+    throw error;
+  };
+  const rawBackend = config.redisClusterNodes
+    ? await createRedisClusterBackend({ ...redisOptions, nodes: config.redisClusterNodes }).catch(closeOpsOnFailure)
+    : config.redisUrl
+    ? await createRedisBackend({ ...redisOptions, url: config.redisUrl }).catch(closeOpsOnFailure)
     : createMemoryBackend({
         historySize: config.historySize,
         onError: onBackendError,
@@ -176,7 +179,14 @@ export async function startServer(config: Config, opts: ServerOptions = {}): Pro
   const port = (httpServer.address() as AddressInfo).port;
   const host = config.host.includes(':') ? `[${config.host}]` : config.host;
   const url = `http://${host}:${port}/graphql`;
-  log.info({ url, backend: backend.kind, redis: config.redisUrl ? redactUrl(config.redisUrl) : undefined }, 'runwatch listening');
+  log.info(
+    {
+      url,
+      backend: backend.kind,
+      redis: config.redisUrl ? redactUrl(config.redisUrl) : config.redisClusterNodes?.map((n) => `${n.host}:${n.port}`).join(','),
+    },
+    'runwatch listening',
+  );
 
   let closing: Promise<void> | null = null;
   const close = (graceMs = 5000) =>

@@ -6,6 +6,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { DEFAULT_CHANGE_PARTITIONS, RedisKeyspace } from '../../src/backends/redis.js';
 
 /** The HS256 secret every benchmark's runwatch instances verify tokens with. */
 export const BENCH_SECRET = 'bench-secret-0123456789abcdef-0123456789abcdef';
@@ -100,8 +101,14 @@ export async function createJobs(url: string, token: string, n: number, concurre
 }
 
 /**
+ * The Redis channel runwatch's backend publishes job `runId`'s events on (with its hash tag: src/backends/redis-keys.ts),
+ * for a runwatch started on a fresh Redis (the default partition count).
+ */
+export const jobChannel = (runId: string) => new RedisKeyspace(DEFAULT_CHANGE_PARTITIONS).channel(`job:${runId}`);
+
+/**
  * A STAGE event of job `runId` at `offset`, as runwatch's Redis backend
- * publishes it on `runwatch:job:<runId>` (JSON text). Publishing it straight to
+ * publishes it on {@link jobChannel} (JSON text). Publishing it straight to
  * that channel measures delivery only, not reporting. Offsets must grow per job
  * (runwatch drops events at or below the last offset a subscriber got).
  */

@@ -9,10 +9,11 @@
  * per queue, so on a Redis Cluster every key of a queue shares a slot (BullMQ's
  * scripts need that) and different queues can live on different nodes.
  * BullMQ needs connections of its own (`maxRetriesPerRequest: null`; the
- * worker blocks on one): two per queue (queue, worker) per instance.
+ * worker blocks on one): two per queue (queue, worker) per instance, made by
+ * the backend (one Redis, or a Redis Cluster client).
  */
 import { Queue, Worker, type Job } from 'bullmq';
-import { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import { retryDelayMs } from '../domain/retry.js';
 import { KEY_PREFIX } from './redis-keys.js';
 import type { WorkHandler, WorkQueue, WorkQueueOptions, WorkQueues } from './work-queue.js';
@@ -32,13 +33,14 @@ const bullId = (id: string) => id.replaceAll(':', '_');
 export class BullWorkQueues implements WorkQueues {
   private readonly closers: (() => Promise<void>)[] = [];
 
+  /** @param connect makes a new connection with `maxRetriesPerRequest: null` (BullMQ's requirement). */
   constructor(
-    private readonly url: string,
+    private readonly connect: () => Redis | Cluster,
     private readonly onError: (context: string, error: unknown) => void,
   ) {}
 
-  private connection(): Redis {
-    const redis = new Redis(this.url, { maxRetriesPerRequest: null, retryStrategy: (times) => Math.min(times * 100, 1000) });
+  private connection(): Redis | Cluster {
+    const redis = this.connect();
     // Errors during an outage are reported by the backend's own connections; these only must not crash the process.
     redis.on('error', () => {});
     return redis;

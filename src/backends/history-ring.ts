@@ -4,7 +4,7 @@
  * (topic-log.ts `historyCovers`). Every topic log of the memory backend
  * (jobs' `job:<id>` included) keeps its history in one of these.
  */
-import { historyCovers, type LogHistoryRead } from './topic-log.js';
+import { historyCovers, type HistoryRead } from './topic-log.js';
 import type { BusEvent } from './types.js';
 
 /**
@@ -40,7 +40,7 @@ export class HistoryRing<E extends BusEvent> {
    * afterOffset (afterOffset >= headOffset: nothing after it, then no events;
    * or the first held event after afterOffset has offset afterOffset + 1).
    */
-  after(afterOffset: number, headOffset: number): LogHistoryRead<E> {
+  after(afterOffset: number, headOffset: number): HistoryRead<E> {
     if (afterOffset >= headOffset) return { events: [], covered: true };
     const events: E[] = [];
     const held = this.buffer.length;

@@ -15,10 +15,11 @@ import { notFound } from '../domain/errors.js';
 import { newEpoch } from '../domain/ids.js';
 import { HistoryRing } from './history-ring.js';
 import type { MemoryEventBus } from './memory.js';
-import { assertConsecutive, type LogCommit, type LogCommitted, type LogHead, type LogHistoryRead, type TopicLogStore } from './topic-log.js';
+import { assertConsecutive, type LogCommit, type LogCommitted, type LogHead, type HistoryRead, type TopicLogStore } from './topic-log.js';
 import type { BusEvent } from './types.js';
 import { JOB_OWNED, jobTopic, type JobOwnedTopics } from '../domain/topics.js';
 import type { MemoryChangeFeed } from './memory-changes.js';
+import type { JobChangeRecord } from '../domain/changes.js';
 
 interface Entry {
   head: LogHead<unknown>;
@@ -26,7 +27,7 @@ interface Entry {
 }
 
 /** What {@link MemoryTopicLogStore.commit} commits: a {@link LogCommit}, and optionally a new epoch for the log. */
-export interface MemoryLogCommit<S, E extends BusEvent> extends LogCommit<S, E> {
+export interface MemoryLogCommit<S, E extends BusEvent, V = undefined> extends LogCommit<S, E, V> {
   /** The log's epoch from now on (a job whose epoch was rotated); unset: unchanged. */
   epoch?: string;
 }
@@ -63,12 +64,15 @@ export class MemoryTopicLogStore implements TopicLogStore {
 
   /**
    * Creates a topic's log with a given head (a job's: its epoch, offset and
-   * record) and an empty history, unless it exists.
+   * record) and an empty history, unless it exists; `change` (a job's
+   * creation) goes to the change log in the same step, as on Redis
+   * (RedisTopicLogStore.create).
    * @returns false (and changes nothing) when the log exists already.
    */
-  create<S>(topic: string, head: LogHead<S>): boolean {
+  create<S>(topic: string, head: LogHead<S>, opts: { change?: JobChangeRecord } = {}): boolean {
     if (this.logs.has(topic)) return false;
     this.logs.set(topic, { head: { ...head }, ring: new HistoryRing(this.historySize) });
+    if (opts.change) this.feed?.append(opts.change);
     return true;
   }
 
@@ -81,7 +85,7 @@ export class MemoryTopicLogStore implements TopicLogStore {
    * @throws Error when the events' offsets do not follow the head's (a programming error); whatever `change` throws. Nothing changes then.
    * @returns the committed change with its epoch, or null when `change` returned null.
    */
-  commit<S, E extends BusEvent>(topic: string, change: (head: LogHead<S>) => MemoryLogCommit<S, E> | null): LogCommitted<S, E> | null {
+  commit<S, E extends BusEvent, V = undefined>(topic: string, change: (head: LogHead<S>) => MemoryLogCommit<S, E, V> | null): LogCommitted<S, E, V> | null {
     const existing = this.logs.get(topic);
     const head = (existing?.head ?? { epoch: newEpoch(), offset: 0, state: null }) as LogHead<S>;
     const commit = change({ ...head });
@@ -104,13 +108,13 @@ export class MemoryTopicLogStore implements TopicLogStore {
   }
 
   /** See {@link TopicLogStore.append}; a job-owned log's job exists while its `job:<id>` log does. */
-  async append<S, E extends BusEvent>(topic: string, change: (head: LogHead<S>) => LogCommit<S, E> | null): Promise<LogCommitted<S, E> | null> {
+  async append<S, E extends BusEvent, V = undefined>(topic: string, change: (head: LogHead<S>) => LogCommit<S, E, V> | null): Promise<LogCommitted<S, E, V> | null> {
     const owner = this.owned.ownerOf(topic);
     if (owner !== null && !this.logs.has(jobTopic(owner))) throw notFound(owner);
     return this.commit(topic, change);
   }
 
-  async history<E extends BusEvent>(topic: string, afterOffset: number): Promise<LogHistoryRead<E>> {
+  async history<E extends BusEvent>(topic: string, afterOffset: number): Promise<HistoryRead<E>> {
     const entry = this.logs.get(topic);
     if (!entry) return { events: [], covered: false };
     return (entry.ring as HistoryRing<E>).after(afterOffset, entry.head.offset);

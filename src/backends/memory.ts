@@ -187,14 +187,13 @@ export class MemoryJobStore implements JobStore {
       this.idempotencyOf.set(job.id, idemKey);
     }
     // The job's log starts at the record's own epoch and offset (a restored job's continue from the newest event seen).
-    this.logs.create<JobRecord>(jobTopic(job.id), { epoch: job.epoch, offset: job.offset, state: job });
-    this.count++;
     const key = tenantKey(job.tenant);
     const list = this.byTenant.get(key) ?? [];
     list.push(job.id);
     this.byTenant.set(key, list);
+    this.logs.create<JobRecord>(jobTopic(job.id), { epoch: job.epoch, offset: job.offset, state: job }, { change: creationChange(job) });
+    this.count++;
     this.noteFinished(job);
-    this.opts.feed?.append(creationChange(job));
     return { job, created: true };
   }
 
@@ -228,20 +227,20 @@ export class MemoryJobStore implements JobStore {
   async update(id: string, change: (job: JobRecord) => JobChange | null) {
     this.sweep();
     if (!this.has(id)) throw notFound(id);
-    let result: JobChange | null = null;
     // The log stores the record, appends the events to history and publishes them on the job's topic.
-    this.logs.commit<JobRecord, JobEvent>(jobTopic(id), (head) => {
-      result = change(head.state!);
-      return (
-        result && {
-          state: result.job,
-          events: result.events,
-          epoch: result.job.epoch,
-          change: updateChange(result.job, result.events.map((e) => e.type)) ?? undefined,
-        }
-      );
-    });
-    const committed = result as JobChange | null;
+    const committed =
+      this.logs.commit<JobRecord, JobEvent, JobChange>(jobTopic(id), (head) => {
+        const result = change(head.state!);
+        return (
+          result && {
+            state: result.job,
+            events: result.events,
+            epoch: result.job.epoch,
+            change: updateChange(result.job, result.events.map((e) => e.type)) ?? undefined,
+            value: result,
+          }
+        );
+      })?.value ?? null;
     if (committed) this.noteFinished(committed.job);
     return committed;
   }
@@ -257,7 +256,7 @@ export class MemoryJobStore implements JobStore {
     return true;
   }
 
-  async history(id: string, afterOffset: number): Promise<HistoryRead> {
+  async history(id: string, afterOffset: number): Promise<HistoryRead<JobEvent>> {
     this.sweep();
     return this.logs.history<JobEvent>(jobTopic(id), afterOffset);
   }

@@ -2,9 +2,10 @@
  * {@link ChangeFeed} on Redis Streams consumer groups, one consumer per
  * partition at a time.
  *
- * The change log is RUNWATCH_CHANGE_PARTITIONS streams `runwatch:changes:{<p>}`
- * (redis-keys.ts); a job's changes go to partition `changePartition(jobId)`,
- * XADDed by the job's own commit script (redis-log.ts, redis.ts CREATE_LUA),
+ * The change log is RUNWATCH_CHANGE_PARTITIONS streams `runwatch:{<P>}:changes`
+ * (redis-keys.ts; each in its partition's slot, with the jobs of the partition);
+ * a job's changes go to partition `changePartition(jobId)`,
+ * XADDed by the job's own commit script (redis-log.ts: its updates and its creation),
  * so a change is in the log if and only if it was committed, and one job's
  * changes are in the log in commit order. Each projector is a consumer group
  * of that name on every partition; each instance is one consumer (its
@@ -12,7 +13,7 @@
  *
  * **Order.** A projector applies one job's changes in log order: a partition
  * is worked, per projector, by one instance at a time, the holder of its
- * lease `runwatch:changes:{<p>}:lease:<projector>` (SET NX PX, renewed every
+ * lease `runwatch:{<P>}:changes:lease:<projector>` (SET NX PX, renewed every
  * third of its lifetime, at most every second, by one timer per projector;
  * free partitions are taken in the same rounds; released on a clean stop). Without it the group would hand a job's consecutive changes to two
  * instances that apply them in either order; the older, applied second, is a
@@ -25,7 +26,11 @@
  *   acknowledged — with XAUTOCLAIM, oldest first, before reading new ones;
  * - XREADGROUP ... BLOCK over the partitions it holds (one blocking connection
  *   per projector per instance) reads new changes; they are applied
- *   (applyBatch: per job in order, jobs concurrently) and XACKed once applied;
+ *   (applyBatch: per job in order, jobs concurrently) and XACKed once applied.
+ *   On a Redis Cluster the partitions are in different slots, and a command may
+ *   name keys of one slot only (CROSSSLOT): one XREADGROUP per slot without
+ *   BLOCK (one connection cannot block on several), sent together, and a pause
+ *   of {@link CLUSTER_POLL_MS} when none returned anything;
  * - a change whose apply failed stays pending, and its partition reads nothing
  *   new until it is applied (retried with backoff), so nothing newer of its
  *   job overtakes it.
@@ -37,14 +42,21 @@
  * registered (`ready()`), and at `0` when Redis lost it (restarted empty: the
  * stream is new as well).
  */
-import type { Redis } from 'ioredis';
+import calculateSlot from 'cluster-key-slot';
 import { isUnavailable } from '../domain/errors.js';
 import type { JobChangeRecord } from '../domain/changes.js';
 import { applyBatch } from './change-feed.js';
 import { changesKey } from './redis-keys.js';
+import type { RedisClient } from './redis-log.js';
 import type { ChangeFeed } from './types.js';
 
 const BATCH = 200;
+/**
+ * Milliseconds between reads of an idle projector on a Redis Cluster (no blocking read across slots): an idle
+ * instance sends one empty XREADGROUP per held partition per projector this often, and a change waits up to this
+ * long more before it is applied.
+ */
+export const CLUSTER_POLL_MS = 50;
 /** Most milliseconds a projector loop's stop waits for the loop's current step and for releasing its leases. */
 const STOP_WAIT_MS = 500;
 
@@ -60,8 +72,8 @@ return 0`;
 /** Gives a lease (KEYS[1]) up if consumer ARGV[1] holds it. */
 const RELEASE_LUA = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`;
 
-/** The lease of one projector on one partition: `runwatch:changes:{<p>}:lease:<projector>` (the partition's hash tag). */
-export const changeLeaseKey = (partition: number, projector: string) => `${changesKey(partition)}:lease:${projector}`;
+/** The lease of one projector on partition `partition` of `partitions`: `runwatch:{<P>}:changes:lease:<projector>` (the partition's hash tag). */
+export const changeLeaseKey = (partition: number, partitions: number, projector: string) => `${changesKey(partition, partitions)}:lease:${projector}`;
 
 /** Options of {@link RedisChangeFeed}. */
 export interface RedisChangeFeedOptions {
@@ -75,8 +87,8 @@ export interface RedisChangeFeedOptions {
    * unacknowledged before the periodic takeover scan applies it again.
    */
   leaseMs?: number;
-  /** A new connection for one projector's blocking reads (no command timeout). */
-  connect(): Redis;
+  /** A new connection for one projector's blocking reads (no command timeout): one Redis, or a cluster client. */
+  connect(): RedisClient;
   onError(context: string, error: unknown): void;
 }
 
@@ -93,7 +105,7 @@ export class RedisChangeFeed implements ChangeFeed {
   private readonly pending: Promise<void>[] = [];
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly opts: RedisChangeFeedOptions,
   ) {}
 
@@ -130,7 +142,7 @@ interface Held {
 /** One projector's consumption on this instance. */
 class Loop {
   private stopped = false;
-  private conn: Redis | null = null;
+  private conn: RedisClient | null = null;
   private running: Promise<void> | null = null;
   private readonly keys: string[];
   private readonly leaseMs: number;
@@ -141,17 +153,20 @@ class Loop {
   private leaseTimer: NodeJS.Timeout | null = null;
   private renewing: Promise<void> | null = null;
   private lastScan = Date.now();
+  /** On a Redis Cluster: reads go one per slot (see the header). */
+  private readonly cluster: boolean;
   /** Ends the loop's current pause (a lease was taken, or the loop stops). */
   private wake: (() => void) | null = null;
 
   constructor(
     readonly name: string,
     private readonly apply: (change: JobChangeRecord) => Promise<void>,
-    private readonly redis: Redis,
-    partitions: number,
+    private readonly redis: RedisClient,
+    private readonly partitions: number,
     private readonly opts: RedisChangeFeedOptions,
   ) {
-    this.keys = Array.from({ length: partitions }, (_, p) => changesKey(p));
+    this.keys = Array.from({ length: partitions }, (_, p) => changesKey(p, partitions));
+    this.cluster = redis.isCluster;
     this.leaseMs = Math.max(50, opts.leaseMs ?? 5000);
     this.roundMs = Math.max(20, Math.min(1000, Math.floor(this.leaseMs / 3)));
   }
@@ -198,7 +213,7 @@ class Loop {
       await this.renewing;
       const partitions = [...this.held.keys()];
       this.held.clear();
-      await Promise.all(partitions.map((p) => this.redis.eval(RELEASE_LUA, 1, changeLeaseKey(p, this.name), this.opts.consumer).catch(() => {})));
+      await Promise.all(partitions.map((p) => this.redis.eval(RELEASE_LUA, 1, changeLeaseKey(p, this.partitions, this.name), this.opts.consumer).catch(() => {})));
     };
     await Promise.race([release(), bounded]);
     clearTimeout(timer);
@@ -209,7 +224,7 @@ class Loop {
     if (this.stopped) return Promise.resolve();
     this.renewing ??= Promise.all(
       this.keys.map(async (_, p) => {
-        const answer = Number(await this.redis.eval(LEASE_LUA, 1, changeLeaseKey(p, this.name), this.opts.consumer, this.leaseMs));
+        const answer = Number(await this.redis.eval(LEASE_LUA, 1, changeLeaseKey(p, this.partitions, this.name), this.opts.consumer, this.leaseMs));
         if (this.stopped) return;
         if (answer === 0) this.held.delete(p);
         else if (answer === 2 || !this.held.has(p)) {
@@ -254,19 +269,8 @@ class Loop {
           await this.pause(blocked ? Math.min(100 * ++failures, 1000) : this.roundMs);
           continue;
         }
-        const read = (await this.conn!.xreadgroup(
-          'GROUP',
-          this.name,
-          this.opts.consumer,
-          'COUNT',
-          BATCH,
-          'BLOCK',
-          this.roundMs,
-          'STREAMS',
-          ...readable,
-          ...readable.map(() => '>'),
-        )) as [key: string, entries: Entries][] | null;
-        for (const [key, entries] of read ?? []) {
+        const read = await this.read(readable);
+        for (const [key, entries] of read) {
           if (!(await this.handle(key, entries))) {
             const held = this.held.get(this.keys.indexOf(key));
             if (held) held.recover = true;
@@ -288,6 +292,32 @@ class Loop {
         await this.pause(Math.min(100 * failures, 1000));
       }
     }
+  }
+
+  /**
+   * Reads new entries of the partitions `keys`: on one Redis one XREADGROUP that blocks up to a lease round; on a
+   * cluster one per slot without BLOCK, together, and a pause of {@link CLUSTER_POLL_MS} when nothing came.
+   */
+  private async read(keys: string[]): Promise<[key: string, entries: Entries][]> {
+    const xread = (group: string[], block: number | null) =>
+      this.conn!.xreadgroup(
+        'GROUP',
+        this.name,
+        this.opts.consumer,
+        'COUNT',
+        BATCH,
+        ...((block === null ? [] : ['BLOCK', block]) as ['BLOCK', number]),
+        'STREAMS',
+        ...group,
+        ...group.map(() => '>'),
+      ) as Promise<[key: string, entries: Entries][] | null>;
+    if (!this.cluster) return (await xread(keys, this.roundMs)) ?? [];
+    const bySlot = new Map<number, string[]>();
+    for (const key of keys) bySlot.set(calculateSlot(key), [...(bySlot.get(calculateSlot(key)) ?? []), key]);
+    if (bySlot.size === 1) return (await xread(keys, this.roundMs)) ?? []; // one slot: one blocking read, as on one Redis
+    const read = (await Promise.all([...bySlot.values()].map((group) => xread(group, null)))).flatMap((r) => r ?? []);
+    if (read.length === 0) await this.pause(CLUSTER_POLL_MS);
+    return read;
   }
 
   /** Waits `ms`, or less if a lease is taken or the loop stops. */

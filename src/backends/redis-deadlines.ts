@@ -7,7 +7,7 @@
  * moved by the sweep — never by a report — so the hot path of reporting does
  * not touch these keys at all.
  */
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import { KEY_PREFIX } from './redis-keys.js';
 import type { DeadlineIndex } from './types.js';
 
@@ -34,24 +34,19 @@ return ids
 `;
 
 export class RedisDeadlineIndex implements DeadlineIndex {
-  constructor(private readonly redis: Redis) {}
+  constructor(private readonly redis: Redis | Cluster) {}
 
   async schedule(jobId: string, atMs: number): Promise<void> {
     await this.redis.zadd(deadlineKey(deadlineShard(jobId)), atMs, jobId);
   }
 
-  /** One round trip: a pipeline of one claim script per shard. */
+  /** One claim script per shard, sent back to back (one round trip on one Redis; on a cluster one per master). */
   async claimDue(nowMs: number, leaseMs: number, limit: number): Promise<string[]> {
-    const pipeline = this.redis.pipeline();
     const perShard = Math.max(1, Math.ceil(limit / DEADLINE_SHARDS));
-    for (let n = 0; n < DEADLINE_SHARDS; n++) pipeline.eval(CLAIM_LUA, 1, deadlineKey(n), nowMs, nowMs + leaseMs, perShard);
-    const results = (await pipeline.exec()) ?? [];
-    const claimed: string[] = [];
-    for (const [error, ids] of results) {
-      if (error) throw error;
-      claimed.push(...(ids as string[]));
-    }
-    return claimed;
+    const results = await Promise.all(
+      Array.from({ length: DEADLINE_SHARDS }, (_, n) => this.redis.eval(CLAIM_LUA, 1, deadlineKey(n), nowMs, nowMs + leaseMs, perShard) as Promise<string[]>),
+    );
+    return results.flat();
   }
 
   async remove(jobId: string): Promise<void> {

@@ -3,30 +3,38 @@
  * topic log, jobs included (a job is the topic log `job:<id>` whose state is
  * the job record; redis.ts adds its tenant index and idempotency table).
  *
- * Where a log lives is its {@link RedisLogLayout}:
- * - by default, for a topic `t` (e.g. `training:<runId>`): `runwatch:log:<t>`,
- *   a hash {v: version, epoch, offset, state: JSON}, and `runwatch:log:<t>:events`;
- * - jobs (layout given by redis.ts): `runwatch:job:<id>` {v, data: the record,
- *   idem: its idempotency key's name} and `runwatch:job:<id>:events`.
+ * Where a log lives is its {@link RedisLogLayout}; every name comes from the
+ * deployment's {@link RedisKeyspace} (redis-keys.ts) and carries the topic's
+ * hash tag, so a commit's keys share one Redis Cluster slot:
+ * - by default, for a topic `t` (e.g. `training:<runId>`): `runwatch:{…}:log:<t>`,
+ *   a hash {v: version, epoch, offset, state: JSON}, and `runwatch:{…}:log:<t>:events`;
+ * - jobs (layout given by redis.ts): `runwatch:{…}:job:<id>` {v, data: the record}
+ *   and `runwatch:{…}:job:<id>:events`.
  * History is a stream with entry ids `<offset>-0`, about the newest
- * RUNWATCH_HISTORY kept (XADD MAXLEN ~). Events are PUBLISHed on
- * `runwatch:<t>`, notices on `runwatch:<other topic>`.
+ * RUNWATCH_HISTORY kept (XADD MAXLEN ~). Events are published on
+ * `runwatch:{…}:<t>` (PUBLISH on one Redis, SPUBLISH — sharded pub/sub — on a
+ * Redis Cluster), notices on the other topic's channel.
  *
  * A commit reads the head (or starts from the one this instance committed
  * last), computes the change in TypeScript, and {@link COMMIT_LUA} writes the
- * head, XADDs and PUBLISHes only if the version is unchanged, else the change
+ * head, XADDs and publishes only if the version is unchanged, else the change
  * is recomputed from a fresh read. Concurrent appends to one topic on one
  * instance are combined into one read and one script call ({@link FlatCombiner}).
  * A log that Redis lost is recreated with a new epoch, so cursors into the
  * lost history are detected.
+ *
+ * The script touches only keys of the head's slot (its history, the owning
+ * job's record, its partition's retention set and change-log stream); a notice
+ * whose channel is in another slot (never for runwatch's own topics, see
+ * domain/topics.ts placementOf) is published right after the commit instead.
  */
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import { LRUCache } from 'lru-cache';
-import { notFound } from '../domain/errors.js';
+import { DomainError, notFound } from '../domain/errors.js';
 import { newEpoch } from '../domain/ids.js';
 import { FlatCombiner, type Pending } from './flat-combining.js';
-import { channelFor, jobKey, logEventsKey, logHeadKey } from './redis-keys.js';
-import { assertConsecutive, historyCovers, type LogCommit, type LogCommitted, type LogHead, type LogHistoryRead, type TopicLogStore } from './topic-log.js';
+import { sameSlot, type RedisKeyspace } from './redis-keys.js';
+import { assertConsecutive, historyCovers, type LogCommit, type LogCommitted, type LogHead, type HistoryRead, type TopicLogStore } from './topic-log.js';
 import type { BusEvent } from './types.js';
 import type { JobChangeRecord } from '../domain/changes.js';
 import { JOB_OWNED, type JobOwnedTopics } from '../domain/topics.js';
@@ -50,9 +58,11 @@ export const firstVersion = () => String(RANDOM_VERSION_FLOOR + Math.floor(Math.
 export interface RetentionExpiry {
   /** Seconds until the head, its history and `keys` are removed. */
   seconds: number;
-  /** Member added to the retention set (redis-keys.ts RETENTION_KEY) with the removal time as score. */
+  /** The retention set (in the head's slot: redis-keys.ts RedisKeyspace.retention) the member joins. */
+  set: string;
+  /** Member added to the retention set with the removal time as score. */
   member: string;
-  /** Further keys removed with the head ('' entries are ignored). */
+  /** Further keys removed with the head (in the head's slot). */
   keys: string[];
 }
 
@@ -78,10 +88,10 @@ export interface RedisLogLayout<S = unknown> {
   changesKey?(change: JobChangeRecord): string;
 }
 
-/** The layout of every topic log but jobs: `runwatch:log:<t>` {v, epoch, offset, state}; `owned` tells which belong to a job. */
-const logLayout = (owned: JobOwnedTopics): RedisLogLayout => ({
-  headKey: logHeadKey,
-  eventsKey: logEventsKey,
+/** The layout of every topic log but jobs: `runwatch:{…}:log:<t>` {v, epoch, offset, state}; `owned` tells which belong to a job. */
+const logLayout = (keys: RedisKeyspace, owned: JobOwnedTopics): RedisLogLayout => ({
+  headKey: (topic) => keys.logHead(topic),
+  eventsKey: (topic) => keys.logEvents(topic),
   fields: ['epoch', 'offset', 'state'],
   decode: ([epoch, offset, state]) => (epoch == null || offset == null || state == null ? null : { epoch, offset: Number(offset), state: JSON.parse(state) }),
   encode: (head) => ['epoch', head.epoch, 'offset', String(head.offset), 'state', JSON.stringify(head.state)],
@@ -90,20 +100,23 @@ const logLayout = (owned: JobOwnedTopics): RedisLogLayout => ({
   retention: () => null,
 });
 
-// The one commit of a topic log (jobs included).
-// KEYS: 1 head, 2 history stream, 3 the owning job's record ('' none), 4 retention set ('' none),
-//       5 change-log partition stream ('' none), 6.. keys removed with the head when it is retained.
+// The one commit of a topic log (jobs included). Every key is in the head's slot.
+// KEYS: 1 head, 2 history stream, 3 the owning job's record, 4 retention set, 5 change-log partition stream
+//       (3..5: the head key itself when there is none: a placeholder in the same slot), 6.. keys removed
+//       with the head when it is retained.
 // ARGV: 1 expected version ('' = must not exist), 2 new version, 3 channel, 4 history maxlen,
 //       5 seconds of its own expiry (0: none; set again by every commit), 6 retention seconds (0: kept),
 //       7 retention member, 8 change JSON ('' none), 9 change-log maxlen, 10 m, then m (field, value) pairs of the head,
 //       then n, n × (offset, event JSON), then (channel, JSON) notices up to the end.
 // Returns 1 committed, 0 version changed (recompute), -1 the owning job is gone, -2 the head is gone.
 // A job-owned log takes its job's expiry. The first commit that retains a head sets the expiry of
-// the head, its history and KEYS[5..] (a key that would expire sooner keeps its own) and adds the
+// the head, its history and KEYS[6..] (a key that would expire sooner keeps its own) and adds the
 // member to the retention set; later commits keep those. The history always expires with the head.
+// Publishes with PUBLISH (one Redis) or SPUBLISH (Redis Cluster: see shardedScript).
 const COMMIT_LUA = `
+local none = KEYS[1]
 local ownerTtl = -1
-if KEYS[3] ~= '' then
+if KEYS[3] ~= none then
   ownerTtl = redis.call('PTTL', KEYS[3])
   if ownerTtl == -2 then return -1 end
 end
@@ -119,7 +132,7 @@ local m = tonumber(ARGV[10])
 local head = {'v', ARGV[2]}
 for i = 11, 10 + 2 * m do head[#head + 1] = ARGV[i] end
 redis.call('HSET', KEYS[1], unpack(head))
-if KEYS[5] ~= '' and ARGV[8] ~= '' then
+if KEYS[5] ~= none and ARGV[8] ~= '' then
   redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[9], '*', 'c', ARGV[8])
 end
 local i = 11 + 2 * m
@@ -141,11 +154,11 @@ elseif ownerTtl > 0 then
 end
 local ttl = tonumber(ARGV[6])
 if ttl > 0 and redis.call('PTTL', KEYS[1]) == -1 then
-  for k = 1, #KEYS do
-    if k ~= 3 and k ~= 4 and k ~= 5 and KEYS[k] ~= '' then
-      local current = redis.call('TTL', KEYS[k])
-      if current == -1 or current > ttl then redis.call('EXPIRE', KEYS[k], ttl) end
-    end
+  local retained = {KEYS[1], KEYS[2]}
+  for k = 6, #KEYS do retained[#retained + 1] = KEYS[k] end
+  for _, key in ipairs(retained) do
+    local current = redis.call('TTL', key)
+    if current == -1 or current > ttl then redis.call('EXPIRE', key, ttl) end
   end
   redis.call('ZADD', KEYS[4], tonumber(redis.call('TIME')[1]) + ttl, ARGV[7])
 end
@@ -154,7 +167,42 @@ if headTtl > 0 then redis.call('PEXPIRE', KEYS[2], headTtl) end
 return 1
 `;
 
-type ScriptedRedis = Redis & { runwatchLogCommit(...keysThenArgs: (string | number)[]): Promise<number> };
+/**
+ * A script for a Redis Cluster: sharded pub/sub (Redis 7) instead of classic. In a script on a cluster, the
+ * channel of SPUBLISH must be in the script's slot (it is: a topic's channel carries its keys' tag); a
+ * classic PUBLISH would be broadcast to every node of the cluster.
+ */
+export const shardedScript = (lua: string) => lua.replaceAll("redis.call('PUBLISH'", "redis.call('SPUBLISH'");
+
+/** The command connection: one Redis, or a Redis Cluster (ioredis `Cluster`: every command goes to its key's master). */
+export type RedisClient = Redis | Cluster;
+
+type ScriptedRedis = RedisClient & { runwatchLogCommit(...keysThenArgs: (string | number)[]): Promise<number> };
+
+/**
+ * Failures that mean "Redis is unreachable right now": the connection is down, or, on a Redis Cluster, the
+ * cluster is failing over (CLUSTERDOWN, TRYAGAIN, a MOVED/ASK the client could not follow in time, no
+ * reachable node, a stale slot map, a write sent to a master just demoted: READONLY), or the master refuses
+ * writes while no replica is in sync (`min-replicas-to-write`: NOREPLICAS), or is loading its data.
+ */
+const UNAVAILABLE =
+  /Stream isn't writeable|Connection is closed|ECONNREFUSED|ECONNRESET|Command timed out|EPIPE|max retries|CLUSTERDOWN|TRYAGAIN|^MOVED|^ASK|Too many Cluster redirections|Cluster isn't ready|None of startup nodes is available|Failed to refresh slots cache|MasterDown|LOADING|NOREPLICAS|READONLY/i;
+
+/** Whether an error from ioredis means the backend is unreachable now (see {@link UNAVAILABLE}). */
+export const isRedisUnreachable = (error: unknown) => UNAVAILABLE.test(error instanceof Error ? error.message : String(error));
+
+/** Maps "Redis is unreachable" failures of `op` to SERVICE_UNAVAILABLE; everything else passes through. */
+export async function guard<T>(redis: RedisClient, op: () => Promise<T>): Promise<T> {
+  try {
+    return await op();
+  } catch (error) {
+    if (error instanceof DomainError) throw error;
+    if (redis.status !== 'ready' || isRedisUnreachable(error)) {
+      throw new DomainError('SERVICE_UNAVAILABLE', 'the backend (Redis) is unreachable; retry later');
+    }
+    throw error;
+  }
+}
 
 /** A head as read (or as last committed by this instance): its version, stored field values and decoded form. */
 interface StoredHead {
@@ -170,8 +218,10 @@ type Outcome = { ok: true; value: LogCommitted<unknown, BusEvent> | null } | { o
 export interface RedisTopicLogOptions {
   /** RUNWATCH_HISTORY: events kept per log (approximately). */
   historySize: number;
-  /** The retention set (redis-keys.ts RETENTION_KEY) that retained heads join. */
-  retentionKey: string;
+  /** The deployment's key and channel names. */
+  keys: RedisKeyspace;
+  /** True on a Redis Cluster: SPUBLISH (sharded pub/sub) instead of PUBLISH. */
+  sharded?: boolean;
   /** Layouts by topic prefix (e.g. `job:`); other topics use the default `runwatch:log:<t>` layout. */
   layouts?: Record<string, RedisLogLayout<unknown>>;
   /** Which topic logs belong to a job (default domain/topics.ts JOB_OWNED). */
@@ -193,14 +243,14 @@ export class RedisTopicLogStore implements TopicLogStore {
   private readonly remembered = new LRUCache<string, StoredHead>({ max: REMEMBERED_HEADS });
 
   constructor(
-    redis: Redis,
+    redis: RedisClient,
     private readonly opts: RedisTopicLogOptions,
   ) {
     // The script's number of keys varies: it is the first argument.
-    redis.defineCommand('runwatchLogCommit', { lua: COMMIT_LUA });
+    redis.defineCommand('runwatchLogCommit', { lua: opts.sharded ? shardedScript(COMMIT_LUA) : COMMIT_LUA });
     this.redis = redis as ScriptedRedis;
     this.layouts = Object.entries(opts.layouts ?? {});
-    this.defaultLayout = logLayout(opts.owned ?? JOB_OWNED);
+    this.defaultLayout = logLayout(opts.keys, opts.owned ?? JOB_OWNED);
   }
 
   private readonly defaultLayout: RedisLogLayout<unknown>;
@@ -219,9 +269,12 @@ export class RedisTopicLogStore implements TopicLogStore {
     return head ? { version: version!, values, head } : null;
   }
 
-  async head<S>(topic: string): Promise<LogHead<S> | null> {
-    const stored = await this.read(topic, this.layoutFor(topic));
-    return stored ? ({ ...stored.head } as LogHead<S>) : null;
+  /** {@link TopicLogStore.head}. @throws DomainError SERVICE_UNAVAILABLE when Redis (or the slot's master) is unreachable. */
+  head<S>(topic: string): Promise<LogHead<S> | null> {
+    return guard(this.redis, async () => {
+      const stored = await this.read(topic, this.layoutFor(topic));
+      return stored ? ({ ...stored.head } as LogHead<S>) : null;
+    });
   }
 
   /**
@@ -229,11 +282,11 @@ export class RedisTopicLogStore implements TopicLogStore {
    * instance share one read and one compare-and-set, and each caller's change
    * still sees the head its predecessors left (gap-free offsets, exact counts).
    * A change that throws fails only its own caller.
-   * @throws DomainError NOT_FOUND when the owning job (or, for a job's log, the job) is gone;
-   *   Error after 200 lost compare-and-sets (contention across instances).
+   * @throws DomainError NOT_FOUND when the owning job (or, for a job's log, the job) is gone; SERVICE_UNAVAILABLE when
+   *   Redis (or the slot's master) is unreachable; Error after 200 lost compare-and-sets (contention across instances).
    */
-  append<S, E extends BusEvent>(topic: string, change: (head: LogHead<S>) => LogCommit<S, E> | null): Promise<LogCommitted<S, E> | null> {
-    return this.combiner.submit(topic, change as unknown as Change) as Promise<LogCommitted<S, E> | null>;
+  append<S, E extends BusEvent, V = undefined>(topic: string, change: (head: LogHead<S>) => LogCommit<S, E, V> | null): Promise<LogCommitted<S, E, V> | null> {
+    return guard(this.redis, () => this.combiner.submit(topic, change as unknown as Change) as Promise<LogCommitted<S, E, V> | null>);
   }
 
   /** Applies a batch of changes in order on one head and commits them with one script call, re-read and recomputed when another writer won. */
@@ -245,7 +298,7 @@ export class RedisTopicLogStore implements TopicLogStore {
       const current = known ?? (await this.read(topic, layout));
       let head = current?.head ?? layout.missing(topic);
       const events: BusEvent[] = [];
-      const notices: (string | number)[] = [];
+      const notices: string[] = [];
       let ttlSeconds = 0;
       let change: JobChangeRecord | undefined;
       const outcomes: Outcome[] = batch.map((pending) => {
@@ -255,7 +308,7 @@ export class RedisTopicLogStore implements TopicLogStore {
           assertConsecutive(topic, head.offset, commit.events);
           head = { epoch: head.epoch, offset: head.offset + commit.events.length, state: commit.state };
           events.push(...commit.events);
-          for (const { topic: other, message } of commit.notify ?? []) notices.push(channelFor(other), JSON.stringify(message));
+          for (const { topic: other, message } of commit.notify ?? []) notices.push(this.opts.keys.channel(other), JSON.stringify(message));
           if (commit.ttlSeconds !== undefined) ttlSeconds = commit.ttlSeconds;
           // Combined commits of one job: the newest change carries the newest record (projectors read absolute state).
           if (commit.change) change = mergeChanges(change, commit.change);
@@ -277,18 +330,23 @@ export class RedisTopicLogStore implements TopicLogStore {
       const retained = layout.retention(topic, head, values);
       const owner = layout.owner(topic);
       const changesKey = change && layout.changesKey ? layout.changesKey(change) : '';
+      const headKey = layout.headKey(topic);
       const keys = [
-        layout.headKey(topic),
+        headKey,
         layout.eventsKey(topic),
-        owner === null ? '' : jobKey(owner),
-        retained ? this.opts.retentionKey : '',
-        changesKey,
-        ...(retained?.keys ?? []),
+        owner === null ? headKey : this.opts.keys.job(owner),
+        retained ? retained.set : headKey,
+        changesKey || headKey,
+        ...(retained?.keys.filter(Boolean) ?? []),
       ];
+      // Notices on a channel of another slot cannot be published by the script (see the header).
+      const inSlot: string[] = [];
+      const later: string[] = [];
+      for (let n = 0; n < notices.length; n += 2) (sameSlot(notices[n]!, headKey) ? inSlot : later).push(notices[n]!, notices[n + 1]!);
       const args: (string | number)[] = [
         current?.version ?? '',
         version,
-        channelFor(topic),
+        this.opts.keys.channel(topic),
         this.opts.historySize,
         ttlSeconds,
         retained?.seconds ?? 0,
@@ -300,10 +358,12 @@ export class RedisTopicLogStore implements TopicLogStore {
         events.length,
       ];
       for (const event of events) args.push(event.offset, JSON.stringify(event));
-      args.push(...notices);
+      args.push(...inSlot);
       const committed = await this.redis.runwatchLogCommit(keys.length, ...keys, ...args);
       if (committed === -1) throw notFound(owner!);
       if (committed !== 1) continue; // another writer won (0), or the head is gone (-2): read again
+      // Best effort, like any publication: a notice means "recompute", and a lost one is caught up by the next.
+      if (later.length > 0) await this.publishNotices(later).catch(() => {});
       if (Number(version) > RANDOM_VERSION_FLOOR) this.remembered.set(topic, { version, values, head });
       settle(batch, outcomes);
       return;
@@ -311,7 +371,60 @@ export class RedisTopicLogStore implements TopicLogStore {
     throw new Error(`topic ${topic}: too much contention (${MAX_CAS_ATTEMPTS} compare-and-set attempts)`);
   }
 
-  async history<E extends BusEvent>(topic: string, afterOffset: number): Promise<LogHistoryRead<E>> {
+  /**
+   * Creates `topic`'s log with `head` unless it exists: the one commit script with "must not exist" as its
+   * compare-and-set, no events. A head the layout retains (a finished job) gets its expiry and joins the
+   * retention set as a commit would give it; `change` (a job's creation) is XADDed to the change log in the same
+   * step; `fields` are further (field, value) pairs of the head hash (e.g. a job's idempotency key's name).
+   * The head is remembered, so this instance's first append to it needs no read.
+   * @returns true when created, false when the log existed (nothing changed).
+   */
+  async create<S>(topic: string, head: LogHead<S>, opts: { change?: JobChangeRecord; fields?: string[] } = {}): Promise<boolean> {
+    const layout = this.layoutFor(topic);
+    const version = firstVersion();
+    const fields = [...layout.encode(head as LogHead<unknown>), ...(opts.fields ?? [])];
+    const values = layout.fields.map(() => null as string | null);
+    for (let f = 0; f < fields.length; f += 2) {
+      const at = layout.fields.indexOf(fields[f]!);
+      if (at >= 0) values[at] = fields[f + 1]!;
+    }
+    const retained = layout.retention(topic, head as LogHead<unknown>, values);
+    const headKey = layout.headKey(topic);
+    const changesKey = opts.change && layout.changesKey ? layout.changesKey(opts.change) : '';
+    const keys = [headKey, layout.eventsKey(topic), headKey, retained ? retained.set : headKey, changesKey || headKey, ...(retained?.keys.filter(Boolean) ?? [])];
+    const args: (string | number)[] = [
+      '',
+      version,
+      this.opts.keys.channel(topic),
+      this.opts.historySize,
+      0,
+      retained?.seconds ?? 0,
+      retained?.member ?? '',
+      changesKey ? JSON.stringify(opts.change) : '',
+      this.opts.changeLogMaxLen ?? 10_000,
+      fields.length / 2,
+      ...fields,
+      0,
+    ];
+    const created = (await this.redis.runwatchLogCommit(keys.length, ...keys, ...args)) === 1;
+    if (created) this.remembered.set(topic, { version, values, head: { ...head } as LogHead<unknown> });
+    return created;
+  }
+
+  /** Publishes (channel, message) pairs one by one (notices outside the commit's slot). */
+  private async publishNotices(pairs: string[]): Promise<void> {
+    for (let n = 0; n < pairs.length; n += 2) {
+      if (this.opts.sharded) await this.redis.spublish(pairs[n]!, pairs[n + 1]!);
+      else await this.redis.publish(pairs[n]!, pairs[n + 1]!);
+    }
+  }
+
+  /** {@link TopicLogStore.history}. @throws DomainError SERVICE_UNAVAILABLE when Redis (or the slot's master) is unreachable. */
+  history<E extends BusEvent>(topic: string, afterOffset: number): Promise<HistoryRead<E>> {
+    return guard(this.redis, () => this.readHistory<E>(topic, afterOffset));
+  }
+
+  private async readHistory<E extends BusEvent>(topic: string, afterOffset: number): Promise<HistoryRead<E>> {
     const layout = this.layoutFor(topic);
     const current = await this.read(topic, layout);
     if (!current) return { events: [], covered: false };

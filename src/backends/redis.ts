@@ -1,454 +1,71 @@
 /**
- * Redis backend: job state, history and pub/sub shared by every instance.
- *
- * Keys (all under the `runwatch:` prefix; one Redis node, see docs/operations.md):
- * - `runwatch:job:<id>`          hash {v: version, data: JSON record, idem: its idempotency key's name}
- * - `runwatch:job:<id>:events`   stream of the job's events, entry id `<offset>-0`,
- *                                approximately the newest RUNWATCH_HISTORY kept (XADD MAXLEN ~)
- * - `runwatch:jobs:<inst>:<env>` sorted set of the tenant's job ids by creation time (ms)
- * - `runwatch:idem:<inst>:<env>:<key>` idempotency key → "<jobId>\n<fingerprint>", 7 days
- * - `runwatch:retention`         sorted set of finished jobs ("<tenant index key>\n<id>") by
- *                                removal time (Redis TIME, seconds), for the index sweep
- * - `runwatch:{deadlines:<n>}`   16 sorted sets of job ids by next stall check (ms); see redis-deadlines.ts
- * - `runwatch:{q:<name>}:…`      BullMQ's keys of a work queue (webhook deliveries); see bullmq-queue.ts
- * - `runwatch:changes:{<p>}`     partition p of the change log (stream; redis-changes.ts): the create
- *                                and update scripts XADD each job creation / change with events to
- *                                the job's partition in the same atomic step
- * Channels: `runwatch:<topic>`, e.g. `runwatch:job:<id>`.
+ * Redis backend: job state, history and pub/sub shared by every instance, on
+ * one Redis ({@link createRedisBackend}) or a Redis Cluster
+ * ({@link createRedisClusterBackend}), with the same keys (redis-keys.ts: every
+ * key carries a hash tag, so that every script touches one slot):
+ * - `runwatch:{<P>}:job:<id>`         hash {v: version, data: JSON record, idem: its idempotency key's name}
+ * - `runwatch:{<P>}:job:<id>:events`  stream of the job's events, entry id `<offset>-0`,
+ *                                     approximately the newest RUNWATCH_HISTORY kept (XADD MAXLEN ~)
+ * - `runwatch:{<P>}:log:<topic>`      the job's own topic logs (training, commands, items, metrics)
+ * - `runwatch:{<P>}:changes`          partition P of the change log (stream; redis-changes.ts): the
+ *                                     commit scripts XADD each job creation / change with events
+ * - `runwatch:{<P>}:changes:lease:<projector>` which instance works partition P for a projector
+ * - `runwatch:{<P>}:retention`        sorted set of the partition's finished jobs
+ *                                     ("<tenant index key>\n<id>\n<idempotency key>") by removal time (Redis TIME, s)
+ * - `runwatch:{tenant:<inst>:<env>}:jobs`       the tenant's job ids by creation time (ms)
+ * - `runwatch:{tenant:<inst>:<env>}:idem:<key>` idempotency key → "<jobId>\n<fingerprint>\n<claimed at ms>", 7 days
+ * - `runwatch:partitions`             the change-partition count, fixed at first start
+ * - `runwatch:{deadlines:<n>}`        16 sorted sets of job ids by next stall check (ms); see redis-deadlines.ts
+ * - `runwatch:{q:<name>}:…`           BullMQ's keys of a work queue (webhook deliveries); see bullmq-queue.ts
+ * where `<P>` is the tag of the job's change partition (redis-keys.ts partitionTag).
+ * Channels: `runwatch:{<tag>}:<topic>`, e.g. `runwatch:{<P>}:job:<id>`.
  *
  * Retention: the commit that finishes a job also sets, in the same script, an
- * expiry of RUNWATCH_RETENTION_DAYS on the record, its history, its idempotency
- * key (unless that expires sooner) and its training and command logs, and adds
- * it to `runwatch:retention`. Redis removes the keys; a sweep on every instance
- * (and `list` on the way) removes the expired ids from the tenant indexes.
- * Unfinished jobs never expire.
+ * expiry of RUNWATCH_RETENTION_DAYS on the record, its history and its own
+ * topic logs, and adds it to its partition's retention set. Redis removes the
+ * keys; a sweep on every instance removes the expired ids from the tenant
+ * indexes and their idempotency keys (in the tenant's slot, so not in the
+ * finishing commit), and `list` drops expired ids on the way. Unfinished jobs
+ * never expire. An idempotency key whose job is gone is void (see
+ * {@link RedisJobStore.create}).
+ *
+ * The parts: key names (redis-keys.ts), the topic-log store with the one
+ * commit script (redis-log.ts), the job index (redis-jobs.ts), the event bus
+ * (redis-bus.ts), the change feed (redis-changes.ts); this file wires them.
  *
  * A job is a topic log (redis-log.ts): the log `job:<id>` whose state is the
  * job record. Its updates are that log's compare-and-set commits: the change
  * is computed in TypeScript (the domain is the single source of the rules) and
- * one Lua script commits the record, appends the events to the stream and
- * PUBLISHes them only if the version is unchanged — otherwise the update is
- * recomputed. Redis runs the script atomically, so every instance sees one
- * order; concurrent updates of one job on one instance share one commit.
- * What a job has beyond its log is here: the tenant index, the idempotency
- * table and retention.
+ * one Lua script commits the record, appends the events to the stream, XADDs
+ * the change to the change log and publishes the events only if the version
+ * is unchanged — otherwise the update is recomputed. Redis runs the script
+ * atomically, so every instance sees one order; concurrent updates of one job
+ * on one instance share one commit. What a job has beyond its log (the
+ * tenant index, the idempotency table and retention) is in redis-jobs.ts.
  */
-import { Redis, type RedisOptions } from 'ioredis';
-import { DomainError, isUnavailable, notFound } from '../domain/errors.js';
-import type { JobChange, JobEvent, JobRecord, Tenant } from '../domain/job.js';
-import { BullWorkQueues } from './bullmq-queue.js';
-import { changePartition, creationChange, updateChange } from '../domain/changes.js';
+import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
+import { isUnavailable } from '../domain/errors.js';
 import { newEpoch } from '../domain/ids.js';
 import { JOB_OWNED, jobTopic, type JobOwnedTopics } from '../domain/topics.js';
+import { BullWorkQueues } from './bullmq-queue.js';
+import { RedisEventBus } from './redis-bus.js';
 import { RedisChangeFeed } from './redis-changes.js';
-import { RedisChannels } from './redis-channels.js';
+import { RedisChannels, type PubSubChannels, type RedisChannelsHooks } from './redis-channels.js';
 import { RedisDeadlineIndex } from './redis-deadlines.js';
-import {
-  changesKey,
-  channelFor,
-  idemKey,
-  jobEventsKey,
-  jobKey,
-  logEventsKey,
-  logHeadKey,
-  RETENTION_KEY,
-  retentionMember,
-  tenantJobsKey,
-} from './redis-keys.js';
-import { firstVersion, RedisTopicLogStore, type RedisLogLayout } from './redis-log.js';
-import { TopicFanout } from './topic-fanout.js';
-import {
-  matchesFilter,
-  type Backend,
-  type BusEvent,
-  type EventBus,
-  type GapHandler,
-  type HistoryRead,
-  type JobFilter,
-  type JobStore,
-  type ListPosition,
-  type RetentionOptions,
-} from './types.js';
+import { jobLogLayout, RedisJobStore } from './redis-jobs.js';
+import { PARTITIONS_KEY, RedisKeyspace } from './redis-keys.js';
+import { isRedisUnreachable, RedisTopicLogStore, type RedisClient } from './redis-log.js';
+import { RedisShardedChannels } from './redis-sharded-channels.js';
+import type { Backend } from './types.js';
 
-export { channelFor, jobKey, KEY_PREFIX, RETENTION_KEY } from './redis-keys.js';
-/** Most expired jobs one sweep step removes from the indexes. */
-const SWEEP_BATCH = 500;
-const IDEMPOTENCY_TTL_SECONDS = 7 * 24 * 3600;
-
-// KEYS: 1 record, 2 tenant index, 3 idempotency key ('' when none), 4 change-log partition.
-// ARGV: 1 data, 2 createdAt, 3 id, 4 idempotency value, 5 its TTL, 6 first version, 7 change JSON, 8 change-log maxlen.
-const CREATE_LUA = `
-if KEYS[3] ~= '' then
-  local seen = redis.call('GET', KEYS[3])
-  if seen then return seen end
-  redis.call('SET', KEYS[3], ARGV[4], 'EX', ARGV[5])
-end
-redis.call('HSET', KEYS[1], 'v', ARGV[6], 'data', ARGV[1])
-if KEYS[3] ~= '' then redis.call('HSET', KEYS[1], 'idem', KEYS[3]) end
-redis.call('ZADD', KEYS[2], ARGV[2], ARGV[3])
-redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[8], '*', 'c', ARGV[7])
-return false
-`;
-
-// ARGV: 1 data, 2 createdAt, 3 id, 4 retention seconds (0: unfinished), 5 retention member, 6 first version.
-const RESTORE_LUA = `
-if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-redis.call('HSET', KEYS[1], 'v', ARGV[6], 'data', ARGV[1])
-redis.call('ZADD', KEYS[2], ARGV[2], ARGV[3])
-local ttl = tonumber(ARGV[4])
-if ttl > 0 then
-  redis.call('EXPIRE', KEYS[1], ttl)
-  redis.call('ZADD', KEYS[3], tonumber(redis.call('TIME')[1]) + ttl, ARGV[5])
-end
-return 1
-`;
-
-// KEYS: 1 retention set. ARGV: 1 batch size, 2 record key prefix.
-// Removes due jobs whose record is gone from their tenant index; returns how many were due.
-const SWEEP_LUA = `
-local now = tonumber(redis.call('TIME')[1])
-local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, tonumber(ARGV[1]))
-for _, member in ipairs(due) do
-  local sep = string.find(member, '\\n', 1, true)
-  local index = string.sub(member, 1, sep - 1)
-  local id = string.sub(member, sep + 1)
-  local left = redis.call('TTL', ARGV[2] .. id)
-  if left == -2 then
-    redis.call('ZREM', index, id)
-    redis.call('ZREM', KEYS[1], member)
-  elseif left == -1 then
-    redis.call('ZREM', KEYS[1], member)
-  else
-    redis.call('ZADD', KEYS[1], now + left, member)
-  end
-end
-return #due
-`;
-
-type ScriptedRedis = Redis & {
-  runwatchCreate(jobKey: string, tenantKey: string, idemKey: string, changesKey: string, ...args: (string | number)[]): Promise<string | null>;
-  runwatchRestore(jobKey: string, tenantKey: string, retentionKey: string, ...args: (string | number)[]): Promise<number>;
-  runwatchSweep(retentionKey: string, batch: number, recordPrefix: string): Promise<number>;
-};
-
-const UNAVAILABLE = /Stream isn't writeable|Connection is closed|ECONNREFUSED|ECONNRESET|Command timed out|EPIPE|max retries/i;
-
-/** Maps "Redis is unreachable" failures to SERVICE_UNAVAILABLE; everything else passes through. */
-async function guard<T>(redis: Redis, op: () => Promise<T>): Promise<T> {
-  try {
-    return await op();
-  } catch (error) {
-    if (error instanceof DomainError) throw error;
-    const message = error instanceof Error ? error.message : String(error);
-    if (redis.status !== 'ready' || UNAVAILABLE.test(message)) {
-      throw new DomainError('SERVICE_UNAVAILABLE', 'the backend (Redis) is unreachable; retry later');
-    }
-    throw error;
-  }
-}
-
-/**
- * The layout of jobs' topic logs (see {@link RedisLogLayout}): the record hash
- * `runwatch:job:<id>` {v, data: the record's JSON, idem: its idempotency key's
- * name} and the history stream `runwatch:job:<id>:events`. The head's epoch
- * and offset are the record's. A missing job is NOT_FOUND, never created by a
- * commit. The commit that finishes a job retains it: the record, its history,
- * its idempotency key and its training and command logs expire
- * `retentionSeconds` later, and the job joins the retention set.
- */
-export function jobLogLayout(retentionSeconds: number, owned: JobOwnedTopics = JOB_OWNED, partitions = 1): RedisLogLayout<JobRecord> {
-  const idOf = (topic: string) => topic.slice(jobTopic('').length);
-  return {
-    headKey: (topic) => jobKey(idOf(topic)),
-    eventsKey: (topic) => jobEventsKey(idOf(topic)),
-    fields: ['data', 'idem'],
-    decode: ([data]) => {
-      if (data == null) return null;
-      const job = JSON.parse(data) as JobRecord;
-      return { epoch: job.epoch, offset: job.offset, state: job };
-    },
-    encode: (head) => ['data', JSON.stringify(head.state)],
-    missing: (topic) => {
-      throw notFound(idOf(topic));
-    },
-    owner: () => null,
-    retention: (topic, head, [, idem]) =>
-      head.state!.finishedAt === null
-        ? null
-        : {
-            seconds: retentionSeconds,
-            member: retentionMember(head.state!),
-            keys: [idem ?? '', ...owned.of(idOf(topic)).flatMap((t) => [logHeadKey(t), logEventsKey(t)])],
-          },
-    changesKey: (change) => changesKey(changePartition(change.jobId, partitions)),
-  };
-}
-
-/** {@link JobStore} on Redis: each job is the topic log `job:<id>` of `logs` (see {@link jobLogLayout}), plus the tenant index and idempotency table. */
-export class RedisJobStore implements JobStore {
-  private readonly redis: ScriptedRedis;
-
-  /**
-   * @param logs the topic-log store, with {@link jobLogLayout} for `job:` topics.
-   * @param retention how long finished jobs are kept (see the header).
-   */
-  constructor(
-    redis: Redis,
-    private readonly logs: RedisTopicLogStore,
-    private readonly retention: RetentionOptions & { partitions: number; changeLogMaxLen: number },
-  ) {
-    redis.defineCommand('runwatchCreate', { numberOfKeys: 4, lua: CREATE_LUA });
-    redis.defineCommand('runwatchRestore', { numberOfKeys: 3, lua: RESTORE_LUA });
-    redis.defineCommand('runwatchSweep', { numberOfKeys: 1, lua: SWEEP_LUA });
-    this.redis = redis as ScriptedRedis;
-  }
-
-  /**
-   * Removes the ids of jobs whose retention ended from their tenant indexes
-   * (Redis already removed their keys). Idempotent, safe on every instance at once.
-   * @returns how many jobs were due.
-   */
-  async sweep(): Promise<number> {
-    let total = 0;
-    for (;;) {
-      const due = await this.redis.runwatchSweep(RETENTION_KEY, SWEEP_BATCH, jobKey(''));
-      total += due;
-      if (due < SWEEP_BATCH) return total;
-    }
-  }
-
-  create(job: JobRecord, idem?: { key: string; fingerprint: string }) {
-    return guard(this.redis, async () => {
-      const seen = await this.redis.runwatchCreate(
-        jobKey(job.id),
-        tenantJobsKey(job.tenant),
-        idem ? idemKey(job.tenant, idem.key) : '',
-        changesKey(changePartition(job.id, this.retention.partitions)),
-        JSON.stringify(job),
-        job.createdAt,
-        job.id,
-        idem ? `${job.id}\n${idem.fingerprint}` : '',
-        IDEMPOTENCY_TTL_SECONDS,
-        firstVersion(),
-        JSON.stringify(creationChange(job)),
-        this.retention.changeLogMaxLen,
-      );
-      if (seen === null) return { job, created: true };
-      const [id, fingerprint] = seen.split('\n') as [string, string];
-      const existing = await this.get(id);
-      if (!existing) throw notFound(id);
-      return { job: existing, created: false, fingerprint };
-    });
-  }
-
-  get(id: string) {
-    return guard(this.redis, async () => {
-      const data = await this.redis.hget(jobKey(id), 'data');
-      return data === null ? null : (JSON.parse(data) as JobRecord);
-    });
-  }
-
-  list(tenant: Tenant, filter: JobFilter, first: number, after: ListPosition | null) {
-    return guard(this.redis, async () => {
-      const key = tenantJobsKey(tenant);
-      const jobs: JobRecord[] = [];
-      const batch = Math.max(50, first * 2);
-      const max = after ? String(after.createdAt) : '+inf';
-      for (let offset = 0; ; offset += batch) {
-        const rows = await this.redis.zrevrangebyscore(key, max, '-inf', 'WITHSCORES', 'LIMIT', offset, batch);
-        if (rows.length === 0) return { jobs, hasNextPage: false };
-        const ids: string[] = [];
-        for (let i = 0; i < rows.length; i += 2) {
-          const id = rows[i]!;
-          if (after && Number(rows[i + 1]) === after.createdAt && id >= after.id) continue;
-          ids.push(id);
-        }
-        const pipeline = this.redis.pipeline();
-        for (const id of ids) pipeline.hget(jobKey(id), 'data');
-        const results = (await pipeline.exec()) ?? [];
-        // Ids whose record expired (retention) leave the index now rather than at the next sweep.
-        const gone = ids.filter((_, i) => results[i] && !results[i]![0] && results[i]![1] === null);
-        if (gone.length > 0) await this.redis.zrem(key, ...gone);
-        for (const [error, data] of results) {
-          if (error || typeof data !== 'string') continue;
-          const job = JSON.parse(data) as JobRecord;
-          if (!matchesFilter(job, filter)) continue;
-          if (jobs.length === first) return { jobs, hasNextPage: true };
-          jobs.push(job);
-        }
-        if (rows.length < batch * 2) return { jobs, hasNextPage: false };
-      }
-    });
-  }
-
-  /**
-   * {@link JobStore.update}: a commit of the job's topic log. Many workers
-   * reporting to one job share one read and one compare-and-set per batch on
-   * each instance (RedisTopicLogStore.append); the domain still sees the
-   * changes one at a time (gap-free offsets, conflation rules, exact counts).
-   */
-  update(id: string, change: (job: JobRecord) => JobChange | null): Promise<JobChange | null> {
-    return guard(this.redis, async () => {
-      // The change may run more than once (a lost compare-and-set): the last run is the one committed.
-      let result: JobChange | null = null;
-      const committed = await this.logs.append<JobRecord, JobEvent>(jobTopic(id), (head) => {
-        result = change(head.state!);
-        return result && { state: result.job, events: result.events, change: updateChange(result.job, result.events.map((e) => e.type)) ?? undefined };
-      });
-      return committed && result;
-    });
-  }
-
-  restore(job: JobRecord) {
-    return guard(this.redis, async () => {
-      const restored = await this.redis.runwatchRestore(
-        jobKey(job.id),
-        tenantJobsKey(job.tenant),
-        RETENTION_KEY,
-        JSON.stringify(job),
-        job.createdAt,
-        job.id,
-        job.finishedAt !== null ? this.retention.retentionSeconds : 0,
-        retentionMember(job),
-        firstVersion(),
-      );
-      return restored === 1;
-    });
-  }
-
-  history(id: string, afterOffset: number): Promise<HistoryRead> {
-    return guard(this.redis, () => this.logs.history<JobEvent>(jobTopic(id), afterOffset));
-  }
-
-  async ping() {
-    await guard(this.redis, () => this.redis.ping());
-  }
-
-  async close() {}
-}
-
-/** Every bus message is a JSON object with a numeric `offset` (job events, topic-log entries, activity notices). */
-const isBusEvent = (value: unknown): value is BusEvent =>
-  typeof value === 'object' && value !== null && typeof (value as BusEvent).offset === 'number';
-
-/**
- * {@link EventBus} on Redis pub/sub: one SUBSCRIBE per channel per instance
- * ({@link RedisChannels}), released when the topic's last local listener
- * leaves, also while Redis is away. A malformed message is logged and dropped.
- * After a reconnect every open topic's gap is filled by the gap handler (onGap).
- */
-export class RedisEventBus implements EventBus {
-  private readonly fanout: TopicFanout<string>;
-  private readonly channels: RedisChannels;
-  private gapHandler: GapHandler | null = null;
-  private recovering: Promise<void> | null = null;
-  private recoverAgain = false;
-  private closed = false;
-
-  constructor(
-    subscriber: Redis,
-    private readonly onError: (topic: string, error: unknown) => void,
-  ) {
-    this.channels = new RedisChannels(subscriber, {
-      onLost: () => this.fanout.holdAll(),
-      onResubscribed: () => this.startRecovery(),
-      onError: (context, error) => onError(context, error),
-    });
-    this.fanout = new TopicFanout<string>(
-      async (topic, deliver) => {
-        const channel = channelFor(topic);
-        await this.channels.subscribe(channel, (raw) => {
-          let message: unknown;
-          try {
-            message = JSON.parse(raw);
-          } catch {
-            message = undefined;
-          }
-          if (isBusEvent(message)) deliver(message);
-          else onError(topic, new Error('malformed message dropped'));
-        });
-        return channel;
-      },
-      (_topic, channel) => this.channels.unsubscribe(channel),
-      onError,
-    );
-  }
-
-  /** The subscriber connection (diagnostics and fault-injection tests). */
-  get subscriber(): Redis {
-    return this.channels.subscriber;
-  }
-
-  /** Channels the subscriber connection listens to (or will, once reconnected). */
-  subscribedChannels(): string[] {
-    return this.channels.channels;
-  }
-
-  subscribe<E extends BusEvent = JobEvent>(topic: string, listener: (event: E) => void) {
-    return this.fanout.subscribe(topic, listener);
-  }
-  topicCount() {
-    return this.fanout.size;
-  }
-  onGap(handler: GapHandler) {
-    this.gapHandler = handler;
-  }
-
-  /** One recovery at a time; a reconnect during one runs another after it. */
-  private startRecovery(): void {
-    if (this.recovering) {
-      this.recoverAgain = true;
-      return;
-    }
-    this.recovering = this.recover()
-      .catch((error: unknown) => this.onError('recovery', error))
-      .finally(() => {
-        this.recovering = null;
-        if (this.recoverAgain && !this.closed) {
-          this.recoverAgain = false;
-          this.startRecovery();
-        }
-      });
-  }
-
-  /**
-   * After a reconnect (the desired channels are subscribed again and a PING
-   * behind them answered, so nothing published from now on is missed): each
-   * open topic catches up from history, and then gets the live events held
-   * back since the connection dropped (see {@link TopicFanout.holdAll}). A topic whose catch-up fails (Redis
-   * flapping) is retried with backoff, up to ~30 s; failures while Redis is
-   * unreachable are not reported (the outage itself is logged once).
-   */
-  private async recover(): Promise<void> {
-    const pending = this.fanout.openTopics();
-    try {
-      for (let attempt = 0; pending.length > 0 && attempt < 30 && !this.closed; attempt++) {
-        if (attempt > 0) await new Promise((r) => setTimeout(r, Math.min(200 * attempt, 2000)).unref());
-        for (let i = pending.length - 1; i >= 0; i--) {
-          const { topic, last } = pending[i]!;
-          try {
-            const fill = this.gapHandler ? await this.gapHandler(topic, last) : null;
-            // Live events held back since the connection dropped follow the caught-up ones, in offset order.
-            this.fanout.resume(topic, fill?.events ?? [], fill?.isReset);
-            pending.splice(i, 1);
-          } catch (error) {
-            if (!isUnavailable(error)) this.onError(topic, error);
-          }
-        }
-      }
-    } finally {
-      // Given up on (or closing): deliver what was held back rather than hold it forever.
-      for (const { topic } of pending) this.fanout.resume(topic, []);
-    }
-  }
-
-  async close() {
-    this.closed = true;
-  }
-}
-
-/** Options of {@link createRedisBackend}. */
+export { KEY_PREFIX, RedisKeyspace } from './redis-keys.js';
+export type { RedisClient } from './redis-log.js';
+export { RedisEventBus } from './redis-bus.js';
+export { CREATE_GRACE_MS, jobLogLayout, RedisJobStore } from './redis-jobs.js';
+export { isRedisUnreachable } from './redis-log.js';
+/** Options of {@link createRedisBackend} and {@link createRedisClusterBackend}. */
 export interface RedisBackendOptions {
+  /** One Redis: its URL (`redis://` or `rediss://`). Not used by {@link createRedisClusterBackend}. */
   url: string;
   historySize: number;
   /** Called for pub/sub errors (logging); never for the connection errors of an outage (see onConnectionChange). */
@@ -459,7 +76,8 @@ export interface RedisBackendOptions {
    * Called once when an outage starts (`up` false, with the error that came
    * with it) and once when it ends (`up` true, with its duration in ms).
    * An outage starts when either connection (commands, subscriber) is lost
-   * and ends when both are ready again.
+   * and ends when both are ready again. On a Redis Cluster: when the command
+   * connection (the cluster client) or a shard subscriber is lost.
    */
   onConnectionChange?: (up: boolean, info: { downMs?: number; error?: string }) => void;
   /** Most milliseconds to wait for Redis at start. */
@@ -468,7 +86,12 @@ export interface RedisBackendOptions {
   retentionSeconds?: number;
   /** The topic logs that belong to a job (default domain/topics.ts JOB_OWNED). */
   owned?: JobOwnedTopics;
-  /** Partitions of the change log (RUNWATCH_CHANGE_PARTITIONS; default 4). */
+  /**
+   * Partitions of the change log (RUNWATCH_CHANGE_PARTITIONS); unset: {@link DEFAULT_CHANGE_PARTITIONS} on one
+   * Redis, {@link DEFAULT_CLUSTER_CHANGE_PARTITIONS} on a cluster. Only the first start of a deployment sets it:
+   * the count is stored in Redis (`runwatch:partitions`) and later starts use the stored one (job keys are named
+   * after their partition), reporting a different configured count through onError.
+   */
   changePartitions?: number;
   /** Milliseconds a change-log partition lease lives without renewal: how long a killed instance's partitions wait for another instance (RUNWATCH_CHANGE_CLAIM_MS; default 5000). */
   changeClaimIdleMs?: number;
@@ -476,8 +99,22 @@ export interface RedisBackendOptions {
   changeLogMaxLen?: number;
 }
 
-/** Default number of change-log partitions. */
+/** Options of {@link createRedisClusterBackend}: those of one Redis but the URL, and the seed nodes. */
+export interface RedisClusterBackendOptions extends Omit<RedisBackendOptions, 'url'> {
+  /** Seed nodes (REDIS_CLUSTER_NODES): any reachable node will do, the client discovers the others. */
+  nodes: { host: string; port: number }[];
+  /** Options of every node connection (password, TLS, …). */
+  redisOptions?: RedisOptions;
+}
+
+/** Default number of change-log partitions on one Redis. */
 export const DEFAULT_CHANGE_PARTITIONS = 4;
+/**
+ * Default number of change-log partitions on a Redis Cluster: job keys live in their partition's slot, so
+ * partitions are what spreads jobs over masters; 16 evenly spaced slots (redis-keys.ts partitionTag) put
+ * 5 or 6 on each of 3 masters, 4 on each of 4, and so on. Raise it (at the first start) for more than 8 masters.
+ */
+export const DEFAULT_CLUSTER_CHANGE_PARTITIONS = 16;
 /**
  * Default entries kept per change-log partition (approximately). An entry carries the job's record (about 1 KB plus
  * its metadata), so 4 partitions hold about 40 MB with small metadata. Trimming does not wait for consumers: the
@@ -491,70 +128,169 @@ export const DEFAULT_RETENTION_SECONDS = 30 * 24 * 3600;
 /** Milliseconds between index sweeps: half the retention, from 0.5 s to 60 s. */
 export const sweepIntervalMs = (retentionSeconds: number) => Math.min(60_000, Math.max(500, (retentionSeconds * 1000) / 2));
 
+/** Options every connection of one Redis shares: reconnect every 100..1000 ms, one retry per command. */
+const COMMON: RedisOptions = {
+  maxRetriesPerRequest: 1,
+  retryStrategy: (times) => Math.min(times * 100, 1000),
+  connectTimeout: 2000,
+};
+
 /**
- * Connects to Redis (two connections: commands, and subscriptions) and
+ * Connects to one Redis (two connections: commands, and subscriptions) and
  * resolves once both are ready. Every promise on these connections is
  * handled: an outage never ends the process.
  * @throws Error when Redis cannot be reached within `connectTimeoutMs` (default 10 s).
  */
 export async function createRedisBackend(opts: RedisBackendOptions): Promise<Backend> {
-  const common: RedisOptions = {
-    maxRetriesPerRequest: 1,
-    retryStrategy: (times) => Math.min(times * 100, 1000),
-    connectTimeout: 2000,
-  };
   // Commands fail fast while Redis is away instead of queueing without bound.
-  const commands = new Redis(opts.url, { ...common, enableOfflineQueue: false, commandTimeout: 3000 });
+  const commands = new Redis(opts.url, { ...COMMON, enableOfflineQueue: false, commandTimeout: 3000 });
   // Subscriptions are re-established by RedisChannels, not by ioredis (see redis-channels.ts).
-  const subscriber = new Redis(opts.url, { ...common, enableOfflineQueue: false, autoResubscribe: false });
+  const subscriber = new Redis(opts.url, { ...COMMON, enableOfflineQueue: false, autoResubscribe: false });
   const outage = trackOutage([commands, subscriber], opts);
-  const ready = (client: Redis) =>
-    client.status === 'ready' ? Promise.resolve() : new Promise<void>((resolve) => client.once('ready', () => resolve()));
-  const timeoutMs = opts.connectTimeoutMs ?? 10_000;
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    await Promise.race([
-      Promise.all([ready(commands), ready(subscriber)]),
-      new Promise((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`cannot reach Redis at ${redactUrl(opts.url)} within ${timeoutMs} ms`)), timeoutMs);
-      }),
-    ]);
-  } catch (error) {
-    commands.disconnect();
-    subscriber.disconnect();
-    throw error;
-  } finally {
-    clearTimeout(timer);
-  }
+  await awaitReady([commands, subscriber], opts.connectTimeoutMs, `cannot reach Redis at ${redactUrl(opts.url)}`);
   outage.started();
+  return assemble(commands, opts, {
+    kind: 'redis',
+    sharded: false,
+    defaultPartitions: DEFAULT_CHANGE_PARTITIONS,
+    channels: (hooks) => new RedisChannels(subscriber, hooks),
+    connect: () => new Redis(opts.url, { ...COMMON, enableOfflineQueue: false }),
+    queueConnection: () => new Redis(opts.url, { maxRetriesPerRequest: null, retryStrategy: (times) => Math.min(times * 100, 1000) }),
+    close: () => {
+      outage.stop();
+      commands.disconnect();
+      subscriber.disconnect();
+    },
+  });
+}
+
+/**
+ * Connects to a Redis Cluster (Redis 7: sharded pub/sub) through `nodes` and resolves once the cluster client
+ * is ready (it has the slot map and reaches the masters). Commands go to the master of their key's slot and
+ * fail fast (no offline queue) while their master is unreachable or failing over (SERVICE_UNAVAILABLE);
+ * subscriptions are one SSUBSCRIBE per channel per instance on the master owning the channel
+ * ({@link RedisShardedChannels}), re-established and caught up from history after a failover or slot move.
+ * Every promise is handled: a node outage never ends the process.
+ * @throws Error when the cluster cannot be reached within `connectTimeoutMs` (default 10 s).
+ */
+export async function createRedisClusterBackend(opts: RedisClusterBackendOptions): Promise<Backend> {
+  const nodeOptions: RedisOptions = { ...COMMON, ...opts.redisOptions };
+  const clusterOptions = (extra: Partial<ClusterOptions> = {}): ClusterOptions => ({
+    // Fail fast: no queue while the cluster is not ready; a command whose node is down fails with its error.
+    enableOfflineQueue: false,
+    // During a failover: MOVED/ASK are followed a few times, CLUSTERDOWN/TRYAGAIN retried briefly, then fail.
+    maxRedirections: 4,
+    retryDelayOnClusterDown: 100,
+    retryDelayOnTryAgain: 100,
+    retryDelayOnFailover: 100,
+    clusterRetryStrategy: (times) => Math.min(times * 100, 1000),
+    slotsRefreshTimeout: 2000,
+    // Node connections queue while connecting (ioredis forces it) but a command never waits over 3 s.
+    redisOptions: { ...nodeOptions, commandTimeout: 3000 },
+    ...extra,
+  });
+  const commands = new Cluster(opts.nodes, clusterOptions());
+  const seeds = opts.nodes.map((n) => `${n.host}:${n.port}`).join(',');
+  const outage = trackOutage([commands], opts);
+  await awaitReady([commands], opts.connectTimeoutMs, `cannot reach the Redis Cluster at ${seeds}`);
+  outage.started();
+  let sharded: RedisShardedChannels | null = null;
+  return assemble(commands, opts, {
+    kind: 'redis-cluster',
+    sharded: true,
+    defaultPartitions: DEFAULT_CLUSTER_CHANGE_PARTITIONS,
+    channels: (hooks) => {
+      // A shard subscriber's loss is an outage like the command connection's (see RedisBackendOptions.onConnectionChange).
+      sharded = new RedisShardedChannels(
+        commands,
+        {
+          onLost: () => {
+            outage.shardsDown(true);
+            hooks.onLost();
+          },
+          onResubscribed: () => {
+            outage.shardsDown(false);
+            hooks.onResubscribed();
+          },
+          onError: hooks.onError,
+        },
+        { connection: nodeOptions, onConnectionError: (_node, error) => opts.onConnectionError?.(error) },
+      );
+      return sharded;
+    },
+    connect: () => new Cluster(opts.nodes, clusterOptions({ redisOptions: nodeOptions })),
+    // BullMQ blocks on its worker connection and needs `maxRetriesPerRequest: null`; its keys share the queue's tag.
+    queueConnection: () => new Cluster(opts.nodes, { redisOptions: { ...opts.redisOptions, maxRetriesPerRequest: null }, clusterRetryStrategy: (times) => Math.min(times * 100, 1000) }),
+    close: () => {
+      outage.stop();
+      sharded?.close();
+      commands.disconnect();
+    },
+  });
+}
+
+/** What differs between one Redis and a cluster when {@link assemble} builds the backend. */
+interface Wiring {
+  kind: Backend['kind'];
+  /** SPUBLISH in the commit scripts (a cluster) instead of PUBLISH. */
+  sharded: boolean;
+  defaultPartitions: number;
+  /** The bus's channel set, made with the bus's hooks. */
+  channels: (hooks: RedisChannelsHooks) => PubSubChannels;
+  /** A new connection for a projector's reads. */
+  connect: () => RedisClient;
+  /** A new connection for BullMQ. */
+  queueConnection: () => RedisClient;
+  /** Ends the connections `assemble` did not make. */
+  close: () => void;
+}
+
+/** The backend's parts on a ready command connection (one Redis or a cluster). */
+async function assemble(commands: RedisClient, opts: Omit<RedisBackendOptions, 'url'>, wiring: Wiring): Promise<Backend> {
+  let partitions: number;
+  try {
+    partitions = await storedPartitions(commands, opts.changePartitions ?? wiring.defaultPartitions);
+  } catch (error) {
+    wiring.close();
+    throw error;
+  }
+  if (opts.changePartitions !== undefined && opts.changePartitions !== partitions) {
+    opts.onError(
+      'RUNWATCH_CHANGE_PARTITIONS',
+      new Error(`set to ${opts.changePartitions}, but this Redis was started with ${partitions} change partitions (runwatch:partitions); using ${partitions}: job keys are named after their partition. To change it, see docs/operations.md "Moving to a Redis Cluster"`),
+    );
+  }
+  const keys = new RedisKeyspace(partitions);
   const retentionSeconds = opts.retentionSeconds ?? DEFAULT_RETENTION_SECONDS;
   const owned = opts.owned ?? JOB_OWNED;
-  const partitions = opts.changePartitions ?? DEFAULT_CHANGE_PARTITIONS;
   const changeLogMaxLen = opts.changeLogMaxLen ?? DEFAULT_CHANGE_LOG_MAXLEN;
   const logs = new RedisTopicLogStore(commands, {
     historySize: opts.historySize,
-    retentionKey: RETENTION_KEY,
-    layouts: { [jobTopic('')]: jobLogLayout(retentionSeconds, owned, partitions) },
+    keys,
+    sharded: wiring.sharded,
+    layouts: { [jobTopic('')]: jobLogLayout(keys, retentionSeconds, owned) },
     owned,
     changeLogMaxLen,
   });
-  const store = new RedisJobStore(commands, logs, { retentionSeconds, partitions, changeLogMaxLen });
+  const store = new RedisJobStore(commands, logs, { retentionSeconds, keys, changeLogMaxLen });
   const changes = new RedisChangeFeed(commands, {
     partitions,
     consumer: `${process.pid}-${newEpoch()}`,
     leaseMs: opts.changeClaimIdleMs,
-    connect: () => new Redis(opts.url, { ...common, enableOfflineQueue: false }),
+    connect: wiring.connect,
     onError: opts.onError,
   });
   const sweeper = setInterval(() => {
     if (commands.status !== 'ready') return; // an outage is reported elsewhere; the next sweep catches up
-    store.sweep().catch((error: unknown) => opts.onError('retention sweep', error));
+    store.sweep().catch((error: unknown) => {
+      if (!isRedisUnreachable(error) && !isUnavailable(error)) opts.onError('retention sweep', error);
+    });
   }, sweepIntervalMs(retentionSeconds));
   sweeper.unref();
-  const bus = new RedisEventBus(subscriber, (topic, error) => opts.onError(`pubsub ${topic}`, error));
-  const queues = new BullWorkQueues(opts.url, opts.onError);
+  const bus = new RedisEventBus(wiring.channels, keys, (topic, error) => opts.onError(`pubsub ${topic}`, error));
+  const queues = new BullWorkQueues(wiring.queueConnection, opts.onError);
   return {
-    kind: 'redis',
+    kind: wiring.kind,
     store,
     bus,
     logs,
@@ -564,27 +300,58 @@ export async function createRedisBackend(opts: RedisBackendOptions): Promise<Bac
     close: async () => {
       clearInterval(sweeper);
       await queues.close();
-      outage.stop();
       await changes.close();
       await bus.close();
-      commands.disconnect();
-      subscriber.disconnect();
+      wiring.close();
     },
   };
 }
 
 /**
- * Turns the connections' events into one "down" and one "up" notice per
- * outage: errors while Redis is known to be down are only counted.
+ * The deployment's change-partition count: the one stored at `runwatch:partitions` (SET NX by the first start,
+ * with `wanted`). Accepts only a positive integer.
  */
-function trackOutage(clients: Redis[], opts: RedisBackendOptions) {
+async function storedPartitions(redis: RedisClient, wanted: number): Promise<number> {
+  await redis.set(PARTITIONS_KEY, String(wanted), 'NX');
+  const stored = Number(await redis.get(PARTITIONS_KEY));
+  if (!Number.isInteger(stored) || stored < 1) throw new Error(`${PARTITIONS_KEY} holds ${stored}, not a positive integer`);
+  return stored;
+}
+
+/** Resolves once every client is ready. @throws Error `<what> within <ms> ms` after `timeoutMs` (default 10 s), disconnecting them. */
+async function awaitReady(clients: RedisClient[], timeoutMs = 10_000, what: string): Promise<void> {
+  const ready = (client: RedisClient) =>
+    client.status === 'ready' ? Promise.resolve() : new Promise<void>((resolve) => client.once('ready', () => resolve()));
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await Promise.race([
+      Promise.all(clients.map(ready)),
+      new Promise((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`${what} within ${timeoutMs} ms`)), timeoutMs);
+      }),
+    ]);
+  } catch (error) {
+    for (const client of clients) client.disconnect();
+    throw error;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * Turns the connections' events into one "down" and one "up" notice per
+ * outage: errors while Redis is known to be down are only counted. On a
+ * cluster, a shard subscriber that is down (`shardsDown(true)`) counts too.
+ */
+function trackOutage(clients: RedisClient[], opts: Omit<RedisBackendOptions, 'url'>) {
   let started = false;
   let stopped = false;
   let downSince: number | null = null;
   let lastError: string | undefined;
+  let shardsDown = false;
   const check = () => {
     if (!started || stopped) return;
-    const allReady = clients.every((c) => c.status === 'ready');
+    const allReady = clients.every((c) => c.status === 'ready') && !shardsDown;
     if (downSince === null && !allReady) {
       downSince = Date.now();
       opts.onConnectionChange?.(false, { error: lastError });
@@ -601,6 +368,7 @@ function trackOutage(clients: Redis[], opts: RedisBackendOptions) {
       opts.onConnectionError?.(error);
     });
     client.on('close', check);
+    client.on('end', check);
     client.on('ready', check);
   }
   return {
@@ -609,6 +377,10 @@ function trackOutage(clients: Redis[], opts: RedisBackendOptions) {
     },
     stop: () => {
       stopped = true;
+    },
+    shardsDown: (down: boolean) => {
+      shardsDown = down;
+      check();
     },
   };
 }

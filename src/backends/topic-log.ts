@@ -28,8 +28,8 @@ export interface LogHead<S> {
   state: S | null;
 }
 
-/** What a change commits. */
-export interface LogCommit<S, E extends BusEvent> {
+/** What a change commits; `V` is the type of the caller's own result ({@link LogCommit.value}). */
+export interface LogCommit<S, E extends BusEvent, V = undefined> {
   /** The new state (replaces the old one). */
   state: S;
   /** New events; their offsets must be head.offset + 1, + 2, ... in order. Stored in history and published on the topic. */
@@ -46,13 +46,21 @@ export interface LogCommit<S, E extends BusEvent> {
    * and an expiry already set (the retention of the job that owns the log) stays.
    */
   ttlSeconds?: number;
+  /**
+   * The caller's own result of the change (e.g. the command record it added), handed back by `append` with the
+   * commit: the change may run more than once, and this is the value of the run that was committed. Not stored.
+   */
+  value?: V;
 }
 
-/** Result of {@link TopicLogStore.append}: what was committed, with the epoch it was committed in. */
-export type LogCommitted<S, E extends BusEvent> = LogCommit<S, E> & { epoch: string };
+/** Result of {@link TopicLogStore.append}: what was committed (its `value` included), with the epoch it was committed in. */
+export type LogCommitted<S, E extends BusEvent, V = undefined> = LogCommit<S, E, V> & { epoch: string };
 
-/** Result of {@link TopicLogStore.history}. */
-export interface LogHistoryRead<E> {
+/**
+ * What a history read returns — {@link TopicLogStore.history}, JobStore.history (`E` = JobEvent) and the
+ * resumable streams of src/delivery: the events after an offset, and whether history still has all of them.
+ */
+export interface HistoryRead<E> {
   /** Events with offset > afterOffset, in order. */
   events: E[];
   /** False when history no longer holds every event after afterOffset (trimmed, or the log is gone). */
@@ -72,11 +80,11 @@ export interface TopicLogStore {
    * head (a fresh epoch, offset 0 and null state when the log does not exist),
    * may throw (nothing changes), may run more than once, and must be pure.
    * Returning null commits nothing.
-   * @returns the committed change with its epoch, or null when `change` returned null.
+   * @returns the committed change with its epoch (and the committed run's `value`), or null when `change` returned null.
    */
-  append<S, E extends BusEvent>(topic: string, change: (head: LogHead<S>) => LogCommit<S, E> | null): Promise<LogCommitted<S, E> | null>;
+  append<S, E extends BusEvent, V = undefined>(topic: string, change: (head: LogHead<S>) => LogCommit<S, E, V> | null): Promise<LogCommitted<S, E, V> | null>;
   /** Events of the topic with offset > afterOffset, from history. */
-  history<E extends BusEvent>(topic: string, afterOffset: number): Promise<LogHistoryRead<E>>;
+  history<E extends BusEvent>(topic: string, afterOffset: number): Promise<HistoryRead<E>>;
 }
 
 /** Checks that a commit's events carry the offsets that follow the head. @throws Error otherwise (a programming error). */
@@ -90,7 +98,7 @@ export function assertConsecutive(topic: string, headOffset: number, events: rea
  * The completeness rule of history reads: the events read after `afterOffset` (those with offset > afterOffset
  * still held, in offset order) cover the gap up to the head iff history holds every event after afterOffset —
  * afterOffset >= headOffset (there is none), or the first one read has offset afterOffset + 1 (none before it was
- * trimmed; offsets are consecutive, see {@link assertConsecutive}). `covered` of LogHistoryRead and JobStore.history.
+ * trimmed; offsets are consecutive, see {@link assertConsecutive}). `covered` of {@link HistoryRead}.
  */
 export function historyCovers(afterOffset: number, headOffset: number, events: readonly BusEvent[]): boolean {
   return afterOffset >= headOffset || events[0]?.offset === afterOffset + 1;

@@ -4,7 +4,7 @@
  * state, history and pub/sub). A backend knows nothing of GraphQL; it stores
  * what the domain computed and delivers events.
  */
-import type { TopicLogStore } from './topic-log.js';
+import type { HistoryRead, TopicLogStore } from './topic-log.js';
 import type { WorkQueues } from './work-queue.js';
 import type { JobChangeRecord } from '../domain/changes.js';
 import { matchesJobFilter } from '../domain/job-list.js';
@@ -29,13 +29,7 @@ export interface ListPosition {
   id: string;
 }
 
-/** Result of {@link JobStore.history}. */
-export interface HistoryRead {
-  /** Events with offset > `afterOffset`, in order. */
-  events: JobEvent[];
-  /** False when history no longer holds every event after `afterOffset` (trimmed or lost). */
-  covered: boolean;
-}
+export type { HistoryRead } from './topic-log.js';
 
 /** Job state and per-job event history. */
 export interface JobStore {
@@ -66,7 +60,7 @@ export interface JobStore {
    */
   restore(job: JobRecord): Promise<boolean>;
   /** Events of the job with offset > `afterOffset`, from history. */
-  history(id: string, afterOffset: number): Promise<HistoryRead>;
+  history(id: string, afterOffset: number): Promise<HistoryRead<JobEvent>>;
   /** Resolves when the backend is reachable; rejects otherwise. */
   ping(): Promise<void>;
   close(): Promise<void>;
@@ -167,7 +161,8 @@ export interface DeadlineIndex {
 
 /** A backend: the interfaces plus what it is. */
 export interface Backend {
-  kind: 'memory' | 'redis';
+  /** Which backend: in memory, one Redis, or a Redis Cluster. */
+  kind: 'memory' | 'redis' | 'redis-cluster';
   store: JobStore;
   bus: EventBus;
   /** Generic per-topic event logs with state (training events, commands, activity, budgets); see topic-log.ts. */

@@ -16,10 +16,10 @@
  * The bus knows neither topic names nor resets: the registry is its only gap
  * handler and finds the kind by topic prefix.
  */
-import type { BusEvent, EventBus, GapFill } from '../backends/types.js';
+import type { BusEvent, EventBus, GapFill, HistoryRead } from '../backends/types.js';
 import type { StreamPosition } from '../domain/cursor.js';
 import { LiveStream, type LiveStreamPolicy } from './live-stream.js';
-import { openTopicStream, startEvents, type HistorySlice, type StreamRegistry } from './topic-stream.js';
+import { openTopicStream, startEvents, type StreamRegistry } from './topic-stream.js';
 
 /** How a kind's events behave in a subscriber's queue: the event half of a LiveStreamPolicy. */
 export type StreamEvents<E> = Pick<LiveStreamPolicy<E>, 'offsetOf' | 'isConflatable' | 'conflationKey' | 'isFinal' | 'isReset'>;
@@ -40,7 +40,7 @@ export interface StreamKind<E extends BusEvent, H> {
   /** The position of an event this instance saw (the catch-up starts after it); omitted: no cursors. */
   positionOfEvent?(event: E): StreamPosition;
   /** Events of the topic after `afterOffset` (needed with positionOf). */
-  history?(topic: string, afterOffset: number): Promise<HistorySlice<E>>;
+  history?(topic: string, afterOffset: number): Promise<HistoryRead<E>>;
   /** The fresh start made from the head (a job's SNAPSHOT; a trainer's pending commands). */
   freshStart(topic: string, head: H): E[] | Promise<E[]>;
   /** Has the topic nothing more to come (a finished job)? Then an empty replay becomes a fresh start. */

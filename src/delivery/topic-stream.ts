@@ -22,20 +22,13 @@
  * the recovery of centrifugal/centrifuge (`since` = epoch + offset; a changed
  * epoch means "start afresh"). The per-subscriber queue is {@link LiveStream}.
  */
-import type { BusEvent, EventBus } from '../backends/types.js';
+import type { BusEvent, EventBus, HistoryRead } from '../backends/types.js';
 import type { StreamPosition } from '../domain/cursor.js';
 import { DomainError } from '../domain/errors.js';
 import { LiveStream, type LiveStreamPolicy } from './live-stream.js';
 
 export type { StreamPosition } from '../domain/cursor.js';
 
-/** What a history read returns: the events after an offset, and whether history still has all of them. */
-export interface HistorySlice<E> {
-  /** Events with offset > the offset asked for, in offset order. */
-  events: E[];
-  /** False when history no longer holds every such event (trimmed or lost). */
-  covered: boolean;
-}
 
 /** How a stream resumes from a client's cursor (omit for streams without cursors). */
 export interface ResumeSpec<E, H> {
@@ -44,7 +37,7 @@ export interface ResumeSpec<E, H> {
   /** The head's position: its epoch and the offset of its newest event. */
   positionOf(head: H): StreamPosition;
   /** Reads the events after `afterOffset` (called only when the epochs match and the cursor is not ahead of the head). */
-  history(afterOffset: number): Promise<HistorySlice<E>>;
+  history(afterOffset: number): Promise<HistoryRead<E>>;
   /**
    * Has the stream nothing more to come (a finished job)? Then an empty
    * replay (the client saw everything) becomes a fresh start, so the stream

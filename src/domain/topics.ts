@@ -68,6 +68,31 @@ export function ownerJobOf(topic: string): string | null {
   return null;
 }
 
+/**
+ * Which topics a backend keeps together (e.g. in one Redis Cluster slot), so
+ * that one atomic commit may touch them all: a job's own topics (its events,
+ * training, commands, items, metric history) go with the job; an institute's
+ * activity state, budgets and activity notices go with the institute (a commit
+ * of the activity state or a budget notifies the institute's notice topics);
+ * any other topic stands alone (`{ own: true }`).
+ */
+export type TopicPlacement = { job: string } | { account: string } | { own: true };
+
+/** The {@link TopicPlacement} of a topic name (see the names above). */
+export function placementOf(topic: string): TopicPlacement {
+  if (topic.startsWith(JOB_PREFIX)) return { job: topic.slice(JOB_PREFIX.length) };
+  const owner = ownerJobOf(topic);
+  if (owner !== null) return { job: owner };
+  // activity:<inst>, activity:{env,inst,user,billing}:<inst>:…, budget:<inst>:<env> (tenant parts are URI-encoded: no ':').
+  const parts = topic.split(':');
+  if (parts[0] === 'budget' && parts[1]) return { account: parts[1] };
+  if (parts[0] === 'activity') {
+    const institute = ['env', 'inst', 'user', 'billing'].includes(parts[1]!) && parts.length > 2 ? parts[2] : parts[1];
+    if (institute) return { account: institute };
+  }
+  return { own: true };
+}
+
 /** What a backend needs to know about topic names: which logs a job owns (retention, refusal after the job is gone). */
 export interface JobOwnedTopics {
   /** The topic logs removed with a job. */

@@ -15,7 +15,7 @@
  */
 import { GraphQLError, getOperationAST, Kind, type SelectionSetNode } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
-import { Redis } from 'ioredis';
+import { Cluster, Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { ViewerContext } from '../request-context.js';
 import type { LimitCounters } from './counters.js';
@@ -125,31 +125,36 @@ redis.call('PEXPIRE', KEYS[1], math.ceil(burst * 1000 / rate) + 1000)
 return {allowed, retry, math.floor(tokens)}
 `;
 
-type ScriptedRedis = Redis & { runwatchTake(key: string, rate: number, burst: number, cost: number): Promise<[number, number, number]> };
+type ScriptedRedis = (Redis | Cluster) & { runwatchTake(key: string, rate: number, burst: number, cost: number): Promise<[number, number, number]> };
 
 /** Key of a `sub`'s bucket. */
 export const rateLimitKey = (sub: string) => `runwatch:ratelimit:${encodeURIComponent(sub)}`;
 
 /**
  * Buckets in Redis, shared by every instance on it. Uses its own connection,
- * which fails fast (no offline queue) while Redis is away.
+ * which fails fast (no offline queue) while Redis is away. On a Redis Cluster
+ * each bucket is one key, so the script touches one slot.
  */
 export class RedisRateLimiter implements RateLimiter {
   private readonly redis: ScriptedRedis;
 
+  /** @param target one Redis (its URL) or a Redis Cluster (its seed nodes, REDIS_CLUSTER_NODES). */
   constructor(
-    url: string,
+    target: string | { host: string; port: number }[],
     private readonly settings: BucketSettings,
     onError: (error: unknown) => void,
   ) {
-    const redis = new Redis(url, {
-      enableOfflineQueue: false,
+    const options = {
       maxRetriesPerRequest: 1,
       commandTimeout: 1000,
       connectTimeout: 2000,
-      retryStrategy: (times) => Math.min(times * 100, 1000),
+      retryStrategy: (times: number) => Math.min(times * 100, 1000),
       connectionName: 'runwatch-ratelimit',
-    });
+    };
+    const redis =
+      typeof target === 'string'
+        ? new Redis(target, { ...options, enableOfflineQueue: false })
+        : new Cluster(target, { enableOfflineQueue: false, redisOptions: options, clusterRetryStrategy: (times) => Math.min(times * 100, 1000) });
     redis.on('error', onError);
     redis.defineCommand('runwatchTake', { numberOfKeys: 1, lua: TAKE_LUA });
     this.redis = redis as ScriptedRedis;

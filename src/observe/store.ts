@@ -16,13 +16,13 @@ function isBackendFailure(error: unknown): boolean {
 
 /**
  * Wraps `backend.store` with metrics. Redis errors are counted only for the
- * Redis backend (kind `command`).
+ * Redis backends (kind `command`).
  * @returns a backend with the same bus and close, and the instrumented store.
  */
 export function instrumentBackend(backend: Backend, metrics: Metrics): Backend {
   const inner = backend.store;
   const counted = <T>(promise: Promise<T>): Promise<T> =>
-    backend.kind === 'redis'
+    backend.kind !== 'memory'
       ? promise.catch((error: unknown) => {
           if (isBackendFailure(error)) metrics.redisErrors.inc({ kind: 'command' });
           throw error;

@@ -399,15 +399,9 @@ export class ActivityService {
 
   private async changeBudget(viewer: Viewer, step: (b: Budget) => { budget: Budget; hints: BudgetHint[] }): Promise<BudgetView> {
     const { institute, environment } = viewer.tenant;
-    let result: Budget | null = null;
-    let crossed: BudgetHint[] = [];
-    let at = 0;
-    await this.backend.logs.append<Budget, never>(budgetTopic(viewer.tenant), (head) => {
+    const committed = await this.backend.logs.append<Budget, never, { hints: BudgetHint[]; at: number }>(budgetTopic(viewer.tenant), (head) => {
       const now = this.clock();
       const { budget, hints } = step(head.state ?? emptyBudget());
-      result = budget;
-      crossed = hints;
-      at = now;
       const view = viewBudget(budget);
       const billing = { ...view, environmentId: environment, version: budget.version, timestamp: now };
       const notices: ActivityNotice[] = [{ offset: 0, jobsChanged: false, hint: null, billing }];
@@ -420,17 +414,20 @@ export class ActivityService {
         state: budget,
         events: [],
         notify: notices.flatMap((message) => [billingTopic(institute, environment), instTopic(institute)].map((topic) => ({ topic, message }))),
+        value: { hints, at: now },
       };
     });
-    const committed = result! as Budget;
+    // Never null: the change always commits.
+    const { state: budget, value } = committed!;
+    const { hints: crossed, at } = value!;
     for (const kind of crossed) {
       try {
-        await this.opts.onBudgetHint?.(viewer.tenant, kind, viewBudget(committed), committed.version, at);
+        await this.opts.onBudgetHint?.(viewer.tenant, kind, viewBudget(budget), budget.version, at);
       } catch (error) {
         this.opts.onError?.(`budget hint listener failed (${kind})`, error);
       }
     }
-    return viewBudget(committed);
+    return viewBudget(budget);
   }
 
   /**

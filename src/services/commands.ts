@@ -119,14 +119,12 @@ export class CommandService {
     const job = await this.visibleJob(viewer, runId);
     if (!job) throw notFound(runId);
     if (isTerminal(job.status)) throw conflict(`run ${runId} is already ${job.status}`);
-    let record: CommandRecord | null = null;
-    await this.backend.logs.append<RunCommandsState, CommandDelivery>(commandsTopic(runId), (head) => {
+    const committed = await this.backend.logs.append<RunCommandsState, CommandDelivery, CommandRecord>(commandsTopic(runId), (head) => {
       const seq = head.offset + 1;
       const added = addCommand(head.state, { runId, seq, ...what, args, senderId: viewer.userId, ttlSeconds }, this.clock());
-      record = added.record;
-      return { state: added.state, events: [{ ...added.record, offset: seq }] };
+      return { state: added.state, events: [{ ...added.record, offset: seq }], value: added.record };
     });
-    return this.view(record!);
+    return this.view(committed!.value!);
   }
 
   /** A command by id, with its current state; null when unknown in the viewer's tenant (or forgotten, or not of `family`). */
@@ -161,15 +159,13 @@ export class CommandService {
   async acknowledge(viewer: Viewer, id: string, accepted: boolean, message: string | null, family: CommandFamily = 'job'): Promise<CommandView> {
     const parsed = parseCommandId(id);
     if (!parsed || !(await this.visibleJob(viewer, parsed.runId))) throw missingCommand(id);
-    let record: CommandRecord | null = null;
-    await this.backend.logs.append<RunCommandsState, CommandDelivery>(commandsTopic(parsed.runId), (head) => {
+    const committed = await this.backend.logs.append<RunCommandsState, CommandDelivery, CommandRecord>(commandsTopic(parsed.runId), (head) => {
       const known = head.state?.commands.find((c) => c.id === id);
       if (known && !inFamily(known, family)) throw missingCommand(id);
       const answered = answerCommand(head.state, id, accepted, message, this.clock());
-      record = answered.record;
-      return { state: answered.state, events: [] };
+      return { state: answered.state, events: [], value: answered.record };
     });
-    const answered = record! as CommandRecord;
+    const answered = committed!.value!;
     if (accepted && family === 'job') await this.takeEffect(viewer, answered, message);
     return this.view(answered);
   }

@@ -264,17 +264,16 @@ export class TrainingService {
     runId: string,
     step: (head: Head, state: TrainingStreamState | null) => TrainingStreamChange | null,
   ): Promise<TrainingStreamChange | null> {
-    let result: TrainingStreamChange | null = null;
-    const committed = await this.backend.logs.append<TrainingStreamState, TrainingEvent>(
+    const committed = await this.backend.logs.append<TrainingStreamState, TrainingEvent, TrainingStreamChange>(
       trainingTopic(runId),
-      (head: LogHead<TrainingStreamState>): LogCommit<TrainingStreamState, TrainingEvent> | null => {
-        result = step({ epoch: head.epoch, offset: head.offset, runId }, head.state);
+      (head: LogHead<TrainingStreamState>): LogCommit<TrainingStreamState, TrainingEvent, TrainingStreamChange> | null => {
+        const result = step({ epoch: head.epoch, offset: head.offset, runId }, head.state);
         if (!result) return null;
         // No expiry here: the log is removed with its run, RUNWATCH_RETENTION_DAYS after the run finishes.
-        return { state: result.state, events: result.events };
+        return { state: result.state, events: result.events, value: result };
       },
     );
-    return committed ? result : null;
+    return committed?.value ?? null;
   }
 
   /** One timer per run: sends pending conflated events and dropped-line counts on the trailing edge. */

@@ -2,7 +2,9 @@
  * A real Redis Cluster for tests and benchmarks, on free loopback ports: 3
  * masters (optionally one replica each), each a `redis-server
  * --cluster-enabled yes` in a temp dir, joined with `redis-cli --cluster
- * create … --cluster-yes`. Nothing is persisted (`--appendonly no --save ''`);
+ * create … --cluster-yes`. Nothing is persisted (`--appendonly no --save ''`)
+ * unless `persistence` asks for an append-only file fsynced on every write (a
+ * node restarted after SIGKILL keeps its data, as in production);
  * {@link TestCluster.stop} kills every node by PID and removes the temp dir.
  *
  * Timing: `cluster-node-timeout` is 2000 ms (a master is marked failed ~2 s
@@ -105,6 +107,8 @@ export interface RedisClusterOptions {
   replicasPerMaster?: number;
   /** Most milliseconds for the whole start (default 30 s). */
   timeoutMs?: number;
+  /** Append-only file with `appendfsync always` on every node (default off: nothing persisted). */
+  persistence?: boolean;
 }
 
 /** Two free ports (client port, cluster bus port) that are not in `taken`, which they join. */
@@ -173,7 +177,7 @@ export async function startRedisCluster(opts: RedisClusterOptions = {}): Promise
         '--cluster-require-full-coverage', 'no',
         // A replica may always take over, however long it was cut off (tests kill masters at will).
         '--cluster-replica-validity-factor', '0',
-        '--appendonly', 'no',
+        ...(opts.persistence ? ['--appendonly', 'yes', '--appendfsync', 'always'] : ['--appendonly', 'no']),
         '--save', '',
         '--dir', entry.dir,
       ],
@@ -361,6 +365,9 @@ export async function startRedisCluster(opts: RedisClusterOptions = {}): Promise
       const replicaPorts = before.filter((n) => n.masterId === victim.id).map((n) => n.port);
       if (replicaPorts.length === 0) throw new Error(`master ${port} has no replica to promote`);
       const slot = victim.slots[0]![0];
+      // Replication is asynchronous: let the replicas acknowledge every write so far, so the promoted one has them
+      // (writes acknowledged just before a master dies can be lost otherwise: docs/operations.md).
+      await client(port).call('WAIT', String(replicaPorts.length), '5000');
       await killNode(port);
       const promoted = await waitUntil(
         async () => {

@@ -8,6 +8,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
+import { RedisKeyspace } from '../../src/backends/redis-keys.js';
 
 export const REDIS_MISSING =
   'redis-server is not installed: the Redis and multi-instance tests need it. Install it with `apt-get install -y redis-server` (or run `bash .ci/run`, which does).';
@@ -124,3 +125,9 @@ export async function startRedis(opts: { persistent?: boolean; appendfsync?: 'al
 
 /** Removes a temp dir, ignoring errors. */
 export const removeDir = (dir: string) => rmSync(dir, { recursive: true, force: true });
+
+/**
+ * Key and channel names on the shared test Redis: test servers and backends use 4 change partitions
+ * (test/helpers/servers.ts), the count the first of them stored there (backends/redis.ts).
+ */
+export const testKeys = new RedisKeyspace(4);

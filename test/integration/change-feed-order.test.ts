@@ -6,13 +6,16 @@
  * read and unacknowledged and another takes its partitions over.
  * Two feeds in one process stand for two instances (each its own connections
  * and consumer name); the producer XADDs changes as the commit scripts do.
+ * The first case runs on a 3-master Redis Cluster too (partitions in 16 slots:
+ * reads one slot at a time, leases in their partition's slot).
  */
-import { Redis } from 'ioredis';
+import { Cluster, Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
 import { RedisChangeFeed, changeLeaseKey } from '../../src/backends/redis-changes.js';
 import { changesKey } from '../../src/backends/redis-keys.js';
 import { changePartition, isNewer, type JobChangeRecord } from '../../src/domain/changes.js';
 import { startRedis, type TestRedis } from '../helpers/redis.js';
+import { startRedisCluster } from '../helpers/redis-cluster.js';
 import { waitUntil } from '../helpers/wait.js';
 
 const PARTITIONS = 4;
@@ -44,7 +47,7 @@ async function instance(redis: TestRedis, consumer: string, leaseMs: number) {
 /** Appends change `offset` of `jobId` to its partition, as a commit script does. */
 async function commit(producer: Redis, jobId: string, offset: number) {
   const change = { jobId, offset, created: offset === 0, types: offset === 0 ? [] : ['PROGRESS'], job: { id: jobId } } as unknown as JobChangeRecord;
-  await producer.xadd(changesKey(changePartition(jobId, PARTITIONS)), '*', 'c', JSON.stringify(change));
+  await producer.xadd(changesKey(changePartition(jobId, PARTITIONS), PARTITIONS), '*', 'c', JSON.stringify(change));
 }
 
 /**
@@ -90,7 +93,7 @@ describe('Redis change feed: one job\'s changes are applied in order across inst
     const expected = Array.from({ length: perJob }, (_, i) => i);
     for (const id of jobs) expect(seen.applied.get(id), `offsets of ${id} as applied`).toEqual(expected);
     // Each partition is leased to one of the two.
-    for (let p = 0; p < PARTITIONS; p++) expect(['a', 'b']).toContain(await producer.get(changeLeaseKey(p, 'order')));
+    for (let p = 0; p < PARTITIONS; p++) expect(['a', 'b']).toContain(await producer.get(changeLeaseKey(p, PARTITIONS, 'order')));
     expect([...a.errors, ...b.errors]).toEqual([]);
   });
 
@@ -116,7 +119,7 @@ describe('Redis change feed: one job\'s changes are applied in order across inst
       seen.record(change);
     });
     await a.feed.ready();
-    await waitUntil(() => producer.get(changeLeaseKey(0, 'order')), (holder) => holder === 'a', 'A holds partition 0');
+    await waitUntil(() => producer.get(changeLeaseKey(0, PARTITIONS, 'order')), (holder) => holder === 'a', 'A holds partition 0');
 
     const jobs = Array.from({ length: 8 }, (_, i) => `w-${i}`);
     const perJob = 15;
@@ -133,11 +136,11 @@ describe('Redis change feed: one job\'s changes are applied in order across inst
     await waitUntil(seen.count, (n) => n >= jobs.length * perJob, `${jobs.length * perJob} changes applied (A applied ${appliedByA - 1})`, 20_000);
     const expected = Array.from({ length: perJob }, (_, i) => i);
     for (const id of jobs) expect(seen.applied.get(id), `offsets of ${id} as applied`).toEqual(expected);
-    for (let p = 0; p < PARTITIONS; p++) expect(await producer.get(changeLeaseKey(p, 'order'))).toBe('b');
+    for (let p = 0; p < PARTITIONS; p++) expect(await producer.get(changeLeaseKey(p, PARTITIONS, 'order'))).toBe('b');
     await waitUntil(
       async () => {
         let sum = 0;
-        for (let p = 0; p < PARTITIONS; p++) sum += Number(((await producer.xpending(changesKey(p), 'order')) as [number])[0]);
+        for (let p = 0; p < PARTITIONS; p++) sum += Number(((await producer.xpending(changesKey(p, PARTITIONS), 'order')) as [number])[0]);
         return sum;
       },
       (n) => n === 0,
@@ -155,16 +158,57 @@ describe('Redis change feed: one job\'s changes are applied in order across inst
     const a = await instance(redis, 'a', 60_000);
     a.feed.project('order', async (change) => seen.record(change));
     await a.feed.ready();
-    await waitUntil(() => producer.get(changeLeaseKey(0, 'order')), (holder) => holder === 'a', 'A holds partition 0');
+    await waitUntil(() => producer.get(changeLeaseKey(0, PARTITIONS, 'order')), (holder) => holder === 'a', 'A holds partition 0');
     const b = await instance(redis, 'b', 60_000);
     b.feed.project('order', async (change) => seen.record(change));
     await b.feed.ready();
     await a.feed.close();
-    expect(await producer.get(changeLeaseKey(0, 'order'))).toBeNull();
+    expect(await producer.get(changeLeaseKey(0, PARTITIONS, 'order'))).toBeNull();
     await commit(producer, 'after-stop', 0);
     await commit(producer, 'after-stop', 1);
     // B takes the freed partitions at its next lease round (at most 1 s), long before A's leases would have run out.
     await waitUntil(() => seen.applied.get('after-stop'), (l) => l?.length === 2, 'the changes applied by B', 10_000);
     expect(seen.applied.get('after-stop')).toEqual([0, 1]);
   });
+
+  it('on a Redis Cluster (16 partitions over 3 masters) two instances apply every change once, each job in commit order', async () => {
+    const cluster = await startRedisCluster();
+    cleanup.push(() => cluster.stop());
+    const partitions = 16;
+    const client = () => new Cluster(cluster.seeds, { enableOfflineQueue: false, redisOptions: { maxRetriesPerRequest: 1 } });
+    const producer = new Cluster(cluster.seeds);
+    cleanup.push(async () => producer.disconnect());
+    const seen = recorder();
+    const feeds = await Promise.all(
+      ['a', 'b'].map(async (consumer) => {
+        const commands = client();
+        commands.on('error', () => {});
+        await new Promise<void>((resolve) => commands.once('ready', () => resolve()));
+        const errors: string[] = [];
+        const feed = new RedisChangeFeed(commands, { partitions, consumer, leaseMs: 5000, connect: client, onError: (context) => errors.push(context) });
+        cleanup.push(async () => {
+          await feed.close();
+          commands.disconnect();
+        });
+        feed.project('order', async (change) => {
+          await jitter();
+          seen.record(change);
+        });
+        await feed.ready();
+        return { feed, errors };
+      }),
+    );
+    const jobs = Array.from({ length: 24 }, (_, i) => `job-${i}`);
+    const perJob = 20;
+    const put = (jobId: string, offset: number) => {
+      const change = { jobId, offset, created: offset === 0, types: offset === 0 ? [] : ['PROGRESS'], job: { id: jobId } };
+      return producer.xadd(changesKey(changePartition(jobId, partitions), partitions), '*', 'c', JSON.stringify(change));
+    };
+    for (let offset = 0; offset < perJob; offset++) await Promise.all(jobs.map((id) => put(id, offset)));
+    await waitUntil(seen.count, (n) => n >= jobs.length * perJob, `${jobs.length * perJob} changes applied`, 20_000);
+    const expected = Array.from({ length: perJob }, (_, i) => i);
+    for (const id of jobs) expect(seen.applied.get(id), `offsets of ${id} as applied`).toEqual(expected);
+    for (let p = 0; p < partitions; p++) expect(['a', 'b']).toContain(await producer.get(changeLeaseKey(p, partitions, 'order')));
+    expect(feeds.flatMap((f) => f.errors)).toEqual([]);
+  }, 60_000);
 });

@@ -11,7 +11,9 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { afterAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { channelFor } from '../../src/backends/redis.js';
+import { testKeys } from '../helpers/redis.js';
+
+const channelFor = (topic: string) => testKeys.channel(topic);
 import { gql, subscribeSse, subscribeWs, withTimeout, wsClient } from '../helpers/clients.js';
 import { spawnServer, type ServerProcess } from '../helpers/processes.js';
 import { scrape } from '../helpers/prometheus.js';

@@ -11,7 +11,7 @@ import type { RedisEventBus } from '../../src/backends/redis.js';
 import type { RunningServer } from '../../src/server.js';
 import { Collector, deferred, errorCode, gql, gqlHttp, subscribeSse, subscribeWs, withTimeout, wsClient } from '../helpers/clients.js';
 import { spawnServer } from '../helpers/processes.js';
-import { startRedis } from '../helpers/redis.js';
+import { startRedis, testKeys } from '../helpers/redis.js';
 import { freshInstitute, sharedRedisUrl, startTestServer, TEST_SECRET, token, viewerOf } from '../helpers/servers.js';
 import { waitUntil } from '../helpers/wait.js';
 
@@ -25,7 +25,7 @@ const offsetOf = (e: { cursor: string }) => decodeCursor(e.cursor).offset;
 async function storedOffsets(redisUrl: string, jobId: string): Promise<number[]> {
   const redis = new Redis(redisUrl);
   try {
-    const entries = await redis.xrange(`runwatch:job:${jobId}:events`, '-', '+');
+    const entries = await redis.xrange(testKeys.jobEvents(jobId), '-', '+');
     return entries.map(([id]) => Number(id.split('-')[0]));
   } finally {
     redis.disconnect();
@@ -132,7 +132,7 @@ describe('an instance whose Redis subscriber connection drops', () => {
     // A holds the run's training channel, and only lines published after that reach it.
     const bus = a.backend.bus as RedisEventBus;
     const subscriber = bus.subscriber;
-    await waitUntil(() => bus.subscribedChannels(), (channels) => channels.includes(`runwatch:training:${job.id}`), 'the training subscription to be live on A');
+    await waitUntil(() => bus.subscribedChannels(), (channels) => channels.includes(testKeys.channel(`training:${job.id}`)), 'the training subscription to be live on A');
     await log('before');
     await logs.waitFor((items) => items.some((e) => e.message === 'before'), 'the first log line');
     await gql(b.url, tok, REPORT, { input: { jobId: job.id, completed: 1, stage: 'warmup' } });
@@ -144,7 +144,7 @@ describe('an instance whose Redis subscriber connection drops', () => {
     const commands = subscribeWs(wsClient(a.url, tok), COMMANDS, { runId: job.id }, 'trainingCommands');
     const updates = subscribeWs(wsClient(a.url, tok), UPDATES, {}, 'jobUpdates');
     await updates.waitForCount(1); // the snapshot: live
-    await waitUntil(() => bus.subscribedChannels(), (channels) => channels.includes(`runwatch:commands:${job.id}`), 'the command subscription to be live on A');
+    await waitUntil(() => bus.subscribedChannels(), (channels) => channels.includes(testKeys.channel(`commands:${job.id}`)), 'the command subscription to be live on A');
     const first = (await gql(b.url, tok, SEND, { runId: job.id, command: 'SAMPLE' })).sendTrainingCommand.id;
     await commands.waitFor((items) => items.some((c) => c.id === first), 'the first command');
 

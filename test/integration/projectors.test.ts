@@ -56,7 +56,7 @@ describe('projectors survive a SIGKILLed instance (Redis)', () => {
     cleanup.push(async () => direct.disconnect());
     const pendingOf = async () => {
       let sum = 0;
-      for (let p = 0; p < 4; p++) sum += Number(((await direct.xpending(changesKey(p), 'activity')) as [number])[0]);
+      for (let p = 0; p < 4; p++) sum += Number(((await direct.xpending(changesKey(p, 4), 'activity')) as [number])[0]);
       return sum;
     };
     const pendingAtDeath = await pendingOf();

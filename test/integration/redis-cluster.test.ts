@@ -3,10 +3,9 @@
  * cluster for the whole file): RedisShardedChannels keeps one SSUBSCRIBE per
  * channel per instance on the master that owns the channel's slot, through a
  * shard outage and a failover, as `PUBSUB SHARDNUMSUB` on the owning node shows.
- * The runwatch backend does not run on a cluster yet (issue 21); this is the
- * pub/sub groundwork it will use.
+ * The runwatch backend on a cluster (which uses this class for its event bus)
+ * is tested end to end in cluster-backend.test.ts.
  */
-import { spawnSync } from 'node:child_process';
 import { Cluster } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isUnavailable } from '../../src/domain/errors.js';
@@ -276,17 +275,4 @@ describe('sharded pub/sub on a Redis Cluster', () => {
     await waitUntil(() => shardNumSub(channel), (n) => n === 0, 'SHARDNUMSUB to return to 0 on the new master');
     expect(a.errors).toEqual([]);
   }, 60_000);
-});
-
-describe('REDIS_CLUSTER_NODES at start', () => {
-  it('makes `npm start` exit with code 2 saying the cluster backend is not available yet, rather than half-work', () => {
-    const run = spawnSync(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
-      env: { ...process.env, REDIS_URL: '', REDIS_CLUSTER_NODES: '127.0.0.1:7000,127.0.0.1:7001' },
-      encoding: 'utf8',
-      timeout: 20_000,
-    });
-    expect(run.status).toBe(2);
-    expect(run.stderr).toContain('REDIS_CLUSTER_NODES');
-    expect(run.stderr).toContain('Redis Cluster backend: not available yet');
-  });
 });

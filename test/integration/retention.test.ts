@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../../src/config.js';
 import type { RunningServer } from '../../src/server.js';
 import { errorCode, gql, gqlHttp, subscribeSse, wsClient, subscribeWs } from '../helpers/clients.js';
+import { testKeys } from '../helpers/redis.js';
 import { BACKENDS, freshInstitute, sharedRedisUrl, startTestServer, token } from '../helpers/servers.js';
 import { waitUntil } from '../helpers/wait.js';
 
@@ -41,6 +42,8 @@ describe.each(BACKENDS)('retention (%s backend)', (backend) => {
   let runId: string;
   let unfinishedId: string;
   const idempotencyKey = `nightly-${Date.now()}`;
+  /** The finished job's idempotency key in Redis. */
+  let idemKey = '';
   /** Added to the server's clock (memory backend: time travel past the retention). */
   let skewMs = 0;
 
@@ -85,26 +88,34 @@ describe.each(BACKENDS)('retention (%s backend)', (backend) => {
     // Redis first: its clock runs, so look while the retention surely has not ended.
     if (redis) {
       const keys = await keysOf(finishedId);
-      expect(keys).toEqual([
-        `runwatch:job:${finishedId}`,
-        `runwatch:job:${finishedId}:events`,
-        `runwatch:log:items:${finishedId}`,
-        `runwatch:log:items:${finishedId}:events`,
-        `runwatch:log:metrics:${finishedId}`,
-      ]);
+      expect(keys).toEqual(
+        [
+          testKeys.job(finishedId),
+          testKeys.jobEvents(finishedId),
+          testKeys.logHead(`items:${finishedId}`),
+          testKeys.logEvents(`items:${finishedId}`),
+          testKeys.logHead(`metrics:${finishedId}`),
+        ].sort(),
+      );
       const runKeys = await keysOf(runId);
       expect(runKeys).toEqual(
-        expect.arrayContaining([`runwatch:log:training:${runId}`, `runwatch:log:training:${runId}:events`, `runwatch:log:commands:${runId}`, `runwatch:log:commands:${runId}:events`]),
+        expect.arrayContaining([
+          testKeys.logHead(`training:${runId}`),
+          testKeys.logEvents(`training:${runId}`),
+          testKeys.logHead(`commands:${runId}`),
+          testKeys.logEvents(`commands:${runId}`),
+        ]),
       );
-      // Every one of them expires within the retention; the idempotency key too.
+      // Every one of them expires within the retention.
       for (const key of [...keys, ...runKeys]) {
         const ttl = await redis.ttl(key);
         expect(ttl, key).toBeGreaterThan(0);
         expect(ttl, key).toBeLessThanOrEqual(RETENTION_SECONDS);
       }
-      const idem = await redis.hget(`runwatch:job:${finishedId}`, 'idem');
-      expect(idem).toContain(idempotencyKey);
-      expect(await redis.ttl(idem!)).toBeLessThanOrEqual(RETENTION_SECONDS);
+      // The idempotency key is in the tenant's slot, not the job's: the retention sweep removes it with the index entry.
+      idemKey = (await redis.hget(testKeys.job(finishedId), 'idem'))!;
+      expect(idemKey).toContain(idempotencyKey);
+      expect(await redis.get(idemKey)).toMatch(new RegExp(`^${finishedId}\n`));
     }
     expect((await gql(server.url, tok, GET, { id: finishedId })).batchJob.status).toBe('COMPLETED');
     expect((await gql(server.url, tok, COMMANDS, { id: runId })).recentTrainingCommands).toHaveLength(1);
@@ -123,13 +134,17 @@ describe.each(BACKENDS)('retention (%s backend)', (backend) => {
       // Before any list call (which also drops expired ids): the sweep empties the index of removed jobs.
       await waitUntil(() => keysOf(finishedId), (keys) => keys.length === 0, `no key left for ${finishedId}`);
       await waitUntil(() => keysOf(runId), (keys) => keys.length === 0, `no key left for ${runId}`);
-      const index = `runwatch:jobs:${inst}:default`;
+      const index = testKeys.tenantJobs({ institute: inst, environment: 'default' });
       await waitUntil(() => redis!.zrange(index, 0, -1), (ids) => ids.length === 1 && ids[0] === unfinishedId, 'the tenant index to hold only the unfinished job');
       await waitUntil(
-        async () => (await redis!.zrange('runwatch:retention', 0, -1)).filter((m) => m.endsWith(finishedId) || m.endsWith(runId)),
+        async () =>
+          [...(await redis!.zrange(testKeys.retentionOf(finishedId), 0, -1)), ...(await redis!.zrange(testKeys.retentionOf(runId), 0, -1))].filter(
+            (m) => m.includes(`\n${finishedId}\n`) || m.includes(`\n${runId}\n`),
+          ),
         (members) => members.length === 0,
         'the retention set to forget the removed jobs',
       );
+      expect(await redis.exists(idemKey)).toBe(0);
       // The unfinished job never expires.
       for (const key of await keysOf(unfinishedId)) expect(await redis.ttl(key), key).toBe(-1);
     }

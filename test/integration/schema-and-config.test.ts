@@ -23,7 +23,7 @@ describe('configuration', () => {
       jwtSecret: undefined,
       progressHz: 10,
       historySize: 1000,
-      changePartitions: 4,
+      changePartitions: undefined, // the backend's default: 4 on one Redis, 16 on a cluster
       changeClaimMs: 5000,
       subscriberQueue: 1000,
       logLevel: 'info',

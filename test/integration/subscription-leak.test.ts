@@ -5,7 +5,9 @@
  */
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { channelFor } from '../../src/backends/redis.js';
+import { testKeys } from '../helpers/redis.js';
+
+const channelFor = (topic: string) => testKeys.channel(topic);
 import type { RunningServer } from '../../src/server.js';
 import { gql, subscribeSse, subscribeWs, wsClient } from '../helpers/clients.js';
 import { freshInstitute, sharedRedisUrl, startTestServer, token } from '../helpers/servers.js';

@@ -2,36 +2,46 @@
  * The topic log (backends/topic-log.ts) against both backends: atomic
  * appends with consecutive offsets, history and its trimming, publication
  * in order, notices on other topics, and compare-and-set under concurrency
- * (for Redis: from two backends, as two instances would).
+ * (for Redis: from two backends, as two instances would), on one Redis and
+ * on a Redis Cluster (3 masters, started by this file).
  */
 import { randomUUID } from 'node:crypto';
-import { Redis } from 'ioredis';
+import { Cluster, Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createMemoryBackend } from '../../src/backends/memory.js';
 import type { MemoryTopicLogStore } from '../../src/backends/memory-log.js';
-import { createRedisBackend } from '../../src/backends/redis.js';
+import { createRedisBackend, createRedisClusterBackend } from '../../src/backends/redis.js';
 import type { Backend, BusEvent } from '../../src/backends/types.js';
 import { Collector } from '../helpers/clients.js';
+import { testKeys } from '../helpers/redis.js';
+import { startRedisCluster, type TestCluster } from '../helpers/redis-cluster.js';
 import { BACKENDS, sharedRedisUrl } from '../helpers/servers.js';
 
 type Ev = BusEvent & { n: number };
 const HISTORY = 20;
 
-describe.each(BACKENDS)('topic log on the %s backend', (kind) => {
+describe.each([...BACKENDS, 'redis-cluster'] as const)('topic log on the %s backend', (kind) => {
   let a: Backend;
   let b: Backend;
+  let cluster: TestCluster | undefined;
   beforeAll(async () => {
     if (kind === 'memory') {
       a = b = createMemoryBackend({ historySize: HISTORY });
+    } else if (kind === 'redis-cluster') {
+      cluster = await startRedisCluster();
+      const opts = { nodes: cluster.seeds, historySize: HISTORY, onError: () => {} };
+      a = await createRedisClusterBackend(opts);
+      b = await createRedisClusterBackend(opts);
     } else {
       const opts = { url: sharedRedisUrl(), historySize: HISTORY, onError: () => {} };
       a = await createRedisBackend(opts);
       b = await createRedisBackend(opts);
     }
-  });
+  }, 60_000);
   afterAll(async () => {
-    await a.close();
-    if (b !== a) await b.close();
+    await a?.close();
+    if (b !== a) await b?.close();
+    await cluster?.stop();
   });
   const topic = () => `test:${randomUUID()}`;
   const append = (backend: Backend, t: string, count: number) =>
@@ -120,10 +130,10 @@ describe.each(BACKENDS)('topic log on the %s backend', (kind) => {
   it('starts a new epoch when the log was lost after this instance last committed to it', async () => {
     const t = topic();
     const first = await append(a, t, 3);
-    if (kind === 'redis') {
-      const redis = new Redis(sharedRedisUrl());
+    if (kind !== 'memory') {
+      const redis = kind === 'redis' ? new Redis(sharedRedisUrl()) : new Cluster(cluster!.seeds);
       try {
-        expect(await redis.del(`runwatch:log:${t}`, `runwatch:log:${t}:events`)).toBe(2);
+        expect(await redis.del(testKeys.logHead(t), testKeys.logEvents(t))).toBe(2);
       } finally {
         redis.disconnect();
       }

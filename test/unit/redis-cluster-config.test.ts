@@ -1,17 +1,15 @@
 /**
  * REDIS_CLUSTER_NODES: parsed into seeds, refused with REDIS_URL (naming both),
- * and — until the Redis Cluster backend exists — refused at start, so a
- * deployment that sets it never runs on the in-memory backend by mistake.
+ * and carried into the config (the server then runs on the Redis Cluster backend).
  */
 import { describe, expect, it } from 'vitest';
-import { ConfigError } from '../../src/config.js';
-import { REDIS_CLUSTER_UNAVAILABLE, redisClusterSeeds, refuseRedisClusterUntilAvailable } from '../../src/redis-cluster-config.js';
+import { ConfigError, loadConfig, redisClusterSeeds } from '../../src/config.js';
 
 describe('REDIS_CLUSTER_NODES', () => {
   it('is absent when unset or blank', () => {
     expect(redisClusterSeeds({})).toBeNull();
     expect(redisClusterSeeds({ REDIS_CLUSTER_NODES: '  ' })).toBeNull();
-    expect(() => refuseRedisClusterUntilAvailable({ REDIS_URL: 'redis://127.0.0.1:6379' })).not.toThrow();
+    expect(loadConfig({ REDIS_URL: 'redis://127.0.0.1:6379' }).redisClusterNodes).toBeUndefined();
   });
 
   it('parses comma-separated host:port seeds (IPv6 in brackets), ignoring spaces and duplicates', () => {
@@ -44,8 +42,11 @@ describe('REDIS_CLUSTER_NODES', () => {
     );
   });
 
-  it('is refused at start while the Redis Cluster backend is not available', () => {
-    expect(() => refuseRedisClusterUntilAvailable({ REDIS_CLUSTER_NODES: '10.0.0.1:6379' })).toThrow(REDIS_CLUSTER_UNAVAILABLE);
-    expect(REDIS_CLUSTER_UNAVAILABLE).toMatch(/^Redis Cluster backend: not available yet/);
+  it('reaches the config, and with REDIS_URL fails the whole config naming both', () => {
+    expect(loadConfig({ REDIS_CLUSTER_NODES: '10.0.0.1:6379,10.0.0.2:6379' }).redisClusterNodes).toEqual([
+      { host: '10.0.0.1', port: 6379 },
+      { host: '10.0.0.2', port: 6379 },
+    ]);
+    expect(() => loadConfig({ REDIS_CLUSTER_NODES: '10.0.0.1:6379', REDIS_URL: 'redis://10.0.0.9:6379' })).toThrow(/REDIS_CLUSTER_NODES.*REDIS_URL/);
   });
 });
