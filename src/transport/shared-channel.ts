@@ -80,6 +80,9 @@ const entryKey = (entry: Entry) => entry.conflation!;
 /** Why a channel could not open, as its waiting members are told. */
 export type OpenFailure = { errors: readonly Error[] } | { result: ExecutionResult } | { error: unknown };
 
+/** Counters for diagnostics, tests and benchmarks: channels whose subscription started, members that joined one (waiting or later). */
+export const sharedChannelStats = { opened: 0, joined: 0 };
+
 /** The channels of one server, by key. */
 export class ChannelRegistry {
   private readonly channels = new Map<string, Channel>();
@@ -188,6 +191,7 @@ export class Channel implements StreamSink<unknown> {
     this.observers = observers;
     this.maskError = maskError;
     this.opening = false;
+    sharedChannelStats.opened++;
     if (this.members.size === 0) return this.end();
     for (const member of this.members) this.joined(member);
     source.pipe(this);
@@ -204,6 +208,7 @@ export class Channel implements StreamSink<unknown> {
   }
 
   private joined(member: Member): void {
+    sharedChannelStats.joined++;
     member.counted = true;
     member.policy = this.policy;
     for (const o of this.observers) o.joined();

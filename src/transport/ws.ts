@@ -172,12 +172,15 @@ export function attachGraphqlWs(opts: WsOptions) {
       const { schema, execute, subscribe, contextFactory, parse, validate } = opts.yoga.getEnveloped({
         params: payload,
         viewer: connection.value,
-        transport: {
-          // Method syntax: tsx names an arrow here with defineProperty, a dictionary per operation.
-          dropSlowConsumer() {
-            connection.close(CloseCode.SlowConsumer, 'Slow consumer: resume from your last cursor');
-          },
-        },
+        // A channel's subscription serves many connections: no connection of its own to drop; plugins count its members.
+        transport: forChannel
+          ? { members: [] }
+          : {
+              // Method syntax: tsx names an arrow here with defineProperty, a dictionary per operation.
+              dropSlowConsumer() {
+                dropSlowConsumer(connection);
+              },
+            },
       } as never);
       let document;
       try {
