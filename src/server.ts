@@ -82,7 +82,7 @@ export interface ServerOptions {
 }
 
 /** Whether shared channels are on when neither the options nor RUNWATCH_SHARED_CHANNELS say. */
-export const SHARED_CHANNELS_DEFAULT = false;
+export const SHARED_CHANNELS_DEFAULT = true;
 
 /**
  * Starts a server on `config.port` (0: a free port).

@@ -25,6 +25,12 @@
  *   pauses (its events wait, conflate, and past the stream's bound drop it
  *   with 4008) and resumes on the socket's 'drain' — one listener per
  *   connection. Other streams are iterated (`for await`) as graphql-ws does.
+ * - Shared channels (with `channelKey`; src/transport/shared-channel.ts): a
+ *   `subscribe` whose key names a channel joins it without running the
+ *   envelop (the per-connection cap still applies): it gets the channel's
+ *   join start (a SNAPSHOT) and then its events, as a member with its own
+ *   buffer bound and queue. The first of a key opens the channel, whose one
+ *   operation goes through `prepare` and the envelop like any other.
  * - Client `complete` releases the subscription at once; a stream that ends
  *   sends `complete`; a stream that fails sends `error` (masked).
  * - An unexpected error while handling a message closes with 4500 and a
