@@ -67,7 +67,7 @@ export interface WsOptions {
 /** Root fields whose subscriptions may share a channel: their stream's policy has `joinStart` (services/jobs.ts). */
 const SHAREABLE_FIELDS = new Set(['runProgress']);
 
-/** What of a token decides what a subscription sees (tenant, job restriction, scopes), as a key part; one per Viewer object. */
+/** What of a token decides what a subscription sees (tenant, job restriction, scopes), as a key part; cached per Viewer object (one per connection). */
 const viewerKeys = new WeakMap<Viewer, string>();
 function viewerKey(viewer: Viewer): string {
   let key = viewerKeys.get(viewer);
@@ -76,6 +76,15 @@ function viewerKey(viewer: Viewer): string {
     viewerKeys.set(viewer, key);
   }
   return key;
+}
+
+/** A small number per parsed document object (the document cache returns one object per query text). */
+const documentIds = new WeakMap<DocumentNode, number>();
+let nextDocumentId = 1;
+function documentId(document: DocumentNode): number {
+  let id = documentIds.get(document);
+  if (id === undefined) documentIds.set(document, (id = nextDocumentId++));
+  return id;
 }
 
 /**
@@ -103,9 +112,9 @@ export function isShareable(document: DocumentNode, operationName: string | null
 }
 
 /**
- * The shared channel key of a `subscribe` by `viewer`: the document text,
- * operation name, variables (JSON) and the viewer's tenant, job restriction
- * and scopes — so subscribers with one key get equal results — or null when
+ * The shared channel key of a `subscribe` by `viewer`: the parsed document
+ * (one object per text in the cache), operation name, variables (JSON) and
+ * the viewer's tenant, job restriction and scopes — so subscribers with one key get equal results — or null when
  * it runs on its own: a document not yet validated without error by `documents`
  * (the first of its text goes through the envelop, which validates and caches it),
  * or one {@link isShareable} refuses.
@@ -114,7 +123,8 @@ export function channelKeyOf(documents: DocumentCache, schema: GraphQLSchema, vi
   if (typeof payload.query !== 'string') return null;
   const document = documents.validDocument(schema, payload.query);
   if (!document || !isShareable(document, payload.operationName, payload.variables)) return null;
-  return `${payload.query}\u0000${payload.operationName ?? ''}\u0000${JSON.stringify(payload.variables ?? null)}\u0000${viewerKey(viewer)}`;
+  // The document as a number, not its text: a shorter key to build and hash per subscribe.
+  return `${documentId(document)}\u0000${payload.operationName ?? ''}\u0000${JSON.stringify(payload.variables ?? null)}\u0000${viewerKey(viewer)}`;
 }
 
 /** Attaches graphql-transport-ws; returns the WebSocket server and a dispose function. */
