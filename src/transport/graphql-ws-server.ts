@@ -62,11 +62,10 @@ import { GraphQLError, getOperationAST, type ExecutionArgs, type ExecutionResult
 import { CloseCode as WsCloseCode, GRAPHQL_TRANSPORT_WS_PROTOCOL, handleProtocols, MessageType, parseMessage, type SubscribePayload } from 'graphql-ws';
 import type { Logger } from 'pino';
 import type { WebSocket, WebSocketServer } from 'ws';
-import { isPushSource, type PushSource, type StreamSink, type StreamTransport } from '../delivery/live-stream.js';
+import { channelPolicyOf, isPushSource, type PushSource, type StreamSink, type StreamTransport } from '../delivery/live-stream.js';
 import { serializeResult, takeSharedSubscription, type SharedExecutor, type SharedSubscription } from '../delivery/shared-execution.js';
 import { CloseGrace } from './close-grace.js';
 import { ChannelRegistry, Member, type Channel, type MemberOutlet, type MemberOwner } from './shared-channel.js';
-import { channelPolicyOf } from '../delivery/live-stream.js';
 
 type MaybePromise<T> = T | Promise<T>;
 

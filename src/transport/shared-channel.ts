@@ -5,7 +5,7 @@
  * WebSocket subscribers on one instance that send the same document, with
  * the same operation name and variables, and whose tokens have the same
  * tenant, scopes and job restriction (the channel key, made by the caller:
- * src/transport/ws.ts `channelKey`) share one {@link Channel}. The channel
+ * src/transport/ws.ts `channelKeyOf`) share one {@link Channel}. The channel
  * is one ordinary subscription — started through the envelop like any other
  * (validation, the root field's authorization, its plugins' hooks, one
  * OpenTelemetry span per channel), whose source stream (a {@link LiveStream})
