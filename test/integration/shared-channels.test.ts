@@ -191,6 +191,39 @@ describe('shared channels: who never shares', () => {
   });
 });
 
+describe('shared channels: token expiry', () => {
+  it('closes the connection of a member whose token expires (4403) while the other member of its channel goes on', async () => {
+    const server = await startTestServer({ sharedChannels: true });
+    const inst = freshInstitute();
+    const tok = await token({ inst });
+    const run = (await gql(server.url, tok, CREATE, { input: { name: 'expiry', total: 10 } })).createBatchJob.id;
+    await primeDocument(server.url, tok, WATCH, run);
+    const before = { ...sharedChannelStats };
+    const lasting = subscribeWs(wsClient(server.url, tok), WATCH, { runId: run }, 'runProgress');
+    await lasting.waitForCount(1);
+    const closed = deferred<{ code: number; reason: string }>();
+    const shortLived = await token({ inst, sub: 'short-lived' }, 2);
+    const expiring = subscribeWs(wsClient(server.url, shortLived, { onClose: (code, reason) => closed.resolve({ code, reason }) }), WATCH, { runId: run }, 'runProgress');
+    await expiring.waitForCount(1);
+    expect(sharedChannelStats.opened - before.opened).toBe(1);
+    expect(sharedChannelStats.joined - before.joined).toBe(2);
+    const { code, reason } = await withTimeout(closed.promise, 6000, 'the 4403 close at token expiry');
+    expect(code).toBe(4403);
+    expect(reason).toMatch(/expired/);
+    await waitUntil(
+      () => scrape(server.url).then((m) => m.value('runwatch_subscriptions_active', { field: 'runProgress', transport: 'ws' })),
+      (n) => n === 1,
+      'the expired member to be counted out',
+    );
+    const viewer = await viewerOf(tok);
+    await server.services.jobs.report(viewer, run, { completedDelta: 1, failedDelta: 1, message: 'after the expiry' });
+    await gql(server.url, tok, COMPLETE, { id: run });
+    const events = await lasting.done();
+    expect(events.map((e) => e.type)).toEqual(['SNAPSHOT', 'STARTED', 'ITEM_FAILED', 'COMPLETED']);
+    expect(expiring.items.map((e) => e.type)).toEqual(['SNAPSHOT']);
+  });
+});
+
 describe('shared channels: a member that stops reading', () => {
   it('is closed 4008 past its queue bound while the other member of its channel gets every event', async () => {
     setFlagsFromString('--expose-gc');
