@@ -61,6 +61,7 @@ const envSchema = z.object({
   // Stalls and webhooks (issue 18). Defaults in JOBOPS_DEFAULTS.
   RUNWATCH_STALL_SECONDS: intFrom(0, 30 * 24 * 3600).optional(),
   RUNWATCH_WEBHOOK_ALLOW_PRIVATE: z.enum(['true', 'false'], 'must be true or false').optional(),
+  RUNWATCH_SHARED_CHANNELS: z.enum(['true', 'false'], 'must be true or false').optional(),
   RUNWATCH_WEBHOOK_TIMEOUT_SECONDS: numberFrom(0.1, 300).optional(),
   RUNWATCH_WEBHOOK_RETRY_BASE_SECONDS: numberFrom(0.001, 3600).optional(),
   OTEL_SDK_DISABLED: z.enum(['true', 'false']).optional(),
@@ -113,6 +114,13 @@ export interface Config {
   rateLimitBurst?: number;
   /** RUNWATCH_MAX_SUBSCRIPTIONS_PER_CONNECTION: most concurrent subscriptions on one WebSocket. */
   maxSubscriptionsPerConnection?: number;
+  /**
+   * RUNWATCH_SHARED_CHANNELS: WebSocket `runProgress` subscriptions without
+   * `after` that share document, variables, tenant and scopes share one
+   * channel per instance (src/transport/shared-channel.ts). Undefined: the
+   * server's default (see ServerOptions.sharedChannels).
+   */
+  sharedChannels?: boolean;
   /** RUNWATCH_MAX_CONNECTIONS_PER_USER: most concurrent WebSockets plus SSE streams per `sub`, per instance. */
   maxConnectionsPerUser?: number;
   /**
@@ -313,6 +321,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     allowTokensWithoutExp: v.RUNWATCH_ALLOW_TOKENS_WITHOUT_EXP === undefined ? undefined : v.RUNWATCH_ALLOW_TOKENS_WITHOUT_EXP === 'true',
     maxTokenTtlSeconds: v.RUNWATCH_MAX_TOKEN_TTL_DAYS === undefined ? undefined : daysToSeconds(v.RUNWATCH_MAX_TOKEN_TTL_DAYS),
     stallSeconds: v.RUNWATCH_STALL_SECONDS,
+    sharedChannels: v.RUNWATCH_SHARED_CHANNELS === undefined ? undefined : v.RUNWATCH_SHARED_CHANNELS === 'true',
     webhookAllowPrivate: v.RUNWATCH_WEBHOOK_ALLOW_PRIVATE === undefined ? undefined : v.RUNWATCH_WEBHOOK_ALLOW_PRIVATE === 'true',
     webhookTimeoutSeconds: v.RUNWATCH_WEBHOOK_TIMEOUT_SECONDS,
     webhookRetryBaseSeconds: v.RUNWATCH_WEBHOOK_RETRY_BASE_SECONDS,

@@ -73,7 +73,16 @@ export interface ServerOptions {
    * connection; see docs/benchmarks.md, connections and memory).
    */
   perMessageDeflate?: boolean;
+  /**
+   * Shared channels for WebSocket `runProgress` subscriptions without `after`
+   * (src/transport/shared-channel.ts); default `config.sharedChannels`
+   * (RUNWATCH_SHARED_CHANNELS), else {@link SHARED_CHANNELS_DEFAULT}.
+   */
+  sharedChannels?: boolean;
 }
+
+/** Whether shared channels are on when neither the options nor RUNWATCH_SHARED_CHANNELS say. */
+export const SHARED_CHANNELS_DEFAULT = true;
 
 /**
  * Starts a server on `config.port` (0: a free port).
@@ -166,7 +175,16 @@ export async function startServer(config: Config, opts: ServerOptions = {}): Pro
     if (dashboard(req, res)) return; // the web dashboard at / (src/dashboard)
     graphqlHttp(req, res);
   });
-  const ws = attachGraphqlWs({ httpServer, yoga, verifier, log, policy: ops.policy, perMessageDeflate: opts.perMessageDeflate });
+  const ws = attachGraphqlWs({
+    httpServer,
+    yoga,
+    verifier,
+    log,
+    policy: ops.policy,
+    perMessageDeflate: opts.perMessageDeflate,
+    documents,
+    sharedChannels: opts.sharedChannels ?? config.sharedChannels ?? SHARED_CHANNELS_DEFAULT,
+  });
   ops.attachWebSockets(ws.wss);
 
   await new Promise<void>((resolve, reject) => {

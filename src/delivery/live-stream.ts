@@ -45,6 +45,19 @@ export interface LiveStreamPolicy<T> {
   onConflated?(count: number): void;
   /** Called once per event handed to the consumer (metrics: delivery count and latency). Must be cheap. */
   onDelivered?(event: T): void;
+  /**
+   * For a shared channel's stream (src/transport/shared-channel.ts): called
+   * once per event handed to each of its subscribers (the stream's own
+   * `onDelivered` is then unset, so each delivery counts once).
+   */
+  onMemberDelivered?(event: T): void;
+  /**
+   * The events a subscriber joining a shared channel starts with, made from
+   * the newest event the channel delivered (`last`): for a job stream, one
+   * SNAPSHOT of the job as that event left it. Omitted: the stream's
+   * subscribers cannot share a channel.
+   */
+  joinStart?(last: T): T[];
 }
 
 /** What streams report to metrics. Called synchronously on the delivery path: keep them cheap. */
@@ -63,6 +76,19 @@ export interface StreamHooks {
 export interface StreamTransport {
   /** Drops a subscriber that cannot keep up (WebSocket: close with a documented code). */
   dropSlowConsumer?(): void;
+  /**
+   * Set when the subscription is a shared channel's (src/transport/shared-channel.ts),
+   * which serves many subscribers with one stream: plugins that count
+   * subscriptions add an observer here and count members through it instead
+   * of counting the channel's own operation.
+   */
+  members?: MemberObserver[];
+}
+
+/** Told when a subscriber joins or leaves a shared channel (see {@link StreamTransport.members}). Must be cheap and never throw. */
+export interface MemberObserver {
+  joined(): void;
+  left(): void;
 }
 
 /**
@@ -123,7 +149,9 @@ export function queuePolicy(settings: StreamSettings, transport: StreamTransport
       transport.dropSlowConsumer?.();
     },
     onConflated: settings.hooks?.onConflated,
-    onDelivered: settings.hooks?.onDelivered,
+    // A shared channel's stream counts a delivery per subscriber (onMemberDelivered), not its own.
+    onDelivered: transport.members ? undefined : settings.hooks?.onDelivered,
+    onMemberDelivered: settings.hooks?.onDelivered,
   } satisfies Partial<LiveStreamPolicy<unknown>>;
 }
 
@@ -154,7 +182,8 @@ export class LiveStream<T> implements AsyncIterableIterator<T>, PushSource<T> {
   /** The consumer ended the stream itself (`return`/`throw`): its sink is not told. */
   private returned = false;
 
-  constructor(private readonly policy: LiveStreamPolicy<T>) {
+  /** @param policy its rules; public for a shared channel, which queues per subscriber by the same rules. */
+  constructor(readonly policy: LiveStreamPolicy<T>) {
     this.queue = new ConflatingQueue<T>(policy.conflateAbove, policy.maxQueued, policy.isConflatable, policy.conflationKey);
   }
 
@@ -354,4 +383,13 @@ export class LiveStream<T> implements AsyncIterableIterator<T>, PushSource<T> {
     cleanup?.();
     if (sink && !this.returned) sink.complete();
   }
+}
+
+/**
+ * The rules of `source` when a shared channel can serve many subscribers
+ * from it (src/transport/shared-channel.ts): a {@link LiveStream} whose
+ * policy says how a joiner starts (`joinStart`); else null.
+ */
+export function channelPolicyOf<T>(source: unknown): LiveStreamPolicy<T> | null {
+  return source instanceof LiveStream && typeof source.policy.joinStart === 'function' ? (source.policy as LiveStreamPolicy<T>) : null;
 }

@@ -19,6 +19,7 @@ import { isAsyncIterable, type Plugin } from 'graphql-yoga';
 import type { Logger } from 'pino';
 import { AuthError } from '../auth/tokens.js';
 import { watchIterator, type EndReason } from '../delivery/watched-iterator.js';
+import type { MemberObserver, StreamTransport } from '../delivery/live-stream.js';
 import { DomainError } from '../domain/errors.js';
 import { isHttpContext, type ViewerContext } from '../request-context.js';
 import { outcomeLabel, type Metrics, type Transport } from './metrics.js';
@@ -106,6 +107,12 @@ export function useOperationObservability(deps: { metrics: Metrics; log: Logger;
             if (errors.length) logErrors(args.contextValue, what, errors, safeOtelContext(args.contextValue));
             return;
           }
+          const members = (args.contextValue as { transport?: StreamTransport }).transport?.members;
+          if (members) {
+            // A shared channel's subscription (src/transport/shared-channel.ts): each member counts as a subscription, the channel not.
+            members.push(new MemberCount(metrics, what.field, transport));
+            return;
+          }
           metrics.operations.inc({ ...what, outcome: 'ok' });
           // The end hook is an object of its own: a closure here would keep `args` (and the GraphQL context) alive as long as the subscription.
           setResult(watchIterator(result, new SubscriptionEnd(metrics, log, now, what.field, transport, args.contextValue.viewer?.userId)));
@@ -152,6 +159,34 @@ class SubscriptionEnd {
       { event: 'connection_close', transport: 'sse', field: this.field, reason, durationMs: this.clock() - this.opened, sub: this.sub },
       'sse stream closed',
     );
+  }
+}
+
+/**
+ * Counts the members of one shared channel as subscriptions: each joiner is
+ * one successful subscription operation and one `runwatch_subscriptions_active`
+ * while it stays (WebSocket only: SSE subscriptions never share a channel).
+ */
+class MemberCount implements MemberObserver {
+  private readonly active: { field: string; transport: Transport };
+  private readonly operation: { type: string; field: string; outcome: string };
+
+  constructor(
+    private readonly metrics: Metrics,
+    field: string,
+    transport: Transport,
+  ) {
+    this.active = { field, transport };
+    this.operation = { type: 'subscription', field, outcome: 'ok' };
+  }
+
+  joined(): void {
+    this.metrics.operations.inc(this.operation);
+    this.metrics.subscriptionsActive.inc(this.active);
+  }
+
+  left(): void {
+    this.metrics.subscriptionsActive.dec(this.active);
   }
 }
 

@@ -236,6 +236,18 @@ export class JobService {
   }
 
   /**
+   * How a subscriber joining a shared channel of a job stream starts
+   * (LiveStreamPolicy.joinStart): one SNAPSHOT of the job as the channel's
+   * newest event `last` left it — the job's state now, as far as the
+   * channel's subscribers know — stamped now. It carries `last`'s cursor and
+   * offset, so the channel's next event follows it with no gap and no
+   * duplicate. Its `job` view is the one `last` carries (made when `last` was).
+   */
+  private readonly joinStart = (last: JobEvent): JobEvent[] => [
+    { cursor: last.cursor, offset: last.offset, runId: last.runId, type: 'SNAPSHOT', timestamp: this.now(), job: last.job, message: null, owner: last.owner },
+  ];
+
+  /**
    * Creates a QUEUED job in the viewer's tenant; with `parentId`, a child of that job (a job group, at most
    * MAX_DEPTH levels), whose parent then aggregates it. A reused `idempotencyKey` with the same input returns
    * the first job.
@@ -351,7 +363,7 @@ export class JobService {
       topic: jobTopic(jobId),
       accept: eventFilter(include),
       after: position,
-      queue: queuePolicy(this.opts, transport),
+      queue: { ...queuePolicy(this.opts, transport), joinStart: this.joinStart },
       registry: this.streams,
       readHead: async () => {
         const job = await this.getRecord(viewer, jobId);

@@ -25,6 +25,12 @@
  *   pauses (its events wait, conflate, and past the stream's bound drop it
  *   with 4008) and resumes on the socket's 'drain' — one listener per
  *   connection. Other streams are iterated (`for await`) as graphql-ws does.
+ * - Shared channels (with `channelKey`; src/transport/shared-channel.ts): a
+ *   `subscribe` whose key names a channel joins it without running the
+ *   envelop (the per-connection cap still applies): it gets the channel's
+ *   join start (a SNAPSHOT) and then its events, as a member with its own
+ *   buffer bound and queue. The first of a key opens the channel, whose one
+ *   operation goes through `prepare` and the envelop like any other.
  * - Client `complete` releases the subscription at once; a stream that ends
  *   sends `complete`; a stream that fails sends `error` (masked).
  * - An unexpected error while handling a message closes with 4500 and a
@@ -56,9 +62,10 @@ import { GraphQLError, getOperationAST, type ExecutionArgs, type ExecutionResult
 import { CloseCode as WsCloseCode, GRAPHQL_TRANSPORT_WS_PROTOCOL, handleProtocols, MessageType, parseMessage, type SubscribePayload } from 'graphql-ws';
 import type { Logger } from 'pino';
 import type { WebSocket, WebSocketServer } from 'ws';
-import { isPushSource, type PushSource, type StreamSink } from '../delivery/live-stream.js';
+import { channelPolicyOf, isPushSource, type PushSource, type StreamSink, type StreamTransport } from '../delivery/live-stream.js';
 import { serializeResult, takeSharedSubscription, type SharedExecutor, type SharedSubscription } from '../delivery/shared-execution.js';
 import { CloseGrace } from './close-grace.js';
+import { ChannelRegistry, Member, type Channel, type MemberOutlet, type MemberOwner } from './shared-channel.js';
 
 type MaybePromise<T> = T | Promise<T>;
 
@@ -100,8 +107,23 @@ export interface GraphqlWsServerOptions<V> {
   closeGraceMs?: number;
   /** `connection_init` with its payload (an object, else undefined): accept or close. A throw closes with 4500. */
   onConnect(connection: WsConnection<V>, connectionParams: Record<string, unknown> | undefined): MaybePromise<ConnectDecision<V>>;
-  /** `subscribe`: build the operation, or return errors to send as one `error` message. A throw closes with 4500. */
-  prepare(connection: WsConnection<V>, id: string, payload: SubscribePayload): MaybePromise<PreparedOperation | readonly GraphQLError[]>;
+  /**
+   * `subscribe`: build the operation, or return errors to send as one `error`
+   * message. A throw closes with 4500. With `forChannel` the operation is a
+   * shared channel's (see `channelKey`): built with this connection's
+   * authentication, but no per-connection check and no transport of its own.
+   */
+  prepare(connection: WsConnection<V>, id: string, payload: SubscribePayload, forChannel?: boolean): MaybePromise<PreparedOperation | readonly GraphQLError[]>;
+  /**
+   * Shared channels (src/transport/shared-channel.ts): the key of the channel
+   * a `subscribe` may share with others (subscribers with equal keys must get
+   * equal results: same document, operation, variables, tenant and scopes),
+   * null to run it on its own, or errors to refuse it with (e.g. a
+   * per-connection cap; `prepare` is not called then). Omitted: no channels.
+   */
+  channelKey?(connection: WsConnection<V>, payload: SubscribePayload): string | readonly GraphQLError[] | null;
+  /** A channel member lagged past its queue bound: drop its connection (runwatch: close 4008). */
+  onSlowConsumer?(connection: WsConnection<V>): void;
   /** Masks an error for clients (Yoga's `maskError`; runwatch: createErrorMasker). Must not throw. */
   maskError(error: unknown): Error;
   log: Logger;
@@ -148,8 +170,9 @@ export function serveGraphqlWs<V>(wss: WebSocketServer, opts: GraphqlWsServerOpt
   wss.once('error', onServerError);
   const connections = new Set<Connection<V>>();
   const grace = new CloseGrace(opts.closeGraceMs);
+  const channels = new ChannelRegistry();
   const onConnection = (socket: WebSocket, request: IncomingMessage) => {
-    const connection = new Connection<V>(socket, request, opts, grace);
+    const connection = new Connection<V>(socket, request, opts, grace, channels);
     connections.add(connection);
     socket.once('close', () => connections.delete(connection));
     connection.start();
@@ -176,17 +199,22 @@ interface Operation {
   cancel(): void;
 }
 
+/** Something waiting for its socket to drain (a push delivery, a channel member). */
+interface DrainWaiter {
+  resume(): void;
+}
+
 /** What a push delivery needs of its connection. */
 interface Outlet {
   readonly opts: { maskError(error: unknown): Error };
   readonly full: boolean;
   sendFrame(prefix: Buffer, payload: Buffer): boolean;
   sendMessage(message: object): void;
-  waitForDrain(delivery: PushDelivery): void;
+  waitForDrain(delivery: DrainWaiter): void;
 }
 
 /** One WebSocket speaking graphql-transport-ws. */
-class Connection<V> implements WsConnection<V>, Outlet {
+class Connection<V> implements WsConnection<V>, Outlet, MemberOutlet {
   value: V | undefined;
   private initReceived = false;
   private acknowledged = false;
@@ -195,7 +223,7 @@ class Connection<V> implements WsConnection<V>, Outlet {
   private readonly raw: Duplex;
   private readonly maxBuffered: number;
   /** Push deliveries waiting for the socket to drain; one 'drain' listener for all of them. */
-  private readonly paused = new Set<PushDelivery>();
+  private readonly paused = new Set<DrainWaiter>();
   private drainArmed = false;
   /** Iterated operations waiting for the socket to drain. */
   private drainWaiters: (() => void)[] = [];
@@ -209,6 +237,8 @@ class Connection<V> implements WsConnection<V>, Outlet {
     readonly request: IncomingMessage,
     readonly opts: GraphqlWsServerOptions<V>,
     private readonly grace: CloseGrace,
+    /** The server's shared channels. */
+    readonly channels: ChannelRegistry,
   ) {
     this.raw = request.socket;
     this.maxBuffered = Math.max(opts.maxBufferedBytes ?? 64 * 1024, this.raw.writableHighWaterMark ?? 0);
@@ -319,9 +349,14 @@ class Connection<V> implements WsConnection<V>, Outlet {
   }
 
   /** Resumes `delivery` when the socket drains. */
-  waitForDrain(delivery: PushDelivery): void {
+  waitForDrain(delivery: DrainWaiter): void {
     this.paused.add(delivery);
     this.armDrain();
+  }
+
+  /** A channel member of this connection lagged past its bound (see GraphqlWsServerOptions.onSlowConsumer). */
+  dropSlowConsumer(): void {
+    this.opts.onSlowConsumer?.(this);
   }
 
   /** Resolves when the socket drains (or closes). */
@@ -353,7 +388,7 @@ class Connection<V> implements WsConnection<V>, Outlet {
   };
 
   /** Forgets `operation` under `id` (only if it is still the one there). */
-  release(id: string, operation: Operation, delivery?: PushDelivery): void {
+  release(id: string, operation: Operation, delivery?: DrainWaiter): void {
     if (this.operations.get(id) === operation) this.operations.delete(id);
     if (delivery) this.paused.delete(delivery);
   }
@@ -456,8 +491,10 @@ class Connection<V> implements WsConnection<V>, Outlet {
 }
 
 /** One `subscribe` message's operation, from setup to release. */
-class OperationRun<V> implements Operation {
+class OperationRun<V> implements Operation, MemberOwner {
   private cancelled = false;
+  /** Set while it is a shared channel's member. */
+  private member: Member | null = null;
   /** Set while it iterates (the fallback): what stops it. */
   private stop: (() => void) | null = null;
   /** Set while it pushes: its delivery (a field, not a closure: one object fewer per subscription). */
@@ -475,12 +512,14 @@ class OperationRun<V> implements Operation {
     this.stop = null;
     stop?.();
     this.delivery?.finish(false);
+    this.member?.cancel();
   }
 
-  /** Its push delivery ended (PushDelivery.finish): forget both. */
-  released(delivery: PushDelivery): void {
-    this.delivery = null;
-    this.connection.release(this.id, this, delivery);
+  /** Its push delivery (PushDelivery.finish) or channel membership (Member.finish) ended: forget both. */
+  released(ended: PushDelivery | Member): void {
+    if (ended === this.delivery) this.delivery = null;
+    if (ended === this.member) this.member = null;
+    this.connection.release(this.id, this, ended);
   }
 
   private get current(): boolean {
@@ -499,6 +538,12 @@ class OperationRun<V> implements Operation {
   async run(payload: SubscribePayload): Promise<void> {
     const connection = this.connection;
     try {
+      const key = connection.opts.channelKey?.(connection, payload);
+      if (typeof key === 'string') return await this.joinChannel(key, payload);
+      if (Array.isArray(key)) {
+        this.sendErrors(key as readonly GraphQLError[]);
+        return;
+      }
       const prepared = await connection.opts.prepare(connection, this.id, payload);
       if (!this.current) return;
       if (Array.isArray(prepared)) {
@@ -527,8 +572,23 @@ class OperationRun<V> implements Operation {
       this.connection.sendMessage({ id: this.id, type: MessageType.Next, payload: result });
       this.sendComplete();
     } finally {
-      if (!this.stop && !this.delivery) connection.release(this.id, this);
+      if (!this.stop && !this.delivery && !this.member) connection.release(this.id, this);
     }
+  }
+
+  /**
+   * Joins the channel of `key` (src/transport/shared-channel.ts), opening it
+   * when there is none: its operation is prepared and subscribed like any
+   * other, with this connection's authentication, and outlives this member.
+   */
+  private async joinChannel(key: string, payload: SubscribePayload): Promise<void> {
+    const connection = this.connection;
+    const member = new Member(connection, this, this.id, framePrefix(this.id));
+    this.member = member;
+    if (connection.channels.get(key)?.attach(member)) return;
+    const channel = connection.channels.create(key);
+    channel.attach(member);
+    await openChannel(connection, channel, this.id, payload);
   }
 
   /** Push mode; false when the stream declined (then iterate). */
@@ -564,6 +624,34 @@ class OperationRun<V> implements Operation {
       this.stop = null;
       connection.release(this.id, this);
     }
+  }
+}
+
+/**
+ * Starts `channel`'s subscription: prepared and subscribed through the
+ * envelop with `connection`'s authentication, as the `subscribe` with `id`
+ * and `payload` would be, but owned by the channel. Its waiting members are
+ * told if it cannot start (what their own subscription would have sent).
+ */
+async function openChannel<V>(connection: Connection<V>, channel: Channel, id: string, payload: SubscribePayload): Promise<void> {
+  try {
+    const prepared = await connection.opts.prepare(connection, id, payload, true);
+    if (Array.isArray(prepared)) return channel.fail({ errors: prepared as readonly GraphQLError[] });
+    const { args, subscribe } = prepared as PreparedOperation;
+    const result = await subscribe(args);
+    if (!isAsyncIterable(result)) return channel.fail({ result: result as ExecutionResult });
+    const shared = takeSharedSubscription(args.contextValue as object);
+    const policy = shared && isPushSource(shared.source) ? channelPolicyOf(shared.source) : null;
+    if (!shared || !policy) {
+      if (shared) void shared.source[Symbol.asyncIterator]().return?.();
+      void closeIterable(result);
+      throw new Error('a shared channel needs a LiveStream with joinStart');
+    }
+    const observers = (args.contextValue as { transport?: StreamTransport }).transport?.members ?? [];
+    channel.start(shared.source as unknown as PushSource<unknown>, policy, shared.executor, result, observers, connection.opts.maskError);
+  } catch (error) {
+    connection.opts.log.error({ err: error }, 'unexpected error opening a shared channel');
+    channel.fail({ error });
   }
 }
 

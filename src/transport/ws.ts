@@ -9,13 +9,15 @@
  * errors that one operation, never the connection.
  */
 import type { Server } from 'node:http';
-import { GraphQLError, type ExecutionArgs } from 'graphql';
+import { getOperationAST, GraphQLError, Kind, type DocumentNode, type ExecutionArgs, type GraphQLSchema } from 'graphql';
+import type { SubscribePayload } from 'graphql-ws';
 import type { YogaServerInstance } from 'graphql-yoga';
 import type { Logger } from 'pino';
 import { WebSocketServer } from 'ws';
 import { AuthError, parseBearer, type TokenVerifier, type Viewer } from '../auth/tokens.js';
 import { CloseCode } from '../close-codes.js';
 import type { ConnectionPolicy } from '../limits/connection-policy.js';
+import type { DocumentCache } from '../limits/document-cache.js';
 import type { Context } from '../schema/context.js';
 import { createErrorMasker } from '../schema/errors.js';
 import { serveGraphqlWs } from './graphql-ws-server.js';
@@ -52,6 +54,77 @@ export interface WsOptions {
    * connection (docs/benchmarks.md, connections and memory).
    */
   perMessageDeflate?: boolean;
+  /** The parse and validation cache Yoga's envelop fills (the one given to createYogaApp); needed for shared channels. */
+  documents?: DocumentCache;
+  /**
+   * Shared channels (src/transport/shared-channel.ts) for `runProgress`
+   * subscriptions without `after` whose document the cache holds as valid
+   * (default false; needs `documents`). See {@link channelKeyOf}.
+   */
+  sharedChannels?: boolean;
+}
+
+/** Root fields whose subscriptions may share a channel: their stream's policy has `joinStart` (services/jobs.ts). */
+const SHAREABLE_FIELDS = new Set(['runProgress']);
+
+/** What of a token decides what a subscription sees (tenant, job restriction, scopes), as a key part; cached per Viewer object (one per connection). */
+const viewerKeys = new WeakMap<Viewer, string>();
+function viewerKey(viewer: Viewer): string {
+  let key = viewerKeys.get(viewer);
+  if (key === undefined) {
+    key = `${JSON.stringify(viewer.tenant)}\u0000${viewer.jobId ?? ''}\u0000${[...viewer.scopes].sort().join(' ')}`;
+    viewerKeys.set(viewer, key);
+  }
+  return key;
+}
+
+/** A small number per parsed document object (the document cache returns one object per query text). */
+const documentIds = new WeakMap<DocumentNode, number>();
+let nextDocumentId = 1;
+function documentId(document: DocumentNode): number {
+  let id = documentIds.get(document);
+  if (id === undefined) documentIds.set(document, (id = nextDocumentId++));
+  return id;
+}
+
+/**
+ * May a subscription of `document` share a channel: a subscription operation
+ * whose one root field is a {@link SHAREABLE_FIELDS} field, with no
+ * directives, and whose `after` argument is absent or null (a literal null,
+ * or a variable that is null or absent without a default)? Subscribers
+ * with their own cursor run on their own stream.
+ */
+export function isShareable(document: DocumentNode, operationName: string | null | undefined, variables: Record<string, unknown> | null | undefined): boolean {
+  const operation = getOperationAST(document, operationName);
+  if (!operation || operation.operation !== 'subscription' || operation.directives?.length) return false;
+  const selections = operation.selectionSet.selections;
+  const field = selections[0];
+  if (selections.length !== 1 || field?.kind !== Kind.FIELD || !SHAREABLE_FIELDS.has(field.name.value) || field.directives?.length) return false;
+  const after = field.arguments?.find((a) => a.name.value === 'after')?.value;
+  if (!after || after.kind === Kind.NULL) return true;
+  if (after.kind !== Kind.VARIABLE) return false;
+  const name = after.name.value;
+  const value = variables?.[name];
+  if (value === null) return true;
+  if (value !== undefined) return false;
+  const fallback = operation.variableDefinitions?.find((d) => d.variable.name.value === name)?.defaultValue;
+  return !fallback || fallback.kind === Kind.NULL;
+}
+
+/**
+ * The shared channel key of a `subscribe` by `viewer`: the parsed document
+ * (one object per text in the cache), operation name, variables (JSON) and
+ * the viewer's tenant, job restriction and scopes — so subscribers with one key get equal results — or null when
+ * it runs on its own: a document not yet validated without error by `documents`
+ * (the first of its text goes through the envelop, which validates and caches it),
+ * or one {@link isShareable} refuses.
+ */
+export function channelKeyOf(documents: DocumentCache, schema: GraphQLSchema, viewer: Viewer, payload: SubscribePayload): string | null {
+  if (typeof payload.query !== 'string') return null;
+  const document = documents.validDocument(schema, payload.query);
+  if (!document || !isShareable(document, payload.operationName, payload.variables)) return null;
+  // The document as a number, not its text: a shorter key to build and hash per subscribe.
+  return `${documentId(document)}\u0000${payload.operationName ?? ''}\u0000${JSON.stringify(payload.variables ?? null)}\u0000${viewerKey(viewer)}`;
 }
 
 /** Attaches graphql-transport-ws; returns the WebSocket server and a dispose function. */
@@ -66,6 +139,11 @@ export function attachGraphqlWs(opts: WsOptions) {
   const log = opts.log.child({ component: 'ws' });
   // The same masker as Yoga's (src/yoga.ts): pushed results skip the envelop wrappers, so they are masked here, once per shared result.
   const maskError = createErrorMasker(opts.log);
+  const dropSlowConsumer = (connection: { close(code: number, reason: string): void }) =>
+    connection.close(CloseCode.SlowConsumer, 'Slow consumer: resume from your last cursor');
+  const documents = opts.sharedChannels ? opts.documents : undefined;
+  // The schema documents are validated against (the envelop's; one object for the server's life).
+  let schema: GraphQLSchema | undefined;
   const server = serveGraphqlWs<Viewer>(wss, {
     connectionInitWaitTimeoutMs: opts.connectionInitWaitTimeoutMs ?? 5000,
     maxBufferedBytes: opts.maxBufferedBytes,
@@ -86,18 +164,33 @@ export function attachGraphqlWs(opts: WsOptions) {
       const refusal = opts.policy?.admitWebSocket(connection.socket, viewer, connection);
       return refusal ? { close: refusal } : { accept: viewer };
     },
-    prepare: async (connection, _id, payload) => {
-      const capped = opts.policy?.checkSubscribe(connection.operationCount);
-      if (capped) return [capped];
+    onSlowConsumer: dropSlowConsumer,
+    channelKey: documents
+      ? (connection, payload) => {
+          const capped = opts.policy?.checkSubscribe(connection.operationCount);
+          if (capped) return [capped];
+          if (!connection.value) return null;
+          schema ??= opts.yoga.getEnveloped({} as never).schema as GraphQLSchema;
+          return channelKeyOf(documents, schema as GraphQLSchema, connection.value, payload);
+        }
+      : undefined,
+    prepare: async (connection, _id, payload, forChannel) => {
+      if (!forChannel) {
+        const capped = opts.policy?.checkSubscribe(connection.operationCount);
+        if (capped) return [capped];
+      }
       const { schema, execute, subscribe, contextFactory, parse, validate } = opts.yoga.getEnveloped({
         params: payload,
         viewer: connection.value,
-        transport: {
-          // Method syntax: tsx names an arrow here with defineProperty, a dictionary per operation.
-          dropSlowConsumer() {
-            connection.close(CloseCode.SlowConsumer, 'Slow consumer: resume from your last cursor');
-          },
-        },
+        // A channel's subscription serves many connections: no connection of its own to drop; plugins count its members.
+        transport: forChannel
+          ? { members: [] }
+          : {
+              // Method syntax: tsx names an arrow here with defineProperty, a dictionary per operation.
+              dropSlowConsumer() {
+                dropSlowConsumer(connection);
+              },
+            },
       } as never);
       let document;
       try {

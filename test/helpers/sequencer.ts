@@ -43,6 +43,7 @@ export const ESTIMATED_SECONDS: Readonly<Record<string, number>> = {
   'test/integration/ws-protocol.test.ts': 7,
   'test/integration/schema-and-config.test.ts': 6,
   'test/integration/delivery.test.ts': 5,
+  'test/integration/shared-channels.test.ts': 5,
   'test/integration/job-commands.test.ts': 4,
   'test/integration/stalled-client.test.ts': 8,
   'test/integration/bad-input.test.ts': 4,

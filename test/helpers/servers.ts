@@ -54,9 +54,15 @@ export async function startTestServer(
     tracerProvider: opts.tracerProvider,
     perMessageDeflate: opts.perMessageDeflate,
     plugins: opts.plugins,
+    // RUNWATCH_SHARED_CHANNELS=true|false runs a suite with shared channels on or off (default: the server's).
+    sharedChannels: opts.sharedChannels ?? envFlag(process.env.RUNWATCH_SHARED_CHANNELS),
   });
   running.push(server);
   return server;
+}
+
+function envFlag(value: string | undefined): boolean | undefined {
+  return value === 'true' ? true : value === 'false' ? false : undefined;
 }
 
 /** A fresh tenant (institute) so tests never see each other's jobs on a shared Redis. */
