@@ -4,10 +4,11 @@
  */
 import { randomUUID } from 'node:crypto';
 import { pino } from 'pino';
-import { inject } from 'vitest';
+import { afterAll, beforeAll, inject } from 'vitest';
 import { signToken, SCOPES, TokenVerifier, type TokenClaims, type Viewer } from '../../src/auth/tokens.js';
 import type { Config } from '../../src/config.js';
 import { startServer, type RunningServer, type ServerOptions } from '../../src/server.js';
+import { startRedisCluster, type TestCluster } from './redis-cluster.js';
 
 /** The HS256 secret every test server shares, so one token works on all instances. */
 export const TEST_SECRET = 'runwatch-test-secret-0123456789abcdef-0123456789';
@@ -25,6 +26,34 @@ export async function closeTestServers(): Promise<void> {
 /** The backends every shared suite runs against. */
 export const BACKENDS = ['memory', 'redis'] as const;
 export type BackendName = (typeof BACKENDS)[number];
+/**
+ * The backends of the core contract suites (jobs, resume), which run on a real 3-master Redis Cluster too (issue 21).
+ * A suite on 'redis-cluster' starts its own cluster ({@link withClusterBackend}).
+ */
+export const BACKENDS_AND_CLUSTER = [...BACKENDS, 'redis-cluster'] as const;
+export type AnyBackend = (typeof BACKENDS_AND_CLUSTER)[number];
+
+/**
+ * For a suite run per backend: on 'redis-cluster', starts a 3-master Redis Cluster before the suite's tests (and
+ * stops it after them, once the servers on it are closed); on the others nothing. Call it at the top of the
+ * describe block. @returns what to pass to startTestServer for that backend.
+ */
+export function withClusterBackend(backend: AnyBackend): () => { backend?: BackendName; config?: Partial<Config> } {
+  let seeds: Config['redisClusterNodes'];
+  if (backend === 'redis-cluster') {
+    let cluster: TestCluster | undefined;
+    beforeAll(async () => {
+      cluster = await startRedisCluster({ masters: 3 });
+      seeds = cluster.seeds;
+    }, 60_000);
+    afterAll(async () => {
+      await closeTestServers();
+      await cluster?.stop();
+    }, 30_000);
+  }
+  // changePartitions undefined: the cluster's default (16), as a deployment would have it.
+  return () => (backend === 'redis-cluster' ? { config: { redisClusterNodes: seeds, changePartitions: undefined } } : { backend });
+}
 
 /** URL of the run's shared redis-server (started by the global setup). */
 export const sharedRedisUrl = () => inject('redisUrl');

@@ -11,7 +11,7 @@ import { decodeCursor } from '../../src/domain/cursor.js';
 import { sharedExecutionStats } from '../../src/delivery/shared-execution.js';
 import { deferred, errorCode, gql, gqlHttp, subscribeSse, subscribeWs, withTimeout, wsClient } from '../helpers/clients.js';
 import { startRedis } from '../helpers/redis.js';
-import { BACKENDS, freshInstitute, startTestServer, token, viewerOf } from '../helpers/servers.js';
+import { BACKENDS_AND_CLUSTER, freshInstitute, startTestServer, token, viewerOf, withClusterBackend } from '../helpers/servers.js';
 import { waitUntil } from '../helpers/wait.js';
 
 const CREATE = `mutation($input: CreateBatchJobInput!) { createBatchJob(input: $input) { id } }`;
@@ -23,9 +23,11 @@ const WATCH_ALL = `subscription($runId: ID!, $after: String) { runProgress(runId
 export const offsetOf = (e: { cursor: string }) => decodeCursor(e.cursor).offset;
 const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i);
 
-describe.each(BACKENDS)('resume on the %s backend', (backend) => {
+describe.each(BACKENDS_AND_CLUSTER)('resume on the %s backend', (backend) => {
+  const target = withClusterBackend(backend);
+
   it('replays exactly the missed events, in order, while a producer keeps publishing through another instance', async () => {
-    const [a, b] = backend === 'redis' ? await Promise.all([startTestServer({ backend }), startTestServer({ backend })]) : [await startTestServer({ backend })];
+    const [a, b] = backend !== 'memory' ? await Promise.all([startTestServer(target()), startTestServer(target())]) : [await startTestServer(target())];
     const subscriberServer = b ?? a!;
     const tok = await token({ inst: freshInstitute() });
     const { createBatchJob: job } = await gql(a!.url, tok, CREATE, { input: { name: 'resume', total: 400 } });
@@ -63,7 +65,7 @@ describe.each(BACKENDS)('resume on the %s backend', (backend) => {
   });
 
   it('starts with a fresh SNAPSHOT when history no longer holds the cursor, or it is of another epoch', async () => {
-    const server = await startTestServer({ backend, config: { historySize: 10 } });
+    const server = await startTestServer({ ...target(), config: { ...target().config, historySize: 10 } });
     const tok = await token({ inst: freshInstitute() });
     const { createBatchJob: job } = await gql(server.url, tok, CREATE, { input: { name: 'trimmed', total: 1000 } });
     const live = subscribeWs(wsClient(server.url, tok), WATCH, { runId: job.id }, 'runProgress');

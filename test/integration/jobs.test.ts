@@ -1,11 +1,12 @@
 /**
- * The core job API, run against both backends: create, query, list,
- * runProgress ordering, terminal events and validation.
+ * The core job API, run against every backend (memory, one Redis, a 3-master
+ * Redis Cluster): create, query, list, runProgress ordering, terminal events
+ * and validation.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { RunningServer } from '../../src/server.js';
 import { errorCode, gql, gqlHttp, subscribeWs, wsClient } from '../helpers/clients.js';
-import { BACKENDS, freshInstitute, startTestServer, token, viewerOf } from '../helpers/servers.js';
+import { BACKENDS_AND_CLUSTER, freshInstitute, startTestServer, token, viewerOf, withClusterBackend } from '../helpers/servers.js';
 
 const JOB_FIELDS = 'id name kind status total completed failed percent rate etaSeconds stage message errorMessage lastCursor';
 const CREATE = `mutation($input: CreateBatchJobInput!) { createBatchJob(input: $input) { ${JOB_FIELDS} } }`;
@@ -15,17 +16,22 @@ const LIST = `query($first: Int, $after: String, $status: [JobStatus!], $kind: [
   batchJobs(first: $first, after: $after, status: $status, kind: $kind) { edges { cursor node { id name status kind } } pageInfo { hasNextPage endCursor } } }`;
 const WATCH = `subscription($runId: ID!, $after: String) { runProgress(runId: $runId, after: $after) { cursor type runId message job { status completed failed total stage } } }`;
 
-describe.each(BACKENDS)('jobs on the %s backend', (backend) => {
+describe.each(BACKENDS_AND_CLUSTER)('jobs on the %s backend', (backend) => {
   let server: RunningServer;
   let tok: string;
+  const target = withClusterBackend(backend);
 
   beforeAll(async () => {
-    server = await startTestServer({ backend });
+    server = await startTestServer(target());
     tok = await token({ inst: freshInstitute() });
   });
 
   const create = async (input: Record<string, unknown>) => (await gql(server.url, tok, CREATE, { input })).createBatchJob;
   const report = (input: Record<string, unknown>) => gqlHttp(server.url, tok, REPORT, { input });
+
+  it('runs on the backend it names', () => {
+    expect(server.backend.kind).toBe(backend);
+  });
 
   it('creates a QUEUED job and reads it back', async () => {
     const job = await create({ name: 'embed 5k docs', kind: 'BATCH', total: 5000, metadata: { model: 'e5' } });
