@@ -249,7 +249,13 @@ describe('runwatch on a Redis Cluster (3 masters + 3 replicas), two instances', 
   });
 
   it('releases a subscription left while its master is down (no failover), once the master is back', async () => {
-    const { createBatchJob: job } = await gql(a.url, tok, CREATE, { input: { name: 'left while down' } });
+    // A job on a master that has a live replica (a failover test may have run first and left its old master gone).
+    const view = await cluster.view();
+    const withReplica = new Set(view.filter((n) => n.role === 'replica' && !n.failed).map((n) => view.find((m) => m.id === n.masterId)?.port));
+    let { createBatchJob: job } = await gql(a.url, tok, CREATE, { input: { name: 'left while down' } });
+    while (!withReplica.has(await cluster.masterOf(await cluster.slotOf(keys.channel(`job:${job.id}`))))) {
+      job = (await gql(a.url, tok, CREATE, { input: { name: 'left while down' } })).createBatchJob;
+    }
     const channel = keys.channel(`job:${job.id}`);
     const sub = subscribeWs(wsClient(b.url, tok), WATCH, { runId: job.id }, 'runProgress');
     await sub.waitForCount(1);
@@ -258,8 +264,7 @@ describe('runwatch on a Redis Cluster (3 masters + 3 replicas), two instances', 
     // A job on another master, to report to while this one is down.
     let other = (await gql(a.url, tok, CREATE, { input: { name: 'elsewhere' } })).createBatchJob.id as string;
     while ((await cluster.masterOf(await cluster.slotOf(keys.job(other)))) === master) other = (await gql(a.url, tok, CREATE, { input: { name: 'elsewhere' } })).createBatchJob.id;
-    const view = await cluster.view();
-    const replica = view.find((n) => n.masterId === view.find((m) => m.port === master)!.id)!;
+    const replica = view.find((n) => n.role === 'replica' && !n.failed && n.masterId === view.find((m) => m.port === master)!.id)!;
     await cluster.client(replica.port).config('SET', 'cluster-replica-no-failover', 'yes');
     try {
       const shards = (b.backend.bus as RedisEventBus).shards;
