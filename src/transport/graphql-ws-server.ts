@@ -30,7 +30,10 @@
  *   envelop (the per-connection cap still applies): it gets the channel's
  *   join start (a SNAPSHOT) and then its events, as a member with its own
  *   buffer bound and queue. The first of a key opens the channel, whose one
- *   operation goes through `prepare` and the envelop like any other.
+ *   operation goes through `prepare` and the envelop like any other. A
+ *   subscriber with its own `after` cursor joins an open channel of its key
+ *   after a replay from history (Channel.attachAfter); with no open channel
+ *   it runs on its own stream.
  * - Client `complete` releases the subscription at once; a stream that ends
  *   sends `complete`; a stream that fails sends `error` (masked).
  * - An unexpected error while handling a message closes with 4500 and a
@@ -65,6 +68,7 @@ import type { WebSocket, WebSocketServer } from 'ws';
 import { channelPolicyOf, isPushSource, type PushSource, type StreamSink, type StreamTransport } from '../delivery/live-stream.js';
 import { serializeResult, takeSharedSubscription, type SharedExecutor, type SharedSubscription } from '../delivery/shared-execution.js';
 import { CloseGrace } from './close-grace.js';
+import type { StreamPosition } from '../domain/cursor.js';
 import { ChannelRegistry, Member, type Channel, type MemberOutlet, type MemberOwner } from './shared-channel.js';
 
 type MaybePromise<T> = T | Promise<T>;
@@ -95,6 +99,12 @@ export interface PreparedOperation {
   subscribe(args: ExecutionArgs): MaybePromise<unknown>;
 }
 
+/** A `subscribe` that may join the channel of `key` with a cursor of its own (`after`, decoded): see shared-channel.ts `Channel.attachAfter`. */
+export interface CursorJoin {
+  key: string;
+  after: StreamPosition;
+}
+
 /** Options of {@link serveGraphqlWs}. */
 export interface GraphqlWsServerOptions<V> {
   /** Milliseconds a client has to send `connection_init` (default 3000, as graphql-ws); 0: no limit. */
@@ -119,9 +129,11 @@ export interface GraphqlWsServerOptions<V> {
    * a `subscribe` may share with others (subscribers with equal keys must get
    * equal results: same document, operation, variables, tenant and scopes),
    * null to run it on its own, or errors to refuse it with (e.g. a
-   * per-connection cap; `prepare` is not called then). Omitted: no channels.
+   * per-connection cap; `prepare` is not called then). A {@link CursorJoin}:
+   * the subscriber has a cursor of its own; it joins the key's channel after
+   * a replay when that channel is open, else runs on its own. Omitted: no channels.
    */
-  channelKey?(connection: WsConnection<V>, payload: SubscribePayload): string | readonly GraphQLError[] | null;
+  channelKey?(connection: WsConnection<V>, payload: SubscribePayload): string | CursorJoin | readonly GraphQLError[] | null;
   /** A channel member lagged past its queue bound: drop its connection (runwatch: close 4008). */
   onSlowConsumer?(connection: WsConnection<V>): void;
   /** Masks an error for clients (Yoga's `maskError`; runwatch: createErrorMasker). Must not throw. */
@@ -540,6 +552,8 @@ class OperationRun<V> implements Operation, MemberOwner {
     try {
       const key = connection.opts.channelKey?.(connection, payload);
       if (typeof key === 'string') return await this.joinChannel(key, payload);
+      // With a cursor of its own: joins an open channel after its replay, else runs on its own (below).
+      if (key && 'after' in key && this.joinWithCursor(key)) return;
       if (Array.isArray(key)) {
         this.sendErrors(key as readonly GraphQLError[]);
         return;
@@ -589,6 +603,15 @@ class OperationRun<V> implements Operation, MemberOwner {
     const channel = connection.channels.create(key);
     channel.attach(member);
     await openChannel(connection, channel, this.id, payload);
+  }
+
+  /** Joins the open channel of `join.key` with its own cursor (Channel.attachAfter); false when there is none that takes it. */
+  private joinWithCursor(join: CursorJoin): boolean {
+    const member = new Member(this.connection, this, this.id, framePrefix(this.id));
+    this.member = member;
+    if (this.connection.channels.get(join.key)?.attachAfter(member, join.after)) return true;
+    this.member = null;
+    return false;
   }
 
   /** Push mode; false when the stream declined (then iterate). */
