@@ -385,7 +385,7 @@ export class Member {
   private holding = false;
   /** Its replay (or SNAPSHOT), sent before its queue; null when none is left. */
   private backlog: Entry[] | null = null;
-  /** Queued entries at or below this offset duplicate the replay (resets excepted); null once the queue held at the seam is sent. */
+  /** Queued entries at or below this offset duplicate the replay (up to a reset, which is always sent); null once the queue held at the seam is sent. */
   private seam: number | null = null;
 
   /** Its channel (set when a channel takes it). */
@@ -460,6 +460,8 @@ export class Member {
       if (this.outlet.full) return this.waitForDrain();
       const entry = queue.shift()!;
       if (this.seam !== null && this.isDuplicate(entry.event, this.seam)) continue;
+      // A reset (a SNAPSHOT after lost history) starts offsets afresh: nothing after it duplicates the replay.
+      if (this.seam !== null && this.policy!.isReset?.(entry.event)) this.seam = null;
       this.send(entry);
       if (this.paused) return;
     }

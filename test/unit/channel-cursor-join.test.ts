@@ -100,6 +100,18 @@ describe('a member joining a channel with its own cursor', () => {
     expect(first.sent.slice(-3)).toEqual(['6:ITEM', '7:ITEM', '8:ITEM']);
   });
 
+  it('keeps a reset queued while it replays, and every event after it, whatever their offsets', async () => {
+    const replay = deferred<Ev[] | null>();
+    const { channel } = openChannel(replay.promise);
+    const joiner = new Outlet();
+    channel.attachAfter(new Member(joiner, owner, '2', Buffer.from('{')), { epoch: 'e', offset: 2 });
+    channel.next({ offset: 1, type: 'SNAPSHOT' }); // the topic was reset (history lost, a new epoch)
+    channel.next(item(2));
+    replay.resolve([item(3), item(4), item(5)]);
+    await settle();
+    expect(joiner.sent).toEqual(['3:ITEM', '4:ITEM', '5:ITEM', '1:SNAPSHOT', '2:ITEM']);
+  });
+
   it('drops queued events at or below a cursor past the channel (nothing to replay)', async () => {
     const { channel } = openChannel(Promise.resolve([]));
     const joiner = new Outlet();
