@@ -31,9 +31,9 @@
  *   join start (a SNAPSHOT) and then its events, as a member with its own
  *   buffer bound and queue. The first of a key opens the channel, whose one
  *   operation goes through `prepare` and the envelop like any other. A
- *   subscriber with its own `after` cursor joins an open channel of its key
- *   after a replay from history (Channel.attachAfter); with no open channel
- *   it runs on its own stream.
+ *   subscriber with its own `after` cursor joins the channel of its key (or
+ *   opens it, with the cursor variable null) and replays from history before
+ *   it takes the channel's events (Channel.attachAfter).
  * - Client `complete` releases the subscription at once; a stream that ends
  *   sends `complete`; a stream that fails sends `error` (masked).
  * - An unexpected error while handling a message closes with 4500 and a
@@ -103,6 +103,8 @@ export interface PreparedOperation {
 export interface CursorJoin {
   key: string;
   after: StreamPosition;
+  /** The variable that holds the cursor: a channel this subscriber opens runs its operation with it null. */
+  variable: string;
 }
 
 /** Options of {@link serveGraphqlWs}. */
@@ -553,7 +555,7 @@ class OperationRun<V> implements Operation, MemberOwner {
       const key = connection.opts.channelKey?.(connection, payload);
       if (typeof key === 'string') return await this.joinChannel(key, payload);
       // With a cursor of its own: joins an open channel after its replay, else runs on its own (below).
-      if (key && 'after' in key && this.joinWithCursor(key)) return;
+      if (key && 'after' in key && (await this.joinWithCursor(key, payload))) return;
       if (Array.isArray(key)) {
         this.sendErrors(key as readonly GraphQLError[]);
         return;
@@ -605,13 +607,27 @@ class OperationRun<V> implements Operation, MemberOwner {
     await openChannel(connection, channel, this.id, payload);
   }
 
-  /** Joins the open channel of `join.key` with its own cursor (Channel.attachAfter); false when there is none that takes it. */
-  private joinWithCursor(join: CursorJoin): boolean {
-    const member = new Member(this.connection, this, this.id, framePrefix(this.id));
+  /**
+   * Joins the channel of `join.key` with its own cursor (Channel.attachAfter),
+   * opening it when there is none (its operation: `payload` with the cursor
+   * variable null, so the channel's stream starts from a SNAPSHOT and this
+   * member replays from its cursor); false when the key's channel does not
+   * take it (then it runs on its own stream).
+   */
+  private async joinWithCursor(join: CursorJoin, payload: SubscribePayload): Promise<boolean> {
+    const connection = this.connection;
+    const member = new Member(connection, this, this.id, framePrefix(this.id));
     this.member = member;
-    if (this.connection.channels.get(join.key)?.attachAfter(member, join.after)) return true;
-    this.member = null;
-    return false;
+    const open = connection.channels.get(join.key);
+    if (open) {
+      if (open.attachAfter(member, join.after)) return true;
+      this.member = null;
+      return false;
+    }
+    const channel = connection.channels.create(join.key);
+    channel.attachAfter(member, join.after);
+    await openChannel(connection, channel, this.id, { ...payload, variables: { ...payload.variables, [join.variable]: null } });
+    return true;
   }
 
   /** Push mode; false when the stream declined (then iterate). */

@@ -168,7 +168,7 @@ export function channelKeyOf(documents: DocumentCache, schema: GraphQLSchema, vi
   }
   // The document as a number, not its text: a shorter key to build and hash per subscribe.
   const key = `${documentId(document)}\u0000${payload.operationName ?? ''}\u0000${JSON.stringify(variables)}\u0000${viewerKey(viewer)}`;
-  return after ? { key, after } : key;
+  return after ? { key, after, variable: afterVariable } : key;
 }
 
 /** Attaches graphql-transport-ws; returns the WebSocket server and a dispose function. */

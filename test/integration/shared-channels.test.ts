@@ -190,6 +190,44 @@ describe.each(BACKENDS)('shared channels (%s)', (backend) => {
     expect(rest.at(-1)).toMatchObject({ type: 'COMPLETED', job: { status: 'COMPLETED' } });
   }, 60_000);
 
+  it('opens a channel for subscribers that all resume with a cursor (a reconnect): each replays, then all share it live', async () => {
+    const server = await startTestServer({ backend, sharedChannels: true });
+    const tok = await token({ inst: freshInstitute() });
+    const run = (await gql(server.url, tok, CREATE, { input: { name: 'reconnect', total: 1000 } })).createBatchJob.id;
+    await primeDocument(server.url, tok, WATCH, run);
+    const viewer = await viewerOf(tok);
+    const earlier = subscribeWs(wsClient(server.url, tok), WATCH, { runId: run }, 'runProgress');
+    await earlier.waitForCount(1);
+    for (let i = 0; i < 20; i++) await server.services.jobs.report(viewer, run, { completedDelta: 1, failedDelta: 1, message: `item ${i}` });
+    await earlier.waitFor((items) => items.some((e) => e.message === 'item 19'), 'the first 20 reports');
+    earlier.dispose(); // the connection dropped: its channel goes with it
+    await waitUntil(() => server.services.jobs.activeStreams, (n) => n === 0, 'the channel to go with its last member');
+    const seen = earlier.items.slice();
+    const before = { ...sharedChannelStats };
+    // Two subscribers resume from different cursors; nobody without a cursor is there.
+    const a = subscribeWs(wsClient(server.url, tok), WATCH, { runId: run, after: seen.at(-3).cursor }, 'runProgress');
+    const b = subscribeWs(wsClient(server.url, tok), WATCH, { runId: run, after: seen.at(-8).cursor }, 'runProgress');
+    await Promise.all([a.waitForCount(2), b.waitForCount(7)]);
+    expect(server.services.jobs.activeStreams).toBe(1);
+    expect(sharedChannelStats.opened - before.opened).toBe(1);
+    expect(sharedChannelStats.joined - before.joined).toBe(2);
+    for (let i = 20; i < 40; i++) await server.services.jobs.report(viewer, run, { completedDelta: 1, failedDelta: 1, message: `item ${i}` });
+    await gql(server.url, tok, COMPLETE, { id: run });
+    const [ea, eb] = await Promise.all([a.done(20_000), b.done(20_000)]);
+    const messages = (events: { type: string; message: string | null }[]) => events.filter((e) => e.type === 'ITEM_FAILED').map((e) => e.message);
+    expect(messages(ea)).toEqual(Array.from({ length: 22 }, (_, i) => `item ${i + 18}`));
+    expect(messages(eb)).toEqual(Array.from({ length: 27 }, (_, i) => `item ${i + 13}`));
+    for (const [events, cursor] of [
+      [ea, seen.at(-3).cursor],
+      [eb, seen.at(-8).cursor],
+    ] as const) {
+      expect(events[0].type).not.toBe('SNAPSHOT');
+      expect(offsetOf(events[0])).toBe(offsetOf({ cursor }) + 1);
+      for (let i = 1; i < events.length; i++) expect(offsetOf(events[i]!)).toBe(offsetOf(events[i - 1]!) + 1);
+      expect(events.at(-1)).toMatchObject({ type: 'COMPLETED' });
+    }
+  }, 60_000);
+
   it('starts a cursor history no longer covers, or of another epoch, with a SNAPSHOT on the channel; a malformed one is BAD_USER_INPUT', async () => {
     const server = await startTestServer({ backend, sharedChannels: true, config: { historySize: 10 } });
     const tok = await token({ inst: freshInstitute() });

@@ -163,9 +163,74 @@ describe('a member joining a channel with its own cursor', () => {
     expect(joiner.sent).toEqual([]);
   });
 
-  it('is refused by a channel still opening (the caller runs it on its own stream)', () => {
+  it.each([
+    ['replays in place of the stream start', [item(3), item(4), item(5)], ['3:ITEM', '4:ITEM', '5:ITEM', '6:ITEM']],
+    ['takes the stream start when its cursor cannot be resumed', null, ['5:SNAPSHOT', '6:ITEM']],
+  ])('waits while the channel opens, then %s', async (_what, replay, expected) => {
     const registry = new ChannelRegistry();
     const channel = registry.create('k');
-    expect(channel.attachAfter(new Member(new Outlet(), owner, '2', Buffer.from('{')), { epoch: 'e', offset: 1 })).toBe(false);
+    const plain = new Outlet();
+    const joiner = new Outlet();
+    channel.attach(new Member(plain, owner, '1', Buffer.from('{')));
+    expect(channel.attachAfter(new Member(joiner, owner, '2', Buffer.from('{')), { epoch: 'e', offset: 2 })).toBe(true);
+    const policy: LiveStreamPolicy<Ev> = {
+      offsetOf: (e) => e.offset,
+      isConflatable: () => false,
+      isFinal: (e) => e.type === 'DONE',
+      isReset: (e) => e.type === 'SNAPSHOT',
+      conflateAbove: 100,
+      maxQueued: 100,
+      onOverflow: () => undefined,
+      joinStart: (last) => [{ offset: last.offset, type: 'SNAPSHOT' }],
+      joinAfter: async () => replay,
+    };
+    // The stream's start (a SNAPSHOT at the head, offset 5) and a live event, delivered as it is piped.
+    const source: PushSource<unknown> = {
+      pipe: (sink) => sink.next({ offset: 5, type: 'SNAPSHOT' }) && sink.next(item(6)),
+      resume: () => undefined,
+      return: async () => ({ done: true, value: undefined }),
+    };
+    const executor = { execute: (event: unknown): ExecutionResult => ({ data: event as Record<string, unknown> }) } as unknown as SharedExecutor;
+    channel.start(source, policy as LiveStreamPolicy<unknown>, executor, (async function* () {})(), [], (e) => e as Error);
+    await settle();
+    expect(plain.sent).toEqual(['5:SNAPSHOT', '6:ITEM']);
+    expect(joiner.sent).toEqual(expected);
+  });
+
+  it('waits for the opened channel\'s first event before it replays, and completes if the channel ends before any', async () => {
+    const make = () => {
+      const registry = new ChannelRegistry();
+      const channel = registry.create('k');
+      const joiner = new Outlet();
+      channel.attachAfter(new Member(joiner, owner, '2', Buffer.from('{')), { epoch: 'e', offset: 2 });
+      const policy: LiveStreamPolicy<Ev> = {
+        offsetOf: (e) => e.offset,
+        isConflatable: () => false,
+        isFinal: (e) => e.type === 'DONE',
+        isReset: (e) => e.type === 'SNAPSHOT',
+        conflateAbove: 100,
+        maxQueued: 100,
+        onOverflow: () => undefined,
+        joinStart: (last) => [{ offset: last.offset, type: 'SNAPSHOT' }],
+        joinAfter: async () => [item(3), item(4)],
+      };
+      // A stream that is not live yet when piped: its events come later.
+      const source: PushSource<unknown> = { pipe: () => true, resume: () => undefined, return: async () => ({ done: true, value: undefined }) };
+      const executor = { execute: (event: unknown): ExecutionResult => ({ data: event as Record<string, unknown> }) } as unknown as SharedExecutor;
+      channel.start(source, policy as LiveStreamPolicy<unknown>, executor, (async function* () {})(), [], (e) => e as Error);
+      return { channel, joiner };
+    };
+    const late = make();
+    await settle();
+    expect(late.joiner.sent).toEqual([]);
+    late.channel.next({ offset: 4, type: 'SNAPSHOT' });
+    late.channel.next(item(5));
+    await settle();
+    expect(late.joiner.sent).toEqual(['3:ITEM', '4:ITEM', '5:ITEM']);
+
+    const never = make();
+    never.channel.complete();
+    await settle();
+    expect(never.joiner.sent).toEqual(['complete']);
   });
 });

@@ -68,7 +68,7 @@ describe('channelKeyOf', () => {
     expect(new Set(others).size).toBe(others.length);
     // The key leaves `after` out: a null cursor shares the channel; a cursor joins it after a replay; a malformed one runs on its own.
     expect(channelKeyOf(documents, schema, viewer(), { query: WATCH, variables: { runId: 'j', after: null } })).toBe(key);
-    expect(channelKeyOf(documents, schema, viewer(), { query: WATCH, variables: { runId: 'j', after: 'e.1' } })).toEqual({ key, after: { epoch: 'e', offset: 1 } });
+    expect(channelKeyOf(documents, schema, viewer(), { query: WATCH, variables: { runId: 'j', after: 'e.1' } })).toEqual({ key, after: { epoch: 'e', offset: 1 }, variable: 'after' });
     expect(channelKeyOf(documents, schema, viewer(), { query: WATCH, variables: { runId: 'j', after: 'garbage' } })).toBeNull();
   });
 });
