@@ -18,6 +18,7 @@
  *   backpressure (`write()` returning false, resumed on 'drain').
  */
 import { ConflatingQueue } from '../domain/conflation.js';
+import type { StreamPosition } from '../domain/cursor.js';
 import { DomainError } from '../domain/errors.js';
 
 /** How a {@link LiveStream} treats its events. */
@@ -58,6 +59,20 @@ export interface LiveStreamPolicy<T> {
    * subscribers cannot share a channel.
    */
   joinStart?(last: T): T[];
+  /**
+   * For a shared channel's stream: the events a subscriber joining with its
+   * own cursor (`after`, decoded) replays before it takes the channel's
+   * events, given the newest event the channel delivered (`last`): the
+   * stored events after `after` up to and including `last`'s offset, in
+   * order (empty when the cursor is at or past `last`: the caller then drops
+   * channel events at or below `after`), or null when the cursor cannot be
+   * resumed — another epoch, ahead of the topic's head, or history no
+   * longer covers it — and the joiner starts with {@link joinStart} instead
+   * (the rule of topic-stream.ts `startEvents`). Omitted: joiners with a
+   * cursor run on a stream of their own.
+   * @throws what reading the head or history throws (DomainError NOT_FOUND, SERVICE_UNAVAILABLE).
+   */
+  joinAfter?(after: StreamPosition, last: T): Promise<T[] | null>;
 }
 
 /** What streams report to metrics. Called synchronously on the delivery path: keep them cheap. */

@@ -67,6 +67,12 @@ export interface OpenOptions<E, H> {
   accept?(event: E): boolean;
   /** Called with the number of events replayed, when there are any (metrics). */
   onReplayed?(count: number): void;
+  /**
+   * The stream feeds a shared channel (src/transport/shared-channel.ts): its
+   * policy gets `joinAfter` (LiveStreamPolicy), so that subscribers with a
+   * cursor of their own join it after a replay from history. Default false.
+   */
+  shared?: boolean;
 }
 
 /** The registry of stream kinds of one bus (see the module comment). */
@@ -135,9 +141,10 @@ export class StreamKinds {
             return { events: read.events.filter((e) => accept(e)), covered: read.covered };
           }
         : kindHistory;
+    const joinAfter = opts.shared && history ? joinAfterOf(kind, topic, readHead, history, opts.onReplayed) : undefined;
     return openTopicStream<E, H>({
       source: { bus: this.bus, topic, accept: opts.accept },
-      policy: { ...kind.events, ...opts.queue } as LiveStreamPolicy<E>,
+      policy: (joinAfter ? { ...kind.events, ...opts.queue, joinAfter } : { ...kind.events, ...opts.queue }) as LiveStreamPolicy<E>,
       registry: opts.registry,
       readHead,
       freshStart: opts.freshStart ?? ((head) => kind.freshStart(topic, head)),
@@ -153,4 +160,36 @@ export class StreamKinds {
           : undefined,
     });
   }
+}
+
+/**
+ * A shared channel's `joinAfter` (LiveStreamPolicy) for `topic`: the rule of
+ * {@link startEvents} for a subscriber joining with its own cursor, against
+ * the channel's newest event `last` — null (start with the channel's SNAPSHOT)
+ * when the cursor is of another epoch than `last` or the head, ahead of the
+ * head, or history no longer covers it; else the stored events (through the
+ * subscriber's filter, in `history`) after the cursor up to `last`'s offset.
+ * Undefined for kinds without cursors.
+ */
+function joinAfterOf<E extends BusEvent, H>(
+  kind: StreamKind<E, H>,
+  topic: string,
+  readHead: () => Promise<H>,
+  history: (topic: string, afterOffset: number) => Promise<HistoryRead<E>>,
+  onReplayed: ((count: number) => void) | undefined,
+): ((after: StreamPosition, last: E) => Promise<E[] | null>) | undefined {
+  const { positionOf, positionOfEvent } = kind;
+  if (!positionOf || !positionOfEvent) return undefined;
+  return async (after, last) => {
+    const seen = positionOfEvent(last);
+    if (after.epoch !== seen.epoch) return null;
+    const head = positionOf(await readHead());
+    if (head.epoch !== after.epoch || after.offset > head.offset) return null;
+    if (after.offset >= seen.offset) return [];
+    const read = await history(topic, after.offset);
+    if (!read.covered) return null;
+    const events = read.events.filter((e) => kind.events.offsetOf(e) <= seen.offset);
+    if (events.length > 0) onReplayed?.(events.length);
+    return events;
+  };
 }

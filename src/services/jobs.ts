@@ -371,6 +371,8 @@ export class JobService {
         return job;
       },
       onReplayed: (count) => this.opts.hooks?.onReplayed?.(count),
+      // A shared channel's stream: joiners with their own cursor replay from history (LiveStreamPolicy.joinAfter).
+      shared: transport.members !== undefined,
     });
   }
 

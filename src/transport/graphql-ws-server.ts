@@ -30,7 +30,10 @@
  *   envelop (the per-connection cap still applies): it gets the channel's
  *   join start (a SNAPSHOT) and then its events, as a member with its own
  *   buffer bound and queue. The first of a key opens the channel, whose one
- *   operation goes through `prepare` and the envelop like any other.
+ *   operation goes through `prepare` and the envelop like any other. A
+ *   subscriber with its own `after` cursor joins the channel of its key (or
+ *   opens it, with the cursor variable null) and replays from history before
+ *   it takes the channel's events (Channel.attachAfter).
  * - Client `complete` releases the subscription at once; a stream that ends
  *   sends `complete`; a stream that fails sends `error` (masked).
  * - An unexpected error while handling a message closes with 4500 and a
@@ -65,6 +68,7 @@ import type { WebSocket, WebSocketServer } from 'ws';
 import { channelPolicyOf, isPushSource, type PushSource, type StreamSink, type StreamTransport } from '../delivery/live-stream.js';
 import { serializeResult, takeSharedSubscription, type SharedExecutor, type SharedSubscription } from '../delivery/shared-execution.js';
 import { CloseGrace } from './close-grace.js';
+import type { StreamPosition } from '../domain/cursor.js';
 import { ChannelRegistry, Member, type Channel, type MemberOutlet, type MemberOwner } from './shared-channel.js';
 
 type MaybePromise<T> = T | Promise<T>;
@@ -95,6 +99,14 @@ export interface PreparedOperation {
   subscribe(args: ExecutionArgs): MaybePromise<unknown>;
 }
 
+/** A `subscribe` that may join the channel of `key` with a cursor of its own (`after`, decoded): see shared-channel.ts `Channel.attachAfter`. */
+export interface CursorJoin {
+  key: string;
+  after: StreamPosition;
+  /** The variable that holds the cursor: a channel this subscriber opens runs its operation with it null. */
+  variable: string;
+}
+
 /** Options of {@link serveGraphqlWs}. */
 export interface GraphqlWsServerOptions<V> {
   /** Milliseconds a client has to send `connection_init` (default 3000, as graphql-ws); 0: no limit. */
@@ -119,9 +131,11 @@ export interface GraphqlWsServerOptions<V> {
    * a `subscribe` may share with others (subscribers with equal keys must get
    * equal results: same document, operation, variables, tenant and scopes),
    * null to run it on its own, or errors to refuse it with (e.g. a
-   * per-connection cap; `prepare` is not called then). Omitted: no channels.
+   * per-connection cap; `prepare` is not called then). A {@link CursorJoin}:
+   * the subscriber has a cursor of its own; it joins the key's channel after
+   * a replay when that channel is open, else runs on its own. Omitted: no channels.
    */
-  channelKey?(connection: WsConnection<V>, payload: SubscribePayload): string | readonly GraphQLError[] | null;
+  channelKey?(connection: WsConnection<V>, payload: SubscribePayload): string | CursorJoin | readonly GraphQLError[] | null;
   /** A channel member lagged past its queue bound: drop its connection (runwatch: close 4008). */
   onSlowConsumer?(connection: WsConnection<V>): void;
   /** Masks an error for clients (Yoga's `maskError`; runwatch: createErrorMasker). Must not throw. */
@@ -540,6 +554,8 @@ class OperationRun<V> implements Operation, MemberOwner {
     try {
       const key = connection.opts.channelKey?.(connection, payload);
       if (typeof key === 'string') return await this.joinChannel(key, payload);
+      // With a cursor of its own: joins an open channel after its replay, else runs on its own (below).
+      if (key && 'after' in key && (await this.joinWithCursor(key, payload))) return;
       if (Array.isArray(key)) {
         this.sendErrors(key as readonly GraphQLError[]);
         return;
@@ -589,6 +605,29 @@ class OperationRun<V> implements Operation, MemberOwner {
     const channel = connection.channels.create(key);
     channel.attach(member);
     await openChannel(connection, channel, this.id, payload);
+  }
+
+  /**
+   * Joins the channel of `join.key` with its own cursor (Channel.attachAfter),
+   * opening it when there is none (its operation: `payload` with the cursor
+   * variable null, so the channel's stream starts from a SNAPSHOT and this
+   * member replays from its cursor); false when the key's channel does not
+   * take it (then it runs on its own stream).
+   */
+  private async joinWithCursor(join: CursorJoin, payload: SubscribePayload): Promise<boolean> {
+    const connection = this.connection;
+    const member = new Member(connection, this, this.id, framePrefix(this.id));
+    this.member = member;
+    const open = connection.channels.get(join.key);
+    if (open) {
+      if (open.attachAfter(member, join.after)) return true;
+      this.member = null;
+      return false;
+    }
+    const channel = connection.channels.create(join.key);
+    channel.attachAfter(member, join.after);
+    await openChannel(connection, channel, this.id, { ...payload, variables: { ...payload.variables, [join.variable]: null } });
+    return true;
   }
 
   /** Push mode; false when the stream declined (then iterate). */

@@ -22,6 +22,15 @@
  *   channel event, however many join in between.
  * - Members that arrive while the channel is opening wait in it and get the
  *   stream's own first events (its SNAPSHOT) when it opens.
+ * - A subscriber with a cursor of its own (`after`; the channel key leaves it
+ *   out) joins an open channel replaying ({@link Channel.attachAfter}): a
+ *   member at once, queueing the channel's events (bounded), it reads the
+ *   history after its cursor up to the channel's newest event
+ *   (LiveStreamPolicy.joinAfter; a SNAPSHOT instead when the cursor cannot be
+ *   resumed), executes and serializes it for itself, sends it, then its
+ *   queue, dropping queued events at or below what it replayed (the seam).
+ *   With no channel of its key it opens one (its operation run with the
+ *   cursor null) and replays once it is open, in place of the stream's start.
  * - Per member, the same bounds as a subscriber's own stream
  *   ({@link LiveStreamPolicy}): past the socket's buffer bound the member
  *   queues (shared entries, never copies), conflates conflatable entries of a
@@ -44,6 +53,7 @@ import type { ExecutionResult } from 'graphql';
 import { MessageType } from 'graphql-ws';
 import { ConflatingQueue } from '../domain/conflation.js';
 import type { LiveStreamPolicy, MemberObserver, PushSource, StreamSink } from '../delivery/live-stream.js';
+import type { StreamPosition } from '../domain/cursor.js';
 import { serializeResult, type SharedExecutor } from '../delivery/shared-execution.js';
 
 /** What a member needs of its connection (implemented by graphql-ws-server's Connection). */
@@ -125,6 +135,8 @@ export class Channel implements StreamSink<unknown> {
   private last: unknown = undefined;
   /** The joiners' start made from `last`. */
   private join: { last: unknown; entries: Entry[] } | null = null;
+  /** Members that joined with a cursor while the channel was opening: their replay starts when it opens. */
+  private cursorWaiters: Map<Member, StreamPosition> | null = null;
   /** An asynchronous execution is in flight (the source is paused meanwhile). */
   private pending = false;
   private completeAfterPending = false;
@@ -158,6 +170,65 @@ export class Channel implements StreamSink<unknown> {
     this.joined(member);
     for (const entry of entries) member.offer(entry);
     return true;
+  }
+
+  /**
+   * Adds `member`, whose subscriber has a cursor of its own (`after`): it is
+   * a member at once (counted, and queueing the channel's new events from
+   * now on, bounded like any member's queue), then replays the stream's
+   * history after its cursor up to the channel's newest event as of now
+   * (LiveStreamPolicy.joinAfter; a SNAPSHOT instead when the cursor cannot be
+   * resumed), executed and serialized for it alone, then its queue — queued
+   * events at or below what it replayed dropped by offset at the seam.
+   * While the channel opens it waits, holding the stream's start, and
+   * replays once the channel is open (its replay then replaces that start).
+   * @returns false when the channel cannot take it now (ended, an execution
+   *   in flight, or a stream without `joinAfter`): the caller runs the
+   *   subscription on a stream of its own.
+   */
+  attachAfter(member: Member, after: StreamPosition): boolean {
+    if (this.opening && !this.ended) {
+      // Waits like any member, holding what the stream starts with; its replay starts once the channel opens (start).
+      member.channel = this;
+      this.members.add(member);
+      member.hold();
+      (this.cursorWaiters ??= new Map()).set(member, after);
+      return true;
+    }
+    const policy = this.policy;
+    const last = this.last;
+    if (this.ended || this.opening || this.pending || last === undefined || !policy?.joinAfter || !policy.joinStart) return false;
+    member.channel = this;
+    this.members.add(member);
+    this.joined(member);
+    member.hold();
+    void this.replayFor(member, policy, after, last);
+    return true;
+  }
+
+  /** The replay of a member joining with its cursor (see {@link attachAfter}); a failure ends that member with the masked error. */
+  private async replayFor(member: Member, policy: LiveStreamPolicy<unknown>, after: StreamPosition, last: unknown, heldStart = false): Promise<void> {
+    const executor = this.executor!;
+    const entries: Entry[] = [];
+    let seam: number;
+    try {
+      let replay = await policy.joinAfter!(after, last);
+      // Nothing after the cursor and nothing to come (the stream's start was final): the final state, as startEvents does.
+      if (replay?.length === 0 && policy.isFinal(last)) replay = null;
+      if (heldStart && !replay) return member.release([], -Infinity, false); // the held start is the SNAPSHOT it needs
+      const events = replay ?? policy.joinStart!(last);
+      // Queued channel events at or below the cursor (replay) or the SNAPSHOT's offset (fresh start) are duplicates.
+      seam = replay ? after.offset : policy.offsetOf(last);
+      for (const event of events) {
+        if (member.done) return;
+        entries.push(this.entry(event, await executor.execute(event)));
+        if (replay) seam = Math.max(seam, policy.offsetOf(event));
+      }
+    } catch (error) {
+      member.fail(error);
+      return;
+    }
+    member.release(entries, seam, heldStart);
   }
 
   /** `member` left (client `complete`, socket closed, dropped): the channel ends with its last member. */
@@ -195,6 +266,27 @@ export class Channel implements StreamSink<unknown> {
     if (this.members.size === 0) return this.end();
     for (const member of this.members) this.joined(member);
     source.pipe(this);
+    this.replayWaiters();
+  }
+
+  /** Starts the replays of the members that joined with a cursor while it opened, once it has an event to replay up to. */
+  private replayWaiters(): void {
+    const waiters = this.cursorWaiters;
+    if (!waiters || this.last === undefined) return;
+    this.cursorWaiters = null;
+    for (const [member, after] of waiters) this.startReplay(member, after);
+  }
+
+  /**
+   * A member that joined with its cursor while the channel opened: its replay
+   * up to the channel's newest event replaces the stream's start (the SNAPSHOT
+   * it holds).
+   */
+  private startReplay(member: Member, after: StreamPosition): void {
+    const policy = this.policy!;
+    if (member.done) return;
+    if (!policy.joinAfter || !policy.joinStart) return member.release([], -Infinity, false);
+    void this.replayFor(member, policy, after, this.last, true);
   }
 
   /** The channel's subscription could not start: every waiting member is told `failure`, then the channel is gone. */
@@ -278,6 +370,7 @@ export class Channel implements StreamSink<unknown> {
     this.last = event;
     const entry = this.entry(event, result);
     for (const member of this.members) member.offer(entry);
+    if (this.cursorWaiters) this.replayWaiters();
   }
 
   /** StreamSink: the stream ended after its final event; members complete once their queues are sent. */
@@ -305,6 +398,10 @@ export class Channel implements StreamSink<unknown> {
     if (this.ended) return;
     this.ended = true;
     this.registry.forget(this);
+    // Members that joined with a cursor and saw no event: nothing to replay up to; they take what they hold.
+    const waiters = this.cursorWaiters;
+    this.cursorWaiters = null;
+    if (waiters) for (const member of waiters.keys()) member.release([], -Infinity, false);
     // Members still draining their queues leave later, one by one (and are counted out then).
     this.members.clear();
     void this.source?.return();
@@ -326,6 +423,14 @@ export class Member {
   private paused = false;
   private completing = false;
   private ended = false;
+  /** Replaying from its own cursor: channel events queue until {@link release}. */
+  private holding = false;
+  /** Its replay (or SNAPSHOT), sent before its queue; null when none is left. */
+  private backlog: Entry[] | null = null;
+  /** Queued entries at or below this offset duplicate the replay (up to a reset, which is always sent); null once the queue held at the seam is sent. */
+  private seam: number | null = null;
+  /** Drop the resets at the queue's front at or below `seam` (see {@link release}). */
+  private skipStart = false;
 
   /** Its channel (set when a channel takes it). */
   channel: Channel | null = null;
@@ -340,7 +445,7 @@ export class Member {
   /** One entry, in order: sent at once while the socket has room and nothing waits, else queued (bounded, conflating). */
   offer(entry: Entry): void {
     if (this.ended) return;
-    if (!this.paused && (this.queue === null || this.queue.length === 0)) {
+    if (!this.paused && !this.holding && this.backlog === null && (this.queue === null || this.queue.length === 0)) {
       this.send(entry);
       return;
     }
@@ -364,26 +469,74 @@ export class Member {
     if (this.outlet.full) this.outlet.waitForDrain(this);
   }
 
-  /** The socket drained: send what is queued, until it is full again. */
-  resume(): void {
+  /** Has it ended (left, dropped, failed or completed)? */
+  get done(): boolean {
+    return this.ended;
+  }
+
+  /** Starts a replay of its own (Channel.attachAfter): the channel's events queue, bounded, until {@link release}. */
+  hold(): void {
+    this.holding = true;
+  }
+
+  /**
+   * Its replay is made: `entries` go first, then its queue, where entries at
+   * or below offset `seam` (not resets) are dropped; with `skipStart`, also
+   * the resets at the queue's front at or below `seam` (the stream's start,
+   * which its replay replaces).
+   */
+  release(entries: Entry[], seam: number, skipStart: boolean): void {
     if (this.ended) return;
+    this.holding = false;
+    this.backlog = entries.length > 0 ? entries : null;
+    this.seam = seam;
+    this.skipStart = skipStart;
+    this.resume();
+  }
+
+  /** The socket drained (or the replay is made): send the backlog, then what is queued, until the socket is full again. */
+  resume(): void {
+    if (this.ended || this.holding) return;
     this.paused = false;
-    const queue = this.queue;
-    while (queue && queue.length > 0) {
-      if (this.outlet.full) {
-        this.paused = true;
-        this.outlet.waitForDrain(this);
-        return;
-      }
-      this.send(queue.shift()!);
+    const backlog = this.backlog;
+    while (backlog && backlog.length > 0) {
+      if (this.outlet.full) return this.waitForDrain();
+      this.send(backlog.shift()!);
       if (this.paused) return;
     }
+    this.backlog = null;
+    const queue = this.queue;
+    while (queue && queue.length > 0) {
+      if (this.outlet.full) return this.waitForDrain();
+      const entry = queue.shift()!;
+      if (this.skipStart) {
+        if (this.policy!.isReset?.(entry.event) && this.policy!.offsetOf(entry.event) <= this.seam!) continue;
+        this.skipStart = false;
+      }
+      if (this.seam !== null && this.isDuplicate(entry.event, this.seam)) continue;
+      // A reset (a SNAPSHOT after lost history) starts offsets afresh: nothing after it duplicates the replay.
+      if (this.seam !== null && this.policy!.isReset?.(entry.event)) this.seam = null;
+      this.send(entry);
+      if (this.paused) return;
+    }
+    this.seam = null;
+    this.skipStart = false;
     if (this.completing) this.finish(true);
   }
 
-  /** The channel's stream ended: `complete` once the queue is sent. */
+  private waitForDrain(): void {
+    this.paused = true;
+    this.outlet.waitForDrain(this);
+  }
+
+  private isDuplicate(event: unknown, seam: number): boolean {
+    const policy = this.policy!;
+    return policy.offsetOf(event) <= seam && !policy.isReset?.(event);
+  }
+
+  /** The channel's stream ended: `complete` once the replay and queue are sent. */
   complete(): void {
-    if (this.queue === null || this.queue.length === 0) this.finish(true);
+    if (!this.holding && this.backlog === null && (this.queue === null || this.queue.length === 0)) this.finish(true);
     else this.completing = true;
   }
 

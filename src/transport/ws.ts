@@ -16,11 +16,12 @@ import type { Logger } from 'pino';
 import { WebSocketServer } from 'ws';
 import { AuthError, parseBearer, type TokenVerifier, type Viewer } from '../auth/tokens.js';
 import { CloseCode } from '../close-codes.js';
+import { decodeCursor, type StreamPosition } from '../domain/cursor.js';
 import type { ConnectionPolicy } from '../limits/connection-policy.js';
 import type { DocumentCache } from '../limits/document-cache.js';
 import type { Context } from '../schema/context.js';
 import { createErrorMasker } from '../schema/errors.js';
-import { serveGraphqlWs } from './graphql-ws-server.js';
+import { serveGraphqlWs, type CursorJoin } from './graphql-ws-server.js';
 import type { TransportContext } from './yoga.js';
 import { LIMITS } from './yoga.js';
 
@@ -58,8 +59,9 @@ export interface WsOptions {
   documents?: DocumentCache;
   /**
    * Shared channels (src/transport/shared-channel.ts) for `runProgress`
-   * subscriptions without `after` whose document the cache holds as valid
-   * (default false; needs `documents`). See {@link channelKeyOf}.
+   * subscriptions whose document the cache holds as valid; a subscriber with
+   * its own `after` cursor joins an open channel after a replay from
+   * history (default false; needs `documents`). See {@link channelKeyOf}.
    */
   sharedChannels?: boolean;
 }
@@ -88,43 +90,85 @@ function documentId(document: DocumentNode): number {
 }
 
 /**
- * May a subscription of `document` share a channel: a subscription operation
- * whose one root field is a {@link SHAREABLE_FIELDS} field, with no
- * directives, and whose `after` argument is absent or null (a literal null,
- * or a variable that is null or absent without a default)? Subscribers
- * with their own cursor run on their own stream.
+ * How a subscription of `document` may share a channel: a subscription
+ * operation whose one root field is a {@link SHAREABLE_FIELDS} field, with
+ * no directives, and whose `after` argument is absent, a literal null, or a
+ * variable without a non-null default.
+ * @returns null when it may not; '' when it may and has no `after`
+ *   variable; else the name of its `after` variable (whose value, when not
+ *   null, is the subscriber's own cursor: it joins the channel after a
+ *   replay, and the channel key leaves that variable out).
  */
-export function isShareable(document: DocumentNode, operationName: string | null | undefined, variables: Record<string, unknown> | null | undefined): boolean {
+export function shareableAfter(document: DocumentNode, operationName: string | null | undefined): string | null {
   const operation = getOperationAST(document, operationName);
-  if (!operation || operation.operation !== 'subscription' || operation.directives?.length) return false;
+  if (!operation || operation.operation !== 'subscription' || operation.directives?.length) return null;
   const selections = operation.selectionSet.selections;
   const field = selections[0];
-  if (selections.length !== 1 || field?.kind !== Kind.FIELD || !SHAREABLE_FIELDS.has(field.name.value) || field.directives?.length) return false;
+  if (selections.length !== 1 || field?.kind !== Kind.FIELD || !SHAREABLE_FIELDS.has(field.name.value) || field.directives?.length) return null;
   const after = field.arguments?.find((a) => a.name.value === 'after')?.value;
-  if (!after || after.kind === Kind.NULL) return true;
-  if (after.kind !== Kind.VARIABLE) return false;
+  if (!after || after.kind === Kind.NULL) return '';
+  if (after.kind !== Kind.VARIABLE) return null;
   const name = after.name.value;
-  const value = variables?.[name];
-  if (value === null) return true;
-  if (value !== undefined) return false;
   const fallback = operation.variableDefinitions?.find((d) => d.variable.name.value === name)?.defaultValue;
-  return !fallback || fallback.kind === Kind.NULL;
+  return !fallback || fallback.kind === Kind.NULL ? name : null;
+}
+
+/**
+ * May a subscription of `document` with `variables` share a channel (see
+ * {@link shareableAfter}; a cursor in its `after` variable must be a
+ * well-formed runwatch cursor: a malformed one runs on its own stream, which
+ * reports BAD_USER_INPUT)?
+ */
+export function isShareable(document: DocumentNode, operationName: string | null | undefined, variables: Record<string, unknown> | null | undefined): boolean {
+  const afterVariable = shareableAfter(document, operationName);
+  return afterVariable !== null && cursorOf(afterVariable, variables) !== undefined;
+}
+
+/**
+ * The decoded cursor in variable `name` of `variables`: null when there is
+ * none ('' or an absent or null value), undefined when the value is not a
+ * well-formed cursor.
+ */
+function cursorOf(name: string, variables: Record<string, unknown> | null | undefined): StreamPosition | null | undefined {
+  const value = name === '' ? null : variables?.[name];
+  if (value === null || value === undefined) return null;
+  if (typeof value !== 'string') return undefined;
+  try {
+    return decodeCursor(value);
+  } catch {
+    return undefined;
+  }
 }
 
 /**
  * The shared channel key of a `subscribe` by `viewer`: the parsed document
- * (one object per text in the cache), operation name, variables (JSON) and
- * the viewer's tenant, job restriction and scopes — so subscribers with one key get equal results — or null when
- * it runs on its own: a document not yet validated without error by `documents`
- * (the first of its text goes through the envelop, which validates and caches it),
- * or one {@link isShareable} refuses.
+ * (one object per text in the cache), operation name, variables (JSON,
+ * without the `after` variable) and the viewer's tenant, job restriction and
+ * scopes — so subscribers with one key get equal results — with the
+ * subscriber's own decoded cursor when its `after` variable holds one
+ * (`{ key, after }`: it joins the channel after a replay, see
+ * shared-channel.ts `Channel.attachAfter`). Null when it runs on its own: a
+ * document not yet validated without error by `documents` (the first of its
+ * text goes through the envelop, which validates and caches it), one
+ * {@link shareableAfter} refuses, or a malformed cursor (its own stream
+ * reports BAD_USER_INPUT).
  */
-export function channelKeyOf(documents: DocumentCache, schema: GraphQLSchema, viewer: Viewer, payload: SubscribePayload): string | null {
+export function channelKeyOf(documents: DocumentCache, schema: GraphQLSchema, viewer: Viewer, payload: SubscribePayload): string | CursorJoin | null {
   if (typeof payload.query !== 'string') return null;
   const document = documents.validDocument(schema, payload.query);
-  if (!document || !isShareable(document, payload.operationName, payload.variables)) return null;
+  if (!document) return null;
+  const afterVariable = shareableAfter(document, payload.operationName);
+  if (afterVariable === null) return null;
+  let variables = payload.variables ?? null;
+  const after = cursorOf(afterVariable, variables);
+  if (after === undefined) return null;
+  if (variables && afterVariable !== '' && afterVariable in variables) {
+    const { [afterVariable]: _cursor, ...rest } = variables;
+    variables = rest;
+  }
   // The document as a number, not its text: a shorter key to build and hash per subscribe.
-  return `${documentId(document)}\u0000${payload.operationName ?? ''}\u0000${JSON.stringify(payload.variables ?? null)}\u0000${viewerKey(viewer)}`;
+  const key = `${documentId(document)}\u0000${payload.operationName ?? ''}\u0000${JSON.stringify(variables)}\u0000${viewerKey(viewer)}`;
+  return after ? { key, after, variable: afterVariable } : key;
 }
 
 /** Attaches graphql-transport-ws; returns the WebSocket server and a dispose function. */

@@ -6,7 +6,9 @@
  * and no duplicate, even when it joins during a burst; different tenants,
  * scopes and view tokens never share; a stalled member is closed 4008 while
  * the others get everything; the gauge counts members; the channel's topic
- * stream goes with its last member.
+ * stream goes with its last member; a subscriber with its own `after` cursor
+ * replays from history and then joins the channel (or starts with a SNAPSHOT
+ * when history no longer covers its cursor).
  */
 import { runInNewContext } from 'node:vm';
 import { setFlagsFromString } from 'node:v8';
@@ -135,6 +137,134 @@ describe.each(BACKENDS)('shared channels (%s)', (backend) => {
     expect(sharedChannelStats.opened - before.opened).toBe(1);
     expect(sharedChannelStats.joined - before.joined).toBe(13);
   }, 120_000);
+
+  it('replays a subscriber with its own cursor from history, then joins the channel live: no gap, no duplicate, one member more', async () => {
+    const server = await startTestServer({ backend, sharedChannels: true });
+    const tok = await token({ inst: freshInstitute() });
+    const run = (await gql(server.url, tok, CREATE, { input: { name: 'cursor joiner', total: 100_000 } })).createBatchJob.id;
+    await primeDocument(server.url, tok, WATCH, run);
+    await waitUntil(() => server.services.jobs.activeStreams, (n) => n === 0, 'the priming stream to be released');
+    const before = { ...sharedChannelStats };
+    const member = subscribeWs(wsClient(server.url, tok), WATCH, { runId: run }, 'runProgress');
+    await member.waitForCount(1);
+    const viewer = await viewerOf(tok);
+    for (let i = 0; i < 30; i++) await server.services.jobs.report(viewer, run, { completedDelta: 1, failedDelta: 1, message: `item ${i}` });
+    await member.waitFor((items) => items.some((e) => e.message === 'item 29'), 'the member to see the first 30 reports');
+    const cursor = member.items.at(-6).cursor; // five events back
+
+    // The producer keeps publishing (4 concurrent reporters, in-process) while the joiner attaches, replays and goes
+    // live: from report 100 on it waits until the joiner is attached, so the last 500 reports follow its attach.
+    const n = 600;
+    let produced = 30;
+    const attached = deferred();
+    const producer = Promise.all(
+      Array.from({ length: 4 }, async () => {
+        for (let i = produced++; i < n; i = produced++) {
+          if (i >= 100) await withTimeout(attached.promise, 20_000, 'the joiner to attach');
+          if (member.items.length < i - 200) await member.waitFor((items) => items.length >= i - 200, 'the member to keep up', 30_000);
+          await server.services.jobs.report(viewer, run, { completedDelta: 1, failedDelta: 1, message: `item ${i}` });
+        }
+      }),
+    );
+    const joiner = subscribeWs(wsClient(server.url, tok), WATCH, { runId: run, after: cursor }, 'runProgress');
+    await waitUntil(() => sharedChannelStats.joined - before.joined, (k) => k === 2, 'the joiner to attach to the channel', 20_000);
+    attached.resolve();
+    await joiner.waitForCount(1, 20_000);
+    // The same channel: one topic stream, one channel opened, two members, both in the gauge.
+    expect(server.services.jobs.activeStreams).toBe(1);
+    expect(sharedChannelStats.opened - before.opened).toBe(1);
+    expect(sharedChannelStats.joined - before.joined).toBe(2);
+    const metrics = await scrape(server.url);
+    expect(metrics.value('runwatch_subscriptions_active', { field: 'runProgress', transport: 'ws' })).toBe(2);
+    await producer;
+    await gql(server.url, tok, COMPLETE, { id: run });
+    const [all, rest] = await Promise.all([member.done(20_000), joiner.done(20_000)]);
+
+    expectGapless(all);
+    expect(rest[0].type).not.toBe('SNAPSHOT');
+    expect(offsetOf(rest[0])).toBe(offsetOf({ cursor }) + 1);
+    for (let i = 1; i < rest.length; i++) expect(offsetOf(rest[i]!)).toBe(offsetOf(rest[i - 1]!) + 1);
+    // Exactly what the member got after the cursor: the replayed five, then every live event, in order.
+    expect(rest).toEqual(all.filter((e) => offsetOf(e) > offsetOf({ cursor })));
+    expect(rest.filter((e) => e.type === 'ITEM_FAILED').map((e) => e.message)).toEqual(Array.from({ length: n - 25 }, (_, i) => `item ${i + 25}`));
+    expect(rest.at(-1)).toMatchObject({ type: 'COMPLETED', job: { status: 'COMPLETED' } });
+  }, 60_000);
+
+  it('opens a channel for subscribers that all resume with a cursor (a reconnect): each replays, then all share it live', async () => {
+    const server = await startTestServer({ backend, sharedChannels: true });
+    const tok = await token({ inst: freshInstitute() });
+    const run = (await gql(server.url, tok, CREATE, { input: { name: 'reconnect', total: 1000 } })).createBatchJob.id;
+    await primeDocument(server.url, tok, WATCH, run);
+    const viewer = await viewerOf(tok);
+    const earlier = subscribeWs(wsClient(server.url, tok), WATCH, { runId: run }, 'runProgress');
+    await earlier.waitForCount(1);
+    for (let i = 0; i < 20; i++) await server.services.jobs.report(viewer, run, { completedDelta: 1, failedDelta: 1, message: `item ${i}` });
+    await earlier.waitFor((items) => items.some((e) => e.message === 'item 19'), 'the first 20 reports');
+    earlier.dispose(); // the connection dropped: its channel goes with it
+    await waitUntil(() => server.services.jobs.activeStreams, (n) => n === 0, 'the channel to go with its last member');
+    const seen = earlier.items.slice();
+    const before = { ...sharedChannelStats };
+    // Two subscribers resume from different cursors; nobody without a cursor is there.
+    const a = subscribeWs(wsClient(server.url, tok), WATCH, { runId: run, after: seen.at(-3).cursor }, 'runProgress');
+    const b = subscribeWs(wsClient(server.url, tok), WATCH, { runId: run, after: seen.at(-8).cursor }, 'runProgress');
+    await Promise.all([a.waitForCount(2), b.waitForCount(7)]);
+    expect(server.services.jobs.activeStreams).toBe(1);
+    expect(sharedChannelStats.opened - before.opened).toBe(1);
+    expect(sharedChannelStats.joined - before.joined).toBe(2);
+    for (let i = 20; i < 40; i++) await server.services.jobs.report(viewer, run, { completedDelta: 1, failedDelta: 1, message: `item ${i}` });
+    await gql(server.url, tok, COMPLETE, { id: run });
+    const [ea, eb] = await Promise.all([a.done(20_000), b.done(20_000)]);
+    const messages = (events: { type: string; message: string | null }[]) => events.filter((e) => e.type === 'ITEM_FAILED').map((e) => e.message);
+    expect(messages(ea)).toEqual(Array.from({ length: 22 }, (_, i) => `item ${i + 18}`));
+    expect(messages(eb)).toEqual(Array.from({ length: 27 }, (_, i) => `item ${i + 13}`));
+    for (const [events, cursor] of [
+      [ea, seen.at(-3).cursor],
+      [eb, seen.at(-8).cursor],
+    ] as const) {
+      expect(events[0].type).not.toBe('SNAPSHOT');
+      expect(offsetOf(events[0])).toBe(offsetOf({ cursor }) + 1);
+      for (let i = 1; i < events.length; i++) expect(offsetOf(events[i]!)).toBe(offsetOf(events[i - 1]!) + 1);
+      expect(events.at(-1)).toMatchObject({ type: 'COMPLETED' });
+    }
+  }, 60_000);
+
+  it('starts a cursor history no longer covers, or of another epoch, with a SNAPSHOT on the channel; a malformed one is BAD_USER_INPUT', async () => {
+    const server = await startTestServer({ backend, sharedChannels: true, config: { historySize: 10 } });
+    const tok = await token({ inst: freshInstitute() });
+    const run = (await gql(server.url, tok, CREATE, { input: { name: 'trimmed joiner', total: 1000 } })).createBatchJob.id;
+    await primeDocument(server.url, tok, WATCH, run);
+    await waitUntil(() => server.services.jobs.activeStreams, (n) => n === 0, 'the priming stream to be released');
+    const before = { ...sharedChannelStats };
+    const member = subscribeWs(wsClient(server.url, tok), WATCH, { runId: run }, 'runProgress');
+    await member.waitForCount(1);
+    const viewer = await viewerOf(tok);
+    for (let i = 0; i < 50; i++) await server.services.jobs.report(viewer, run, { completedDelta: 1, failedDelta: 1, message: `item ${i}` });
+    await member.waitFor((items) => items.some((e) => e.message === 'item 49'), 'the member to see 50 reports');
+    const early = member.items[2].cursor;
+
+    const trimmed = subscribeWs(wsClient(server.url, tok), WATCH, { runId: run, after: early }, 'runProgress');
+    const otherEpoch = subscribeWs(wsClient(server.url, tok), WATCH, { runId: run, after: 'someOtherEpoch.5' }, 'runProgress');
+    await Promise.all([trimmed.waitForCount(1), otherEpoch.waitForCount(1)]);
+    for (const joiner of [trimmed, otherEpoch]) expect(joiner.items[0]).toMatchObject({ type: 'SNAPSHOT', job: { completed: 50, failed: 50 } });
+    expect(server.services.jobs.activeStreams).toBe(1);
+    expect(sharedChannelStats.opened - before.opened).toBe(1);
+    expect(sharedChannelStats.joined - before.joined).toBe(3);
+
+    const malformed = subscribeWs(wsClient(server.url, tok), WATCH, { runId: run, after: 'garbage' }, 'runProgress');
+    await malformed.done();
+    expect(JSON.stringify(malformed.errors)).toContain('BAD_USER_INPUT');
+    expect(malformed.items).toEqual([]);
+
+    await server.services.jobs.report(viewer, run, { completedDelta: 0, failedDelta: 1, message: 'after the joins' });
+    await gql(server.url, tok, COMPLETE, { id: run });
+    const [all, a, b] = await Promise.all([member.done(), trimmed.done(), otherEpoch.done()]);
+    expectGapless(all);
+    for (const events of [a, b]) {
+      expectGapless(events);
+      expect(events.map((e) => e.type)).toEqual(['SNAPSHOT', 'ITEM_FAILED', 'COMPLETED']);
+      expect(events.slice(1)).toEqual(all.slice(-2));
+    }
+  }, 60_000);
 });
 
 describe('shared channels: who never shares', () => {

@@ -1,6 +1,6 @@
 /**
  * Which subscriptions may share a channel (src/transport/ws.ts `isShareable`,
- * `channelKeyOf`): `runProgress` alone, without `after`, and only with one key
+ * `channelKeyOf`): `runProgress` alone, `after` left out of the key (a cursor joins after a replay), and only with one key
  * per document, variables, tenant, job restriction and scopes.
  */
 import { parse } from 'graphql';
@@ -18,7 +18,9 @@ describe('isShareable', () => {
     ['after: null', 'subscription { runProgress(runId: "j", after: null) { cursor } }', {}, true],
     ['after from a variable that is absent', WATCH, { runId: 'j' }, true],
     ['after from a variable that is null', WATCH, { runId: 'j', after: null }, true],
-    ['after from a variable with a cursor', WATCH, { runId: 'j', after: 'e.3' }, false],
+    ['after from a variable with a cursor (joins after a replay)', WATCH, { runId: 'j', after: 'e.3' }, true],
+    ['after from a variable with a malformed cursor', WATCH, { runId: 'j', after: 'garbage' }, false],
+    ['after from a variable that is not a string', WATCH, { runId: 'j', after: 3 }, false],
     ['after from an absent variable with a default', 'subscription($a: String = "e.1") { runProgress(runId: "j", after: $a) { cursor } }', {}, false],
     ['after as a literal', 'subscription { runProgress(runId: "j", after: "e.1") { cursor } }', {}, false],
     ['another root field', 'subscription { jobUpdates { type } }', {}, false],
@@ -64,6 +66,9 @@ describe('channelKeyOf', () => {
     ];
     for (const other of others) expect(other).not.toBe(key);
     expect(new Set(others).size).toBe(others.length);
-    expect(channelKeyOf(documents, schema, viewer(), { query: WATCH, variables: { runId: 'j', after: 'e.1' } })).toBeNull();
+    // The key leaves `after` out: a null cursor shares the channel; a cursor joins it after a replay; a malformed one runs on its own.
+    expect(channelKeyOf(documents, schema, viewer(), { query: WATCH, variables: { runId: 'j', after: null } })).toBe(key);
+    expect(channelKeyOf(documents, schema, viewer(), { query: WATCH, variables: { runId: 'j', after: 'e.1' } })).toEqual({ key, after: { epoch: 'e', offset: 1 }, variable: 'after' });
+    expect(channelKeyOf(documents, schema, viewer(), { query: WATCH, variables: { runId: 'j', after: 'garbage' } })).toBeNull();
   });
 });
