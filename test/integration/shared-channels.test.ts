@@ -18,7 +18,8 @@ import { decodeCursor } from '../../src/domain/cursor.js';
 import { sharedChannelStats } from '../../src/transport/shared-channel.js';
 import { deferred, gql, subscribeWs, withTimeout, wsClient, type Collector } from '../helpers/clients.js';
 import { scrape } from '../helpers/prometheus.js';
-import { BACKENDS, freshInstitute, startTestServer, token, viewerOf } from '../helpers/servers.js';
+import type { Config } from '../../src/config.js';
+import { BACKENDS, freshInstitute, startTestServer, token, viewerOf, type BackendName } from '../helpers/servers.js';
 import { waitUntil } from '../helpers/wait.js';
 
 const CREATE = `mutation($input: CreateBatchJobInput!) { createBatchJob(input: $input) { id } }`;
@@ -42,13 +43,22 @@ async function primeDocument(url: string, tok: string, query: string, runId: str
   first.dispose();
 }
 
+/**
+ * A server with shared channels on, a fresh tenant's token and a job (`total` items), with the WATCH document primed
+ * (validated and cached, so that the next subscriptions share a channel) and its priming stream released.
+ */
+async function primedJob(backend: BackendName | undefined, name: string, total: number, config: Partial<Config> = {}) {
+  const server = await startTestServer({ backend, sharedChannels: true, config });
+  const tok = await token({ inst: freshInstitute() });
+  const run = (await gql(server.url, tok, CREATE, { input: { name, total } })).createBatchJob.id as string;
+  await primeDocument(server.url, tok, WATCH, run);
+  await waitUntil(() => server.services.jobs.activeStreams, (n) => n === 0, 'the priming stream to be released');
+  return { server, tok, run };
+}
+
 describe.each(BACKENDS)('shared channels (%s)', (backend) => {
   it('gives two subscribers of one channel every event in order, counts both in the gauge, and goes with its last member', async () => {
-    const server = await startTestServer({ backend, sharedChannels: true });
-    const tok = await token({ inst: freshInstitute() });
-    const run = (await gql(server.url, tok, CREATE, { input: { name: 'two', total: 1000 } })).createBatchJob.id;
-    await primeDocument(server.url, tok, WATCH, run);
-    await waitUntil(() => server.services.jobs.activeStreams, (n) => n === 0, 'the priming stream to be released');
+    const { server, tok, run } = await primedJob(backend, 'two', 1000);
     const before = { ...sharedChannelStats };
     const a = subscribeWs(wsClient(server.url, tok), WATCH, { runId: run }, 'runProgress');
     const b = subscribeWs(wsClient(server.url, tok), WATCH, { runId: run }, 'runProgress');
@@ -84,10 +94,7 @@ describe.each(BACKENDS)('shared channels (%s)', (backend) => {
   }, 60_000);
 
   it('gives joiners that arrive during a burst every event after their SNAPSHOT, none missed, none twice', async () => {
-    const server = await startTestServer({ backend, sharedChannels: true });
-    const tok = await token({ inst: freshInstitute() });
-    const run = (await gql(server.url, tok, CREATE, { input: { name: 'burst', total: 100_000 } })).createBatchJob.id;
-    await primeDocument(server.url, tok, WATCH, run);
+    const { server, tok, run } = await primedJob(backend, 'burst', 100_000);
     const before = { ...sharedChannelStats };
     const first = subscribeWs(wsClient(server.url, tok), WATCH, { runId: run }, 'runProgress');
     await first.waitForCount(1);
@@ -139,11 +146,7 @@ describe.each(BACKENDS)('shared channels (%s)', (backend) => {
   }, 120_000);
 
   it('replays a subscriber with its own cursor from history, then joins the channel live: no gap, no duplicate, one member more', async () => {
-    const server = await startTestServer({ backend, sharedChannels: true });
-    const tok = await token({ inst: freshInstitute() });
-    const run = (await gql(server.url, tok, CREATE, { input: { name: 'cursor joiner', total: 100_000 } })).createBatchJob.id;
-    await primeDocument(server.url, tok, WATCH, run);
-    await waitUntil(() => server.services.jobs.activeStreams, (n) => n === 0, 'the priming stream to be released');
+    const { server, tok, run } = await primedJob(backend, 'cursor joiner', 100_000);
     const before = { ...sharedChannelStats };
     const member = subscribeWs(wsClient(server.url, tok), WATCH, { runId: run }, 'runProgress');
     await member.waitForCount(1);
@@ -191,10 +194,7 @@ describe.each(BACKENDS)('shared channels (%s)', (backend) => {
   }, 60_000);
 
   it('opens a channel for subscribers that all resume with a cursor (a reconnect): each replays, then all share it live', async () => {
-    const server = await startTestServer({ backend, sharedChannels: true });
-    const tok = await token({ inst: freshInstitute() });
-    const run = (await gql(server.url, tok, CREATE, { input: { name: 'reconnect', total: 1000 } })).createBatchJob.id;
-    await primeDocument(server.url, tok, WATCH, run);
+    const { server, tok, run } = await primedJob(backend, 'reconnect', 1000);
     const viewer = await viewerOf(tok);
     const earlier = subscribeWs(wsClient(server.url, tok), WATCH, { runId: run }, 'runProgress');
     await earlier.waitForCount(1);
@@ -229,11 +229,7 @@ describe.each(BACKENDS)('shared channels (%s)', (backend) => {
   }, 60_000);
 
   it('starts a cursor history no longer covers, or of another epoch, with a SNAPSHOT on the channel; a malformed one is BAD_USER_INPUT', async () => {
-    const server = await startTestServer({ backend, sharedChannels: true, config: { historySize: 10 } });
-    const tok = await token({ inst: freshInstitute() });
-    const run = (await gql(server.url, tok, CREATE, { input: { name: 'trimmed joiner', total: 1000 } })).createBatchJob.id;
-    await primeDocument(server.url, tok, WATCH, run);
-    await waitUntil(() => server.services.jobs.activeStreams, (n) => n === 0, 'the priming stream to be released');
+    const { server, tok, run } = await primedJob(backend, 'trimmed joiner', 1000, { historySize: 10 });
     const before = { ...sharedChannelStats };
     const member = subscribeWs(wsClient(server.url, tok), WATCH, { runId: run }, 'runProgress');
     await member.waitForCount(1);
@@ -308,10 +304,7 @@ describe('shared channels: who never shares', () => {
   }, 60_000);
 
   it('refuses a subscribe past RUNWATCH_MAX_SUBSCRIPTIONS_PER_CONNECTION on the shared path too', async () => {
-    const server = await startTestServer({ sharedChannels: true, config: { maxSubscriptionsPerConnection: 2 } });
-    const tok = await token({ inst: freshInstitute() });
-    const run = (await gql(server.url, tok, CREATE, { input: { name: 'capped', total: 10 } })).createBatchJob.id;
-    await primeDocument(server.url, tok, WATCH, run);
+    const { server, tok, run } = await primedJob(undefined, 'capped', 10, { maxSubscriptionsPerConnection: 2 });
     const client = wsClient(server.url, tok);
     const before = { ...sharedChannelStats };
     const subs = [0, 1, 2].map(() => subscribeWs(client, WATCH, { runId: run }, 'runProgress'));
