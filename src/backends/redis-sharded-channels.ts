@@ -234,6 +234,9 @@ export class RedisShardedChannels implements PubSubChannels {
             onError: (context, error) => {
               // E.g. a MOVED reply to the re-subscribe: the shard no longer owns a slot; the refresh moves its channels.
               if (this.shards.get(key) === created) this.scheduleRefresh();
+              // A re-subscribe that failed on a live connection is not retried by that connection by itself: reconnect
+              // it, so the next 'ready' subscribes what is still desired there (the refresh may have moved some away).
+              if (context === 'resubscribe' && this.shards.get(key) === created && connection.status === 'ready') connection.disconnect(true);
               this.hooks.onError(`shard ${key} ${context}`, error);
             },
           },
@@ -308,6 +311,10 @@ export class RedisShardedChannels implements PubSubChannels {
 
   /** Tells the owner about a change of "everything desired is confirmed" (lost / resubscribed). */
   private settle(): void {
+    // "Lost" means a desired channel is not confirmed: a down shard that no desired channel is assigned to any more
+    // (its channels moved or were released) and a move of a channel nobody wants hold nothing back.
+    for (const key of this.down) if (!this.perShard.has(key)) this.down.delete(key);
+    for (const channel of this.moving) if (!this.handlers.has(channel)) this.moving.delete(channel);
     const nowLost = this.down.size > 0 || this.moving.size > 0;
     if (nowLost && !this.lost) {
       this.lost = true;
