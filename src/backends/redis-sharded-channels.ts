@@ -313,7 +313,14 @@ export class RedisShardedChannels implements PubSubChannels {
   private settle(): void {
     // "Lost" means a desired channel is not confirmed: a down shard that no desired channel is assigned to any more
     // (its channels moved or were released) and a move of a channel nobody wants hold nothing back.
-    for (const key of this.down) if (!this.perShard.has(key)) this.down.delete(key);
+    // Such a shard is closed too if nothing listens on it (a channel that moved while its SSUBSCRIBE was in flight
+    // on a master that died leaves no handler there, so its move retired nothing).
+    for (const key of this.down) {
+      if (this.perShard.has(key)) continue;
+      const shard = this.shards.get(key);
+      if (shard) this.retireIfIdle(shard);
+      this.down.delete(key);
+    }
     for (const channel of this.moving) if (!this.handlers.has(channel)) this.moving.delete(channel);
     const nowLost = this.down.size > 0 || this.moving.size > 0;
     if (nowLost && !this.lost) {
