@@ -66,10 +66,12 @@ export function derivedStatus(parent: JobRecord): JobStatus | null {
 /**
  * Applies one child change to its parent (the `groups` projector's step).
  * @param intervalMs 1000 / RUNWATCH_PROGRESS_HZ (conflation of the parent's PROGRESS).
+ * @param createdChildren how many children were created under the parent (counted from the job index); while the
+ *   parent has seen fewer, it takes no terminal status (a lagging partition may still hold a creation).
  * @returns the parent's change, or null when the change was applied already (the child's summary is at this
  *   offset or newer): applying the same change twice changes nothing the second time.
  */
-export function applyChild(parent: JobRecord, change: JobChangeRecord, nowMs: number, intervalMs: number): JobChange | null {
+export function applyChild(parent: JobRecord, change: JobChangeRecord, nowMs: number, intervalMs: number, createdChildren?: number): JobChange | null {
   const child = change.job;
   const before = parent.group?.children[child.id];
   if (before && !isNewer(change, before.offset)) return null;
@@ -91,7 +93,10 @@ export function applyChild(parent: JobRecord, change: JobChangeRecord, nowMs: nu
 
   const drafts: Draft[] = [];
   if (!before || before.status !== summary.status) drafts.push({ type: 'CHILD', message: `${child.name}: ${summary.status}`, childId: child.id });
-  const status = derivedStatus(next);
+  let status = derivedStatus(next);
+  // A child's creation reaches the parent through the child's own change-log partition, which may lag another
+  // child's: no terminal status until every child created under the parent (`createdChildren`) has been seen.
+  if (status && isTerminal(status) && createdChildren !== undefined && Object.keys(group.children).length < createdChildren) status = null;
   if (status && status !== next.status) {
     const from = next.status;
     next = { ...next, status };

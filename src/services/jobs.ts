@@ -116,6 +116,9 @@ const JOB_UPDATE_EVENTS = {
   },
 };
 
+/** Most children counted when a child's final change may end its parent (a parent with more is judged by the first ones). */
+const MAX_CHILDREN_COUNTED = 10_000;
+
 /** Jobs in the first page of a jobUpdates stream (its SNAPSHOT events), newest first. */
 export const JOB_UPDATES_SNAPSHOT = 100;
 
@@ -192,7 +195,12 @@ export class JobService {
     const parentId = change.job.parentId;
     if (!parentId) return;
     try {
-      await this.infra.writer.change(parentId, (parent, now) => applyChild(parent, change, now, this.infra.writer.intervalMs));
+      // A child's final change may end the parent: count the children created under it first (their creations come
+      // through their own partitions and may not have reached the parent yet). Only on final changes: it scans the index.
+      const created = isTerminal(change.job.status)
+        ? (await this.infra.backend.store.list(change.job.tenant, { parentId }, MAX_CHILDREN_COUNTED, null)).jobs.length
+        : undefined;
+      await this.infra.writer.change(parentId, (parent, now) => applyChild(parent, change, now, this.infra.writer.intervalMs, created));
     } catch (error) {
       if (error instanceof DomainError && error.code === 'NOT_FOUND') return;
       throw error;

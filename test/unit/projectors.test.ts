@@ -89,6 +89,14 @@ describe('groups projector (parent aggregation)', () => {
     const explicit = { ...parent(), status: 'PAUSED' as const, statusExplicit: true };
     expect(applyChild(explicit, creationChange(child('a', {})), 5, 100)!.job.status).toBe('PAUSED');
   });
+
+  it('does not end a parent while children created under it have not reached it yet (a lagging partition)', () => {
+    // Child a finished; child b was created but its creation is still in another partition's backlog.
+    const seen = applyChild(parent(), creationChange(child('a', {})), 1, 100)!.job;
+    const done = updateChange(child('a', { status: 'COMPLETED', completed: 10, offset: 1 }), ['COMPLETED'])!;
+    expect(applyChild(seen, done, 2, 100, 2)!.job.status).not.toBe('COMPLETED');
+    expect(applyChild(seen, done, 2, 100, 1)!.job.status).toBe('COMPLETED');
+  });
 });
 
 describe('joblist projector', () => {
