@@ -87,4 +87,7 @@ subscriber.on('messageBuffer', (channel: Buffer, message: Buffer) => {
   }
 });
 
+// Listen once the subscriber connection is ready: a SUBSCRIBE sent before ioredis's ready check (INFO) puts the
+// connection in subscriber mode, the check then fails and the connection never becomes ready.
+if (subscriber.status !== 'ready') await new Promise((resolve) => subscriber.once('ready', resolve));
 http.listen(0, '127.0.0.1', () => process.stdout.write(`listening ${(http.address() as { port: number }).port}\n`));
