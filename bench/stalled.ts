@@ -19,6 +19,8 @@
  *   stalled one: past `--queue` events' bytes (runwatch's RUNWATCH_SUBSCRIBER_QUEUE,
  *   default 1,000) plus 64 KiB (runwatch's socket bound) unsent, it is closed
  *   4008 and terminated 3 s later.
+ * A peer may carry node flags of its own after a colon, comma-separated
+ * (`runwatch:--max-semi-space-size=2`), to compare V8 settings in one run.
  *
  * Reported: the process's RSS (VmRSS, sampled every 50 ms) before publishing,
  * at its peak and at the end (after a forced GC: the process runs with
@@ -135,11 +137,14 @@ interface Served {
 }
 
 /** Starts `peer` (see the file comment) with the memory probe and subscribes both clients. */
-async function serve(peer: string, redisUrl: string, token: string, eventBytes: number): Promise<Served> {
+async function serve(spec: string, redisUrl: string, token: string, eventBytes: number): Promise<Served> {
   const probe = ['--import', './bench/lib/mem-probe.ts'];
+  const colon = spec.indexOf(':');
+  const peer = colon < 0 ? spec : spec.slice(0, colon);
+  const nodeArgs = ['--expose-gc', ...NODE_ARGS, ...(colon < 0 ? [] : spec.slice(colon + 1).split(','))];
   if (peer === 'raw') {
     const dropAbove = QUEUE * eventBytes + 64 * 1024;
-    const { child, url } = await start([...probe, 'bench/peers/raw.ts', redisUrl, '--drop-above', String(dropAbove)], {}, ['--expose-gc', ...NODE_ARGS]);
+    const { child, url } = await start([...probe, 'bench/peers/raw.ts', redisUrl, '--drop-above', String(dropAbove)], {}, nodeArgs);
     const seen = { dropped: false, gone: false };
     child.stdout!.on('data', (chunk: Buffer) => {
       const text = chunk.toString();
@@ -155,7 +160,7 @@ async function serve(peer: string, redisUrl: string, token: string, eventBytes: 
   const { child, url } = await start([...probe, `${dir}/bench/peers/runwatch.ts`], {
     PORT: '0', HOST: '127.0.0.1', REDIS_URL: redisUrl, RUNWATCH_JWT_SECRET: SECRET, LOG_LEVEL: 'warn', RUNWATCH_RATE_LIMIT_PER_SECOND: '0',
     RUNWATCH_SUBSCRIBER_QUEUE: String(QUEUE),
-  }, ['--expose-gc', ...NODE_ARGS]);
+  }, nodeArgs);
   const [runId] = await createJobs(url, token, 1);
   const healthy = await subscribe(url, token, runId!);
   const stalled = await subscribe(url, token, runId!);
