@@ -8,7 +8,7 @@
  * subscribers — the topic fan-out hands every local subscriber the same
  * object — and they sent the same document with the same variables, those
  * executions return equal results. This plugin keeps the first result per
- * (event object, operation) in a WeakMap on the event, so the rest reuse it.
+ * (event object, operation) on the event (a hidden property, {@link CacheSlot}), so the rest reuse it.
  * Results are never mutated downstream (graphql-ws and Yoga's SSE serialize them).
  *
  * Sharing is keyed by the document object (Yoga's parser cache returns one
