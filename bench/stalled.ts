@@ -2,28 +2,46 @@
  * A subscriber that stops reading: what it costs the serving instance, and how
  * long its socket outlives the drop. `npm run bench:stalled`.
  *
- * One runwatch instance (bench/peers/runwatch.ts) on a redis-server of its
- * own; one job; two WebSocket subscribers of it (graphql-transport-ws spoken
- * by hand over `ws`): a healthy one that counts, and a stalled one that stops
- * reading (its TCP socket paused) after its SNAPSHOT and never reads again.
- * Then `--events` events of about `--kib` KiB each (default 3,000 of 18 KiB)
- * are published straight to the job's Redis channel over `--seconds` (9).
+ * One serving process on a redis-server of its own; one job; two WebSocket
+ * subscribers of it: a healthy one that counts, and a stalled one that stops
+ * reading (its TCP socket paused) after its first message and never reads
+ * again. Then `--events` events of about `--kib` KiB each (default 3,000 of
+ * 18 KiB) are published straight to the job's Redis channel over `--seconds` (9).
  *
- * Reported: the instance's RSS (VmRSS, sampled every 50 ms) before publishing,
- * at its peak and at the end (after a forced GC: the instance runs with
- * bench/lib/mem-probe.ts), and V8's heapUsed + external after GC; when the stalled subscriber was dropped
- * (`runwatch_events_dropped_total` rose) and when its socket was gone
- * (`runwatch_connections_open{transport="ws"}` fell to 1), in seconds after
- * publishing began; and whether the healthy subscriber got every event.
+ * Peers (`--peers`, default `raw,runwatch`; runs alternate between them):
+ * - `runwatch`: bench/peers/runwatch.ts of this checkout, graphql-transport-ws
+ *   spoken by hand over `ws`;
+ * - `base=<dir>`: the same from another checkout at `<dir>` (e.g. the branch's
+ *   base commit, `git archive <commit> | tar -x -C <dir>` with a node_modules
+ *   link), for before/after in one run;
+ * - `raw`: the floor, bench/peers/raw.ts — one ioredis subscriber writing each
+ *   message's bytes as received to both sockets, with the same bound on the
+ *   stalled one: past `--queue` events' bytes (runwatch's RUNWATCH_SUBSCRIBER_QUEUE,
+ *   default 1,000) plus 64 KiB (runwatch's socket bound) unsent, it is closed
+ *   4008 and terminated 3 s later.
+ * A peer may carry node flags of its own after a colon, comma-separated
+ * (`runwatch:--max-semi-space-size=2`), to compare V8 settings in one run.
  *
- * Flags: --events N, --kib K, --seconds S, --runs R (default 1), --no-stall
- * (the baseline: both subscribers read).
+ * Reported: the process's RSS (VmRSS, sampled every 50 ms) before publishing,
+ * at its peak and at the end (after a forced GC: the process runs with
+ * bench/lib/mem-probe.ts), and V8's heapUsed + external after GC; when the
+ * stalled subscriber was dropped and when its socket was gone (runwatch:
+ * `runwatch_events_dropped_total` rose, `runwatch_connections_open{transport="ws"}`
+ * fell to 1; raw: it prints `dropped` and `gone`), in seconds after publishing
+ * began; and whether the healthy subscriber got every event.
+ *
+ * Flags: --events N, --kib K, --seconds S, --runs R (default 1), --peers LIST,
+ * --queue N (default 1000), --no-stall (the baseline: both subscribers read).
+ * Extra node flags for the serving process: BENCH_NODE_ARGS (space-separated,
+ * e.g. `--max-semi-space-size=2`).
  */
 import { Redis } from 'ioredis';
 import WebSocket from 'ws';
 import { SCOPES, signToken } from '../src/auth/tokens.js';
 import { startRedis } from '../test/helpers/redis.js';
 import { BENCH_SECRET as SECRET, createJobs, jobChannel, rssKiB, start, stop } from './lib/procs.js';
+import type { ChildProcess } from 'node:child_process';
+import { loadavg } from 'node:os';
 
 const arg = (name: string, fallback: number) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -33,6 +51,10 @@ const EVENTS = arg('events', 3000);
 const KIB = arg('kib', 18);
 const SECONDS = arg('seconds', 9);
 const RUNS = arg('runs', 1);
+const QUEUE = arg('queue', 1000);
+const peersAt = process.argv.indexOf('--peers');
+const PEERS = (peersAt >= 0 ? process.argv[peersAt + 1]! : 'raw,runwatch').split(',');
+const NODE_ARGS = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
 /** --no-stall: both subscribers read (the baseline the stalled one is compared with). */
 const STALL = !process.argv.includes('--no-stall');
 const WATCH = `subscription($runId: ID!) { runProgress(runId: $runId) { cursor type message job { completed stage metadata } } }`;
@@ -79,10 +101,86 @@ async function metric(url: string, pattern: RegExp): Promise<number> {
   return Number(pattern.exec(text)?.[1] ?? 0);
 }
 
-async function runOnce(redisUrl: string, token: string) {
-  const { child, url } = await start(['--import', './bench/lib/mem-probe.ts', 'bench/peers/runwatch.ts'], {
+
+/** Subscribes to raw forwarding (bench/peers/raw.ts): sends the run id, counts every message after `{"ready":true}`. */
+async function subscribeRaw(url: string, runId: string) {
+  const ws = new WebSocket(url.replace(/^http/, 'ws'));
+  const state = { ws, next: 0, closed: null as number | null };
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('raw peer: no ready in 10 s')), 10_000);
+    ws.on('open', () => ws.send(runId));
+    ws.on('message', (raw) => {
+      if (String(raw) === '{"ready":true}') {
+        clearTimeout(timer);
+        resolve();
+      } else state.next++;
+    });
+    ws.on('error', () => {});
+    ws.on('close', (code) => {
+      state.closed = code;
+      reject(new Error(`closed ${code}`));
+    });
+  });
+  return state;
+}
+
+/** A serving process under test: its subscribers, where to publish, and how it tells a drop and a socket gone. */
+interface Served {
+  child: ChildProcess;
+  channel: string;
+  healthy: { ws: WebSocket; next: number };
+  stalled: { ws: WebSocket; next: number };
+  /** Events the healthy subscriber gets besides the published ones (runwatch: the SNAPSHOT). */
+  extra: number;
+  /** Called every 50 ms while publishing: whether the stalled subscriber has been dropped, and its socket closed. */
+  poll(): Promise<{ dropped: boolean; gone: boolean }>;
+}
+
+/** Starts `peer` (see the file comment) with the memory probe and subscribes both clients. */
+async function serve(spec: string, redisUrl: string, token: string, eventBytes: number): Promise<Served> {
+  const probe = ['--import', './bench/lib/mem-probe.ts'];
+  const colon = spec.indexOf(':');
+  const peer = colon < 0 ? spec : spec.slice(0, colon);
+  const nodeArgs = ['--expose-gc', ...NODE_ARGS, ...(colon < 0 ? [] : spec.slice(colon + 1).split(','))];
+  if (peer === 'raw') {
+    const dropAbove = QUEUE * eventBytes + 64 * 1024;
+    const { child, url } = await start([...probe, 'bench/peers/raw.ts', redisUrl, '--drop-above', String(dropAbove)], {}, nodeArgs);
+    const seen = { dropped: false, gone: false };
+    child.stdout!.on('data', (chunk: Buffer) => {
+      const text = chunk.toString();
+      if (/^dropped$/m.test(text)) seen.dropped = true;
+      if (/^gone$/m.test(text)) seen.gone = true;
+    });
+    const runId = 'bench-stalled';
+    const healthy = await subscribeRaw(url, runId);
+    const stalled = await subscribeRaw(url, runId);
+    return { child, channel: `runwatch:job:${runId}`, healthy, stalled, extra: 0, poll: async () => seen };
+  }
+  const dir = peer === 'runwatch' ? '.' : peer.replace(/^base=/, '');
+  const { child, url } = await start([...probe, `${dir}/bench/peers/runwatch.ts`], {
     PORT: '0', HOST: '127.0.0.1', REDIS_URL: redisUrl, RUNWATCH_JWT_SECRET: SECRET, LOG_LEVEL: 'warn', RUNWATCH_RATE_LIMIT_PER_SECOND: '0',
-  }, ['--expose-gc']);
+    RUNWATCH_SUBSCRIBER_QUEUE: String(QUEUE),
+  }, nodeArgs);
+  const [runId] = await createJobs(url, token, 1);
+  const healthy = await subscribe(url, token, runId!);
+  const stalled = await subscribe(url, token, runId!);
+  const droppedBase = await metric(url, /runwatch_events_dropped_total\{reason="slow_consumer"\} (\d+)/);
+  let dropped = false;
+  return {
+    child, channel: jobChannel(runId!), healthy, stalled, extra: 1,
+    poll: async () => {
+      dropped ||= (await metric(url, /runwatch_events_dropped_total\{reason="slow_consumer"\} (\d+)/)) > droppedBase;
+      const gone = dropped && (await metric(url, /runwatch_connections_open\{transport="ws"\} (\d+)/)) <= 1;
+      return { dropped, gone };
+    },
+  };
+}
+
+async function runOnce(peer: string, redisUrl: string, token: string) {
+  const filler = 'x'.repeat(KIB * 1024 - 700);
+  const eventBytes = Buffer.byteLength(bigEvent('bench-stalled', 1000, filler));
+  const served = await serve(peer, redisUrl, token, eventBytes);
+  const { child, healthy, stalled } = served;
   let probe = '';
   const probed: ((mem: { rss: number; heap: number }) => void)[] = [];
   child.stdout!.on('data', (chunk: Buffer) => {
@@ -95,19 +193,18 @@ async function runOnce(redisUrl: string, token: string) {
       probed.shift()?.({ rss: mem.rssKiB, heap: (mem.heapUsed + mem.external) / 1024 });
     }
   });
-  const gcMem = () => new Promise<{ rss: number; heap: number }>((resolve) => {
-    probed.push(resolve);
+  const gcMem = () => new Promise<{ rss: number; heap: number }>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('no memory probe answer in 20 s')), 20_000);
+    probed.push((mem) => {
+      clearTimeout(timer);
+      resolve(mem);
+    });
     child.kill('SIGUSR2');
   });
   const publisher = new Redis(redisUrl);
   try {
-    const [runId] = await createJobs(url, token, 1);
-    const healthy = await subscribe(url, token, runId!);
-    const stalled = await subscribe(url, token, runId!);
     if (STALL) (stalled.ws as unknown as { _socket: { pause(): void } })._socket.pause();
     const before = await gcMem();
-    const filler = 'x'.repeat(KIB * 1024 - 700);
-    const droppedBase = await metric(url, /runwatch_events_dropped_total\{reason="slow_consumer"\} (\d+)/);
     let peak = before.rss;
     let droppedAt: number | null = null;
     let goneAt: number | null = null;
@@ -117,24 +214,25 @@ async function runOnce(redisUrl: string, token: string) {
       peak = Math.max(peak, rssKiB(child.pid!));
       if (polling || goneAt !== null) return;
       polling = true;
-      void (async () => {
-        if (droppedAt === null && (await metric(url, /runwatch_events_dropped_total\{reason="slow_consumer"\} (\d+)/)) > droppedBase) droppedAt = (Date.now() - t0) / 1000;
-        if (droppedAt !== null && (await metric(url, /runwatch_connections_open\{transport="ws"\} (\d+)/)) <= 1) goneAt = (Date.now() - t0) / 1000;
-      })().finally(() => (polling = false));
+      void served.poll().then(({ dropped, gone }) => {
+        if (dropped && droppedAt === null) droppedAt = (Date.now() - t0) / 1000;
+        if (gone && goneAt === null) goneAt = (Date.now() - t0) / 1000;
+      }).finally(() => (polling = false));
     }, 50);
     const interval = (SECONDS * 1000) / EVENTS;
     for (let i = 1; i <= EVENTS; i++) {
-      await publisher.publish(jobChannel(runId!), bigEvent(runId!, 1000 + i, filler));
+      await publisher.publish(served.channel, bigEvent(served.channel, 1000 + i, filler));
       const due = t0 + i * interval;
       if (due > Date.now()) await new Promise((r) => setTimeout(r, due - Date.now()));
     }
+    const expected = EVENTS + served.extra;
     const deadline = Date.now() + 30_000;
-    while ((healthy.next < EVENTS + 1 || (STALL && goneAt === null)) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    while ((healthy.next < expected || (STALL && goneAt === null)) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
     clearInterval(sampler);
     const after = await gcMem();
     healthy.ws.terminate();
     stalled.ws.terminate();
-    return { before: before.rss, peak, after: after.rss, heapGrowth: after.heap - before.heap, droppedAt, goneAt, healthyAll: healthy.next === EVENTS + 1, healthy: healthy.next };
+    return { before: before.rss, peak, after: after.rss, heapGrowth: after.heap - before.heap, droppedAt, goneAt, healthyAll: healthy.next === expected, healthy: healthy.next };
   } finally {
     publisher.disconnect();
     await stop(child);
@@ -144,16 +242,19 @@ async function runOnce(redisUrl: string, token: string) {
 const redis = await startRedis();
 try {
   const token = await signToken(SECRET, { sub: 'bench', inst: 'bench', scope: SCOPES.join(' ') }, 3600);
-  console.log(`${STALL ? 'stalled' : 'no stalled (baseline)'} subscriber: ${EVENTS} events of ~${KIB} KiB over ${SECONDS} s, one healthy and one stalled WebSocket subscriber`);
-  console.log('| run | RSS before (MiB) | RSS peak growth (MiB) | RSS after GC growth (MiB) | heap + external after GC growth (MiB) | dropped at (s) | socket gone at (s) | gone after drop (s) | healthy got all |');
-  console.log('| --- | --- | --- | --- | --- | --- | --- | --- | --- |');
+  const load = () => loadavg()[0]!.toFixed(1);
+  console.log(`${STALL ? 'stalled' : 'no stalled (baseline)'} subscriber: ${EVENTS} events of ~${KIB} KiB over ${SECONDS} s, one healthy and one ${STALL ? 'stalled' : 'reading'} WebSocket subscriber; queue bound ${QUEUE}; node args: ${NODE_ARGS.join(' ') || 'none'}`);
+  console.log('| run | peer | load (1 min) | RSS before (MiB) | RSS peak growth (MiB) | RSS after GC growth (MiB) | heap + external after GC growth (MiB) | dropped at (s) | socket gone at (s) | gone after drop (s) | healthy got all |');
+  console.log('| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |');
   for (let run = 1; run <= RUNS; run++) {
-    const r = await runOnce(redis.url, token);
-    const mib = (kib: number) => (kib / 1024).toFixed(1);
-    const gone = r.goneAt !== null && r.droppedAt !== null ? (r.goneAt - r.droppedAt).toFixed(1) : 'not gone';
-    console.log(
-      `| ${run} | ${mib(r.before)} | ${mib(r.peak - r.before)} | ${mib(r.after - r.before)} | ${mib(r.heapGrowth)} | ${r.droppedAt ?? 'never'} | ${r.goneAt ?? 'not gone'} | ${gone} | ${r.healthyAll ? 'yes' : `no (${r.healthy})`} |`,
-    );
+    for (const peer of PEERS) {
+      const r = await runOnce(peer, redis.url, token);
+      const mib = (kib: number) => (kib / 1024).toFixed(1);
+      const gone = r.goneAt !== null && r.droppedAt !== null ? (r.goneAt - r.droppedAt).toFixed(1) : 'not gone';
+      console.log(
+        `| ${run} | ${peer} | ${load()} | ${mib(r.before)} | ${mib(r.peak - r.before)} | ${mib(r.after - r.before)} | ${mib(r.heapGrowth)} | ${r.droppedAt ?? 'never'} | ${r.goneAt ?? 'not gone'} | ${gone} | ${r.healthyAll ? 'yes' : `no (${r.healthy})`} |`,
+      );
+    }
   }
 } finally {
   await redis.stop();

@@ -48,10 +48,17 @@ export interface LiveStreamPolicy<T> {
   onDelivered?(event: T): void;
   /**
    * For a shared channel's stream (src/transport/shared-channel.ts): called
-   * once per event handed to each of its subscribers (the stream's own
-   * `onDelivered` is then unset, so each delivery counts once).
+   * once per event handed to each of its subscribers, with the event's
+   * {@link stampOf} (the stream's own `onDelivered` is then unset, so each
+   * delivery counts once).
    */
-  onMemberDelivered?(event: T): void;
+  onMemberDelivered?(stamp: DeliveryStamp): void;
+  /**
+   * What {@link onMemberDelivered} needs of an event, taken once per channel
+   * event so that a shared channel's queued entries need not keep the event
+   * (a small object; omitted: no per-member delivery hook runs).
+   */
+  stampOf?(event: T): DeliveryStamp;
   /**
    * The events a subscriber joining a shared channel starts with, made from
    * the newest event the channel delivered (`last`): for a job stream, one
@@ -75,6 +82,12 @@ export interface LiveStreamPolicy<T> {
   joinAfter?(after: StreamPosition, last: T): Promise<T[] | null>;
 }
 
+/** What the delivery metric needs of an event: its type (a bounded label) and its creation time (epoch ms). */
+export interface DeliveryStamp {
+  type: string;
+  timestamp: number;
+}
+
 /** What streams report to metrics. Called synchronously on the delivery path: keep them cheap. */
 export interface StreamHooks {
   /** Events replayed from history to a stream opened with `after`. */
@@ -84,7 +97,7 @@ export interface StreamHooks {
   /** A subscriber was dropped for lagging; `queued` events it had waiting were discarded. */
   onDropped?(queued: number): void;
   /** One event handed to one subscriber's transport (`type` is a bounded label; `timestamp` in epoch ms). */
-  onDelivered?(event: { type: string; timestamp: number }): void;
+  onDelivered?(event: DeliveryStamp): void;
 }
 
 /** What a transport lets a stream do to its connection. */
@@ -167,6 +180,11 @@ export function queuePolicy(settings: StreamSettings, transport: StreamTransport
     // A shared channel's stream counts a delivery per subscriber (onMemberDelivered), not its own.
     onDelivered: transport.members ? undefined : settings.hooks?.onDelivered,
     onMemberDelivered: settings.hooks?.onDelivered,
+    // Every stream kind's events (job, activity, training) carry `type` and `timestamp`, which onDelivered reads.
+    stampOf(event: unknown): DeliveryStamp {
+      const { type, timestamp } = event as DeliveryStamp;
+      return { type, timestamp };
+    },
   } satisfies Partial<LiveStreamPolicy<unknown>>;
 }
 

@@ -8,7 +8,7 @@
  * subscribers — the topic fan-out hands every local subscriber the same
  * object — and they sent the same document with the same variables, those
  * executions return equal results. This plugin keeps the first result per
- * (event object, operation) in a WeakMap on the event, so the rest reuse it.
+ * (event object, operation) on the event (a hidden property, {@link CacheSlot}), so the rest reuse it.
  * Results are never mutated downstream (graphql-ws and Yoga's SSE serialize them).
  *
  * Sharing is keyed by the document object (Yoga's parser cache returns one
@@ -44,8 +44,36 @@ function operationKey(args: ExecutionArgs, scopes: string): string {
   return `${id}\u0000${args.operationName ?? ''}\u0000${JSON.stringify(args.variableValues ?? null)}\u0000${scopes}`;
 }
 
+/**
+ * A cache entry kept on its object: a hidden (non-enumerable, symbol-keyed)
+ * property, where a WeakMap keyed by the object would do the same job.
+ * Why not a WeakMap: V8's scavenger keeps the values of a long-lived
+ * (old-generation) WeakMap alive through a minor GC even when their young
+ * key dies — the entry is cleared only after that scavenge — so each event's
+ * cached result and serialized bytes were promoted to the old generation and
+ * freed only at the next major GC. With ~18 KiB events that was about 60 MiB of
+ * peak RSS at 333 events/s (issue 20; `npm run bench:stalled`, docs/benchmarks.md
+ * "Issue 20, branch `stallrss`"). A property dies with its object.
+ * Objects that are not extensible (frozen) are simply not cached.
+ */
+class CacheSlot<K extends object, V> {
+  private readonly symbol: symbol;
+
+  constructor(description: string) {
+    this.symbol = Symbol(description);
+  }
+
+  get(target: K): V | undefined {
+    return (target as Record<symbol, V | undefined>)[this.symbol];
+  }
+
+  set(target: K, value: V): void {
+    if (Object.isExtensible(target)) Object.defineProperty(target, this.symbol, { value, writable: true, configurable: true });
+  }
+}
+
 /** Per event object: results by operation key. */
-const resultsByEvent = new WeakMap<object, Map<string, ExecutionResult>>();
+const resultsByEvent = new CacheSlot<object, Map<string, ExecutionResult>>('runwatch.resultsByOperation');
 
 /** Counters for diagnostics, tests and benchmarks: executions run vs reused, serializations (JSON texts, for WebSocket and SSE) run vs reused. */
 export const sharedExecutionStats = { executed: 0, reused: 0, serialized: 0, serializedReused: 0 };
@@ -191,9 +219,9 @@ class ExecutedStream implements AsyncIterableIterator<ExecutionResult> {
 }
 
 /** Serialized results (UTF-8 JSON of the masked result), by result object. */
-const serializedByResult = new WeakMap<ExecutionResult, Buffer>();
+const serializedByResult = new CacheSlot<ExecutionResult, Buffer>('runwatch.serialized');
 /** JSON texts of shared results, by result object. */
-const jsonByResult = new WeakMap<object, string>();
+const jsonByResult = new CacheSlot<object, string>('runwatch.json');
 
 /**
  * `JSON.stringify(value)`, computed once per object: the `stringify` of a
