@@ -79,6 +79,13 @@ export interface ServerOptions {
    * (RUNWATCH_SHARED_CHANNELS), else {@link SHARED_CHANNELS_DEFAULT}.
    */
   sharedChannels?: boolean;
+  /**
+   * Milliseconds a socket or SSE response the server is closing (4008 slow
+   * consumer, 4403 token expiry) may take to complete its close before it is
+   * destroyed (default 3,000: src/transport/close-grace.ts). Tests that read
+   * a close frame only after a pause set it longer.
+   */
+  closeGraceMs?: number;
 }
 
 /** Whether shared channels are on when neither the options nor RUNWATCH_SHARED_CHANNELS say. */
@@ -158,7 +165,7 @@ export async function startServer(config: Config, opts: ServerOptions = {}): Pro
   await backend.changes.ready();
   stalls.start();
   const documents = new DocumentCache();
-  const yoga = createYogaApp({ verifier, services, backend, log, devToken: devToken ?? undefined, plugins: [...ops.yogaPlugins, ...(opts.plugins ?? [])], cors: ops.policy.cors, documents });
+  const yoga = createYogaApp({ verifier, services, backend, log, devToken: devToken ?? undefined, plugins: [...ops.yogaPlugins, ...(opts.plugins ?? [])], cors: ops.policy.cors, documents, closeGraceMs: opts.closeGraceMs });
   // Hot queries and mutations (a worker's reports) skip Yoga's per-request HTTP machinery; everything else goes to Yoga.
   const graphqlHttp = createPlannedHttp(yoga, { endpoint: '/graphql', maxBodyBytes: LIMITS.maxBodyBytes, documents, maskError: createErrorMasker(log), log });
   const dashboard = createDashboard({ devToken: devToken ?? undefined });
@@ -184,6 +191,7 @@ export async function startServer(config: Config, opts: ServerOptions = {}): Pro
     perMessageDeflate: opts.perMessageDeflate,
     documents,
     sharedChannels: opts.sharedChannels ?? config.sharedChannels ?? SHARED_CHANNELS_DEFAULT,
+    closeGraceMs: opts.closeGraceMs,
   });
   ops.attachWebSockets(ws.wss);
 

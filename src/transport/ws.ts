@@ -64,6 +64,8 @@ export interface WsOptions {
    * history (default false; needs `documents`). See {@link channelKeyOf}.
    */
   sharedChannels?: boolean;
+  /** Milliseconds a socket the server is closing may take to complete the close before it is terminated (default 3,000; {@link CloseGrace}). */
+  closeGraceMs?: number;
 }
 
 /** Root fields whose subscriptions may share a channel: their stream's policy has `joinStart` (services/jobs.ts). */
@@ -191,6 +193,7 @@ export function attachGraphqlWs(opts: WsOptions) {
   const server = serveGraphqlWs<Viewer>(wss, {
     connectionInitWaitTimeoutMs: opts.connectionInitWaitTimeoutMs ?? 5000,
     maxBufferedBytes: opts.maxBufferedBytes,
+    closeGraceMs: opts.closeGraceMs,
     log,
     maskError,
     onConnect: async (connection, params) => {

@@ -74,6 +74,8 @@ export interface YogaDeps {
   cors?: YogaServerOptions<TransportContext, Context>['cors'];
   /** The parse and validation cache to install (last plugin); default: a new one. The HTTP plan path reads it (src/transport/planned-http.ts). */
   documents?: DocumentCache;
+  /** Milliseconds an SSE response the server is ending may take to flush before it is destroyed (default 3,000; {@link CloseGrace}). */
+  closeGraceMs?: number;
 }
 
 /**
@@ -84,7 +86,7 @@ export interface YogaDeps {
  */
 export function createYogaApp(deps: YogaDeps): YogaServerInstance<TransportContext, Context> {
   // One sweep for the app's slow SSE responses.
-  const sseGrace = new CloseGrace();
+  const sseGrace = new CloseGrace(deps.closeGraceMs);
   const yogaLog = deps.log.child({ component: 'yoga' });
   return createYoga<TransportContext, Context>({
     schema,

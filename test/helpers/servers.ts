@@ -85,6 +85,7 @@ export async function startTestServer(
     plugins: opts.plugins,
     // RUNWATCH_SHARED_CHANNELS=true|false runs a suite with shared channels on or off (default: the server's).
     sharedChannels: opts.sharedChannels ?? envFlag(process.env.RUNWATCH_SHARED_CHANNELS),
+    closeGraceMs: opts.closeGraceMs,
   });
   running.push(server);
   return server;
