@@ -153,7 +153,7 @@ describe('backpressure', () => {
   it('drops a subscriber that stopped reading (close 4008) with bounded memory while the others keep receiving', async () => {
     setFlagsFromString('--expose-gc');
     const gc = runInNewContext('gc') as () => void;
-    const server = await startTestServer({ config: { subscriberQueue: 100, historySize: 100 } });
+    const server = await startTestServer({ closeGraceMs: 120_000, config: { subscriberQueue: 100, historySize: 100 } }) // the stuck client reads its close only after the drop is seen: a long grace keeps the 4008 frame for it;
     const tok = await token({ inst: freshInstitute() });
     // Big metadata makes every event ~17 KB on the wire (one shared object in memory), so the
     // socket buffers fill after a few hundred events and the server's queue bound is what holds.

@@ -312,7 +312,7 @@ describe('graphql-transport-ws protocol', () => {
 
 describe('slow consumer', () => {
   it('closes 4008 on a socket that stops reading, releasing its stream, while the producer never blocks', async () => {
-    const server = await startTestServer({ config: { subscriberQueue: 50, historySize: 100 } });
+    const server = await startTestServer({ closeGraceMs: 120_000, config: { subscriberQueue: 50, historySize: 100 } }) // read its close only after the release: a long grace keeps the 4008 frame;
     const tok = await token({ inst: freshInstitute() });
     // ~17 KB per event on the wire, so socket buffers fill after a few hundred events.
     const metadata = { notes: 'm'.repeat(15_000) };
