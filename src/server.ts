@@ -35,6 +35,16 @@ import { DocumentCache } from './limits/document-cache.js';
 import { createErrorMasker } from './schema/errors.js';
 import type { Services } from './schema/context.js';
 
+/**
+ * How long (ms) an idle keep-alive HTTP connection stays open on the server. Longer than clients' own idle timeouts
+ * (Node's fetch, undici: 4 s on coarse timers; load balancers: typically 60 s), so that the client is the side that
+ * closes an idle connection: with Node's default of 5 s, a client whose event loop was busy for a few seconds (or one
+ * within undici's last second) sends its next request on a connection the server is closing at that moment and gets
+ * ECONNRESET (seen in the cluster tests beside CPU hogs, after a spawnSync). Idea: the AWS ALB guidance (server
+ * keep-alive longer than the balancer's idle timeout). A shutdown still closes idle connections at once.
+ */
+const KEEP_ALIVE_TIMEOUT_MS = 65_000;
+
 /** A started server. */
 export interface RunningServer {
   /** e.g. `http://127.0.0.1:4000/graphql` */
@@ -175,6 +185,9 @@ export async function startServer(config: Config, opts: ServerOptions = {}): Pro
     if (dashboard(req, res)) return; // the web dashboard at / (src/dashboard)
     graphqlHttp(req, res);
   });
+  httpServer.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS;
+  // Kept above the idle timeout, as Node advises (a smaller headersTimeout cut keep-alive connections in older versions).
+  httpServer.headersTimeout = KEEP_ALIVE_TIMEOUT_MS + 1000;
   const ws = attachGraphqlWs({
     httpServer,
     yoga,
