@@ -35,6 +35,18 @@ import { DocumentCache } from './limits/document-cache.js';
 import { createErrorMasker } from './schema/errors.js';
 import type { Services } from './schema/context.js';
 
+/**
+ * How long (ms) an idle keep-alive HTTP connection stays open on the server. Longer than clients' own idle timeouts
+ * (Node's fetch, undici: 4 s on coarse timers; load balancers: typically 60 s), so that the client is the side that
+ * closes an idle connection: with Node's default of 5 s, a client whose event loop was busy for a few seconds (or one
+ * within undici's last second) sends its next request on a connection the server is closing at that moment and gets
+ * ECONNRESET (seen in the cluster tests beside CPU hogs, after a spawnSync). Responses do not carry Node's
+ * `Keep-Alive: timeout=` hint, which undici would follow to 1 s before this bound (see the request handler). Idea:
+ * the AWS ALB guidance (server keep-alive longer than the balancer's idle timeout). A shutdown still closes idle
+ * connections at once.
+ */
+const KEEP_ALIVE_TIMEOUT_MS = 65_000;
+
 /** A started server. */
 export interface RunningServer {
   /** e.g. `http://127.0.0.1:4000/graphql` */
@@ -175,6 +187,9 @@ export async function startServer(config: Config, opts: ServerOptions = {}): Pro
   const httpServer = createServer((req, res) => {
     // During a shutdown every response is the connection's last.
     if (shuttingDown) res.shouldKeepAlive = false;
+    // Keep-alive without Node's `Keep-Alive: timeout=65` hint: a client that reads it (undici) would idle until 1 s
+    // before it, the same narrow margin as with Node's 5 s default; without it, undici closes after its own 4 s.
+    else if (res.shouldKeepAlive) res.setHeader('Connection', 'keep-alive');
     // A response ending during a shutdown leaves its keep-alive connection idle: close it now.
     res.once('finish', () => {
       if (shuttingDown) setImmediate(() => httpServer.closeIdleConnections());
@@ -182,6 +197,9 @@ export async function startServer(config: Config, opts: ServerOptions = {}): Pro
     if (dashboard(req, res)) return; // the web dashboard at / (src/dashboard)
     graphqlHttp(req, res);
   });
+  httpServer.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS;
+  // Kept above the idle timeout, as Node advises (a smaller headersTimeout cut keep-alive connections in older versions).
+  httpServer.headersTimeout = KEEP_ALIVE_TIMEOUT_MS + 1000;
   const ws = attachGraphqlWs({
     httpServer,
     yoga,

@@ -9,13 +9,25 @@ import { isUnavailable } from '../domain/errors.js';
 import type { JobEvent } from '../domain/job.js';
 import { RedisChannels, type PubSubChannels, type RedisChannelsHooks } from './redis-channels.js';
 import type { RedisKeyspace } from './redis-keys.js';
-import { RedisShardedChannels } from './redis-sharded-channels.js';
+import { RedisShardedChannels, type ShardedChannelsState } from './redis-sharded-channels.js';
 import { TopicFanout } from './topic-fanout.js';
 import type { BusEvent, EventBus, GapHandler } from './types.js';
 
 /** Every bus message is a JSON object with a numeric `offset` (job events, topic-log entries, activity notices). */
 const isBusEvent = (value: unknown): value is BusEvent =>
   typeof value === 'object' && value !== null && typeof (value as BusEvent).offset === 'number';
+
+/** See {@link RedisEventBus.debugState}. */
+export interface RedisBusState {
+  /** Topics whose live events are held back until their catch-up (and how many wait). */
+  held: { topic: string; held: number }[];
+  /** The recovery running now (null: none): since `startedAt` (ms since epoch), for `forMs`, its retry `attempt`. */
+  recovery: { startedAt: number; forMs: number; attempt: number; pending: string[]; lastError: string | null } | null;
+  /** Another recovery runs after this one (a connection was lost and regained meanwhile). */
+  recoverAgain: boolean;
+  /** On a Redis Cluster: the sharded channels' state; null on one Redis. */
+  sharded: ShardedChannelsState | null;
+}
 
 /**
  * {@link EventBus} on Redis pub/sub: one subscription per channel per instance
@@ -32,6 +44,8 @@ export class RedisEventBus implements EventBus {
   private recovering: Promise<void> | null = null;
   private recoverAgain = false;
   private closed = false;
+  /** The recovery in progress, for {@link debugState}: when it started (ms since epoch), its attempt, what it waits for. */
+  private recovery: { startedAt: number; attempt: number; pending: string[]; lastError: string | null } | null = null;
 
   /**
    * @param channels makes the channel set with the bus's hooks (e.g. `(hooks) => new RedisChannels(subscriber, hooks)`).
@@ -78,6 +92,21 @@ export class RedisEventBus implements EventBus {
     return this.channels instanceof RedisShardedChannels ? this.channels.subscribers : new Map();
   }
 
+  /**
+   * Why this instance may not deliver live events now, for a test that timed out or an operator (not a public API;
+   * the shape may change): the topics held back since a connection was lost (with how many live events wait), the
+   * recovery in progress (started when, which attempt, the topics it still has to catch up, the last catch-up
+   * error), whether another recovery is queued behind it, and on a Redis Cluster the sharded channels' state.
+   */
+  debugState(): RedisBusState {
+    return {
+      held: this.fanout.heldTopics(),
+      recovery: this.recovery && { ...this.recovery, pending: [...this.recovery.pending], forMs: Date.now() - this.recovery.startedAt },
+      recoverAgain: this.recoverAgain,
+      sharded: this.channels instanceof RedisShardedChannels ? this.channels.debugState() : null,
+    };
+  }
+
   /** Channels the subscriber connection listens to (or will, once reconnected). */
   subscribedChannels(): string[] {
     return this.channels.channels;
@@ -120,9 +149,13 @@ export class RedisEventBus implements EventBus {
    */
   private async recover(): Promise<void> {
     const pending = this.fanout.openTopics();
+    const recovery = { startedAt: Date.now(), attempt: 0, pending: pending.map((p) => p.topic), lastError: null as string | null };
+    this.recovery = recovery;
     try {
       for (let attempt = 0; pending.length > 0 && attempt < 30 && !this.closed; attempt++) {
         if (attempt > 0) await new Promise((r) => setTimeout(r, Math.min(200 * attempt, 2000)).unref());
+        recovery.attempt = attempt;
+        recovery.pending = pending.map((p) => p.topic);
         for (let i = pending.length - 1; i >= 0; i--) {
           const { topic, last } = pending[i]!;
           try {
@@ -131,11 +164,13 @@ export class RedisEventBus implements EventBus {
             this.fanout.resume(topic, fill?.events ?? [], fill?.isReset);
             pending.splice(i, 1);
           } catch (error) {
+            recovery.lastError = `${topic}: ${error instanceof Error ? error.message : String(error)}`;
             if (!isUnavailable(error)) this.onError(topic, error);
           }
         }
       }
     } finally {
+      this.recovery = null;
       // Given up on (or closing): deliver what was held back rather than hold it forever.
       for (const { topic } of pending) this.fanout.resume(topic, []);
     }

@@ -76,6 +76,25 @@ export interface RedisShardedChannelsOptions {
   maxRefreshDelayMs?: number;
 }
 
+/** See {@link RedisShardedChannels.debugState}. */
+export interface ShardedChannelsState {
+  lost: boolean;
+  closed: boolean;
+  /** Node keys (`host:port`) of shards whose connection dropped and has not re-subscribed since. */
+  down: string[];
+  /** Channels waiting to be subscribed on their (new) owner: the shard assigned, and the owner per the slot map now. */
+  moving: { channel: string; to: string | null; owner: string | null }[];
+  /** Desired channel → node key of the shard it is assigned to. */
+  assigned: Record<string, string>;
+  /** Node key → the ioredis status of its connection and the channels confirmed or being subscribed there. */
+  shards: Record<string, { status: string; channels: string[] }>;
+  refreshScheduled: boolean;
+  refreshAttempt: number;
+  reconciling: boolean;
+  /** The command connection's (ioredis `Cluster`) status. */
+  clusterStatus: string;
+}
+
 /** One master's subscriber connection and its desired set. */
 interface Shard {
   readonly key: string;
@@ -121,6 +140,27 @@ export class RedisShardedChannels implements PubSubChannels {
   /** Channels with a handler now (what the shard connections listen to once connected). */
   get channels(): string[] {
     return [...this.handlers.keys()];
+  }
+
+  /**
+   * What this instance waits for, for a test or an operator to tell why it stays lost (not a public API; the shape
+   * may change): `lost` (a desired channel is unconfirmed), the `down` shards and the `moving` channels that hold it
+   * back, each desired channel's assigned shard, each shard connection's ioredis status and channel count, and
+   * whether a slot-map refresh is scheduled or a reconciliation runs.
+   */
+  debugState(): ShardedChannelsState {
+    return {
+      lost: this.lost,
+      closed: this.closed,
+      down: [...this.down],
+      moving: [...this.moving].map((channel) => ({ channel, to: this.assigned.get(channel) ?? null, owner: this.ownerOf(channel) })),
+      assigned: Object.fromEntries(this.assigned),
+      shards: Object.fromEntries([...this.shards].map(([key, shard]) => [key, { status: shard.connection.status, channels: shard.channels.channels }])),
+      refreshScheduled: this.refreshTimer !== null,
+      refreshAttempt: this.refreshAttempt,
+      reconciling: this.reconciling !== null,
+      clusterStatus: this.cluster.status,
+    };
   }
 
   /** Shard connections by node key (`host:port`), for diagnostics and fault-injection tests. */

@@ -128,4 +128,9 @@ export class TopicFanout<Handle> {
   get size(): number {
     return this.topics.size;
   }
+
+  /** Topics held back now ({@link holdAll} until {@link resume}), with how many live events wait in each (diagnostics). */
+  heldTopics(): { topic: string; held: number }[] {
+    return [...this.topics].filter(([, entry]) => entry.held !== null).map(([topic, entry]) => ({ topic, held: entry.held!.length }));
+  }
 }

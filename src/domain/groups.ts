@@ -66,12 +66,14 @@ export function derivedStatus(parent: JobRecord): JobStatus | null {
 /**
  * Applies one child change to its parent (the `groups` projector's step).
  * @param intervalMs 1000 / RUNWATCH_PROGRESS_HZ (conflation of the parent's PROGRESS).
- * @param createdChildren how many children were created under the parent (counted from the job index); while the
- *   parent has seen fewer, it takes no terminal status (a lagging partition may still hold a creation).
+ * @param createdChildren ids of the children created under the parent (read from the job index); while any of them
+ *   has not reached the parent yet, it takes no terminal status (a lagging partition may still hold its creation).
+ *   Ids, not a count: a child retention swept from the index is still among those the parent has seen, and would
+ *   make a count hide an unseen sibling. Undefined: not checked (see {@link wouldEndParent}).
  * @returns the parent's change, or null when the change was applied already (the child's summary is at this
  *   offset or newer): applying the same change twice changes nothing the second time.
  */
-export function applyChild(parent: JobRecord, change: JobChangeRecord, nowMs: number, intervalMs: number, createdChildren?: number): JobChange | null {
+export function applyChild(parent: JobRecord, change: JobChangeRecord, nowMs: number, intervalMs: number, createdChildren?: readonly string[]): JobChange | null {
   const child = change.job;
   const before = parent.group?.children[child.id];
   if (before && !isNewer(change, before.offset)) return null;
@@ -96,7 +98,7 @@ export function applyChild(parent: JobRecord, change: JobChangeRecord, nowMs: nu
   let status = derivedStatus(next);
   // A child's creation reaches the parent through the child's own change-log partition, which may lag another
   // child's: no terminal status until every child created under the parent (`createdChildren`) has been seen.
-  if (status && isTerminal(status) && createdChildren !== undefined && Object.keys(group.children).length < createdChildren) status = null;
+  if (status && isTerminal(status) && createdChildren?.some((id) => !(id in group.children))) status = null;
   if (status && status !== next.status) {
     const from = next.status;
     next = { ...next, status };
@@ -129,6 +131,15 @@ export function applyChild(parent: JobRecord, change: JobChangeRecord, nowMs: nu
     }
   }
   return seal(next, drafts, nowMs, flushAtMs);
+}
+
+/**
+ * Whether `result` (applyChild's, made without `createdChildren`) gives `parent` a terminal status: only such a
+ * change needs the children created under the parent read from the job index, so the projector reads it once per
+ * parent ending, not once per child change.
+ */
+export function wouldEndParent(parent: JobRecord, result: JobChange | null): boolean {
+  return result !== null && isTerminal(result.job.status) && !isTerminal(parent.status);
 }
 
 /** Is this error the parent being gone (removed by retention) or finished: nothing to aggregate into? */

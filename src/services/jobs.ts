@@ -13,7 +13,7 @@ import { matchesFilter, type JobFilter, type ListPosition } from '../backends/ty
 import type { JobChangeRecord } from '../domain/changes.js';
 import { decodeCursor } from '../domain/cursor.js';
 import { conflict, DomainError, notFound } from '../domain/errors.js';
-import { applyChild, childDepth } from '../domain/groups.js';
+import { applyChild, childDepth, wouldEndParent } from '../domain/groups.js';
 import { projectJobList, shownBySnapshot, snapshotUpdate, updateConcerns, type JobListFilter, type JobListState, type JobUpdate } from '../domain/job-list.js';
 import {
   applyProgress,
@@ -116,7 +116,7 @@ const JOB_UPDATE_EVENTS = {
   },
 };
 
-/** Most children counted when a child's final change may end its parent (a parent with more is judged by the first ones). */
+/** Most children read from the job index when a change would end their parent (newest first: with more, the oldest are not checked, and those are the least likely to lag). */
 const MAX_CHILDREN_COUNTED = 10_000;
 
 /** Jobs in the first page of a jobUpdates stream (its SNAPSHOT events), newest first. */
@@ -195,12 +195,20 @@ export class JobService {
     const parentId = change.job.parentId;
     if (!parentId) return;
     try {
-      // A child's final change may end the parent: count the children created under it first (their creations come
-      // through their own partitions and may not have reached the parent yet). Only on final changes: it scans the index.
-      const created = isTerminal(change.job.status)
-        ? (await this.infra.backend.store.list(change.job.tenant, { parentId }, MAX_CHILDREN_COUNTED, null)).jobs.length
-        : undefined;
-      await this.infra.writer.change(parentId, (parent, now) => applyChild(parent, change, now, this.infra.writer.intervalMs, created));
+      // A change that would end the parent is committed only once every child created under it (the job index) has
+      // reached it: their creations come through their own partitions and may lag. The index is read (a scan of the
+      // tenant's index) only then, and the change applied again with it: at most two passes.
+      let created: string[] | undefined;
+      for (;;) {
+        let needsIndex = false;
+        await this.infra.writer.change(parentId, (parent, now) => {
+          const result = applyChild(parent, change, now, this.infra.writer.intervalMs, created);
+          needsIndex = created === undefined && wouldEndParent(parent, result);
+          return needsIndex ? null : result;
+        });
+        if (!needsIndex) return;
+        created = (await this.infra.backend.store.list(change.job.tenant, { parentId }, MAX_CHILDREN_COUNTED, null)).jobs.map((job) => job.id);
+      }
     } catch (error) {
       if (error instanceof DomainError && error.code === 'NOT_FOUND') return;
       throw error;

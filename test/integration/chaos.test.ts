@@ -187,7 +187,8 @@ describe('a rolling deploy with nothing in flight', () => {
     // Signal to process exit, seen from outside: a few hundred ms more for signal delivery and process
     // teardown on a machine with a load of 10 on 2 cores, which says nothing about our code.
     expect(tookMs).toBeLessThan(3000);
-  });
+    // Its budget covers a server process to start (spawnServer: up to 60 s on a loaded machine).
+  }, 120_000);
 });
 
 /** Forces a full garbage collection (V8's gc, exposed at run time) and returns the heap in use, bytes. */

@@ -5,7 +5,8 @@
  * counters, resume with a cursor, idempotency, tenant isolation, training
  * commands, retention — with jobs spread over every master, one SSUBSCRIBE per
  * channel per instance on the master owning it, and a master failover that
- * loses no stored event. The failover test runs last: it changes the topology.
+ * loses no stored event. The failover tests run last: they change the topology (and each picks a job on a master
+ * that still has a replica, so that they pass in any order, e.g. --sequence.shuffle).
  */
 import { spawnSync } from 'node:child_process';
 import { Cluster, Redis } from 'ioredis';
@@ -50,6 +51,15 @@ describe('runwatch on a Redis Cluster (3 masters + 3 replicas), two instances', 
     await Promise.all([a?.close(1000), b?.close(1000)]);
     await cluster?.stop();
   });
+
+  /**
+   * `wait`, and when it fails (a subscriber on B that never caught up after a failover), the error names what B's
+   * bus waits for: held topics, the recovery in progress, down shards, channels moving (RedisEventBus.debugState).
+   */
+  const explainedByB = <T>(wait: Promise<T>): Promise<T> =>
+    wait.catch((error: unknown) => {
+      throw new Error(`${error instanceof Error ? error.message : String(error)}\nB's bus: ${JSON.stringify((b.backend.bus as RedisEventBus).debugState(), null, 1)}`);
+    });
 
   /** Subscriptions to `channel` on the master serving it (sharded pub/sub: only the owner knows them). */
   const shardNumSub = async (channel: string): Promise<number> => {
@@ -359,7 +369,14 @@ describe('runwatch on a Redis Cluster (3 masters + 3 replicas), two instances', 
 
   it("survives a failover of the master owning a running job's slot: reports fail fast, then succeed; subscribers get every stored event", async () => {
     const viewer = await viewerOf(tok);
-    const job = await a.services.jobs.create(viewer, { name: 'failover', kind: 'BATCH', total: 1000 });
+    // A job on a master that has a live replica: with --sequence.shuffle the lossy failover below may run first and
+    // leave a master without one.
+    const view = await cluster.view();
+    const withReplica = new Set(view.filter((n) => n.role === 'replica' && !n.failed).map((n) => view.find((m) => m.id === n.masterId)?.port));
+    let job = await a.services.jobs.create(viewer, { name: 'failover', kind: 'BATCH', total: 1000 });
+    while (!withReplica.has(await cluster.masterOf(await cluster.slotOf(keys.job(job.id))))) {
+      job = await a.services.jobs.create(viewer, { name: 'failover', kind: 'BATCH', total: 1000 });
+    }
     const slot = await cluster.slotOf(keys.job(job.id));
     const master = await cluster.masterOf(slot);
     const events = subscribeWs(wsClient(b.url, tok), WATCH, { runId: job.id }, 'runProgress');
@@ -391,7 +408,7 @@ describe('runwatch on a Redis Cluster (3 masters + 3 replicas), two instances', 
     await withTimeout(during, 30_000, 'the reports during the failover to succeed');
     for (let i = 0; i < 5; i++) await reportOnce();
     await gql(b.url, tok, COMPLETE, { id: job.id });
-    const all = await events.done(30_000);
+    const all = await explainedByB(events.done(30_000));
     expect(await cluster.masterOf(slot)).toBe(promoted);
     // Every stored event, in order, once: gap-free offsets and every stage.
     const offsets = all.slice(1).map(offsetOf);
@@ -436,7 +453,7 @@ describe('runwatch on a Redis Cluster (3 masters + 3 replicas), two instances', 
     await cluster.awaitHealthy(30_000);
     expect((await a.backend.store.get(job.id))!.completed).toBe(3); // the two reports are lost with the old master
     // B's subscriber catches up: the job went back in time, so it gets a fresh SNAPSHOT under a new epoch.
-    const [snapshot] = (await events.waitFor((items) => items.slice(1).some((e) => e.type === 'SNAPSHOT'), 'a fresh SNAPSHOT', 30_000)).filter(
+    const [snapshot] = (await explainedByB(events.waitFor((items) => items.slice(1).some((e) => e.type === 'SNAPSHOT'), 'a fresh SNAPSHOT', 30_000))).filter(
       (e, i) => i > 0 && e.type === 'SNAPSHOT',
     );
     expect(snapshot.cursor.split('.')[0]).not.toBe(lastSeen.cursor.split('.')[0]);
@@ -446,7 +463,7 @@ describe('runwatch on a Redis Cluster (3 masters + 3 replicas), two instances', 
     expect((await resumed.waitForCount(1))[0]).toMatchObject({ type: 'SNAPSHOT', job: { completed: 3 } });
     // Work goes on from the surviving state.
     await a.services.jobs.report(viewer, job.id, { completed: 4, stage: 'again 4' });
-    await events.waitFor((items) => items.some((e) => e.job.stage === 'again 4'), 'the report after the failover');
+    await explainedByB(events.waitFor((items) => items.some((e) => e.job.stage === 'again 4'), 'the report after the failover'));
     resumed.dispose();
     events.dispose();
   }, 90_000);

@@ -212,7 +212,8 @@ describe('a server process killed mid-stream', () => {
     expect([...first.items.slice(1), ...rest].map(offsetOf)).toEqual(all.slice(1).map(offsetOf));
     expect(rest.at(-1)).toMatchObject({ type: 'COMPLETED', job: { completed: total } });
     expect(await p1.exited).toBe('SIGKILL');
-  });
+    // Its budget covers a server process to start (spawnServer: up to 60 s on a loaded machine) and its waits.
+  }, 120_000);
 });
 
 describe('graceful shutdown', () => {
@@ -231,7 +232,8 @@ describe('graceful shutdown', () => {
     expect(JSON.stringify(sse.errors)).toContain('SERVICE_UNAVAILABLE');
     expect(await withTimeout(proc.exited, 10_000, 'the process to exit')).toBe(0);
     expect(Date.now() - started).toBeLessThan(6000);
-  });
+    // Its budget covers a server process to start (spawnServer: up to 60 s on a loaded machine).
+  }, 120_000);
 });
 
 describe('a server whose stdout reader went away', () => {
@@ -259,14 +261,14 @@ describe('a server whose stdout reader went away', () => {
         let printed = '';
         await withTimeout(
           new Promise<void>((resolve) => child.stdout!.on('data', (chunk: Buffer) => (printed += chunk.toString()).includes('runwatch is running') && resolve())),
-          20_000,
+          60_000, // as spawnServer: loading the server's modules takes far longer than 2 s on a loaded machine
           'the banner',
         );
         child.stdout!.destroy();
       }
       const url = `http://127.0.0.1:${port}`;
       const ready = () => fetch(`${url}/readyz`, { signal: AbortSignal.timeout(2000) }).then((r) => r.status, () => 0);
-      await waitUntil(ready, (status) => status === 200, 'the server to answer /readyz', 20_000);
+      await waitUntil(ready, (status) => status === 200, 'the server to answer /readyz', 60_000);
       const tok = await token({ inst: freshInstitute() });
       const { createBatchJob: job } = await gql(`${url}/graphql`, tok, CREATE, { input: { name: 'headless' } });
       expect(job.id).toMatch(/^j_/);
@@ -277,6 +279,7 @@ describe('a server whose stdout reader went away', () => {
     }
   }
 
-  it('serves and exits 0 on SIGTERM when the reader is gone before the first line (every write to stdout fails)', () => servesAndStops('before'));
-  it('serves and exits 0 on SIGTERM when the reader goes away after the banner, as `npm start | head` does', () => servesAndStops('after'));
+  // Budgets covering a server process start (up to 60 s on a loaded machine, as spawnServer allows) and the exit.
+  it('serves and exits 0 on SIGTERM when the reader is gone before the first line (every write to stdout fails)', () => servesAndStops('before'), 120_000);
+  it('serves and exits 0 on SIGTERM when the reader goes away after the banner, as `npm start | head` does', () => servesAndStops('after'), 120_000);
 });

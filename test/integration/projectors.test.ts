@@ -74,5 +74,7 @@ describe('projectors survive a SIGKILLed instance (Redis)', () => {
     // Finishing them empties the set: the projection keeps following, exactly.
     await Promise.all(ids.map((id) => b.services.jobs.finish(viewer, id, 'COMPLETED', null)));
     await waitUntil(() => b.services.activity.snapshot(viewer, 'ENVIRONMENT'), (v) => v.activeJobs.length === 0, 'no active job left', 20_000);
-  });
+    // Its budget covers its bounded waits: a server process to start (spawnServer: up to 60 s on a loaded machine),
+    // then 20 + 10 + 20 s for the projection: 30 s ran out beside two CPU hogs.
+  }, 120_000);
 });
