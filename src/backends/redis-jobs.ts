@@ -12,6 +12,7 @@ import type { StepRecord } from '../domain/steps.js';
 import { creationChange, updateChange } from '../domain/changes.js';
 import { JOB_OWNED, jobTopic, type JobOwnedTopics } from '../domain/topics.js';
 import type { RedisKeyspace } from './redis-keys.js';
+import { stepJsonOf } from './step-json.js';
 import { guard, type RedisClient, type RedisLogLayout, type RedisTopicLogStore } from './redis-log.js';
 import { matchesFilter, type HistoryRead, type JobFilter, type JobStore, type ListPosition, type RetentionOptions } from './types.js';
 
@@ -137,7 +138,7 @@ function encodeJob(job: JobRecord, previous: JobRecord | null): string[] {
     byName ??= new Map((previous?.steps ?? []).flatMap((s) => (stepSeqs.has(s) ? [[s.name, stepSeqs.get(s)!] as const] : [])));
     const seq = byName.get(step.name) ?? ++last;
     stepSeqs.set(step, seq);
-    pairs.push(`${STEP_FIELD}${seq}`, JSON.stringify(step));
+    pairs.push(`${STEP_FIELD}${seq}`, stepJsonOf(step));
   }
   return pairs;
 }

@@ -35,6 +35,7 @@ import { DomainError, notFound } from '../domain/errors.js';
 import { newEpoch } from '../domain/ids.js';
 import { FlatCombiner, type Pending } from './flat-combining.js';
 import { sameSlot, type RedisKeyspace } from './redis-keys.js';
+import { stringifyWithSteps } from './step-json.js';
 import { assertConsecutive, historyCovers, type LogCommit, type LogCommitted, type LogHead, type HistoryRead, type TopicLogStore } from './topic-log.js';
 import type { BusEvent } from './types.js';
 import type { JobChangeRecord } from '../domain/changes.js';
@@ -378,7 +379,7 @@ export class RedisTopicLogStore implements TopicLogStore {
         ttlSeconds,
         retained?.seconds ?? 0,
         retained?.member ?? '',
-        changesKey ? JSON.stringify(change) : '',
+        changesKey ? stringifyWithSteps(change) : '',
         this.opts.changeLogMaxLen ?? 10_000,
         fields.length / 2,
         ...fields,
@@ -386,7 +387,7 @@ export class RedisTopicLogStore implements TopicLogStore {
         ...removed,
         events.length,
       ];
-      for (const event of events) args.push(event.offset, JSON.stringify(event));
+      for (const event of events) args.push(event.offset, stringifyWithSteps(event));
       args.push(...inSlot);
       const committed = await this.redis.runwatchLogCommit(keys.length, ...keys, ...args);
       if (committed === -1) throw notFound(owner!);
@@ -426,7 +427,7 @@ export class RedisTopicLogStore implements TopicLogStore {
       0,
       retained?.seconds ?? 0,
       retained?.member ?? '',
-      changesKey ? JSON.stringify(opts.change) : '',
+      changesKey ? stringifyWithSteps(opts.change) : '',
       this.opts.changeLogMaxLen ?? 10_000,
       fields.length / 2,
       ...fields,
