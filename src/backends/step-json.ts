@@ -47,11 +47,24 @@ const hasSteps = (value: unknown): value is { steps: object[] } =>
 export function stringifyWithSteps(value: unknown): string {
   const job = (value as { job?: unknown } | null)?.job;
   if (hasSteps(job)) {
+    if (!known(job.steps)) return JSON.stringify(value);
     const json = JSON.stringify({ ...(value as object), job: { ...job, steps: MARK } });
     return splice(json, stepsJson(job.steps));
   }
-  if (hasSteps(value)) return splice(JSON.stringify({ ...value, steps: MARK }), stepsJson(value.steps));
+  if (hasSteps(value)) return known(value.steps) ? splice(JSON.stringify({ ...value, steps: MARK }), stepsJson(value.steps)) : JSON.stringify(value);
   return JSON.stringify(value);
+}
+
+/**
+ * Are these steps worth caching: was their first one serialized before? Steps that come back report after report
+ * (a job's records and timeless views) are; steps parsed from a change-log entry are new objects each time, and
+ * caching each of them (a WeakMap entry per step, for the GC to trace) would cost more than it saves. The first
+ * step is cached either way, so steps seen again take the cached path from then on.
+ */
+function known(steps: readonly object[]): boolean {
+  if (stepJson.has(steps[0]!)) return true;
+  stepJsonOf(steps[0]!);
+  return false;
 }
 
 /** `json` with its one marker replaced by `steps`. */

@@ -88,10 +88,16 @@ export function viewStep(step: StepRecord, nowMs: number): StepView {
     const cached = timelessViews.get(step);
     if (cached) return cached;
   }
-  const end = step.finishedAt ?? (running ? nowMs : null);
-  const view = { ...step, durationSeconds: step.startedAt === null || end === null ? null : Math.max(0, end - step.startedAt) / 1000 };
+  const view = makeView(step, nowMs);
   if (!running) timelessViews.set(step, view);
   return view;
+}
+
+/** A new view of a step at `nowMs` (see {@link viewStep}), not cached. */
+function makeView(step: StepRecord, nowMs: number): StepView {
+  const running = step.finishedAt === null && step.status === 'RUNNING';
+  const end = step.finishedAt ?? (running ? nowMs : null);
+  return { ...step, durationSeconds: step.startedAt === null || end === null ? null : Math.max(0, end - step.startedAt) / 1000 };
 }
 
 /** The views {@link viewSteps} made last of a steps array: at `nowMs`, and which of them are RUNNING (their view depends on the time). */
@@ -123,10 +129,15 @@ export function viewSteps(steps: readonly StepRecord[], nowMs: number): StepView
   } else {
     views = new Array<StepView>(steps.length);
     running = [];
+    // Records seen before (a job's steps, report after report) share their timeless views; records that are new
+    // each time (parsed from a change-log entry) do not, and a view cached for each would only burden the GC
+    // (a WeakMap entry per step): the first record's view is cached either way, so records seen again do from then on.
+    const first = steps[0];
+    const seen = first !== undefined && (timelessViews.has(first) || first.status === 'RUNNING');
     for (let i = 0; i < steps.length; i++) {
       const step = steps[i]!;
       if (step.finishedAt === null && step.status === 'RUNNING') running.push(i);
-      views[i] = viewStep(step, nowMs);
+      views[i] = seen || i === 0 ? viewStep(step, nowMs) : makeView(step, nowMs);
     }
   }
   viewsOfSteps.set(steps, { nowMs, views, running });
