@@ -105,18 +105,36 @@ const stepSeqs = new WeakMap<StepRecord, number>();
 export function decodeJob(data: string | null | undefined, hash: Readonly<Record<string, string>> = {}): JobRecord | null {
   if (data == null) return null;
   const job = JSON.parse(data) as JobRecord;
-  if (job.steps !== undefined) return job; // the old shape (steps in `data`)
   const numbered: [number, StepRecord][] = [];
   for (const field in hash) {
     if (!field.startsWith(STEP_FIELD)) continue;
     const step = JSON.parse(hash[field]!) as StepRecord;
-    const seq = Number(field.slice(STEP_FIELD.length));
-    stepSeqs.set(step, seq);
-    numbered.push([seq, step]);
+    numbered.push([Number(field.slice(STEP_FIELD.length)), step]);
   }
-  if (numbered.length > 0) job.steps = numbered.sort((a, b) => a[0] - b[0]).map(([, step]) => step);
+  numbered.sort((a, b) => a[0] - b[0]);
+  if (job.steps !== undefined) {
+    // The old shape (steps in `data`). With step fields too, an instance of the previous version committed over a
+    // record of this one during a rolling upgrade: it saw no steps and wrote only those its report made. The
+    // fields' steps come first, the ones in `data` replace theirs by name or follow; the next commit rewrites
+    // every step under new numbers and deletes the fields left over (see encodeJob).
+    if (numbered.length === 0) return job;
+    const steps = numbered.map(([, step]) => step);
+    for (const step of job.steps) {
+      const at = steps.findIndex((s) => s.name === step.name);
+      if (at >= 0) steps[at] = step;
+      else steps.push(step);
+    }
+    job.steps = steps;
+    leftoverFields.set(job, numbered.map(([seq]) => `${STEP_FIELD}${seq}`));
+    return job;
+  }
+  for (const [seq, step] of numbered) stepSeqs.set(step, seq);
+  if (numbered.length > 0) job.steps = numbered.map(([, step]) => step);
   return job;
 }
+
+/** Step fields of a record read in the old shape (see {@link decodeJob}) that its next commit deletes unless it reuses them. */
+const leftoverFields = new WeakMap<JobRecord, string[]>();
 
 /**
  * The (field, value) pairs that store `job` over `previous` (the stored record, null when there is none):
@@ -145,6 +163,11 @@ function encodeJob(job: JobRecord, previous: JobRecord | null): string[] {
 
 /** The step fields of `previous` whose step `job` no longer has (a new stage past 100 steps drops the oldest finished one). */
 function removedSteps(job: JobRecord, previous: JobRecord | null): string[] {
+  const leftover = previous && leftoverFields.get(previous);
+  if (leftover) {
+    const written = new Set((job.steps ?? []).map((s) => `${STEP_FIELD}${stepSeqs.get(s)}`));
+    return leftover.filter((field) => !written.has(field));
+  }
   if (!previous?.steps?.length || job.steps === previous.steps) return [];
   const kept = new Set((job.steps ?? []).map((s) => stepSeqs.get(s)));
   const removed: string[] = [];

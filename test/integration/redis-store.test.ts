@@ -160,4 +160,23 @@ describe('the Redis job store on two instances', () => {
     expect(await a.store.get(job.id)).toEqual(later);
     expect(later.steps!.map((s) => s.name)).toEqual(['a', 'b', 'c', 'd']);
   });
+  it('during a rolling upgrade, keeps the steps of a record an instance of the previous version wrote over', async () => {
+    const job = { ...newJob(), tenant: { institute: `i-${randomUUID().slice(0, 8)}`, environment: 'e' } };
+    await a.store.create(job);
+    for (const stage of ['a', 'b', 'c']) await a.store.update(job.id, (j) => applyProgress(j, { stage }, Date.now(), 0));
+    // The previous version reads `data` alone (no steps), applies a new stage and writes the whole record back.
+    const key = testKeys.job(job.id);
+    const seenByOld = JSON.parse((await redis.hget(key, 'data'))!) as JobRecord;
+    const oldWrite = applyProgress(seenByOld, { stage: 'd' }, Date.now(), 0).job;
+    await redis.hset(key, 'v', String(Number(await redis.hget(key, 'v')) + 1), 'data', JSON.stringify(oldWrite));
+    const merged = (await b.store.get(job.id))!;
+    expect(merged.steps!.map((s) => [s.name, s.status])).toEqual([['a', 'COMPLETED'], ['b', 'COMPLETED'], ['c', 'RUNNING'], ['d', 'RUNNING']]);
+    // The next commit rewrites the steps in fields of their own and leaves none over.
+    const next = (await b.store.update(job.id, (j) => applyProgress(j, { stage: 'e' }, Date.now(), 0)))!.job;
+    expect(next.steps!.map((s) => s.name)).toEqual(['a', 'b', 'c', 'd', 'e']);
+    const stored = await redis.hgetall(key);
+    expect(JSON.parse(stored.data!)).not.toHaveProperty('steps');
+    expect(Object.keys(stored).filter((f) => f.startsWith('step:')).sort()).toEqual(['step:1', 'step:2', 'step:3', 'step:4', 'step:5']);
+    expect(await a.store.get(job.id)).toEqual(next);
+  });
 });
