@@ -43,6 +43,7 @@
  * stream is new as well).
  */
 import calculateSlot from 'cluster-key-slot';
+import { LRUCache } from 'lru-cache';
 import { isUnavailable } from '../domain/errors.js';
 import type { JobChangeRecord } from '../domain/changes.js';
 import { applyBatch } from './change-feed.js';
@@ -94,6 +95,37 @@ export interface RedisChangeFeedOptions {
 
 type Entries = [id: string, fields: string[]][];
 
+/** Most parsed changes {@link ParsedChanges} keeps (each up to a job record with 100 steps, ~50 KB parsed). */
+const PARSED_MAX = 256;
+
+/**
+ * Change-log entries parsed on this instance, shared by its projectors: every projector reads every change (one
+ * consumer group each), and a change carries the job's whole record (up to 100 steps: ~16 KB of JSON), so
+ * parsing it once per projector was most of what a report cost the change log. An entry is parsed by the first
+ * projector that reads it and dropped once every projector has taken it (or, bounded, when the least recently
+ * used), so it is parsed about once per instance. The change is shared, as the memory feed shares it: projectors
+ * must not modify it (none does: they are pure over it).
+ */
+class ParsedChanges {
+  private readonly cache = new LRUCache<string, { change: JobChangeRecord; left: number }>({ max: PARSED_MAX });
+
+  /** @param readers how many projectors will take each entry (the loops registered). */
+  constructor(private readonly readers: () => number) {}
+
+  /** The change of entry `id` of partition stream `key`, whose field `c` is `json`. @throws SyntaxError when malformed. */
+  take(key: string, id: string, json: string): JobChangeRecord {
+    const name = `${key}\n${id}`;
+    const known = this.cache.get(name);
+    if (known) {
+      if (--known.left <= 0) this.cache.delete(name);
+      return known.change;
+    }
+    const change = JSON.parse(json) as JobChangeRecord;
+    if (this.readers() > 1) this.cache.set(name, { change, left: this.readers() - 1 });
+    return change;
+  }
+}
+
 /** Errors of a Redis that is away, which the loops retry without logging. */
 const isOutage = (error: unknown) =>
   isUnavailable(error) ||
@@ -103,6 +135,7 @@ const isOutage = (error: unknown) =>
 export class RedisChangeFeed implements ChangeFeed {
   private readonly loops: Loop[] = [];
   private readonly pending: Promise<void>[] = [];
+  private readonly parsed = new ParsedChanges(() => this.loops.length);
 
   constructor(
     private readonly redis: RedisClient,
@@ -111,7 +144,7 @@ export class RedisChangeFeed implements ChangeFeed {
 
   project(name: string, apply: (change: JobChangeRecord) => Promise<void>): void {
     if (this.loops.some((l) => l.name === name)) throw new Error(`projector ${name} is registered already`);
-    const loop = new Loop(name, apply, this.redis, Math.max(1, this.opts.partitions), this.opts);
+    const loop = new Loop(name, apply, this.redis, Math.max(1, this.opts.partitions), this.opts, this.parsed);
     this.loops.push(loop);
     const created = loop.createGroups('$');
     this.pending.push(created);
@@ -164,6 +197,7 @@ class Loop {
     private readonly redis: RedisClient,
     private readonly partitions: number,
     private readonly opts: RedisChangeFeedOptions,
+    private readonly parsed: ParsedChanges,
   ) {
     this.keys = Array.from({ length: partitions }, (_, p) => changesKey(p, partitions));
     this.cluster = redis.isCluster;
@@ -360,7 +394,7 @@ class Loop {
     for (const [id, fields] of entries) {
       const json = fields[fields.indexOf('c') + 1];
       try {
-        changes.push(JSON.parse(json!) as JobChangeRecord);
+        changes.push(this.parsed.take(key, id, json!));
         ids.push(id);
       } catch (error) {
         malformed.push(id);

@@ -8,9 +8,11 @@
  */
 import { DomainError, notFound } from '../domain/errors.js';
 import type { JobChange, JobEvent, JobRecord, Tenant } from '../domain/job.js';
+import type { StepRecord } from '../domain/steps.js';
 import { creationChange, updateChange } from '../domain/changes.js';
 import { JOB_OWNED, jobTopic, type JobOwnedTopics } from '../domain/topics.js';
 import type { RedisKeyspace } from './redis-keys.js';
+import { stepJsonOf } from './step-json.js';
 import { guard, type RedisClient, type RedisLogLayout, type RedisTopicLogStore } from './redis-log.js';
 import { matchesFilter, type HistoryRead, type JobFilter, type JobStore, type ListPosition, type RetentionOptions } from './types.js';
 
@@ -82,10 +84,106 @@ type ScriptedRedis = RedisClient & {
   runwatchSweep(retentionKey: string, batch: number, recordPrefix: string): Promise<string[]>;
 };
 
+/** Prefix of the hash fields that hold a job's steps, one each: `step:<seq>` (see {@link jobLogLayout}). */
+const STEP_FIELD = 'step:';
+
+/**
+ * Each step record's sequence number, the `<seq>` of its field `step:<seq>`: set when a record is read or written.
+ * Records are never changed once made (domain/steps.ts), so a step the domain left as it was is the same object
+ * with the same number; a changed step (a new record of the same name) keeps its predecessor's number, and a new
+ * step gets the next one. Ascending numbers are the steps' order (of first report).
+ */
+const stepSeqs = new WeakMap<StepRecord, number>();
+
+/**
+ * A job record from its hash's fields: `data` (the record without its steps, JSON) and the steps' fields
+ * `step:<seq>` (each a step record's JSON), in order of their numbers. A record written before steps had their
+ * own fields (issue 20) has its steps in `data` (and no step fields): read as it is, and rewritten in the new shape
+ * by its next commit (see {@link encodeJob}).
+ * @returns the record, or null when `data` is missing.
+ */
+export function decodeJob(data: string | null | undefined, hash: Readonly<Record<string, string>> = {}): JobRecord | null {
+  if (data == null) return null;
+  const job = JSON.parse(data) as JobRecord;
+  const numbered: [number, StepRecord][] = [];
+  for (const field in hash) {
+    if (!field.startsWith(STEP_FIELD)) continue;
+    const step = JSON.parse(hash[field]!) as StepRecord;
+    numbered.push([Number(field.slice(STEP_FIELD.length)), step]);
+  }
+  numbered.sort((a, b) => a[0] - b[0]);
+  if (job.steps !== undefined) {
+    // The old shape (steps in `data`). With step fields too, an instance of the previous version committed over a
+    // record of this one during a rolling upgrade: it saw no steps and wrote only those its report made. The
+    // fields' steps come first, the ones in `data` replace theirs by name or follow; the next commit rewrites
+    // every step under new numbers and deletes the fields left over (see encodeJob).
+    if (numbered.length === 0) return job;
+    const steps = numbered.map(([, step]) => step);
+    for (const step of job.steps) {
+      const at = steps.findIndex((s) => s.name === step.name);
+      if (at >= 0) steps[at] = step;
+      else steps.push(step);
+    }
+    job.steps = steps;
+    leftoverFields.set(job, numbered.map(([seq]) => `${STEP_FIELD}${seq}`));
+    return job;
+  }
+  for (const [seq, step] of numbered) stepSeqs.set(step, seq);
+  if (numbered.length > 0) job.steps = numbered.map(([, step]) => step);
+  return job;
+}
+
+/** Step fields of a record read in the old shape (see {@link decodeJob}) that its next commit deletes unless it reuses them. */
+const leftoverFields = new WeakMap<JobRecord, string[]>();
+
+/**
+ * The (field, value) pairs that store `job` over `previous` (the stored record, null when there is none):
+ * `data` (the record without its steps) and the field of each step that is not the record `previous` has — one
+ * or two per report instead of all (up to 100) of them; none when the steps array is `previous`'s own. When
+ * `previous` is of the old shape (steps in `data`, their records without numbers), every step is written: the
+ * record is migrated in place by its first commit after the upgrade.
+ */
+function encodeJob(job: JobRecord, previous: JobRecord | null): string[] {
+  const { steps, ...rest } = job;
+  const pairs = ['data', JSON.stringify(rest)];
+  // The same array as the stored record's, whose steps are stored as fields (numbered): nothing to write.
+  if (!steps?.length || (steps === previous?.steps && stepSeqs.has(steps[0]!))) return pairs;
+  let byName: Map<string, number> | null = null;
+  let last = 0;
+  for (const step of previous?.steps ?? []) last = Math.max(last, stepSeqs.get(step) ?? 0);
+  for (const step of steps) {
+    if (stepSeqs.has(step)) continue; // unchanged: already stored under its number
+    byName ??= new Map((previous?.steps ?? []).flatMap((s) => (stepSeqs.has(s) ? [[s.name, stepSeqs.get(s)!] as const] : [])));
+    const seq = byName.get(step.name) ?? ++last;
+    stepSeqs.set(step, seq);
+    pairs.push(`${STEP_FIELD}${seq}`, stepJsonOf(step));
+  }
+  return pairs;
+}
+
+/** The step fields of `previous` whose step `job` no longer has (a new stage past 100 steps drops the oldest finished one). */
+function removedSteps(job: JobRecord, previous: JobRecord | null): string[] {
+  const leftover = previous && leftoverFields.get(previous);
+  if (leftover) {
+    const written = new Set((job.steps ?? []).map((s) => `${STEP_FIELD}${stepSeqs.get(s)}`));
+    return leftover.filter((field) => !written.has(field));
+  }
+  if (!previous?.steps?.length || job.steps === previous.steps) return [];
+  const kept = new Set((job.steps ?? []).map((s) => stepSeqs.get(s)));
+  const removed: string[] = [];
+  for (const step of previous.steps) {
+    const seq = stepSeqs.get(step);
+    if (seq !== undefined && !kept.has(seq)) removed.push(`${STEP_FIELD}${seq}`);
+  }
+  return removed;
+}
+
 /**
  * The layout of jobs' topic logs (see {@link RedisLogLayout}): the record hash
- * `runwatch:{P}:job:<id>` {v, data: the record's JSON} and the history stream
- * `runwatch:{P}:job:<id>:events`. The head's epoch and offset are the record's.
+ * `runwatch:{P}:job:<id>` {v, data: the record's JSON without its steps, idem: its idempotency key's name, and
+ * `step:<seq>`: each step's JSON}, and the history stream `runwatch:{P}:job:<id>:events`. A commit writes `data`
+ * and only the steps that changed (see {@link encodeJob}), all in the one commit script, so a reader (HGETALL)
+ * sees a whole record. The head's epoch and offset are the record's.
  * A missing job is NOT_FOUND, never created by a commit. The commit that
  * finishes a job retains it: the record, its history and its own topic logs
  * expire `retentionSeconds` later, and the job joins its partition's retention set.
@@ -96,12 +194,13 @@ export function jobLogLayout(keys: RedisKeyspace, retentionSeconds: number, owne
     headKey: (topic) => keys.job(idOf(topic)),
     eventsKey: (topic) => keys.jobEvents(idOf(topic)),
     fields: ['data', 'idem'],
-    decode: ([data]) => {
-      if (data == null) return null;
-      const job = JSON.parse(data) as JobRecord;
-      return { epoch: job.epoch, offset: job.offset, state: job };
+    partsPrefix: STEP_FIELD,
+    decode: ([data], hash) => {
+      const job = decodeJob(data, hash);
+      return job && { epoch: job.epoch, offset: job.offset, state: job };
     },
-    encode: (head) => ['data', JSON.stringify(head.state)],
+    encode: (head, previous) => encodeJob(head.state!, previous?.state ?? null),
+    removed: (head, previous) => removedSteps(head.state!, previous?.state ?? null),
     missing: (topic) => {
       throw notFound(idOf(topic));
     },
@@ -252,16 +351,15 @@ export class RedisJobStore implements JobStore {
           createdAt.push(Number(rows[i + 1]));
         }
         // One command per record: on a cluster they are in different slots (ioredis sends them back to back).
-        const results = await Promise.all(ids.map((id) => this.redis.hget(this.keys.job(id), 'data')));
+        const hashes = await Promise.all(ids.map((id) => this.redis.hgetall(this.keys.job(id))));
+        const results = hashes.map((hash) => decodeJob(hash.data, hash));
         // Ids without a record: expired (retention), or the leftover of a create that failed half-way; they
         // leave the index now rather than at the next sweep. Younger ones may be a create in progress: skipped.
         const staleBefore = Date.now() - CREATE_GRACE_MS;
         const gone = ids.filter((_, i) => results[i] === null && createdAt[i]! < staleBefore);
         if (gone.length > 0) await this.redis.zrem(key, ...gone);
-        for (const data of results) {
-          if (typeof data !== 'string') continue;
-          const job = JSON.parse(data) as JobRecord;
-          if (!matchesFilter(job, filter)) continue;
+        for (const job of results) {
+          if (!job || !matchesFilter(job, filter)) continue;
           if (jobs.length === first) return { jobs, hasNextPage: true };
           jobs.push(job);
         }

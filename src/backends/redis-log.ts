@@ -8,7 +8,8 @@
  * hash tag, so a commit's keys share one Redis Cluster slot:
  * - by default, for a topic `t` (e.g. `training:<runId>`): `runwatch:{…}:log:<t>`,
  *   a hash {v: version, epoch, offset, state: JSON}, and `runwatch:{…}:log:<t>:events`;
- * - jobs (layout given by redis.ts): `runwatch:{…}:job:<id>` {v, data: the record}
+ * - jobs (layout given by redis-jobs.ts): `runwatch:{…}:job:<id>` {v, data: the record without its steps,
+ *   `step:<seq>`: one field per step, written only when it changed}
  *   and `runwatch:{…}:job:<id>:events`.
  * History is a stream with entry ids `<offset>-0`, about the newest
  * RUNWATCH_HISTORY kept (XADD MAXLEN ~). Events are published on
@@ -34,6 +35,7 @@ import { DomainError, notFound } from '../domain/errors.js';
 import { newEpoch } from '../domain/ids.js';
 import { FlatCombiner, type Pending } from './flat-combining.js';
 import { sameSlot, type RedisKeyspace } from './redis-keys.js';
+import { stringifyWithSteps } from './step-json.js';
 import { assertConsecutive, historyCovers, type LogCommit, type LogCommitted, type LogHead, type HistoryRead, type TopicLogStore } from './topic-log.js';
 import type { BusEvent } from './types.js';
 import type { JobChangeRecord } from '../domain/changes.js';
@@ -74,10 +76,25 @@ export interface RedisLogLayout<S = unknown> {
   eventsKey(topic: string): string;
   /** The head's hash fields besides `v`, in the order {@link decode} and {@link retention} get their values. */
   readonly fields: readonly string[];
-  /** The head from its stored field values; null when they are incomplete. */
-  decode(values: readonly (string | null)[]): LogHead<S> | null;
-  /** Field/value pairs a commit writes for its new head; fields it leaves out keep their value. */
-  encode(head: LogHead<S>): string[];
+  /**
+   * The head from its stored field values (`values`, in the order of {@link fields}) and, for a layout with
+   * {@link partsPrefix}, the hash's part fields (name → value); null when they are incomplete.
+   */
+  decode(values: readonly (string | null)[], parts?: Readonly<Record<string, string>>): LogHead<S> | null;
+  /**
+   * Field/value pairs a commit writes for its new head; fields it leaves out keep their value. `previous` is the
+   * head the commit started from (the stored one: the compare-and-set guarantees it), null for a creation: a
+   * layout with parts writes only the parts that changed since it.
+   */
+  encode(head: LogHead<S>, previous: LogHead<S> | null): string[];
+  /**
+   * Set for a head whose state is split into many hash fields named `<partsPrefix>…` besides {@link fields}
+   * (a job's steps: redis-jobs.ts): the head is then read with HGETALL, and {@link removed} names the part fields a
+   * commit deletes.
+   */
+  readonly partsPrefix?: string;
+  /** Part fields (see {@link partsPrefix}) of `previous` that `head` no longer has, deleted by the commit. */
+  removed?(head: LogHead<S>, previous: LogHead<S> | null): string[];
   /** The head a commit starts from when the log does not exist. @throws DomainError (e.g. NOT_FOUND) when a missing log must not be created. */
   missing(topic: string): LogHead<S>;
   /** The job whose record's retention the log shares and without which it is refused (see TopicLogStore.append), or null. */
@@ -107,7 +124,8 @@ const logLayout = (keys: RedisKeyspace, owned: JobOwnedTopics): RedisLogLayout =
 // ARGV: 1 expected version ('' = must not exist), 2 new version, 3 channel, 4 history maxlen,
 //       5 seconds of its own expiry (0: none; set again by every commit), 6 retention seconds (0: kept),
 //       7 retention member, 8 change JSON ('' none), 9 change-log maxlen, 10 m, then m (field, value) pairs of the head,
-//       then n, n × (offset, event JSON), then (channel, JSON) notices up to the end.
+//       then d, d fields of the head deleted (before the pairs are written), then n, n × (offset, event JSON),
+//       then (channel, JSON) notices up to the end.
 // Returns 1 committed, 0 version changed (recompute), -1 the owning job is gone, -2 the head is gone.
 // A job-owned log takes its job's expiry. The first commit that retains a head sets the expiry of
 // the head, its history and KEYS[6..] (a key that would expire sooner keeps its own) and adds the
@@ -131,11 +149,14 @@ end
 local m = tonumber(ARGV[10])
 local head = {'v', ARGV[2]}
 for i = 11, 10 + 2 * m do head[#head + 1] = ARGV[i] end
+local i = 11 + 2 * m
+local d = tonumber(ARGV[i])
+if d > 0 then redis.call('HDEL', KEYS[1], unpack(ARGV, i + 1, i + d)) end
+i = i + 1 + d
 redis.call('HSET', KEYS[1], unpack(head))
 if KEYS[5] ~= none and ARGV[8] ~= '' then
   redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[9], '*', 'c', ARGV[8])
 end
-local i = 11 + 2 * m
 local n = tonumber(ARGV[i])
 i = i + 1
 for _ = 1, n do
@@ -264,6 +285,12 @@ export class RedisTopicLogStore implements TopicLogStore {
   }
 
   private async read(topic: string, layout: RedisLogLayout<unknown>): Promise<StoredHead | null> {
+    if (layout.partsPrefix !== undefined) {
+      const hash = await this.redis.hgetall(layout.headKey(topic));
+      const values = layout.fields.map((f) => hash[f] ?? null);
+      const head = hash.v === undefined ? null : layout.decode(values, hash);
+      return head ? { version: hash.v!, values, head } : null;
+    }
     const [version, ...values] = await this.redis.hmget(layout.headKey(topic), 'v', ...layout.fields);
     const head = version == null ? null : layout.decode(values);
     return head ? { version: version!, values, head } : null;
@@ -324,9 +351,10 @@ export class RedisTopicLogStore implements TopicLogStore {
         return;
       }
       const version = current ? String(Number(current.version) + 1) : firstVersion();
-      const fields = layout.encode(head);
+      const fields = layout.encode(head, current?.head ?? null);
+      const removed = layout.removed?.(head, current?.head ?? null) ?? [];
       const values = current ? [...current.values] : layout.fields.map(() => null);
-      for (let f = 0; f < fields.length; f += 2) values[layout.fields.indexOf(fields[f]!)] = fields[f + 1]!;
+      storeValues(layout, values, fields);
       const retained = layout.retention(topic, head, values);
       const owner = layout.owner(topic);
       const changesKey = change && layout.changesKey ? layout.changesKey(change) : '';
@@ -351,13 +379,15 @@ export class RedisTopicLogStore implements TopicLogStore {
         ttlSeconds,
         retained?.seconds ?? 0,
         retained?.member ?? '',
-        changesKey ? JSON.stringify(change) : '',
+        changesKey ? stringifyWithSteps(change) : '',
         this.opts.changeLogMaxLen ?? 10_000,
         fields.length / 2,
         ...fields,
+        removed.length,
+        ...removed,
         events.length,
       ];
-      for (const event of events) args.push(event.offset, JSON.stringify(event));
+      for (const event of events) args.push(event.offset, stringifyWithSteps(event));
       args.push(...inSlot);
       const committed = await this.redis.runwatchLogCommit(keys.length, ...keys, ...args);
       if (committed === -1) throw notFound(owner!);
@@ -382,12 +412,9 @@ export class RedisTopicLogStore implements TopicLogStore {
   async create<S>(topic: string, head: LogHead<S>, opts: { change?: JobChangeRecord; fields?: string[] } = {}): Promise<boolean> {
     const layout = this.layoutFor(topic);
     const version = firstVersion();
-    const fields = [...layout.encode(head as LogHead<unknown>), ...(opts.fields ?? [])];
+    const fields = [...layout.encode(head as LogHead<unknown>, null), ...(opts.fields ?? [])];
     const values = layout.fields.map(() => null as string | null);
-    for (let f = 0; f < fields.length; f += 2) {
-      const at = layout.fields.indexOf(fields[f]!);
-      if (at >= 0) values[at] = fields[f + 1]!;
-    }
+    storeValues(layout, values, fields);
     const retained = layout.retention(topic, head as LogHead<unknown>, values);
     const headKey = layout.headKey(topic);
     const changesKey = opts.change && layout.changesKey ? layout.changesKey(opts.change) : '';
@@ -400,10 +427,11 @@ export class RedisTopicLogStore implements TopicLogStore {
       0,
       retained?.seconds ?? 0,
       retained?.member ?? '',
-      changesKey ? JSON.stringify(opts.change) : '',
+      changesKey ? stringifyWithSteps(opts.change) : '',
       this.opts.changeLogMaxLen ?? 10_000,
       fields.length / 2,
       ...fields,
+      0,
       0,
     ];
     const created = (await this.redis.runwatchLogCommit(keys.length, ...keys, ...args)) === 1;
@@ -441,6 +469,14 @@ export class RedisTopicLogStore implements TopicLogStore {
  */
 function mergeChanges(older: JobChangeRecord | undefined, newer: JobChangeRecord): JobChangeRecord {
   return older ? { ...newer, types: [...older.types, ...newer.types] } : newer;
+}
+
+/** Puts the values of the layout's own fields among the (field, value) pairs `pairs` into `values` (part fields are not kept there). */
+function storeValues(layout: RedisLogLayout<unknown>, values: (string | null)[], pairs: readonly string[]): void {
+  for (let f = 0; f < pairs.length; f += 2) {
+    const at = layout.fields.indexOf(pairs[f]!);
+    if (at >= 0) values[at] = pairs[f + 1]!;
+  }
 }
 
 /** Settles each submission of a batch with its own outcome. */

@@ -25,7 +25,7 @@ import {
   type LogLimits,
 } from './log-limit.js';
 import { LATENCY_METRIC, successRate, summarize, validateMetrics, viewSummary, type MetricInput, type MetricSummary, type MetricSummaryView } from './metrics.js';
-import { applyStepReport, enterStage, finishSteps, viewStep, type StepRecord, type StepReport, type StepView } from './steps.js';
+import { applyStepReport, enterStage, finishSteps, viewStep, viewSteps, type StepRecord, type StepReport, type StepView } from './steps.js';
 import { LOG_LEVELS, type LogLevel } from './training.js';
 
 export const JOB_KINDS = ['BATCH', 'EVALUATION', 'TRAINING', 'PIPELINE'] as const;
@@ -423,7 +423,7 @@ export function viewJob(job: JobRecord, nowMs: number): JobView {
     childCounts: job.group ? childCountsOf(job.group) : null,
     metrics: (job.metrics ?? []).map(viewSummary),
     successRate: successRate(job.okItems ?? 0, job.failedItems ?? 0),
-    steps: (job.steps ?? []).map((s) => viewStep(s, nowMs)),
+    steps: job.steps ? viewSteps(job.steps, nowMs) : [],
   };
 }
 

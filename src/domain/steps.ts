@@ -88,10 +88,60 @@ export function viewStep(step: StepRecord, nowMs: number): StepView {
     const cached = timelessViews.get(step);
     if (cached) return cached;
   }
-  const end = step.finishedAt ?? (running ? nowMs : null);
-  const view = { ...step, durationSeconds: step.startedAt === null || end === null ? null : Math.max(0, end - step.startedAt) / 1000 };
+  const view = makeView(step, nowMs);
   if (!running) timelessViews.set(step, view);
   return view;
+}
+
+/** A new view of a step at `nowMs` (see {@link viewStep}), not cached. */
+function makeView(step: StepRecord, nowMs: number): StepView {
+  const running = step.finishedAt === null && step.status === 'RUNNING';
+  const end = step.finishedAt ?? (running ? nowMs : null);
+  return { ...step, durationSeconds: step.startedAt === null || end === null ? null : Math.max(0, end - step.startedAt) / 1000 };
+}
+
+/** The views {@link viewSteps} made last of a steps array: at `nowMs`, and which of them are RUNNING (their view depends on the time). */
+interface StepViews {
+  nowMs: number;
+  views: StepView[];
+  running: number[];
+}
+
+/** By steps array: a job's steps array is never changed once made either (a change makes a new one). */
+const viewsOfSteps = new WeakMap<readonly StepRecord[], StepViews>();
+
+/**
+ * The views of a job's steps at `nowMs`, in order (what {@link viewStep} gives for each). A job's view is built
+ * several times per report (the mutation's answer, its event, the job list's entry) for the same steps array, of
+ * which at most the RUNNING steps' views change with the time: the array of views is made once per steps array
+ * and shared while the time is the same (or no step runs), else copied with only the RUNNING steps' views made
+ * again — a few steps' work per view instead of up to 100. The array is shared: callers must not modify it.
+ */
+export function viewSteps(steps: readonly StepRecord[], nowMs: number): StepView[] {
+  const known = viewsOfSteps.get(steps);
+  if (known && (known.nowMs === nowMs || known.running.length === 0)) return known.views;
+  let views: StepView[];
+  let running: number[];
+  if (known) {
+    views = known.views.slice();
+    running = known.running;
+    for (const i of running) views[i] = viewStep(steps[i]!, nowMs);
+  } else {
+    views = new Array<StepView>(steps.length);
+    running = [];
+    // Records seen before (a job's steps, report after report) share their timeless views; records that are new
+    // each time (parsed from a change-log entry) do not, and a view cached for each would only burden the GC
+    // (a WeakMap entry per step): the first record's view is cached either way, so records seen again do from then on.
+    const first = steps[0];
+    const seen = first !== undefined && (timelessViews.has(first) || first.status === 'RUNNING');
+    for (let i = 0; i < steps.length; i++) {
+      const step = steps[i]!;
+      if (step.finishedAt === null && step.status === 'RUNNING') running.push(i);
+      views[i] = seen || i === 0 ? viewStep(step, nowMs) : makeView(step, nowMs);
+    }
+  }
+  viewsOfSteps.set(steps, { nowMs, views, running });
+  return views;
 }
 
 function checkName(field: string, name: string): void {
@@ -130,19 +180,26 @@ const fresh = (name: string): StepRecord => ({ name, status: 'PENDING', startedA
  * @throws DomainError BAD_USER_INPUT (field `stage`) when a new step would exceed 100 and none is finished.
  */
 export function enterStage(steps: readonly StepRecord[], previousStage: string | null, stage: string, nowMs: number): { steps: StepRecord[]; step: StepRecord } {
-  let next = steps.slice();
+  // One copy and two scans of the (up to 100) steps: a stage report of a long pipeline is the common report.
+  const next = steps.slice();
   if (previousStage !== null) {
     const i = next.findIndex((s) => s.name === previousStage);
     if (i >= 0 && next[i]!.status === 'RUNNING') next[i] = moved(next[i]!, 'COMPLETED', nowMs);
   }
-  const existing = next.find((s) => s.name === stage) ?? fresh(stage);
+  const at = next.findIndex((s) => s.name === stage);
+  const existing = at >= 0 ? next[at]! : fresh(stage);
   const step = moved(existing.status === 'RUNNING' ? { ...existing, status: 'PENDING' } : existing, 'RUNNING', nowMs);
-  if (!next.some((s) => s.name === stage) && next.length >= STEP_LIMITS.perJob) {
+  if (at >= 0) {
+    next[at] = step;
+    return { steps: next, step };
+  }
+  if (next.length >= STEP_LIMITS.perJob) {
     // Stages predate steps and were never bounded: a new one makes room by dropping the oldest finished step.
     const oldest = next.findIndex((s) => isStepFinished(s.status));
     if (oldest >= 0) next.splice(oldest, 1);
+    else throw badInput('stage', `a job has at most ${STEP_LIMITS.perJob} steps`);
   }
-  next = put(next, step, 'stage');
+  next.push(step);
   return { steps: next, step };
 }
 

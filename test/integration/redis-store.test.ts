@@ -9,9 +9,11 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CREATE_GRACE_MS, createRedisBackend } from '../../src/backends/redis.js';
 import type { Backend } from '../../src/backends/types.js';
-import { applyProgress, createJob } from '../../src/domain/job.js';
+import { applyProgress, applyStep, createJob, type JobRecord } from '../../src/domain/job.js';
+import { STEP_LIMITS } from '../../src/domain/steps.js';
 import { testKeys } from '../helpers/redis.js';
 import { sharedRedisUrl } from '../helpers/servers.js';
+import { waitUntil } from '../helpers/wait.js';
 
 describe('the Redis job store on two instances', () => {
   let a: Backend;
@@ -97,5 +99,84 @@ describe('the Redis job store on two instances', () => {
     const waiting = b.store.create({ ...newJob(), tenant }, { key: 'k', fingerprint: 'fp' });
     await a.store.restore(job); // the record appears (as step 2 would write it)
     expect(await waiting).toMatchObject({ created: false, job: { id: job.id } });
+  });
+  // Issue 20: a stage report of a job with 100 steps must not rewrite all of them (it did: the whole record, steps
+  // included, was one JSON value). Each step is a hash field of its own; a report writes `data` and what changed.
+  it('writes only the steps a report changed, keeps their order past 100 steps, and reads the record whole on both instances', async () => {
+    const job = { ...newJob(), tenant: { institute: `i-${randomUUID().slice(0, 8)}`, environment: 'e' } };
+    await a.store.create(job);
+    const stage = (backend: Backend, name: string) => backend.store.update(job.id, (j) => applyProgress(j, { completedDelta: 0, stage: name }, Date.now(), 0));
+    for (let i = 1; i <= STEP_LIMITS.perJob; i++) await stage(i % 2 ? a : b, `s${i}`);
+    const watcher = new Redis(sharedRedisUrl());
+    const monitor = await watcher.monitor();
+    const writes: string[][] = [];
+    monitor.on('monitor', (_time: string, args: string[]) => {
+      if (args[1] === testKeys.job(job.id) && (args[0] === 'HSET' || args[0] === 'HDEL' || args[0] === 'hset' || args[0] === 'hdel')) writes.push(args);
+    });
+    try {
+      // The 101st stage: s100 completes, the oldest finished step (s1) makes room, s101 starts.
+      const last = (await stage(a, 's101'))!.job;
+      // An explicit step report on the other instance changes one step in the middle.
+      const stepped = (await b.store.update(job.id, (j) => applyStep(j, { name: 's50', status: 'FAILED', error: 'boom' }, Date.now())))!.job;
+      await waitUntil(() => writes.filter((w) => w[0]!.toUpperCase() === 'HSET').length, (n) => n >= 2, 'both commits in MONITOR');
+      const [hdel, first, second] = [writes.find((w) => w[0]!.toUpperCase() === 'HDEL'), ...writes.filter((w) => w[0]!.toUpperCase() === 'HSET')];
+      const stepFields = (w: string[]) => w.filter((arg, i) => i >= 2 && i % 2 === 0 && arg.startsWith('step:'));
+      expect(stepFields(first!)).toHaveLength(2); // s100 (completed) and s101 (started)
+      expect(hdel?.slice(2)).toHaveLength(1); // s1's field
+      expect(stepFields(second!)).toHaveLength(1); // s50
+      expect(first![first!.indexOf('data') + 1]).not.toContain('"steps"');
+      // Both instances and the job list read every step, in order, as the domain made them.
+      const names = [...Array.from({ length: 99 }, (_, i) => `s${i + 2}`), 's101'];
+      expect(last.steps!.map((s) => s.name)).toEqual(names);
+      for (const backend of [a, b]) {
+        const read = (await backend.store.get(job.id))!;
+        expect(read).toEqual(stepped);
+        expect(read.steps!.find((s) => s.name === 's50')).toMatchObject({ status: 'FAILED', error: 'boom' });
+        const listed = (await backend.store.list(job.tenant, {}, 100, null)).jobs.find((j) => j.id === job.id);
+        expect(listed).toEqual(stepped);
+      }
+      expect(await redis.hlen(testKeys.job(job.id))).toBe(2 + STEP_LIMITS.perJob); // v, data and one field per step
+    } finally {
+      watcher.disconnect();
+    }
+  });
+
+  it('reads a record written before steps had fields of their own, and moves its steps to fields at its next commit', async () => {
+    const job = { ...newJob(), tenant: { institute: `i-${randomUUID().slice(0, 8)}`, environment: 'e' } };
+    const old: JobRecord = ['a', 'b', 'c'].reduce((j, stage) => applyProgress(j, { completedDelta: 1, stage }, Date.now(), 0).job, job);
+    // The old shape: the whole record, steps included, in `data` (what runwatch wrote before issue 20's change).
+    await redis.hset(testKeys.job(job.id), 'v', '1073741900', 'data', JSON.stringify(old));
+    await redis.zadd(testKeys.tenantJobs(job.tenant), job.createdAt, job.id);
+    expect(await b.store.get(job.id)).toEqual(old);
+    expect((await b.store.list(job.tenant, {}, 100, null)).jobs.find((j) => j.id === job.id)).toEqual(old);
+    // A report that changes no step (same stage) still keeps them all: the record is rewritten in the new shape.
+    const next = (await a.store.update(job.id, (j) => applyProgress(j, { completedDelta: 1 }, Date.now(), 0)))!.job;
+    expect(next.steps!.map((s) => [s.name, s.status])).toEqual([['a', 'COMPLETED'], ['b', 'COMPLETED'], ['c', 'RUNNING']]);
+    const stored = await redis.hgetall(testKeys.job(job.id));
+    expect(JSON.parse(stored.data!)).not.toHaveProperty('steps');
+    expect(Object.keys(stored).filter((f) => f.startsWith('step:'))).toHaveLength(3);
+    expect(await b.store.get(job.id)).toEqual(next);
+    const later = (await b.store.update(job.id, (j) => applyProgress(j, { stage: 'd' }, Date.now(), 0)))!.job;
+    expect(await a.store.get(job.id)).toEqual(later);
+    expect(later.steps!.map((s) => s.name)).toEqual(['a', 'b', 'c', 'd']);
+  });
+  it('during a rolling upgrade, keeps the steps of a record an instance of the previous version wrote over', async () => {
+    const job = { ...newJob(), tenant: { institute: `i-${randomUUID().slice(0, 8)}`, environment: 'e' } };
+    await a.store.create(job);
+    for (const stage of ['a', 'b', 'c']) await a.store.update(job.id, (j) => applyProgress(j, { stage }, Date.now(), 0));
+    // The previous version reads `data` alone (no steps), applies a new stage and writes the whole record back.
+    const key = testKeys.job(job.id);
+    const seenByOld = JSON.parse((await redis.hget(key, 'data'))!) as JobRecord;
+    const oldWrite = applyProgress(seenByOld, { stage: 'd' }, Date.now(), 0).job;
+    await redis.hset(key, 'v', String(Number(await redis.hget(key, 'v')) + 1), 'data', JSON.stringify(oldWrite));
+    const merged = (await b.store.get(job.id))!;
+    expect(merged.steps!.map((s) => [s.name, s.status])).toEqual([['a', 'COMPLETED'], ['b', 'COMPLETED'], ['c', 'RUNNING'], ['d', 'RUNNING']]);
+    // The next commit rewrites the steps in fields of their own and leaves none over.
+    const next = (await b.store.update(job.id, (j) => applyProgress(j, { stage: 'e' }, Date.now(), 0)))!.job;
+    expect(next.steps!.map((s) => s.name)).toEqual(['a', 'b', 'c', 'd', 'e']);
+    const stored = await redis.hgetall(key);
+    expect(JSON.parse(stored.data!)).not.toHaveProperty('steps');
+    expect(Object.keys(stored).filter((f) => f.startsWith('step:')).sort()).toEqual(['step:1', 'step:2', 'step:3', 'step:4', 'step:5']);
+    expect(await a.store.get(job.id)).toEqual(next);
   });
 });

@@ -162,6 +162,9 @@ describe('steps', () => {
     expect(late[0]).toEqual(early[0]);
     expect(late[0]).toMatchObject({ name: 'download', status: 'COMPLETED', durationSeconds: 2 });
     expect([early[1]!.durationSeconds, late[1]!.durationSeconds]).toEqual([1, 58]);
+    // Taken again at a time seen before, the views are the same ones (made once per report, not per view).
+    expect(viewJob(job, T0 + 60_000).steps).toBe(late);
+    expect(viewJob(job, T0 + 3_000).steps.map((s) => s.durationSeconds)).toEqual([2, 1]);
     // A new stage completes the running step: its view now says so, at the time it finished.
     job = applyProgress(job, { stage: 'index' }, T0 + 70_000, 100).job;
     expect(viewJob(job, T0 + 90_000).steps.map((s) => [s.name, s.status, s.durationSeconds])).toEqual([
@@ -184,6 +187,9 @@ describe('steps', () => {
     const steps = viewJob(staged, T0 + 1000).steps;
     expect(steps).toHaveLength(STEP_LIMITS.perJob);
     expect(steps[steps.length - 1]).toMatchObject({ name: `page ${STEP_LIMITS.perJob + 4}`, status: 'RUNNING' });
+    expect(steps[0]).toMatchObject({ name: 'page 5', status: 'COMPLETED' });
+    // …but with 100 steps and none finished, a new stage has no room: BAD_USER_INPUT, nothing changes.
+    expect(failure(() => applyProgress(job, { stage: 'one more' }, T0 + 200, 100))).toBe('BAD_USER_INPUT stage');
   });
 });
 
