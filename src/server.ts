@@ -184,6 +184,8 @@ export async function startServer(config: Config, opts: ServerOptions = {}): Pro
     perMessageDeflate: opts.perMessageDeflate,
     documents,
     sharedChannels: opts.sharedChannels ?? config.sharedChannels ?? SHARED_CHANNELS_DEFAULT,
+    // Runwatch's own plugins end nothing when a channel's subscription ends, except the tracing span; an embedder's may.
+    channelEndHooks: ops.tracing || (opts.plugins?.length ?? 0) > 0,
   });
   ops.attachWebSockets(ws.wss);
 

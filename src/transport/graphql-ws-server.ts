@@ -136,6 +136,17 @@ export interface GraphqlWsServerOptions<V> {
    * a replay when that channel is open, else runs on its own. Omitted: no channels.
    */
   channelKey?(connection: WsConnection<V>, payload: SubscribePayload): string | CursorJoin | readonly GraphQLError[] | null;
+  /**
+   * May the envelop's response stream of a channel's operation carry plugin
+   * end hooks (e.g. @envelop/opentelemetry ends a subscription's span in one)?
+   * True (the default): the channel keeps that stream for its life and closes
+   * it at its end, so they run. False, when no installed plugin has an end hook
+   * for a WebSocket subscription: the channel keeps only its source stream and
+   * lets the response stream — envelop's and Yoga's iterator wrappers, their
+   * hook closures and what they hold, ~2.8 KiB per channel — go once it has
+   * opened (the channel drives the source itself and returns it at its end).
+   */
+  channelEndHooks?: boolean;
   /** A channel member lagged past its queue bound: drop its connection (runwatch: close 4008). */
   onSlowConsumer?(connection: WsConnection<V>): void;
   /** Masks an error for clients (Yoga's `maskError`; runwatch: createErrorMasker). Must not throw. */
@@ -687,7 +698,8 @@ async function openChannel<V>(connection: Connection<V>, channel: Channel, id: s
       throw new Error('a shared channel needs a LiveStream with joinStart');
     }
     const observers = (args.contextValue as { transport?: StreamTransport }).transport?.members ?? [];
-    channel.start(shared.source as unknown as PushSource<unknown>, policy, shared.executor, result, observers, connection.opts.maskError);
+    const wrapper = connection.opts.channelEndHooks === false ? null : result;
+    channel.start(shared.source as unknown as PushSource<unknown>, policy, shared.executor, wrapper, observers, connection.opts.maskError);
   } catch (error) {
     connection.opts.log.error({ err: error }, 'unexpected error opening a shared channel');
     channel.fail({ error });

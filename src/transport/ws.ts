@@ -64,6 +64,8 @@ export interface WsOptions {
    * history (default false; needs `documents`). See {@link channelKeyOf}.
    */
   sharedChannels?: boolean;
+  /** May a channel's envelop response stream carry plugin end hooks (see GraphqlWsServerOptions.channelEndHooks; default true)? */
+  channelEndHooks?: boolean;
 }
 
 /** Root fields whose subscriptions may share a channel: their stream's policy has `joinStart` (services/jobs.ts). */
@@ -193,6 +195,7 @@ export function attachGraphqlWs(opts: WsOptions) {
     maxBufferedBytes: opts.maxBufferedBytes,
     log,
     maskError,
+    channelEndHooks: opts.channelEndHooks,
     onConnect: async (connection, params) => {
       const header = params?.authorization ?? params?.Authorization;
       let viewer: Viewer;
