@@ -15,6 +15,10 @@
  * object per query text), the operation name, the variables and the caller's
  * scopes; events created for one subscriber (a SNAPSHOT) simply are not shared.
  *
+ * Each event is executed with the operation compiled once by graphql-jit
+ * (`compiledFor`: per schema, document object and operation name), falling
+ * back to graphql-js `execute` for operations it cannot compile.
+ *
  * Subscriptions with the same key also share one {@link SharedExecutor}
  * (one ExecutionArgs and context per key while any of them runs), so a
  * subscription does not keep its own.
