@@ -247,11 +247,11 @@ class Connection<V> implements WsConnection<V>, Outlet, MemberOutlet {
   private readonly operations = new Map<string, Operation>();
   private readonly raw: Duplex;
   private readonly maxBuffered: number;
-  /** Push deliveries waiting for the socket to drain; one 'drain' listener for all of them. */
-  private readonly paused = new Set<DrainWaiter>();
+  /** Push deliveries waiting for the socket to drain (made when the first waits); one 'drain' listener for all of them. */
+  private paused: Set<DrainWaiter> | null = null;
   private drainArmed = false;
-  /** Iterated operations waiting for the socket to drain. */
-  private drainWaiters: (() => void)[] = [];
+  /** Iterated operations waiting for the socket to drain (made when the first waits). */
+  private drainWaiters: (() => void)[] | null = null;
   private initTimer: NodeJS.Timeout | undefined;
   private alive = true;
   /** Frames are written straight to the TCP socket (no extension negotiated, so a frame is a header and the bytes). */
@@ -376,7 +376,7 @@ class Connection<V> implements WsConnection<V>, Outlet, MemberOutlet {
 
   /** Resumes `delivery` when the socket drains. */
   waitForDrain(delivery: DrainWaiter): void {
-    this.paused.add(delivery);
+    (this.paused ??= new Set()).add(delivery);
     this.armDrain();
   }
 
@@ -389,7 +389,7 @@ class Connection<V> implements WsConnection<V>, Outlet, MemberOutlet {
   drained(): Promise<void> {
     return new Promise((resolve) => {
       if (this.closed) return resolve();
-      this.drainWaiters.push(resolve);
+      (this.drainWaiters ??= []).push(resolve);
       this.armDrain();
     });
   }
@@ -403,10 +403,11 @@ class Connection<V> implements WsConnection<V>, Outlet, MemberOutlet {
   private readonly onDrain = (): void => {
     this.drainArmed = false;
     const waiters = this.drainWaiters;
-    this.drainWaiters = [];
-    for (const resolve of waiters) resolve();
-    const paused = [...this.paused];
-    this.paused.clear();
+    this.drainWaiters = null;
+    if (waiters) for (const resolve of waiters) resolve();
+    const paused = this.paused;
+    this.paused = null;
+    if (!paused) return;
     for (const delivery of paused) {
       if (!this.open) return;
       delivery.resume();
@@ -416,7 +417,7 @@ class Connection<V> implements WsConnection<V>, Outlet, MemberOutlet {
   /** Forgets `operation` under `id` (only if it is still the one there). */
   release(id: string, operation: Operation, delivery?: DrainWaiter): void {
     if (this.operations.get(id) === operation) this.operations.delete(id);
-    if (delivery) this.paused.delete(delivery);
+    if (delivery) this.paused?.delete(delivery);
   }
 
   /** Is `operation` still registered under `id` (not completed by the client, socket open)? */
@@ -446,10 +447,10 @@ class Connection<V> implements WsConnection<V>, Outlet, MemberOutlet {
   private releaseAll(): void {
     if (this.drainArmed) this.raw.off('drain', this.onDrain);
     this.drainArmed = false;
-    this.paused.clear();
+    this.paused = null;
     const waiters = this.drainWaiters;
-    this.drainWaiters = [];
-    for (const resolve of waiters) resolve();
+    this.drainWaiters = null;
+    if (waiters) for (const resolve of waiters) resolve();
     const operations = [...this.operations.values()];
     this.operations.clear();
     for (const operation of operations) operation.cancel();
