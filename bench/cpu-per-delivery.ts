@@ -13,7 +13,8 @@
  * Events are published in batches of 100, each after every client got the
  * previous batch, so no server conflates or buffers.
  *
- * Run by hand (needs redis-server): `npx tsx bench/cpu-per-delivery.ts [subscribers=100] [events=2000]`.
+ * Run by hand (needs redis-server): `npx tsx bench/cpu-per-delivery.ts [subscribers=100] [events=2000] [servers=raw,naive,runwatch]`
+ * (raw always runs: it is the floor the others are divided by).
  * With BENCH_PROFILE=<dir>, the runwatch server writes a V8 CPU profile there.
  * Results are recorded in docs/benchmarks.md.
  */
@@ -27,6 +28,7 @@ import { benchEvent, BENCH_SECRET as SECRET, cpuSeconds, jobChannel } from './li
 
 const SUBSCRIBERS = Number(process.argv[2] ?? 100);
 const EVENTS = Number(process.argv[3] ?? 2000);
+const SERVERS = (process.argv[4] ?? 'raw,naive,runwatch').split(',');
 const BATCH = 100;
 const QUERY = `subscription($runId: ID!) { runProgress(runId: $runId) { cursor type timestamp job { id status completed total percent rate etaSeconds stage } } }`;
 
@@ -123,7 +125,7 @@ async function main() {
       child.kill('SIGKILL');
     }
     // naive and runwatch use graphql-ws clients
-    for (const name of ['naive', 'runwatch'] as const) {
+    for (const name of (['naive', 'runwatch'] as const).filter((n) => SERVERS.includes(n))) {
       let url: string;
       let child: ChildProcess;
       let runId = 'naive';

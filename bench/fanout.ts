@@ -12,12 +12,17 @@
  *
  * Flags (all optional): --subscribers 1000 --jobs 10 --rate 200 (reports per
  * second over all jobs) --seconds 10 --step-seconds 4 (0: no saturation search)
- * --p99 100 (ms) --peers raw,recipe,runwatch.
+ * --p99 100 (ms) --peers raw,recipe,runwatch --b-role serve|both (runwatch: `serve`, the
+ * default, starts B once A holds every change-log partition lease, so B only
+ * serves subscribers like the other peers' B and the per-report projection work
+ * (src/backends/redis-changes.ts) is A's; `both`: A and B start together and
+ * split the partitions, as two instances of a deployment do).
  * Everything runs on this machine, so load generator, instances and Redis share
  * its cores: read the table as ratios. Results: docs/benchmarks.md.
  */
 import type { ChildProcess } from 'node:child_process';
 import { parseArgs } from 'node:util';
+import { Redis } from 'ioredis';
 import { SCOPES, signToken } from '../src/auth/tokens.js';
 import { startRedis } from '../test/helpers/redis.js';
 import { runLoadgen, runwatchBenchEnv } from './instances.js';
@@ -33,6 +38,7 @@ const { values: flags } = parseArgs({
     'step-seconds': { type: 'string', default: '4' },
     p99: { type: 'string', default: '100' },
     peers: { type: 'string', default: 'raw,recipe,runwatch' },
+    'b-role': { type: 'string', default: 'serve' },
   },
 });
 const PEERS = flags.peers.split(',') as LoadgenConfig['peer'][];
@@ -41,10 +47,34 @@ const PEERS = flags.peers.split(',') as LoadgenConfig['peer'][];
 async function startPeer(peer: LoadgenConfig['peer'], redisUrl: string) {
   if (peer === 'runwatch') {
     const env = runwatchBenchEnv(redisUrl);
-    return Promise.all([start(['src/main.ts'], env), start(['src/main.ts'], env)]);
+    if (flags['b-role'] === 'both') return Promise.all([start(['src/main.ts'], env), start(['src/main.ts'], env)]);
+    const a = await start(['src/main.ts'], env);
+    await leasesSettled(redisUrl);
+    return [a, await start(['src/main.ts'], env)] as const;
   }
   const file = `bench/peers/${peer}.ts`;
   return Promise.all([start([file, redisUrl]), start([file, redisUrl])]);
+}
+
+/**
+ * Resolves once the change-log partition leases (`*changes:lease*`) are all
+ * taken: their number is above 0 and the same in three reads 100 ms apart.
+ * @throws Error after 15 s.
+ */
+async function leasesSettled(redisUrl: string): Promise<void> {
+  const redis = new Redis(redisUrl);
+  try {
+    const counts: number[] = [];
+    for (const deadline = Date.now() + 15_000; Date.now() < deadline; ) {
+      counts.push((await redis.keys('*changes:lease*')).length);
+      const last = counts.slice(-3);
+      if (last.length === 3 && last[0]! > 0 && last.every((n) => n === last[0])) return;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    throw new Error(`change-log leases did not settle: ${counts.slice(-3).join(', ')}`);
+  } finally {
+    redis.disconnect();
+  }
 }
 
 const fmt = (n: number, digits = 1) => (Number.isFinite(n) ? n.toFixed(digits) : '-');

@@ -40,6 +40,8 @@ export interface Ops {
   streamHooks: StreamHooks;
   /** Yoga plugins, in order: tracing, /metrics, observability, SSE policy, rate limit. */
   yogaPlugins: Plugin[];
+  /** Are operations traced (the tracing plugin installed: a span per operation, ended by a hook when a subscription ends)? */
+  tracing: boolean;
   /** The backend with an instrumented store. */
   instrument(backend: Backend): Backend;
   /** Backend fault callbacks: count (and the caller logs) errors and connection changes. */
@@ -105,6 +107,7 @@ export async function createOps(config: Config, opts: OpsOptions): Promise<Ops> 
     metrics,
     policy,
     yogaPlugins,
+    tracing: provider !== null,
     streamHooks: {
       onDelivered: (event) => metrics.delivered(event),
       onReplayed: (count) => metrics.eventsReplayed.inc(count),

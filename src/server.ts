@@ -210,6 +210,8 @@ export async function startServer(config: Config, opts: ServerOptions = {}): Pro
     documents,
     sharedChannels: opts.sharedChannels ?? config.sharedChannels ?? SHARED_CHANNELS_DEFAULT,
     closeGraceMs: opts.closeGraceMs,
+    // Runwatch's own plugins end nothing when a channel's subscription ends, except the tracing span; an embedder's may.
+    channelEndHooks: ops.tracing || (opts.plugins?.length ?? 0) > 0,
   });
   ops.attachWebSockets(ws.wss);
 

@@ -15,6 +15,10 @@
  * object per query text), the operation name, the variables and the caller's
  * scopes; events created for one subscriber (a SNAPSHOT) simply are not shared.
  *
+ * Each event is executed with the operation compiled once by graphql-jit
+ * (`compiledFor`: per schema, document object and operation name), falling
+ * back to graphql-js `execute` for operations it cannot compile.
+ *
  * Subscriptions with the same key also share one {@link SharedExecutor}
  * (one ExecutionArgs and context per key while any of them runs), so a
  * subscription does not keep its own.
@@ -32,7 +36,8 @@
  * `result.stringify || JSON.stringify`), so every SSE subscriber of an event
  * gets the text made once.
  */
-import { createSourceEventStream, execute, type DocumentNode, type ExecutionArgs, type ExecutionResult } from 'graphql';
+import { createSourceEventStream, execute, type DocumentNode, type ExecutionArgs, type ExecutionResult, type GraphQLSchema } from 'graphql';
+import { compileQuery, isCompiledQuery, type CompiledQuery } from 'graphql-jit';
 import type { Plugin } from 'graphql-yoga';
 
 const documentIds = new WeakMap<DocumentNode, number>();
@@ -78,16 +83,66 @@ const resultsByEvent = new CacheSlot<object, Map<string, ExecutionResult>>('runw
 /** Counters for diagnostics, tests and benchmarks: executions run vs reused, serializations (JSON texts, for WebSocket and SSE) run vs reused. */
 export const sharedExecutionStats = { executed: 0, reused: 0, serialized: 0, serializedReused: 0 };
 
+/** graphql-jit's compiled operations, by schema, document object and operation name; null: it could not compile that one. */
+const compiledBySchema = new WeakMap<GraphQLSchema, WeakMap<DocumentNode, Map<string, CompiledQuery | null>>>();
+
+/** Counters for diagnostics and tests: operations compiled by graphql-jit, and those it could not compile (run by graphql-js). */
+export const compiledExecutionStats = { compiled: 0, fallbacks: 0 };
+
+/**
+ * The operation of `args` compiled by graphql-jit (https://github.com/zalando-incubator/graphql-jit: the
+ * document's execution plan generated once as JavaScript, so an event's execution skips what graphql-js does
+ * per call — variable coercion, building the execution context, collecting fields), once per schema, document
+ * object and operation name; null when graphql-jit cannot compile it (then graphql-js `execute` runs it).
+ */
+function compiledFor(args: ExecutionArgs): CompiledQuery | null {
+  let byDocument = compiledBySchema.get(args.schema);
+  if (!byDocument) compiledBySchema.set(args.schema, (byDocument = new WeakMap()));
+  let byName = byDocument.get(args.document);
+  if (!byName) byDocument.set(args.document, (byName = new Map()));
+  const name = args.operationName ?? '';
+  let compiled = byName.get(name);
+  if (compiled === undefined) {
+    try {
+      const made = compileQuery(args.schema, args.document, args.operationName ?? undefined, { disablingCapturingStackErrors: true });
+      compiled = isCompiledQuery(made) ? made : null;
+    } catch {
+      compiled = null;
+    }
+    if (compiled) compiledExecutionStats.compiled++;
+    else compiledExecutionStats.fallbacks++;
+    byName.set(name, compiled);
+  }
+  return compiled;
+}
+
+/**
+ * Executes `args`'s operation on one source event: compiled when graphql-jit could compile it, else graphql-js.
+ * A compiled result with errors gets them first, as graphql-js orders them (so the JSON is the same text).
+ */
+function executeOne(args: ExecutionArgs, compiled: CompiledQuery | null, payload: unknown): ExecutionResult | Promise<ExecutionResult> {
+  if (!compiled) return execute({ ...args, rootValue: payload });
+  const result = compiled.query(payload, args.contextValue, args.variableValues as Record<string, unknown> | undefined) as ExecutionResult | Promise<ExecutionResult>;
+  return result instanceof Promise ? result.then(errorsFirst) : errorsFirst(result);
+}
+
+/** `result` with `errors` (when it has some) before `data`, as graphql-js builds it. */
+function errorsFirst(result: ExecutionResult): ExecutionResult {
+  if (!result.errors) return result;
+  const { errors, data, ...rest } = result;
+  return { errors, data, ...rest };
+}
+
 /** Executes one source event for an operation, reusing the result another subscriber's execution left on the event. */
-function executeShared(args: ExecutionArgs, key: string, payload: unknown): ExecutionResult | Promise<ExecutionResult> {
-  if (typeof payload !== 'object' || payload === null) return execute({ ...args, rootValue: payload });
+function executeShared(args: ExecutionArgs, key: string, payload: unknown, compiled: CompiledQuery | null): ExecutionResult | Promise<ExecutionResult> {
+  if (typeof payload !== 'object' || payload === null) return executeOne(args, compiled, payload);
   let results = resultsByEvent.get(payload);
   const cached = results?.get(key);
   if (cached) {
     sharedExecutionStats.reused++;
     return cached;
   }
-  const result = execute({ ...args, rootValue: payload });
+  const result = executeOne(args, compiled, payload);
   if (result instanceof Promise) return result; // async resolvers: not shared
   sharedExecutionStats.executed++;
   // Not enumerable: JSON.stringify and spreads (e.g. a masked copy of a result with errors) leave it out.
@@ -106,15 +161,24 @@ function executeShared(args: ExecutionArgs, key: string, payload: unknown): Exec
  * results (the key holds the document, operation, variables and scopes).
  */
 export class SharedExecutor {
+  /** The operation compiled by graphql-jit (null: run by graphql-js); undefined until the first event. */
+  private compiled: CompiledQuery | null | undefined = undefined;
+
   constructor(
     /** The operation key: document id, operation name, variables JSON and sorted scopes, NUL-separated. */
     readonly key: string,
     private readonly args: ExecutionArgs,
   ) {}
 
-  /** Executes one source event (shared per event object; a promise only with async resolvers). */
+  /**
+   * Executes one source event (shared per event object; a promise only with
+   * async resolvers), with the operation compiled by graphql-jit when it
+   * compiles (see {@link compiledFor}), else with graphql-js `execute`. Errors
+   * of resolvers are in the result's `errors`, as graphql-js puts them.
+   */
   execute(payload: unknown): ExecutionResult | Promise<ExecutionResult> {
-    return executeShared(this.args, this.key, payload);
+    if (this.compiled === undefined) this.compiled = compiledFor(this.args);
+    return executeShared(this.args, this.key, payload, this.compiled);
   }
 }
 

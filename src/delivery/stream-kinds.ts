@@ -144,7 +144,9 @@ export class StreamKinds {
     const joinAfter = opts.shared && history ? joinAfterOf(kind, topic, readHead, history, opts.onReplayed) : undefined;
     return openTopicStream<E, H>({
       source: { bus: this.bus, topic, accept: opts.accept },
-      policy: (joinAfter ? { ...kind.events, ...opts.queue, joinAfter } : { ...kind.events, ...opts.queue }) as LiveStreamPolicy<E>,
+      // The kind's event rules as the prototype (shared), the stream's queue rules as own properties: a policy is a
+      // few fields, not a copy of every rule (and a hidden class) per stream.
+      policy: Object.assign(Object.create(kind.events) as object, opts.queue, joinAfter ? { joinAfter } : null) as LiveStreamPolicy<E>,
       registry: opts.registry,
       readHead,
       freshStart: opts.freshStart ?? ((head) => kind.freshStart(topic, head)),

@@ -78,8 +78,8 @@ export type ConnectDecision<V> = { accept: V } | { close: { code: number; reason
 
 /** One connection, as hooks see it. */
 export interface WsConnection<V> {
+  /** The socket (its upgrade request is not kept: ~1.1 KiB of headers per connection that nothing reads after the upgrade). */
   readonly socket: WebSocket;
-  readonly request: IncomingMessage;
   /** What `onConnect` accepted with (undefined before the ack). */
   readonly value: V | undefined;
   /** Operations on this connection, the one being subscribed included. */
@@ -136,6 +136,17 @@ export interface GraphqlWsServerOptions<V> {
    * a replay when that channel is open, else runs on its own. Omitted: no channels.
    */
   channelKey?(connection: WsConnection<V>, payload: SubscribePayload): string | CursorJoin | readonly GraphQLError[] | null;
+  /**
+   * May the envelop's response stream of a channel's operation carry plugin
+   * end hooks (e.g. @envelop/opentelemetry ends a subscription's span in one)?
+   * True (the default): the channel keeps that stream for its life and closes
+   * it at its end, so they run. False, when no installed plugin has an end hook
+   * for a WebSocket subscription: the channel keeps only its source stream and
+   * lets the response stream — envelop's and Yoga's iterator wrappers, their
+   * hook closures and what they hold, ~2.8 KiB per channel — go once it has
+   * opened (the channel drives the source itself and returns it at its end).
+   */
+  channelEndHooks?: boolean;
   /** A channel member lagged past its queue bound: drop its connection (runwatch: close 4008). */
   onSlowConsumer?(connection: WsConnection<V>): void;
   /** Masks an error for clients (Yoga's `maskError`; runwatch: createErrorMasker). Must not throw. */
@@ -236,19 +247,20 @@ class Connection<V> implements WsConnection<V>, Outlet, MemberOutlet {
   private readonly operations = new Map<string, Operation>();
   private readonly raw: Duplex;
   private readonly maxBuffered: number;
-  /** Push deliveries waiting for the socket to drain; one 'drain' listener for all of them. */
-  private readonly paused = new Set<DrainWaiter>();
+  /** Push deliveries waiting for the socket to drain (made when the first waits); one 'drain' listener for all of them. */
+  private paused: Set<DrainWaiter> | null = null;
   private drainArmed = false;
-  /** Iterated operations waiting for the socket to drain. */
-  private drainWaiters: (() => void)[] = [];
+  /** Iterated operations waiting for the socket to drain (made when the first waits). */
+  private drainWaiters: (() => void)[] | null = null;
   private initTimer: NodeJS.Timeout | undefined;
   private alive = true;
   /** Frames are written straight to the TCP socket (no extension negotiated, so a frame is a header and the bytes). */
   private rawFrames = false;
 
+  /** `request` is the upgrade request: only its TCP socket is kept. */
   constructor(
     readonly socket: WebSocket,
-    readonly request: IncomingMessage,
+    request: IncomingMessage,
     readonly opts: GraphqlWsServerOptions<V>,
     private readonly grace: CloseGrace,
     /** The server's shared channels. */
@@ -364,7 +376,7 @@ class Connection<V> implements WsConnection<V>, Outlet, MemberOutlet {
 
   /** Resumes `delivery` when the socket drains. */
   waitForDrain(delivery: DrainWaiter): void {
-    this.paused.add(delivery);
+    (this.paused ??= new Set()).add(delivery);
     this.armDrain();
   }
 
@@ -377,7 +389,7 @@ class Connection<V> implements WsConnection<V>, Outlet, MemberOutlet {
   drained(): Promise<void> {
     return new Promise((resolve) => {
       if (this.closed) return resolve();
-      this.drainWaiters.push(resolve);
+      (this.drainWaiters ??= []).push(resolve);
       this.armDrain();
     });
   }
@@ -391,10 +403,11 @@ class Connection<V> implements WsConnection<V>, Outlet, MemberOutlet {
   private readonly onDrain = (): void => {
     this.drainArmed = false;
     const waiters = this.drainWaiters;
-    this.drainWaiters = [];
-    for (const resolve of waiters) resolve();
-    const paused = [...this.paused];
-    this.paused.clear();
+    this.drainWaiters = null;
+    if (waiters) for (const resolve of waiters) resolve();
+    const paused = this.paused;
+    this.paused = null;
+    if (!paused) return;
     for (const delivery of paused) {
       if (!this.open) return;
       delivery.resume();
@@ -404,7 +417,7 @@ class Connection<V> implements WsConnection<V>, Outlet, MemberOutlet {
   /** Forgets `operation` under `id` (only if it is still the one there). */
   release(id: string, operation: Operation, delivery?: DrainWaiter): void {
     if (this.operations.get(id) === operation) this.operations.delete(id);
-    if (delivery) this.paused.delete(delivery);
+    if (delivery) this.paused?.delete(delivery);
   }
 
   /** Is `operation` still registered under `id` (not completed by the client, socket open)? */
@@ -434,10 +447,10 @@ class Connection<V> implements WsConnection<V>, Outlet, MemberOutlet {
   private releaseAll(): void {
     if (this.drainArmed) this.raw.off('drain', this.onDrain);
     this.drainArmed = false;
-    this.paused.clear();
+    this.paused = null;
     const waiters = this.drainWaiters;
-    this.drainWaiters = [];
-    for (const resolve of waiters) resolve();
+    this.drainWaiters = null;
+    if (waiters) for (const resolve of waiters) resolve();
     const operations = [...this.operations.values()];
     this.operations.clear();
     for (const operation of operations) operation.cancel();
@@ -687,7 +700,8 @@ async function openChannel<V>(connection: Connection<V>, channel: Channel, id: s
       throw new Error('a shared channel needs a LiveStream with joinStart');
     }
     const observers = (args.contextValue as { transport?: StreamTransport }).transport?.members ?? [];
-    channel.start(shared.source as unknown as PushSource<unknown>, policy, shared.executor, result, observers, connection.opts.maskError);
+    const wrapper = connection.opts.channelEndHooks === false ? null : result;
+    channel.start(shared.source as unknown as PushSource<unknown>, policy, shared.executor, wrapper, observers, connection.opts.maskError);
   } catch (error) {
     connection.opts.log.error({ err: error }, 'unexpected error opening a shared channel');
     channel.fail({ error });

@@ -256,14 +256,15 @@ export class Channel implements StreamSink<unknown> {
   /**
    * The channel's subscription started: `source` (a LiveStream with `policy`)
    * is piped into it, executed by `executor`; `wrapper` is the envelop's
-   * response stream (closed at the end, for plugin end hooks); `observers`
-   * count members. Waiting members get the stream's first events now.
+   * response stream, closed at the end for plugin end hooks (null when no
+   * plugin has one: nothing of it is kept); `observers` count members.
+   * Waiting members get the stream's first events now.
    */
   start(
     source: PushSource<unknown>,
     policy: LiveStreamPolicy<unknown>,
     executor: SharedExecutor,
-    wrapper: AsyncIterable<unknown>,
+    wrapper: AsyncIterable<unknown> | null,
     observers: readonly MemberObserver[],
     maskError: (error: unknown) => Error,
   ): void {

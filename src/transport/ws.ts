@@ -66,6 +66,8 @@ export interface WsOptions {
   sharedChannels?: boolean;
   /** Milliseconds a socket the server is closing may take to complete the close before it is terminated (default 3,000; {@link CloseGrace}). */
   closeGraceMs?: number;
+  /** May a channel's envelop response stream carry plugin end hooks (see GraphqlWsServerOptions.channelEndHooks; default true)? */
+  channelEndHooks?: boolean;
 }
 
 /** Root fields whose subscriptions may share a channel: their stream's policy has `joinStart` (services/jobs.ts). */
@@ -196,6 +198,7 @@ export function attachGraphqlWs(opts: WsOptions) {
     closeGraceMs: opts.closeGraceMs,
     log,
     maskError,
+    channelEndHooks: opts.channelEndHooks,
     onConnect: async (connection, params) => {
       const header = params?.authorization ?? params?.Authorization;
       let viewer: Viewer;

@@ -1,7 +1,8 @@
 /**
  * OpenTelemetry: a traced operation produces a span per GraphQL operation and
  * child spans for the Redis commands it issued, into an in-memory exporter;
- * the operation's error log line carries the same trace id.
+ * the operation's error log line carries the same trace id; a shared
+ * channel's subscription is one span, open while any member is.
  */
 import { context, propagation, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import { InMemorySpanExporter, SimpleSpanProcessor, type ReadableSpan } from '@opentelemetry/sdk-trace-base';
@@ -10,7 +11,9 @@ import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { traceLogMixin } from '../../src/observe/trace-context.js';
 import type { RunningServer } from '../../src/server.js';
-import { errorCode, gql, gqlHttp } from '../helpers/clients.js';
+import { errorCode, gql, gqlHttp, subscribeWs, wsClient } from '../helpers/clients.js';
+import { sharedChannelStats } from '../../src/transport/shared-channel.js';
+import { waitUntil } from '../helpers/wait.js';
 import { freshInstitute, startTestServer, token } from '../helpers/servers.js';
 
 describe('tracing', () => {
@@ -72,5 +75,29 @@ describe('tracing', () => {
     expect(line!.trace_id).toBe(operation!.spanContext().traceId);
     // No token or secret in any log line.
     expect(JSON.stringify(logs)).not.toContain(tok);
+  });
+
+  it('makes one span per shared channel, ended when its last member leaves', async () => {
+    const tok = await token({ inst: freshInstitute() });
+    const run = (await gql(server.url, tok, 'mutation { createBatchJob(input: { name: "traced", total: 5 }) { id } }')).createBatchJob.id as string;
+    const WATCH = 'subscription Watch($runId: ID!) { runProgress(runId: $runId) { cursor type } }';
+    const ended = () => exporter.getFinishedSpans().filter((s) => s.name === 'subscription.Watch').length;
+    const before = ended();
+    // The first subscription of a document text goes through Yoga (validated and cached): a span of its own.
+    const prime = subscribeWs(wsClient(server.url, tok), WATCH, { runId: run }, 'runProgress');
+    await prime.waitForCount(1);
+    prime.dispose();
+    await waitUntil(ended, (n) => n === before + 1, 'the priming subscription span to end');
+    const opened = sharedChannelStats.opened;
+    const a = subscribeWs(wsClient(server.url, tok), WATCH, { runId: run }, 'runProgress');
+    const b = subscribeWs(wsClient(server.url, tok), WATCH, { runId: run }, 'runProgress');
+    await Promise.all([a.waitForCount(1), b.waitForCount(1)]);
+    expect(sharedChannelStats.opened).toBe(opened + 1);
+    a.dispose();
+    await gql(server.url, tok, 'mutation($id: ID!) { reportProgress(input: { jobId: $id, completedDelta: 1 }) { id } }', { id: run });
+    await b.waitForCount(2);
+    expect(ended()).toBe(before + 1); // one member left: the channel (and its span) goes on
+    b.dispose();
+    await waitUntil(ended, (n) => n === before + 2, 'the channel span to end with its last member');
   });
 });
