@@ -48,7 +48,7 @@ import { isUnavailable } from '../domain/errors.js';
 import type { JobChangeRecord } from '../domain/changes.js';
 import { applyBatch } from './change-feed.js';
 import { changesKey } from './redis-keys.js';
-import type { RedisClient } from './redis-log.js';
+import { isRedisUnreachable, type RedisClient } from './redis-log.js';
 import type { ChangeFeed } from './types.js';
 
 const BATCH = 200;
@@ -128,8 +128,7 @@ class ParsedChanges {
 
 /** Errors of a Redis that is away, which the loops retry without logging. */
 const isOutage = (error: unknown) =>
-  isUnavailable(error) ||
-  /Connection is closed|ECONNREFUSED|ECONNRESET|Stream isn't writeable|max retries|enableOfflineQueue/i.test(String((error as Error)?.message ?? error));
+  isUnavailable(error) || isRedisUnreachable(error) || /enableOfflineQueue/i.test(String((error as Error)?.message ?? error));
 
 /** See the module comment. */
 export class RedisChangeFeed implements ChangeFeed {

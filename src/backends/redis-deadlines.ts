@@ -9,6 +9,7 @@
  */
 import type { Cluster, Redis } from 'ioredis';
 import { KEY_PREFIX } from './redis-keys.js';
+import { guard } from './redis-log.js';
 import type { DeadlineIndex } from './types.js';
 
 /** Shards of the index (keys). */
@@ -37,19 +38,19 @@ export class RedisDeadlineIndex implements DeadlineIndex {
   constructor(private readonly redis: Redis | Cluster) {}
 
   async schedule(jobId: string, atMs: number): Promise<void> {
-    await this.redis.zadd(deadlineKey(deadlineShard(jobId)), atMs, jobId);
+    await guard(this.redis, () => this.redis.zadd(deadlineKey(deadlineShard(jobId)), atMs, jobId));
   }
 
   /** One claim script per shard, sent back to back (one round trip on one Redis; on a cluster one per master). */
   async claimDue(nowMs: number, leaseMs: number, limit: number): Promise<string[]> {
     const perShard = Math.max(1, Math.ceil(limit / DEADLINE_SHARDS));
-    const results = await Promise.all(
-      Array.from({ length: DEADLINE_SHARDS }, (_, n) => this.redis.eval(CLAIM_LUA, 1, deadlineKey(n), nowMs, nowMs + leaseMs, perShard) as Promise<string[]>),
+    const results = await guard(this.redis, () =>
+      Promise.all(Array.from({ length: DEADLINE_SHARDS }, (_, n) => this.redis.eval(CLAIM_LUA, 1, deadlineKey(n), nowMs, nowMs + leaseMs, perShard) as Promise<string[]>)),
     );
     return results.flat();
   }
 
   async remove(jobId: string): Promise<void> {
-    await this.redis.zrem(deadlineKey(deadlineShard(jobId)), jobId);
+    await guard(this.redis, () => this.redis.zrem(deadlineKey(deadlineShard(jobId)), jobId));
   }
 }

@@ -153,6 +153,7 @@ export interface DeadlineIndex {
    * meanwhile and, should this one die before it reschedules, another claims
    * it after the lease. Atomic per entry across instances.
    * @returns the claimed job ids.
+   * @throws DomainError SERVICE_UNAVAILABLE while the backend (Redis) is unreachable, as every method here.
    */
   claimDue(nowMs: number, leaseMs: number, limit: number): Promise<string[]>;
   /** Forgets the job (finished, removed, or no stall detection). */
