@@ -41,7 +41,7 @@ import { Redis } from 'ioredis';
 import { SCOPES, signToken } from '../src/auth/tokens.js';
 import { startRedis, type TestRedis } from '../test/helpers/redis.js';
 import type { Command, Reply, WorkerConfig } from './connload.js';
-import { benchEvent, BENCH_SECRET as SECRET, cpuSeconds, createJobs, jobChannel, openFilesLimit, start, stop } from './lib/procs.js';
+import { benchEvent, BENCH_SECRET as SECRET, cpuSeconds, createJobs, openFilesLimit, peerChannel, start, stop } from './lib/procs.js';
 
 const { values: flags } = parseArgs({
   options: {
@@ -257,10 +257,10 @@ async function all(workers: Worker[], command: Command | ((i: number) => Command
 const sum = (replies: Reply[], key: 'open' | 'live' | 'received' | 'connectionsNotAll' | 'subsShort' | 'subsOver' | 'ended' | 'closed') => replies.reduce((n, r) => n + r[key], 0);
 
 /** Waits until every job channel has a subscriber in Redis (the serving instance's SUBSCRIBE went through). */
-async function channelsSubscribed(redisClient: Redis, jobIds: string[], timeoutMs: number): Promise<boolean> {
+async function channelsSubscribed(redisClient: Redis, peer: Peer, jobIds: string[], timeoutMs: number): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const counts = (await redisClient.call('PUBSUB', 'NUMSUB', ...jobIds.map((id) => jobChannel(id)))) as (string | number)[];
+    const counts = (await redisClient.call('PUBSUB', 'NUMSUB', ...jobIds.map((id) => peerChannel(peer, id)))) as (string | number)[];
     let missing = 0;
     for (let i = 1; i < counts.length; i += 2) if (Number(counts[i]) < 1) missing++;
     if (missing === 0) return true;
@@ -299,7 +299,7 @@ async function runOne(peer: Peer, scenario: Scenario, deflate: boolean, connecti
     const t1 = Date.now();
     const subscribed = await all(workers, { cmd: 'subscribe', timeoutMs: 60_000 + subscriptions * 2 });
     const live = sum(subscribed, 'live');
-    const channelsOk = await channelsSubscribed(publisher, jobIds, 30_000);
+    const channelsOk = await channelsSubscribed(publisher, peer, jobIds, 30_000);
     console.error(`  ${label}: ${live}/${subscriptions} subscriptions live in ${((Date.now() - t1) / 1000).toFixed(1)} s${channelsOk ? '' : ' (some job channels have no Redis subscriber!)'}`);
     const afterSubscribe = await serving.probe();
 
@@ -312,7 +312,7 @@ async function runOne(peer: Peer, scenario: Scenario, deflate: boolean, connecti
     const subsPerJob = jobIds.map(() => 0);
     for (let s = 0; s < subscriptions; s++) subsPerJob[s % jobCount]!++;
     const publishTo = (pipeline: ReturnType<Redis['pipeline']>, job: number) => {
-      pipeline.publish(jobChannel(jobIds[job]!), benchEvent(jobIds[job]!, ++offsets[job]!));
+      pipeline.publish(peerChannel(peer, jobIds[job]!), benchEvent(jobIds[job]!, ++offsets[job]!));
       published[job]!++;
     };
     const cpu0 = cpuSeconds(serving.child.pid!);

@@ -24,7 +24,7 @@ import { Redis } from 'ioredis';
 import WebSocket from 'ws';
 import { SCOPES, signToken } from '../src/auth/tokens.js';
 import { startRedis } from '../test/helpers/redis.js';
-import { benchEvent, BENCH_SECRET as SECRET, cpuSeconds, jobChannel } from './lib/procs.js';
+import { benchEvent, BENCH_SECRET as SECRET, cpuSeconds, peerChannel } from './lib/procs.js';
 
 const SUBSCRIBERS = Number(process.argv[2] ?? 100);
 const EVENTS = Number(process.argv[3] ?? 2000);
@@ -156,7 +156,7 @@ async function main() {
       clients.forEach((client, i) => client.subscribe({ query: QUERY, variables: { runId } }, { next: () => counter.add(i), error: (e) => console.error(e), complete: () => {} }));
       let base = 0;
       // runwatch's channels carry a hash tag; the baselines (naive, recipe, raw) use the plain name.
-      const channel = name === 'runwatch' ? jobChannel(runId) : `runwatch:job:${runId}`;
+      const channel = peerChannel(name, runId);
       if (name === 'runwatch') {
         await counter.until(1); // the SNAPSHOT
         counter.rebase();

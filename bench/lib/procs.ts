@@ -107,6 +107,12 @@ export async function createJobs(url: string, token: string, n: number, concurre
 export const jobChannel = (runId: string) => new RedisKeyspace(DEFAULT_CHANGE_PARTITIONS).channel(`job:${runId}`);
 
 /**
+ * The Redis channel a bench peer listens to for job `runId`: runwatch's own ({@link jobChannel}), or
+ * `runwatch:job:<runId>` for the raw-forwarding and recipe peers (bench/peers/), which know no hash tags.
+ */
+export const peerChannel = (peer: string, runId: string) => (peer === 'runwatch' ? jobChannel(runId) : `runwatch:job:${runId}`);
+
+/**
  * A STAGE event of job `runId` at `offset`, as runwatch's Redis backend
  * publishes it on {@link jobChannel} (JSON text). Publishing it straight to
  * that channel measures delivery only, not reporting. Offsets must grow per job
