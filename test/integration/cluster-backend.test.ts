@@ -53,6 +53,21 @@ describe('runwatch on a Redis Cluster (3 masters + 3 replicas), two instances', 
   });
 
   /**
+   * Creates jobs with `create` until one lands on a master that has a live replica (a failover test may have run
+   * first, under --sequence.shuffle, and left its old master gone), and returns it with that replica. A job's keys
+   * and channel share one hash tag, so this is also its channel's master.
+   */
+  const onReplicatedMaster = async <J extends { id: string }>(create: () => Promise<J>) => {
+    const view = await cluster.view();
+    const replicaOf = new Map(view.filter((n) => n.role === 'replica' && !n.failed).map((n) => [view.find((m) => m.id === n.masterId)?.port, n]));
+    for (;;) {
+      const job = await create();
+      const replica = replicaOf.get(await cluster.masterOf(await cluster.slotOf(keys.job(job.id))));
+      if (replica) return { job, replica };
+    }
+  };
+
+  /**
    * `wait`, and when it fails (a subscriber on B that never caught up after a failover), the error names what B's
    * bus waits for: held topics, the recovery in progress, down shards, channels moving (RedisEventBus.debugState).
    */
@@ -259,13 +274,7 @@ describe('runwatch on a Redis Cluster (3 masters + 3 replicas), two instances', 
   });
 
   it('releases a subscription left while its master is down (no failover), once the master is back', async () => {
-    // A job on a master that has a live replica (a failover test may have run first and left its old master gone).
-    const view = await cluster.view();
-    const withReplica = new Set(view.filter((n) => n.role === 'replica' && !n.failed).map((n) => view.find((m) => m.id === n.masterId)?.port));
-    let { createBatchJob: job } = await gql(a.url, tok, CREATE, { input: { name: 'left while down' } });
-    while (!withReplica.has(await cluster.masterOf(await cluster.slotOf(keys.channel(`job:${job.id}`))))) {
-      job = (await gql(a.url, tok, CREATE, { input: { name: 'left while down' } })).createBatchJob;
-    }
+    const { job, replica } = await onReplicatedMaster(async () => (await gql(a.url, tok, CREATE, { input: { name: 'left while down' } })).createBatchJob as { id: string });
     const channel = keys.channel(`job:${job.id}`);
     const sub = subscribeWs(wsClient(b.url, tok), WATCH, { runId: job.id }, 'runProgress');
     await sub.waitForCount(1);
@@ -274,7 +283,6 @@ describe('runwatch on a Redis Cluster (3 masters + 3 replicas), two instances', 
     // A job on another master, to report to while this one is down.
     let other = (await gql(a.url, tok, CREATE, { input: { name: 'elsewhere' } })).createBatchJob.id as string;
     while ((await cluster.masterOf(await cluster.slotOf(keys.job(other)))) === master) other = (await gql(a.url, tok, CREATE, { input: { name: 'elsewhere' } })).createBatchJob.id;
-    const replica = view.find((n) => n.role === 'replica' && !n.failed && n.masterId === view.find((m) => m.port === master)!.id)!;
     await cluster.client(replica.port).config('SET', 'cluster-replica-no-failover', 'yes');
     try {
       const shards = (b.backend.bus as RedisEventBus).shards;
@@ -369,14 +377,7 @@ describe('runwatch on a Redis Cluster (3 masters + 3 replicas), two instances', 
 
   it("survives a failover of the master owning a running job's slot: reports fail fast, then succeed; subscribers get every stored event", async () => {
     const viewer = await viewerOf(tok);
-    // A job on a master that has a live replica: with --sequence.shuffle the lossy failover below may run first and
-    // leave a master without one.
-    const view = await cluster.view();
-    const withReplica = new Set(view.filter((n) => n.role === 'replica' && !n.failed).map((n) => view.find((m) => m.id === n.masterId)?.port));
-    let job = await a.services.jobs.create(viewer, { name: 'failover', kind: 'BATCH', total: 1000 });
-    while (!withReplica.has(await cluster.masterOf(await cluster.slotOf(keys.job(job.id))))) {
-      job = await a.services.jobs.create(viewer, { name: 'failover', kind: 'BATCH', total: 1000 });
-    }
+    const { job } = await onReplicatedMaster(() => a.services.jobs.create(viewer, { name: 'failover', kind: 'BATCH', total: 1000 }));
     const slot = await cluster.slotOf(keys.job(job.id));
     const master = await cluster.masterOf(slot);
     const events = subscribeWs(wsClient(b.url, tok), WATCH, { runId: job.id }, 'runProgress');
@@ -421,13 +422,7 @@ describe('runwatch on a Redis Cluster (3 masters + 3 replicas), two instances', 
 
   it('keeps the epoch rules when a failover loses acknowledged writes: the job comes back older under a new epoch, subscribers get a SNAPSHOT', async () => {
     const viewer = await viewerOf(tok);
-    // A job on a master that still has a replica (the test before failed one over; its old master is gone).
-    const view = await cluster.view();
-    const withReplica = new Set(view.filter((n) => n.role === 'replica' && !n.failed).map((n) => view.find((m) => m.id === n.masterId)?.port));
-    let job = await a.services.jobs.create(viewer, { name: 'lossy failover', kind: 'BATCH', total: 100 });
-    while (!withReplica.has(await cluster.masterOf(await cluster.slotOf(keys.job(job.id))))) {
-      job = await a.services.jobs.create(viewer, { name: 'lossy failover', kind: 'BATCH', total: 100 });
-    }
+    const { job, replica: replicaNode } = await onReplicatedMaster(() => a.services.jobs.create(viewer, { name: 'lossy failover', kind: 'BATCH', total: 100 }));
     const master = await cluster.masterOf(await cluster.slotOf(keys.job(job.id)));
     const events = subscribeWs(wsClient(b.url, tok), WATCH, { runId: job.id }, 'runProgress');
     await events.waitForCount(1);
@@ -436,7 +431,6 @@ describe('runwatch on a Redis Cluster (3 masters + 3 replicas), two instances', 
     await cluster.client(master).call('WAIT', '1', '5000'); // the replica has everything so far
     // Freeze the replica (SIGSTOP) and cut its link, so that the next two reports reach the master alone (Redis 7
     // replicas reconnect at once and would fetch them from the backlog); then kill the master before it is back.
-    const replicaNode = view.find((n) => n.masterId === view.find((m) => m.port === master)!.id && !n.failed)!;
     const replicaPid = cluster.nodes.find((n) => n.port === replicaNode.port)!.pid;
     process.kill(replicaPid, 'SIGSTOP');
     try {

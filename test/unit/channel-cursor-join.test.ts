@@ -50,6 +50,21 @@ class Outlet implements MemberOutlet {
 const owner = { released: () => undefined };
 const item = (offset: number): Ev => ({ offset, type: 'ITEM' });
 
+/** The test streams' policy: offsets, SNAPSHOT resets, DONE final, no conflation; a joiner replays with `joinAfter`. */
+const policyOf = (joinAfter: LiveStreamPolicy<Ev>['joinAfter'], maxQueued = 100): LiveStreamPolicy<Ev> => ({
+  offsetOf: (e) => e.offset,
+  isConflatable: () => false,
+  isFinal: (e) => e.type === 'DONE',
+  isReset: (e) => e.type === 'SNAPSHOT',
+  conflateAbove: maxQueued,
+  maxQueued,
+  onOverflow: () => undefined,
+  joinStart: (last) => [{ offset: last.offset, type: 'SNAPSHOT' }],
+  joinAfter,
+});
+/** Executes an event as its own data. */
+const executor = { execute: (event: unknown): ExecutionResult => ({ data: event as Record<string, unknown> }) } as unknown as SharedExecutor;
+
 /** An open channel with one member, that has delivered items 1..5; `joinAfter` answers with `replay`. */
 function openChannel(replay: Promise<Ev[] | null>, maxQueued = 100) {
   const registry = new ChannelRegistry();
@@ -57,22 +72,11 @@ function openChannel(replay: Promise<Ev[] | null>, maxQueued = 100) {
   const first = new Outlet();
   channel.attach(new Member(first, owner, '1', Buffer.from('{')));
   const asked: StreamPosition[] = [];
-  const policy: LiveStreamPolicy<Ev> = {
-    offsetOf: (e) => e.offset,
-    isConflatable: () => false,
-    isFinal: (e) => e.type === 'DONE',
-    isReset: (e) => e.type === 'SNAPSHOT',
-    conflateAbove: maxQueued,
-    maxQueued,
-    onOverflow: () => undefined,
-    joinStart: (last) => [{ offset: last.offset, type: 'SNAPSHOT' }],
-    joinAfter: (after) => {
-      asked.push(after);
-      return replay;
-    },
-  };
+  const policy = policyOf((after) => {
+    asked.push(after);
+    return replay;
+  }, maxQueued);
   const source: PushSource<unknown> = { pipe: () => true, resume: () => undefined, return: async () => ({ done: true, value: undefined }) };
-  const executor = { execute: (event: unknown): ExecutionResult => ({ data: event as Record<string, unknown> }) } as unknown as SharedExecutor;
   channel.start(source, policy as LiveStreamPolicy<unknown>, executor, (async function* () {})(), [], (e) => e as Error);
   for (let i = 1; i <= 5; i++) channel.next(item(i));
   return { channel, first, asked, registry };
@@ -173,25 +177,14 @@ describe('a member joining a channel with its own cursor', () => {
     const joiner = new Outlet();
     channel.attach(new Member(plain, owner, '1', Buffer.from('{')));
     expect(channel.attachAfter(new Member(joiner, owner, '2', Buffer.from('{')), { epoch: 'e', offset: 2 })).toBe(true);
-    const policy: LiveStreamPolicy<Ev> = {
-      offsetOf: (e) => e.offset,
-      isConflatable: () => false,
-      isFinal: (e) => e.type === 'DONE',
-      isReset: (e) => e.type === 'SNAPSHOT',
-      conflateAbove: 100,
-      maxQueued: 100,
-      onOverflow: () => undefined,
-      joinStart: (last) => [{ offset: last.offset, type: 'SNAPSHOT' }],
-      joinAfter: async () => replay,
-    };
+    const policy = policyOf(async () => replay);
     // The stream's start (a SNAPSHOT at the head, offset 5) and a live event, delivered as it is piped.
     const source: PushSource<unknown> = {
       pipe: (sink) => sink.next({ offset: 5, type: 'SNAPSHOT' }) && sink.next(item(6)),
       resume: () => undefined,
       return: async () => ({ done: true, value: undefined }),
     };
-    const executor = { execute: (event: unknown): ExecutionResult => ({ data: event as Record<string, unknown> }) } as unknown as SharedExecutor;
-    channel.start(source, policy as LiveStreamPolicy<unknown>, executor, (async function* () {})(), [], (e) => e as Error);
+      channel.start(source, policy as LiveStreamPolicy<unknown>, executor, (async function* () {})(), [], (e) => e as Error);
     await settle();
     expect(plain.sent).toEqual(['5:SNAPSHOT', '6:ITEM']);
     expect(joiner.sent).toEqual(expected);
@@ -203,21 +196,10 @@ describe('a member joining a channel with its own cursor', () => {
       const channel = registry.create('k');
       const joiner = new Outlet();
       channel.attachAfter(new Member(joiner, owner, '2', Buffer.from('{')), { epoch: 'e', offset: 2 });
-      const policy: LiveStreamPolicy<Ev> = {
-        offsetOf: (e) => e.offset,
-        isConflatable: () => false,
-        isFinal: (e) => e.type === 'DONE',
-        isReset: (e) => e.type === 'SNAPSHOT',
-        conflateAbove: 100,
-        maxQueued: 100,
-        onOverflow: () => undefined,
-        joinStart: (last) => [{ offset: last.offset, type: 'SNAPSHOT' }],
-        joinAfter: async () => [item(3), item(4)],
-      };
+      const policy = policyOf(async () => [item(3), item(4)]);
       // A stream that is not live yet when piped: its events come later.
       const source: PushSource<unknown> = { pipe: () => true, resume: () => undefined, return: async () => ({ done: true, value: undefined }) };
-      const executor = { execute: (event: unknown): ExecutionResult => ({ data: event as Record<string, unknown> }) } as unknown as SharedExecutor;
-      channel.start(source, policy as LiveStreamPolicy<unknown>, executor, (async function* () {})(), [], (e) => e as Error);
+          channel.start(source, policy as LiveStreamPolicy<unknown>, executor, (async function* () {})(), [], (e) => e as Error);
       return { channel, joiner };
     };
     const late = make();
